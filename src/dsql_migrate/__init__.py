@@ -1,0 +1,7 @@
+"""dsql-migrate: DSQL-safe schema migrations for Amazon Aurora DSQL."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

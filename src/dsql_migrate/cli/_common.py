@@ -1,0 +1,95 @@
+"""What every command shares: error handling, the context object, output helpers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from ..config import Config, load_config
+from ..errors import DsqlMigrateError, ExitCode
+
+log = logging.getLogger("dsql_migrate")
+
+
+@dataclass
+class AppContext:
+    """Loaded once per invocation and passed to commands via ``click.pass_obj``."""
+
+    config_path: Path | None = None
+    verbose: int = 0
+    _config: Config | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def note(message: str) -> None:
+    """A progress or status line for humans: on stderr, so stdout stays machine-readable."""
+    click.echo(message, err=True)
+
+
+def report_error(exc: DsqlMigrateError) -> None:
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"  hint: {exc.hint}", err=True)
+
+
+class DsqlMigrateGroup(click.Group):
+    """A click group that turns user errors into a message and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DsqlMigrateError as exc:
+            report_error(exc)
+            ctx.exit(int(exc.exit_code))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+    def main(self, args: Sequence[str] | None = None, *a: Any, **kw: Any) -> Any:
+        try:
+            return super().main(args, *a, **kw)
+        except DsqlMigrateError as exc:  # raised while parsing (e.g. in a callback)
+            report_error(exc)
+            sys.exit(int(exc.exit_code))
+
+
+def configure_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("dsql_migrate")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+__all__ = [
+    "AppContext",
+    "DsqlMigrateGroup",
+    "ExitCode",
+    "configure_logging",
+    "note",
+    "report_error",
+    "stderr_console",
+    "stdout_console",
+]

@@ -1,0 +1,108 @@
+"""Project configuration: ``dsql-migrate.toml`` or ``[tool.dsql-migrate]`` in ``pyproject.toml``.
+
+The file is looked for in the current directory and its parents; the first directory that has
+either file wins (``dsql-migrate.toml`` before ``pyproject.toml``). Every section is optional.
+Parts of the tool read their own tables (``[lint]``, ``[runner]``, ...) from :attr:`Config.data`.
+
+Example ``dsql-migrate.toml``::
+
+    url = "postgresql://admin@127.0.0.1:5433/postgres"
+    profile = "current"
+
+    [limits]
+    rows_per_transaction = 3000
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .profiles import DEFAULT_PROFILE, Profile, get_profile
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+CONFIG_FILE = "dsql-migrate.toml"
+PYPROJECT_FILE = "pyproject.toml"
+PYPROJECT_TABLE = "dsql-migrate"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The loaded configuration. ``path`` is None when no file was found."""
+
+    path: Path | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str | None:
+        value = self.data.get("url")
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{self.path}: 'url' must be a string")
+        return value
+
+    @property
+    def profile_name(self) -> str:
+        value = self.data.get("profile", DEFAULT_PROFILE)
+        if not isinstance(value, str):
+            raise ConfigError(f"{self.path}: 'profile' must be a string")
+        return value
+
+    def profile(self, override: str | None = None) -> Profile:
+        """The profile named on the command line, else in the file, with limit overrides."""
+        profile = get_profile(override or self.profile_name)
+        limits = self.section("limits")
+        return profile.with_limits(limits) if limits else profile
+
+    def section(self, name: str) -> Mapping[str, Any]:
+        value = self.data.get(name, {})
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{self.path}: [{name}] must be a table")
+        return value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message already carries "(at line L, column C)"
+        raise ConfigError(
+            f"{path}: invalid TOML: {exc}", hint="fix the file or remove it"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """The configuration file that applies in ``start`` (default: the current directory)."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+        pyproject = directory / PYPROJECT_FILE
+        if pyproject.is_file() and PYPROJECT_TABLE in _read_toml(pyproject).get("tool", {}):
+            return pyproject
+    return None
+
+
+def load_config(path: Path | None = None, *, start: Path | None = None) -> Config:
+    """Load ``path``, or the file found from ``start`` upwards, or an empty configuration."""
+    if path is None:
+        path = find_config_file(start)
+        if path is None:
+            return Config()
+    elif not path.is_file():
+        raise ConfigError(f"configuration file {path} does not exist")
+    data = _read_toml(path)
+    if path.name == PYPROJECT_FILE:
+        data = data.get("tool", {}).get(PYPROJECT_TABLE, {})
+    return Config(path=path, data=data)

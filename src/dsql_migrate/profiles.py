@@ -1,0 +1,112 @@
+"""Capability profiles: what a DSQL cluster accepts, as data (DSQL.md §1 and §3).
+
+DSQL relaxed many restrictions during 2026, so the rules are dated *profiles* rather than
+``if`` statements scattered over the code. The linter, the planner and the local emulator all
+ask a :class:`Profile` ``allows(Capability.X)`` and read its :class:`Limits`.
+
+Limits are defaults that AWS may change: every one can be overridden from configuration with
+:meth:`Profile.with_limits`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .errors import ConfigError
+
+
+class Capability(str, Enum):
+    """Statement forms whose acceptance differs between profiles (DSQL.md §1).
+
+    Forms rejected or accepted by *every* profile are not capabilities: they are fixed rules of
+    the linter and the emulator.
+    """
+
+    EXPRESSION_INDEX = "expression_index"
+    PARTIAL_INDEX = "partial_index"
+    DROP_COLUMN = "drop_column"
+    ALTER_COLUMN_DEFAULT = "alter_column_default"  # SET DEFAULT / DROP DEFAULT
+    DROP_NOT_NULL = "drop_not_null"
+    ADD_UNIQUE_USING_INDEX = "add_unique_using_index"
+    CHECK_NOT_VALID = "check_not_valid"  # ADD CONSTRAINT CHECK ... NOT VALID
+    FOREIGN_KEYS = "foreign_keys"  # in CREATE TABLE, or ADD ... NOT VALID
+    VALIDATE_CONSTRAINT_ASYNC = "validate_constraint_async"
+    DROP_CONSTRAINT = "drop_constraint"
+    JSONB = "jsonb"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Numeric limits of a cluster (DSQL.md §3). Units are in the field names."""
+
+    rows_per_transaction: int = 3000
+    bytes_per_transaction: int = 10 * 1024 * 1024
+    transaction_seconds: int = 300
+    connection_seconds: int = 3600
+    token_seconds: int = 900
+    connections_per_cluster: int = 10_000
+    indexes_per_table: int = 24
+    key_columns_per_index: int = 8
+    columns_per_table: int = 255
+    identifier_bytes: int = 63
+    tables_per_database: int = 1000
+    schemas: int = 10
+    #: valid identity/sequence CACHE values are exactly 1 or at least this
+    min_large_cache: int = 65536
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named set of capabilities and limits."""
+
+    name: str
+    description: str
+    capabilities: frozenset[Capability]
+    limits: Limits = field(default_factory=Limits)
+
+    def allows(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def with_limits(self, overrides: Mapping[str, Any]) -> Profile:
+        """A copy with some limits replaced, e.g. from the ``[limits]`` table of the config."""
+        known = {f.name for f in dataclasses.fields(Limits)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown limit(s) in configuration: {', '.join(unknown)}",
+                hint=f"known limits: {', '.join(sorted(known))}",
+            )
+        for key, value in overrides.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"limit {key!r} must be a positive integer, got {value!r}")
+        return dataclasses.replace(self, limits=dataclasses.replace(self.limits, **overrides))
+
+
+CLASSIC = Profile(
+    name="classic",
+    description="DSQL as of about 2026-05, what most guides still describe",
+    capabilities=frozenset(),
+)
+
+CURRENT = Profile(
+    name="current",
+    description="DSQL as of about 2026-09 and later",
+    capabilities=frozenset(Capability),
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (CURRENT, CLASSIC)}
+DEFAULT_PROFILE = CURRENT.name
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name``, or a :class:`ConfigError` listing the known ones."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown profile {name!r}", hint=f"use one of: {', '.join(PROFILES)}"
+        ) from None

@@ -1,0 +1,65 @@
+"""Shared fixtures. Unit tests need none of these; anything that uses the local target is marked
+``integration`` automatically, and all of them share one embedded server per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from dsql_migrate.local import LocalInstance
+
+DB_FIXTURES = {"local_instance", "dsql_url", "raw_url", "conn", "raw_conn"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def local_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
+    """One local target for the whole test session, removed at the end."""
+    instance = LocalInstance(tmp_path_factory.mktemp("local") / "target")
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.destroy()
+
+
+@pytest.fixture(scope="session")
+def dsql_url(local_instance: LocalInstance) -> str:
+    """The URL users connect to (DSQL's rules apply)."""
+    return local_instance.url()
+
+
+@pytest.fixture(scope="session")
+def raw_url(local_instance: LocalInstance) -> str:
+    """The embedded PostgreSQL, directly (no DSQL rules): for setting up and checking."""
+    return local_instance.raw_url()
+
+
+@pytest.fixture
+def conn(dsql_url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(dsql_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def raw_conn(raw_url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(raw_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh current directory with no configuration and no DSQL_MIGRATE_* variables."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("DSQL_MIGRATE_URL", "DSQL_MIGRATE_LOCAL_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
