@@ -71,7 +71,8 @@ class Config:
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data: dict[str, Any] = tomllib.load(fh)
+            return data
     except tomllib.TOMLDecodeError as exc:
         # tomllib's message already carries "(at line L, column C)"
         raise ConfigError(

@@ -49,7 +49,7 @@ class Account:
         return self.uid != os.geteuid()
 
     def popen_kwargs(self) -> dict[str, object]:
-        """Arguments for :mod:`subprocess` that run a child as this account, with no extra groups."""
+        """Arguments for :mod:`subprocess` to run a child as this account, with no extra groups."""
         if not self.is_switch:
             return {}
         return {"user": self.uid, "group": self.gid, "extra_groups": []}
@@ -59,10 +59,10 @@ class Account:
         if not self.is_switch:
             return os.access(path, os.X_OK)
         # the kernel is the only reliable judge of ACLs, capabilities and mount options
-        result = subprocess.run(
-            ["test", "-x", str(path)], cwd="/", check=False, **self.popen_kwargs()  # type: ignore[call-overload]
+        result = subprocess.run(  # type: ignore[call-overload]
+            ["test", "-x", str(path)], cwd="/", check=False, **self.popen_kwargs()
         )
-        return result.returncode == 0
+        return bool(result.returncode == 0)
 
     def give(self, path: Path) -> None:
         """Make this account the owner of ``path`` (a file or a directory we created)."""

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from dsql_migrate import __version__
+from dsql_migrate.cli import main
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_help_lists_commands_with_one_line_each() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("local", "sql"):
+        assert f"  {command} " in result.output
+    for sub in ("start", "stop", "status", "url", "serve"):
+        assert f"  {sub} " in CliRunner().invoke(main, ["local", "--help"]).output
+
+
+def test_unknown_command_and_flag_are_usage_errors() -> None:
+    assert CliRunner().invoke(main, ["frobnicate"]).exit_code == 2
+    assert CliRunner().invoke(main, ["sql", "--frob", "select 1"]).exit_code == 2
+    assert CliRunner().invoke(main, ["local", "start", "--port", "0"]).exit_code == 2
+
+
+def test_console_script_entry_point_runs() -> None:
+    result = subprocess.run([sys.executable, "-m", "dsql_migrate", "--version"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and __version__ in result.stdout

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dsql_migrate.errors import ConfigError, ExitCode
+from dsql_migrate.local import binaries
+from dsql_migrate.local.binaries import ENV_BIN, find_binaries
+
+
+def test_env_var_pointing_at_an_empty_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        find_binaries({ENV_BIN: str(tmp_path)})
+    assert "initdb" in str(info.value) and "postgres" in str(info.value)
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_nothing_found_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(binaries, "candidate_dirs", lambda: iter(()))
+    with pytest.raises(ConfigError) as info:
+        find_binaries({})
+    assert info.value.hint is not None
+    assert "apt-get install postgresql" in info.value.hint
+    assert "brew install" in info.value.hint
+    assert ENV_BIN in info.value.hint
+
+
+def test_directories_without_all_programs_are_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "initdb").write_text("#!/bin/sh\n")
+    (partial / "initdb").chmod(0o755)
+    real = find_binaries({})
+    monkeypatch.setattr(binaries, "candidate_dirs", lambda: iter((partial, real.bin_dir)))
+    assert find_binaries({}).bin_dir == real.bin_dir
+
+
+def test_newest_version_first(tmp_path: Path) -> None:
+    for version in ("9.6", "15", "16", "13"):
+        (tmp_path / version / "bin").mkdir(parents=True)
+    found = binaries._newest_first(tmp_path, "*")
+    assert [p.parent.name for p in found] == ["16", "15", "13", "9.6"]
+
+
+def test_real_binaries_are_found_with_their_version() -> None:
+    found = find_binaries({})
+    assert (found.bin_dir / "initdb").exists()
+    assert found.major >= 12
