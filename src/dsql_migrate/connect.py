@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from .config import Config
 from .errors import ConfigError, ConnectError
+from .iam import DsqlEndpoint, TokenProvider
 from .local import DEFAULT_DIR, LocalInstance
 
 log = logging.getLogger(__name__)
@@ -41,10 +43,13 @@ class Target:
     url: str
     source: str  # which setting chose it: "--url", "$DSQL_MIGRATE_URL", a config path, "default"
     local_dir: Path | None = None
+    dsql: DsqlEndpoint | None = None
 
     @property
     def display(self) -> str:
-        return redact_url(self.url) if self.kind != LOCAL else f"local ({self.local_dir})"
+        if self.kind == LOCAL:
+            return f"local ({self.local_dir})"
+        return redact_url(self.url)
 
 
 def redact_url(url: str) -> str:
@@ -76,11 +81,14 @@ def resolve_target(
         (url, "--url"),
         (environ.get(ENV_URL) or None, f"${ENV_URL}"),
         (config.url, str(config.path)),
-        (LOCAL, "default"),
     ):
         if value:
             return _parse_target(value.strip(), source, local_dir or DEFAULT_DIR)
-    raise AssertionError("unreachable")  # pragma: no cover
+    dsql_settings = config.section("dsql")
+    if dsql_settings:
+        endpoint = DsqlEndpoint.from_settings(dict(dsql_settings), f"[dsql] in {config.path}")
+        return Target("dsql", endpoint.url, f"[dsql] in {config.path}", dsql=endpoint)
+    return _parse_target(LOCAL, "default", local_dir or DEFAULT_DIR)
 
 
 def _parse_target(value: str, source: str, local_dir: Path) -> Target:
@@ -90,25 +98,80 @@ def _parse_target(value: str, source: str, local_dir: Path) -> Target:
     if scheme in ("postgresql", "postgres"):
         return Target("postgresql", value, source)
     if scheme == "dsql":
-        raise ConfigError(
-            f"{redact_url(value)} (from {source}): dsql:// targets are not supported by this "
-            "version yet",
-            hint="connect with a postgresql:// URL and an IAM token as password meanwhile",
-        )
+        return Target("dsql", value, source, dsql=DsqlEndpoint.from_url(value, source))
     raise ConfigError(
         f"unrecognised target {redact_url(value)!r} (from {source})",
         hint="use 'local', a postgresql://user@host:port/db URL, or dsql://role@endpoint",
     )
 
 
-def conninfo_for(target: Target, *, on_start: Callable[[str], None] | None = None) -> str:
-    """The libpq connection string for ``target``, starting the local emulator if needed."""
-    if target.kind == LOCAL:
-        instance = LocalInstance(target.local_dir)
-        if not instance.status().running and on_start is not None:
-            on_start(f"starting the local emulator in {target.local_dir}")
-        return instance.start()
-    return target.url
+class Connector:
+    """Opens connections to one target.
+
+    For ``dsql://`` targets every connection gets a fresh IAM token and TLS ``verify-full``;
+    :attr:`max_connection_seconds` says when a long-running caller should recycle a connection
+    (before DSQL cuts it at 60 minutes). The local emulator is started on first use.
+    """
+
+    def __init__(
+        self, target: Target, *, on_start: Callable[[str], None] | None = None
+    ) -> None:
+        self.target = target
+        self._on_start = on_start
+        self._tokens = TokenProvider(target.dsql) if target.dsql is not None else None
+        self._local_url: str | None = None
+
+    @property
+    def max_connection_seconds(self) -> float | None:
+        return float(self.target.dsql.max_connection_seconds) if self.target.dsql else None
+
+    def _params(self) -> tuple[str, dict[str, Any], str | None]:
+        """(conninfo, extra keyword parameters, the secret to keep out of messages)."""
+        if self.target.kind == LOCAL:
+            if self._local_url is None:
+                instance = LocalInstance(self.target.local_dir)
+                if not instance.status().running and self._on_start is not None:
+                    self._on_start(f"starting the local emulator in {self.target.local_dir}")
+                self._local_url = instance.start()
+            return self._local_url, {}, None
+        if self.target.dsql is None or self._tokens is None:
+            return self.target.url, {}, None
+        endpoint = self.target.dsql
+        token = self._tokens.token()
+        params: dict[str, Any] = {
+            "host": endpoint.host,
+            "port": endpoint.port,
+            "dbname": "postgres",
+            "user": endpoint.role,
+            "password": token,
+            "sslmode": "verify-full",
+            "sslrootcert": endpoint.sslrootcert,
+            "application_name": "dsql-migrate",
+        }
+        if psycopg.pq.version() >= 170000:
+            params["sslnegotiation"] = "direct"  # TLS at once: one round trip fewer
+        return "", params, token
+
+    def connect(self, *, autocommit: bool = False, **kwargs: Any) -> psycopg.Connection[Any]:
+        """Open a connection, turning failures into one-line errors without secrets."""
+        conninfo, params, secret = self._params()
+        params.update(kwargs)
+        params.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+        started = time.monotonic()
+        try:
+            conn = psycopg.connect(conninfo, autocommit=autocommit, **params)
+        except psycopg.OperationalError as exc:
+            raise ConnectError(
+                _scrub(_describe_connect_failure(conninfo, params, exc), secret),
+                hint=_hint(exc, self.target),
+            ) from None
+        except psycopg.ProgrammingError as exc:
+            raise ConfigError(
+                _scrub(f"invalid connection settings for {self.target.display}: {exc}", secret)
+            ) from None
+        log.debug("connected to %s in %.0f ms", self.target.display,
+                  (time.monotonic() - started) * 1000)
+        return conn
 
 
 def connect(
@@ -118,22 +181,21 @@ def connect(
     on_start: Callable[[str], None] | None = None,
     **kwargs: Any,
 ) -> psycopg.Connection[Any]:
-    """Open a psycopg connection, turning connection failures into one-line errors."""
-    conninfo = conninfo_for(target, on_start=on_start)
-    kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
-    try:
-        return psycopg.connect(conninfo, autocommit=autocommit, **kwargs)
-    except psycopg.OperationalError as exc:
-        raise ConnectError(_describe_connect_failure(conninfo, exc), hint=_hint(exc)) from None
-    except psycopg.ProgrammingError as exc:
-        raise ConfigError(f"invalid connection URL {redact_url(conninfo)}: {exc}") from None
+    """Open one connection to ``target`` (see :class:`Connector`)."""
+    return Connector(target, on_start=on_start).connect(autocommit=autocommit, **kwargs)
 
 
-def _describe_connect_failure(conninfo: str, exc: psycopg.Error) -> str:
+def _scrub(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def _describe_connect_failure(
+    conninfo: str, extra: dict[str, Any], exc: psycopg.Error
+) -> str:
     try:
-        params = conninfo_to_dict(conninfo)
+        params: dict[str, Any] = {**conninfo_to_dict(conninfo), **extra}
     except psycopg.Error:
-        params = {}
+        params = dict(extra)
     host = params.get("host") or "localhost"
     port = params.get("port") or "5432"
     return f"could not connect to {host}:{port}: {_reason(exc)}"
@@ -145,11 +207,30 @@ def _reason(exc: psycopg.Error) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     first = lines[0] if lines else text
     reason = first.rsplit("failed:", 1)[-1].strip() if "failed:" in first else first
-    return reason[:1].lower() + reason[1:] if reason else "unknown error"
+    if not reason:
+        return "unknown error"
+    if reason[1:2].isupper():  # an acronym such as "SSL error": keep it
+        return reason
+    return reason[:1].lower() + reason[1:]
 
 
-def _hint(exc: psycopg.Error) -> str | None:
+def _hint(exc: psycopg.Error, target: Target) -> str | None:
     text = str(exc).lower()
+    endpoint = target.dsql
+    if endpoint is not None:
+        if "iam authentication failed" in text or "authentication failed" in text or (
+            "access denied" in text
+        ):
+            grant = (
+                "" if endpoint.role == "admin" else
+                f"; the role must be mapped: AWS IAM GRANT {endpoint.role} TO '<your IAM role ARN>'"
+            )
+            return (f"the cluster rejected the IAM token for role {endpoint.role!r}: check that "
+                    f"your identity may dsql:{endpoint.action} on this cluster{grant}")
+        if "ssl" in text or "certificate" in text or "tls" in text:
+            return ("the TLS handshake failed: DSQL needs TLS with a certificate that verifies "
+                    "against the system trust store; check the endpoint and port, update the CA "
+                    "certificates, or set sslrootcert=PATH in the URL")
     if "connection refused" in text:
         return "is the server running and listening on that port?"
     if "timeout" in text or "timed out" in text:
