@@ -49,3 +49,17 @@ def test_real_binaries_are_found_with_their_version() -> None:
     found = find_binaries({})
     assert (found.bin_dir / "initdb").exists()
     assert found.major >= 12
+
+
+def test_bundled_pgserver_binaries_are_the_last_resort(monkeypatch: pytest.MonkeyPatch) -> None:
+    bundled = binaries._pgserver_bindir()
+    if bundled is None:
+        pytest.skip("the optional pgserver package is not installed (Python >= 3.13)")
+    assert list(binaries.candidate_dirs())[-1] == bundled
+    monkeypatch.setattr(binaries, "_pg_config_bindir", lambda: None)
+    monkeypatch.setattr(binaries, "_newest_first", lambda *a, **k: [])
+    monkeypatch.setattr(binaries.shutil, "which", lambda name: None)
+    monkeypatch.setattr(binaries.Path, "is_dir", lambda self: False)
+    found = find_binaries({})
+    assert found.bin_dir == bundled
+    assert found.major >= 16

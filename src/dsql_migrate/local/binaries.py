@@ -2,11 +2,14 @@
 
 Search order: ``$DSQL_MIGRATE_PG_BIN``, ``pg_config --bindir``, ``/usr/lib/postgresql/<newest>/bin``
 (Debian, Ubuntu), ``/usr/pgsql-<newest>/bin`` (RHEL, Fedora), Homebrew and Postgres.app
-locations, then ``PATH``. The first directory that holds all three programs wins.
+locations, ``PATH``, and last the PostgreSQL build that the optional ``pgserver`` package ships
+in its wheel (``pip install 'dsql-migrate[embedded-pg]'``). The first directory that holds all
+three programs wins.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -26,6 +29,7 @@ REQUIRED = ("initdb", "pg_ctl", "postgres")
 INSTALL_HINT = (
     "install the PostgreSQL server (Debian/Ubuntu: 'apt-get install postgresql'; "
     "Fedora/RHEL: 'dnf install postgresql-server'; macOS: 'brew install postgresql@16'), "
+    "or 'pip install dsql-migrate[embedded-pg]' (Python 3.10 to 3.12), "
     f"or point {ENV_BIN} at the directory that holds initdb, pg_ctl and postgres"
 )
 
@@ -80,6 +84,20 @@ def candidate_dirs() -> Iterator[Path]:
     initdb = shutil.which("initdb")
     if initdb:
         yield Path(initdb).resolve().parent
+    bundled = _pgserver_bindir()
+    if bundled:
+        yield bundled
+
+
+def _pgserver_bindir() -> Path | None:
+    """The binaries inside the optional ``pgserver`` wheel, found without importing it."""
+    try:
+        spec = importlib.util.find_spec("pgserver")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 def _has_all(directory: Path) -> bool:

@@ -317,6 +317,13 @@ class EmbeddedPostgres:
                 recorded = Path(state.bin_dir)
                 if (recorded / "postgres").exists():
                     binaries = PgBinaries(recorded, wanted)
+        if self.account.is_switch and not self.account.can_reach(binaries.bin_dir / "postgres"):
+            raise LocalServerError(
+                f"the account {self.account.name!r} that runs the server (as root cannot) may "
+                f"not execute {binaries.bin_dir / 'postgres'}",
+                hint="install PostgreSQL system-wide, or point DSQL_MIGRATE_PG_BIN at binaries "
+                "that account can read",
+            )
         if wanted is not None and binaries.major != wanted:
             raise LocalServerError(
                 f"the data directory {data_dir} was made by PostgreSQL {wanted}, "
