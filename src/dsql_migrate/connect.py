@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .config import Config
 from .errors import ConfigError, ConnectError
@@ -183,6 +183,16 @@ def connect(
 ) -> psycopg.Connection[Any]:
     """Open one connection to ``target`` (see :class:`Connector`)."""
     return Connector(target, on_start=on_start).connect(autocommit=autocommit, **kwargs)
+
+
+def conninfo_for(target: Target, *, on_start: Callable[[str], None] | None = None) -> str:
+    """A libpq connection string for one connection to ``target`` (starting the emulator).
+
+    For ``dsql://`` targets it embeds a freshly generated token, valid for ``token_ttl``: use
+    it at once and never show it. Long runs that reconnect use :class:`Connector` instead.
+    """
+    conninfo, params, _secret = Connector(target, on_start=on_start)._params()
+    return make_conninfo(conninfo, **params) if params else conninfo
 
 
 def _scrub(text: str, secret: str | None) -> str:
