@@ -35,6 +35,7 @@ from .daemon import (
     SETTINGS_FILE,
     EmulatorSettings,
     read_pid_file,
+    serve,
 )
 from .postgres import (
     HOST,
@@ -120,6 +121,26 @@ class LocalInstance:
 
     def start(self, timeout: float = 60.0) -> str:
         """Start (or find running) and return the URL to connect to."""
+        url = self._prepare(timeout)
+        if url is None:
+            self._spawn(timeout)
+            url = self.url()
+        return url
+
+    def serve(self, timeout: float = 60.0) -> None:
+        """Run the emulator in this process until SIGINT/SIGTERM, then stop the server."""
+        if self._prepare(timeout) is not None:
+            raise ConfigError(
+                f"the local target in {self.directory} already runs in the background",
+                hint="stop it first ('dsql-migrate local stop')",
+            )
+        try:
+            serve(self.state_dir)
+        finally:
+            self.postgres.stop()
+
+    def _prepare(self, timeout: float) -> str | None:
+        """Start the server and save the emulator settings; the URL if the emulator runs."""
         self.postgres.start(timeout=timeout)
         backend_port = self.postgres.status().port
         assert backend_port is not None
@@ -149,8 +170,7 @@ class LocalInstance:
         settings.backend_port = backend_port
         settings.port = self._choose_port(settings.port)
         settings.save(self.state_dir)
-        self._spawn(timeout)
-        return self.url()
+        return None
 
     def _choose_port(self, stored: int | None) -> int:
         if self.requested_port is not None:
