@@ -21,7 +21,7 @@ import logging
 import random
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ GSSENC_REQUEST = 80877104
 CANCEL_REQUEST = 80877102
 MAX_STARTUP = 10_000
 MAX_MESSAGE = 1 << 30
+STARTUP_TIMEOUT = 60.0
 
 OC000 = "mutation conflicts with another transaction, retry as needed (OC000)"
 OC001 = "schema has been updated by another transaction, please retry: (OC001)"
@@ -126,7 +127,8 @@ class Proxy:
         self.rng = random.Random(faults.seed)
 
     async def start(self, host: str, port: int) -> int:
-        self._server = await asyncio.start_server(self._handle, host, port)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Session(self), host, port)
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
@@ -138,29 +140,47 @@ class Proxy:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = Session(self, reader, writer)
-        self.sessions.add(session)
+
+class _Backend(asyncio.Protocol):
+    """The connection to PostgreSQL: hands everything to its :class:`Session`."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def data_received(self, data: bytes) -> None:
         try:
-            await session.run()
-        except Exception:  # never let one connection take the proxy down
-            log.exception("connection failed")
-        finally:
-            session.close()
-            self.sessions.discard(session)
+            self.session.from_server(data)
+        except Exception:
+            log.exception("bad server message stream")
+            self.session.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.session.close()
+
+    def pause_writing(self) -> None:
+        if self.session.client is not None:
+            self.session.client.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.session.client is not None and not self.session.client.is_closing():
+            self.session.client.resume_reading()
 
 
-class Session:
-    """One client connection and its backend connection."""
+class Session(asyncio.Protocol):
+    """One client connection and its backend connection.
 
-    def __init__(self, proxy: Proxy, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+    Callback-based (asyncio protocols rather than streams): a message is relayed within the
+    ``data_received`` call that brought it, which keeps the added latency small.
+    """
+
+    def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
         self.settings = proxy.settings
-        self.client_r = reader
-        self.client_w = writer
-        self.server_r: asyncio.StreamReader | None = None
-        self.server_w: asyncio.StreamWriter | None = None
+        self.client: asyncio.Transport | None = None
+        self.backend: asyncio.Transport | None = None
+        self.state = "startup"
+        self.in_buf = b""
+        self.out_buf = b""
         self.created = time.monotonic()
         self.status = b"I"
         self.pending = 0  # Query/Sync messages sent and not yet answered by ReadyForQuery
@@ -170,155 +190,187 @@ class Session:
         self.txn_ddl = False
         self.last_tag = b""
         self.last_send = 0.0
-        self._age_timer: asyncio.TimerHandle | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.client = transport
+        self.proxy.sessions.add(self)
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(STARTUP_TIMEOUT, self._startup_timeout))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.close()
+
+    def pause_writing(self) -> None:
+        if self.backend is not None:
+            self.backend.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.backend is not None and not self.backend.is_closing():
+            self.backend.resume_reading()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._age_timer is not None:
-            self._age_timer.cancel()
-        for w in (self.client_w, self.server_w):
-            if w is not None:
-                with contextlib.suppress(Exception):
-                    w.close()
+        self.proxy.sessions.discard(self)
+        for timer in self._timers:
+            timer.cancel()
+        for transport in (self.client, self.backend):
+            if transport is not None:
+                transport.close()
+
+    def _startup_timeout(self) -> None:
+        if self.state != "relay":
+            self.close()
+
+    def _fail(self, sqlstate: str, message: str) -> None:
+        if self.client is not None and not self.client.is_closing():
+            self.client.write(error_response(sqlstate, message, "FATAL"))
+        self.close()
 
     # -- startup ------------------------------------------------------------------------
 
-    async def _read_startup(self) -> tuple[int, bytes]:
-        header = await self.client_r.readexactly(8)
-        length, code = struct.unpack("!II", header)
-        if length < 8 or length > MAX_STARTUP:
-            raise ProtocolViolation(f"invalid startup packet length {length}")
-        return code, await self.client_r.readexactly(length - 8)
-
-    async def _fail(self, sqlstate: str, message: str) -> None:
-        self.client_w.write(error_response(sqlstate, message, "FATAL"))
-        with contextlib.suppress(Exception):
-            await self.client_w.drain()
-
-    async def run(self) -> None:
+    def data_received(self, data: bytes) -> None:
         try:
-            started = await asyncio.wait_for(self._startup(), 60)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
-            return
+            if self.state == "relay":
+                self.from_client(data)
+            elif self.state == "startup":
+                self.in_buf += data
+                self._startup()
+            elif self.state == "connecting":
+                self.in_buf += data
         except ProtocolViolation as exc:
-            await self._fail("08P01", str(exc))
-            return
-        if not started:
-            return
-        age = self.settings.faults.max_connection_age
-        if age:
-            self._age_timer = asyncio.get_running_loop().call_later(age, self._expire)
-        upstream = asyncio.ensure_future(self._client_to_server())
-        downstream = asyncio.ensure_future(self._server_to_client())
-        done, pending = await asyncio.wait({upstream, downstream},
-                                           return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        for task in done:
-            failure = task.exception()
-            if isinstance(failure, ProtocolViolation):
-                await self._fail("08P01", str(failure))
-            elif failure is not None and not isinstance(
-                    failure, (ConnectionError, asyncio.IncompleteReadError)):
-                log.error("connection error: %r", failure)
+            self._fail("08P01", str(exc))
+        except Exception:  # never let one connection take the proxy down
+            log.exception("connection failed")
+            self._fail("XX000", "internal error in the local DSQL emulator")
 
-    async def _startup(self) -> bool:
-        while True:
-            code, payload = await self._read_startup()
+    def _startup(self) -> None:
+        assert self.client is not None
+        while len(self.in_buf) >= 8:
+            length, code = struct.unpack("!II", self.in_buf[:8])
+            if length < 8 or length > MAX_STARTUP:
+                raise ProtocolViolation(f"invalid startup packet length {length}")
+            if len(self.in_buf) < length:
+                return
+            payload, self.in_buf = self.in_buf[8:length], self.in_buf[length:]
             if code in (SSL_REQUEST, GSSENC_REQUEST):
-                self.client_w.write(b"N")
-                await self.client_w.drain()
+                self.client.write(b"N")
                 continue
             if code == CANCEL_REQUEST:
-                await self._forward_cancel(code, payload)
-                return False
+                self._spawn(self._forward_cancel(code, payload))
+                self.state = "closed"
+                return
             if code >> 16 != 3:
                 raise ProtocolViolation(
                     f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}: "
                     "server supports 3.0")
-            break
+            self.state = "connecting"
+            self._spawn(self._connect(code, self._startup_body(payload)))
+            return
+
+    def _startup_body(self, payload: bytes) -> bytes:
         params = payload.split(b"\0")
         pairs = dict(zip(params[0::2], params[1::2], strict=False))
         if b"user" not in pairs:
             raise ProtocolViolation("no PostgreSQL user name specified in startup packet")
+        limits = self.settings.profile.limits
         extra = {
             b"dsql.emulate": b"on",
             b"default_transaction_isolation": b"repeatable read",
-            b"dsql.row_limit": str(self.settings.profile.limits.rows_per_transaction).encode(),
-            b"dsql.byte_limit": str(self.settings.profile.limits.bytes_per_transaction).encode(),
-            b"dsql.index_limit": str(self.settings.profile.limits.indexes_per_table).encode(),
+            b"dsql.row_limit": str(limits.rows_per_transaction).encode(),
+            b"dsql.byte_limit": str(limits.bytes_per_transaction).encode(),
+            b"dsql.index_limit": str(limits.indexes_per_table).encode(),
         }
         body = b"".join(k + b"\0" + v + b"\0" for k, v in pairs.items() if k and k not in extra)
-        body += b"".join(k + b"\0" + v + b"\0" for k, v in extra.items()) + b"\0"
+        return body + b"".join(k + b"\0" + v + b"\0" for k, v in extra.items()) + b"\0"
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, code: int, body: bytes) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            self.server_r, self.server_w = await asyncio.open_connection(
-                self.settings.backend_host, self.settings.backend_port)
+            transport, _ = await loop.create_connection(
+                lambda: _Backend(self), self.settings.backend_host, self.settings.backend_port)
         except OSError:
-            raise ProtocolViolation("the local PostgreSQL server is not reachable") from None
-        self.server_w.write(struct.pack("!II", len(body) + 8, code) + body)
-        return True
+            self._fail("08006", "the local PostgreSQL server is not reachable")
+            return
+        if self._closed:
+            transport.close()
+            return
+        self.backend = transport
+        transport.write(struct.pack("!II", len(body) + 8, code) + body)
+        self.state = "relay"
+        age = self.settings.faults.max_connection_age
+        if age:
+            self._timers.append(loop.call_later(age, self._expire))
+        if self.in_buf:
+            data, self.in_buf = self.in_buf, b""
+            self.data_received(data)
 
     async def _forward_cancel(self, code: int, payload: bytes) -> None:
         with contextlib.suppress(OSError):
-            _, w = await asyncio.open_connection(self.settings.backend_host,
-                                                 self.settings.backend_port)
-            w.write(struct.pack("!II", len(payload) + 8, code) + payload)
-            await w.drain()
-            w.close()
+            _, writer = await asyncio.open_connection(self.settings.backend_host,
+                                                      self.settings.backend_port)
+            writer.write(struct.pack("!II", len(payload) + 8, code) + payload)
+            await writer.drain()
+            writer.close()
+        self.close()
 
     def _expire(self) -> None:
         log.info("closing a connection older than %s s", self.settings.faults.max_connection_age)
-        if self.pending == 0:
-            self.client_w.write(error_response(
+        if self.pending == 0 and self.client is not None:
+            self.client.write(error_response(
                 "08006", "connection closed: maximum connection age reached", "FATAL"))
         self.close()
 
     # -- client -> server ---------------------------------------------------------------
 
-    async def _client_to_server(self) -> None:
-        assert self.server_w is not None
-        buf = b""
-        reader = self.client_r
-        server_w = self.server_w
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                return
-            buf += data
-            out: list[bytes] = []
-            pos = 0
-            end = len(buf)
-            while end - pos >= 5:
-                kind = buf[pos:pos + 1]
-                length = int.from_bytes(buf[pos + 1:pos + 5], "big")
-                if length < 4 or length > MAX_MESSAGE:
-                    raise ProtocolViolation(f"invalid message length {length}")
-                stop = pos + 1 + length
-                if stop > end:
-                    break
-                if kind == b"Q":
+    def from_client(self, data: bytes) -> None:
+        assert self.backend is not None
+        buf = self.in_buf + data if self.in_buf else data
+        out: list[bytes] = []
+        pos = 0
+        end = len(buf)
+        plain = True  # nothing rewritten so far: forward a slice of buf
+        while end - pos >= 5:
+            kind = buf[pos]
+            length = int.from_bytes(buf[pos + 1:pos + 5], "big")
+            if length < 4 or length > MAX_MESSAGE:
+                raise ProtocolViolation(f"invalid message length {length}")
+            stop = pos + 1 + length
+            if stop > end:
+                break
+            if kind == 0x51:  # Query
+                self.pending += 1
+                new = self._on_query(buf[pos + 5:stop - 1], None)
+            elif kind == 0x50:  # Parse
+                new = self._on_parse(buf[pos + 5:stop])
+            else:
+                new = None
+                if kind == 0x53:  # Sync
                     self.pending += 1
-                    out.append(self._on_query(buf[pos + 5:stop - 1], buf[pos:stop]))
-                elif kind == b"P":
-                    out.append(self._on_parse(buf[pos + 5:stop], buf[pos:stop]))
-                elif kind == b"S":
-                    self.pending += 1
-                    out.append(buf[pos:stop])
-                elif kind == b"X":
-                    out.append(buf[pos:stop])
-                    server_w.write(b"".join(out))
-                    return
-                else:
-                    out.append(buf[pos:stop])
-                pos = stop
-            buf = buf[pos:]
-            if out:
-                self.last_send = time.monotonic()
-                server_w.write(out[0] if len(out) == 1 else b"".join(out))
-                await server_w.drain()
+            if new is not None:
+                if plain:
+                    out.append(buf[:pos])
+                    plain = False
+                out.append(new)
+            elif not plain:
+                out.append(buf[pos:stop])
+            pos = stop
+        self.in_buf = buf[pos:]
+        if pos:
+            self.last_send = time.monotonic()
+            self.backend.write(buf[:pos] if plain else b"".join(out))
 
     def _txn_verdict(self, is_commit: bool) -> tuple[str, str] | None:
         """The error a statement in the current transaction must get instead, if any."""
@@ -336,7 +388,7 @@ class Session:
             return ("40001", OC000)
         return None
 
-    def _on_query(self, raw: bytes, message: bytes) -> bytes:
+    def _on_query(self, raw: bytes, message: None) -> bytes | None:
         sql = raw.decode("utf-8", "replace")
         if self.status == b"T":
             word = rules.normalized_txn_word(sql) if len(sql) < 40 else ""
@@ -348,10 +400,10 @@ class Session:
         result = rules.rewrite(sql, self.settings.profile)
         self._dropped(result.dropped_indexes)
         if result.sql is None:
-            return message
+            return None
         return _query(result.sql)
 
-    def _on_parse(self, body: bytes, message: bytes) -> bytes:
+    def _on_parse(self, body: bytes) -> bytes | None:
         name_end = body.index(b"\0")
         query_end = body.index(b"\0", name_end + 1)
         sql = body[name_end + 1:query_end].decode("utf-8", "replace")
@@ -365,7 +417,7 @@ class Session:
             self._dropped(result.dropped_indexes)
             replacement = result.sql
         if replacement is None:
-            return message
+            return None
         new_body = body[:name_end + 1] + replacement.encode() + body[query_end:]
         return b"P" + struct.pack("!I", len(new_body) + 4) + new_body
 
@@ -375,46 +427,37 @@ class Session:
 
     # -- server -> client ---------------------------------------------------------------
 
-    async def _server_to_client(self) -> None:
-        assert self.server_r is not None
-        reader = self.server_r
-        client_w = self.client_w
-        buf = b""
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                return
-            buf += data
-            pos = 0
-            end = len(buf)
-            changed: list[bytes] | None = None
-            start = 0
-            while end - pos >= 5:
-                kind = buf[pos:pos + 1]
-                length = int.from_bytes(buf[pos + 1:pos + 5], "big")
-                stop = pos + 1 + length
-                if stop > end:
-                    break
-                if kind == b"Z":
-                    self._on_ready(buf[pos + 5:pos + 6])
-                elif kind == b"C":
-                    self._on_complete(buf[pos + 5:stop - 1])
-                elif kind == b"E":
-                    new = self._on_error(buf[pos + 5:stop])
-                    if new is not None:
-                        if changed is None:
-                            changed = []
-                        changed.append(buf[start:pos])
-                        changed.append(new)
-                        start = stop
-                pos = stop
-            if changed is not None:
-                changed.append(buf[start:pos])
-                client_w.write(b"".join(changed))
-            else:
-                client_w.write(buf[:pos] if pos < end else buf)
-            buf = buf[pos:]
-            await client_w.drain()
+    def from_server(self, data: bytes) -> None:
+        assert self.client is not None
+        buf = self.out_buf + data if self.out_buf else data
+        pos = 0
+        end = len(buf)
+        changed: list[bytes] | None = None
+        start = 0
+        while end - pos >= 5:
+            kind = buf[pos]
+            stop = pos + 1 + int.from_bytes(buf[pos + 1:pos + 5], "big")
+            if stop > end:
+                break
+            if kind == 0x5A:  # ReadyForQuery
+                self._on_ready(buf[pos + 5:pos + 6])
+            elif kind == 0x43:  # CommandComplete
+                self._on_complete(buf[pos + 5:stop - 1])
+            elif kind == 0x45:  # ErrorResponse
+                new = self._on_error(buf[pos + 5:stop])
+                if new is not None:
+                    if changed is None:
+                        changed = []
+                    changed.append(buf[start:pos])
+                    changed.append(new)
+                    start = stop
+            pos = stop
+        self.out_buf = buf[pos:]
+        if changed is not None:
+            changed.append(buf[start:pos])
+            self.client.write(b"".join(changed))
+        elif pos:
+            self.client.write(buf[:pos] if pos < end else buf)
 
     def _on_ready(self, status: bytes) -> None:
         if self.pending:
