@@ -190,6 +190,7 @@ class Session(asyncio.Protocol):
         self.txn_ddl = False
         self.last_tag = b""
         self.last_send = 0.0
+        self.hidden_rollbacks = 0
         self._timers: list[asyncio.TimerHandle] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -395,6 +396,7 @@ class Session(asyncio.Protocol):
             verdict = self._txn_verdict(word in ("commit", "end", "commit transaction",
                                                  "commit work"))
             if verdict is not None:
+                self.hidden_rollbacks += 1
                 return _query(f"ROLLBACK; SELECT sys.dsql_error('{verdict[0]}', "
                               f"'{verdict[1]}')")
         result = rules.rewrite(sql, self.settings.profile)
@@ -441,10 +443,12 @@ class Session(asyncio.Protocol):
                 break
             if kind == 0x5A:  # ReadyForQuery
                 self._on_ready(buf[pos + 5:pos + 6])
-            elif kind == 0x43:  # CommandComplete
-                self._on_complete(buf[pos + 5:stop - 1])
-            elif kind == 0x45:  # ErrorResponse
-                new = self._on_error(buf[pos + 5:stop])
+            else:
+                new = None
+                if kind == 0x43:  # CommandComplete
+                    new = self._on_complete(buf[pos + 5:stop - 1])
+                elif kind == 0x45:  # ErrorResponse
+                    new = self._on_error(buf[pos + 5:stop])
                 if new is not None:
                     if changed is None:
                         changed = []
@@ -471,12 +475,18 @@ class Session(asyncio.Protocol):
             self.txn_epoch = self.proxy.ddl_epoch
         self.status = status
 
-    def _on_complete(self, tag: bytes) -> None:
+    def _on_complete(self, tag: bytes) -> bytes | None:
+        if self.hidden_rollbacks and tag == b"ROLLBACK":
+            # the ROLLBACK the proxy put before a failing COMMIT: the client sees only the error
+            self.hidden_rollbacks -= 1
+            self.last_tag = tag
+            return b""
         self.last_tag = tag
         if tag.startswith(_WRITE_TAGS):
             self.txn_wrote = True
         elif tag.startswith(_DDL_TAGS):
             self.txn_ddl = True
+        return None
 
     def _on_error(self, body: bytes) -> bytes | None:
         fields = parse_error_fields(body)
