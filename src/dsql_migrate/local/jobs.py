@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "dsql_emulator_jobs"
 POLL_SECONDS = 2.0
+_UNIQUE = re.compile(r"^\s*CREATE\s+UNIQUE\s+INDEX", re.IGNORECASE)
+_NULLS_NOT_DISTINCT = re.compile(r"\bNULLS\s+NOT\s+DISTINCT\b", re.IGNORECASE)
 
 
 class JobRunner:
@@ -79,10 +83,11 @@ class JobRunner:
                 "UPDATE sys._jobs SET status = 'processing', worker_pid = pg_backend_pid() "
                 "WHERE job_id = (SELECT job_id FROM sys._jobs WHERE status = 'submitted' "
                 "ORDER BY start_time LIMIT 1 FOR UPDATE SKIP LOCKED) "
-                "RETURNING job_id, statement, search_path, job_type")).fetchone()
+                "RETURNING job_id, statement, search_path, job_type, object_name, "
+                "table_oid")).fetchone()
             if row is None:
                 return False
-            job_id, statement, search_path, job_type = row
+            job_id, statement, search_path, job_type, object_name, table_oid = row
             log.info("running job %s: %s", job_id, statement)
             status, details = "completed", None
             try:
@@ -97,6 +102,8 @@ class JobRunner:
                 diag = exc.diag
                 details = "; ".join(p for p in (diag.message_primary, diag.message_detail)
                                     if p) or str(exc)
+                if isinstance(exc, psycopg.errors.UniqueViolation) and job_type == "INDEX_BUILD":
+                    await self._leave_enforcing_index(conn, statement, object_name, table_oid)
             if status != "completed" and job_type == "INDEX_BUILD":
                 log.info("job %s %s: %s", job_id, status, details)
             await conn.execute(
@@ -105,6 +112,35 @@ class JobRunner:
             await conn.execute(
                 "DELETE FROM sys._jobs WHERE end_time < clock_timestamp() - interval '30 min'")
             return True
+
+    async def _leave_enforcing_index(self, conn: psycopg.AsyncConnection[Any], statement: str,
+                                     name: str, table_oid: int) -> None:
+        """After a unique build failed on duplicates, leave what DSQL leaves: an index that is
+        invalid (the planner ignores it) but checks uniqueness on new writes.
+
+        PostgreSQL's failed build leaves an empty index that is not even maintained, so the
+        index is rebuilt as a plain index (duplicates and all) and then marked unique and
+        invalid in the catalog: new writes are checked against every existing row.
+        """
+        find = ("SELECT c.oid::regclass::text FROM pg_class c WHERE c.relname = %s AND "
+                "c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = %s)")
+        try:
+            found = await (await conn.execute(find, (name, table_oid))).fetchone()
+            if found is not None:
+                await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {found[0]}")
+            plain = _UNIQUE.sub("CREATE INDEX", statement, count=1)
+            nulls_not_distinct = bool(_NULLS_NOT_DISTINCT.search(plain))
+            plain = _NULLS_NOT_DISTINCT.sub("", plain)
+            await conn.execute(plain)
+            found = await (await conn.execute(find, (name, table_oid))).fetchone()
+            if found is None:
+                return
+            await conn.execute(
+                "UPDATE pg_index SET indisunique = true, indisvalid = false, "
+                "indnullsnotdistinct = %s WHERE indexrelid = %s::regclass",
+                (nulls_not_distinct, found[0]))
+        except psycopg.Error as exc:
+            log.warning("could not leave an enforcing invalid index %s: %s", name, exc)
 
     async def cancel_builds(self, names: tuple[str, ...]) -> None:
         """Cancel index builds of indexes called ``names`` (DROP INDEX cancels a build)."""
