@@ -55,7 +55,7 @@ def emulator_options(func: F) -> F:
     return func
 
 
-def _instance(directory: Path, port: int | None, profile: str | None,
+def _instance(directory: Path, *, port: int | None, profile: str | None,
               fail_commits: float | None, max_connection_age: float | None,
               seed: int | None, transaction_age: float | None) -> LocalInstance:
     faults = None

@@ -254,12 +254,13 @@ class Session(asyncio.Protocol):
 
     def _startup(self) -> None:
         assert self.client is not None
-        while len(self.in_buf) >= 8:
-            length, code = struct.unpack("!II", self.in_buf[:8])
+        while len(self.in_buf) >= 4:
+            length = int.from_bytes(self.in_buf[:4], "big")
             if length < 8 or length > MAX_STARTUP:
                 raise ProtocolViolation(f"invalid startup packet length {length}")
             if len(self.in_buf) < length:
                 return
+            code = int.from_bytes(self.in_buf[4:8], "big")
             payload, self.in_buf = self.in_buf[8:length], self.in_buf[length:]
             if code in (SSL_REQUEST, GSSENC_REQUEST):
                 self.client.write(b"N")
