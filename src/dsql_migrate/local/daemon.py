@@ -23,7 +23,7 @@ from typing import Any
 
 from ..profiles import get_profile
 from .jobs import JobRunner
-from .postgres import HOST, SUPERUSER, make_url
+from .postgres import HOST, SOCKET_DIR, SUPERUSER, make_url
 from .proxy import Faults, Proxy, ProxySettings
 
 log = logging.getLogger(__name__)
@@ -89,19 +89,18 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
     profile = get_profile(settings.profile)
     proxy_settings = ProxySettings(
         profile=profile, backend_host=HOST, backend_port=settings.backend_port,
+        backend_socket=f"{SOCKET_DIR}/.s.PGSQL.{settings.backend_port}",
         faults=settings.faults or Faults(), transaction_age=settings.transaction_age,
     )
     jobs = JobRunner(make_url(settings.backend_port, SUPERUSER))
 
-    cancelling: set[asyncio.Task[None]] = set()
+    loop = asyncio.get_running_loop()
 
-    def on_dropped(names: tuple[str, ...]) -> None:
-        task = asyncio.ensure_future(jobs.cancel_builds(names))
-        cancelling.add(task)
-        task.add_done_callback(cancelling.discard)
+    def on_dropped(names: tuple[str, ...]) -> None:  # called from a proxy thread
+        asyncio.run_coroutine_threadsafe(jobs.cancel_builds(names), loop)
 
     proxy = Proxy(proxy_settings, on_dropped_indexes=on_dropped)
-    port = await proxy.start(HOST, settings.port or 0)
+    port = proxy.start(HOST, settings.port or 0)
     jobs.start()
     (state_dir / PID_FILE).write_text(f"{os.getpid()} {port}\n")
     (state_dir / APPLIED_FILE).write_text(f"{settings.generation}\n")
@@ -119,7 +118,7 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
                     proxy.settings.transaction_age = current.transaction_age
                 (state_dir / APPLIED_FILE).write_text(f"{generation}\n")
     finally:
-        await proxy.close()
+        proxy.close()
         await jobs.close()
         found = read_pid_file(state_dir)
         if found is not None and found[0] == os.getpid():
