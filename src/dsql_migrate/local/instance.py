@@ -159,7 +159,7 @@ class LocalInstance:
                     f"not {self.requested_port}",
                     hint="stop it first to change its port",
                 )
-            if running[1] and _accepts(running[1]):
+            if running[1] and _accepts(running[1]) and settings.backend_port == backend_port:
                 return make_url(running[1])
             self._stop_emulator()
         settings.profile = self.requested_profile or settings.profile
