@@ -183,3 +183,13 @@ def test_fuzz_statement_fragments(dsql_url: str, words: list[str], simple: bool)
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_large_messages_both_ways(conn: psycopg.Connection[Any]) -> None:
+    table = f"big_{uuid.uuid4().hex[:8]}"
+    conn.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, v text)")
+    value = "".join(chr(97 + i % 26) for i in range(3 * 1024 * 1024))
+    conn.execute(f"INSERT INTO {table} VALUES (1, %s)", (value,))  # a 3 MiB Bind message
+    row = conn.execute(f"SELECT v, length(v) FROM {table}").fetchone()  # a 3 MiB DataRow
+    assert row == (value, len(value))
+    assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,13 +128,20 @@ class LocalInstance:
             url = self.url()
         return url
 
-    def serve(self, timeout: float = 60.0) -> None:
-        """Run the emulator in this process until SIGINT/SIGTERM, then stop the server."""
+    def serve(self, timeout: float = 60.0,
+              on_ready: Callable[[str], None] | None = None) -> None:
+        """Run the emulator in this process until SIGINT/SIGTERM, then stop the server.
+
+        ``on_ready`` gets the URL before serving starts.
+        """
         if self._prepare(timeout) is not None:
             raise ConfigError(
                 f"the local target in {self.directory} already runs in the background",
                 hint="stop it first ('dsql-migrate local stop')",
             )
+        port = self.settings().port
+        if on_ready is not None and port is not None:
+            on_ready(make_url(port))
         try:
             serve(self.state_dir)
         finally:

@@ -66,6 +66,7 @@ class JobRunner:
                 await asyncio.sleep(1)
 
     async def _run(self) -> None:
+        await self._fail_orphans()
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
@@ -76,6 +77,19 @@ class JobRunner:
             except psycopg.Error as exc:
                 log.warning("job runner: %s", exc)
                 await asyncio.sleep(1)
+
+    async def _fail_orphans(self) -> None:
+        """Jobs left 'processing' by an emulator that stopped during them ended with it."""
+        try:
+            async with await psycopg.AsyncConnection.connect(self.conninfo,
+                                                             autocommit=True) as conn:
+                await conn.execute(
+                    "UPDATE sys._jobs SET status = 'failed', end_time = clock_timestamp(), "
+                    "details = 'the local emulator stopped during the job', worker_pid = NULL "
+                    "WHERE status = 'processing' AND (worker_pid IS NULL OR worker_pid NOT IN "
+                    "(SELECT pid FROM pg_stat_activity))")
+        except psycopg.Error as exc:
+            log.warning("job runner: %s", exc)
 
     async def _run_one(self) -> bool:
         async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:

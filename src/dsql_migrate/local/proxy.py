@@ -216,6 +216,8 @@ class Session:
         self.last_tag = b""
         self.last_send = 0.0
         self.hidden_rollbacks = 0
+        self.up_skip = 0  # bytes of a client message still to forward as they come
+        self.down_skip = 0  # the same for a server message
         self._client_lock = threading.Lock()  # both threads may write to the client
         self._closed = False
 
@@ -371,6 +373,12 @@ class Session:
 
     def from_client(self, data: bytes) -> None:
         assert self.backend is not None
+        if self.up_skip:  # the rest of a long message that needs no inspection
+            head, data = data[:self.up_skip], data[self.up_skip:]
+            self.up_skip -= len(head)
+            self.backend.sendall(head)
+            if not data:
+                return
         buf = self.in_buf + data if self.in_buf else data
         out: list[bytes] = []
         pos = 0
@@ -383,6 +391,11 @@ class Session:
                 raise ProtocolViolation(f"invalid message length {length}")
             stop = pos + 1 + length
             if stop > end:
+                if kind not in (0x51, 0x50, 0x53):  # stream it rather than buffer it
+                    if not plain:
+                        out.append(buf[pos:end])
+                    self.up_skip = stop - end
+                    pos = end
                 break
             if kind == 0x51:  # Query
                 self.pending += 1
@@ -463,6 +476,12 @@ class Session:
     # -- server -> client ---------------------------------------------------------------
 
     def from_server(self, data: bytes) -> None:
+        if self.down_skip:  # the rest of a long message that needs no inspection
+            head, data = data[:self.down_skip], data[self.down_skip:]
+            self.down_skip -= len(head)
+            self._to_client(head)
+            if not data:
+                return
         buf = self.out_buf + data if self.out_buf else data
         pos = 0
         end = len(buf)
@@ -472,6 +491,9 @@ class Session:
             kind = buf[pos]
             stop = pos + 1 + int.from_bytes(buf[pos + 1:pos + 5], "big")
             if stop > end:
+                if kind not in (0x5A, 0x43, 0x45):  # stream it rather than buffer it
+                    self.down_skip = stop - end
+                    pos = end
                 break
             if kind == 0x5A:  # ReadyForQuery
                 self._on_ready(buf[pos + 5:pos + 6])
