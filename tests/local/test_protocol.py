@@ -193,3 +193,14 @@ def test_large_messages_both_ways(conn: psycopg.Connection[Any]) -> None:
     row = conn.execute(f"SELECT v, length(v) FROM {table}").fetchone()  # a 3 MiB DataRow
     assert row == (value, len(value))
     assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(("query", "params"), [
+    ("SELECT pg_advisory_lock(hashtext(%s))", ("x",)),
+    ("SELECT pg_advisory_lock(%s)", (1,)),
+    ("SELECT pg_try_advisory_lock(%s, %s)", (1, 2)),
+])
+def test_rejected_statement_with_parameters(conn: psycopg.Connection[Any], query: str,
+                                            params: tuple[Any, ...]) -> None:
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="not supported"):
+        conn.execute(query, params)

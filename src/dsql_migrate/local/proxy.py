@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import random
+import re
 import socket
 import struct
 import threading
@@ -452,8 +453,10 @@ class Session:
         return _query(result.sql)
 
     def _on_parse(self, body: bytes) -> bytes | None:
-        name_end = body.index(b"\0")
-        query_end = body.index(b"\0", name_end + 1)
+        name_end = body.find(b"\0")
+        query_end = body.find(b"\0", name_end + 1)
+        if name_end < 0 or query_end < 0 or len(body) < query_end + 3:
+            raise ProtocolViolation("invalid Parse message")
         sql = body[name_end + 1:query_end].decode("utf-8", "replace")
         replacement: str | None = None
         if self.status == b"T":
@@ -466,6 +469,9 @@ class Session:
             replacement = result.sql
         if replacement is None:
             return None
+        if replacement.startswith("SELECT sys.dsql_error("):
+            replacement += _parameter_refs(sql, int.from_bytes(body[query_end + 1:query_end + 3],
+                                                                "big"))
         new_body = body[:name_end + 1] + replacement.encode() + body[query_end:]
         return b"P" + struct.pack("!I", len(new_body) + 4) + new_body
 
@@ -557,6 +563,19 @@ class Session:
             return build_error([(k, v) for k, v in fields
                                 if k not in (b"W", b"R", b"L", b"F", b"P", b"q")])
         return None
+
+
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def _parameter_refs(sql: str, declared: int) -> str:
+    """A FROM clause that uses every parameter of a Parse message whose statement is replaced
+    by an error, so that PostgreSQL can still type them and Bind still matches."""
+    count = declared or max((int(n) for n in _PARAM.findall(sql)), default=0)
+    if not count:
+        return ""
+    return " FROM (SELECT " + ", ".join(f"${i}::text" for i in range(1, count + 1)) + \
+        ") AS _parameters"
 
 
 def _query(sql: str) -> bytes:
