@@ -40,6 +40,7 @@ CANCEL_REQUEST = 80877102
 MAX_STARTUP = 10_000
 MAX_MESSAGE = 1 << 30
 STARTUP_TIMEOUT = 60.0
+REWRITE_CACHE_SIZE = 4096
 
 OC000 = "mutation conflicts with another transaction, retry as needed (OC000)"
 OC001 = "schema has been updated by another transaction, please retry: (OC001)"
@@ -131,6 +132,7 @@ class Proxy:
         self.on_dropped_indexes = on_dropped_indexes
         self.sessions: set[Session] = set()
         self.lock = threading.Lock()
+        self._rewrites: dict[bytes, rules.Rewrite] = {}
         self._listener: socket.socket | None = None
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -138,6 +140,16 @@ class Proxy:
     def set_faults(self, faults: Faults) -> None:
         self.settings.faults = faults
         self.rng = random.Random(faults.seed)
+
+    def rewrite(self, raw: bytes) -> rules.Rewrite:
+        """:func:`.rules.rewrite` of a statement text, remembered (clients repeat statements)."""
+        result = self._rewrites.get(raw)
+        if result is None:
+            result = rules.rewrite(raw.decode("utf-8", "replace"), self.settings.profile)
+            if len(self._rewrites) >= REWRITE_CACHE_SIZE:
+                self._rewrites.clear()
+            self._rewrites[raw] = result
+        return result
 
     def bump_epoch(self) -> None:
         with self.lock:
@@ -437,16 +449,16 @@ class Session:
         return None
 
     def _on_query(self, raw: bytes) -> bytes | None:
-        sql = raw.decode("utf-8", "replace")
         if self.status == b"T":
-            word = rules.normalized_txn_word(sql) if len(sql) < 40 else ""
+            word = rules.normalized_txn_word(raw.decode("utf-8", "replace")) \
+                if len(raw) < 40 else ""
             verdict = self._txn_verdict(word in ("commit", "end", "commit transaction",
                                                  "commit work"))
             if verdict is not None:
                 self.hidden_rollbacks += 1
                 return _query(f"ROLLBACK; SELECT sys.dsql_error('{verdict[0]}', "
                               f"'{verdict[1]}')")
-        result = rules.rewrite(sql, self.settings.profile)
+        result = self.proxy.rewrite(raw)
         self._dropped(result.dropped_indexes)
         if result.sql is None:
             return None
@@ -457,19 +469,19 @@ class Session:
         query_end = body.find(b"\0", name_end + 1)
         if name_end < 0 or query_end < 0 or len(body) < query_end + 3:
             raise ProtocolViolation("invalid Parse message")
-        sql = body[name_end + 1:query_end].decode("utf-8", "replace")
         replacement: str | None = None
         if self.status == b"T":
             verdict = self._txn_verdict(False)
             if verdict is not None:
                 replacement = f"SELECT sys.dsql_error('{verdict[0]}', '{verdict[1]}')"
         if replacement is None:
-            result = rules.rewrite(sql, self.settings.profile)
+            result = self.proxy.rewrite(body[name_end + 1:query_end])
             self._dropped(result.dropped_indexes)
             replacement = result.sql
         if replacement is None:
             return None
         if replacement.startswith("SELECT sys.dsql_error("):
+            sql = body[name_end + 1:query_end].decode("utf-8", "replace")
             replacement += _parameter_refs(sql, int.from_bytes(body[query_end + 1:query_end + 3],
                                                                 "big"))
         new_body = body[:name_end + 1] + replacement.encode() + body[query_end:]

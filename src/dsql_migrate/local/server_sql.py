@@ -20,7 +20,7 @@ resets at the end of every transaction, rolled back or not.
 from __future__ import annotations
 
 #: bump whenever the SQL below changes: ``install`` reinstalls when the recorded one differs
-VERSION = 3
+VERSION = 4
 
 INSTALL_SQL = r"""
 CREATE SCHEMA IF NOT EXISTS sys;
@@ -64,7 +64,7 @@ BEGIN
     IF current_setting('dsql.emulate', true) IS DISTINCT FROM 'on' THEN
         RETURN;
     END IF;
-    IF coalesce(nullif(current_setting('dsql.dml', true), ''), '') = 'on' THEN
+    IF coalesce(current_setting('dsql.written', true), '') <> '' THEN
         RAISE EXCEPTION USING ERRCODE = '0A000',
             MESSAGE = 'ddl and dml are not supported in the same transaction';
     END IF;
@@ -85,16 +85,19 @@ BEGIN
     PERFORM sys._count_ddl();
 END $$;
 
--- rows and bytes per transaction, and no write after DDL
+-- rows and bytes per transaction, and no write after DDL. Kept lean, it runs for every write:
+-- one query over the transition table, then simple expressions only, and a single setting,
+-- dsql.written = '<rows>/<bytes>', which also tells the DDL check that the transaction wrote.
 CREATE OR REPLACE FUNCTION sys._count_rows() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
     b bigint;
+    written text;
     total_rows bigint;
     total_bytes bigint;
 BEGIN
-    IF coalesce(nullif(current_setting('dsql.ddl', true), ''), '') = 'on' THEN
+    IF current_setting('dsql.ddl', true) = 'on' THEN
         RAISE EXCEPTION USING ERRCODE = '0A000',
             MESSAGE = 'ddl and dml are not supported in the same transaction';
     END IF;
@@ -103,8 +106,14 @@ BEGIN
     ELSE
         SELECT count(*), coalesce(sum(pg_column_size(r.*)), 0) INTO n, b FROM new_rows r;
     END IF;
-    total_rows := coalesce(nullif(current_setting('dsql.rows', true), ''), '0')::bigint + n;
-    total_bytes := coalesce(nullif(current_setting('dsql.bytes', true), ''), '0')::bigint + b;
+    written := current_setting('dsql.written', true);
+    IF written IS NULL OR written = '' THEN
+        total_rows := n;
+        total_bytes := b;
+    ELSE
+        total_rows := split_part(written, '/', 1)::bigint + n;
+        total_bytes := split_part(written, '/', 2)::bigint + b;
+    END IF;
     IF total_rows > coalesce(nullif(current_setting('dsql.row_limit', true), ''), '3000')::bigint
     THEN
         RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = 'transaction row limit exceeded';
@@ -114,9 +123,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '54000',
             MESSAGE = 'transaction size limit 10mb exceeded';
     END IF;
-    PERFORM set_config('dsql.rows', total_rows::text, true),
-            set_config('dsql.bytes', total_bytes::text, true),
-            set_config('dsql.dml', 'on', true);
+    PERFORM set_config('dsql.written', total_rows || '/' || total_bytes, true);
     RETURN NULL;
 END $$;
 
