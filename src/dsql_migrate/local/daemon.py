@@ -43,6 +43,8 @@ class EmulatorSettings:
     backend_port: int | None = None
     faults: Faults | None = None
     transaction_age: float | None = None
+    #: overrides of the profile's limits (see ``Profile.with_limits``)
+    limits: dict[str, int] | None = None
     generation: int = 0
 
     @classmethod
@@ -57,6 +59,7 @@ class EmulatorSettings:
             backend_port=raw.get("backend_port"),
             faults=Faults.from_dict(raw.get("faults")),
             transaction_age=raw.get("transaction_age"),
+            limits=raw.get("limits") or None,
             generation=int(raw.get("generation", 0)),
         )
 
@@ -67,6 +70,7 @@ class EmulatorSettings:
             "backend_port": self.backend_port,
             "faults": (self.faults or Faults()).as_dict(),
             "transaction_age": self.transaction_age,
+            "limits": self.limits,
             "generation": self.generation,
         }
         tmp = state_dir / (SETTINGS_FILE + ".tmp")
@@ -87,6 +91,8 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
     if settings.backend_port is None:
         raise SystemExit("no backend port recorded: start with 'dsql-migrate local start'")
     profile = get_profile(settings.profile)
+    if settings.limits:
+        profile = profile.with_limits(settings.limits)
     proxy_settings = ProxySettings(
         profile=profile, backend_host=HOST, backend_port=settings.backend_port,
         backend_socket=f"{SOCKET_DIR}/.s.PGSQL.{settings.backend_port}",

@@ -45,6 +45,7 @@ REWRITE_CACHE_SIZE = 4096
 OC000 = "mutation conflicts with another transaction, retry as needed (OC000)"
 OC001 = "schema has been updated by another transaction, please retry: (OC001)"
 
+_COMMIT_WORDS = frozenset({"commit", "end", "commit transaction", "commit work"})
 _WRITE_TAGS = (b"INSERT", b"UPDATE", b"DELETE", b"COPY", b"MERGE")
 _DDL_TAGS = (b"CREATE", b"ALTER", b"DROP", b"GRANT", b"REVOKE", b"COMMENT")
 
@@ -378,6 +379,8 @@ class Session:
             b"dsql.row_limit": str(limits.rows_per_transaction).encode(),
             b"dsql.byte_limit": str(limits.bytes_per_transaction).encode(),
             b"dsql.index_limit": str(limits.indexes_per_table).encode(),
+            b"dsql.schema_limit": str(limits.schemas).encode(),
+            b"dsql.table_limit": str(limits.tables_per_database).encode(),
         }
         body = b"".join(k + b"\0" + v + b"\0" for k, v in pairs.items() if k and k not in extra)
         return body + b"".join(k + b"\0" + v + b"\0" for k, v in extra.items()) + b"\0"
@@ -452,8 +455,7 @@ class Session:
         if self.status == b"T":
             word = rules.normalized_txn_word(raw.decode("utf-8", "replace")) \
                 if len(raw) < 40 else ""
-            verdict = self._txn_verdict(word in ("commit", "end", "commit transaction",
-                                                 "commit work"))
+            verdict = self._txn_verdict(word in _COMMIT_WORDS)
             if verdict is not None:
                 self.hidden_rollbacks += 1
                 return _query(f"ROLLBACK; SELECT sys.dsql_error('{verdict[0]}', "
@@ -470,8 +472,12 @@ class Session:
         if name_end < 0 or query_end < 0 or len(body) < query_end + 3:
             raise ProtocolViolation("invalid Parse message")
         replacement: str | None = None
-        if self.status == b"T":
-            verdict = self._txn_verdict(False)
+        if self.status == b"T" and name_end == 0:
+            # unnamed statements only: a named one outlives this transaction
+            raw = body[1:query_end]
+            word = rules.normalized_txn_word(raw.decode("utf-8", "replace")) \
+                if len(raw) < 40 else ""
+            verdict = self._txn_verdict(word in _COMMIT_WORDS)
             if verdict is not None:
                 replacement = f"SELECT sys.dsql_error('{verdict[0]}', '{verdict[1]}')"
         if replacement is None:

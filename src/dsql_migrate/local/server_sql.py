@@ -20,7 +20,7 @@ resets at the end of every transaction, rolled back or not.
 from __future__ import annotations
 
 #: bump whenever the SQL below changes: ``install`` reinstalls when the recorded one differs
-VERSION = 4
+VERSION = 5
 
 INSTALL_SQL = r"""
 CREATE SCHEMA IF NOT EXISTS sys;
@@ -162,11 +162,36 @@ CREATE OR REPLACE FUNCTION sys._on_ddl_end() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 DECLARE
     obj record;
+    found bigint;
 BEGIN
     FOR obj IN SELECT * FROM pg_event_trigger_ddl_commands()
                WHERE command_tag = 'CREATE TABLE' AND object_type = 'table' LOOP
         PERFORM sys._attach_counters(obj.objid::regclass);
     END LOOP;
+    IF current_setting('dsql.emulate', true) IS DISTINCT FROM 'on' THEN
+        RETURN;
+    END IF;
+    IF tg_tag = 'CREATE SCHEMA' THEN
+        SELECT count(*) INTO found FROM pg_namespace
+        WHERE nspname NOT IN ('public', 'sys', 'information_schema')
+          AND nspname NOT LIKE 'pg\_%';
+        IF found > coalesce(nullif(current_setting('dsql.schema_limit', true), ''),
+                            '10')::bigint THEN
+            RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = format(
+                'too many schemas (limit %s besides public)',
+                current_setting('dsql.schema_limit', true));
+        END IF;
+    ELSIF tg_tag = 'CREATE TABLE' THEN
+        SELECT count(*) INTO found FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p')
+          AND n.nspname NOT IN ('sys', 'information_schema') AND n.nspname NOT LIKE 'pg\_%';
+        IF found > coalesce(nullif(current_setting('dsql.table_limit', true), ''),
+                            '1000')::bigint THEN
+            RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = format(
+                'too many tables in the database (limit %s)',
+                current_setting('dsql.table_limit', true));
+        END IF;
+    END IF;
 END $$;
 
 DROP EVENT TRIGGER IF EXISTS dsql_emulator_ddl_start;
@@ -174,7 +199,7 @@ CREATE EVENT TRIGGER dsql_emulator_ddl_start ON ddl_command_start
     EXECUTE FUNCTION sys._on_ddl_start();
 DROP EVENT TRIGGER IF EXISTS dsql_emulator_ddl_end;
 CREATE EVENT TRIGGER dsql_emulator_ddl_end ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION sys._on_ddl_end();
+    WHEN TAG IN ('CREATE TABLE', 'CREATE SCHEMA') EXECUTE FUNCTION sys._on_ddl_end();
 
 -- CREATE [UNIQUE] INDEX ASYNC: record a job; the daemon builds it after this transaction commits
 CREATE OR REPLACE FUNCTION sys._submit_job(
