@@ -357,6 +357,8 @@ class EmbeddedPostgres:
             )
         log.warning("removing the stale %s left by a server that died (pid %s)", pid_file, pid)
         pid_file.unlink(missing_ok=True)
+        if found[1] is not None:
+            _remove_stale_socket_lock(found[1], pid)
 
     def _choose_port(self, state: _State) -> int:
         if self.requested_port is not None:
@@ -504,6 +506,24 @@ class EmbeddedPostgres:
                 leftover.unlink()
         with contextlib.suppress(OSError):
             self.state_dir.rmdir()
+
+
+def _remove_stale_socket_lock(port: int, dead_pid: int) -> None:
+    """Remove the Unix-socket lock a killed server left in the shared socket directory.
+
+    PostgreSQL judges the lock by ``kill(pid, 0)``, which a dead server's zombie still passes,
+    so it would refuse to start; we know better (:func:`process_alive`) and only remove a lock
+    that names the dead server.
+    """
+    lock = Path(SOCKET_DIR) / f".s.PGSQL.{port}.lock"
+    try:
+        owner = int(lock.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if owner == dead_pid and not process_alive(owner):
+        log.warning("removing the stale socket lock %s (pid %s)", lock, owner)
+        lock.unlink(missing_ok=True)
+        (Path(SOCKET_DIR) / f".s.PGSQL.{port}").unlink(missing_ok=True)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
