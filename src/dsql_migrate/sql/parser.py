@@ -78,6 +78,10 @@ class ParsedStatement:
             return max(0, min(rel, len(text)))
         return len(text.encode("utf-8")[: max(rel, 0)].decode("utf-8", errors="ignore"))
 
+    def location_of(self, char_offset: int) -> int:
+        """The pglast-style ``location`` (a byte offset) of a character offset in :attr:`text`."""
+        return self._byte_base + len(self.statement.text[:char_offset].encode("utf-8"))
+
     def position(self, location: int | None = None) -> tuple[int, int]:
         """Line and column (1-based) in the script of a pglast ``location`` in this statement."""
         if location is None:

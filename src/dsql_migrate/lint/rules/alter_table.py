@@ -357,12 +357,26 @@ def _fix_not_valid(target: FixTarget, ctx: LintContext) -> None:
         if con.contype == _C.CONSTR_FOREIGN and not ctx.profile.allows(Capability.FOREIGN_KEYS):
             continue
         if not con.conname:
-            cols = [a.sval for a in con.fk_attrs or ()] or ["check"]
-            suffix = "fkey" if con.contype == _C.CONSTR_FOREIGN else "check"
-            con.conname = _constraint_name(tree.relation.relname, *cols[:1], suffix)
+            if con.contype == _C.CONSTR_FOREIGN:
+                cols = [a.sval for a in con.fk_attrs or ()]
+                con.conname = _constraint_name(tree.relation.relname, *cols[:1], "fkey")
+            else:
+                con.conname = _constraint_name(tree.relation.relname, "check")
         con.skip_validation = True
         con.initially_valid = False
-        target.after.append(_validate(table, con.conname))
+        if not _validated_later(ctx, target.parsed, con.conname):
+            target.after.append(_validate(table, con.conname))
+
+
+def _validated_later(ctx: LintContext, p: ParsedStatement, name: str) -> bool:
+    """Whether the script already validates constraint ``name`` after statement ``p``."""
+    for later in ctx.statements[p.statement.index + 1 :]:
+        if later.node_type == "AlterTableStmt" and any(
+            c.get("subtype") == "AT_ValidateConstraint" and c.get("name") == name
+            for c in t.alter_cmds(later.node or {})
+        ):
+            return True
+    return False
 
 
 check_not_valid.fixer(_fix_not_valid)

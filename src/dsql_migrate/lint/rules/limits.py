@@ -4,30 +4,33 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
-from ...sql import ParsedStatement, identifier_bytes
+from pglast import parser as _pg
+
+from ...sql import ParsedStatement
 from .. import _tree as t
 from ..core import Finding, LintContext, rule, script_rule
 
 _LONG_TOKEN = re.compile(r'[^\s,;()."\']{22,}|"[^"]{22,}"')
-_NAME_KEYS = ("relname", "colname", "idxname", "conname", "schemaname", "newname", "aliasname",
-              "indexname")
+def _long_identifiers(text: str, limit: int) -> Iterator[tuple[str, int, int]]:
+    """(name, byte length, character offset) of identifiers longer than ``limit`` bytes.
 
-
-def _names(node: Any) -> Iterator[str]:
-    stack = [node]
-    while stack:
-        cur = stack.pop()
-        if isinstance(cur, dict):
-            for key, value in cur.items():
-                if isinstance(value, str):
-                    if key in _NAME_KEYS:
-                        yield value
-                elif isinstance(value, dict | list):
-                    stack.append(value)
-        elif isinstance(cur, list):
-            stack.extend(cur)
+    The parse tree cannot tell: PostgreSQL's scanner has already truncated names to 63 bytes.
+    """
+    raw = text.encode("utf-8")
+    try:
+        tokens = _pg.scan(text)
+    except _pg.ParseError:
+        return
+    for tok in tokens:
+        if tok.name != "IDENT":
+            continue
+        ident = raw[tok.start : tok.end + 1]
+        if ident.startswith(b'"'):
+            ident = ident[1:-1].replace(b'""', b'"')
+        if len(ident) > limit:
+            offset = len(raw[: tok.start].decode("utf-8", errors="ignore"))
+            yield ident.decode("utf-8", errors="replace"), len(ident), offset
 
 
 @rule("identifier_too_long", nodes=None)
@@ -42,15 +45,12 @@ def identifier_too_long(p: ParsedStatement, ctx: LintContext) -> Iterator[Findin
     ON orders (...);`
     """
     limit = ctx.limits.identifier_bytes
-    if p.node is None or len(p.text) <= limit or not _LONG_TOKEN.search(p.text):
+    if len(p.text) <= limit or not _LONG_TOKEN.search(p.text):
         return
-    seen: set[str] = set()
-    for name in _names(p.node):
-        if name not in seen and identifier_bytes(name) > limit:
-            seen.add(name)
-            todo = f"use a name of at most {limit} bytes"
-            yield Finding(f"identifier {name[:40]!r}... is {identifier_bytes(name)} bytes long; "
-                          f"the limit is {limit}", todo, detail=todo)
+    for name, size, offset in _long_identifiers(p.text, limit):
+        todo = f"use a name of at most {limit} bytes"
+        yield Finding(f"identifier {name[:40]}... is {size} bytes long; the limit is {limit}",
+                      todo, detail=todo, location=p.location_of(offset))
 
 
 @rule("too_many_columns", nodes=("CreateStmt",))
