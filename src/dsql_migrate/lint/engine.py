@@ -260,6 +260,10 @@ def _split_block(block: Block) -> list[str]:
             group.clear()
 
     for s in block.body:
+        if s.kind is StatementKind.TRANSACTION and (s.node or {}).get("kind") in (
+            "TRANS_STMT_BEGIN", "TRANS_STMT_START"
+        ):
+            continue  # a BEGIN inside a block does nothing
         if s.kind is StatementKind.DDL:
             flush()
             out.append(s.text)
@@ -282,6 +286,15 @@ def _split_blocks(script: str, settings: LintSettings) -> str:
     if not rendered:
         return script
     return _assemble(script, statements, rendered)
+
+
+def _mark_unfixed(diagnostics: list[Diagnostic], index: int, exc: Exception | None) -> None:
+    why = (f"the automatic fix failed ({type(exc).__name__}); rewrite by hand" if exc else
+           "the fix needs several statements, but this one is inside a transaction block that "
+           "is not committed: end the block with COMMIT or rewrite by hand")
+    for d in diagnostics:
+        if d.statement_index == index and d.fixable:
+            d.fix_result = FixResult(FixStatus.UNFIXABLE, why)
 
 
 def fix_script(script: str, settings: LintSettings, path: str = "<stdin>") -> LintResult:
@@ -311,12 +324,23 @@ def fix_script(script: str, settings: LintSettings, path: str = "<stdin>") -> Li
         except Exception as exc:  # a fixer bug must not crash the run: report it unfixed
             log.debug("fix %s failed on statement %d", d.rule, d.statement_index, exc_info=True)
             targets.pop(d.statement_index, None)
-            for other in result.diagnostics:
-                if other.statement_index == d.statement_index and other.fixable:
-                    other.fix_result = FixResult(
-                        FixStatus.UNFIXABLE,
-                        f"the automatic fix failed ({type(exc).__name__}); rewrite by hand")
-    rendered = {i: t.render() for i, t in targets.items() if t.changed}
+            _mark_unfixed(result.diagnostics, d.statement_index, exc)
+    rendered: dict[int, list[str]] = {}
+    for i, target in targets.items():
+        if not target.changed:
+            continue
+        try:
+            rendered[i] = target.render()
+        except Exception as exc:  # pglast cannot print the edited tree: keep the original
+            log.debug("rendering fixed statement %d failed", i, exc_info=True)
+            _mark_unfixed(result.diagnostics, i, exc)
+    # A fix that turns one statement into several cannot stay inside a block that is never
+    # committed (DSQL allows one DDL per transaction, and such a block cannot be split safely).
+    stuck = {s.statement.index for b in transaction_blocks(result.statements)
+             if not b.committed for s in b.body}
+    for i in [i for i, out in rendered.items() if len(out) > 1 and i in stuck]:
+        del rendered[i]
+        _mark_unfixed(result.diagnostics, i, None)
     fixed = _assemble(script, result.statements, rendered) if rendered else script
     if any(r in settings.enabled for r in _SPLIT_RULES):
         fixed = _split_blocks(fixed, settings)

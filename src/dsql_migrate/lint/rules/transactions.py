@@ -44,9 +44,10 @@ def transaction_blocks(statements: list[ParsedStatement]) -> list[Block]:
     for s in statements:
         kind = _tx_kind(s)
         if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
-            if current is not None:  # BEGIN inside a block is a warning in PostgreSQL; restart
-                blocks.append(current)
-            current = Block(s)
+            if current is not None:  # PostgreSQL ignores BEGIN inside a block (a warning)
+                current.body.append(s)
+            else:
+                current = Block(s)
         elif kind in ("TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK", "TRANS_STMT_COMMIT_PREPARED",
                       "TRANS_STMT_ROLLBACK_PREPARED", "TRANS_STMT_PREPARE"):
             if current is not None:
@@ -140,7 +141,7 @@ def wait_for_job_in_transaction(ctx: LintContext) -> Iterator[tuple[ParsedStatem
     """
     for block in _blocks(ctx):
         for s in block.body:
-            if s.node_type == "CallStmt" and "wait_for_job" in s.text.lower():
+            if s.node_type in ("CallStmt", "SelectStmt") and "wait_for_job" in s.text.lower():
                 todo = "call it outside BEGIN ... COMMIT"
                 yield s, Finding("sys.wait_for_job must run outside a transaction block", todo,
                                  detail=todo)
