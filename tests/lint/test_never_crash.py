@@ -29,7 +29,8 @@ fragments = st.lists(st.sampled_from(FRAGMENTS), max_size=30).map(" ".join)
 any_text = st.text(max_size=200)
 
 
-@settings(max_examples=int(os.environ.get("DSQL_MIGRATE_HYPOTHESIS_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("DSQL_MIGRATE_HYPOTHESIS_EXAMPLES", "300")),
+          deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(script=st.one_of(fragments, any_text), classic=st.booleans())
 def test_lint_and_fix_never_raise(script: str, classic: bool) -> None:
     s = LintSettings.build(CLASSIC if classic else CURRENT)
