@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ...sql import ParsedStatement, StatementKind
 from .. import _tree as t
-from ..core import Finding, FixStatus, LintContext, rule, script_rule
+from ..core import Finding, FixStatus, LintContext, any_of, rule, script_rule
 from ..fixer import FixTarget
 
 
@@ -171,7 +171,8 @@ def _isolation_values(p: ParsedStatement) -> Iterator[str]:
         yield str((((iso.get("arg") or {}).get("A_Const") or {}).get("sval") or {}).get("sval"))
 
 
-@rule("transaction_isolation", nodes=("TransactionStmt", "VariableSetStmt"))
+@rule("transaction_isolation", nodes=("TransactionStmt", "VariableSetStmt"),
+      prefilter=any_of("isolation"))
 def transaction_isolation(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Isolation levels other than REPEATABLE READ are not supported.
 
