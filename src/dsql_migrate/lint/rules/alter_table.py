@@ -60,6 +60,9 @@ def _add_column_plan(col: t.Node, ctx: LintContext) -> tuple[list[str], bool]:
     return kinds, fixable
 
 
+_INLINE_WORDS = any_of("default", "null", "check", "references", "unique", "primary",
+                       "generated", "collate", "constraint", "identity")
+
 _KIND_WORDS = {"CONSTR_DEFAULT": "DEFAULT", "CONSTR_NOTNULL": "NOT NULL", "CONSTR_CHECK": "CHECK",
                "CONSTR_FOREIGN": "REFERENCES", "CONSTR_UNIQUE": "UNIQUE",
                "CONSTR_PRIMARY": "PRIMARY KEY", "CONSTR_IDENTITY": "GENERATED AS IDENTITY",
@@ -68,10 +71,7 @@ _KIND_WORDS = {"CONSTR_DEFAULT": "DEFAULT", "CONSTR_NOTNULL": "NOT NULL", "CONST
 
 
 @rule("add_column_constraint", nodes=_ALTER,
-      prefilter=any_of(
-          "default", "null", "check", "references", "unique", "primary", "generated",
-          "collate", "constraint", "identity",
-      ))
+      prefilter=lambda lower: "add" in lower and _INLINE_WORDS(lower))
 def add_column_constraint(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ADD COLUMN with a DEFAULT or any inline constraint is not supported.
 
@@ -92,6 +92,8 @@ def add_column_constraint(p: ParsedStatement, ctx: LintContext) -> Iterator[Find
     `ALTER TABLE t ADD CONSTRAINT t_status_not_null CHECK (status IS NOT NULL) NOT VALID;`
     `ALTER TABLE ASYNC t VALIDATE CONSTRAINT t_status_not_null;`
     """
+    if p.json is not None and '"AT_AddColumn"' not in p.json:
+        return
     assert p.node is not None
     for cmd in t.alter_cmds(p.node):
         col = t.added_column(cmd)
@@ -316,6 +318,9 @@ def check_not_valid(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     `ALTER TABLE ASYNC t VALIDATE CONSTRAINT amount_pos;`
     """
     current = ctx.profile.allows(Capability.CHECK_NOT_VALID)
+    raw = p.json or ""
+    if current and raw.count('"skip_validation":true') >= raw.count('"CONSTR_CHECK"'):
+        return  # every CHECK in the statement is NOT VALID already
     for con in _added(p, "CONSTR_CHECK"):
         if current and not con.get("skip_validation"):
             yield Finding("ADD CONSTRAINT ... CHECK without NOT VALID is not supported in DSQL",
@@ -520,6 +525,8 @@ def validate_constraint_async(p: ParsedStatement, ctx: LintContext) -> Iterator[
     `ALTER TABLE ASYNC t VALIDATE CONSTRAINT c;`
     """
     allowed = ctx.profile.allows(Capability.VALIDATE_CONSTRAINT_ASYNC)
+    if allowed and p.is_async:
+        return
     for cmd in _cmds(p, "AT_ValidateConstraint"):
         if not allowed:
             todo = "remove it; the classic profile has no NOT VALID constraints"
@@ -549,6 +556,9 @@ def alter_table_async(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]
     """
     if not p.is_async:
         return  # decided without decoding the tree
+    raw = p.json or ""
+    if raw.count('"AlterTableCmd"') == 1 and '"AT_ValidateConstraint"' in raw:
+        return
     assert p.node is not None
     subtypes = [c.get("subtype") for c in t.alter_cmds(p.node)]
     if subtypes != ["AT_ValidateConstraint"]:

@@ -32,7 +32,7 @@ def index_async(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     Example: `CREATE INDEX ix_orders_customer ON orders (customer_id);` →
     `CREATE INDEX ASYNC ix_orders_customer ON orders (customer_id);`
     """
-    if p.is_async:
+    if p.is_async or (p.json is not None and '"concurrent":true' in p.json):
         return
     assert p.node is not None
     if not p.node.get("concurrent"):
@@ -53,6 +53,8 @@ def index_concurrently(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding
 
     Example: `CREATE INDEX CONCURRENTLY ix ON t (a);` → `CREATE INDEX ASYNC ix ON t (a);`
     """
+    if p.json is not None and '"concurrent":true' not in p.json:
+        return
     assert p.node is not None
     if p.node.get("concurrent"):
         yield Finding("CREATE INDEX CONCURRENTLY is not supported in DSQL",
@@ -151,6 +153,8 @@ def index_opclass(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     Example: `CREATE INDEX ASYNC ix ON t (name text_pattern_ops);` →
     `CREATE INDEX ASYNC ix ON t (name);`
     """
+    if p.json is not None and '"opclass"' not in p.json:
+        return  # no operator class anywhere in the tree
     for elem in _elems(p):
         if elem.get("opclass"):
             name = ".".join(t.svals(elem["opclass"]))
@@ -218,6 +222,10 @@ def index_key_columns(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]
     limit = ctx.limits.key_columns_per_index
     if p.lower.count(",") < limit:
         return  # more than ``limit`` keys need at least ``limit`` commas: no tree needed
+    if p.node_type != "IndexStmt" and not re.search(
+        rf"(?:primary\s+key|unique)\s*\((?:[^()]*,){{{limit}}}", p.lower
+    ):
+        return  # no PRIMARY KEY / UNIQUE column list long enough
     assert p.node is not None
     if p.node_type == "IndexStmt":
         counts = [(len(_elems(p)), "index")]

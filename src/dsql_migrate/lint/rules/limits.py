@@ -71,6 +71,7 @@ def too_many_columns(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
         yield Finding(f"table has {n} columns; DSQL allows at most {limit}", todo, detail=todo)
 
 
+_IDXNAME = re.compile(r'"IndexStmt":\{"idxname":"([^"\\]*)"')
 _KEY_WORDS = re.compile(r"\b(?:primary\s+key|unique)\b")
 
 
@@ -91,12 +92,12 @@ def _index_bound(p: ParsedStatement) -> tuple[str, int, bool] | None:
     TABLE is first an upper bound taken from the text, so the tree is decoded only when the
     bound could matter."""
     if p.node_type == "IndexStmt":
-        return t.relname((p.node or {}).get("relation")), 1, True
+        return t.statement_relation(p), 1, True
     if p.node_type in ("CreateStmt", "AlterTableStmt"):
         bound = len(_KEY_WORDS.findall(p.lower))
         if bound == 0:
             return None
-        return t.relname((p.node or {}).get("relation")), bound, False
+        return t.statement_relation(p), bound, False
     return None
 
 
@@ -134,8 +135,10 @@ def too_many_indexes(ctx: LintContext) -> Iterator[tuple[ParsedStatement, Findin
         if bound is None:
             continue
         table, n, exact = bound
-        if p.node_type == "IndexStmt" and (p.node or {}).get("idxname"):
-            names[str((p.node or {})["idxname"])] = table
+        if p.node_type == "IndexStmt" and p.json is not None:
+            m = _IDXNAME.search(p.json)
+            if m is not None:
+                names[m.group(1)] = table
         parts.setdefault(table, []).append((p, n, exact))
         counts[table] = counts.get(table, 0) + n
         if counts[table] > limit and table not in reported:

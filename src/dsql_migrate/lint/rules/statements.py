@@ -40,8 +40,7 @@ _SAVEPOINT_RULES = {
 
 
 def _savepoint(p: ParsedStatement, kind: str) -> Iterator[Finding]:
-    assert p.node is not None
-    if p.node.get("kind") == kind:
+    if t.transaction_kind(p) == kind:
         yield Finding(
             f"{_SAVEPOINT_RULES[kind]} is not supported in DSQL",
             "split the work into separate transactions instead of rolling back part of one",

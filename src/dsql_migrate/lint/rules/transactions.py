@@ -30,11 +30,11 @@ class Block:
 
     @property
     def committed(self) -> bool:
-        return self.end is not None and (self.end.node or {}).get("kind") == "TRANS_STMT_COMMIT"
+        return self.end is not None and t.transaction_kind(self.end) == "TRANS_STMT_COMMIT"
 
 
 def _tx_kind(s: ParsedStatement) -> str:
-    return str((s.node or {}).get("kind", "")) if s.node_type == "TransactionStmt" else ""
+    return t.transaction_kind(s)
 
 
 def transaction_blocks(statements: list[ParsedStatement]) -> list[Block]:
