@@ -54,8 +54,8 @@ def generate(n: int, seed: int = 7) -> tuple[str, int]:
                    f"(length(note) < 500) NOT VALID;")
         out.append(f"ALTER TABLE ASYNC {t} VALIDATE CONSTRAINT t{table}_note_len;")
         out.append("BEGIN;")
-        out.append(f"INSERT INTO {t} (tenant_id, c0, c1) VALUES ('{rng.getrandbits(64):x}', 1, 'a'),"
-                   f" ('{rng.getrandbits(64):x}', 2, 'b');")
+        out.append(f"INSERT INTO {t} (tenant_id, c0, c1) VALUES "
+                   f"('{rng.getrandbits(64):x}', 1, 'a'), ('{rng.getrandbits(64):x}', 2, 'b');")
         out.append(f"UPDATE {t} SET note = 'seeded' WHERE c0 = {rng.randint(1, 9)};")
         out.append(f"DELETE FROM {t} WHERE created_at < now() - interval '30 days';")
         out.append("COMMIT;")

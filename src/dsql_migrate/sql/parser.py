@@ -61,6 +61,7 @@ class ParsedStatement:
         node_type: str | None,
         node: Node | None = None,
         is_async: bool = False,
+        *,
         error: ParseFailure | None = None,
         kind: StatementKind = StatementKind.UNKNOWN,
         json_text: str | None = None,
@@ -159,7 +160,7 @@ def _parse_one(stmt: Statement, text: str, is_async: bool) -> ParsedStatement:
         offset = at if isinstance(at, int) else len(text)
         message = str(exc.args[0]) if exc.args else str(exc)
         return ParsedStatement(
-            stmt, None, None, is_async, ParseFailure(message, max(0, min(offset, len(text))))
+            stmt, None, None, is_async, error=ParseFailure(message, max(0, min(offset, len(text))))
         )
     m = _NODE_TYPE.match(raw)
     if m is None:  # no statement at all, or an unexpected layout: decode to find out
