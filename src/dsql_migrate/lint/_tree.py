@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ..sql import ParsedStatement
+from ..sql import ParsedStatement, transaction_kind
 
 Node = dict[str, Any]
 
@@ -92,7 +92,6 @@ def str_arg(defelem: Node | None) -> str:
 
 _RELATION = re.compile(r'"relation":\{(?:"catalogname":"(?:[^"\\]|\\.)*",)?'
                        r'(?:"schemaname":"((?:[^"\\]|\\.)*)",)?"relname":"((?:[^"\\]|\\.)*)"')
-_TX_KIND = re.compile(r'"kind":"(TRANS_STMT_\w+)"')
 
 
 def statement_relation(p: ParsedStatement) -> str:
@@ -104,17 +103,6 @@ def statement_relation(p: ParsedStatement) -> str:
             schema, name = m.group(1), m.group(2)
             return f"{schema}.{name}" if schema else name
     return relname((p.node or {}).get("relation"))
-
-
-def transaction_kind(p: ParsedStatement) -> str:
-    """``TRANS_STMT_BEGIN``, ``TRANS_STMT_COMMIT``... for a TransactionStmt, else ``""``."""
-    if p.node_type != "TransactionStmt":
-        return ""
-    if p.json is not None:
-        m = _TX_KIND.search(p.json)
-        if m is not None:
-            return m.group(1)
-    return str((p.node or {}).get("kind", ""))
 
 
 def walk(node: Any, kind: str) -> Iterator[Node]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..profiles import Profile
-from ..sql import ParsedStatement, StatementKind, parse_script
+from ..sql import Block, ParsedStatement, StatementKind, parse_script, transaction_blocks
 from . import rules as _rules  # noqa: F401  (registers every rule)
 from .core import (
     REGISTRY,
@@ -23,7 +23,6 @@ from .core import (
     Severity,
 )
 from .fixer import FixTarget
-from .rules.transactions import Block, transaction_blocks
 
 log = logging.getLogger(__name__)
 
