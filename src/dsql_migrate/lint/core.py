@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from ..profiles import Capability, Profile
+from ..profiles import Capability, Limits, Profile
 from ..sql import ParsedStatement
 
 if TYPE_CHECKING:
@@ -227,7 +227,7 @@ class LintContext:
         return target
 
     @property
-    def limits(self) -> Any:
+    def limits(self) -> Limits:
         return self.profile.limits
 
 
