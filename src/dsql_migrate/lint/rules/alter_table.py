@@ -349,17 +349,30 @@ def at_unsupported_add_unique(p: ParsedStatement, ctx: LintContext) -> Iterator[
         if con.get("contype") != "CONSTR_UNIQUE":
             continue
         if con.get("indexname"):
-            if not using_index_ok:
-                todo = "use a unique index without a constraint"
-                yield Finding("ADD CONSTRAINT ... UNIQUE USING INDEX is not supported in the "
-                              f"{ctx.profile.name} profile", todo, detail=todo)
-            continue
+            continue  # see at_unsupported_unique_using_index
         todo = ("CREATE UNIQUE INDEX ASYNC, wait for the job, then ADD CONSTRAINT ... UNIQUE "
                 "USING INDEX" if using_index_ok else "create a UNIQUE INDEX ASYNC instead")
         yield _fold_finding(p, ctx, "CONSTR_UNIQUE", "UNIQUE constraint", todo)
 
 
 at_unsupported_add_unique.fixer(_fold_fixer(_C.CONSTR_UNIQUE))
+
+
+@rule("at_unsupported_unique_using_index", nodes=_ALTER, prefilter=any_of("using"),
+      unless=Capability.ADD_UNIQUE_USING_INDEX)
+def at_unsupported_unique_using_index(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """ADD CONSTRAINT ... UNIQUE USING INDEX needs the `current` profile.
+
+    In `classic`, keep the unique index without attaching it as a constraint (it enforces
+    uniqueness all the same).
+
+    Example (classic): `ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX ux;`
+    """
+    for con in _added(p, "CONSTR_UNIQUE"):
+        if con.get("indexname"):
+            todo = "keep the unique index without a constraint"
+            yield Finding("ADD CONSTRAINT ... UNIQUE USING INDEX is not supported in the "
+                          f"{ctx.profile.name} profile", todo, detail=todo)
 
 
 # --- CHECK / FOREIGN KEY: NOT VALID + async validation (current profile) -----------------------
@@ -379,15 +392,15 @@ _NOT_VALID_DETAIL = (
 )
 
 
-@rule("check_not_valid", nodes=_ALTER, prefilter=any_of("check"))
+@rule("check_not_valid", nodes=_ALTER, prefilter=any_of("check"),
+      only_if=Capability.CHECK_NOT_VALID)
 def check_not_valid(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ADD CONSTRAINT ... CHECK must be NOT VALID, then validated asynchronously.
 
     In the `current` profile DSQL accepts `ADD CONSTRAINT c CHECK (...) NOT VALID` followed by
     `ALTER TABLE ASYNC t VALIDATE CONSTRAINT c` (a background job). `--fix` rewrites to exactly
     that (naming the constraint if it had no name), with a warning: existing rows are checked
-    after the statement returns. In `classic` CHECK constraints can only be declared in
-    CREATE TABLE.
+    after the statement returns. (In `classic` see `at_unsupported_add_check`.)
 
     Example (current): `ALTER TABLE t ADD CONSTRAINT amount_pos CHECK (amount > 0);` →
     `ALTER TABLE t ADD CONSTRAINT amount_pos CHECK (amount > 0) NOT VALID;`
@@ -403,11 +416,23 @@ def check_not_valid(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
                           "add NOT VALID, then ALTER TABLE ASYNC ... VALIDATE CONSTRAINT",
                           location=con.get("location"), status=FixStatus.FIXED_WITH_WARNING,
                           detail=_NOT_VALID_DETAIL)
-        elif not current:
-            todo = "declare the CHECK in CREATE TABLE (recreate the table)"
-            yield Finding(f"ALTER TABLE ADD CONSTRAINT ... CHECK is not supported in the "
-                          f"{ctx.profile.name} profile", todo, location=con.get("location"),
-                          detail=todo)
+
+
+@rule("at_unsupported_add_check", nodes=_ALTER, prefilter=any_of("check"),
+      unless=Capability.CHECK_NOT_VALID)
+def at_unsupported_add_check(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """ADD CONSTRAINT ... CHECK needs the `current` profile.
+
+    In `classic` a CHECK constraint can only be declared in CREATE TABLE: recreate the table
+    with it, or check the rule in the application.
+
+    Example (classic): `ALTER TABLE t ADD CONSTRAINT amount_pos CHECK (amount > 0) NOT VALID;`
+    """
+    for con in _added(p, "CONSTR_CHECK"):
+        todo = "declare the CHECK in CREATE TABLE (recreate the table)"
+        yield Finding(f"ALTER TABLE ADD CONSTRAINT ... CHECK is not supported in the "
+                      f"{ctx.profile.name} profile", todo, location=con.get("location"),
+                      detail=todo)
 
 
 @rule("foreign_key_not_valid", nodes=_ALTER,
