@@ -108,6 +108,12 @@ _UNSUPPORTED: dict[str, tuple[str, str, str]] = {
                     "use your driver's prepared statements (extended protocol)"),
     "DeclareCursorStmt": ("unsupported_declare_cursor", "DECLARE CURSOR",
                           "page through results with keyset pagination (WHERE key > :last)"),
+    "DeallocateStmt": ("unsupported_deallocate", "DEALLOCATE",
+                       "remove it; there are no SQL-level prepared statements"),
+    "DiscardStmt": ("unsupported_discard", "DISCARD",
+                    "remove it; open a new connection for a clean session"),
+    "CreateForeignServerStmt": ("unsupported_create_server", "CREATE SERVER (foreign data)",
+                                "load the data through the application or COPY FROM STDIN"),
     "CreatePolicyStmt": ("unsupported_create_policy", "CREATE POLICY (row-level security)",
                          "filter rows in the application or through views"),
     "CreateTableSpaceStmt": ("tablespace", "CREATE TABLESPACE", "remove it"),
@@ -191,6 +197,24 @@ _register_unsupported("unsupported_notify", """NOTIFY is not supported.
     Publish events through a queue outside the database.
 
     Example: `NOTIFY order_events, 'created';`
+    """)
+_register_unsupported("unsupported_deallocate", """DEALLOCATE is not supported.
+
+    There are no SQL-level prepared statements to deallocate.
+
+    Example: `DEALLOCATE ALL;`
+    """)
+_register_unsupported("unsupported_discard", """DISCARD is not supported.
+
+    Open a new connection when you need a clean session.
+
+    Example: `DISCARD ALL;`
+    """)
+_register_unsupported("unsupported_create_server", """CREATE SERVER is not supported.
+
+    DSQL has no foreign data wrappers.
+
+    Example: `CREATE SERVER legacy FOREIGN DATA WRAPPER postgres_fdw;`
     """)
 _register_unsupported("unsupported_create_database", """CREATE DATABASE is not supported.
 
@@ -477,3 +501,30 @@ def exclusion_constraint(p: ParsedStatement, ctx: LintContext) -> Iterator[Findi
             todo = "enforce the exclusion in the application"
             yield Finding("exclusion constraints are not supported in DSQL", todo,
                           location=c.get("location"), detail=todo)
+
+
+@rule("unsupported_copy_from_file", nodes=("CopyStmt",), prefilter=any_of("'"))
+def unsupported_copy_from_file(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """COPY to or from a server-side file or program is not supported.
+
+    `COPY ... FROM STDIN` / `TO STDOUT` work (psql's `\\copy` uses them).
+
+    Example: `COPY orders FROM '/data/orders.csv' CSV;` → `\\copy orders FROM 'orders.csv' CSV`
+    """
+    assert p.node is not None
+    if p.node.get("filename") or p.node.get("is_program"):
+        todo = "use COPY ... FROM STDIN (psql's \\copy) or load through the application"
+        yield Finding("COPY with a server-side file or program is not supported in DSQL", todo,
+                      detail=todo)
+
+
+@rule("unsupported_temp_view", nodes=("ViewStmt",), prefilter=any_of("temp"))
+def unsupported_temp_view(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """Temporary views are not supported (there are no temporary objects).
+
+    Example: `CREATE TEMP VIEW recent AS SELECT ...;` → `CREATE VIEW recent AS SELECT ...;`
+    """
+    assert p.node is not None
+    if (p.node.get("view") or {}).get("relpersistence") == "t":
+        todo = "create a regular view (and drop it when done)"
+        yield Finding("temporary views are not supported in DSQL", todo, detail=todo)
