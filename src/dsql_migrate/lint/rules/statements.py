@@ -528,3 +528,81 @@ def unsupported_temp_view(p: ParsedStatement, ctx: LintContext) -> Iterator[Find
     if (p.node.get("view") or {}).get("relpersistence") == "t":
         todo = "create a regular view (and drop it when done)"
         yield Finding("temporary views are not supported in DSQL", todo, detail=todo)
+
+
+_DROP_KINDS = {
+    "OBJECT_TYPE": ("unsupported_drop_type", "DROP TYPE"),
+    "OBJECT_TRIGGER": ("unsupported_drop_trigger", "DROP TRIGGER"),
+    "OBJECT_POLICY": ("unsupported_drop_policy", "DROP POLICY"),
+    "OBJECT_MATVIEW": ("unsupported_drop_materialized_view", "DROP MATERIALIZED VIEW"),
+}
+
+
+def _drop_of(p: ParsedStatement, rule_id: str) -> Iterator[Finding]:
+    assert p.node is not None
+    entry = _DROP_KINDS.get(str(p.node.get("removeType", "")))
+    if entry is not None and entry[0] == rule_id:
+        todo = "remove it: DSQL has no such objects"
+        yield Finding(f"{entry[1]} is not supported in DSQL", todo, detail=todo)
+
+
+@rule("unsupported_drop_type", nodes=("DropStmt",), prefilter=any_of("type"))
+def unsupported_drop_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """DROP TYPE is not supported (DSQL has no user-defined types; see DROP DOMAIN).
+
+    Example: `DROP TYPE IF EXISTS mood;`
+    """
+    return _drop_of(p, "unsupported_drop_type")
+
+
+@rule("unsupported_drop_trigger", nodes=("DropStmt",), prefilter=any_of("trigger"))
+def unsupported_drop_trigger(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """DROP TRIGGER is not supported (DSQL has no triggers).
+
+    Example: `DROP TRIGGER audit ON orders;`
+    """
+    return _drop_of(p, "unsupported_drop_trigger")
+
+
+@rule("unsupported_drop_policy", nodes=("DropStmt",), prefilter=any_of("policy"))
+def unsupported_drop_policy(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """DROP POLICY is not supported (DSQL has no row-level security).
+
+    Example: `DROP POLICY tenant_rows ON orders;`
+    """
+    return _drop_of(p, "unsupported_drop_policy")
+
+
+@rule("unsupported_drop_materialized_view", nodes=("DropStmt",),
+      prefilter=any_of("materialized"))
+def unsupported_drop_materialized_view(
+    p: ParsedStatement, ctx: LintContext
+) -> Iterator[Finding]:
+    """DROP MATERIALIZED VIEW is not supported (DSQL has no materialized views).
+
+    Example: `DROP MATERIALIZED VIEW daily;`
+    """
+    return _drop_of(p, "unsupported_drop_materialized_view")
+
+
+@rule("unsupported_alter_type", nodes=("AlterEnumStmt", "AlterTableStmt"),
+      prefilter=any_of("type"))
+def unsupported_alter_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """ALTER TYPE is not supported (DSQL has no enum or composite types).
+
+    Example: `ALTER TYPE mood ADD VALUE 'meh';`
+    """
+    if p.node_type == "AlterTableStmt" and '"objtype":"OBJECT_TYPE"' not in (p.json or ""):
+        return
+    todo = "use a CHECK constraint or a lookup table instead of a type"
+    yield Finding("ALTER TYPE is not supported in DSQL", todo, detail=todo)
+
+
+@rule("unsupported_alter_policy", nodes=("AlterPolicyStmt",))
+def unsupported_alter_policy(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """ALTER POLICY is not supported (DSQL has no row-level security).
+
+    Example: `ALTER POLICY tenant_rows ON orders USING (true);`
+    """
+    todo = "filter rows in the application or through views"
+    yield Finding("ALTER POLICY is not supported in DSQL", todo, detail=todo)
