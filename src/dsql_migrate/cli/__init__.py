@@ -8,6 +8,7 @@ import click
 
 from .. import __version__
 from ._common import AppContext, DsqlMigrateGroup, configure_logging
+from .lint import lint
 from .local import local
 from .sql import sql
 
@@ -32,6 +33,7 @@ def main(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
     ctx.obj = AppContext(config_path=config_path, verbose=verbose)
 
 
+main.add_command(lint)
 main.add_command(local)
 main.add_command(sql)
 
