@@ -68,7 +68,7 @@ def _list_rules(profile_name: str) -> None:
 @click.option("--disable", multiple=True, metavar="RULE", help="Disable a rule (repeatable).")
 @click.option("--list-rules", is_flag=True, help="List every rule id and exit.")
 @click.pass_obj
-def lint(  # noqa: PLR0917  (click passes options positionally)
+def lint(
     app: AppContext, paths: tuple[str, ...], fix: bool, profile_name: str | None,
          fmt: str, output: Path | None, in_place: bool, enable: tuple[str, ...],
          disable: tuple[str, ...], list_rules: bool) -> None:
