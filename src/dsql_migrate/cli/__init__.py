@@ -8,12 +8,20 @@ import click
 
 from .. import __version__
 from ._common import AppContext, DsqlMigrateGroup, configure_logging
-from .lint import lint
-from .local import local
-from .sql import sql
+
+#: every subcommand, imported only when it runs (or when --help lists them)
+COMMANDS: dict[str, str] = {
+    "lint": ".lint:lint",
+    "local": ".local:local",
+    "sql": ".sql:sql",
+}
 
 
-@click.group(cls=DsqlMigrateGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=DsqlMigrateGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", prog_name="dsql-migrate")
 @click.option(
     "--config",
@@ -32,9 +40,5 @@ def main(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
     configure_logging(verbose)
     ctx.obj = AppContext(config_path=config_path, verbose=verbose)
 
-
-main.add_command(lint)
-main.add_command(local)
-main.add_command(sql)
 
 __all__ = ["main"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -53,7 +54,30 @@ def report_error(exc: DsqlMigrateError) -> None:
 
 
 class DsqlMigrateGroup(click.Group):
-    """A click group that turns user errors into a message and an exit code, never a traceback."""
+    """A click group that turns user errors into a message and an exit code, never a traceback.
+
+    Subcommands named in ``lazy_commands`` (``name -> "module:attribute"``, relative to this
+    package) are imported only when used, so ``dsql-migrate lint`` does not pay for importing
+    psycopg, SQLAlchemy and Alembic.
+    """
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_commands and cmd_name not in self.commands:
+            module_name, _, attribute = self.lazy_commands[cmd_name].partition(":")
+            module = importlib.import_module(module_name, package=__package__)
+            command = getattr(module, attribute)
+            if not isinstance(command, click.Command):  # a programming error, not a user one
+                raise TypeError(f"{self.lazy_commands[cmd_name]} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
