@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from dsql_migrate.local import LocalInstance
 
-DB_FIXTURES = {"local_instance", "dsql_url", "raw_url", "conn", "raw_conn"}
+DB_FIXTURES = {"local_instance", "dsql_url", "raw_url", "conn", "raw_conn", "scratch_url"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -54,6 +56,19 @@ def conn(dsql_url: str) -> Iterator[psycopg.Connection[Any]]:
 def raw_conn(raw_url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(raw_url, autocommit=True) as connection:
         yield connection
+
+
+@pytest.fixture
+def scratch_url(raw_url: str) -> Iterator[str]:
+    """A fresh, empty database on the embedded server (direct, no DSQL rules), dropped after."""
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(raw_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_conninfo(raw_url, dbname=name)
+    finally:
+        with psycopg.connect(raw_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
