@@ -8,7 +8,9 @@ import click
 
 from .. import __version__
 from ._common import AppContext, DsqlMigrateGroup, configure_logging
+from .inspect import inspect
 from .local import local
+from .plan import plan
 from .sql import sql
 
 
@@ -34,5 +36,7 @@ def main(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
 
 main.add_command(local)
 main.add_command(sql)
+main.add_command(plan)
+main.add_command(inspect)
 
 __all__ = ["main"]
