@@ -109,7 +109,7 @@ def assert_structure(plan_: Plan, profile_name: str) -> None:
         for statement in step.sql:
             if re.match(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b", statement, re.I):
                 assert re.match(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+ASYNC\b", statement, re.I)
-            assert "SERIAL" not in statement.upper()
+            assert not re.search(r"\b(SMALL|BIG)?SERIAL\b", statement, re.I), statement
         if step.batch is not None:
             assert step.batch.size <= limit
         if step.kind.is_batched:
