@@ -23,12 +23,12 @@ import logging
 import sys
 import traceback
 import uuid
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from warnings import catch_warnings, filterwarnings
 
 import psycopg
 import sqlalchemy as sa
@@ -332,10 +332,10 @@ def compare(
             "include_name": _include_name(schemas),
         },
     )
-    with warnings.catch_warnings():
+    with catch_warnings():
         # Alembic passes the reflected ``dialect_options`` of a NOT VALID constraint back to
         # SQLAlchemy as a keyword, which warns; NOT VALID is handled below from the snapshot
-        warnings.filterwarnings("ignore", message=".*'dialect_options'.*")
+        filterwarnings("ignore", message=".*'dialect_options'.*")
         script = produce_migrations(context, compared)
     assert script.upgrade_ops is not None
     flat = list(_flatten(script.upgrade_ops.ops))
