@@ -206,7 +206,9 @@ def run_verify(conn: psycopg.Connection[Any], step: Step) -> None:
             if rows:
                 raise StepFailed(f"{step.summary}: {rows}")
         return
-    if step.batch is not None:
+    if step.batch is not None and step.details.get("writes") == "resync":
+        resync(conn, step)
+    elif step.batch is not None:
         for params in key_ranges(conn, step):
             source, target = (conn.execute(s, params).fetchone() for s in step.sql)
             if source != target:
@@ -214,6 +216,80 @@ def run_verify(conn: psycopg.Connection[Any], step: Step) -> None:
     counts = [conn.execute(s).fetchone() for s in step.details.get("totals", ())]
     if counts and len(set(counts)) != 1:
         raise StepFailed(f"{step.summary}: totals {counts}")
+
+
+def resync(conn: psycopg.Connection[Any], step: Step, max_passes: int = 5) -> None:
+    """Re-copy the key ranges whose checksums differ until a whole pass finds none."""
+    for _ in range(max_passes):
+        repaired = 0
+        last: dict[str, Any] = {}
+        for params in key_ranges(conn, step):
+            last = params
+            source, target = (conn.execute(s, params).fetchone() for s in step.sql)
+            if source != target:
+                with conn.transaction():
+                    for statement in step.details["repair"]:
+                        conn.execute(statement, params)
+                repaired += 1
+        if last:
+            after = {k.replace("upto_", "after_"): v for k, v in last.items()
+                     if k.startswith("upto_")}
+            repaired += conn.execute(step.details["tail"], after).rowcount
+        if not repaired:
+            return
+    raise StepFailed(f"{step.summary}: still differing after {max_passes} passes")
+
+
+def run_until(conn: psycopg.Connection[Any], plan_: Plan, kind: StepKind) -> int:
+    """Execute the steps up to and including the first of ``kind``; its index."""
+    for index, step in enumerate(plan_.steps):
+        execute_step(conn, plan_, step)
+        if step.kind is kind:
+            return index
+    raise AssertionError(f"no {kind} step")
+
+
+def writes_during_copy(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("UPDATE events SET payload = 'changed' WHERE id = 4")
+    conn.execute("DELETE FROM events WHERE id = 5")
+    conn.execute("INSERT INTO events VALUES (0, 99, 'late')")  # after the last copied key
+
+
+def test_paused_writes_verify_fails_and_the_swap_does_not_happen(
+        raw_url: str, scratch_url: str) -> None:
+    case = load_case("recreate_resync")
+    case.config["writes"] = "pause"
+    planned = make_plan(case, raw_url, scratch_url)
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        copied = run_until(conn, planned, StepKind.COPY)
+        writes_during_copy(conn)
+        rest = planned.steps[copied + 1:]
+        verify = next(s for s in rest if s.kind is StepKind.VERIFY)
+        with pytest.raises(StepFailed):
+            execute_step(conn, planned, verify)
+        swap = next(s for s in rest if s.kind is StepKind.SWAP)
+        with pytest.raises(StepFailed):
+            execute_step(conn, planned, swap)  # re-verifies first, so it refuses too
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (10,)
+        assert conn.execute("SELECT to_regclass('events__old')").fetchone() == (None,)
+
+
+def test_resync_recopies_changed_ranges_then_swaps(raw_url: str, scratch_url: str) -> None:
+    case = load_case("recreate_resync")
+    case.config["batch_rows"] = 3
+    planned = make_plan(case, raw_url, scratch_url)
+    verify = next(s for s in planned.steps if s.kind is StepKind.VERIFY and s.batch)
+    assert verify.batch is not None and verify.batch.size == 3
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        copied = run_until(conn, planned, StepKind.COPY)
+        writes_during_copy(conn)
+        for step in planned.steps[copied + 1:]:
+            execute_step(conn, planned, step)
+        rows = conn.execute("SELECT tenant_id, id, payload FROM events ORDER BY id").fetchall()
+    assert len(rows) == 10
+    assert (1, 4, "chang") in rows and (0, 99, "late") in rows
+    assert all(r[1] != 5 for r in rows)
+    assert make_plan_again(case, raw_url, scratch_url).steps == ()
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
