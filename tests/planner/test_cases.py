@@ -255,6 +255,20 @@ def writes_during_copy(conn: psycopg.Connection[Any]) -> None:
     conn.execute("INSERT INTO events VALUES (0, 99, 'late')")  # after the last copied key
 
 
+def test_failing_pre_check_reports_offending_rows_and_changes_nothing(
+        raw_url: str, scratch_url: str) -> None:
+    case = load_case("recreate_classic")
+    planned = make_plan(case, raw_url, scratch_url)
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO orders VALUES (100, 'ten', 'n', 'x'), (101, '9e99', 'n', 'x')")
+        with pytest.raises(StepFailed) as info:
+            execute_plan(planned, scratch_url)
+        assert "every orders.amount casts to INTEGER" in str(info.value)
+        assert "(100, 'ten')" in str(info.value) and "(101, '9e99')" in str(info.value)
+        assert conn.execute("SELECT to_regclass('orders__new')").fetchone() == (None,)
+        assert conn.execute("SELECT count(*) FROM orders").fetchone() == (9,)
+
+
 def test_paused_writes_verify_fails_and_the_swap_does_not_happen(
         raw_url: str, scratch_url: str) -> None:
     case = load_case("recreate_resync")

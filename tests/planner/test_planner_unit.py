@@ -37,14 +37,14 @@ def add_status() -> tuple[list[ops.MigrateOperation], sa.MetaData]:
     return [ops.AddColumnOp("items", metadata.tables["items"].c.status)], metadata
 
 
-def test_add_column_with_default_is_add_backfill_set_default() -> None:
+def test_add_column_with_default_is_add_set_default_backfill() -> None:
     op_list, metadata = add_status()
     planned = plan(op_list, live_snapshot(), metadata, CURRENT)
-    assert [s.kind for s in planned.steps] == [StepKind.DDL, StepKind.BACKFILL, StepKind.DDL]
-    backfill = planned.steps[1]
+    assert [s.kind for s in planned.steps] == [StepKind.DDL, StepKind.DDL, StepKind.BACKFILL]
+    backfill = planned.steps[2]
     assert backfill.batch is not None and backfill.batch.size == 1000
     assert backfill.estimate.rows == 2500 and backfill.estimate.batches == 3
-    assert planned.steps[2].sql == ("ALTER TABLE items ALTER COLUMN status SET DEFAULT 'new'",)
+    assert planned.steps[1].sql == ("ALTER TABLE items ALTER COLUMN status SET DEFAULT 'new'",)
 
 
 def test_add_column_with_default_in_classic_recreates() -> None:
@@ -66,15 +66,15 @@ def test_batch_size_never_exceeds_the_row_limit(batch_rows: int | None, limit: i
     op_list, metadata = add_status()
     profile = CURRENT.with_limits({"rows_per_transaction": limit}) if limit else CURRENT
     planned = plan(op_list, live_snapshot(), metadata, profile, Options(batch_rows=batch_rows))
-    batch = planned.steps[1].batch
+    batch = planned.steps[2].batch
     assert batch is not None and batch.size == expected
 
 
 def test_unknown_row_count_is_one_batch_estimate_not_zero() -> None:
     op_list, metadata = add_status()
     planned = plan(op_list, live_snapshot(rows=None), metadata, CURRENT)
-    assert planned.steps[1].estimate.rows is None
-    assert planned.steps[1].estimate.batches == 1
+    assert planned.steps[2].estimate.rows is None
+    assert planned.steps[2].estimate.batches == 1
 
 
 def test_not_null_by_check_needs_the_current_profile() -> None:
