@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pytest
@@ -16,7 +16,6 @@ from dsql_migrate.diff import (
     ChangePrimaryKeyOp,
     Desired,
     Renames,
-    TargetError,
     ValidateConstraintOp,
     diff_live,
     load_model_target,
@@ -54,7 +53,7 @@ def test_rename_specs_and_model_info() -> None:
 
     class Account(Base):
         __tablename__ = "accounts"
-        __table_args__ = {"info": {"renamed_from": "acct"}}
+        __table_args__: ClassVar[dict[str, Any]] = {"info": {"renamed_from": "acct"}}
         id: Mapped[int] = mapped_column(primary_key=True)
         email: Mapped[str] = mapped_column(info={"renamed_from": "mail"})
 
