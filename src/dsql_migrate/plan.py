@@ -46,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -427,6 +428,28 @@ def render_text(plan: Plan, *, width: int = 100, color: bool = False) -> str:
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     return buffer.getvalue()
+
+
+_PARAM = re.compile(r"%\((after|upto)_\d+\)s")
+
+
+def executable_sql(step: Step) -> list[str]:
+    """Every statement ``step`` may run (its SQL, batch bound, checks, repairs), with the
+    cursor parameters replaced by ``NULL`` and ``%%`` unescaped: plain SQL for a linter."""
+    statements = list(step.sql)
+    if step.batch is not None:
+        statements.append(step.batch.bounds)
+    for key in ("check", "tail"):
+        value = step.details.get(key)
+        if isinstance(value, str):
+            statements.append(value)
+    for key in ("totals", "repair"):
+        value = step.details.get(key)
+        if isinstance(value, (list, tuple)):
+            statements.extend(str(v) for v in value)
+    if step.batch is None:
+        return statements
+    return [_PARAM.sub("NULL", s).replace("%%", "%") for s in statements]
 
 
 def steps_sql(steps: Sequence[Step]) -> list[str]:
