@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pglast
 import psycopg
 import pytest
 
 from dsql_migrate.diff import Desired, Renames, diff_live, load_sql_target
-from dsql_migrate.plan import DDL_KINDS, Plan, Step, StepKind
+from dsql_migrate.plan import DDL_KINDS, Plan, Step, StepKind, executable_sql
 from dsql_migrate.planner import Options, plan
 from dsql_migrate.profiles import get_profile
 
@@ -116,6 +117,9 @@ def assert_structure(plan_: Plan, profile_name: str) -> None:
             assert step.batch is not None
         for repair in step.details.get("repair", ()):
             assert step.batch is not None and step.batch.size * 2 <= limit, repair
+        for statement in executable_sql(step):
+            # until the linter lands: every statement is one valid statement (ASYNC aside)
+            assert len(pglast.parse_sql(to_postgres(statement))) == 1, statement
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
