@@ -134,6 +134,7 @@ def test_case_plans_expected_steps(name: str, raw_url: str, scratch_url: str) ->
     assert got == expected_file.read_text()
     again = make_plan_again(case, raw_url, scratch_url)
     assert again.to_json() == planned.to_json()  # same inputs, byte-identical plan
+    assert Plan.from_json(planned.to_json()) == planned  # loads back, hash verified
 
 
 def make_plan_again(case: Case, server: str, live_url: str) -> Plan:
