@@ -12,6 +12,7 @@ the diff before committing).
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import re
@@ -135,6 +136,24 @@ def test_case_plans_expected_steps(name: str, raw_url: str, scratch_url: str) ->
     again = make_plan_again(case, raw_url, scratch_url)
     assert again.to_json() == planned.to_json()  # same inputs, byte-identical plan
     assert Plan.from_json(planned.to_json()) == planned  # loads back, hash verified
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dsql_migrate.lint") is None,
+                    reason="the linter (issue 4) is not in this tree yet")
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_case_statements_lint_clean(name: str, raw_url: str, scratch_url: str) -> None:
+    """Point 5: every statement of every planned step lints clean for the plan's profile.
+
+    Runs once the linter (``dsql_migrate.lint``, issue 4) is in the tree; skipped before."""
+    lint = importlib.import_module("dsql_migrate.lint")
+    case = load_case(name)
+    planned = make_plan(case, raw_url, scratch_url)
+    settings = lint.LintSettings.build(get_profile(case.profile))
+    for step in planned.steps:
+        statements = executable_sql(step)[: len(step.sql)]  # the step's own SQL, params NULL
+        for statement in statements:
+            result = lint.lint_script(statement + ";\n", settings)
+            assert result.errors == 0, (step.id, statement, result.diagnostics)
 
 
 def make_plan_again(case: Case, server: str, live_url: str) -> Plan:
