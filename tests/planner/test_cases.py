@@ -72,6 +72,16 @@ class Case:
         return Desired(metadata=module.metadata, source=str(path))
 
 
+_DESIRED: dict[str, Desired] = {}
+
+
+def desired_of(case: Case, server: str) -> Desired:
+    """The case's desired schema, loaded once per session (loading it creates a database)."""
+    if case.name not in _DESIRED:
+        _DESIRED[case.name] = case.desired(server)
+    return _DESIRED[case.name]
+
+
 def load_case(name: str) -> Case:
     folder = CASES / name
     return Case(name, folder, tomllib.loads((folder / "case.toml").read_text()))
@@ -81,7 +91,7 @@ def make_plan(case: Case, server: str, live_url: str) -> Plan:
     with psycopg.connect(live_url, autocommit=True) as conn:
         conn.execute((case.folder / "live.sql").read_text().encode())
         conn.execute(b"ANALYZE")
-    desired = case.desired(server)
+    desired = desired_of(case, server)
     result, live = diff_live(live_url, desired, renames=case.renames())
     return plan(result.ops, live, result.desired, get_profile(case.profile), case.options(),
                 warnings=result.warnings)
@@ -157,7 +167,7 @@ def test_case_statements_lint_clean(name: str, raw_url: str, scratch_url: str) -
 
 
 def make_plan_again(case: Case, server: str, live_url: str) -> Plan:
-    desired = case.desired(server)
+    desired = desired_of(case, server)
     result, live = diff_live(live_url, desired, renames=case.renames())
     return plan(result.ops, live, result.desired, get_profile(case.profile), case.options(),
                 warnings=result.warnings)
