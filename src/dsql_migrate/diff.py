@@ -349,7 +349,7 @@ def compare(
             op.table_name = back[name]  # type: ignore[attr-defined]
         out.append(op)
     out = _apply_column_renames(out, renames, live, active_tables)
-    out = _filter_identity_changes(out, warnings)
+    out = _filter_identity_changes(out, warnings, live)
     out = _filter_not_null_checks(out, live)
     out.extend(_dsql_extras(live, desired, desired_snapshot, out, warnings))
     return Diff(ops=out, desired=desired, warnings=warnings)
@@ -423,15 +423,20 @@ def _apply_column_renames(
     return out
 
 
-def _filter_identity_changes(items: list[ops.MigrateOperation],
-                             warnings: list[str]) -> list[ops.MigrateOperation]:
+def _filter_identity_changes(items: list[ops.MigrateOperation], warnings: list[str],
+                             live: Snapshot) -> list[ops.MigrateOperation]:
     out: list[ops.MigrateOperation] = []
     for op in items:
         if isinstance(op, ops.AlterColumnOp) and isinstance(
                 op.modify_server_default, sa.Identity):
+            table = live.table(op.table_name, op.schema)
+            column = table.column(op.column_name) if table is not None else None
+            live_cache = column.identity_cache if column is not None else None
+            wanted = op.modify_server_default.cache
             warnings.append(
-                f"identity of {op.table_name}.{op.column_name} differs from the target "
-                "(e.g. its CACHE); DSQL cannot alter an identity in place, it is left as is")
+                f"identity of {op.table_name}.{op.column_name} differs from the target (live "
+                f"CACHE {live_cache}, target CACHE {wanted if wanted is not None else 1}); "
+                "it is left as it is")
             op.modify_server_default = False
             if not op.has_changes():
                 continue
