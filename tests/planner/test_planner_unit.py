@@ -8,7 +8,8 @@ from alembic.operations import ops
 
 from dsql_migrate.catalog import Column, Constraint, Snapshot, Table
 from dsql_migrate.plan import StepKind
-from dsql_migrate.planner import Options, PlanningError, plan
+from dsql_migrate.errors import ConfigError
+from dsql_migrate.planner import Options, plan
 from dsql_migrate.profiles import CLASSIC, CURRENT
 
 
@@ -79,7 +80,7 @@ def test_unknown_row_count_is_one_batch_estimate_not_zero() -> None:
 
 def test_not_null_by_check_needs_the_current_profile() -> None:
     op_list, metadata = add_status()
-    with pytest.raises(PlanningError) as info:
+    with pytest.raises(ConfigError) as info:
         plan(op_list, live_snapshot(), metadata, CLASSIC, Options(not_null="check"))
     assert "classic" in str(info.value)
 

@@ -23,7 +23,7 @@ from alembic.operations import ops
 
 from ..catalog import Snapshot
 from ..catalog import Table as LiveTable
-from ..errors import DsqlMigrateError, ExitCode
+from ..errors import ConfigError, DsqlMigrateError, ExitCode
 from ..plan import Batch, Estimate, Plan, Step, StepKind
 from ..profiles import Capability, Profile
 
@@ -134,7 +134,7 @@ def plan(
     if options.not_null == NOT_NULL_CHECK and not (
             profile.allows(Capability.CHECK_NOT_VALID)
             and profile.allows(Capability.VALIDATE_CONSTRAINT_ASYNC)):
-        raise PlanningError(
+        raise ConfigError(
             f"--not-null=check needs CHECK ... NOT VALID and async validation, which the "
             f"{profile.name} profile does not have", hint="use --not-null=recreate")
     ctx = Context(profile=profile, live=live, desired=desired, options=options,
