@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from alembic.operations import ops
 
 from dsql_migrate.catalog import Column, Constraint, Snapshot, Table
-from dsql_migrate.plan import StepKind
 from dsql_migrate.errors import ConfigError
+from dsql_migrate.plan import StepKind
 from dsql_migrate.planner import Options, plan
 from dsql_migrate.profiles import CLASSIC, CURRENT
 
