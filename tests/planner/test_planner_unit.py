@@ -143,3 +143,13 @@ def test_types_and_limits_dsql_does_not_have_are_warned() -> None:
     assert "264 columns, DSQL allows 255" in text and "26 indexes" in text
     current = plan([ops.CreateTableOp.from_table(table)], Snapshot(), metadata, CURRENT)
     assert not any("JSONB" in w for w in current.warnings)
+
+
+def test_a_table_in_a_new_schema_creates_the_schema_once() -> None:
+    metadata = sa.MetaData()
+    a = sa.Table("a", metadata, sa.Column("id", sa.BigInteger, primary_key=True), schema="app")
+    b = sa.Table("b", metadata, sa.Column("id", sa.BigInteger, primary_key=True), schema="app")
+    planned = plan([ops.CreateTableOp.from_table(a), ops.CreateTableOp.from_table(b)],
+                   Snapshot(schemas=("public",)), metadata, CURRENT)
+    assert [s.sql[0].split("(")[0].strip() for s in planned.steps] == [
+        "CREATE SCHEMA app", "CREATE TABLE app.a", "CREATE TABLE app.b"]

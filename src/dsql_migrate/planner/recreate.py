@@ -146,7 +146,9 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
             [f"ALTER TABLE {src} RENAME TO {q(old_name)}"], table=table,
             details={"verified_by": verify, "writes": ctx.options.writes},
             notes=["re-runs the verification first and refuses to swap if the source "
-                   "changed"])
+                   "changed",
+                   "with --writes=resync, writes between that last pass and this rename are "
+                   "not copied: pause writes for the swap itself"])
     ctx.add(StepKind.DDL, f"swap: put {new_name} in place as {table}",
             [f"ALTER TABLE {new} RENAME TO {q(table)}"], table=table)
     for index in sorted(desired.indexes, key=lambda i: str(i.name)):
