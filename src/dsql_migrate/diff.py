@@ -312,7 +312,6 @@ def compare(
     desired: sa.MetaData,
     *,
     renames: Renames | None = None,
-    desired_snapshot: Snapshot | None = None,
 ) -> Diff:
     """The ops that turn the live schema (``sa_conn``/``live``) into ``desired``."""
     renames = (renames or Renames()).with_model_info(desired)
@@ -339,19 +338,20 @@ def compare(
         script = produce_migrations(context, compared)
     assert script.upgrade_ops is not None
     flat = list(_flatten(script.upgrade_ops.ops))
-    back = {old: new for old, new in active_tables.items()}
     out: list[ops.MigrateOperation] = [
         ops.RenameTableOp(old, new) for old, new in sorted(active_tables.items())
     ]
     for op in flat:
-        name = getattr(op, "table_name", None)
-        if name in back:
-            op.table_name = back[name]  # type: ignore[attr-defined]
+        # the comparison ran under the old names: the ops come after the rename
+        for attr in ("table_name", "source_table", "referent_table"):
+            name = getattr(op, attr, None)
+            if isinstance(name, str) and name in active_tables:
+                setattr(op, attr, active_tables[name])
         out.append(op)
     out = _apply_column_renames(out, renames, live, active_tables)
     out = _filter_identity_changes(out, warnings, live)
     out = _filter_not_null_checks(out, live)
-    out.extend(_dsql_extras(live, desired, desired_snapshot, out, warnings))
+    out.extend(_dsql_extras(live, desired, out, warnings))
     return Diff(ops=out, desired=desired, warnings=warnings)
 
 
@@ -464,7 +464,6 @@ def _filter_not_null_checks(items: list[ops.MigrateOperation],
 def _dsql_extras(
     live: Snapshot,
     desired: sa.MetaData,
-    desired_snapshot: Snapshot | None,
     planned: list[ops.MigrateOperation],
     warnings: list[str],
 ) -> list[ops.MigrateOperation]:
@@ -540,8 +539,7 @@ def diff_live(conninfo: str, desired: Desired, *, renames: Renames | None = None
     engine = engine_for(conninfo)
     try:
         with engine.connect() as sa_conn:
-            result = compare(sa_conn, live, desired.metadata, renames=renames,
-                             desired_snapshot=desired.snapshot)
+            result = compare(sa_conn, live, desired.metadata, renames=renames)
     finally:
         engine.dispose()
     return result, live
