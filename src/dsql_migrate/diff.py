@@ -533,12 +533,16 @@ def _is_not_null_check(definition: str) -> bool:
 
 def diff_live(conninfo: str, desired: Desired, *, renames: Renames | None = None,
               exact_counts: bool = False) -> tuple[Diff, Snapshot]:
-    """Snapshot the database at ``conninfo`` and compare it with ``desired``."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        live = snapshot(conn, exact_counts=exact_counts)
+    """Snapshot the database at ``conninfo`` and compare it with ``desired``.
+
+    One connection serves both the snapshot and Alembic's comparison (on DSQL every new
+    connection costs a token and a TLS handshake)."""
     engine = engine_for(conninfo)
     try:
         with engine.connect() as sa_conn:
+            raw = sa_conn.connection.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            live = snapshot(raw, exact_counts=exact_counts)
             result = compare(sa_conn, live, desired.metadata, renames=renames)
     finally:
         engine.dispose()
