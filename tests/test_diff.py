@@ -112,3 +112,21 @@ def test_identity_cache_difference_is_reported(scratch_url: str) -> None:
     assert result.ops == []
     assert any("seqd.id" in w and "live CACHE 1, target CACHE 65536" in w
                for w in result.warnings), result.warnings
+
+
+def test_not_null_check_stands_in_for_not_null_until_the_column_is_nullable(
+        scratch_url: str) -> None:
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE nn (id bigint PRIMARY KEY, c text)")
+        conn.execute("ALTER TABLE nn ADD CONSTRAINT nn_c_not_null CHECK (c IS NOT NULL)")
+    required = sa.MetaData()
+    sa.Table("nn", required, sa.Column("id", sa.BigInteger, primary_key=True),
+             sa.Column("c", sa.Text, nullable=False))
+    result, _ = diff_live(scratch_url, Desired(metadata=required, source="test"))
+    assert result.ops == []
+    optional = sa.MetaData()
+    sa.Table("nn", optional, sa.Column("id", sa.BigInteger, primary_key=True),
+             sa.Column("c", sa.Text))
+    result, _ = diff_live(scratch_url, Desired(metadata=optional, source="test"))
+    assert [(type(op), op.constraint_name) for op in result.ops] == [
+        (ops.DropConstraintOp, "nn_c_not_null")]

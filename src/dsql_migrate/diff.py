@@ -494,9 +494,14 @@ def _dsql_extras(
                 extras.append(ops.CreateCheckConstraintOp(
                     name, table.name, check.sqltext, schema=table.schema))
         for name in sorted(set(live_checks) - set(desired_checks)):
-            if not _is_not_null_check(live_checks[name].definition):
-                extras.append(ops.DropConstraintOp(name, table.name, type_="check",
-                                                   schema=table.schema))
+            check = live_checks[name]
+            if _is_not_null_check(check.definition) and len(check.columns) == 1:
+                # our stand-in for SET NOT NULL: kept while the target says NOT NULL
+                column = table.columns.get(check.columns[0])
+                if column is not None and not column.nullable:
+                    continue
+            extras.append(ops.DropConstraintOp(name, table.name, type_="check",
+                                               schema=table.schema))
         for constraint in live_table.constraints:
             if constraint.validated or constraint.kind not in ("check", "foreign_key"):
                 continue
