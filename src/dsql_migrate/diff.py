@@ -494,10 +494,10 @@ def _dsql_extras(
                 extras.append(ops.CreateCheckConstraintOp(
                     name, table.name, check.sqltext, schema=table.schema))
         for name in sorted(set(live_checks) - set(desired_checks)):
-            check = live_checks[name]
-            if _is_not_null_check(check.definition) and len(check.columns) == 1:
+            live_check = live_checks[name]
+            if _is_not_null_check(live_check.definition) and len(live_check.columns) == 1:
                 # our stand-in for SET NOT NULL: kept while the target says NOT NULL
-                column = table.columns.get(check.columns[0])
+                column = table.columns.get(live_check.columns[0])
                 if column is not None and not column.nullable:
                     continue
             extras.append(ops.DropConstraintOp(name, table.name, type_="check",

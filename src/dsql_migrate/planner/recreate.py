@@ -65,7 +65,7 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
     old_name = suffixed(table, OLD_SUFFIX)
     new = qual(new_name, schema)
     renames = _column_renames(ctx, table)
-    keys = keyset_for(live, ctx)
+    keys = keyset_for(live)
     rows = live.rows
 
     # source expression of every target column that gets a value from the old table
