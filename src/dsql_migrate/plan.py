@@ -44,6 +44,7 @@ summaries, warnings or the JSON layout, so a plan reviewed in a pull request can
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import json
 import re
@@ -370,7 +371,7 @@ def render_markdown(plan: Plan) -> str:
     out.write("#### SQL\n\n")
     for step in plan.steps:
         flag = " (destructive)" if step.destructive else ""
-        out.write(f"<details><summary>Step {step.id}: {_md_cell(step.summary)}{flag}"
+        out.write(f"<details><summary>Step {step.id}: {html.escape(step.summary)}{flag}"
                   "</summary>\n\n")
         for note in step.notes:
             out.write(f"> {note}\n\n")
