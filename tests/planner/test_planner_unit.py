@@ -13,7 +13,7 @@ from dsql_migrate.planner import Options, plan
 from dsql_migrate.profiles import CLASSIC, CURRENT
 
 
-def live_snapshot(rows: int | None = 2500) -> Snapshot:
+def live_snapshot(rows: int | None = 2500, row_bytes: int | None = None) -> Snapshot:
     table = Table(
         schema="public", name="items",
         columns=(Column("id", "bigint", False, position=1), Column("name", "text", True,
@@ -21,6 +21,7 @@ def live_snapshot(rows: int | None = 2500) -> Snapshot:
         constraints=(Constraint("items_pkey", "primary_key", ("id",), "PRIMARY KEY (id)",
                                 index="items_pkey"),),
         row_estimate=rows,
+        row_bytes=row_bytes,
     )
     return Snapshot(schemas=("public",), tables={"public.items": table})
 
@@ -153,3 +154,13 @@ def test_a_table_in_a_new_schema_creates_the_schema_once() -> None:
                    Snapshot(schemas=("public",)), metadata, CURRENT)
     assert [s.sql[0].split("(")[0].strip() for s in planned.steps] == [
         "CREATE SCHEMA app", "CREATE TABLE app.a", "CREATE TABLE app.b"]
+
+
+def test_wide_rows_get_smaller_batches_under_the_byte_limit() -> None:
+    op_list, metadata = add_status()
+    planned = plan(op_list, live_snapshot(row_bytes=20_000), metadata, CURRENT)
+    batch = planned.steps[2].batch
+    # 10 MiB / 2 headroom / (20 kB x (1 row + 0 indexes)) = 262 rows
+    assert batch is not None and batch.size == 262
+    narrow = plan(op_list, live_snapshot(row_bytes=40), metadata, CURRENT).steps[2].batch
+    assert narrow is not None and narrow.size == 1000

@@ -67,11 +67,12 @@ def add_column(op: ops.AddColumnOp, ctx: Context) -> None:
     if default is not None and live is not None:
         keys = keyset_for(live)
         rows = live.rows
+        size = ctx.batch_size(live)
         ctx.add(StepKind.BACKFILL, f"backfill {table}.{column.name} with its default",
                 [f"UPDATE {target} SET {q(column.name)} = {pct(default)} "
                  f"WHERE {keys.range()} AND {q(column.name)} IS NULL"],
-                table=table, batch=keys.batch(table, table_sql(live), ctx.batch_size),
-                estimate=ctx.batch_estimate(rows),
+                table=table, batch=keys.batch(table, table_sql(live), size),
+                estimate=ctx.batch_estimate(rows, size),
                 notes=["resumable: each batch commits with its cursor; rows already set are "
                        "skipped"])
     if not column.nullable:
