@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -14,7 +16,7 @@ from dsql_migrate.local import LocalInstance
 from dsql_migrate.local.proxy import Faults
 
 DB_FIXTURES = {"local_instance", "dsql_url", "raw_url", "conn", "raw_conn", "classic_url",
-               "emulator"}
+               "emulator", "scratch_url"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -75,6 +77,19 @@ def conn(dsql_url: str) -> Iterator[psycopg.Connection[Any]]:
 def raw_conn(raw_url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(raw_url, autocommit=True) as connection:
         yield connection
+
+
+@pytest.fixture
+def scratch_url(raw_url: str) -> Iterator[str]:
+    """A fresh, empty database on the embedded server (direct, no DSQL rules), dropped after."""
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(raw_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(raw_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(raw_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ COMMANDS: dict[str, str] = {
     "lint": ".lint:lint",
     "local": ".local:local",
     "sql": ".sql:sql",
+    "plan": ".plan:plan",
+    "inspect": ".inspect:inspect",
 }
 
 

@@ -1,0 +1,348 @@
+"""A snapshot of the live schema, read in a fixed number of catalog queries.
+
+DSQL is remote: every round trip costs milliseconds, so :func:`snapshot` reads each kind of
+object for *all* tables at once (schemas, tables, columns, constraints, indexes, sequences,
+views, row widths: eight queries, plus one for exact row counts when asked) however many tables
+there are.
+
+Row counts are estimates from ``pg_class.reltuples`` (``None`` when the table was never
+analyzed); ``exact_counts=True`` adds one query that counts every table. Average row widths
+come from ``pg_stats``, so that batches can be sized by bytes as well as rows.
+
+The schemas in :data:`EXCLUDED_SCHEMAS` (PostgreSQL's own, DSQL's ``sys``, the runner's state
+schema and the local emulator's internals) never appear in a snapshot, nor does any ``pg_*``
+schema.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+
+log = logging.getLogger(__name__)
+
+#: schemas that are never part of a user's schema (extend here for new internal schemas)
+EXCLUDED_SCHEMAS: frozenset[str] = frozenset(
+    {"pg_catalog", "information_schema", "pg_toast", "sys", "dsql_migrate"}
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # format_type(), e.g. "character varying(20)", "bigint"
+    nullable: bool
+    default: str | None = None
+    identity: str | None = None  # "always" | "by default"
+    identity_cache: int | None = None
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Constraint:
+    name: str
+    kind: str  # "primary_key" | "unique" | "check" | "foreign_key"
+    columns: tuple[str, ...]
+    definition: str  # pg_get_constraintdef()
+    validated: bool = True
+    index: str | None = None  # the index backing a PK/unique constraint
+    ref_table: str | None = None  # foreign key: "schema.table"
+    ref_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    unique: bool
+    keys: tuple[str, ...]  # key columns or expressions, as pg_get_indexdef() prints them
+    include: tuple[str, ...] = ()
+    nulls_not_distinct: bool = False
+    predicate: str | None = None
+    valid: bool = True  # False while an async build runs, or after it failed
+    definition: str = ""
+    constraint: str | None = None  # set when the index backs a PK/unique constraint
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    columns: tuple[Column, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    row_estimate: int | None = None
+    row_count: int | None = None  # exact, when asked for
+    row_bytes: int | None = None  # average row width from pg_stats (None: never analyzed)
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def rows(self) -> int | None:
+        """The best row count known: exact if counted, else the estimate."""
+        return self.row_count if self.row_count is not None else self.row_estimate
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def primary_key(self) -> Constraint | None:
+        return next((c for c in self.constraints if c.kind == "primary_key"), None)
+
+    def constraint(self, name: str) -> Constraint | None:
+        return next((c for c in self.constraints if c.name == name), None)
+
+    def index(self, name: str) -> Index | None:
+        return next((i for i in self.indexes if i.name == name), None)
+
+
+@dataclass(frozen=True)
+class Sequence:
+    schema: str
+    name: str
+    data_type: str
+    cache: int
+    owned_by: str | None = None  # "table.column" for identity / owned sequences
+
+
+@dataclass(frozen=True)
+class View:
+    schema: str
+    name: str
+    definition: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    schemas: tuple[str, ...] = ()
+    tables: Mapping[str, Table] = field(default_factory=dict)  # key: "schema.table"
+    sequences: tuple[Sequence, ...] = ()
+    views: tuple[View, ...] = ()
+
+    def table(self, name: str, schema: str | None = None) -> Table | None:
+        """A table by ``name`` (``schema.table`` or bare, looked up in ``public`` first)."""
+        if "." in name and schema is None:
+            return self.tables.get(name)
+        if schema is not None:
+            return self.tables.get(f"{schema}.{name}")
+        found = self.tables.get(f"public.{name}")
+        if found is not None:
+            return found
+        matches = [t for t in self.tables.values() if t.name == name]
+        return matches[0] if len(matches) == 1 else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schemas": list(self.schemas),
+            "tables": {key: table_as_dict(t) for key, t in sorted(self.tables.items())},
+            "sequences": [s.__dict__ for s in self.sequences],
+            "views": [v.__dict__ for v in self.views],
+        }
+
+
+def table_as_dict(table: Table) -> dict[str, Any]:
+    return {
+        "schema": table.schema,
+        "name": table.name,
+        "row_estimate": table.row_estimate,
+        "row_count": table.row_count,
+        "columns": [c.__dict__ for c in table.columns],
+        "constraints": [
+            {**c.__dict__, "columns": list(c.columns), "ref_columns": list(c.ref_columns)}
+            for c in table.constraints
+        ],
+        "indexes": [
+            {**i.__dict__, "keys": list(i.keys), "include": list(i.include)}
+            for i in table.indexes
+        ],
+    }
+
+
+# -- queries -------------------------------------------------------------------------------------
+# Every query takes the excluded schema names as one array parameter, so the number of queries
+# never depends on the number of schemas or tables.
+
+_USER_NS = "n.nspname <> ALL(%(excluded)s) AND n.nspname NOT LIKE 'pg\\_%%'"
+
+TABLES_SQL = f"""
+SELECT n.nspname, c.relname, c.reltuples::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND {_USER_NS}
+ORDER BY 1, 2
+"""
+
+SCHEMAS_SQL = f"""
+SELECT n.nspname FROM pg_namespace n WHERE {_USER_NS} ORDER BY 1
+"""
+
+COLUMNS_SQL = f"""
+SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+       pg_get_expr(d.adbin, d.adrelid), a.attidentity, s.seqcache, a.attnum
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+LEFT JOIN pg_depend dep ON a.attidentity <> '' AND dep.refobjid = a.attrelid
+     AND dep.refobjsubid = a.attnum AND dep.classid = 'pg_class'::regclass
+     AND dep.deptype = 'i'
+LEFT JOIN pg_sequence s ON s.seqrelid = dep.objid
+WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND {_USER_NS}
+ORDER BY 1, 2, a.attnum
+"""
+
+CONSTRAINTS_SQL = f"""
+SELECT n.nspname, c.relname, con.conname, con.contype, pg_get_constraintdef(con.oid),
+       con.convalidated, ic.relname,
+       ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
+             ORDER BY k.ord),
+       rn.nspname || '.' || rc.relname,
+       ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num
+             ORDER BY k.ord)
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class ic ON ic.oid = con.conindid AND con.contype IN ('p', 'u')
+LEFT JOIN pg_class rc ON rc.oid = con.confrelid
+LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+WHERE con.contype IN ('p', 'u', 'c', 'f') AND {_USER_NS}
+ORDER BY 1, 2, 3
+"""
+
+INDEXES_SQL = f"""
+SELECT n.nspname, t.relname, ic.relname, i.indisunique, i.indisvalid AND i.indisready,
+       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
+             FROM generate_series(1, i.indnkeyatts) k ORDER BY k),
+       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
+             FROM generate_series(i.indnkeyatts + 1, i.indnatts) k ORDER BY k),
+       i.indnullsnotdistinct, pg_get_expr(i.indpred, i.indrelid), pg_get_indexdef(i.indexrelid),
+       con.conname
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype IN ('p', 'u')
+WHERE t.relkind IN ('r', 'p') AND {_USER_NS}
+ORDER BY 1, 2, 3
+"""
+
+SEQUENCES_SQL = f"""
+SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL), s.seqcache,
+       (SELECT tc.relname || '.' || a.attname FROM pg_depend dep
+        JOIN pg_class tc ON tc.oid = dep.refobjid
+        JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
+        WHERE dep.objid = c.oid AND dep.classid = 'pg_class'::regclass
+          AND dep.refobjsubid > 0 AND dep.deptype IN ('a', 'i') LIMIT 1)
+FROM pg_sequence s
+JOIN pg_class c ON c.oid = s.seqrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {_USER_NS}
+ORDER BY 1, 2
+"""
+
+ROW_WIDTHS_SQL = """
+SELECT schemaname, tablename, sum(avg_width)::bigint
+FROM pg_stats
+WHERE schemaname <> ALL(%(excluded)s) AND schemaname NOT LIKE 'pg\\_%%'
+GROUP BY 1, 2
+"""
+
+VIEWS_SQL = f"""
+SELECT n.nspname, c.relname, pg_get_viewdef(c.oid, true)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'v' AND {_USER_NS}
+ORDER BY 1, 2
+"""
+
+_CONSTRAINT_KINDS = {"p": "primary_key", "u": "unique", "c": "check", "f": "foreign_key"}
+
+
+def snapshot(
+    conn: psycopg.Connection[Any],
+    *,
+    exact_counts: bool = False,
+    excluded_schemas: Iterable[str] = EXCLUDED_SCHEMAS,
+) -> Snapshot:
+    """Read the live schema through ``conn`` in a fixed number of queries.
+
+    Runs in one read-only transaction so that every query sees the same catalog state.
+    """
+    params = {"excluded": sorted(set(excluded_schemas) | EXCLUDED_SCHEMAS)}
+    with conn.transaction():
+        cur = conn.cursor()
+        schemas = tuple(r[0] for r in cur.execute(SCHEMAS_SQL, params).fetchall())
+        table_rows = cur.execute(TABLES_SQL, params).fetchall()
+        column_rows = cur.execute(COLUMNS_SQL, params).fetchall()
+        constraint_rows = cur.execute(CONSTRAINTS_SQL, params).fetchall()
+        index_rows = cur.execute(INDEXES_SQL, params).fetchall()
+        sequence_rows = cur.execute(SEQUENCES_SQL, params).fetchall()
+        view_rows = cur.execute(VIEWS_SQL, params).fetchall()
+        widths = {(r[0], r[1]): int(r[2]) for r in cur.execute(ROW_WIDTHS_SQL, params)}
+        counts = _exact_counts(cur, [(r[0], r[1]) for r in table_rows]) if exact_counts else {}
+
+    columns: dict[tuple[str, str], list[Column]] = {}
+    for schema, table, name, type_, nullable, default, identity, cache, position in column_rows:
+        columns.setdefault((schema, table), []).append(Column(
+            name=name, type=type_, nullable=bool(nullable), default=default,
+            identity={"a": "always", "d": "by default"}.get(identity or ""),
+            identity_cache=None if cache is None else int(cache), position=int(position),
+        ))
+    constraints: dict[tuple[str, str], list[Constraint]] = {}
+    for (schema, table, name, contype, definition, validated, index, cols, ref_table,
+         ref_cols) in constraint_rows:
+        constraints.setdefault((schema, table), []).append(Constraint(
+            name=name, kind=_CONSTRAINT_KINDS[contype], columns=tuple(cols or ()),
+            definition=definition, validated=bool(validated), index=index,
+            ref_table=ref_table if contype == "f" else None,
+            ref_columns=tuple(ref_cols or ()) if contype == "f" else (),
+        ))
+    indexes: dict[tuple[str, str], list[Index]] = {}
+    for (schema, table, name, unique, valid, keys, include, nnd, predicate, definition,
+         constraint) in index_rows:
+        indexes.setdefault((schema, table), []).append(Index(
+            name=name, unique=bool(unique), keys=tuple(keys), include=tuple(include or ()),
+            nulls_not_distinct=bool(nnd), predicate=predicate, valid=bool(valid),
+            definition=definition, constraint=constraint,
+        ))
+    tables: dict[str, Table] = {}
+    for schema, name, reltuples in table_rows:
+        key = (schema, name)
+        tables[f"{schema}.{name}"] = Table(
+            schema=schema, name=name,
+            columns=tuple(columns.get(key, ())),
+            constraints=tuple(constraints.get(key, ())),
+            indexes=tuple(indexes.get(key, ())),
+            # reltuples is -1 for a table never vacuumed or analyzed: unknown, not empty
+            row_estimate=None if reltuples is None or reltuples < 0 else int(reltuples),
+            row_count=counts.get(key),
+            row_bytes=widths.get(key),
+        )
+    return Snapshot(
+        schemas=schemas,
+        tables=tables,
+        sequences=tuple(Sequence(schema=r[0], name=r[1], data_type=r[2], cache=int(r[3]),
+                                 owned_by=r[4]) for r in sequence_rows),
+        views=tuple(View(schema=r[0], name=r[1], definition=r[2]) for r in view_rows),
+    )
+
+
+def _exact_counts(cur: psycopg.Cursor[Any],
+                  tables: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Exact row counts of ``tables`` in one query (a UNION ALL of counts)."""
+    if not tables:
+        return {}
+    parts = [
+        pgsql.SQL("SELECT {s}, {t}, count(*) FROM {q}").format(
+            s=pgsql.Literal(schema), t=pgsql.Literal(name),
+            q=pgsql.Identifier(schema, name))
+        for schema, name in tables
+    ]
+    query = pgsql.SQL(" UNION ALL ").join(parts)
+    return {(r[0], r[1]): int(r[2]) for r in cur.execute(query).fetchall()}

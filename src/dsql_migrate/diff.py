@@ -1,0 +1,554 @@
+"""Desired schema vs live schema → ops (DESIGN.md §1).
+
+The desired schema comes from a target:
+
+- ``package.module:attr``: a SQLAlchemy ``MetaData``, or a declarative base (anything with a
+  ``metadata`` attribute that is one);
+- ``path/to/desired.sql``: a desired-state SQL file (plain PostgreSQL DDL describing the end
+  state: ``CREATE TABLE``, ``CREATE INDEX`` without ``ASYNC``, ...), loaded into a throwaway
+  database and reflected back.
+
+The comparison itself is Alembic's autogenerate (``produce_migrations``), so the ops are
+Alembic's operation classes. On top of it this module adds what Alembic does not see and DSQL
+needs: named CHECK constraints, constraints left ``NOT VALID`` (:class:`ValidateConstraintOp`),
+indexes whose asynchronous build failed (dropped and created again), identity caches (a
+warning), and declared renames. Renames are never guessed: without a declaration a renamed
+table or column is a drop and an add.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import traceback
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from warnings import catch_warnings, filterwarnings
+
+import psycopg
+import sqlalchemy as sa
+from alembic.autogenerate import produce_migrations
+from alembic.migration import MigrationContext
+from alembic.operations import ops
+from psycopg import sql as pgsql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from .catalog import EXCLUDED_SCHEMAS, Snapshot, snapshot
+from .errors import ConfigError, DsqlMigrateError, ExitCode
+
+log = logging.getLogger(__name__)
+
+
+class TargetError(DsqlMigrateError):
+    """The desired-state target cannot be loaded: bad module, attribute or SQL file."""
+
+    exit_code = ExitCode.USAGE
+
+
+# -- our own ops, for what Alembic lacks ---------------------------------------------------------
+
+
+class ValidateConstraintOp(ops.MigrateOperation):
+    """Validate a constraint that exists but is ``NOT VALID`` (a CHECK or a foreign key)."""
+
+    def __init__(self, table_name: str, constraint_name: str, *,
+                 schema: str | None = None) -> None:
+        self.table_name = table_name
+        self.constraint_name = constraint_name
+        self.schema = schema
+
+    def __repr__(self) -> str:
+        return f"ValidateConstraintOp({self.table_name!r}, {self.constraint_name!r})"
+
+
+class ChangePrimaryKeyOp(ops.MigrateOperation):
+    """Change the primary key of a table (Alembic does not compare primary keys)."""
+
+    def __init__(self, table_name: str, columns: Sequence[str], *,
+                 schema: str | None = None) -> None:
+        self.table_name = table_name
+        self.columns = tuple(columns)
+        self.schema = schema
+
+    def __repr__(self) -> str:
+        return f"ChangePrimaryKeyOp({self.table_name!r}, {self.columns!r})"
+
+
+# -- targets -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Desired:
+    """The desired schema: a MetaData and, for a SQL file, the snapshot of its database."""
+
+    metadata: sa.MetaData
+    source: str
+    snapshot: Snapshot | None = None
+
+
+def load_target(target: str, *, scratch_server: str | None = None) -> Desired:
+    """Load ``target`` (``module:attr`` or a ``.sql`` file).
+
+    ``scratch_server`` is the conninfo of a server on which a throwaway database may be
+    created, needed for ``.sql`` targets.
+    """
+    if target.endswith(".sql"):
+        if scratch_server is None:
+            raise ConfigError(f"{target}: a desired-state SQL file needs a server to load it in")
+        return load_sql_target(Path(target), scratch_server)
+    if ":" in target:
+        return load_model_target(target)
+    raise TargetError(
+        f"unrecognised target {target!r}",
+        hint="use package.module:attr (a MetaData or declarative base) or a desired.sql file",
+    )
+
+
+def load_model_target(target: str) -> Desired:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise TargetError(f"target {target!r} is not of the form package.module:attr")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise TargetError(
+                f"cannot import {module_name!r}: no such module",
+                hint="run from the directory that contains it, or fix the --target",
+            ) from None
+        raise TargetError(_import_failure(module_name, exc)) from None
+    except SyntaxError as exc:
+        raise TargetError(
+            f"{exc.filename}:{exc.lineno}:{exc.offset or 0}: syntax error while importing "
+            f"{module_name!r}: {exc.msg}"
+        ) from None
+    except Exception as exc:
+        raise TargetError(_import_failure(module_name, exc)) from None
+    value: Any = module
+    for part in attr.split("."):
+        if not hasattr(value, part):
+            raise TargetError(
+                f"{_module_file(module)}: module {module_name!r} has no attribute {attr!r}",
+                hint="name a MetaData or a declarative base, e.g. myapp.models:Base",
+            )
+        value = getattr(value, part)
+    metadata = value if isinstance(value, sa.MetaData) else getattr(value, "metadata", None)
+    if not isinstance(metadata, sa.MetaData):
+        raise TargetError(
+            f"{_module_file(module)}: {target} is a {type(value).__name__}, not a SQLAlchemy "
+            "MetaData or declarative base",
+            hint="name a MetaData or a declarative base, e.g. myapp.models:Base",
+        )
+    return Desired(metadata=metadata, source=target)
+
+
+def _module_file(module: Any) -> str:
+    return str(getattr(module, "__file__", None) or module.__name__)
+
+
+def _import_failure(module_name: str, exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if "importlib" not in f.filename]
+    where = f"{user[-1].filename}:{user[-1].lineno}: " if user else ""
+    return f"{where}importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+
+
+def split_sql_file(path: Path) -> list[tuple[int, str]]:
+    """The statements of ``path`` with their 0-based character offsets; parse errors raise."""
+    from pglast import parser
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TargetError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        parser.parse_sql(text)
+    except parser.ParseError as exc:
+        offset = int(exc.args[1]) if len(exc.args) > 1 else 0
+        line, col = _line_col(text, offset)
+        hint = None
+        if "async" in text.lower():
+            hint = ("a desired-state file describes the end state in plain PostgreSQL DDL: "
+                    "write CREATE INDEX without ASYNC (the plan adds it)")
+        raise TargetError(f"{path}:{line}:{col}: {exc.args[0]}", hint=hint) from None
+    slices = parser.split(text, with_parser=True, only_slices=True)
+    return [(s.start, text[s]) for s in slices]
+
+
+@contextmanager
+def scratch_database(server: str, prefix: str = "dsqlm_desired") -> Iterator[str]:
+    """A throwaway database on ``server``, dropped on exit; yields its conninfo."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+    try:
+        yield make_conninfo(server, dbname=name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                pgsql.Identifier(name)))
+
+
+def load_sql_target(path: Path, server: str) -> Desired:
+    statements = split_sql_file(path)
+    text = path.read_text(encoding="utf-8")
+    with scratch_database(server) as conninfo:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            for offset, statement in statements:
+                try:
+                    conn.execute(statement.encode())
+                except psycopg.DatabaseError as exc:
+                    position = exc.diag.statement_position
+                    at = offset + (int(position) - 1 if position else 0)
+                    line, col = _line_col(text, at)
+                    raise TargetError(
+                        f"{path}:{line}:{col}: {exc.diag.message_primary or exc}",
+                        hint="the desired-state file must load into an empty PostgreSQL "
+                        "database",
+                    ) from None
+            desired_snapshot = snapshot(conn)
+        engine = engine_for(conninfo)
+        try:
+            metadata = sa.MetaData()
+            with engine.connect() as sa_conn:
+                for schema in desired_snapshot.schemas:
+                    metadata.reflect(sa_conn, schema=None if schema == "public" else schema)
+        finally:
+            engine.dispose()
+    return Desired(metadata=metadata, source=str(path), snapshot=desired_snapshot)
+
+
+def engine_for(conninfo: str) -> sa.Engine:
+    """A SQLAlchemy engine over psycopg for any libpq conninfo or URL."""
+    params = conninfo_to_dict(conninfo)
+    return sa.create_engine(
+        "postgresql+psycopg://",
+        creator=lambda: psycopg.connect(**params),  # type: ignore[arg-type]
+        poolclass=sa.pool.NullPool,
+    )
+
+
+# -- renames -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Renames:
+    """Declared renames: table old→new, and (table, old column)→new column (new table name)."""
+
+    tables: Mapping[str, str] = field(default_factory=dict)
+    columns: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, specs: Sequence[str]) -> Renames:
+        """``old=new`` renames a table, ``table.old=new`` a column of ``table``."""
+        tables: dict[str, str] = {}
+        columns: dict[tuple[str, str], str] = {}
+        for spec in specs:
+            left, sep, new = spec.partition("=")
+            if not sep or not left or not new or "." in new:
+                raise ConfigError(
+                    f"--rename {spec!r}: expected old=new (a table) or table.old=new (a column)")
+            if "." in left:
+                table, _, old = left.rpartition(".")
+                columns[(table, old)] = new
+            else:
+                tables[left] = new
+        return cls(tables=tables, columns=columns)
+
+    def with_model_info(self, metadata: sa.MetaData) -> Renames:
+        """Add renames declared with ``info={"renamed_from": "old"}`` on tables and columns."""
+        tables = dict(self.tables)
+        columns = dict(self.columns)
+        for table in metadata.tables.values():
+            old = table.info.get("renamed_from")
+            if isinstance(old, str):
+                tables[old] = table.name
+            for column in table.columns:
+                old_col = column.info.get("renamed_from")
+                if isinstance(old_col, str):
+                    columns[(table.name, old_col)] = column.name
+        return Renames(tables=tables, columns=columns)
+
+
+# -- comparison ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Diff:
+    ops: list[ops.MigrateOperation]
+    desired: sa.MetaData
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.ops
+
+
+def _include_name(schemas: set[str | None]) -> Any:
+    def include(name: str | None, type_: str, parent: Mapping[str, Any]) -> bool:
+        if type_ == "schema":
+            return name in schemas and (name or "public") not in EXCLUDED_SCHEMAS
+        return True
+
+    return include
+
+
+def compare(
+    sa_conn: sa.Connection,
+    live: Snapshot,
+    desired: sa.MetaData,
+    *,
+    renames: Renames | None = None,
+) -> Diff:
+    """The ops that turn the live schema (``sa_conn``/``live``) into ``desired``."""
+    renames = (renames or Renames()).with_model_info(desired)
+    warnings: list[str] = []
+    active_tables = {
+        old: new for old, new in renames.tables.items()
+        if live.table(old) is not None and live.table(new) is None
+    }
+    compared = _metadata_with_old_names(desired, active_tables)
+    schemas: set[str | None] = {t.schema for t in desired.tables.values()} | {None}
+    context = MigrationContext.configure(
+        connection=sa_conn,
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            "include_schemas": True,
+            "include_name": _include_name(schemas),
+        },
+    )
+    with catch_warnings():
+        # Alembic passes the reflected ``dialect_options`` of a NOT VALID constraint back to
+        # SQLAlchemy as a keyword, which warns; NOT VALID is handled below from the snapshot
+        filterwarnings("ignore", message=".*'dialect_options'.*")
+        script = produce_migrations(context, compared)
+    assert script.upgrade_ops is not None
+    flat = list(_flatten(script.upgrade_ops.ops))
+    out: list[ops.MigrateOperation] = [
+        ops.RenameTableOp(old, new) for old, new in sorted(active_tables.items())
+    ]
+    for op in flat:
+        # the comparison ran under the old names: the ops come after the rename
+        for attr in ("table_name", "source_table", "referent_table"):
+            name = getattr(op, attr, None)
+            if isinstance(name, str) and name in active_tables:
+                setattr(op, attr, active_tables[name])
+        out.append(op)
+    out = _apply_column_renames(out, renames, live, active_tables)
+    out = _filter_identity_changes(out, warnings, live)
+    out = _filter_not_null_checks(out, live)
+    out.extend(_dsql_extras(live, desired, out, warnings))
+    return Diff(ops=out, desired=desired, warnings=warnings)
+
+
+def _metadata_with_old_names(desired: sa.MetaData, renames: Mapping[str, str]) -> sa.MetaData:
+    if not renames:
+        return desired
+    new_to_old = {new: old for old, new in renames.items()}
+    copy = sa.MetaData(naming_convention=desired.naming_convention)
+    for table in desired.sorted_tables:
+        table.to_metadata(copy, name=new_to_old.get(table.name, table.name))
+    for table in copy.tables.values():
+        for fk in table.foreign_keys:
+            _repoint_foreign_key(fk, new_to_old)
+    return copy
+
+
+def _repoint_foreign_key(fk: sa.ForeignKey, new_to_old: Mapping[str, str]) -> None:
+    """Make a copied FK that names a renamed table name its old name (resolution is lazy)."""
+    tokens = getattr(fk, "_given_tokens", None)
+    if tokens is not None:  # SQLAlchemy >= 2.1: the target as given, (schema, table, column)
+        if tokens.table_name in new_to_old:
+            fk._given_tokens = tokens._replace(table_name=new_to_old[tokens.table_name])
+        return
+    spec = getattr(fk, "_colspec", None)  # SQLAlchemy 2.0
+    if isinstance(spec, str):
+        parts = spec.split(".")
+        if len(parts) >= 2 and parts[-2] in new_to_old:
+            parts[-2] = new_to_old[parts[-2]]
+            setattr(fk, "_colspec", ".".join(parts))  # noqa: B010 - read-only in 2.1 stubs
+
+
+def _flatten(items: Sequence[Any]) -> Iterator[ops.MigrateOperation]:
+    for op in items:
+        if isinstance(op, ops.OpContainer):
+            yield from _flatten(op.ops)
+        else:
+            yield op
+
+
+def _apply_column_renames(
+    items: list[ops.MigrateOperation], renames: Renames, live: Snapshot,
+    table_renames: Mapping[str, str],
+) -> list[ops.MigrateOperation]:
+    if not renames.columns:
+        return items
+    new_to_old_table = {new: old for old, new in table_renames.items()}
+    out = list(items)
+    for (table, old), new in sorted(renames.columns.items()):
+        live_table = live.table(new_to_old_table.get(table, table))
+        if live_table is None or live_table.column(old) is None or live_table.column(new):
+            continue
+        add = next((op for op in out if isinstance(op, ops.AddColumnOp)
+                    and op.table_name == table and op.column.name == new), None)
+        drop = next((op for op in out if isinstance(op, ops.DropColumnOp)
+                     and op.table_name == table and op.column_name == old), None)
+        if add is None or drop is None:
+            continue
+        position = min(out.index(add), out.index(drop))
+        out.remove(add)
+        out.remove(drop)
+        out.insert(position, ops.AlterColumnOp(table, old, modify_name=new,
+                                               schema=add.schema))
+        live_col = live_table.column(old)
+        assert live_col is not None
+        if live_col.nullable != add.column.nullable:
+            out.insert(position + 1, ops.AlterColumnOp(
+                table, new, modify_nullable=add.column.nullable,
+                existing_type=add.column.type, schema=add.schema))
+    return out
+
+
+def _filter_identity_changes(items: list[ops.MigrateOperation], warnings: list[str],
+                             live: Snapshot) -> list[ops.MigrateOperation]:
+    out: list[ops.MigrateOperation] = []
+    for op in items:
+        if isinstance(op, ops.AlterColumnOp) and isinstance(
+                op.modify_server_default, sa.Identity):
+            table = live.table(op.table_name, op.schema)
+            column = table.column(op.column_name) if table is not None else None
+            live_cache = column.identity_cache if column is not None else None
+            wanted = op.modify_server_default.cache
+            warnings.append(
+                f"identity of {op.table_name}.{op.column_name} differs from the target (live "
+                f"CACHE {live_cache}, target CACHE {wanted if wanted is not None else 1}); "
+                "it is left as it is")
+            op.modify_server_default = False
+            if not op.has_changes():
+                continue
+        out.append(op)
+    return out
+
+
+def _filter_not_null_checks(items: list[ops.MigrateOperation],
+                            live: Snapshot) -> list[ops.MigrateOperation]:
+    """Drop SET NOT NULL ops already satisfied by a validated ``CHECK (c IS NOT NULL)``."""
+    out: list[ops.MigrateOperation] = []
+    for op in items:
+        if isinstance(op, ops.AlterColumnOp) and op.modify_nullable is False:
+            table = live.table(op.table_name, op.schema)
+            if table is not None and any(
+                    c.kind == "check" and c.validated and c.columns == (op.column_name,)
+                    and _is_not_null_check(c.definition) for c in table.constraints):
+                op.modify_nullable = None
+                if not op.has_changes():
+                    continue
+        out.append(op)
+    return out
+
+
+def _dsql_extras(
+    live: Snapshot,
+    desired: sa.MetaData,
+    planned: list[ops.MigrateOperation],
+    warnings: list[str],
+) -> list[ops.MigrateOperation]:
+    """Checks, NOT VALID constraints and failed index builds, which Alembic does not compare."""
+    extras: list[ops.MigrateOperation] = []
+    created = {op.table_name for op in planned if isinstance(op, ops.CreateTableOp)}
+    for table in desired.sorted_tables:
+        if table.name in created:
+            continue
+        live_table = live.table(table.name, table.schema)
+        if live_table is None:
+            continue
+        desired_pk = tuple(c.name for c in table.primary_key.columns)
+        live_pk = live_table.primary_key
+        if desired_pk and live_pk is not None and _renamed_pk(
+                live_pk.columns, table.name, planned) != desired_pk:
+            extras.append(ChangePrimaryKeyOp(table.name, desired_pk, schema=table.schema))
+        desired_checks = {c.name: c for c in table.constraints
+                          if isinstance(c, sa.CheckConstraint) and isinstance(c.name, str)}
+        unnamed = [c for c in table.constraints
+                   if isinstance(c, sa.CheckConstraint) and not isinstance(c.name, str)]
+        if unnamed:
+            warnings.append(f"{table.name}: {len(unnamed)} unnamed CHECK constraint(s) are not "
+                            "compared; give them a name")
+        live_checks = {c.name: c for c in live_table.constraints if c.kind == "check"}
+        for name, check in sorted(desired_checks.items()):
+            if name not in live_checks:
+                extras.append(ops.CreateCheckConstraintOp(
+                    name, table.name, check.sqltext, schema=table.schema))
+        for name in sorted(set(live_checks) - set(desired_checks)):
+            live_check = live_checks[name]
+            if _is_not_null_check(live_check.definition) and len(live_check.columns) == 1:
+                # our stand-in for SET NOT NULL: kept while the target says NOT NULL
+                column = table.columns.get(live_check.columns[0])
+                if column is not None and not column.nullable:
+                    continue
+            extras.append(ops.DropConstraintOp(name, table.name, type_="check",
+                                               schema=table.schema))
+        for constraint in live_table.constraints:
+            if constraint.validated or constraint.kind not in ("check", "foreign_key"):
+                continue
+            if constraint.kind == "check" and constraint.name not in desired_checks:
+                continue
+            extras.append(ValidateConstraintOp(table.name, constraint.name,
+                                               schema=table.schema))
+        desired_indexes = {i.name for i in table.indexes}
+        for index in live_table.indexes:
+            if not index.valid and index.name in desired_indexes:
+                target = next(i for i in table.indexes if i.name == index.name)
+                warnings.append(f"index {index.name} on {table.name} is not valid (a failed or "
+                                "unfinished async build): it is dropped and built again")
+                extras.append(ops.DropIndexOp(index.name, table_name=table.name,
+                                              schema=table.schema))
+                extras.append(ops.CreateIndexOp.from_index(target))
+    return extras
+
+
+def _renamed_pk(columns: Sequence[str], table: str,
+               planned: list[ops.MigrateOperation]) -> tuple[str, ...]:
+    """The live primary-key column names after the planned column renames."""
+    renames = {op.column_name: op.modify_name for op in planned
+               if isinstance(op, ops.AlterColumnOp) and op.table_name == table
+               and op.modify_name}
+    return tuple(renames.get(c, c) for c in columns)
+
+
+def _is_not_null_check(definition: str) -> bool:
+    """``CHECK ((c IS NOT NULL))``: the current profile's stand-in for SET NOT NULL."""
+    body = definition.upper().replace("NOT VALID", "").strip()
+    return body.startswith("CHECK") and body.rstrip(")").endswith("IS NOT NULL")
+
+
+def diff_live(conninfo: str, desired: Desired, *, renames: Renames | None = None,
+              exact_counts: bool = False) -> tuple[Diff, Snapshot]:
+    """Snapshot the database at ``conninfo`` and compare it with ``desired``.
+
+    One connection serves both the snapshot and Alembic's comparison (on DSQL every new
+    connection costs a token and a TLS handshake)."""
+    engine = engine_for(conninfo)
+    try:
+        with engine.connect() as sa_conn:
+            raw = sa_conn.connection.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            live = snapshot(raw, exact_counts=exact_counts)
+            result = compare(sa_conn, live, desired.metadata, renames=renames)
+    finally:
+        engine.dispose()
+    return result, live
