@@ -8,6 +8,7 @@ import click
 
 from .. import __version__
 from ._common import AppContext, DsqlMigrateGroup, configure_logging
+from .apply import apply, status, unlock_command
 from .local import local
 from .sql import sql
 
@@ -34,5 +35,8 @@ def main(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
 
 main.add_command(local)
 main.add_command(sql)
+main.add_command(apply)
+main.add_command(status)
+main.add_command(unlock_command)
 
 __all__ = ["main"]
