@@ -13,8 +13,10 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from dsql_migrate.local import LocalInstance
+from dsql_migrate.local.proxy import Faults
 
-DB_FIXTURES = {"local_instance", "dsql_url", "raw_url", "conn", "raw_conn", "scratch_url"}
+DB_FIXTURES = {"local_instance", "dsql_url", "raw_url", "conn", "raw_conn", "classic_url",
+               "emulator", "scratch_url"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -35,8 +37,27 @@ def local_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIn
 
 
 @pytest.fixture(scope="session")
+def classic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The emulator URL of a second local target, with the ``classic`` profile."""
+    instance = LocalInstance(tmp_path_factory.mktemp("local") / "classic", profile="classic")
+    url = instance.start()
+    try:
+        yield url
+    finally:
+        instance.destroy()
+
+
+@pytest.fixture
+def emulator(local_instance: LocalInstance) -> Iterator[LocalInstance]:
+    """The session's local target, for tests that change fault injection or the transaction
+    age limit with ``emulator.set_faults(...)``; both are reset afterwards."""
+    yield local_instance
+    local_instance.set_faults(Faults(), transaction_age=300)
+
+
+@pytest.fixture(scope="session")
 def dsql_url(local_instance: LocalInstance) -> str:
-    """The URL users connect to (DSQL's rules apply)."""
+    """The URL users connect to (DSQL's rules apply: the emulator)."""
     return local_instance.url()
 
 

@@ -1,18 +1,17 @@
-"""``dsql-migrate local ...``: the embedded local DSQL target."""
+"""``dsql-migrate local ...``: the embedded local DSQL target (PostgreSQL behind DSQL's rules)."""
 
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar
 
 import click
 
 from ..local import DEFAULT_DIR, LocalInstance
+from ..local.proxy import Faults
+from ..profiles import PROFILES
 from ._common import note
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,20 +29,56 @@ def dir_option(func: F) -> F:
     )(func)
 
 
+def emulator_options(func: F) -> F:
+    """Options of the emulator itself, shared by ``start`` and ``serve``."""
+    options = [
+        click.option("--port", type=click.IntRange(1, 65535),
+                     help="Port of the emulator, the URL users connect to (default: free)."),
+        click.option("--profile", type=click.Choice(sorted(PROFILES)), default=None,
+                     help="DSQL capability profile to emulate (default: the stored one, "
+                          "else current)."),
+        click.option("--fail-commits", type=click.FloatRange(0.0, 1.0), default=None,
+                     metavar="FRACTION",
+                     help="Fault injection: fail this fraction of write-transaction commits "
+                          "with 40001 (OC000)."),
+        click.option("--max-connection-age", type=click.FloatRange(min=0.1), default=None,
+                     metavar="SECONDS",
+                     help="Fault injection: close connections older than this (DSQL: 3600)."),
+        click.option("--seed", type=int, default=None,
+                     help="Seed of the injected faults, to replay a faulty run."),
+        click.option("--transaction-age", type=click.FloatRange(min=0.1), default=None,
+                     metavar="SECONDS",
+                     help="Transaction age limit (DSQL: 300); shorten it for tests."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _instance(directory: Path, *, port: int | None, profile: str | None,
+              fail_commits: float | None, max_connection_age: float | None,
+              seed: int | None, transaction_age: float | None) -> LocalInstance:
+    faults = None
+    if fail_commits is not None or max_connection_age is not None or seed is not None:
+        faults = Faults(commit_failure_rate=fail_commits or 0.0,
+                        max_connection_age=max_connection_age, seed=seed)
+    return LocalInstance(directory, port=port, profile=profile, faults=faults,
+                         transaction_age=transaction_age)
+
+
 @click.group()
 def local() -> None:
-    """Run the local DSQL target (embedded PostgreSQL) on this machine."""
+    """Run the local DSQL target (embedded PostgreSQL behind DSQL's rules) on this machine."""
 
 
 @local.command()
 @dir_option
-@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: free).")
+@emulator_options
 @click.option("--timeout", type=float, default=60.0, show_default=True,
-              help="Seconds to wait for the server to accept connections.")
-def start(directory: Path, port: int | None, timeout: float) -> None:
+              help="Seconds to wait for the target to accept connections.")
+def start(directory: Path, timeout: float, **options: Any) -> None:
     """Start the local target in the background and print its URL on stdout."""
-    instance = LocalInstance(directory, port=port)
-    click.echo(instance.start(timeout=timeout))
+    click.echo(_instance(directory, **options).start(timeout=timeout))
 
 
 @local.command()
@@ -59,13 +94,18 @@ def stop(directory: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output format.")
 def status(directory: Path, fmt: str) -> None:
-    """Say whether the local target runs, with its pid and URL."""
+    """Say whether the local target runs, with its pids, profile and URLs."""
     current = LocalInstance(directory).status()
     if fmt == "json":
         click.echo(json.dumps(current.as_dict(), indent=2))
         return
     if current.running:
-        click.echo(f"running  pid {current.server.pid}  {current.url}")
+        click.echo(f"running  profile {current.profile}  emulator pid {current.emulator_pid}  "
+                   f"{current.url}")
+        click.echo(f"         postgres pid {current.server.pid}  {current.raw_url} (raw)")
+    elif current.server.running:
+        click.echo(f"postgres running (pid {current.server.pid}) but the emulator is not: "
+                   "run 'dsql-migrate local start'")
     else:
         click.echo(f"not running  (data in {current.server.data_dir})")
 
@@ -81,28 +121,13 @@ def url(directory: Path, raw: bool) -> None:
 
 @local.command()
 @dir_option
-@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: free).")
-def serve(directory: Path, port: int | None) -> None:
+@emulator_options
+def serve(directory: Path, **options: Any) -> None:
     """Run the local target in the foreground until Ctrl-C."""
-    instance = LocalInstance(directory, port=port)
-    click.echo(instance.start())
+    instance = _instance(directory, **options)
     note("serving; press Ctrl-C to stop")
-    done = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not done.wait(1.0):
-            if not instance.status().running:
-                note("the server exited")
-                raise SystemExit(1)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        instance.stop()
-        note("stopped")
+    instance.serve()
+    note("stopped")
 
 
 @local.command()

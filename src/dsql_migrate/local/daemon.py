@@ -1,0 +1,144 @@
+"""The emulator process: the proxy and the job runner, detached from the CLI.
+
+``dsql-migrate local start`` runs ``python -m dsql_migrate.local.daemon <state dir>`` in a new
+session; ``local serve`` calls :func:`serve` in the foreground. The settings (profile, limits,
+fault injection) are read from ``<state dir>/emulator.json``, written by
+:class:`~dsql_migrate.local.instance.LocalInstance`; the process records its pid and port in
+``<state dir>/emulator.pid`` and re-reads the settings when they change, so fault injection can
+be switched on and off while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..profiles import get_profile
+from .jobs import JobRunner
+from .postgres import HOST, SUPERUSER, make_url
+from .proxy import Faults, Proxy, ProxySettings
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "emulator.json"
+PID_FILE = "emulator.pid"
+LOG_FILE = "emulator.log"
+APPLIED_FILE = "emulator.applied"
+
+
+@dataclass
+class EmulatorSettings:
+    """What ``emulator.json`` holds."""
+
+    profile: str = "current"
+    port: int | None = None
+    backend_port: int | None = None
+    faults: Faults | None = None
+    transaction_age: float | None = None
+    generation: int = 0
+
+    @classmethod
+    def load(cls, state_dir: Path) -> EmulatorSettings:
+        try:
+            raw: dict[str, Any] = json.loads((state_dir / SETTINGS_FILE).read_text())
+        except (OSError, ValueError):
+            return cls()
+        return cls(
+            profile=str(raw.get("profile", "current")),
+            port=raw.get("port"),
+            backend_port=raw.get("backend_port"),
+            faults=Faults.from_dict(raw.get("faults")),
+            transaction_age=raw.get("transaction_age"),
+            generation=int(raw.get("generation", 0)),
+        )
+
+    def save(self, state_dir: Path) -> None:
+        data = {
+            "profile": self.profile,
+            "port": self.port,
+            "backend_port": self.backend_port,
+            "faults": (self.faults or Faults()).as_dict(),
+            "transaction_age": self.transaction_age,
+            "generation": self.generation,
+        }
+        tmp = state_dir / (SETTINGS_FILE + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(state_dir / SETTINGS_FILE)
+
+
+def read_pid_file(state_dir: Path) -> tuple[int, int] | None:
+    try:
+        pid, port = (state_dir / PID_FILE).read_text().split()
+        return int(pid), int(port)
+    except (OSError, ValueError):
+        return None
+
+
+async def run(state_dir: Path, stop: asyncio.Event) -> None:
+    settings = EmulatorSettings.load(state_dir)
+    if settings.backend_port is None:
+        raise SystemExit("no backend port recorded: start with 'dsql-migrate local start'")
+    profile = get_profile(settings.profile)
+    proxy_settings = ProxySettings(
+        profile=profile, backend_host=HOST, backend_port=settings.backend_port,
+        faults=settings.faults or Faults(), transaction_age=settings.transaction_age,
+    )
+    jobs = JobRunner(make_url(settings.backend_port, SUPERUSER))
+
+    cancelling: set[asyncio.Task[None]] = set()
+
+    def on_dropped(names: tuple[str, ...]) -> None:
+        task = asyncio.ensure_future(jobs.cancel_builds(names))
+        cancelling.add(task)
+        task.add_done_callback(cancelling.discard)
+
+    proxy = Proxy(proxy_settings, on_dropped_indexes=on_dropped)
+    port = await proxy.start(HOST, settings.port or 0)
+    jobs.start()
+    (state_dir / PID_FILE).write_text(f"{os.getpid()} {port}\n")
+    (state_dir / APPLIED_FILE).write_text(f"{settings.generation}\n")
+    log.info("emulator (profile %s) listening on %s:%s", profile.name, HOST, port)
+    generation = settings.generation
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.1)
+            current = EmulatorSettings.load(state_dir)
+            if current.generation != generation:
+                generation = current.generation
+                proxy.set_faults(current.faults or Faults())
+                if current.transaction_age is not None:
+                    proxy.settings.transaction_age = current.transaction_age
+                (state_dir / APPLIED_FILE).write_text(f"{generation}\n")
+    finally:
+        await proxy.close()
+        await jobs.close()
+        found = read_pid_file(state_dir)
+        if found is not None and found[0] == os.getpid():
+            (state_dir / PID_FILE).unlink(missing_ok=True)
+
+
+def serve(state_dir: Path) -> None:
+    """Run the emulator in this process until SIGINT/SIGTERM."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(state_dir, stop)
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":  # pragma: no cover - the detached process
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    serve(Path(sys.argv[1]))

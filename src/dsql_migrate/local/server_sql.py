@@ -1,0 +1,258 @@
+"""The emulator's objects inside the embedded database, installed by the superuser ``postgres``.
+
+Some DSQL rules are exact only inside the server, so they live there:
+
+- an event trigger on ``ddl_command_start`` counts DDL statements per transaction and refuses a
+  second one, or one after a write (DSQL.md §2);
+- every user table gets three statement-level triggers with transition tables (installed by an
+  event trigger on ``ddl_command_end`` for ``CREATE TABLE``) that count rows and approximate the
+  bytes written per transaction, and refuse writes after DDL;
+- schema ``sys``: ``sys.jobs``, ``sys.wait_for_job`` and the functions the proxy rewrites
+  ``CREATE INDEX ASYNC`` / ``ALTER TABLE ASYNC`` and rejected statements into.
+
+The rules apply only to sessions that set ``dsql.emulate = on``: the proxy sets it in the startup
+packet of every connection it opens, so the direct (raw) URL stays plain PostgreSQL.
+
+Per-transaction counters are custom settings set with ``set_config(..., true)``, which PostgreSQL
+resets at the end of every transaction, rolled back or not.
+"""
+
+from __future__ import annotations
+
+#: bump whenever the SQL below changes: ``install`` reinstalls when the recorded one differs
+VERSION = 3
+
+INSTALL_SQL = r"""
+CREATE SCHEMA IF NOT EXISTS sys;
+GRANT USAGE ON SCHEMA sys TO PUBLIC;
+
+CREATE TABLE IF NOT EXISTS sys._emulator (version int NOT NULL);
+
+CREATE TABLE IF NOT EXISTS sys._jobs (
+    job_id      text PRIMARY KEY,
+    status      text NOT NULL DEFAULT 'submitted',
+    job_type    text NOT NULL,
+    object_name text,
+    details     text,
+    start_time  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    end_time    timestamptz,
+    statement   text NOT NULL,
+    table_oid   oid,
+    search_path text,
+    worker_pid  int
+);
+
+CREATE OR REPLACE VIEW sys.jobs AS
+    SELECT job_id, status, job_type, object_name, details, start_time, end_time
+    FROM sys._jobs;
+GRANT SELECT ON sys.jobs TO PUBLIC;
+
+-- an error with the SQLSTATE and message DSQL gives: what rejected statements are rewritten to
+CREATE OR REPLACE FUNCTION sys.dsql_error(code text, message text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message;
+END $$;
+
+CREATE OR REPLACE FUNCTION sys._setting(name text) RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT coalesce(nullif(current_setting(name, true), ''), '') $$;
+
+-- one DDL per transaction, never with writes; called for DDL statements and async jobs
+CREATE OR REPLACE FUNCTION sys._count_ddl() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('dsql.emulate', true) IS DISTINCT FROM 'on' THEN
+        RETURN;
+    END IF;
+    IF coalesce(nullif(current_setting('dsql.dml', true), ''), '') = 'on' THEN
+        RAISE EXCEPTION USING ERRCODE = '0A000',
+            MESSAGE = 'ddl and dml are not supported in the same transaction';
+    END IF;
+    IF coalesce(nullif(current_setting('dsql.ddl', true), ''), '') = 'on' THEN
+        RAISE EXCEPTION USING ERRCODE = '0A000',
+            MESSAGE = 'multiple ddl statements are not supported in a transaction';
+    END IF;
+    PERFORM set_config('dsql.ddl', 'on', true);
+END $$;
+
+CREATE OR REPLACE FUNCTION sys._on_ddl_start() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('dsql.emulate', true) IS DISTINCT FROM 'on'
+       OR current_setting('dsql.internal', true) = 'on' THEN
+        RETURN;
+    END IF;
+    PERFORM sys._count_ddl();
+END $$;
+
+-- rows and bytes per transaction, and no write after DDL
+CREATE OR REPLACE FUNCTION sys._count_rows() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+    b bigint;
+    total_rows bigint;
+    total_bytes bigint;
+BEGIN
+    IF coalesce(nullif(current_setting('dsql.ddl', true), ''), '') = 'on' THEN
+        RAISE EXCEPTION USING ERRCODE = '0A000',
+            MESSAGE = 'ddl and dml are not supported in the same transaction';
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        SELECT count(*), coalesce(sum(pg_column_size(r.*)), 0) INTO n, b FROM old_rows r;
+    ELSE
+        SELECT count(*), coalesce(sum(pg_column_size(r.*)), 0) INTO n, b FROM new_rows r;
+    END IF;
+    total_rows := coalesce(nullif(current_setting('dsql.rows', true), ''), '0')::bigint + n;
+    total_bytes := coalesce(nullif(current_setting('dsql.bytes', true), ''), '0')::bigint + b;
+    IF total_rows > coalesce(nullif(current_setting('dsql.row_limit', true), ''), '3000')::bigint
+    THEN
+        RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = 'transaction row limit exceeded';
+    END IF;
+    IF total_bytes > coalesce(nullif(current_setting('dsql.byte_limit', true), ''),
+                              '10485760')::bigint THEN
+        RAISE EXCEPTION USING ERRCODE = '54000',
+            MESSAGE = 'transaction size limit 10mb exceeded';
+    END IF;
+    PERFORM set_config('dsql.rows', total_rows::text, true),
+            set_config('dsql.bytes', total_bytes::text, true),
+            set_config('dsql.dml', 'on', true);
+    RETURN NULL;
+END $$;
+
+-- attach the counting triggers to a table (skipped for the emulator's own schema)
+CREATE OR REPLACE FUNCTION sys._attach_counters(rel regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    kind "char";
+    nsp text;
+BEGIN
+    SELECT c.relkind, n.nspname INTO kind, nsp
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel;
+    IF kind IS DISTINCT FROM 'r' OR nsp IN ('sys', 'pg_catalog', 'information_schema') THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'dsql_emulator_ins') THEN
+        RETURN;
+    END IF;
+    PERFORM set_config('dsql.internal', 'on', true);
+    EXECUTE format('CREATE TRIGGER dsql_emulator_ins AFTER INSERT ON %s '
+                   'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT '
+                   'WHEN (current_setting(''dsql.emulate'', true) = ''on'') '
+                   'EXECUTE FUNCTION sys._count_rows()', rel);
+    EXECUTE format('CREATE TRIGGER dsql_emulator_upd AFTER UPDATE ON %s '
+                   'REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT '
+                   'WHEN (current_setting(''dsql.emulate'', true) = ''on'') '
+                   'EXECUTE FUNCTION sys._count_rows()', rel);
+    EXECUTE format('CREATE TRIGGER dsql_emulator_del AFTER DELETE ON %s '
+                   'REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT '
+                   'WHEN (current_setting(''dsql.emulate'', true) = ''on'') '
+                   'EXECUTE FUNCTION sys._count_rows()', rel);
+    PERFORM set_config('dsql.internal', '', true);
+END $$;
+
+CREATE OR REPLACE FUNCTION sys._on_ddl_end() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    obj record;
+BEGIN
+    FOR obj IN SELECT * FROM pg_event_trigger_ddl_commands()
+               WHERE command_tag = 'CREATE TABLE' AND object_type = 'table' LOOP
+        PERFORM sys._attach_counters(obj.objid::regclass);
+    END LOOP;
+END $$;
+
+DROP EVENT TRIGGER IF EXISTS dsql_emulator_ddl_start;
+CREATE EVENT TRIGGER dsql_emulator_ddl_start ON ddl_command_start
+    EXECUTE FUNCTION sys._on_ddl_start();
+DROP EVENT TRIGGER IF EXISTS dsql_emulator_ddl_end;
+CREATE EVENT TRIGGER dsql_emulator_ddl_end ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION sys._on_ddl_end();
+
+-- CREATE [UNIQUE] INDEX ASYNC: record a job; the daemon builds it after this transaction commits
+CREATE OR REPLACE FUNCTION sys._submit_job(
+    job_type text, object_name text, statement text, table_name text,
+    new_indexes int, if_not_exists boolean DEFAULT false
+) RETURNS TABLE (job_id text)
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    rel regclass;
+    id text := replace(gen_random_uuid()::text, '-', '');
+    existing int;
+    index_limit int := coalesce(nullif(current_setting('dsql.index_limit', true), ''),
+                                '24')::int;
+    caller text := session_user;
+BEGIN
+    PERFORM sys._count_ddl();
+    rel := table_name::regclass;
+    IF NOT has_table_privilege(caller, rel, 'SELECT') OR NOT pg_has_role(
+        caller, (SELECT relowner FROM pg_class WHERE oid = rel), 'USAGE') THEN
+        RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = format('must be owner of table %s',
+                                                                    table_name);
+    END IF;
+    IF job_type = 'INDEX_BUILD' THEN
+        IF EXISTS (SELECT FROM pg_class c WHERE c.relname = object_name
+                   AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = rel)) THEN
+            IF if_not_exists THEN
+                INSERT INTO sys._jobs (job_id, status, job_type, object_name, statement,
+                                       table_oid, end_time, details)
+                VALUES (id, 'completed', job_type, object_name, statement, rel,
+                        clock_timestamp(), 'already exists');
+                RETURN QUERY SELECT id;
+                RETURN;
+            END IF;
+            RAISE EXCEPTION USING ERRCODE = '42P07',
+                MESSAGE = format('relation "%s" already exists', object_name);
+        END IF;
+        SELECT count(*) INTO existing FROM pg_index WHERE indrelid = rel;
+        existing := existing + (SELECT count(*) FROM sys._jobs j WHERE j.table_oid = rel
+                                AND j.job_type = 'INDEX_BUILD'
+                                AND j.status IN ('submitted', 'processing'));
+        IF existing + new_indexes > index_limit THEN
+            RAISE EXCEPTION USING ERRCODE = '54000',
+                MESSAGE = format('too many indexes on table %s (limit %s)', table_name,
+                                 index_limit);
+        END IF;
+    END IF;
+    INSERT INTO sys._jobs (job_id, job_type, object_name, statement, table_oid, search_path)
+    VALUES (id, job_type, object_name, statement, rel, current_setting('search_path'));
+    PERFORM pg_notify('dsql_emulator_jobs', id);
+    RETURN QUERY SELECT id;
+END $$;
+
+DROP PROCEDURE IF EXISTS sys.wait_for_job(text, boolean);
+CREATE PROCEDURE sys.wait_for_job(job_id text, INOUT wait_for_job boolean DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+BEGIN
+    LOOP
+        COMMIT;  -- fails inside a transaction block, as on DSQL; a fresh snapshot each round
+        SELECT j.status INTO st FROM sys.jobs j WHERE j.job_id = wait_for_job.job_id;
+        IF st IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = '42704',
+                MESSAGE = format('job %s does not exist', wait_for_job.job_id);
+        END IF;
+        IF st IN ('completed', 'failed', 'cancelled') THEN
+            wait_for_job := st = 'completed';
+            RETURN;
+        END IF;
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+END $$;
+GRANT EXECUTE ON PROCEDURE sys.wait_for_job(text, boolean) TO PUBLIC;
+
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'r' AND n.nspname NOT IN ('sys', 'pg_catalog', 'information_schema')
+               AND n.nspname NOT LIKE 'pg_toast%' LOOP
+        PERFORM sys._attach_counters(t);
+    END LOOP;
+END $$;
+
+DELETE FROM sys._emulator;
+INSERT INTO sys._emulator VALUES ({version});
+""".replace("{version}", str(VERSION))

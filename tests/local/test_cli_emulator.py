@@ -1,0 +1,44 @@
+"""``dsql-migrate local`` with the emulator: profile, raw URL, status, stop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+from click.testing import CliRunner
+
+from dsql_migrate.cli import main
+
+
+def test_start_profile_raw_url_status_stop(tmp_path: Path) -> None:
+    runner = CliRunner()
+    directory = str(tmp_path / "target")
+    try:
+        started = runner.invoke(main, ["local", "start", "--dir", directory,
+                                       "--profile", "classic", "--transaction-age", "30"])
+        assert started.exit_code == 0, started.output
+        url = started.stdout.strip()
+        assert url.startswith("postgresql://admin@127.0.0.1:")
+        again = runner.invoke(main, ["local", "start", "--dir", directory])
+        assert again.exit_code == 0 and again.stdout.strip() == url
+        raw = runner.invoke(main, ["local", "url", "--raw", "--dir", directory]).stdout.strip()
+        assert raw != url
+        status = json.loads(runner.invoke(
+            main, ["local", "status", "--dir", directory, "--format", "json"]).stdout)
+        assert status["running"] and status["profile"] == "classic"
+        assert status["url"] == url and status["raw_url"] == raw
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE j (id bigint PRIMARY KEY, doc json)")
+            try:
+                conn.execute("CREATE TABLE jb (id bigint PRIMARY KEY, doc jsonb)")
+                raise AssertionError("the classic profile accepted jsonb")
+            except psycopg.errors.FeatureNotSupported:
+                pass
+        with psycopg.connect(raw, autocommit=True) as conn:  # no rules on the raw URL
+            conn.execute("CREATE TABLE jb (id bigint PRIMARY KEY, doc jsonb)")
+    finally:
+        first = runner.invoke(main, ["local", "stop", "--dir", directory])
+        second = runner.invoke(main, ["local", "stop", "--dir", directory])
+        runner.invoke(main, ["local", "destroy", "--dir", directory, "--yes"])
+    assert first.exit_code == 0 and second.exit_code == 0
