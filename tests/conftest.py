@@ -7,10 +7,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from dsql_migrate.local import LocalInstance
 from dsql_migrate.local.proxy import Faults
@@ -86,7 +86,7 @@ def scratch_url(raw_url: str) -> Iterator[str]:
     with psycopg.connect(raw_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield make_conninfo(raw_url, dbname=name)
+        yield urlunsplit(urlsplit(raw_url)._replace(path=f"/{name}"))
     finally:
         with psycopg.connect(raw_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -65,6 +65,19 @@ class ValidateConstraintOp(ops.MigrateOperation):
         return f"ValidateConstraintOp({self.table_name!r}, {self.constraint_name!r})"
 
 
+class ChangePrimaryKeyOp(ops.MigrateOperation):
+    """Change the primary key of a table (Alembic does not compare primary keys)."""
+
+    def __init__(self, table_name: str, columns: Sequence[str], *,
+                 schema: str | None = None) -> None:
+        self.table_name = table_name
+        self.columns = tuple(columns)
+        self.schema = schema
+
+    def __repr__(self) -> str:
+        return f"ChangePrimaryKeyOp({self.table_name!r}, {self.columns!r})"
+
+
 # -- targets -------------------------------------------------------------------------------------
 
 
@@ -344,7 +357,25 @@ def _metadata_with_old_names(desired: sa.MetaData, renames: Mapping[str, str]) -
     copy = sa.MetaData(naming_convention=desired.naming_convention)
     for table in desired.sorted_tables:
         table.to_metadata(copy, name=new_to_old.get(table.name, table.name))
+    for table in copy.tables.values():
+        for fk in table.foreign_keys:
+            _repoint_foreign_key(fk, new_to_old)
     return copy
+
+
+def _repoint_foreign_key(fk: sa.ForeignKey, new_to_old: Mapping[str, str]) -> None:
+    """Make a copied FK that names a renamed table name its old name (resolution is lazy)."""
+    tokens = getattr(fk, "_given_tokens", None)
+    if tokens is not None:  # SQLAlchemy >= 2.1: the target as given, (schema, table, column)
+        if tokens.table_name in new_to_old:
+            fk._given_tokens = tokens._replace(table_name=new_to_old[tokens.table_name])
+        return
+    spec = getattr(fk, "_colspec", None)  # SQLAlchemy 2.0
+    if isinstance(spec, str):
+        parts = spec.split(".")
+        if len(parts) >= 2 and parts[-2] in new_to_old:
+            parts[-2] = new_to_old[parts[-2]]
+            setattr(fk, "_colspec", ".".join(parts))  # noqa: B010 - read-only in 2.1 stubs
 
 
 def _flatten(items: Sequence[Any]) -> Iterator[ops.MigrateOperation]:
@@ -376,7 +407,7 @@ def _apply_column_renames(
         position = min(out.index(add), out.index(drop))
         out.remove(add)
         out.remove(drop)
-        out.insert(position, ops.AlterColumnOp(table, old, new_column_name=new,
+        out.insert(position, ops.AlterColumnOp(table, old, modify_name=new,
                                                schema=add.schema))
         live_col = live_table.column(old)
         assert live_col is not None
@@ -436,6 +467,11 @@ def _dsql_extras(
         live_table = live.table(table.name, table.schema)
         if live_table is None:
             continue
+        desired_pk = tuple(c.name for c in table.primary_key.columns)
+        live_pk = live_table.primary_key
+        if desired_pk and live_pk is not None and _renamed_pk(
+                live_pk.columns, table.name, planned) != desired_pk:
+            extras.append(ChangePrimaryKeyOp(table.name, desired_pk, schema=table.schema))
         desired_checks = {c.name: c for c in table.constraints
                           if isinstance(c, sa.CheckConstraint) and isinstance(c.name, str)}
         unnamed = [c for c in table.constraints
@@ -469,6 +505,15 @@ def _dsql_extras(
                                               schema=table.schema))
                 extras.append(ops.CreateIndexOp.from_index(target))
     return extras
+
+
+def _renamed_pk(columns: Sequence[str], table: str,
+               planned: list[ops.MigrateOperation]) -> tuple[str, ...]:
+    """The live primary-key column names after the planned column renames."""
+    renames = {op.column_name: op.modify_name for op in planned
+               if isinstance(op, ops.AlterColumnOp) and op.table_name == table
+               and op.modify_name}
+    return tuple(renames.get(c, c) for c in columns)
 
 
 def _is_not_null_check(definition: str) -> bool:

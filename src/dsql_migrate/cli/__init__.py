@@ -9,7 +9,9 @@ import click
 from .. import __version__
 from ._common import AppContext, DsqlMigrateGroup, configure_logging
 from .apply import apply, status, unlock_command
+from .inspect import inspect
 from .local import local
+from .plan import plan
 from .sql import sql
 
 
@@ -38,5 +40,7 @@ main.add_command(sql)
 main.add_command(apply)
 main.add_command(status)
 main.add_command(unlock_command)
+main.add_command(plan)
+main.add_command(inspect)
 
 __all__ = ["main"]

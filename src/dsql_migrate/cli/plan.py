@@ -1,0 +1,90 @@
+"""``dsql-migrate plan``: compare a desired schema with the live one and show the DSQL-safe plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..connect import conninfo_for, redact_url, resolve_target
+from ..diff import Renames, diff_live, load_target
+from ..errors import ConfigError, ExitCode
+from ..local import DEFAULT_DIR, LocalInstance
+from ..plan import FORMATS, render
+from ..planner import NOT_NULL_CHECK, NOT_NULL_RECREATE, WRITES_PAUSE, WRITES_RESYNC, Options
+from ..planner import plan as make_plan
+from ._common import AppContext, note
+
+
+@click.command()
+@click.option("--url", help="Target URL (default: $DSQL_MIGRATE_URL, config, local emulator).")
+@click.option("--target", "target_spec", required=True, metavar="T",
+              help="Desired schema: package.module:attr (MetaData or declarative base) or a "
+              "desired-state .sql file.")
+@click.option("--profile", help="Capability profile: current or classic (default: config).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the plan to FILE instead of standard output.")
+@click.option("--check", is_flag=True,
+              help="Exit 1 when the live schema differs from the target, 0 when it matches.")
+@click.option("--rename", "renames", multiple=True, metavar="OLD=NEW",
+              help="Declare a rename: old=new (a table) or table.old=new (a column). "
+              "Repeatable.")
+@click.option("--writes", type=click.Choice([WRITES_PAUSE, WRITES_RESYNC]), default=WRITES_PAUSE,
+              show_default=True,
+              help="During table copies: writes paused (verify blocks the swap if the source "
+              "changed) or resync (re-copy differing key ranges).")
+@click.option("--not-null", "not_null", type=click.Choice([NOT_NULL_RECREATE, NOT_NULL_CHECK]),
+              default=NOT_NULL_RECREATE, show_default=True,
+              help="SET NOT NULL by table recreation, or (current profile) by a validated "
+              "CHECK (c IS NOT NULL).")
+@click.option("--batch-rows", type=click.IntRange(min=1),
+              help="Rows per batch (capped at the profile's row limit; default 1000).")
+@click.option("--exact-counts", is_flag=True,
+              help="Count rows exactly for estimates instead of using catalog statistics.")
+@click.option("--scratch-url", envvar="DSQL_MIGRATE_SCRATCH_URL",
+              help="Server on which a desired .sql target is loaded into a throwaway database "
+              "(default: the local emulator).")
+@click.option("--local-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_DIR, envvar="DSQL_MIGRATE_LOCAL_DIR", show_default=True,
+              help="State directory of the local emulator.")
+@click.pass_obj
+def plan(app: AppContext, *, url: str | None, target_spec: str, profile: str | None, fmt: str,
+         output: Path | None, check: bool, renames: tuple[str, ...], writes: str,
+         not_null: str, batch_rows: int | None, exact_counts: bool, scratch_url: str | None,
+         local_dir: Path) -> None:
+    """Show the DSQL-safe plan that turns the live schema into the target schema."""
+    chosen = app.config.profile(profile)
+    options = Options(writes=writes, not_null=not_null, batch_rows=batch_rows)
+    rename_specs = Renames.parse(renames)
+    scratch = None
+    if target_spec.endswith(".sql"):
+        if not Path(target_spec).is_file():
+            raise ConfigError(f"{target_spec}: no such file")
+        scratch = scratch_url or _local_scratch_server(local_dir)
+    desired = load_target(target_spec, scratch_server=scratch)
+    target = resolve_target(url, app.config, local_dir=local_dir)
+    conninfo = conninfo_for(target, on_start=note)
+    result, live = diff_live(conninfo, desired, renames=rename_specs, exact_counts=exact_counts)
+    planned = make_plan(result.ops, live, result.desired, chosen, options,
+                        source={"target": target_spec, "url": redact_url(target.display)},
+                        warnings=result.warnings)
+    text = render(planned, fmt)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        note(f"plan written to {output} ({planned.hash})")
+    else:
+        click.echo(text, nl=False)
+    if check and planned.steps:
+        note(f"drift: the live schema differs from {target_spec} ({len(planned.steps)} steps)")
+        click.get_current_context().exit(int(ExitCode.FAILED))
+
+
+def _local_scratch_server(local_dir: Path) -> str:
+    """The local emulator's server, where desired-state files are loaded (started if needed)."""
+    instance = LocalInstance(local_dir)
+    if not instance.status().running:
+        note(f"starting the local emulator in {local_dir}")
+    instance.start()
+    return instance.raw_url()

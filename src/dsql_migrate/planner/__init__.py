@@ -1,0 +1,211 @@
+"""Ops → DSQL-safe steps, per capability profile (DESIGN.md §1, DSQL.md §6).
+
+The planner is pure: it reads the ops of a diff, the live :class:`~dsql_migrate.catalog.Snapshot`
+(row estimates, current types, index validity) and the desired ``MetaData`` (the full target
+definition of a table that must be recreated), and returns a :class:`~dsql_migrate.plan.Plan`.
+No I/O.
+
+Each op family lives in its own module and registers its handlers with :func:`handles`
+(``tables``, ``columns``, ``indexes``, ``constraints``); a handler either emits steps or asks for
+the table to be recreated (``recreate``), in which case every op on that table is folded into one
+recreation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from alembic.operations import ops
+
+from ..catalog import Snapshot
+from ..catalog import Table as LiveTable
+from ..errors import DsqlMigrateError, ExitCode
+from ..plan import Batch, Estimate, Plan, Step, StepKind
+from ..profiles import Capability, Profile
+
+WRITES_PAUSE = "pause"
+WRITES_RESYNC = "resync"
+NOT_NULL_RECREATE = "recreate"
+NOT_NULL_CHECK = "check"
+DEFAULT_BATCH_ROWS = 1000
+
+
+class PlanningError(DsqlMigrateError):
+    """A change that cannot be planned for the profile."""
+
+    exit_code = ExitCode.FAILED
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to plan: write handling during copies, NOT NULL strategy, batch size."""
+
+    writes: str = WRITES_PAUSE  # "pause" | "resync"
+    not_null: str = NOT_NULL_RECREATE  # "recreate" | "check" (current profile only)
+    batch_rows: int | None = None  # default: min(1000, the profile's row limit)
+
+    def batch_size(self, profile: Profile) -> int:
+        limit = profile.limits.rows_per_transaction
+        return max(1, min(self.batch_rows or DEFAULT_BATCH_ROWS, limit))
+
+
+@dataclass
+class Context:
+    profile: Profile
+    live: Snapshot
+    desired: sa.MetaData
+    options: Options
+    all_ops: Sequence[ops.MigrateOperation] = ()
+    steps: list[Step] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, kind: StepKind, summary: str, sql: Sequence[str], *, table: str | None,
+            destructive: bool = False, reversible: bool = True, batch: Batch | None = None,
+            details: Mapping[str, Any] | None = None, estimate: Estimate | None = None,
+            notes: Iterable[str] = ()) -> Step:
+        if estimate is None:
+            estimate = Estimate(async_jobs=1 if kind.is_async else 0)
+        step = Step(id=len(self.steps) + 1, kind=kind, summary=summary, sql=tuple(sql),
+                    table=table, destructive=destructive, reversible=reversible, batch=batch,
+                    details=dict(details or {}), estimate=estimate, notes=tuple(notes))
+        self.steps.append(step)
+        return step
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    @property
+    def batch_size(self) -> int:
+        return self.options.batch_size(self.profile)
+
+    def live_table(self, name: str, schema: str | None = None) -> LiveTable | None:
+        return self.live.table(name, schema)
+
+    def desired_table(self, name: str, schema: str | None = None) -> sa.Table | None:
+        key = f"{schema}.{name}" if schema else name
+        return self.desired.tables.get(key)
+
+    def batch_estimate(self, rows: int | None) -> Estimate:
+        batches = 1 if rows is None else max(1, math.ceil(rows / self.batch_size))
+        return Estimate(rows=rows, batches=batches, transactions=batches)
+
+
+Handler = Callable[[Any, Context], None]
+_HANDLERS: dict[type[ops.MigrateOperation], Handler] = {}
+_O = TypeVar("_O", bound=ops.MigrateOperation)
+
+
+def handles(*op_types: type[_O]) -> Callable[[Callable[[_O, Context], None]],
+                                              Callable[[_O, Context], None]]:
+    """Register the function as the planner of ``op_types``."""
+    def register(fn: Callable[[_O, Context], None]) -> Callable[[_O, Context], None]:
+        for op_type in op_types:
+            _HANDLERS[op_type] = fn
+        return fn
+    return register
+
+
+def op_table(op: ops.MigrateOperation) -> tuple[str | None, str | None]:
+    """(schema, table) an op works on."""
+    if isinstance(op, ops.CreateForeignKeyOp):
+        return op.kw.get("source_schema"), op.source_table
+    return getattr(op, "schema", None), getattr(op, "table_name", None)
+
+
+def plan(
+    op_list: Sequence[ops.MigrateOperation],
+    live: Snapshot,
+    desired: sa.MetaData,
+    profile: Profile,
+    options: Options | None = None,
+    *,
+    source: Mapping[str, Any] | None = None,
+    warnings: Sequence[str] = (),
+) -> Plan:
+    """Compile ``op_list`` into a Plan for ``profile``."""
+    from . import columns, constraints, indexes, recreate, tables  # noqa: F401 - registration
+
+    options = options or Options()
+    if options.not_null == NOT_NULL_CHECK and not (
+            profile.allows(Capability.CHECK_NOT_VALID)
+            and profile.allows(Capability.VALIDATE_CONSTRAINT_ASYNC)):
+        raise PlanningError(
+            f"--not-null=check needs CHECK ... NOT VALID and async validation, which the "
+            f"{profile.name} profile does not have", hint="use --not-null=recreate")
+    ctx = Context(profile=profile, live=live, desired=desired, options=options,
+                  all_ops=list(op_list))
+    for warning in warnings:
+        ctx.warn(warning)
+    to_recreate = _tables_to_recreate(op_list, ctx)
+    recreated: set[tuple[str | None, str]] = set()
+    dropped = {op_table(op) for op in op_list if isinstance(op, ops.DropTableOp)}
+    for op in _ordered(op_list, to_recreate):
+        key = op_table(op)
+        if isinstance(op, ops.DropIndexOp) and key in dropped:
+            continue  # dropping the table drops its indexes
+        if key in to_recreate and key[1] is not None and not isinstance(op, ops.RenameTableOp):
+            if key not in recreated:
+                recreated.add((key[0], key[1]))
+                recreate.recreate_table(key[1], key[0], to_recreate[key], ctx)
+            continue
+        _dispatch(op, ctx)
+    return Plan(profile=profile.name, steps=tuple(ctx.steps), source=dict(source or {}),
+                warnings=tuple(ctx.warnings))
+
+
+def _ordered(op_list: Sequence[ops.MigrateOperation],
+             to_recreate: Mapping[tuple[str | None, str | None], list[str]],
+             ) -> list[ops.MigrateOperation]:
+    """Renames first, then recreations (so that new tables reference the recreated ones),
+    then everything else in the diff's order."""
+    def rank(op: ops.MigrateOperation) -> int:
+        if isinstance(op, ops.RenameTableOp):
+            return 0
+        if op_table(op) in to_recreate:
+            return 1
+        return 2
+
+    return sorted(op_list, key=rank)  # stable: the diff's order within each group
+
+
+def _dispatch(op: ops.MigrateOperation, ctx: Context) -> None:
+    for op_type in type(op).__mro__:
+        handler = _HANDLERS.get(op_type)
+        if handler is not None:
+            handler(op, ctx)
+            return
+    raise PlanningError(f"no planner for {type(op).__name__}")
+
+
+def _tables_to_recreate(op_list: Sequence[ops.MigrateOperation],
+                        ctx: Context) -> dict[tuple[str | None, str | None], list[str]]:
+    """Tables that need recreating, with the reasons; a dry run of each handler."""
+    reasons: dict[tuple[str | None, str | None], list[str]] = {}
+    for op in op_list:
+        check = _RECREATION_CHECKS.get(type(op))
+        reason = check(op, ctx) if check is not None else None
+        if reason is not None:
+            reasons.setdefault(op_table(op), []).append(reason)
+    return reasons
+
+
+RecreationCheck = Callable[[Any, Context], "str | None"]
+_RECREATION_CHECKS: dict[type[ops.MigrateOperation], RecreationCheck] = {}
+
+
+def recreation_check(*op_types: type[_O]) -> Callable[[Callable[[_O, Context], str | None]],
+                                                      Callable[[_O, Context], str | None]]:
+    """Register a function that says why an op needs its table recreated (or None)."""
+    def register(fn: Callable[[_O, Context], str | None]) -> Callable[[_O, Context], str | None]:
+        for op_type in op_types:
+            _RECREATION_CHECKS[op_type] = fn
+        return fn
+    return register
+
+
+__all__ = ["Context", "Options", "PlanningError", "handles", "plan", "recreation_check"]

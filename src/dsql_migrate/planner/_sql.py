@@ -1,0 +1,153 @@
+"""SQL text helpers of the planner: quoting, types, defaults, CREATE TABLE, cast checks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+_PREPARER = DIALECT.identifier_preparer
+MAX_IDENTIFIER = 63
+
+
+def q(name: str) -> str:
+    """``name`` quoted where PostgreSQL needs it."""
+    return str(_PREPARER.quote(name))
+
+
+def qual(table: str, schema: str | None = None) -> str:
+    return f"{q(schema)}.{q(table)}" if schema and schema != "public" else q(table)
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def suffixed(name: str, suffix: str) -> str:
+    """``name + suffix``, the name shortened so the result fits PostgreSQL's 63 bytes."""
+    room = MAX_IDENTIFIER - len(suffix.encode())
+    base = name.encode()[:room].decode(errors="ignore")
+    return base + suffix
+
+
+def type_sql(type_: sa.types.TypeEngine[object]) -> str:
+    return str(type_.compile(dialect=DIALECT))
+
+
+def normalize_type(text: str) -> str:
+    """A comparable spelling of a type: ``VARCHAR(20)`` and ``character varying(20)`` agree."""
+    t = " ".join(text.lower().split())
+    aliases = {
+        "character varying": "varchar", "integer": "int4", "int": "int4", "bigint": "int8",
+        "smallint": "int2", "boolean": "bool", "double precision": "float8", "real": "float4",
+        "timestamp without time zone": "timestamp", "timestamp with time zone": "timestamptz",
+        "time without time zone": "time", "decimal": "numeric",
+    }
+    base, paren, rest = t.partition("(")
+    base = aliases.get(base.strip(), base.strip())
+    return base + (paren + rest.replace(" ", "") if paren else "")
+
+
+def expr_sql(clause: object) -> str:
+    """SQL text of a server default, CHECK or index expression."""
+    if isinstance(clause, str):
+        return clause
+    if isinstance(clause, sa.sql.elements.TextClause):
+        return clause.text
+    if isinstance(clause, sa.sql.ClauseElement):
+        return str(clause.compile(dialect=DIALECT, compile_kwargs={"literal_binds": True}))
+    return str(clause)
+
+
+def default_sql(column: sa.Column[object]) -> str | None:
+    default = column.server_default
+    if default is None or not isinstance(default, sa.DefaultClause):
+        return None
+    arg = default.arg
+    if isinstance(arg, str):
+        return literal(arg)
+    return expr_sql(arg)
+
+
+def identity_sql(identity: sa.Identity, cache_floor: int) -> str:
+    """``GENERATED ... AS IDENTITY (CACHE n)``: DSQL needs CACHE 1 or >= ``cache_floor``."""
+    kind = "ALWAYS" if identity.always else "BY DEFAULT"
+    cache = identity.cache if identity.cache is not None else 1
+    if cache != 1 and cache < cache_floor:
+        cache = cache_floor
+    options = []
+    if identity.start is not None:
+        options.append(f"START WITH {identity.start}")
+    if identity.increment is not None:
+        options.append(f"INCREMENT BY {identity.increment}")
+    options.append(f"CACHE {cache}")
+    return f"GENERATED {kind} AS IDENTITY ({' '.join(options)})"
+
+
+def column_sql(column: sa.Column[object], *, cache_floor: int, inline: bool = True) -> str:
+    """A column definition; ``inline=False`` gives the bare form ADD COLUMN allows."""
+    parts = [q(column.name), type_sql(column.type)]
+    if not inline:
+        return " ".join(parts)
+    if column.identity is not None:
+        parts.append(identity_sql(column.identity, cache_floor))
+    default = default_sql(column)
+    if default is not None and column.identity is None:
+        parts.append(f"DEFAULT {default}")
+    if not column.nullable and not column.primary_key:
+        parts.append("NOT NULL")
+    return " ".join(parts)
+
+
+def cols(names: Sequence[str]) -> str:
+    return ", ".join(q(n) for n in names)
+
+
+_INT_RANGES = {"int2": (-32768, 32767), "int4": (-2147483648, 2147483647),
+               "int8": (-9223372036854775808, 9223372036854775807)}
+
+
+def cast_failure_predicate(column: str, from_type: str, to_type: str) -> str | None:
+    """A predicate true for the rows whose ``column`` will not cast from ``from_type`` to
+    ``to_type`` (``None``: every value casts). Written without ``pg_input_is_valid`` for the
+    common types, so that it runs on any PostgreSQL 14+."""
+    src, dst = normalize_type(from_type), normalize_type(to_type)
+    ref = q(column)
+    text = f"{ref}::text"
+    if dst in ("text", "varchar") or dst == src:
+        return None
+    m = re.fullmatch(r"(varchar|character|char|bpchar)\((\d+)\)", dst)
+    if m:
+        return f"length({text}) > {m.group(2)}"
+    if dst in _INT_RANGES:
+        low, high = _INT_RANGES[dst]
+        if src in _INT_RANGES and _INT_RANGES[src][0] >= low and _INT_RANGES[src][1] <= high:
+            return None
+        if src.startswith(("numeric", "float", "int")):
+            return f"({ref} < {low} OR {ref} > {high} OR {ref} <> trunc({ref}::numeric))"
+        return (f"({text} !~ '^\\s*[-+]?[0-9]+\\s*$' OR "
+                f"(CASE WHEN {text} ~ '^\\s*[-+]?[0-9]+\\s*$' THEN {text}::numeric END) "
+                f"NOT BETWEEN {low} AND {high})")
+    if dst.startswith("numeric") or dst in ("float4", "float8"):
+        if src in _INT_RANGES or src.startswith(("numeric", "float")):
+            return None if not dst.startswith("numeric(") else _numeric_overflow(ref, dst)
+        return f"{text} !~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$'"
+    if dst == "bool":
+        return (f"lower(trim({text})) NOT IN ('t', 'f', 'true', 'false', 'y', 'n', 'yes', "
+                "'no', 'on', 'off', '1', '0')")
+    if dst == "uuid":
+        return (f"{text} !~* '^\\s*\\{{?[0-9a-f]{{8}}-?[0-9a-f]{{4}}-?[0-9a-f]{{4}}-?"
+                f"[0-9a-f]{{4}}-?[0-9a-f]{{12}}\\}}?\\s*$'")
+    return f"NOT pg_input_is_valid({text}, {literal(to_type)})"
+
+
+def _numeric_overflow(ref: str, dst: str) -> str | None:
+    m = re.fullmatch(r"numeric\((\d+),?(\d*)\)", dst)
+    if not m:
+        return None
+    precision, scale = int(m.group(1)), int(m.group(2) or 0)
+    limit = "1" + "0" * (precision - scale)
+    return f"abs({ref}::numeric) >= {limit}"

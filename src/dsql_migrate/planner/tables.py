@@ -1,0 +1,114 @@
+"""Create, drop and rename tables."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.operations import ops
+
+from ..plan import Estimate, StepKind
+from ..profiles import Capability
+from . import Context, handles
+from ._sql import cols, column_sql, expr_sql, q, qual
+
+
+def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
+                     constraint_suffix: str = "") -> str:
+    """DSQL-legal ``CREATE TABLE``: identity with CACHE, no SERIAL, inline PK and constraints,
+    foreign keys only where the profile has them."""
+    floor = ctx.profile.limits.min_large_cache
+    lines = [column_sql(c, cache_floor=floor) for c in table.columns]
+    for column in table.columns:
+        _check_column(table, column, ctx)
+    pk = table.primary_key
+    if pk is not None and len(pk.columns):
+        prefix = f"CONSTRAINT {q(str(pk.name) + constraint_suffix)} " if isinstance(
+            pk.name, str) else ""
+        lines.append(f"{prefix}PRIMARY KEY ({cols([c.name for c in pk.columns])})")
+    for constraint in sorted(table.constraints, key=lambda c: str(c.name or "")):
+        named = (f"CONSTRAINT {q(str(constraint.name) + constraint_suffix)} "
+                 if isinstance(constraint.name, str) else "")
+        if isinstance(constraint, sa.UniqueConstraint) and not isinstance(
+                constraint, sa.PrimaryKeyConstraint):
+            lines.append(f"{named}UNIQUE ({cols([c.name for c in constraint.columns])})")
+        elif isinstance(constraint, sa.CheckConstraint):
+            if _is_type_check(constraint):
+                continue
+            lines.append(f"{named}CHECK ({expr_sql(constraint.sqltext)})")
+        elif isinstance(constraint, sa.ForeignKeyConstraint):
+            if ctx.profile.allows(Capability.FOREIGN_KEYS):
+                lines.append(f"{named}{foreign_key_sql(constraint)}")
+            else:
+                ctx.warn(integrity_note(table.name, constraint))
+    body = ",\n  ".join(lines)
+    return f"CREATE TABLE {qual(name or table.name, table.schema)} (\n  {body}\n)"
+
+
+def foreign_key_sql(fk: sa.ForeignKeyConstraint) -> str:
+    ref = fk.elements[0].column.table
+    sql = (f"FOREIGN KEY ({cols([c.name for c in fk.columns])}) REFERENCES "
+           f"{qual(ref.name, ref.schema)} ({cols([e.column.name for e in fk.elements])})")
+    if fk.ondelete:
+        sql += f" ON DELETE {fk.ondelete}"
+    if fk.onupdate:
+        sql += f" ON UPDATE {fk.onupdate}"
+    return sql
+
+
+def integrity_note(table: str, fk: sa.ForeignKeyConstraint | ops.CreateForeignKeyOp) -> str:
+    if isinstance(fk, ops.CreateForeignKeyOp):
+        local, remote, referent = fk.local_cols, fk.remote_cols, fk.referent_table
+    else:
+        local = [c.name for c in fk.columns]
+        remote = [e.column.name for e in fk.elements]
+        referent = fk.elements[0].column.table.name
+    return (f"foreign key {table} ({', '.join(local)}) -> {referent} ({', '.join(remote)}) is "
+            "not enforceable in this profile: enforce it in the application (check the parent "
+            "exists before insert, check dependents before delete)")
+
+
+def _is_type_check(constraint: sa.CheckConstraint) -> bool:
+    """SQLAlchemy's own CHECKs for Boolean/Enum types are rendered with the column type."""
+    return bool(getattr(constraint, "_type_bound", False))
+
+
+def _check_column(table: sa.Table, column: sa.Column[object], ctx: Context) -> None:
+    identity = column.identity
+    if identity is not None:
+        if not isinstance(column.type, sa.BigInteger):
+            ctx.warn(f"{table.name}.{column.name}: DSQL identity columns must be BIGINT")
+        cache = identity.cache
+        if cache is not None and cache != 1 and cache < ctx.profile.limits.min_large_cache:
+            ctx.warn(f"{table.name}.{column.name}: identity CACHE {cache} is not allowed "
+                     f"(1 or >= {ctx.profile.limits.min_large_cache}); planned with CACHE "
+                     f"{ctx.profile.limits.min_large_cache}")
+    elif (column.primary_key and column.autoincrement is True
+          and isinstance(column.type, sa.Integer) and column.server_default is None):
+        ctx.warn(f"{table.name}.{column.name}: autoincrement without Identity would be SERIAL, "
+                 "which DSQL rejects; declare sa.Identity(cache=...) on a BigInteger column")
+
+
+@handles(ops.CreateTableOp)
+def create_table(op: ops.CreateTableOp, ctx: Context) -> None:
+    table = ctx.desired_table(op.table_name, op.schema)
+    if table is None:
+        table = op.to_table()
+    ctx.add(StepKind.DDL, f"create table {table.name}", [create_table_sql(table, ctx)],
+            table=table.name)
+
+
+@handles(ops.DropTableOp)
+def drop_table(op: ops.DropTableOp, ctx: Context) -> None:
+    live = ctx.live_table(op.table_name, op.schema)
+    rows = live.rows if live is not None else None
+    ctx.add(StepKind.DDL, f"drop table {op.table_name}",
+            [f"DROP TABLE {qual(op.table_name, op.schema)}"], table=op.table_name,
+            destructive=True, reversible=False, estimate=Estimate(rows=rows),
+            notes=[f"drops the table and its ~{rows if rows is not None else '?'} rows; "
+                   "if it was renamed, declare the rename (--rename old=new) instead"])
+
+
+@handles(ops.RenameTableOp)
+def rename_table(op: ops.RenameTableOp, ctx: Context) -> None:
+    ctx.add(StepKind.DDL, f"rename table {op.table_name} to {op.new_table_name}",
+            [f"ALTER TABLE {qual(op.table_name, op.schema)} RENAME TO {q(op.new_table_name)}"],
+            table=op.new_table_name)

@@ -1,0 +1,127 @@
+"""``dsql-migrate plan`` and ``dsql-migrate inspect`` end to end on the embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+from click.testing import CliRunner
+
+from dsql_migrate.cli import main
+from dsql_migrate.plan import Plan
+
+LIVE = "CREATE TABLE notes (id bigint PRIMARY KEY, body text)"
+DESIRED = """CREATE TABLE notes (
+  id bigint PRIMARY KEY,
+  body text,
+  author text
+);
+CREATE INDEX ix_notes_author ON notes (author);
+"""
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def setup_live(url: str, workdir: Path) -> Path:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(LIVE)
+    desired = workdir / "desired.sql"
+    desired.write_text(DESIRED)
+    return desired
+
+
+def test_plan_json_output_file_and_drift_gate(scratch_url: str, raw_url: str,
+                                               workdir: Path) -> None:
+    desired = setup_live(scratch_url, workdir)
+    common = ["--url", scratch_url, "--target", str(desired), "--scratch-url", raw_url]
+    code, out, _ = run("plan", *common, "--format", "json")
+    assert code == 0
+    plan = Plan.from_json(out)  # verifies the hash
+    assert [s.kind.value for s in plan.steps] == ["ddl", "async_index"]
+    assert plan.steps[0].sql == ("ALTER TABLE notes ADD COLUMN author TEXT",)
+    code, _, err = run("plan", *common, "--format", "json", "-o", "plan.json")
+    assert code == 0 and plan.hash in err
+    assert (workdir / "plan.json").read_text() == out  # byte-identical for the same inputs
+
+    code, out, err = run("plan", *common, "--check", "--format", "markdown")
+    assert code == 1 and "drift" in err and "| `async_index` |" in out
+
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE notes ADD COLUMN author text")
+        conn.execute("CREATE INDEX ix_notes_author ON notes (author)")
+    code, out, _ = run("plan", *common, "--check")
+    assert code == 0 and "No changes" in out
+
+
+def test_plan_from_a_model_with_a_declared_rename(scratch_url: str, workdir: Path) -> None:
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE people (id bigint PRIMARY KEY, nm text)")
+    (workdir / "app_models.py").write_text(
+        "import sqlalchemy as sa\n"
+        "metadata = sa.MetaData()\n"
+        "people = sa.Table('people', metadata,\n"
+        "    sa.Column('id', sa.BigInteger, primary_key=True),\n"
+        "    sa.Column('name', sa.Text))\n"
+    )
+    base = ["plan", "--url", scratch_url, "--target", "app_models:metadata", "--format", "json"]
+    code, out, _ = run(*base)
+    assert code == 0
+    undeclared = json.loads(out)
+    assert [s["destructive"] for s in undeclared["steps"]] == [False, True]  # add + drop
+    code, out, _ = run(*base, "--rename", "people.nm=name")
+    assert code == 0
+    steps = json.loads(out)["steps"]
+    assert [s["sql"] for s in steps] == [["ALTER TABLE people RENAME COLUMN nm TO name"]]
+
+
+def test_bad_targets_exit_2_naming_file_and_line(scratch_url: str, raw_url: str,
+                                                 workdir: Path) -> None:
+    (workdir / "broken_models.py").write_text("import sqlalchemy\n\nx = (\n")
+    (workdir / "raising_models.py").write_text("import sqlalchemy\n\nraise RuntimeError('boom')\n")
+    (workdir / "plain_models.py").write_text("metadata = 42\n")
+    (workdir / "bad.sql").write_text("CREATE TABLE a (id bigint PRIMARY KEY);\n\n"
+                                     "CREATE TABLE b (id bigint PRIMARY KEY,,);\n")
+    (workdir / "async.sql").write_text("CREATE TABLE a (id bigint PRIMARY KEY);\n"
+                                       "CREATE INDEX ASYNC ix ON a (id);\n")
+    (workdir / "fails.sql").write_text("CREATE TABLE a (id bigint PRIMARY KEY);\n"
+                                       "CREATE INDEX ix ON missing (id);\n")
+    cases = {
+        "broken_models:metadata": "broken_models.py:3",
+        "raising_models:metadata": "raising_models.py:3",
+        "plain_models:metadata": "not a SQLAlchemy MetaData",
+        "plain_models:nothing": "has no attribute 'nothing'",
+        "no_such_module:metadata": "no such module",
+        "bad.sql": "bad.sql:3:",
+        "async.sql": "async.sql:2:",
+        "fails.sql": "fails.sql:2:",
+        "missing.sql": "no such file",
+    }
+    for target, expected in cases.items():
+        code, out, err = run("plan", "--url", scratch_url, "--target", target,
+                             "--scratch-url", raw_url)
+        assert code == 2, (target, out, err)
+        assert expected in err, (target, err)
+        assert "Traceback" not in err
+
+
+def test_inspect_table_and_schema(scratch_url: str, workdir: Path) -> None:
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE notes (id bigint GENERATED BY DEFAULT AS IDENTITY "
+                     "(CACHE 1) PRIMARY KEY, body text NOT NULL)")
+        conn.execute("CREATE INDEX ix_body ON notes (body)")
+        conn.execute("INSERT INTO notes (body) VALUES ('a'), ('b')")
+    code, out, _ = run("inspect", "--url", scratch_url, "notes", "--format", "json",
+                       "--exact-counts")
+    assert code == 0
+    data = json.loads(out)
+    assert data["row_count"] == 2
+    assert [c["name"] for c in data["columns"]] == ["id", "body"]
+    assert data["columns"][0]["identity_cache"] == 1
+    code, out, _ = run("inspect", "--url", scratch_url)
+    assert code == 0 and "public.notes" in out and "ix_body" in out and "by default" in out
+    code, _, err = run("inspect", "--url", scratch_url, "nope")
+    assert code == 2 and "no table 'nope'" in err

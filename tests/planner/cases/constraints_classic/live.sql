@@ -1,0 +1,4 @@
+CREATE TABLE parents (id bigint PRIMARY KEY, code text);
+CREATE TABLE kids (id bigint PRIMARY KEY, parent_id bigint, age int);
+INSERT INTO parents VALUES (1, 'a'), (2, 'b');
+INSERT INTO kids VALUES (1, 1, 3), (2, 2, 4);

@@ -1,0 +1,6 @@
+CREATE TABLE events (
+  tenant_id int NOT NULL,
+  id bigint NOT NULL,
+  payload varchar(5),
+  PRIMARY KEY (tenant_id, id)
+);
