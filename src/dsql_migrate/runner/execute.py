@@ -327,7 +327,7 @@ class Runner:
                          check.description)
             else:
                 self._execute_ddl(step, statement, check)
-            self.crash.reach("ddl.after_execute")
+                self.crash.reach("ddl.after_execute")
             last = index == len(step.sql) - 1
 
             def record(conn: Conn, done: int = index + 1, last: bool = last) -> None:
