@@ -11,6 +11,7 @@ from runner_plans import checksum, create_source, recreate_plan
 from dsql_migrate.local import LocalInstance
 from dsql_migrate.local.proxy import Faults
 from dsql_migrate.plan import Plan, Step, StepKind
+from dsql_migrate.planner.indexes import valid_index_query
 from dsql_migrate.runner import RetryPolicy, Runner, RunOptions, Session, StateStore, StepFailed
 from dsql_migrate.runner.events import Event
 
@@ -61,7 +62,8 @@ def test_failed_unique_index_is_dropped_and_the_step_fails(
     index = f"{table_name}_email_key"
     plan = Plan(profile="current", steps=(
         Step(1, StepKind.ASYNC_INDEX, "unique email",
-             (f'CREATE UNIQUE INDEX ASYNC "{index}" ON "{table_name}" (email)',)),))
+             (f'CREATE UNIQUE INDEX ASYNC "{index}" ON "{table_name}" (email)',),
+             details={"index": index, "check": valid_index_query(index, None)}),))
     events: list[Event] = []
     runner = _runner(target_url, state_schema, events, async_poll_seconds=0.1)
     try:
