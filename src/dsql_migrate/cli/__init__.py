@@ -16,6 +16,9 @@ COMMANDS: dict[str, str] = {
     "sql": ".sql:sql",
     "plan": ".plan:plan",
     "inspect": ".inspect:inspect",
+    "apply": ".apply:apply",
+    "status": ".apply:status",
+    "unlock": ".apply:unlock_command",
 }
 
 

@@ -1,0 +1,178 @@
+"""``dsql-migrate apply``, ``status`` and ``unlock``: run a saved plan, see where it is, free the
+lock."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import psycopg
+
+from .. import connect as connect_module
+from ..connect import CONNECT_TIMEOUT_SECONDS, conninfo_for, resolve_target
+from ..errors import ConnectError, DsqlMigrateError
+from ..local import DEFAULT_DIR
+from ..plan import Plan, PlanError, PlanHashMismatch
+from ..runner import RetryPolicy, RunOptions
+from ..runner.api import apply_plan, read_status, state_schema, unlock
+from ..runner.progress import make_reporter, status_text
+from ._common import AppContext, note
+
+url_option = click.option(
+    "--url", help="Target URL (default: $DSQL_MIGRATE_URL, config, local emulator).")
+schema_option = click.option(
+    "--state-schema", help="Schema of the runner's state tables (default: [runner] "
+    "state_schema, else dsql_migrate).")
+local_dir_option = click.option(
+    "--local-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DIR,
+    envvar="DSQL_MIGRATE_LOCAL_DIR", show_default=True,
+    help="State directory of the local target, when that is the target.")
+
+
+@dataclass(frozen=True)
+class Connections:
+    """How the runner opens connections: a factory, and when to recycle them."""
+
+    factory: Callable[[], psycopg.Connection[Any]]
+    max_connection_seconds: float | None = None
+
+
+def connections(app: AppContext, url: str | None, local_dir: Path) -> Connections:
+    """Connections to the resolved target: through ``connect.Connector`` where it exists (IAM
+    tokens per connection for dsql:// targets, recycling before DSQL's 60 minutes), else by
+    conninfo."""
+    target = resolve_target(url, app.config, local_dir=local_dir)
+    connector_class = getattr(connect_module, "Connector", None)
+    if connector_class is not None:
+        connector = connector_class(target, on_start=note)
+        return Connections(lambda: connector.connect(autocommit=True),
+                           connector.max_connection_seconds)
+    conninfo = conninfo_for(target, on_start=note)
+
+    def factory() -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(conninfo, autocommit=True,
+                                   connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        except psycopg.OperationalError as exc:
+            raise ConnectError(f"could not connect to {target.display}: "
+                               f"{str(exc).strip().splitlines()[0]}") from None
+    return Connections(factory)
+
+
+def connection_factory(app: AppContext, url: str | None,
+                       local_dir: Path) -> Callable[[], psycopg.Connection[Any]]:
+    """A callable opening a new connection to the resolved target each time it is called."""
+    return connections(app, url, local_dir).factory
+
+
+def load_plan(path: Path, expect_hash: str | None) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read: {exc.strerror}") from None
+    plan = Plan.from_json(text, where=str(path))
+    if expect_hash is not None and plan.hash != expect_hash.strip():
+        raise PlanHashMismatch(
+            f"{path}: the plan's hash is {plan.hash}, not the expected {expect_hash}",
+            hint="apply the plan that was reviewed, or update --expect-hash after review")
+    return plan
+
+
+def run_options(app: AppContext, **overrides: Any) -> tuple[RunOptions, RetryPolicy, str]:
+    section = app.config.section("runner")
+    retry = section.get("retry", {})
+    if not isinstance(retry, dict):
+        raise DsqlMigrateError("[runner.retry] must be a table")
+    schema = state_schema(section, overrides.pop("state_schema", None))
+    limits = app.config.profile().limits
+    options = RunOptions.from_config(section, limits=limits, **overrides)
+    return options, RetryPolicy.from_config(retry), schema
+
+
+def execute_plan(app: AppContext, plan: Plan, target: Connections, *, log_format: str,
+                 **overrides: Any) -> None:
+    """Apply ``plan`` with progress on stderr; shared with ``plan --apply``."""
+    options, retry, schema = run_options(app, **overrides)
+    reporter = make_reporter(log_format, sys.stderr)
+    try:
+        result = apply_plan(plan, target.factory, options=options, schema=schema, retry=retry,
+                            max_connection_seconds=target.max_connection_seconds,
+                            on_event=reporter)
+    finally:
+        reporter.close()
+    if log_format != "json":
+        if result.status == "nothing":
+            note("Nothing to do: this plan was already applied.")
+        else:
+            note(f"Applied plan {plan.hash}: {len(result.steps_run)} step(s) run, "
+                 f"{len(result.steps_skipped)} already done.")
+
+
+@click.command()
+@click.argument("plan_file", metavar="PLAN.json",
+                type=click.Path(dir_okay=False, path_type=Path))
+@url_option
+@click.option("--expect-hash", metavar="H", help="Refuse the plan unless its hash is H.")
+@click.option("--allow-destructive", is_flag=True,
+              help="Run destructive steps too (otherwise the run stops before them, exit 5).")
+@click.option("--wait-lock", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+              help="Wait this long for another runner's lock instead of exiting 4.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Progress as text (a bar on a terminal) or JSON lines.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Rows per batch to start from.")
+@click.option("--abandon-previous", is_flag=True,
+              help="Leave a different, partially applied plan as it is and apply this one.")
+@schema_option
+@local_dir_option
+@click.pass_obj
+def apply(app: AppContext, plan_file: Path, url: str | None, expect_hash: str | None,  # noqa: PLR0917
+          allow_destructive: bool, wait_lock: float, log_format: str, batch_size: int | None,
+          abandon_previous: bool, state_schema: str | None, local_dir: Path) -> None:
+    """Apply a saved plan, resuming where a previous run stopped."""
+    plan = load_plan(plan_file, expect_hash)
+    execute_plan(app, plan, connections(app, url, local_dir), log_format=log_format,
+                 allow_destructive=allow_destructive, wait_lock_seconds=wait_lock,
+                 batch_size=batch_size, abandon_previous=abandon_previous,
+                 state_schema=state_schema, label=plan_file.name)
+
+
+@click.command()
+@url_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Output format.")
+@schema_option
+@local_dir_option
+@click.pass_obj
+def status(app: AppContext, url: str | None, fmt: str, state_schema: str | None,
+           local_dir: Path) -> None:
+    """Show the lock and the current or last plan, step by step."""
+    schema = state_schema or str(app.config.section("runner").get("state_schema")
+                                 or "dsql_migrate")
+    data = read_status(connection_factory(app, url, local_dir), schema=schema)
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(status_text(data), nl=False)
+
+
+@click.command("unlock")
+@url_option
+@click.option("--force", is_flag=True, help="Free the lock even if its lease has not expired.")
+@schema_option
+@local_dir_option
+@click.pass_obj
+def unlock_command(app: AppContext, url: str | None, force: bool, state_schema: str | None,
+                   local_dir: Path) -> None:
+    """Free the runner's lock (only an expired one, unless --force)."""
+    schema = state_schema or str(app.config.section("runner").get("state_schema")
+                                 or "dsql_migrate")
+    holder = unlock(connection_factory(app, url, local_dir), schema=schema, force=force)
+    if holder is None:
+        click.echo("The lock was free.")
+    else:
+        click.echo(f"Released the lock held by {holder.describe()}.")

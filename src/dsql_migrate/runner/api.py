@@ -1,0 +1,77 @@
+"""The runner as one call, for the CLI (``apply``, ``plan --apply``) and for embedding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..plan import Plan
+from .events import Event, Listener, ignore
+from .execute import ApplyResult, Runner, RunOptions
+from .lock import Holder, LeaseLock, force_unlock
+from .retry import RetryPolicy
+from .session import Conn, Session
+from .state import DEFAULT_SCHEMA, StateStore
+
+
+def state_schema(section: Mapping[str, Any], override: str | None = None) -> str:
+    return override or str(section.get("state_schema") or DEFAULT_SCHEMA)
+
+
+def apply_plan(
+    plan: Plan,
+    factory: Callable[[], Conn],
+    *,
+    options: RunOptions | None = None,
+    schema: str = DEFAULT_SCHEMA,
+    retry: RetryPolicy | None = None,
+    max_connection_seconds: float | None = None,
+    on_event: Listener = ignore,
+) -> ApplyResult:
+    """Apply ``plan`` through connections from ``factory``; see :class:`Runner`."""
+
+    def on_retry(what: str, attempt: int, exc: BaseException) -> None:
+        on_event(Event("retry", f"{what}: retry {attempt} after {type(exc).__name__}",
+                       data={"attempt": attempt, "what": what}))
+
+    session = Session(factory, max_connection_seconds=max_connection_seconds, retry=retry,
+                      on_retry=on_retry)
+    try:
+        runner = Runner(session, store=StateStore(schema), options=options, on_event=on_event)
+        return runner.apply(plan)
+    finally:
+        session.close()
+
+
+def read_status(factory: Callable[[], Conn], *, schema: str = DEFAULT_SCHEMA) -> dict[str, Any]:
+    """The lock, the current (unfinished) or last plan and its steps, as plain data."""
+    store = StateStore(schema)
+    session = Session(factory)
+    try:
+        conn = session.conn
+        existing = store.existing_tables(conn)
+        out: dict[str, Any] = {"schema": schema, "lock": None, "plan": None, "steps": []}
+        if "locks" in existing:
+            holder = LeaseLock(store, session).holder(conn)
+            out["lock"] = None if holder is None else holder.as_dict()
+        if {"plans", "steps"} <= existing:
+            unfinished = store.unfinished_plans(conn)
+            plan = unfinished[-1] if unfinished else store.latest_plan(conn)
+            if plan is not None:
+                out["plan"] = plan.as_dict()
+                out["steps"] = [s.as_dict() for s in store.get_steps(conn, plan.hash)]
+        return out
+    finally:
+        session.close()
+
+
+def unlock(factory: Callable[[], Conn], *, schema: str = DEFAULT_SCHEMA,
+           force: bool = False) -> Holder | None:
+    store = StateStore(schema)
+    session = Session(factory)
+    try:
+        if "locks" not in store.existing_tables(session.conn):
+            return None
+        return force_unlock(store, session, force=force)
+    finally:
+        session.close()

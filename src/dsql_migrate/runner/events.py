@@ -1,0 +1,36 @@
+"""What the runner tells its observers: one :class:`Event` per thing that happened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    """``kind`` is one of: plan.start, plan.done, plan.nothing, plan.stopped, plan.failed,
+    lock.acquired, lock.waiting, step.start, step.skip, step.done, step.failed, step.resume,
+    batch, batch.shrink, async.submitted, async.wait, retry, reconnect, verify."""
+
+    kind: str
+    message: str
+    step: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event": self.kind, "at": self.at.isoformat(timespec="milliseconds"),
+                               "message": self.message}
+        if self.step is not None:
+            out["step"] = self.step
+        out.update(self.data)
+        return out
+
+
+Listener = Callable[[Event], None]
+
+
+def ignore(event: Event) -> None:
+    """The listener that listens to nothing."""

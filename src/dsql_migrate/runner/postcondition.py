@@ -1,0 +1,153 @@
+"""Has a DDL statement already taken effect? Asked of the catalog on resume.
+
+A runner killed between a DDL statement and the transaction that marks it done leaves the step
+``running``; the next run cannot tell from the state tables whether the DDL committed. This module
+turns the statement into a catalog query that answers it (a table exists, a column is gone, a
+constraint is there, a rename happened...). ``None`` means "cannot tell": the runner then runs
+the statement again and reports an error if that fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pglast
+from pglast import ast
+from pglast.enums import AlterTableType, ObjectType
+
+REL_OBJECTS = (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_INDEX, ObjectType.OBJECT_VIEW,
+               ObjectType.OBJECT_SEQUENCE, ObjectType.OBJECT_MATVIEW)
+
+
+@dataclass(frozen=True)
+class Postcondition:
+    """A query returning one boolean: true when the statement has taken effect."""
+
+    query: str
+    params: tuple[Any, ...]
+    description: str
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _qualified(schema: str | None, name: str | None) -> str:
+    if not name:
+        raise _Unknown
+    return f"{_quote(schema)}.{_quote(name)}" if schema else _quote(name)
+
+
+def _rel(rv: ast.RangeVar | None) -> str:
+    if rv is None or not rv.relname:
+        raise _Unknown
+    return _qualified(rv.schemaname, rv.relname)
+
+
+class _Unknown(Exception):
+    """The statement lacks what a postcondition needs."""
+
+
+def _exists(rel: str) -> Postcondition:
+    return Postcondition("SELECT to_regclass(%s) IS NOT NULL", (rel,), f"{rel} exists")
+
+
+def _absent(rels: list[str]) -> Postcondition:
+    query = "SELECT " + " AND ".join(["to_regclass(%s) IS NULL"] * len(rels))
+    return Postcondition(query, tuple(rels), f"{', '.join(rels)} gone")
+
+
+_COLUMN = ("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = "
+           "to_regclass(%s) AND attname = %s AND attnum > 0 AND NOT attisdropped")
+_CONSTRAINT = ("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = "
+               "to_regclass(%s) AND conname = %s")
+
+
+def for_statement(statement: str) -> Postcondition | None:
+    """The postcondition of one DDL statement, or None if this module cannot tell."""
+    try:
+        return _for_statement(statement)
+    except _Unknown:
+        return None
+
+
+def _for_statement(statement: str) -> Postcondition | None:
+    try:
+        parsed = pglast.parse_sql(statement)
+    except pglast.parser.ParseError:
+        return None
+    if len(parsed) != 1:
+        return None
+    stmt = parsed[0].stmt
+    if isinstance(stmt, ast.CreateStmt):
+        return _exists(_rel(stmt.relation))
+    if isinstance(stmt, ast.ViewStmt):
+        return _exists(_rel(stmt.view))
+    if isinstance(stmt, ast.CreateSchemaStmt) and stmt.schemaname:
+        return Postcondition("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace "
+                             "WHERE nspname = %s)", (stmt.schemaname,),
+                             f"schema {stmt.schemaname} exists")
+    if isinstance(stmt, ast.IndexStmt) and stmt.idxname:
+        schema = stmt.relation.schemaname if stmt.relation is not None else None
+        return _exists(_qualified(schema, stmt.idxname))
+    if isinstance(stmt, ast.DropStmt) and stmt.removeType in REL_OBJECTS and stmt.objects:
+        names = [_qualified(*(s.sval for s in obj)) if len(obj) == 2
+                 else _quote(obj[-1].sval) for obj in stmt.objects]
+        return _absent(names)
+    if isinstance(stmt, ast.RenameStmt):
+        return _for_rename(stmt)
+    if isinstance(stmt, ast.AlterTableStmt) and stmt.cmds and len(stmt.cmds) == 1:
+        return _for_alter(_rel(stmt.relation), stmt.cmds[0])
+    return None
+
+
+def _for_rename(stmt: ast.RenameStmt) -> Postcondition | None:
+    if stmt.relation is None:
+        return None
+    rel = _rel(stmt.relation)
+    if stmt.renameType in REL_OBJECTS and stmt.newname:
+        new = _qualified(stmt.relation.schemaname, stmt.newname)
+        return Postcondition("SELECT to_regclass(%s) IS NULL AND to_regclass(%s) IS NOT NULL",
+                             (rel, new), f"{rel} renamed to {new}")
+    if stmt.renameType == ObjectType.OBJECT_COLUMN:
+        return Postcondition(f"SELECT NOT ({_COLUMN})) AND ({_COLUMN}))",
+                             (rel, stmt.subname, rel, stmt.newname),
+                             f"column {stmt.subname} of {rel} renamed to {stmt.newname}")
+    if stmt.renameType == ObjectType.OBJECT_TABCONSTRAINT:
+        return Postcondition(f"SELECT NOT ({_CONSTRAINT})) AND ({_CONSTRAINT}))",
+                             (rel, stmt.subname, rel, stmt.newname),
+                             f"constraint {stmt.subname} renamed to {stmt.newname}")
+    return None
+
+
+def _for_alter(rel: str, cmd: ast.AlterTableCmd) -> Postcondition | None:
+    kind = cmd.subtype
+    if kind == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
+        return Postcondition(_COLUMN + ")", (rel, cmd.def_.colname),
+                             f"column {cmd.def_.colname} exists")
+    if kind == AlterTableType.AT_DropColumn:
+        return Postcondition(f"SELECT NOT ({_COLUMN}))", (rel, cmd.name),
+                             f"column {cmd.name} gone")
+    if kind == AlterTableType.AT_ColumnDefault:
+        want = cmd.def_ is not None
+        return Postcondition(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = "
+            "to_regclass(%s) AND attname = %s AND atthasdef = %s)", (rel, cmd.name, want),
+            f"default of {cmd.name} {'set' if want else 'dropped'}")
+    if kind == AlterTableType.AT_DropNotNull:
+        return Postcondition(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = "
+            "to_regclass(%s) AND attname = %s AND NOT attnotnull)", (rel, cmd.name),
+            f"{cmd.name} nullable")
+    if kind == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint) \
+            and cmd.def_.conname:
+        return Postcondition(_CONSTRAINT + ")", (rel, cmd.def_.conname),
+                             f"constraint {cmd.def_.conname} exists")
+    if kind == AlterTableType.AT_DropConstraint:
+        return Postcondition(f"SELECT NOT ({_CONSTRAINT}))", (rel, cmd.name),
+                             f"constraint {cmd.name} gone")
+    if kind == AlterTableType.AT_ValidateConstraint:
+        return Postcondition(_CONSTRAINT + " AND convalidated)", (rel, cmd.name),
+                             f"constraint {cmd.name} validated")
+    return None

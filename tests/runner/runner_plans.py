@@ -1,0 +1,73 @@
+"""Plan builders and data helpers shared by the runner tests (imported via sys.path, see
+conftest.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from dsql_migrate.plan import Batch, Estimate, Plan, Step, StepKind
+
+
+def create_source(conn: psycopg.Connection[Any], table: str, rows: int) -> None:
+    """``table`` (id bigint PK, v integer, note text) with ``rows`` rows, via the raw URL."""
+    conn.execute(f'CREATE TABLE "{table}" (id bigint PRIMARY KEY, v integer, note text)')
+    conn.execute(f"""INSERT INTO "{table}" SELECT g, (g * 7) % 100003, 'n' || g
+                     FROM generate_series(1, {rows}) AS g""")
+
+
+def checksum(conn: psycopg.Connection[Any], table: str) -> tuple[int, str]:
+    row = conn.execute(f"""SELECT count(*), md5(coalesce(string_agg(
+        id::text || ':' || v::text || ':' || coalesce(note, '~'), ',' ORDER BY id), ''))
+        FROM "{table}" """).fetchone()
+    assert row is not None
+    return int(row[0]), str(row[1])
+
+
+def _checksum_sql(table: str) -> str:
+    return (f"SELECT count(*) AS n, md5(coalesce(string_agg(id::text || ':' || v::text || ':' "
+            f"|| coalesce(note, '~'), ',' ORDER BY id), '')) AS sum FROM \"{table}\"")
+
+
+def recreate_plan(table: str, *, rows: int, batch_size: int = 1000,
+                  unique_index: bool = False, drop_backup: bool = True) -> Plan:
+    """Change ``v`` from integer to bigint by recreating ``table``."""
+    new, old = f"{table}__new", f"{table}__old"
+    src, dst = f'"{table}"', f'"{new}"'
+    bounds = (f"SELECT id FROM (SELECT id FROM {src} WHERE %(after_id)s::bigint IS NULL OR "
+              f"id > %(after_id)s::bigint ORDER BY id LIMIT %(size)s) AS page "
+              f"ORDER BY id DESC LIMIT 1")
+    steps = [
+        Step(1, StepKind.VERIFY, f"pre-check: every v of {table} fits bigint",
+             (f"SELECT id FROM {src} WHERE v IS NOT NULL AND v::numeric <> v::bigint LIMIT 10",),
+             table=table),
+        Step(2, StepKind.DDL, f"create {new}",
+             (f"CREATE TABLE {dst} (id bigint PRIMARY KEY, v bigint, note text)",), table=table),
+        Step(3, StepKind.COPY, f"copy {table} into {new}",
+             (f"INSERT INTO {dst} (id, v, note) SELECT id, v::bigint, note FROM {src} WHERE "
+              f"(%(after_id)s::bigint IS NULL OR id > %(after_id)s::bigint) AND "
+              f"id <= %(upto_id)s::bigint",),
+             table=table,
+             batch=Batch(table=src, key=("id",), key_types=("bigint",), size=batch_size,
+                         bounds=bounds),
+             estimate=Estimate(rows=rows, batches=-(-rows // batch_size),
+                               transactions=-(-rows // batch_size))),
+        Step(4, StepKind.VERIFY, f"verify {new} against {table}",
+             (f"SELECT s.n AS source_rows, t.n AS target_rows, s.sum AS source_sum, "
+              f"t.sum AS target_sum, s.n = t.n AND s.sum = t.sum AS ok FROM "
+              f"({_checksum_sql(table)}) AS s, ({_checksum_sql(new)}) AS t",),
+             table=table),
+        Step(5, StepKind.SWAP, f"swap {new} into place",
+             (f'ALTER TABLE {src} RENAME TO "{old}"', f'ALTER TABLE {dst} RENAME TO "{table}"'),
+             table=table, details={"verified_by": 4}),
+    ]
+    if unique_index:
+        steps.append(Step(len(steps) + 1, StepKind.ASYNC_INDEX, f"unique index on {table}.note",
+                          (f'CREATE UNIQUE INDEX ASYNC "{table}_note_key" ON {src} (note)',),
+                          table=table, estimate=Estimate(async_jobs=1)))
+    if drop_backup:
+        steps.append(Step(len(steps) + 1, StepKind.DDL, f"drop the backup {old}",
+                          (f'DROP TABLE "{old}"',), table=table, destructive=True,
+                          reversible=False))
+    return Plan(profile="current", steps=tuple(steps))
