@@ -40,6 +40,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .catalog import EXCLUDED_SCHEMAS, Snapshot, snapshot
 from .errors import ConfigError, DsqlMigrateError, ExitCode
+from .sql import dsql_syntax, parse_script
 
 log = logging.getLogger(__name__)
 
@@ -167,25 +168,25 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
 
 
 def split_sql_file(path: Path) -> list[tuple[int, str]]:
-    """The statements of ``path`` with their 0-based character offsets; parse errors raise."""
-    from pglast import parser
+    """The statements of ``path`` with their 0-based character offsets, as plain PostgreSQL.
 
+    The file may use DSQL's own syntax (``CREATE INDEX ASYNC``, ``ALTER TABLE ASYNC``): it
+    describes the end state, so the scratch database builds the same objects synchronously.
+    Parse errors raise with the file, line and column.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TargetError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        parser.parse_sql(text)
-    except parser.ParseError as exc:
-        offset = int(exc.args[1]) if len(exc.args) > 1 else 0
-        line, col = _line_col(text, offset)
-        hint = None
-        if "async" in text.lower():
-            hint = ("a desired-state file describes the end state in plain PostgreSQL DDL: "
-                    "write CREATE INDEX without ASYNC (the plan adds it)")
-        raise TargetError(f"{path}:{line}:{col}: {exc.args[0]}", hint=hint) from None
-    slices = parser.split(text, with_parser=True, only_slices=True)
-    return [(s.start, text[s]) for s in slices]
+    statements: list[tuple[int, str]] = []
+    for parsed in parse_script(text):
+        if parsed.error is not None:
+            line, col = parsed.statement.position_of(parsed.error.offset)
+            raise TargetError(f"{path}:{line}:{col}: {parsed.error.message}",
+                              hint="fix the statement; the file must parse as SQL") from None
+        plain, _was_async = dsql_syntax(parsed.text)
+        statements.append((parsed.statement.start, plain))
+    return statements
 
 
 @contextmanager
@@ -238,6 +239,8 @@ def engine_for(conninfo: str) -> sa.Engine:
         "postgresql+psycopg://",
         creator=lambda: psycopg.connect(**params),  # type: ignore[arg-type]
         poolclass=sa.pool.NullPool,
+        # the dialect's hstore probe runs in a SAVEPOINT, which DSQL rejects
+        use_native_hstore=False,
     )
 
 

@@ -85,8 +85,6 @@ def test_bad_targets_exit_2_naming_file_and_line(scratch_url: str, raw_url: str,
     (workdir / "plain_models.py").write_text("metadata = 42\n")
     (workdir / "bad.sql").write_text("CREATE TABLE a (id bigint PRIMARY KEY);\n\n"
                                      "CREATE TABLE b (id bigint PRIMARY KEY,,);\n")
-    (workdir / "async.sql").write_text("CREATE TABLE a (id bigint PRIMARY KEY);\n"
-                                       "CREATE INDEX ASYNC ix ON a (id);\n")
     (workdir / "fails.sql").write_text("CREATE TABLE a (id bigint PRIMARY KEY);\n"
                                        "CREATE INDEX ix ON missing (id);\n")
     cases = {
@@ -96,7 +94,6 @@ def test_bad_targets_exit_2_naming_file_and_line(scratch_url: str, raw_url: str,
         "plain_models:nothing": "has no attribute 'nothing'",
         "no_such_module:metadata": "no such module",
         "bad.sql": "bad.sql:3:",
-        "async.sql": "async.sql:2:",
         "fails.sql": "fails.sql:2:",
         "missing.sql": "no such file",
     }
@@ -147,3 +144,15 @@ def test_plan_options_reach_the_plan(scratch_url: str, raw_url: str, workdir: Pa
     code, _, err = run("plan", "--url", scratch_url, "--target", str(desired),
                        "--scratch-url", raw_url, "--rename", "bad")
     assert code == 2 and "--rename 'bad'" in err
+
+
+def test_desired_file_may_use_dsql_syntax(scratch_url: str, raw_url: str, workdir: Path) -> None:
+    """A desired-state file written for DSQL (ASYNC indexes) describes the same end state."""
+    (workdir / "async.sql").write_text("CREATE TABLE a (id bigint PRIMARY KEY, v text);\n"
+                                       "CREATE UNIQUE INDEX ASYNC a_v ON a (v);\n")
+    code, out, err = run("plan", "--url", scratch_url, "--target", "async.sql",
+                         "--scratch-url", raw_url, "--format", "json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert [s["kind"] for s in plan["steps"]] == ["ddl", "async_index"]
+    assert "CREATE UNIQUE INDEX ASYNC a_v ON a" in plan["steps"][1]["sql"][0]

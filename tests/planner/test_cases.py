@@ -22,6 +22,7 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,15 @@ from typing import Any
 import pglast
 import psycopg
 import pytest
+from psycopg import sql as pgsql
 
 from dsql_migrate.diff import Desired, Renames, diff_live, load_sql_target
+from dsql_migrate.local import LocalInstance
 from dsql_migrate.plan import DDL_KINDS, Plan, Step, StepKind, executable_sql
 from dsql_migrate.planner import Options, plan
 from dsql_migrate.profiles import get_profile
+from dsql_migrate.runner import RunOptions
+from dsql_migrate.runner.api import apply_plan
 
 CASES = Path(__file__).parent / "cases"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "case.toml").is_file())
@@ -351,6 +356,67 @@ def test_case_executes_and_converges(name: str, raw_url: str, scratch_url: str) 
     after_plan = make_plan_again(case, raw_url, scratch_url)
     assert after_plan.steps == (), "\n".join(expected_lines(after_plan))
     with psycopg.connect(scratch_url, autocommit=True) as conn:
+        for table, count in before.items():
+            assert conn.execute(f'SELECT count(*) FROM "{table}"').fetchone() == count
+        for query, expected in case.config.get("after", {}).items():
+            got = [list(r) for r in conn.execute(query).fetchall()]
+            assert got == expected, query
+
+
+# -- the real thing: every case through the runner, on the emulator ----------------------------
+
+
+@pytest.fixture(scope="module")
+def case_emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalInstance]]:
+    """Private emulators, one per profile: the cases drop every table between them."""
+    base = tmp_path_factory.mktemp("case-emulators")
+    instances = {name: LocalInstance(base / name, profile=name) for name in ("current", "classic")}
+    try:
+        for instance in instances.values():
+            instance.start()
+        yield instances
+    finally:
+        for instance in instances.values():
+            instance.destroy()
+
+
+def wipe_public(raw: str) -> None:
+    with psycopg.connect(raw, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+        for (table,) in tables:
+            conn.execute(pgsql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(
+                pgsql.Identifier(table)))
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_case_applies_with_the_runner_on_the_emulator(
+        name: str, raw_url: str, case_emulators: dict[str, LocalInstance]) -> None:
+    """Issue 5, point 8 for real: plan against the emulator, apply with the runner (async jobs,
+    batches, verifications and swaps as on DSQL), then find no remaining difference."""
+    case = load_case(name)
+    instance = case_emulators[case.profile]
+    url, raw = instance.url(), instance.raw_url()
+    wipe_public(raw)
+    with psycopg.connect(raw, autocommit=True) as conn:  # the live state, however it came to be
+        conn.execute((case.folder / "live.sql").read_text().encode())
+        conn.execute(b"ANALYZE")
+        before = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()
+                  for t in case.config.get("keeps_rows", [])}
+    desired = desired_of(case, raw_url)
+    result, live = diff_live(url, desired, renames=case.renames())
+    planned = plan(result.ops, live, result.desired, get_profile(case.profile), case.options(),
+                   warnings=result.warnings)
+    applied = apply_plan(
+        planned, lambda: psycopg.connect(url, autocommit=True),
+        options=RunOptions(allow_destructive=True, abandon_previous=True,
+                           async_poll_seconds=0.05),
+    )
+    assert applied.status in ("done", "nothing"), applied
+    result, live = diff_live(url, desired, renames=case.renames())
+    remaining = plan(result.ops, live, result.desired, get_profile(case.profile), case.options())
+    assert remaining.steps == (), "\n".join(expected_lines(remaining))
+    with psycopg.connect(url, autocommit=True) as conn:
         for table, count in before.items():
             assert conn.execute(f'SELECT count(*) FROM "{table}"').fetchone() == count
         for query, expected in case.config.get("after", {}).items():

@@ -13,13 +13,12 @@ from typing import Any
 import click
 import psycopg
 
-from .. import connect as connect_module
-from ..connect import CONNECT_TIMEOUT_SECONDS, conninfo_for, resolve_target
-from ..errors import ConnectError, DsqlMigrateError
+from ..connect import Connector, resolve_target
+from ..errors import DsqlMigrateError
 from ..local import DEFAULT_DIR
 from ..plan import Plan, PlanError, PlanHashMismatch
 from ..runner import RetryPolicy, RunOptions
-from ..runner.api import apply_plan, read_status, state_schema, unlock
+from ..runner.api import apply_plan, read_status, state_schema, unfinished_plan, unlock
 from ..runner.progress import make_reporter, status_text
 from ._common import AppContext, note
 
@@ -43,25 +42,12 @@ class Connections:
 
 
 def connections(app: AppContext, url: str | None, local_dir: Path) -> Connections:
-    """Connections to the resolved target: through ``connect.Connector`` where it exists (IAM
-    tokens per connection for dsql:// targets, recycling before DSQL's 60 minutes), else by
-    conninfo."""
+    """Connections to the resolved target: a fresh IAM token per connection for dsql://
+    targets, and the age after which to recycle a connection (before DSQL's 60 minutes)."""
     target = resolve_target(url, app.config, local_dir=local_dir)
-    connector_class = getattr(connect_module, "Connector", None)
-    if connector_class is not None:
-        connector = connector_class(target, on_start=note)
-        return Connections(lambda: connector.connect(autocommit=True),
-                           connector.max_connection_seconds)
-    conninfo = conninfo_for(target, on_start=note)
-
-    def factory() -> psycopg.Connection[Any]:
-        try:
-            return psycopg.connect(conninfo, autocommit=True,
-                                   connect_timeout=CONNECT_TIMEOUT_SECONDS)
-        except psycopg.OperationalError as exc:
-            raise ConnectError(f"could not connect to {target.display}: "
-                               f"{str(exc).strip().splitlines()[0]}") from None
-    return Connections(factory)
+    connector = Connector(target, on_start=note)
+    return Connections(lambda: connector.connect(autocommit=True),
+                       connector.max_connection_seconds)
 
 
 def connection_factory(app: AppContext, url: str | None,
@@ -81,6 +67,10 @@ def load_plan(path: Path, expect_hash: str | None) -> Plan:
             f"{path}: the plan's hash is {plan.hash}, not the expected {expect_hash}",
             hint="apply the plan that was reviewed, or update --expect-hash after review")
     return plan
+
+
+def _state_schema(app: AppContext, override: str | None) -> str:
+    return state_schema(app.config.section("runner"), override)
 
 
 def run_options(app: AppContext, **overrides: Any) -> tuple[RunOptions, RetryPolicy, str]:
@@ -114,7 +104,7 @@ def execute_plan(app: AppContext, plan: Plan, target: Connections, *, log_format
 
 
 @click.command()
-@click.argument("plan_file", metavar="PLAN.json",
+@click.argument("plan_file", metavar="[PLAN.json]", required=False,
                 type=click.Path(dir_okay=False, path_type=Path))
 @url_option
 @click.option("--expect-hash", metavar="H", help="Refuse the plan unless its hash is H.")
@@ -130,15 +120,30 @@ def execute_plan(app: AppContext, plan: Plan, target: Connections, *, log_format
 @schema_option
 @local_dir_option
 @click.pass_obj
-def apply(app: AppContext, plan_file: Path, url: str | None, expect_hash: str | None,  # noqa: PLR0917
+def apply(app: AppContext, plan_file: Path | None, url: str | None, expect_hash: str | None,
           allow_destructive: bool, wait_lock: float, log_format: str, batch_size: int | None,
           abandon_previous: bool, state_schema: str | None, local_dir: Path) -> None:
-    """Apply a saved plan, resuming where a previous run stopped."""
-    plan = load_plan(plan_file, expect_hash)
-    execute_plan(app, plan, connections(app, url, local_dir), log_format=log_format,
+    """Apply a saved plan (or, with no file, finish the one a run left unfinished)."""
+    target = connections(app, url, local_dir)
+    if plan_file is not None:
+        plan = load_plan(plan_file, expect_hash)
+        label = plan_file.name
+    else:
+        schema = _state_schema(app, state_schema)
+        stored = unfinished_plan(target.factory, schema=schema)
+        if stored is None:
+            raise DsqlMigrateError(
+                "no plan file given, and no partially applied plan to finish",
+                hint="pass the PLAN.json to apply, or make one with 'dsql-migrate plan -o'")
+        if expect_hash is not None and stored.hash != expect_hash.strip():
+            raise PlanHashMismatch(
+                f"the unfinished plan is {stored.hash}, not the expected {expect_hash}")
+        note(f"finishing the partially applied plan {stored.hash}")
+        plan, label = stored, None
+    execute_plan(app, plan, target, log_format=log_format,
                  allow_destructive=allow_destructive, wait_lock_seconds=wait_lock,
                  batch_size=batch_size, abandon_previous=abandon_previous,
-                 state_schema=state_schema, label=plan_file.name)
+                 state_schema=state_schema, label=label)
 
 
 @click.command()

@@ -49,12 +49,20 @@ from ._common import AppContext, note, stdout_console
 @click.option("--local-dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_DIR, envvar="DSQL_MIGRATE_LOCAL_DIR", show_default=True,
               help="State directory of the local emulator.")
+@click.option("--apply", "apply_now", is_flag=True,
+              help="Apply the plan right away with the runner (as 'dsql-migrate apply' does).")
+@click.option("--allow-destructive", is_flag=True,
+              help="With --apply: run destructive steps too (otherwise stop before them, exit 5).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="With --apply: progress as text or JSON lines.")
 @click.pass_obj
 def plan(app: AppContext, *, url: str | None, target_spec: str, profile: str | None, fmt: str,
          output: Path | None, check: bool, renames: tuple[str, ...], writes: str,
          not_null: str, batch_rows: int | None, exact_counts: bool, scratch_url: str | None,
-         local_dir: Path) -> None:
+         local_dir: Path, apply_now: bool, allow_destructive: bool, log_format: str) -> None:
     """Show the DSQL-safe plan that turns the live schema into the target schema."""
+    if check and apply_now:
+        raise click.UsageError("--check and --apply exclude each other")
     chosen = app.config.profile(profile)
     options = Options(writes=writes, not_null=not_null, batch_rows=batch_rows)
     rename_specs = Renames.parse(renames)
@@ -83,6 +91,14 @@ def plan(app: AppContext, *, url: str | None, target_spec: str, profile: str | N
     if check and planned.steps:
         note(f"drift: the live schema differs from {target_spec} ({len(planned.steps)} steps)")
         click.get_current_context().exit(int(ExitCode.FAILED))
+    if apply_now:
+        if not planned.steps:
+            note("nothing to apply: the live schema matches the target")
+            return
+        from .apply import connections, execute_plan
+
+        execute_plan(app, planned, connections(app, url, local_dir), log_format=log_format,
+                     allow_destructive=allow_destructive, label=f"plan --target {target_spec}")
 
 
 def _local_scratch_server(local_dir: Path) -> str:

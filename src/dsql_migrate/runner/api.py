@@ -43,6 +43,26 @@ def apply_plan(
         session.close()
 
 
+def unfinished_plan(factory: Callable[[], Conn], *, schema: str = DEFAULT_SCHEMA) -> Plan | None:
+    """The plan a previous run left partially applied, loaded back from the state table.
+
+    Its stored text is verified against its hash like any plan file, so resuming without the
+    file runs exactly what was started. None when every recorded plan is done.
+    """
+    store = StateStore(schema)
+    session = Session(factory)
+    try:
+        if "plans" not in store.existing_tables(session.conn):
+            return None
+        unfinished = store.unfinished_plans(session.conn)
+    finally:
+        session.close()
+    if not unfinished:
+        return None
+    row = unfinished[-1]
+    return Plan.from_json(row.plan, where=f"the stored plan {row.hash}")
+
+
 def read_status(factory: Callable[[], Conn], *, schema: str = DEFAULT_SCHEMA) -> dict[str, Any]:
     """The lock, the current (unfinished) or last plan and its steps, as plain data."""
     store = StateStore(schema)

@@ -1,0 +1,90 @@
+"""The declarative workflow in one go: ``plan --apply``, and finishing a stopped plan with
+``apply`` and no file (the plan is read back from the state table)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from dsql_migrate.cli import main
+from dsql_migrate.local import LocalInstance
+
+pytestmark = pytest.mark.integration
+
+DESIRED = """
+CREATE TABLE orders (
+  id bigint PRIMARY KEY,
+  email varchar(200),
+  status text DEFAULT 'new' NOT NULL
+);
+CREATE UNIQUE INDEX ASYNC orders_email_key ON orders (email);
+"""
+
+
+@pytest.fixture(scope="module")
+def private_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A target of its own: a declarative plan owns the whole schema it is compared with."""
+    instance = LocalInstance(tmp_path_factory.mktemp("plan-apply") / "target")
+    try:
+        yield instance.start()
+    finally:
+        instance.destroy()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_plan_apply_then_finish_the_destructive_step(private_url: str, workdir: Path) -> None:
+    with psycopg.connect(private_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (id bigint PRIMARY KEY, email varchar(50))")
+        conn.execute("INSERT INTO orders SELECT g, 'u' || g FROM generate_series(1, 2500) g")
+    (workdir / "desired.sql").write_text(DESIRED)
+
+    code, _, err = run("plan", "--url", private_url, "--target", "desired.sql", "--apply",
+                       "--log-format", "json")
+    assert code == 5, err  # the recreation's backup drop is destructive: stopped before it
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    kinds = [e["event"] for e in events]
+    assert kinds[:2] == ["lock.acquired", "plan.start"]
+    done = [e["step"] for e in events if e["event"] == "step.done"]
+    assert done == list(range(1, len(done) + 1)) and len(done) >= 8  # all but the backup drop
+    assert "--allow-destructive" in err
+
+    with psycopg.connect(private_url, autocommit=True) as conn:  # usable already
+        assert conn.execute("SELECT count(*), min(status) FROM orders").fetchone() == (2500, "new")
+        assert conn.execute("SELECT to_regclass('orders__old') IS NOT NULL").fetchone() == (True,)
+
+    code, _, err = run("apply", "--url", private_url, "--allow-destructive")
+    assert code == 0, err
+    assert "finishing the partially applied plan" in err
+    code, _, _ = run("plan", "--url", private_url, "--target", "desired.sql", "--check")
+    assert code == 0  # converged
+    with psycopg.connect(private_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('orders__old')").fetchone() == (None,)
+        valid = conn.execute("SELECT indisvalid FROM pg_index "
+                             "WHERE indexrelid = 'orders_email_key'::regclass").fetchone()
+        assert valid == (True,)
+
+    code, _, err = run("apply", "--url", private_url)
+    assert code == 1 and "no partially applied plan" in err
+
+
+def test_plan_apply_with_nothing_to_do(private_url: str, workdir: Path) -> None:
+    (workdir / "same.sql").write_text(DESIRED)
+    run("plan", "--url", private_url, "--target", "same.sql", "--apply", "--allow-destructive")
+    code, _, err = run("plan", "--url", private_url, "--target", "same.sql", "--apply")
+    assert code == 0 and "nothing to apply" in err
+
+
+def test_check_and_apply_exclude_each_other(private_url: str, workdir: Path) -> None:
+    (workdir / "d.sql").write_text(DESIRED)
+    code, _, err = run("plan", "--url", private_url, "--target", "d.sql", "--check", "--apply")
+    assert code == 2 and "exclude each other" in err
