@@ -117,7 +117,7 @@ class Session:
                 return fn(conn)
             except psycopg.Error as exc:
                 lost = is_connection_lost(exc, conn)
-                if lost:
+                if lost or not self._back_to_idle(conn):
                     self._discard()
                     self.reconnects += 1
                 if not (lost or is_retryable(exc)):
@@ -131,12 +131,35 @@ class Session:
                 if before_retry is not None:
                     before_retry()
 
+    @staticmethod
+    def _back_to_idle(conn: Conn) -> bool:
+        """End whatever transaction a failure left open, so a retry starts clean.
+
+        A COMMIT that fails with 40001 ends the transaction on DSQL, but a failure in the middle
+        of a pipeline, or a server that reports the error before the transaction ends, can
+        leave it aborted; retrying on that connection would only meet 25P02. False: the
+        connection cannot be trusted any more.
+        """
+        if conn.closed:
+            return False
+        if _idle(conn):
+            return True
+        try:
+            conn.rollback()
+        except psycopg.Error:
+            return False
+        return _idle(conn)
+
     def _pause(self, what: str, attempt: int, exc: BaseException) -> None:
         delay = self.retry.delay(attempt)
         log.info("%s: %s; retry %d in %.2fs", what, describe(exc), attempt, delay)
         if self._on_retry is not None:
             self._on_retry(what, attempt, exc)
         self._sleep(delay)
+
+
+def _idle(conn: Conn) -> bool:
+    return conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
 def _in_transaction(conn: Conn, fn: Callable[[Conn], T]) -> T:
