@@ -156,8 +156,7 @@ def apply(app: AppContext, plan_file: Path | None, url: str | None, expect_hash:
 def status(app: AppContext, url: str | None, fmt: str, state_schema: str | None,
            local_dir: Path) -> None:
     """Show the lock and the current or last plan, step by step."""
-    schema = state_schema or str(app.config.section("runner").get("state_schema")
-                                 or "dsql_migrate")
+    schema = _state_schema(app, state_schema)
     data = read_status(connection_factory(app, url, local_dir), schema=schema)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, default=str))
@@ -174,8 +173,7 @@ def status(app: AppContext, url: str | None, fmt: str, state_schema: str | None,
 def unlock_command(app: AppContext, url: str | None, force: bool, state_schema: str | None,
                    local_dir: Path) -> None:
     """Free the runner's lock (only an expired one, unless --force)."""
-    schema = state_schema or str(app.config.section("runner").get("state_schema")
-                                 or "dsql_migrate")
+    schema = _state_schema(app, state_schema)
     holder = unlock(connection_factory(app, url, local_dir), schema=schema, force=force)
     if holder is None:
         click.echo("The lock was free.")

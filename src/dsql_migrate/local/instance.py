@@ -43,9 +43,8 @@ from .postgres import (
     SUPERUSER,
     EmbeddedPostgres,
     ServerStatus,
-    is_port_free,
+    choose_port,
     make_url,
-    pick_free_port,
     process_alive,
 )
 from .proxy import Faults
@@ -181,21 +180,9 @@ class LocalInstance:
         if self.requested_limits is not None:
             settings.limits = self.requested_limits
         settings.backend_port = backend_port
-        settings.port = self._choose_port(settings.port)
+        settings.port = choose_port(self.requested_port, settings.port)
         settings.save(self.state_dir)
         return None
-
-    def _choose_port(self, stored: int | None) -> int:
-        if self.requested_port is not None:
-            if not is_port_free(self.requested_port):
-                raise ConfigError(
-                    f"port {self.requested_port} on {HOST} is already in use",
-                    hint="choose another with --port, or leave --port out to pick a free one",
-                )
-            return self.requested_port
-        if stored is not None and is_port_free(stored):
-            return stored
-        return pick_free_port()
 
     def _spawn(self, timeout: float) -> None:
         (self.state_dir / PID_FILE).unlink(missing_ok=True)

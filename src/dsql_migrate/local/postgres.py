@@ -76,6 +76,21 @@ def pick_free_port(host: str = HOST) -> int:
         return int(sock.getsockname()[1])
 
 
+def choose_port(requested: int | None, stored: int | None) -> int:
+    """The port to listen on: the one asked for (it must be free), else the one used last time
+    if it is still free (so URLs stay stable across restarts), else any free one."""
+    if requested is not None:
+        if not is_port_free(requested):
+            raise ConfigError(
+                f"port {requested} on {HOST} is already in use",
+                hint="choose another with --port, or leave --port out to pick a free one",
+            )
+        return requested
+    if stored is not None and is_port_free(stored):
+        return stored
+    return pick_free_port()
+
+
 def process_alive(pid: int) -> bool:
     """Whether ``pid`` is a live (not zombie) process."""
     try:
@@ -300,7 +315,7 @@ class EmbeddedPostgres:
         if not (data_dir / "PG_VERSION").exists():
             self._initdb(binaries, data_dir)
             state.bootstrapped = False
-        port = self._choose_port(state)
+        port = choose_port(self.requested_port, state.port)
         self._write_conf(data_dir, port)
         state.port, state.bin_dir, state.account = port, str(binaries.bin_dir), self.account.name
         state.save(self.state_file)
@@ -359,18 +374,6 @@ class EmbeddedPostgres:
         pid_file.unlink(missing_ok=True)
         if found[1] is not None:
             _remove_stale_socket_lock(found[1], pid)
-
-    def _choose_port(self, state: _State) -> int:
-        if self.requested_port is not None:
-            if not is_port_free(self.requested_port):
-                raise ConfigError(
-                    f"port {self.requested_port} on {HOST} is already in use",
-                    hint="choose another with --port, or leave --port out to pick a free one",
-                )
-            return self.requested_port
-        if state.port is not None and is_port_free(state.port):
-            return state.port
-        return pick_free_port()
 
     def _run_as_server(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
