@@ -49,6 +49,10 @@ def emulator_options(func: F) -> F:
         click.option("--transaction-age", type=click.FloatRange(min=0.1), default=None,
                      metavar="SECONDS",
                      help="Transaction age limit (DSQL: 300); shorten it for tests."),
+        click.option("--iam/--no-iam", default=None,
+                     help="Act as a cluster endpoint: TLS only, IAM auth tokens as passwords "
+                          "(signed with this environment's AWS credentials); prints a dsql:// "
+                          "URL."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -57,13 +61,14 @@ def emulator_options(func: F) -> F:
 
 def _instance(directory: Path, *, port: int | None, profile: str | None,
               fail_commits: float | None, max_connection_age: float | None,
-              seed: int | None, transaction_age: float | None) -> LocalInstance:
+              seed: int | None, transaction_age: float | None,
+              iam: bool | None) -> LocalInstance:
     faults = None
     if fail_commits is not None or max_connection_age is not None or seed is not None:
         faults = Faults(commit_failure_rate=fail_commits or 0.0,
                         max_connection_age=max_connection_age, seed=seed)
     return LocalInstance(directory, port=port, profile=profile, faults=faults,
-                         transaction_age=transaction_age)
+                         transaction_age=transaction_age, iam=iam)
 
 
 @click.group()

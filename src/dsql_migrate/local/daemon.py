@@ -21,8 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..profiles import get_profile
+from .iam import CERT_FILE, IamCredentials, ensure_certificate, server_tls_context
 from .jobs import JobRunner
 from .postgres import HOST, SOCKET_DIR, SUPERUSER, make_url
 from .proxy import Faults, Proxy, ProxySettings
@@ -46,6 +48,8 @@ class EmulatorSettings:
     transaction_age: float | None = None
     #: overrides of the profile's limits (see ``Profile.with_limits``)
     limits: dict[str, int] | None = None
+    #: TLS and IAM auth tokens, as a cluster endpoint (``local start --iam``)
+    iam: bool = False
     generation: int = 0
 
     @classmethod
@@ -61,6 +65,7 @@ class EmulatorSettings:
             faults=Faults.from_dict(raw.get("faults")),
             transaction_age=raw.get("transaction_age"),
             limits=raw.get("limits") or None,
+            iam=bool(raw.get("iam", False)),
             generation=int(raw.get("generation", 0)),
         )
 
@@ -72,11 +77,22 @@ class EmulatorSettings:
             "faults": (self.faults or Faults()).as_dict(),
             "transaction_age": self.transaction_age,
             "limits": self.limits,
+            "iam": self.iam,
             "generation": self.generation,
         }
         tmp = state_dir / (SETTINGS_FILE + ".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(state_dir / SETTINGS_FILE)
+
+
+def public_url(state_dir: Path, port: int, settings: EmulatorSettings) -> str:
+    """The URL clients use: postgresql://, or with ``--iam`` a dsql:// URL that trusts the
+    emulator's own certificate and signs tokens for its region."""
+    if not settings.iam:
+        return make_url(port)
+    region = IamCredentials.load(state_dir).region
+    cert = quote(str((state_dir / CERT_FILE).absolute()), safe="/")
+    return f"dsql://admin@{HOST}:{port}?region={region}&sslrootcert={cert}"
 
 
 def read_pid_file(state_dir: Path) -> tuple[int, int] | None:
@@ -100,6 +116,9 @@ async def run(state_dir: Path, stop: asyncio.Event,
         backend_socket=f"{SOCKET_DIR}/.s.PGSQL.{settings.backend_port}",
         faults=settings.faults or Faults(), transaction_age=settings.transaction_age,
     )
+    if settings.iam:
+        proxy_settings.tls = server_tls_context(*ensure_certificate(state_dir))
+        proxy_settings.iam = IamCredentials.load(state_dir)
     jobs = JobRunner(make_url(settings.backend_port, SUPERUSER))
 
     loop = asyncio.get_running_loop()
@@ -113,7 +132,7 @@ async def run(state_dir: Path, stop: asyncio.Event,
     (state_dir / PID_FILE).write_text(f"{os.getpid()} {port}\n")
     (state_dir / APPLIED_FILE).write_text(f"{settings.generation}\n")
     if on_ready is not None:
-        on_ready(make_url(port))
+        on_ready(public_url(state_dir, port, settings))
     log.info("emulator (profile %s) listening on %s:%s", profile.name, HOST, port)
     generation = settings.generation
     try:

@@ -35,9 +35,11 @@ from .daemon import (
     PID_FILE,
     SETTINGS_FILE,
     EmulatorSettings,
+    public_url,
     read_pid_file,
     serve,
 )
+from .iam import IamCredentials, ensure_certificate
 from .postgres import (
     HOST,
     SUPERUSER,
@@ -98,6 +100,7 @@ class LocalInstance:
         faults: Faults | None = None,
         transaction_age: float | None = None,
         limits: Mapping[str, int] | None = None,
+        iam: bool | None = None,
     ) -> None:
         self.directory = Path(directory) if directory is not None else DEFAULT_DIR
         self.postgres = EmbeddedPostgres(self.directory)
@@ -108,6 +111,7 @@ class LocalInstance:
         if limits:
             get_profile(self.requested_profile or "current").with_limits(limits)  # validate
         self.requested_limits = dict(limits) if limits else None
+        self.requested_iam = iam
 
     @property
     def state_dir(self) -> Path:
@@ -169,8 +173,14 @@ class LocalInstance:
                     f"not {self.requested_port}",
                     hint="stop it first to change its port",
                 )
+            if self.requested_iam not in (None, settings.iam):
+                raise ConfigError(
+                    "the local target already runs "
+                    + ("with" if settings.iam else "without") + " --iam",
+                    hint="stop it first ('dsql-migrate local stop') to change that",
+                )
             if running[1] and _accepts(running[1]) and settings.backend_port == backend_port:
-                return make_url(running[1])
+                return public_url(self.state_dir, running[1], settings)
             self._stop_emulator()
         settings.profile = self.requested_profile or settings.profile
         if self.requested_faults is not None:
@@ -179,6 +189,12 @@ class LocalInstance:
             settings.transaction_age = self.requested_transaction_age
         if self.requested_limits is not None:
             settings.limits = self.requested_limits
+        if self.requested_iam is not None:
+            settings.iam = self.requested_iam
+        if settings.iam:
+            # the credentials of this environment sign the tokens the emulator accepts
+            IamCredentials.from_environment().save(self.state_dir)
+            ensure_certificate(self.state_dir)
         settings.backend_port = backend_port
         settings.port = choose_port(self.requested_port, settings.port)
         settings.save(self.state_dir)
@@ -293,7 +309,7 @@ class LocalInstance:
                 f"the local target in {self.directory} is not running",
                 hint="start it with 'dsql-migrate local start'",
             )
-        return make_url(found[1])
+        return public_url(self.state_dir, found[1], self.settings())
 
     def raw_url(self) -> str:
         return self.postgres.url()
@@ -304,7 +320,8 @@ class LocalInstance:
         running = server.running and emulator is not None
         return InstanceStatus(
             running=running,
-            url=make_url(emulator[1]) if running and emulator else None,
+            url=public_url(self.state_dir, emulator[1], self.settings())
+            if running and emulator else None,
             raw_url=server.url() if server.running else None,
             server=server,
             emulator_pid=emulator[0] if emulator else None,

@@ -20,7 +20,9 @@ import logging
 import os
 import random
 import re
+import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -30,6 +32,7 @@ from typing import Any
 
 from ..profiles import Profile
 from . import rules
+from .iam import IamCredentials, verify_token
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,10 @@ class ProxySettings:
     faults: Faults = field(default_factory=Faults)
     #: the transaction age limit in seconds (DSQL: 300)
     transaction_age: float | None = None
+    #: serve TLS (``local start --iam``): SSLRequest and direct TLS are both accepted
+    tls: ssl.SSLContext | None = None
+    #: require an IAM auth token as password, checked against these credentials
+    iam: IamCredentials | None = None
 
     def __post_init__(self) -> None:
         if self.transaction_age is None:
@@ -275,6 +282,9 @@ class Session:
                 return
             self.client.settimeout(None)
             assert self.backend is not None
+            if self.is_tls:
+                self._pump_both()  # one thread: an SSL object must not be shared by two
+                return
             down = threading.Thread(target=self._pump_down, daemon=True, name="session-down")
             down.start()
             self._pump_up()
@@ -295,6 +305,24 @@ class Session:
             if not data:
                 return
             self.from_client(data)
+
+    def _pump_both(self) -> None:
+        client, backend = self.client, self.backend
+        assert isinstance(client, ssl.SSLSocket) and backend is not None
+        while True:
+            # decrypted bytes may wait inside the SSL object, invisible to select()
+            ready = [client] if client.pending() else select.select([client, backend], [], [])[0]
+            for sock in ready:
+                try:
+                    data = sock.recv(65536)
+                except ssl.SSLWantReadError:
+                    continue
+                if not data:
+                    return
+                if sock is client:
+                    self.from_client(data)
+                else:
+                    self.from_server(data)
 
     def _pump_down(self) -> None:
         assert self.backend is not None
@@ -324,12 +352,19 @@ class Session:
         return chunk
 
     def _startup(self) -> bool:
+        tls = self.settings.tls
+        if tls is not None and self.client.recv(1, socket.MSG_PEEK) == b"\x16":
+            self._wrap_tls(tls)  # direct TLS (libpq's sslnegotiation=direct): a ClientHello
         while True:
             length = int.from_bytes(self._recv_exact(4), "big")
             if length < 8 or length > MAX_STARTUP:
                 raise ProtocolViolation(f"invalid startup packet length {length}")
             code = int.from_bytes(self._recv_exact(4), "big")
             payload = self._recv_exact(length - 8)
+            if code == SSL_REQUEST and tls is not None and not self.is_tls:
+                self._to_client(b"S")
+                self._wrap_tls(tls)
+                continue
             if code in (SSL_REQUEST, GSSENC_REQUEST):
                 self._to_client(b"N")
                 continue
@@ -341,7 +376,9 @@ class Session:
                 raise ProtocolViolation(
                     f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}: "
                     "server supports 3.0")
-            body = self._startup_body(payload)
+            body, user = self._startup_body(payload)
+            if self.settings.iam is not None and not self._authenticate(user):
+                return False
             try:
                 self.backend = self._connect_backend()
             except OSError:
@@ -352,6 +389,38 @@ class Session:
                 data, self.in_buf = self.in_buf, b""
                 self.from_client(data)
             return True
+
+    @property
+    def is_tls(self) -> bool:
+        return isinstance(self.client, ssl.SSLSocket)
+
+    def _wrap_tls(self, context: ssl.SSLContext) -> None:
+        if self.in_buf:
+            raise ProtocolViolation("unexpected data before the TLS handshake")
+        try:
+            self.client = context.wrap_socket(self.client, server_side=True)
+        except ssl.SSLError as exc:
+            raise ConnectionError(f"TLS handshake failed: {exc.reason}") from None
+
+    def _authenticate(self, user: str) -> bool:
+        """DSQL's IAM authentication: the password is a token, checked here (never logged)."""
+        iam = self.settings.iam
+        assert iam is not None
+        if not self.is_tls:
+            self._fail("28000", "unable to accept connection, SSL is required")
+            return False
+        self._to_client(b"R" + struct.pack("!II", 8, 3))  # AuthenticationCleartextPassword
+        kind = self._recv_exact(1)
+        length = int.from_bytes(self._recv_exact(4), "big")
+        if kind != b"p" or not 4 < length <= MAX_STARTUP:
+            raise ProtocolViolation("expected a password message")
+        token = self._recv_exact(length - 4).rstrip(b"\0").decode("utf-8", "replace")
+        problem = verify_token(token, user=user, credentials=iam)
+        if problem is None:
+            return True
+        log.info("refused an IAM token for role %r: %s", user, problem)
+        self._fail("28P01", f'IAM authentication failed for user "{user}"')
+        return False
 
     def _connect_backend(self) -> socket.socket:
         path = self.settings.backend_socket
@@ -367,11 +436,12 @@ class Session:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
-    def _startup_body(self, payload: bytes) -> bytes:
+    def _startup_body(self, payload: bytes) -> tuple[bytes, str]:
         params = payload.split(b"\0")
         pairs = dict(zip(params[0::2], params[1::2], strict=False))
         if b"user" not in pairs:
             raise ProtocolViolation("no PostgreSQL user name specified in startup packet")
+        user = pairs[b"user"].decode("utf-8", "replace")
         limits = self.settings.profile.limits
         extra = {
             b"dsql.emulate": b"on",
@@ -383,7 +453,7 @@ class Session:
             b"dsql.table_limit": str(limits.tables_per_database).encode(),
         }
         body = b"".join(k + b"\0" + v + b"\0" for k, v in pairs.items() if k and k not in extra)
-        return body + b"".join(k + b"\0" + v + b"\0" for k, v in extra.items()) + b"\0"
+        return body + b"".join(k + b"\0" + v + b"\0" for k, v in extra.items()) + b"\0", user
 
     # -- client -> server ---------------------------------------------------------------
 
