@@ -10,6 +10,7 @@ from .. import __version__
 from ._common import AppContext, DsqlMigrateGroup, configure_logging
 from .apply import apply, status, unlock_command
 from .inspect import inspect
+from .lint import lint
 from .local import local
 from .plan import plan
 from .sql import sql
@@ -35,6 +36,7 @@ def main(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
     ctx.obj = AppContext(config_path=config_path, verbose=verbose)
 
 
+main.add_command(lint)
 main.add_command(local)
 main.add_command(sql)
 main.add_command(apply)

@@ -1,0 +1,195 @@
+"""The linter's model: rules, findings, diagnostics, and the registry rules join by decorator.
+
+A rule is a function decorated with :func:`rule` (one statement at a time, dispatched on the
+pglast node type so that a statement only meets the rules that can apply to it) or
+:func:`script_rule` (the whole script, for rules about transaction blocks or counts). The
+function's docstring is the rule's documentation: first line = summary, then the problem, the
+fix and an example; ``docs/lint-rules.md`` is generated from it.
+
+A rule yields :class:`Finding` values. A finding says what ``--fix`` does about it
+(:class:`FixStatus`); the rewrite itself is the rule's *fixer*, attached with
+``@my_rule.fixer`` and applied once per statement (see :mod:`dsql_migrate.lint.fixer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from ..profiles import Profile
+from ..sql import ParsedStatement
+
+if TYPE_CHECKING:
+    from .fixer import FixTarget
+
+
+class Severity(str, Enum):
+    ERROR = "error"  # DSQL rejects the statement
+    WARNING = "warning"  # accepted, but likely to fail or misbehave at run time
+
+
+class FixStatus(str, Enum):
+    FIXED = "fixed"  # safe rewrite, same behaviour
+    FIXED_WITH_WARNING = "fixed_with_warning"  # rewritten; behaviour changes as the detail says
+    UNFIXABLE = "unfixable"  # a human must rewrite it; the detail says how
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule reports about one statement.
+
+    ``location`` is a pglast location (byte offset) inside the statement, or None for the
+    statement's start. ``status``/``detail`` say what ``--fix`` does (or cannot do).
+    """
+
+    message: str
+    suggestion: str | None = None
+    location: int | None = None
+    status: FixStatus = FixStatus.UNFIXABLE
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class FixResult:
+    status: FixStatus
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status.value, "detail": self.detail}
+
+
+@dataclass
+class Diagnostic:
+    """One reported problem, located in a file."""
+
+    rule: str
+    severity: Severity
+    line: int
+    column: int
+    message: str
+    suggestion: str | None
+    statement_index: int
+    statement_preview: str
+    fix_result: FixResult | None = None
+    path: str = "<stdin>"
+
+    @property
+    def fixable(self) -> bool:
+        return self.fix_result is not None and self.fix_result.status is not FixStatus.UNFIXABLE
+
+
+StatementCheck = Callable[[ParsedStatement, "LintContext"], Iterable[Finding]]
+ScriptCheck = Callable[["LintContext"], Iterable[tuple[ParsedStatement, Finding]]]
+Fixer = Callable[["FixTarget", "LintContext"], None]
+
+
+@dataclass
+class Rule:
+    """A registered rule. ``nodes`` = pglast node types it inspects (None: every statement)."""
+
+    id: str
+    severity: Severity
+    family: str
+    doc: str
+    nodes: tuple[str, ...] | None
+    default_enabled: bool = True
+    check: StatementCheck | None = None
+    script_check: ScriptCheck | None = None
+    fix: Fixer | None = None
+
+    @property
+    def summary(self) -> str:
+        return self.doc.strip().splitlines()[0] if self.doc.strip() else self.id
+
+    def fixer(self, fn: Fixer) -> Fixer:
+        """Decorator: attach the rewrite that ``--fix`` applies to statements this rule flags."""
+        self.fix = fn
+        return fn
+
+
+class Registry:
+    """All known rules by id, and the per-node-type dispatch table."""
+
+    def __init__(self) -> None:
+        self.rules: dict[str, Rule] = {}
+
+    def add(self, new: Rule) -> Rule:
+        if new.id in self.rules:
+            raise ValueError(f"duplicate lint rule id {new.id!r}")
+        self.rules[new.id] = new
+        return new
+
+    def __contains__(self, rule_id: object) -> bool:
+        return rule_id in self.rules
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(sorted(self.rules.values(), key=lambda r: (r.family, r.id)))
+
+
+REGISTRY = Registry()
+
+
+def _family(fn: Callable[..., Any]) -> str:
+    return fn.__module__.rsplit(".", 1)[-1]
+
+
+def rule(
+    rule_id: str,
+    *,
+    nodes: tuple[str, ...] | None,
+    severity: Severity = Severity.ERROR,
+    default_enabled: bool = True,
+) -> Callable[[StatementCheck], Rule]:
+    """Register a per-statement rule; the decorated function's docstring documents it."""
+
+    def register(fn: StatementCheck) -> Rule:
+        return REGISTRY.add(
+            Rule(rule_id, severity, _family(fn), fn.__doc__ or "", nodes, default_enabled,
+                 check=fn)
+        )
+
+    return register
+
+
+def script_rule(
+    rule_id: str, *, severity: Severity = Severity.ERROR, default_enabled: bool = True
+) -> Callable[[ScriptCheck], Rule]:
+    """Register a rule that looks at the whole script (transaction blocks, counts)."""
+
+    def register(fn: ScriptCheck) -> Rule:
+        return REGISTRY.add(
+            Rule(rule_id, severity, _family(fn), fn.__doc__ or "", None, default_enabled,
+                 script_check=fn)
+        )
+
+    return register
+
+
+@dataclass
+class LintContext:
+    """What rules may look at besides the statement: the profile, options, the whole script."""
+
+    profile: Profile
+    statements: list[ParsedStatement] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def limits(self) -> Any:
+        return self.profile.limits
+
+
+__all__ = [
+    "REGISTRY",
+    "Diagnostic",
+    "Finding",
+    "FixResult",
+    "FixStatus",
+    "LintContext",
+    "Registry",
+    "Rule",
+    "Severity",
+    "rule",
+    "script_rule",
+]

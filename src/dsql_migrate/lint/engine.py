@@ -1,0 +1,351 @@
+"""Running the rules over a script, suppressions, and ``--fix``."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+from ..profiles import Profile
+from ..sql import ParsedStatement, StatementKind, parse_script
+from . import rules as _rules  # noqa: F401  (registers every rule)
+from .core import (
+    REGISTRY,
+    Diagnostic,
+    Finding,
+    FixResult,
+    FixStatus,
+    LintContext,
+    Rule,
+    Severity,
+)
+from .fixer import FixTarget
+from .rules.transactions import Block, transaction_blocks
+
+log = logging.getLogger(__name__)
+
+_SUPPRESS = re.compile(r"--\s*dsql-migrate:\s*ignore\b[ \t]*([^\n]*)", re.IGNORECASE)
+_MYSQL_HINTS = re.compile(
+    r"`|\bAUTO_INCREMENT\b|\bENGINE\s*=|\bUNSIGNED\b|\bTINYINT\b|\bMEDIUMINT\b|\bDATETIME\b|"
+    r"\bLONGTEXT\b|\bMEDIUMTEXT\b|\bDEFAULT\s+CHARSET\b|\bCHARACTER\s+SET\b|\bON\s+UPDATE\s+"
+    r"CURRENT_TIMESTAMP\b|\bKEY\s+`",
+    re.IGNORECASE,
+)
+_SPLIT_RULES = ("multi_ddl_transaction", "mixed_ddl_dml_transaction")
+
+
+@dataclass(frozen=True)
+class LintSettings:
+    """What to check: the profile, which rules, and rule options (e.g. ``tenant_column``)."""
+
+    profile: Profile
+    enabled: frozenset[str]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        profile: Profile,
+        section: Mapping[str, Any] | None = None,
+        *,
+        enable: Iterable[str] = (),
+        disable: Iterable[str] = (),
+    ) -> LintSettings:
+        """Settings from the ``[lint]`` config table plus command-line enable/disable lists.
+
+        ``[lint]`` keys: ``enable`` and ``disable`` (lists of rule ids), ``tenant_column``.
+        """
+        section = dict(section or {})
+        unknown_keys = sorted(set(section) - {"enable", "disable", "tenant_column", "profile"})
+        if unknown_keys:
+            raise ConfigError(f"unknown key(s) in [lint]: {', '.join(unknown_keys)}",
+                              hint="known keys: enable, disable, tenant_column")
+        enabled = {r.id for r in REGISTRY if r.default_enabled}
+        for source, ids, add in (
+            ("[lint] enable", section.get("enable", []), True),
+            ("[lint] disable", section.get("disable", []), False),
+            ("--enable", list(enable), True),
+            ("--disable", list(disable), False),
+        ):
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise ConfigError(f"{source} must be a list of rule ids")
+            bad = sorted(i for i in ids if i not in REGISTRY)
+            if bad:
+                raise ConfigError(f"{source}: unknown rule id(s): {', '.join(bad)}",
+                                  hint="`dsql-migrate lint --list-rules` shows them all")
+            enabled = enabled | set(ids) if add else enabled - set(ids)
+        options = {k: v for k, v in section.items() if k == "tenant_column"}
+        return cls(profile, frozenset(enabled), options)
+
+
+@dataclass
+class LintResult:
+    """Diagnostics for one script and, after :func:`fix_script`, the rewritten SQL."""
+
+    path: str
+    diagnostics: list[Diagnostic]
+    statements: list[ParsedStatement]
+    fixed_sql: str | None = None
+
+    @property
+    def errors(self) -> int:
+        return sum(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    @property
+    def warnings(self) -> int:
+        return sum(d.severity is Severity.WARNING for d in self.diagnostics)
+
+
+def _preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= 80 else flat[:79] + "…"
+
+
+def _suppressions(
+    p: ParsedStatement, path: str
+) -> tuple[set[str], list[Diagnostic]]:
+    ignored: set[str] = set()
+    problems: list[Diagnostic] = []
+    leading = p.statement.leading
+    if "dsql-migrate" not in leading:
+        return ignored, problems
+    for m in _SUPPRESS.finditer(leading):
+        ids = [i.strip() for i in m.group(1).split(",") if i.strip()]
+        # a position for the comment itself, counted back from the statement start
+        before = leading[m.start():]
+        line = p.statement.line - before.count("\n")
+        column = m.start() - leading.rfind("\n", 0, m.start())
+        if not ids:
+            ids = ["<nothing>"]
+        for rule_id in ids:
+            if rule_id in REGISTRY:
+                ignored.add(rule_id)
+            else:
+                problems.append(Diagnostic(
+                    "invalid_suppression", Severity.ERROR, line, column,
+                    f"suppression names unknown rule {rule_id!r}",
+                    "use exact rule ids: dsql-migrate lint --list-rules", p.statement.index,
+                    _preview(p.text), FixResult(FixStatus.UNFIXABLE,
+                                                "correct or remove the comment"), path))
+    return ignored, problems
+
+
+def _parse_error(p: ParsedStatement, path: str) -> Diagnostic:
+    assert p.error is not None
+    line, column = p.statement.position_of(p.error.offset)
+    suggestion = "fix the syntax"
+    message = f"cannot parse: {p.error.message}"
+    if _MYSQL_HINTS.search(p.text):
+        message += " (this looks like MySQL)"
+        suggestion = ("convert the MySQL DDL to PostgreSQL syntax first (types, quoting, "
+                      "AUTO_INCREMENT → identity), then lint the result")
+    return Diagnostic("parse_error", Severity.ERROR, line, column, message, suggestion,
+                      p.statement.index, _preview(p.text),
+                      FixResult(FixStatus.UNFIXABLE, suggestion), path)
+
+
+class _Dispatch:
+    """Enabled rules indexed by the node types they inspect."""
+
+    def __init__(self, enabled: frozenset[str]) -> None:
+        self.by_node: dict[str, list[Rule]] = {}
+        self.every: list[Rule] = []
+        self.script: list[Rule] = []
+        for r in REGISTRY:
+            if r.id not in enabled:
+                continue
+            if r.script_check is not None:
+                self.script.append(r)
+            elif r.nodes is None:
+                self.every.append(r)
+            else:
+                for node in r.nodes:
+                    self.by_node.setdefault(node, []).append(r)
+
+    def for_node(self, node_type: str) -> list[Rule]:
+        return self.by_node.get(node_type, []) + self.every
+
+
+_DISPATCH_CACHE: dict[frozenset[str], _Dispatch] = {}
+
+
+def _dispatch(enabled: frozenset[str]) -> _Dispatch:
+    d = _DISPATCH_CACHE.get(enabled)
+    if d is None:
+        d = _DISPATCH_CACHE[enabled] = _Dispatch(enabled)
+    return d
+
+
+def _diagnostic(r: Rule, p: ParsedStatement, f: Finding, path: str) -> Diagnostic:
+    line, column = p.position(f.location)
+    status = f.status if (r.fix is not None or f.status is FixStatus.UNFIXABLE) else (
+        FixStatus.UNFIXABLE)
+    return Diagnostic(r.id, r.severity, line, column, f.message, f.suggestion,
+                      p.statement.index, _preview(p.text), FixResult(status, f.detail), path)
+
+
+def lint_statements(
+    statements: list[ParsedStatement], settings: LintSettings, path: str = "<stdin>"
+) -> list[Diagnostic]:
+    """Diagnostics for already parsed statements, sorted by position."""
+    ctx = LintContext(settings.profile, statements, dict(settings.options))
+    dispatch = _dispatch(settings.enabled)
+    out: list[Diagnostic] = []
+    ignored_by_stmt: dict[int, set[str]] = {}
+    for p in statements:
+        ignored, problems = _suppressions(p, path)
+        if ignored:
+            ignored_by_stmt[p.statement.index] = ignored
+        out.extend(problems)
+        if p.node_type is None:
+            if "parse_error" in settings.enabled and "parse_error" not in ignored:
+                out.append(_parse_error(p, path))
+            continue
+        for r in dispatch.for_node(p.node_type):
+            if r.id in ignored or r.check is None:
+                continue
+            for finding in r.check(p, ctx):
+                out.append(_diagnostic(r, p, finding, path))
+    for r in dispatch.script:
+        assert r.script_check is not None
+        for p, finding in r.script_check(ctx):
+            if r.id not in ignored_by_stmt.get(p.statement.index, ()):
+                out.append(_diagnostic(r, p, finding, path))
+    out.sort(key=lambda d: (d.line, d.column, d.rule))
+    return out
+
+
+def lint_script(script: str, settings: LintSettings, path: str = "<stdin>") -> LintResult:
+    """Lint a whole script. Never raises on bad SQL: problems become diagnostics."""
+    statements = parse_script(script)
+    return LintResult(path, lint_statements(statements, settings, path), statements)
+
+
+# --- fixing -----------------------------------------------------------------------------------
+
+
+def _assemble(script: str, statements: list[ParsedStatement],
+              rendered: dict[int, list[str]]) -> str:
+    """Rebuild the script, replacing statements by index and keeping everything else."""
+    parts: list[str] = []
+    for p in statements:
+        st = p.statement
+        new = rendered.get(st.index)
+        if new == [] and not st.leading.strip():
+            continue
+        parts.append(st.leading)
+        if new is None:
+            parts.append(st.text + (";" if st.terminated else ""))
+        elif new:
+            parts.append(";\n".join(new) + ";")
+    last_end = statements[-1].statement.end if statements else 0
+    tail = script[last_end:]
+    if statements and statements[-1].statement.terminated:
+        tail = tail[tail.find(";") + 1 :] if ";" in tail else tail
+    parts.append(tail)
+    return "".join(parts)
+
+
+def _split_block(block: Block) -> list[str]:
+    out: list[str] = []
+    group: list[str] = []
+    begin_text = block.begin.text
+
+    def flush() -> None:
+        if group:
+            out.extend([begin_text, *group, "COMMIT"])
+            group.clear()
+
+    for s in block.body:
+        if s.kind is StatementKind.TRANSACTION and (s.node or {}).get("kind") in (
+            "TRANS_STMT_BEGIN", "TRANS_STMT_START"
+        ):
+            continue  # a BEGIN inside a block does nothing
+        if s.kind is StatementKind.DDL:
+            flush()
+            out.append(s.text)
+        else:
+            group.append(s.text)
+    flush()
+    return out
+
+
+def _split_blocks(script: str, settings: LintSettings) -> str:
+    statements = parse_script(script)
+    rendered: dict[int, list[str]] = {}
+    for block in transaction_blocks(statements):
+        if not block.committed or block.end is None:
+            continue
+        if len(block.ddl) > 1 or (block.ddl and block.dml):
+            rendered[block.begin.statement.index] = _split_block(block)
+            for s in (*block.body, block.end):
+                rendered[s.statement.index] = []
+    if not rendered:
+        return script
+    return _assemble(script, statements, rendered)
+
+
+def _mark_unfixed(diagnostics: list[Diagnostic], index: int, exc: Exception | None) -> None:
+    why = (f"the automatic fix failed ({type(exc).__name__}); rewrite by hand" if exc else
+           "the fix needs several statements, but this one is inside a transaction block that "
+           "is not committed: end the block with COMMIT or rewrite by hand")
+    for d in diagnostics:
+        if d.statement_index == index and d.fixable:
+            d.fix_result = FixResult(FixStatus.UNFIXABLE, why)
+
+
+def fix_script(script: str, settings: LintSettings, path: str = "<stdin>") -> LintResult:
+    """Lint, then apply every available fix; ``fixed_sql`` holds the rewritten script.
+
+    The diagnostics are those of the original script, each with the status of its fix.
+    Statements nobody fixed keep their text and comments byte for byte.
+    """
+    result = lint_script(script, settings, path)
+    ctx = LintContext(settings.profile, result.statements, dict(settings.options))
+    targets: dict[int, FixTarget] = {}
+    applied: set[tuple[int, str]] = set()
+    for d in result.diagnostics:
+        r = REGISTRY.rules.get(d.rule)
+        if r is None or r.fix is None or not d.fixable:
+            continue
+        key = (d.statement_index, d.rule)
+        if key in applied:
+            continue
+        applied.add(key)
+        target = targets.get(d.statement_index)
+        if target is None:
+            target = targets[d.statement_index] = FixTarget(
+                result.statements[d.statement_index])
+        try:
+            r.fix(target, ctx)
+        except Exception as exc:  # a fixer bug must not crash the run: report it unfixed
+            log.debug("fix %s failed on statement %d", d.rule, d.statement_index, exc_info=True)
+            targets.pop(d.statement_index, None)
+            _mark_unfixed(result.diagnostics, d.statement_index, exc)
+    rendered: dict[int, list[str]] = {}
+    for i, target in targets.items():
+        if not target.changed:
+            continue
+        try:
+            rendered[i] = target.render()
+        except Exception as exc:  # pglast cannot print the edited tree: keep the original
+            log.debug("rendering fixed statement %d failed", i, exc_info=True)
+            _mark_unfixed(result.diagnostics, i, exc)
+    # A fix that turns one statement into several cannot stay inside a block that is never
+    # committed (DSQL allows one DDL per transaction, and such a block cannot be split safely).
+    stuck = {s.statement.index for b in transaction_blocks(result.statements)
+             if not b.committed for s in b.body}
+    for i in [i for i, out in rendered.items() if len(out) > 1 and i in stuck]:
+        del rendered[i]
+        _mark_unfixed(result.diagnostics, i, None)
+    fixed = _assemble(script, result.statements, rendered) if rendered else script
+    if any(r in settings.enabled for r in _SPLIT_RULES):
+        fixed = _split_blocks(fixed, settings)
+    result.fixed_sql = fixed
+    return result
+
+
+__all__ = ["LintResult", "LintSettings", "fix_script", "lint_script", "lint_statements"]

@@ -1,0 +1,4 @@
+CREATE INDEX ASYNC ix ON users (lower(email)) WHERE deleted_at IS NULL;
+-- @expect
+-- index_expression unfixable
+-- index_partial unfixable

@@ -1,0 +1,4 @@
+-- already DSQL
+CREATE UNIQUE INDEX ASYNC IF NOT EXISTS ux ON orders (email) INCLUDE (name) NULLS NOT DISTINCT;
+CREATE INDEX ASYNC ON orders (a);
+-- @expect

@@ -1,0 +1,3 @@
+ALTER TABLE orders ADD COLUMN seq serial;
+-- @expect
+-- serial_type unfixable

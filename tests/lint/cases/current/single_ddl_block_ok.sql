@@ -1,0 +1,8 @@
+BEGIN;
+CREATE TABLE a (id bigint PRIMARY KEY);
+COMMIT;
+BEGIN;
+INSERT INTO a VALUES (1);
+UPDATE a SET id = 2 WHERE id = 1;
+COMMIT;
+-- @expect
