@@ -12,6 +12,7 @@ from .apply import apply, status, unlock_command
 from .inspect import inspect
 from .lint import lint
 from .local import local
+from .migrations import COMMANDS as MIGRATION_COMMANDS
 from .plan import plan
 from .sql import sql
 
@@ -44,5 +45,6 @@ main.add_command(status)
 main.add_command(unlock_command)
 main.add_command(plan)
 main.add_command(inspect)
+for _command in MIGRATION_COMMANDS: main.add_command(_command)  # noqa: E701
 
 __all__ = ["main"]
