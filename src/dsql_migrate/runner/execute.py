@@ -48,6 +48,8 @@ from .state import DONE, FAILED, PENDING, RUNNING, STOPPED, StateStore, StepRow,
 log = logging.getLogger(__name__)
 
 ABANDONED = "abandoned"
+#: passes of a re-syncing verification (repair the changed ranges, compare again)
+MAX_VERIFY_PASSES = 5
 RESUME_HINT = ("run 'dsql-migrate apply' again to resume where it stopped; or give up: "
                "'dsql-migrate status' shows what was applied, then fix the cause and re-plan")
 
@@ -327,7 +329,7 @@ class Runner:
                          check.description)
             else:
                 self._execute_ddl(step, statement, check)
-            self.crash.reach("ddl.after_execute")
+                self.crash.reach("ddl.after_execute")
             last = index == len(step.sql) - 1
 
             def record(conn: Conn, done: int = index + 1, last: bool = last) -> None:
@@ -390,6 +392,20 @@ class Runner:
     # verify ---------------------------------------------------------------------------------------
 
     def _check(self, step: Step) -> tuple[bool, list[dict[str, Any]], str | None]:
+        """Run a verification; (passed, figures, the SQL of the first failing check).
+
+        Three shapes, as the planner writes them: with a ``batch``, statement pairs (source,
+        target) compared per key range, plus ``details["totals"]`` compared whole; with
+        ``details["compare"]``/``["totals"]``, statement pairs compared whole; otherwise each
+        statement on its own (see :func:`_passes`).
+        """
+        if step.batch is not None:
+            return self._check_ranges(step, step.batch)
+        if "compare" in step.details or "totals" in step.details:
+            return self._check_pairs(step, step.sql)
+        return self._check_rows(step)
+
+    def _check_rows(self, step: Step) -> tuple[bool, list[dict[str, Any]], str | None]:
         figures: list[dict[str, Any]] = []
         failed_sql: str | None = None
         ok = True
@@ -399,19 +415,107 @@ class Runner:
             figures.clear()
             ok, failed_sql = True, None
             for statement in step.sql:
-                try:
-                    cursor = conn.execute(statement.encode())
-                except psycopg.Error as exc:
-                    exc._dm_sql = statement  # type: ignore[attr-defined]
-                    raise
+                cursor = _execute(conn, statement)
                 columns = [c.name for c in cursor.description or ()]
-                rows = [dict(zip(columns, _jsonable(r), strict=True)) for r in cursor.fetchmany(50)]
+                rows = [dict(zip(columns, _jsonable(r), strict=True))
+                        for r in cursor.fetchmany(50)]
                 passed = _passes(columns, rows)
                 figures.append({"sql": statement, "rows": rows, "ok": passed})
                 if not passed and ok:
                     ok, failed_sql = False, statement
         self.session.transaction(f"verify step {step.id}", run)
         return ok, figures, failed_sql
+
+    def _check_pairs(self, step: Step, statements: Sequence[str],
+                     ) -> tuple[bool, list[dict[str, Any]], str | None]:
+        def run(conn: Conn) -> list[list[Any]]:
+            return [_jsonable(_execute(conn, s).fetchone() or ()) for s in statements]
+        results = self.session.transaction(f"verify step {step.id}", run)
+        figures: list[dict[str, Any]] = []
+        failed_sql: str | None = None
+        for index in range(0, len(results) - 1, 2):
+            equal = results[index] == results[index + 1]
+            figures.append({"sql": statements[index + 1], "ok": equal, "rows": [
+                {"source": results[index], "target": results[index + 1], "equal": equal}]})
+            if not equal and failed_sql is None:
+                failed_sql = statements[index + 1]
+        return failed_sql is None, figures, failed_sql
+
+    def _check_ranges(self, step: Step, batch: Batch,
+                      ) -> tuple[bool, list[dict[str, Any]], str | None]:
+        bounds = sized_bounds(batch)
+        repair = [str(s) for s in step.details.get("repair") or ()]
+        tail = step.details.get("tail")
+        totals = [str(s) for s in step.details.get("totals") or ()]
+        figures: list[dict[str, Any]] = []
+        ok = False
+        failed_sql: str | None = None
+        for attempt in range(1, MAX_VERIFY_PASSES + 1):
+            mismatched, ranges, last = self._compare_ranges(step, batch, bounds)
+            totals_ok, total_figures, totals_sql = (self._check_pairs(step, totals) if totals
+                                                    else (True, [], None))
+            ok = not mismatched and totals_ok
+            figures = [{"sql": step.sql[-1] if step.sql else "", "ok": not mismatched,
+                        "rows": [{"pass": attempt, "ranges": ranges,
+                                  "mismatched_ranges": len(mismatched)}, *mismatched[:5]]},
+                       *total_figures]
+            failed_sql = None if ok else (totals_sql if not mismatched else step.sql[-1])
+            if ok or not repair:
+                break
+            self._repair(step, batch, mismatched, repair=repair,
+                         tail=tail if isinstance(tail, str) and not totals_ok else None,
+                         last=last)
+            self.emit(Event("verify.repair", f"step {step.id}: copied {len(mismatched)} "
+                            "changed key range(s) again", step.id,
+                            data={"ranges": len(mismatched), "pass": attempt}))
+        return ok, figures, failed_sql
+
+    def _compare_ranges(self, step: Step, batch: Batch, bounds: str,
+                        ) -> tuple[list[dict[str, Any]], int, list[Any] | None]:
+        mismatched: list[dict[str, Any]] = []
+        after: list[Any] | None = None
+        ranges = 0
+
+        def one(conn: Conn, after: list[Any] | None) -> tuple[list[Any], list[Any]] | None:
+            params = key_params(batch, "after", after)
+            params["size"] = batch.size
+            page = conn.execute(bounds, params).fetchone()
+            if page is None or all(v is None for v in page):
+                return None
+            upto = list(page)
+            params.update(key_params(batch, "upto", upto))
+            return upto, [_jsonable(_execute(conn, s, params).fetchone() or ())
+                          for s in step.sql]
+        while True:
+            out = self.session.transaction(f"verify step {step.id} range",
+                                           functools.partial(one, after=after))
+            if out is None:
+                return mismatched, ranges, after
+            upto, results = out
+            ranges += 1
+            for index in range(0, len(results) - 1, 2):
+                if results[index] != results[index + 1]:
+                    mismatched.append({"after": _jsonable(after or []), "upto": _jsonable(upto),
+                                       "source": results[index], "target": results[index + 1]})
+                    break
+            after = upto
+            self.lock.heartbeat_if_due()
+
+    def _repair(self, step: Step, batch: Batch, mismatched: list[dict[str, Any]], *,
+                repair: list[str], tail: str | None, last: list[Any] | None) -> None:
+        for item in mismatched:
+            def run(conn: Conn, item: dict[str, Any] = item) -> None:
+                self.lock.fence(conn)
+                params = key_params(batch, "after", item["after"] or None)
+                params.update(key_params(batch, "upto", item["upto"]))
+                for statement in repair:
+                    _execute(conn, statement, params)
+            self.session.transaction(f"step {step.id} repair", run)
+        if tail is not None and last is not None:
+            def cut(conn: Conn) -> None:
+                self.lock.fence(conn)
+                _execute(conn, tail, key_params(batch, "after", last))
+            self.session.transaction(f"step {step.id} repair tail", cut)
 
     def _run_verify(self, step: Step, before: StepRow) -> None:
         ok, figures, failed_sql = self._check(step)
@@ -472,7 +576,7 @@ class Runner:
         if batch is None:
             raise StepFailed(f"step {step.id} ({step.kind.value}) has no batch definition")
         size = self._initial_batch_size(step, batch, before)
-        bounds = batch.bounds if "%(size)s" in batch.bounds else _keyset_bounds(batch)
+        bounds = sized_bounds(batch)
         while True:
             one = functools.partial(self._one_batch, step=step, batch=batch, bounds=bounds,
                                     size=size)
@@ -504,16 +608,14 @@ class Runner:
         if row.status == DONE:
             return None
         after = row.cursor_values
-        params: dict[str, Any] = {"size": size}
-        for index, key in enumerate(batch.key):
-            params[f"after_{key}"] = None if after is None else after[index]
+        params = key_params(batch, "after", after)
+        params["size"] = size
         page = conn.execute(bounds, params).fetchone()
         if page is None or all(v is None for v in page):
             self._mark_done(conn, step)
             return None
         upto = list(page)
-        for index, key in enumerate(batch.key):
-            params[f"upto_{key}"] = upto[index]
+        params.update(key_params(batch, "upto", upto))
         rows = 0
         for statement in step.sql:
             try:
@@ -672,9 +774,13 @@ class Runner:
             "to_regclass(%s) AND conname = %s)", (table, name))
 
     def _query_bool(self, query: str, params: Sequence[Any]) -> bool:
-        row = self.session.autocommit("check the catalog",
-                                      lambda c: c.execute(query.encode() if not params
-                                                          else query, params or None).fetchone())
+        def run(conn: Conn) -> Any:
+            try:
+                return conn.execute(query.encode() if not params else query,
+                                    params or None).fetchone()
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedObject):
+                return None  # a ::regclass cast of an object that is not there (yet)
+        row = self.session.autocommit("check the catalog", run)
         return bool(row and row[0])
 
     _EXECUTORS: ClassVar[dict[StepKind, Callable[[Runner, Step, StepRow], None]]] = dict({
@@ -696,9 +802,14 @@ class _BatchOutcome:
     total: int
 
 
-def _execute(conn: Conn, statement: str) -> None:
+def _execute(conn: Conn, statement: str,
+             params: Mapping[str, Any] | None = None) -> psycopg.Cursor[Any]:
+    """Run one statement of a plan (as written: no placeholders unless ``params``), tagging a
+    failure with the statement for the error report."""
     try:
-        conn.execute(statement.encode())
+        if params is None:
+            return conn.execute(statement.encode())
+        return conn.execute(statement, params)
     except psycopg.Error as exc:
         exc._dm_sql = statement  # type: ignore[attr-defined]
         raise
@@ -729,6 +840,28 @@ def _usable_check(kind: str, name: str, table: str,
             "= to_regclass(%s) AND conname = %s), false)", (table, name))
 
 
+def key_params(batch: Batch, prefix: str, values: Sequence[Any] | None) -> dict[str, Any]:
+    """``prefix_<column>`` and ``prefix_<n>`` (1-based) for each key column: both spellings."""
+    params: dict[str, Any] = {}
+    for index, key in enumerate(batch.key):
+        value = None if values is None else values[index]
+        params[f"{prefix}_{key}"] = value
+        params[f"{prefix}_{index + 1}"] = value
+    return params
+
+
+def sized_bounds(batch: Batch) -> str:
+    """The plan's page-bound query with its page size made a parameter (``%(size)s``), so the
+    runner can shrink batches; a query without a recognisable LIMIT is replaced by an
+    equivalent keyset query."""
+    if "%(size)s" in batch.bounds:
+        return batch.bounds
+    pattern = re.compile(rf"\bLIMIT\s+{batch.size}\b(?=\s*\)\s*(AS\s+)?\w+)", re.IGNORECASE)
+    if pattern.search(batch.bounds):
+        return pattern.sub("LIMIT %(size)s", batch.bounds, count=1)
+    return _keyset_bounds(batch)
+
+
 def _keyset_bounds(batch: Batch) -> str:
     """The last key of the next page of at most ``%(size)s`` rows after the cursor."""
     cols = [sql.Identifier(k).as_string() for k in batch.key]
@@ -736,7 +869,9 @@ def _keyset_bounds(batch: Batch) -> str:
     keys = ", ".join(cols)
     cond = f"{cols[0]} > {afters[0]}" if len(cols) == 1 else f"({keys}) > ({', '.join(afters)})"
     desc = ", ".join(f"{c} DESC" for c in cols)
-    return (f"SELECT {keys} FROM (SELECT {keys} FROM {batch.table} WHERE {afters[0]} IS NULL "
+    table = batch.table if batch.table.startswith('"') or "." in batch.table \
+        else sql.Identifier(batch.table).as_string()
+    return (f"SELECT {keys} FROM (SELECT {keys} FROM {table} WHERE {afters[0]} IS NULL "
             f"OR {cond} ORDER BY {keys} LIMIT %(size)s) AS page ORDER BY {desc} LIMIT 1")
 
 
