@@ -16,6 +16,7 @@ from dsql_migrate.plan import (
     PlanHashMismatch,
     Step,
     StepKind,
+    executable_sql,
     render,
 )
 
@@ -32,7 +33,7 @@ def sample_plan() -> Plan:
         Step(1, StepKind.DDL, "add column orders.status",
              ("ALTER TABLE orders ADD COLUMN status text",), table="orders"),
         Step(2, StepKind.BACKFILL, "backfill orders.status", (
-            "UPDATE orders SET status = 'new' WHERE id > %(after_id)s",), table="orders",
+            "UPDATE orders SET status = 'new' WHERE id > %(after_1)s",), table="orders",
             batch=batch, estimate=Estimate(rows=5000, batches=5, transactions=5)),
         Step(3, StepKind.ASYNC_INDEX, "create index ix_orders_status",
              ("CREATE INDEX ASYNC ix_orders_status ON orders (status)",), table="orders",
@@ -157,3 +158,13 @@ def test_empty_plan_renders_no_changes() -> None:
 def test_unknown_format_is_a_usage_error() -> None:
     with pytest.raises(PlanError):
         render(sample_plan(), "yaml")
+
+
+def test_executable_sql_is_plain_sql_for_a_linter() -> None:
+    plan = sample_plan()
+    backfill = plan.steps[1]
+    statements = executable_sql(backfill)
+    assert statements == ["UPDATE orders SET status = 'new' WHERE id > NULL",
+                          "SELECT id FROM orders ORDER BY id LIMIT 1"]
+    index = executable_sql(plan.steps[2])
+    assert index == ["CREATE INDEX ASYNC ix_orders_status ON orders (status)"]

@@ -21,6 +21,22 @@ Every step has one *kind*, and each kind has one transaction shape:
 ``dml``
     one bounded DML statement.
 
+``details`` (hashed, executed) carries what a runner needs beyond the statements:
+
+- ``check``: a query returning one boolean, true when an async step's object is usable
+  (``indisvalid`` of the index, ``convalidated`` of the constraint);
+- ``expect: "no rows"``: a pre-check passes when its statements return no row; the rows it
+  returns are the offending ones, to report;
+- ``totals``: two ``count(*)`` queries (old and new table) that must agree after a copy;
+- ``writes``: ``"pause"`` (a difference fails the step) or ``"resync"``; with resync, ``repair``
+  holds the statements that re-copy one key range (one transaction, same parameters as the
+  batch) and ``tail`` deletes target rows past the last source key (``after_<n>`` = last key);
+- ``verified_by``: the id of the verify step a swap re-runs before renaming.
+
+Batched statements use the psycopg parameters ``%(after_1)s, %(after_2)s, ...`` (the cursor,
+``NULL`` before the first page) and ``%(upto_1)s, ...`` (the last key of the page), one per
+key column in ``batch.key`` order.
+
 The hash covers only what is executed (kinds, SQL, batch shapes, details), never estimates,
 summaries, warnings or the JSON layout, so a plan reviewed in a pull request can be pinned.
 """
@@ -30,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -80,7 +97,8 @@ class Batch:
 
     ``bounds`` returns the key of the last row of the next page after the cursor (no row: the
     loop is done). Every statement of the step is then run once per page, in one transaction,
-    with the parameters ``after_<col>`` (``NULL`` on the first page) and ``upto_<col>``.
+    with the parameters ``after_<i>`` (``NULL`` on the first page) and ``upto_<i>``, ``i``
+    counting the key columns from 1.
     """
 
     table: str
@@ -410,6 +428,28 @@ def render_text(plan: Plan, *, width: int = 100, color: bool = False) -> str:
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     return buffer.getvalue()
+
+
+_PARAM = re.compile(r"%\((after|upto)_\d+\)s")
+
+
+def executable_sql(step: Step) -> list[str]:
+    """Every statement ``step`` may run (its SQL, batch bound, checks, repairs), with the
+    cursor parameters replaced by ``NULL`` and ``%%`` unescaped: plain SQL for a linter."""
+    statements = list(step.sql)
+    if step.batch is not None:
+        statements.append(step.batch.bounds)
+    for key in ("check", "tail"):
+        value = step.details.get(key)
+        if isinstance(value, str):
+            statements.append(value)
+    for key in ("totals", "repair"):
+        value = step.details.get(key)
+        if isinstance(value, (list, tuple)):
+            statements.extend(str(v) for v in value)
+    if step.batch is None:
+        return statements
+    return [_PARAM.sub("NULL", s).replace("%%", "%") for s in statements]
 
 
 def steps_sql(steps: Sequence[Step]) -> list[str]:

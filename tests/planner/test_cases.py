@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pglast
 import psycopg
 import pytest
 
 from dsql_migrate.diff import Desired, Renames, diff_live, load_sql_target
-from dsql_migrate.plan import DDL_KINDS, Plan, Step, StepKind
+from dsql_migrate.plan import DDL_KINDS, Plan, Step, StepKind, executable_sql
 from dsql_migrate.planner import Options, plan
 from dsql_migrate.profiles import get_profile
 
@@ -109,13 +110,16 @@ def assert_structure(plan_: Plan, profile_name: str) -> None:
         for statement in step.sql:
             if re.match(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b", statement, re.I):
                 assert re.match(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+ASYNC\b", statement, re.I)
-            assert "SERIAL" not in statement.upper()
+            assert not re.search(r"\b(SMALL|BIG)?SERIAL\b", statement, re.I), statement
         if step.batch is not None:
             assert step.batch.size <= limit
         if step.kind.is_batched:
             assert step.batch is not None
         for repair in step.details.get("repair", ()):
             assert step.batch is not None and step.batch.size * 2 <= limit, repair
+        for statement in executable_sql(step):
+            # until the linter lands: every statement is one valid statement (ASYNC aside)
+            assert len(pglast.parse_sql(to_postgres(statement))) == 1, statement
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
@@ -206,7 +210,9 @@ def run_verify(conn: psycopg.Connection[Any], step: Step) -> None:
             if rows:
                 raise StepFailed(f"{step.summary}: {rows}")
         return
-    if step.batch is not None:
+    if step.batch is not None and step.details.get("writes") == "resync":
+        resync(conn, step)
+    elif step.batch is not None:
         for params in key_ranges(conn, step):
             source, target = (conn.execute(s, params).fetchone() for s in step.sql)
             if source != target:
@@ -214,6 +220,94 @@ def run_verify(conn: psycopg.Connection[Any], step: Step) -> None:
     counts = [conn.execute(s).fetchone() for s in step.details.get("totals", ())]
     if counts and len(set(counts)) != 1:
         raise StepFailed(f"{step.summary}: totals {counts}")
+
+
+def resync(conn: psycopg.Connection[Any], step: Step, max_passes: int = 5) -> None:
+    """Re-copy the key ranges whose checksums differ until a whole pass finds none."""
+    for _ in range(max_passes):
+        repaired = 0
+        last: dict[str, Any] = {}
+        for params in key_ranges(conn, step):
+            last = params
+            source, target = (conn.execute(s, params).fetchone() for s in step.sql)
+            if source != target:
+                with conn.transaction():
+                    for statement in step.details["repair"]:
+                        conn.execute(statement, params)
+                repaired += 1
+        if last:
+            after = {k.replace("upto_", "after_"): v for k, v in last.items()
+                     if k.startswith("upto_")}
+            repaired += conn.execute(step.details["tail"], after).rowcount
+        if not repaired:
+            return
+    raise StepFailed(f"{step.summary}: still differing after {max_passes} passes")
+
+
+def run_until(conn: psycopg.Connection[Any], plan_: Plan, kind: StepKind) -> int:
+    """Execute the steps up to and including the first of ``kind``; its index."""
+    for index, step in enumerate(plan_.steps):
+        execute_step(conn, plan_, step)
+        if step.kind is kind:
+            return index
+    raise AssertionError(f"no {kind} step")
+
+
+def writes_during_copy(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("UPDATE events SET payload = 'changed' WHERE id = 4")
+    conn.execute("DELETE FROM events WHERE id = 5")
+    conn.execute("INSERT INTO events VALUES (0, 99, 'late')")  # after the last copied key
+
+
+def test_failing_pre_check_reports_offending_rows_and_changes_nothing(
+        raw_url: str, scratch_url: str) -> None:
+    case = load_case("recreate_classic")
+    planned = make_plan(case, raw_url, scratch_url)
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO orders VALUES (100, 'ten', 'n', 'x'), (101, '9e99', 'n', 'x')")
+        with pytest.raises(StepFailed) as info:
+            execute_plan(planned, scratch_url)
+        assert "every orders.amount casts to INTEGER" in str(info.value)
+        assert "(100, 'ten')" in str(info.value) and "(101, '9e99')" in str(info.value)
+        assert conn.execute("SELECT to_regclass('orders__new')").fetchone() == (None,)
+        assert conn.execute("SELECT count(*) FROM orders").fetchone() == (9,)
+
+
+def test_paused_writes_verify_fails_and_the_swap_does_not_happen(
+        raw_url: str, scratch_url: str) -> None:
+    case = load_case("recreate_resync")
+    case.config["writes"] = "pause"
+    planned = make_plan(case, raw_url, scratch_url)
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        copied = run_until(conn, planned, StepKind.COPY)
+        writes_during_copy(conn)
+        rest = planned.steps[copied + 1:]
+        verify = next(s for s in rest if s.kind is StepKind.VERIFY)
+        with pytest.raises(StepFailed):
+            execute_step(conn, planned, verify)
+        swap = next(s for s in rest if s.kind is StepKind.SWAP)
+        with pytest.raises(StepFailed):
+            execute_step(conn, planned, swap)  # re-verifies first, so it refuses too
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (10,)
+        assert conn.execute("SELECT to_regclass('events__old')").fetchone() == (None,)
+
+
+def test_resync_recopies_changed_ranges_then_swaps(raw_url: str, scratch_url: str) -> None:
+    case = load_case("recreate_resync")
+    case.config["batch_rows"] = 3
+    planned = make_plan(case, raw_url, scratch_url)
+    verify = next(s for s in planned.steps if s.kind is StepKind.VERIFY and s.batch)
+    assert verify.batch is not None and verify.batch.size == 3
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        copied = run_until(conn, planned, StepKind.COPY)
+        writes_during_copy(conn)
+        for step in planned.steps[copied + 1:]:
+            execute_step(conn, planned, step)
+        rows = conn.execute("SELECT tenant_id, id, payload FROM events ORDER BY id").fetchall()
+    assert len(rows) == 10
+    assert (1, 4, "chang") in rows and (0, 99, "late") in rows
+    assert all(r[1] != 5 for r in rows)
+    assert make_plan_again(case, raw_url, scratch_url).steps == ()
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)

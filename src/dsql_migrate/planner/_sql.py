@@ -127,14 +127,21 @@ def cast_failure_predicate(column: str, from_type: str, to_type: str) -> str | N
         if src in _INT_RANGES and _INT_RANGES[src][0] >= low and _INT_RANGES[src][1] <= high:
             return None
         if src.startswith(("numeric", "float", "int")):
-            return f"({ref} < {low} OR {ref} > {high} OR {ref} <> trunc({ref}::numeric))"
+            # numeric -> integer rounds; only values out of range fail
+            return f"(round({ref}::numeric) < {low} OR round({ref}::numeric) > {high})"
         return (f"({text} !~ '^\\s*[-+]?[0-9]+\\s*$' OR "
                 f"(CASE WHEN {text} ~ '^\\s*[-+]?[0-9]+\\s*$' THEN {text}::numeric END) "
                 f"NOT BETWEEN {low} AND {high})")
     if dst.startswith("numeric") or dst in ("float4", "float8"):
         if src in _INT_RANGES or src.startswith(("numeric", "float")):
             return None if not dst.startswith("numeric(") else _numeric_overflow(ref, dst)
-        return f"{text} !~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$'"
+        number = "'^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$'"
+        bad = f"{text} !~ {number}"
+        overflow = _numeric_overflow(f"(CASE WHEN {text} ~ {number} THEN {text} END)", dst)
+        if dst in ("float4", "float8"):
+            overflow = (f"abs((CASE WHEN {text} ~ {number} THEN {text}::numeric END)) "
+                        f">= 1e{38 if dst == 'float4' else 308}")
+        return f"({bad} OR {overflow})" if overflow else bad
     if dst == "bool":
         return (f"lower(trim({text})) NOT IN ('t', 'f', 'true', 'false', 'y', 'n', 'yes', "
                 "'no', 'on', 'off', '1', '0')")
@@ -150,4 +157,4 @@ def _numeric_overflow(ref: str, dst: str) -> str | None:
         return None
     precision, scale = int(m.group(1)), int(m.group(2) or 0)
     limit = "1" + "0" * (precision - scale)
-    return f"abs({ref}::numeric) >= {limit}"
+    return f"abs(round({ref}::numeric, {scale})) >= {limit}"

@@ -56,6 +56,11 @@ def add_column(op: ops.AddColumnOp, ctx: Context) -> None:
     ctx.add(StepKind.DDL, f"add column {table}.{column.name}",
             [f"ALTER TABLE {target} ADD COLUMN "
              f"{column_sql(column, cache_floor=1, inline=False)}"], table=table)
+    if default is not None:
+        # before the backfill: rows written while it runs get the default, none is missed
+        ctx.add(StepKind.DDL, f"set default of {table}.{column.name}",
+                [f"ALTER TABLE {target} ALTER COLUMN {q(column.name)} SET DEFAULT {default}"],
+                table=table)
     if default is not None and live is not None:
         keys = keyset_for(live, ctx)
         rows = live.rows
@@ -66,10 +71,6 @@ def add_column(op: ops.AddColumnOp, ctx: Context) -> None:
                 estimate=ctx.batch_estimate(rows),
                 notes=["resumable: each batch commits with its cursor; rows already set are "
                        "skipped"])
-    if default is not None:
-        ctx.add(StepKind.DDL, f"set default of {table}.{column.name}",
-                [f"ALTER TABLE {target} ALTER COLUMN {q(column.name)} SET DEFAULT {default}"],
-                table=table)
     if not column.nullable:
         name = not_null_check_name(table, column.name)
         add_check_not_valid(ctx, table, op.schema, name, f"{q(column.name)} IS NOT NULL")

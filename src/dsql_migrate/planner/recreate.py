@@ -117,7 +117,8 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
     from .tables import create_table_sql
 
     ctx.add(StepKind.DDL, f"create {new_name} with the target definition of {table}",
-            [create_table_sql(desired, ctx, name=new_name)], table=table,
+            [create_table_sql(desired, ctx, name=new_name,
+                                                pk_name=suffixed(table, "_pkey"))], table=table,
             notes=[f"recreating {table}: {why}"])
 
     override = " OVERRIDING SYSTEM VALUE" if needs_override else ""
@@ -187,7 +188,8 @@ def _unique_prechecks(desired: sa.Table, live: LiveTable, renames: dict[str, str
 def _free_names(desired: sa.Table, live: LiveTable, ctx: Context, table: str,
                 schema: str | None) -> None:
     """Rename the old table's PK/unique constraints and indexes whose names the new needs."""
-    wanted = {str(desired.primary_key.name or f"{table}_pkey")}
+    pk_name = desired.primary_key.name
+    wanted = {pk_name if isinstance(pk_name, str) else suffixed(table, "_pkey")}
     wanted |= {str(c.name) for c in desired.constraints
                if isinstance(c, sa.UniqueConstraint) and c.name}
     wanted |= {str(i.name) for i in desired.indexes if i.name}

@@ -12,7 +12,7 @@ from ._sql import cols, column_sql, expr_sql, q, qual
 
 
 def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
-                     constraint_suffix: str = "") -> str:
+                     pk_name: str | None = None) -> str:
     """DSQL-legal ``CREATE TABLE``: identity with CACHE, no SERIAL, inline PK and constraints,
     foreign keys only where the profile has them."""
     floor = ctx.profile.limits.min_large_cache
@@ -21,11 +21,11 @@ def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
         _check_column(table, column, ctx)
     pk = table.primary_key
     if pk is not None and len(pk.columns):
-        prefix = f"CONSTRAINT {q(str(pk.name) + constraint_suffix)} " if isinstance(
-            pk.name, str) else ""
+        named = pk.name if isinstance(pk.name, str) else pk_name
+        prefix = f"CONSTRAINT {q(named)} " if named else ""
         lines.append(f"{prefix}PRIMARY KEY ({cols([c.name for c in pk.columns])})")
     for constraint in sorted(table.constraints, key=lambda c: str(c.name or "")):
-        named = (f"CONSTRAINT {q(str(constraint.name) + constraint_suffix)} "
+        named = (f"CONSTRAINT {q(str(constraint.name))} "
                  if isinstance(constraint.name, str) else "")
         if isinstance(constraint, sa.UniqueConstraint) and not isinstance(
                 constraint, sa.PrimaryKeyConstraint):

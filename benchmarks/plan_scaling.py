@@ -1,0 +1,188 @@
+"""Round trips and time of ``dsql-migrate plan`` vs Alembic's ``compare_metadata``.
+
+DSQL is remote: every round trip costs milliseconds, so the number of catalog queries must not
+grow with the number of tables. This script builds a schema of N tables (default 500) on the
+local embedded PostgreSQL, a SQLAlchemy model of the same schema with a handful of changes, and
+measures, in one run and side by side:
+
+- dsql-migrate: the live snapshot (``catalog.snapshot``) alone, and the whole ``plan``
+  (snapshot + comparison + planning);
+- Alembic: ``compare_metadata`` over the same database and model.
+
+Round trips are counted by wrapping ``psycopg.Cursor.execute`` (every statement sent by either
+tool goes through it). Usage::
+
+    python benchmarks/plan_scaling.py [--tables 500] [--url postgresql://...]
+
+Without ``--url`` a throwaway local server is started in a temporary directory and removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from dsql_migrate.catalog import snapshot
+from dsql_migrate.diff import Desired, diff_live, engine_for
+from dsql_migrate.local import LocalInstance
+from dsql_migrate.planner import plan
+from dsql_migrate.profiles import CURRENT
+
+COUNTER = {"n": 0}
+_original_execute = psycopg.Cursor.execute
+
+
+def _counting_execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+    COUNTER["n"] += 1
+    return _original_execute(self, *args, **kwargs)
+
+
+@contextmanager
+def counted() -> Iterator[dict[str, float]]:
+    result: dict[str, float] = {}
+    psycopg.Cursor.execute = _counting_execute  # type: ignore[method-assign]
+    COUNTER["n"] = 0
+    start = time.perf_counter()
+    try:
+        yield result
+    finally:
+        result["seconds"] = time.perf_counter() - start
+        result["round_trips"] = COUNTER["n"]
+        psycopg.Cursor.execute = _original_execute  # type: ignore[method-assign]
+
+
+def build_live(url: str, tables: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        for i in range(tables):
+            conn.execute(
+                f"CREATE TABLE t{i} (id bigint PRIMARY KEY, tenant_id uuid NOT NULL, "
+                f"name varchar(40), amount numeric(12, 2), "
+                f"parent_id bigint{f' REFERENCES t{i - 1} (id)' if i else ''})")
+            conn.execute(f"CREATE INDEX ix_t{i}_tenant ON t{i} (tenant_id)")
+
+
+def build_model(tables: int) -> sa.MetaData:
+    metadata = sa.MetaData()
+    for i in range(tables):
+        columns: list[Any] = [
+            sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+            sa.Column("tenant_id", sa.Uuid, nullable=False),
+            sa.Column("name", sa.String(40)),
+            sa.Column("amount", sa.Numeric(12, 2)),
+            sa.Column("parent_id", sa.BigInteger,
+                      sa.ForeignKey(f"t{i - 1}.id") if i else None),
+        ]
+        if i == 1:
+            columns.append(sa.Column("status", sa.Text, server_default="new"))  # add column
+        if i == 2:
+            columns[2] = sa.Column("name", sa.String(80))  # type change: recreation
+        table = sa.Table(f"t{i}", metadata, *columns)
+        sa.Index(f"ix_t{i}_tenant", table.c.tenant_id)
+        if i == 3:
+            sa.Index("ix_t3_name", table.c.name)  # new index
+    sa.Table("brand_new", metadata, sa.Column("id", sa.BigInteger, sa.Identity(cache=1),
+                                              primary_key=True))
+    return metadata
+
+
+def measure(url: str, tables: int) -> dict[str, dict[str, float]]:
+    model = build_model(tables)
+    out: dict[str, dict[str, float]] = {}
+    with counted() as snap_result, psycopg.connect(url, autocommit=True) as conn:
+        snap = snapshot(conn)
+    assert len(snap.tables) == tables
+    out["dsql-migrate snapshot"] = snap_result
+    with counted() as plan_result:
+        result, live = diff_live(url, Desired(metadata=model, source="benchmark"))
+        planned = plan(result.ops, live, result.desired, CURRENT)
+    assert planned.steps
+    out["dsql-migrate plan"] = plan_result
+    engine = engine_for(url)
+    try:
+        with counted() as alembic_result, engine.connect() as sa_conn:
+            diffs = compare_metadata(MigrationContext.configure(sa_conn, opts={
+                "compare_type": True, "compare_server_default": True}), model)
+        assert diffs
+    finally:
+        engine.dispose()
+    out["alembic compare_metadata"] = alembic_result
+    return out
+
+
+@contextmanager
+def server(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        instance = LocalInstance(Path(tmp) / "local")
+        instance.start()
+        try:
+            yield instance.raw_url()
+        finally:
+            instance.destroy()
+
+
+@contextmanager
+def database(server_url: str) -> Iterator[str]:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", type=int, default=500)
+    parser.add_argument("--small", type=int, default=10,
+                        help="a smaller schema measured too, to show what grows")
+    parser.add_argument("--url", help="a PostgreSQL server to create scratch databases on")
+    args = parser.parse_args(argv)
+    report: Callable[[str], None] = print
+    with server(args.url) as server_url:
+        results = {}
+        for n in (args.small, args.tables):
+            with database(server_url) as url:
+                build_live(url, n)
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("ANALYZE")
+                results[n] = measure(url, n)
+    report(f"{'':28}" + "".join(f"{f'{n} tables':>26}" for n in results))
+    for tool in results[args.tables]:
+        cells = "".join(
+            f"{int(r[tool]['round_trips']):>10} trips {r[tool]['seconds'] * 1000:>8.0f} ms"
+            for r in results.values())
+        report(f"{tool:28}{cells}")
+    big, small = results[args.tables], results[args.small]
+    ours, whole = big["dsql-migrate snapshot"], big["dsql-migrate plan"]
+    theirs = big["alembic compare_metadata"]
+    report("")
+    report(f"round trips, {args.small} -> {args.tables} tables: "
+           + ", ".join(f"{tool} {int(small[tool]['round_trips'])} -> "
+                       f"{int(big[tool]['round_trips'])}" for tool in big))
+    report(f"ratio at {args.tables} tables, Alembic compare_metadata / dsql-migrate snapshot: "
+           f"{theirs['round_trips'] / ours['round_trips']:.1f}x round trips, "
+           f"{theirs['seconds'] / ours['seconds']:.1f}x time")
+    report(f"ratio at {args.tables} tables, dsql-migrate plan (snapshot + Alembic comparison + "
+           f"planning) / Alembic compare_metadata: "
+           f"{whole['round_trips'] / theirs['round_trips']:.2f}x round trips, "
+           f"{whole['seconds'] / theirs['seconds']:.2f}x time")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+CREATE TABLE profiles (
+  id bigint PRIMARY KEY,
+  bio text,
+  lang text
+);

@@ -1,0 +1,6 @@
+CREATE TABLE tags (
+  id bigint PRIMARY KEY,
+  label text,
+  weight int,
+  CONSTRAINT tags_weight_positive CHECK (weight > 0)
+);

@@ -1,0 +1,125 @@
+"""The planner is pure: hand-built snapshots and ops, no database."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.operations import ops
+
+from dsql_migrate.catalog import Column, Constraint, Snapshot, Table
+from dsql_migrate.plan import StepKind
+from dsql_migrate.planner import Options, PlanningError, plan
+from dsql_migrate.profiles import CLASSIC, CURRENT
+
+
+def live_snapshot(rows: int | None = 2500) -> Snapshot:
+    table = Table(
+        schema="public", name="items",
+        columns=(Column("id", "bigint", False, position=1), Column("name", "text", True,
+                                                                   position=2)),
+        constraints=(Constraint("items_pkey", "primary_key", ("id",), "PRIMARY KEY (id)",
+                                index="items_pkey"),),
+        row_estimate=rows,
+    )
+    return Snapshot(schemas=("public",), tables={"public.items": table})
+
+
+def desired_metadata(**extra: sa.Column[object]) -> sa.MetaData:
+    metadata = sa.MetaData()
+    sa.Table("items", metadata, sa.Column("id", sa.BigInteger, primary_key=True),
+             sa.Column("name", sa.Text), *extra.values())
+    return metadata
+
+
+def add_status() -> tuple[list[ops.MigrateOperation], sa.MetaData]:
+    status = sa.Column("status", sa.Text, server_default="new")
+    metadata = desired_metadata(status=status)
+    return [ops.AddColumnOp("items", metadata.tables["items"].c.status)], metadata
+
+
+def test_add_column_with_default_is_add_set_default_backfill() -> None:
+    op_list, metadata = add_status()
+    planned = plan(op_list, live_snapshot(), metadata, CURRENT)
+    assert [s.kind for s in planned.steps] == [StepKind.DDL, StepKind.DDL, StepKind.BACKFILL]
+    backfill = planned.steps[2]
+    assert backfill.batch is not None and backfill.batch.size == 1000
+    assert backfill.estimate.rows == 2500 and backfill.estimate.batches == 3
+    assert planned.steps[1].sql == ("ALTER TABLE items ALTER COLUMN status SET DEFAULT 'new'",)
+
+
+def test_add_column_with_default_in_classic_recreates() -> None:
+    op_list, metadata = add_status()
+    planned = plan(op_list, live_snapshot(), metadata, CLASSIC)
+    kinds = [s.kind for s in planned.steps]
+    assert StepKind.COPY in kinds and StepKind.SWAP in kinds
+    assert not any("SET DEFAULT" in sql for s in planned.steps for sql in s.sql)
+    assert planned.steps[-1].destructive and planned.steps[-1].sql == ("DROP TABLE items__old",)
+
+
+@pytest.mark.parametrize("batch_rows, limit, expected", [
+    (5000, None, 3000),  # never above the profile's row limit
+    (None, 500, 500),  # a lowered limit from the configuration caps the default
+    (200, None, 200),
+])
+def test_batch_size_never_exceeds_the_row_limit(batch_rows: int | None, limit: int | None,
+                                                expected: int) -> None:
+    op_list, metadata = add_status()
+    profile = CURRENT.with_limits({"rows_per_transaction": limit}) if limit else CURRENT
+    planned = plan(op_list, live_snapshot(), metadata, profile, Options(batch_rows=batch_rows))
+    batch = planned.steps[2].batch
+    assert batch is not None and batch.size == expected
+
+
+def test_unknown_row_count_is_one_batch_estimate_not_zero() -> None:
+    op_list, metadata = add_status()
+    planned = plan(op_list, live_snapshot(rows=None), metadata, CURRENT)
+    assert planned.steps[2].estimate.rows is None
+    assert planned.steps[2].estimate.batches == 1
+
+
+def test_not_null_by_check_needs_the_current_profile() -> None:
+    op_list, metadata = add_status()
+    with pytest.raises(PlanningError) as info:
+        plan(op_list, live_snapshot(), metadata, CLASSIC, Options(not_null="check"))
+    assert "classic" in str(info.value)
+
+
+def test_same_inputs_give_byte_identical_plans() -> None:
+    first = plan(*_twice(), CURRENT).to_json()
+    second = plan(*_twice(), CURRENT).to_json()
+    assert first == second
+
+
+def _twice() -> tuple[list[ops.MigrateOperation], Snapshot, sa.MetaData]:
+    op_list, metadata = add_status()
+    return op_list, live_snapshot(), metadata
+
+
+def test_invalid_identity_cache_is_raised_to_the_dsql_minimum_with_a_warning() -> None:
+    metadata = sa.MetaData()
+    table = sa.Table("counters", metadata,
+                     sa.Column("id", sa.BigInteger, sa.Identity(cache=20), primary_key=True))
+    planned = plan([ops.CreateTableOp.from_table(table)], Snapshot(), metadata, CURRENT)
+    assert "CACHE 65536" in planned.steps[0].sql[0]
+    assert any("CACHE 20 is not allowed" in w for w in planned.warnings)
+
+
+def test_autoincrement_integer_key_is_not_serial_and_warns() -> None:
+    metadata = sa.MetaData()
+    table = sa.Table("things", metadata, sa.Column("id", sa.Integer, primary_key=True,
+                                                    autoincrement=True))
+    planned = plan([ops.CreateTableOp.from_table(table)], Snapshot(), metadata, CURRENT)
+    assert "SERIAL" not in planned.steps[0].sql[0].upper()
+    assert any("SERIAL" in w for w in planned.warnings)
+
+
+def test_foreign_keys_in_classic_become_integrity_notes() -> None:
+    metadata = sa.MetaData()
+    sa.Table("parents", metadata, sa.Column("id", sa.BigInteger, primary_key=True))
+    kids = sa.Table("kids", metadata, sa.Column("id", sa.BigInteger, primary_key=True),
+                    sa.Column("parent_id", sa.BigInteger, sa.ForeignKey("parents.id")))
+    planned = plan([ops.CreateTableOp.from_table(kids)], Snapshot(), metadata, CLASSIC)
+    assert "REFERENCES" not in planned.steps[0].sql[0]
+    assert any("application" in w for w in planned.warnings)
+    planned = plan([ops.CreateTableOp.from_table(kids)], Snapshot(), metadata, CURRENT)
+    assert "REFERENCES parents (id)" in planned.steps[0].sql[0]
