@@ -161,3 +161,15 @@ def test_validate_constraint_async(conn: psycopg.Connection[Any],
         f"ALTER TABLE ASYNC {table} VALIDATE CONSTRAINT {table}_pos").fetchone()[0]  # type: ignore[index]
     assert _wait(conn, job_id) is True
     assert raw_conn.execute(validated, (f"{table}_pos",)).fetchone() == (True,)
+
+
+def test_submit_job_cannot_run_anything_else(conn: psycopg.Connection[Any],
+                                             raw_conn: psycopg.Connection[Any]) -> None:
+    table = _table(raw_conn)
+    job_id = conn.execute(
+        "SELECT job_id FROM sys._submit_job('INDEX_BUILD', 'x', "
+        "'ALTER ROLE admin SUPERUSER', %s, 1)", (table,)).fetchone()[0]  # type: ignore[index]
+    assert _wait(conn, job_id) is False
+    assert _job(conn, job_id)[0] == "failed"
+    row = raw_conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'admin'").fetchone()
+    assert row == (False,)

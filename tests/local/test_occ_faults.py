@@ -120,3 +120,15 @@ def test_old_connections_are_closed(emulator: LocalInstance, dsql_url: str) -> N
     with psycopg.connect(dsql_url, autocommit=True) as conn:
         time.sleep(0.6)
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_injected_failure_on_an_extended_protocol_commit(emulator: LocalInstance, dsql_url: str,
+                                                        raw_conn: psycopg.Connection[Any]) -> None:
+    table = _table(raw_conn)
+    emulator.set_faults(Faults(commit_failure_rate=1.0, seed=3))
+    with psycopg.connect(dsql_url) as conn:
+        conn.execute(f"INSERT INTO {table} VALUES (20, 20)")
+        with pytest.raises(psycopg.errors.SerializationFailure, match=r"\(OC000\)"):
+            conn.execute("COMMIT")  # psycopg sends this one as Parse/Bind/Execute
+        conn.rollback()
+    assert raw_conn.execute(f"SELECT count(*) FROM {table} WHERE id = 20").fetchone() == (0,)

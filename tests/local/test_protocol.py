@@ -183,3 +183,24 @@ def test_fuzz_statement_fragments(dsql_url: str, words: list[str], simple: bool)
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_large_messages_both_ways(conn: psycopg.Connection[Any]) -> None:
+    table = f"big_{uuid.uuid4().hex[:8]}"
+    conn.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, v text)")
+    value = "".join(chr(97 + i % 26) for i in range(3 * 1024 * 1024))
+    conn.execute(f"INSERT INTO {table} VALUES (1, %s)", (value,))  # a 3 MiB Bind message
+    row = conn.execute(f"SELECT v, length(v) FROM {table}").fetchone()  # a 3 MiB DataRow
+    assert row == (value, len(value))
+    assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(("query", "params"), [
+    ("SELECT pg_advisory_lock(hashtext(%s))", ("x",)),
+    ("SELECT pg_advisory_lock(%s)", (1,)),
+    ("SELECT pg_try_advisory_lock(%s, %s)", (1, 2)),
+])
+def test_rejected_statement_with_parameters(conn: psycopg.Connection[Any], query: str,
+                                            params: tuple[Any, ...]) -> None:
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="not supported"):
+        conn.execute(query, params)

@@ -80,7 +80,7 @@ def targets(dsql_url: str, classic_url: str) -> Iterator[dict[str, psycopg.Conne
 def _raw(url: str) -> str:
     """The direct PostgreSQL URL behind an emulator URL."""
     with psycopg.connect(url, autocommit=True) as conn:
-        port = conn.execute("SELECT inet_server_port()").fetchone()
+        port = conn.execute("SELECT current_setting('port')").fetchone()
     assert port is not None
     return url.rsplit(":", 1)[0] + f":{port[0]}/postgres"
 

@@ -144,3 +144,27 @@ def test_column_limit(conn: psycopg.Connection[Any]) -> None:
     assert info.value.sqlstate == "54011"
     fine = ", ".join(f"c{i} int" for i in range(255))
     conn.execute(f"CREATE TABLE wide_{uuid.uuid4().hex[:6]} ({fine})")
+
+
+def test_schema_and_table_limits(conn: psycopg.Connection[Any],
+                                 raw_conn: psycopg.Connection[Any]) -> None:
+    schemas = raw_conn.execute(
+        "SELECT count(*) FROM pg_namespace WHERE nspname NOT IN "
+        "('public', 'sys', 'information_schema') AND nspname NOT LIKE 'pg\\_%'").fetchone()
+    assert schemas is not None
+    # the limits are the profile's (10 schemas, 1,000 tables); lowered here to reach them
+    conn.execute(f"SET dsql.schema_limit = '{schemas[0]}'")
+    with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="too many schemas"):
+        conn.execute(f"CREATE SCHEMA s_{uuid.uuid4().hex[:8]}")
+    tables = raw_conn.execute(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('sys', 'information_schema') "
+        "AND n.nspname NOT LIKE 'pg\\_%'").fetchone()
+    assert tables is not None
+    conn.execute(f"SET dsql.table_limit = '{tables[0]}'")
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="too many tables"):
+        conn.execute(f"CREATE TABLE {name} (id bigint PRIMARY KEY)")
+    assert not _exists(raw_conn, name)
+    conn.execute("RESET dsql.table_limit")
+    conn.execute(f"CREATE TABLE {name} (id bigint PRIMARY KEY)")

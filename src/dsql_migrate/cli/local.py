@@ -125,8 +125,12 @@ def url(directory: Path, raw: bool) -> None:
 def serve(directory: Path, **options: Any) -> None:
     """Run the local target in the foreground until Ctrl-C."""
     instance = _instance(directory, **options)
-    note("serving; press Ctrl-C to stop")
-    instance.serve()
+
+    def ready(url: str) -> None:
+        click.echo(url)
+        note("serving; press Ctrl-C to stop")
+
+    instance.serve(on_ready=ready)
     note("stopped")
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..profiles import get_profile
 from .jobs import JobRunner
-from .postgres import HOST, SUPERUSER, make_url
+from .postgres import HOST, SOCKET_DIR, SUPERUSER, make_url
 from .proxy import Faults, Proxy, ProxySettings
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ class EmulatorSettings:
     backend_port: int | None = None
     faults: Faults | None = None
     transaction_age: float | None = None
+    #: overrides of the profile's limits (see ``Profile.with_limits``)
+    limits: dict[str, int] | None = None
     generation: int = 0
 
     @classmethod
@@ -57,6 +59,7 @@ class EmulatorSettings:
             backend_port=raw.get("backend_port"),
             faults=Faults.from_dict(raw.get("faults")),
             transaction_age=raw.get("transaction_age"),
+            limits=raw.get("limits") or None,
             generation=int(raw.get("generation", 0)),
         )
 
@@ -67,6 +70,7 @@ class EmulatorSettings:
             "backend_port": self.backend_port,
             "faults": (self.faults or Faults()).as_dict(),
             "transaction_age": self.transaction_age,
+            "limits": self.limits,
             "generation": self.generation,
         }
         tmp = state_dir / (SETTINGS_FILE + ".tmp")
@@ -87,21 +91,22 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
     if settings.backend_port is None:
         raise SystemExit("no backend port recorded: start with 'dsql-migrate local start'")
     profile = get_profile(settings.profile)
+    if settings.limits:
+        profile = profile.with_limits(settings.limits)
     proxy_settings = ProxySettings(
         profile=profile, backend_host=HOST, backend_port=settings.backend_port,
+        backend_socket=f"{SOCKET_DIR}/.s.PGSQL.{settings.backend_port}",
         faults=settings.faults or Faults(), transaction_age=settings.transaction_age,
     )
     jobs = JobRunner(make_url(settings.backend_port, SUPERUSER))
 
-    cancelling: set[asyncio.Task[None]] = set()
+    loop = asyncio.get_running_loop()
 
-    def on_dropped(names: tuple[str, ...]) -> None:
-        task = asyncio.ensure_future(jobs.cancel_builds(names))
-        cancelling.add(task)
-        task.add_done_callback(cancelling.discard)
+    def on_dropped(names: tuple[str, ...]) -> None:  # called from a proxy thread
+        asyncio.run_coroutine_threadsafe(jobs.cancel_builds(names), loop)
 
     proxy = Proxy(proxy_settings, on_dropped_indexes=on_dropped)
-    port = await proxy.start(HOST, settings.port or 0)
+    port = proxy.start(HOST, settings.port or 0)
     jobs.start()
     (state_dir / PID_FILE).write_text(f"{os.getpid()} {port}\n")
     (state_dir / APPLIED_FILE).write_text(f"{settings.generation}\n")
@@ -119,7 +124,7 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
                     proxy.settings.transaction_age = current.transaction_age
                 (state_dir / APPLIED_FILE).write_text(f"{generation}\n")
     finally:
-        await proxy.close()
+        proxy.close()
         await jobs.close()
         found = read_pid_file(state_dir)
         if found is not None and found[0] == os.getpid():

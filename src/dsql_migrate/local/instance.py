@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,10 @@ def _accepts(port: int, timeout: float = 0.5) -> bool:
 class LocalInstance:
     """The local DSQL target kept in ``directory``.
 
-    ``profile``, ``faults`` and ``transaction_age`` (seconds; DSQL's limit is 300) apply when
-    this call starts the emulator; ``None`` keeps what is stored with the instance.
+    ``profile``, ``faults``, ``transaction_age`` (seconds; DSQL's limit is 300) and ``limits``
+    (overrides of the profile's :class:`~dsql_migrate.profiles.Limits`, e.g. from the
+    ``[limits]`` configuration table) apply when this call starts the emulator; ``None`` keeps
+    what is stored with the instance.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class LocalInstance:
         profile: str | None = None,
         faults: Faults | None = None,
         transaction_age: float | None = None,
+        limits: Mapping[str, int] | None = None,
     ) -> None:
         self.directory = Path(directory) if directory is not None else DEFAULT_DIR
         self.postgres = EmbeddedPostgres(self.directory)
@@ -102,6 +106,9 @@ class LocalInstance:
         self.requested_profile = get_profile(profile).name if profile else None
         self.requested_faults = faults
         self.requested_transaction_age = transaction_age
+        if limits:
+            get_profile(self.requested_profile or "current").with_limits(limits)  # validate
+        self.requested_limits = dict(limits) if limits else None
 
     @property
     def state_dir(self) -> Path:
@@ -127,13 +134,20 @@ class LocalInstance:
             url = self.url()
         return url
 
-    def serve(self, timeout: float = 60.0) -> None:
-        """Run the emulator in this process until SIGINT/SIGTERM, then stop the server."""
+    def serve(self, timeout: float = 60.0,
+              on_ready: Callable[[str], None] | None = None) -> None:
+        """Run the emulator in this process until SIGINT/SIGTERM, then stop the server.
+
+        ``on_ready`` gets the URL before serving starts.
+        """
         if self._prepare(timeout) is not None:
             raise ConfigError(
                 f"the local target in {self.directory} already runs in the background",
                 hint="stop it first ('dsql-migrate local stop')",
             )
+        port = self.settings().port
+        if on_ready is not None and port is not None:
+            on_ready(make_url(port))
         try:
             serve(self.state_dir)
         finally:
@@ -159,7 +173,7 @@ class LocalInstance:
                     f"not {self.requested_port}",
                     hint="stop it first to change its port",
                 )
-            if running[1] and _accepts(running[1]):
+            if running[1] and _accepts(running[1]) and settings.backend_port == backend_port:
                 return make_url(running[1])
             self._stop_emulator()
         settings.profile = self.requested_profile or settings.profile
@@ -167,6 +181,8 @@ class LocalInstance:
             settings.faults = self.requested_faults
         if self.requested_transaction_age is not None:
             settings.transaction_age = self.requested_transaction_age
+        if self.requested_limits is not None:
+            settings.limits = self.requested_limits
         settings.backend_port = backend_port
         settings.port = self._choose_port(settings.port)
         settings.save(self.state_dir)

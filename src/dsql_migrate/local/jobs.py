@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from typing import Any
 
 import psycopg
+from pglast import parser
 from psycopg import sql
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,28 @@ CHANNEL = "dsql_emulator_jobs"
 POLL_SECONDS = 2.0
 _UNIQUE = re.compile(r"^\s*CREATE\s+UNIQUE\s+INDEX", re.IGNORECASE)
 _NULLS_NOT_DISTINCT = re.compile(r"\bNULLS\s+NOT\s+DISTINCT\b", re.IGNORECASE)
+
+
+def is_job_statement(statement: str, job_type: str) -> bool:
+    """Whether ``statement`` is one the proxy would have submitted for ``job_type``.
+
+    The job runner is a superuser: this keeps ``sys._submit_job``, which any role can call, from
+    being a way to run anything else.
+    """
+    try:
+        stmts = json.loads(parser.parse_sql_json(statement)).get("stmts", [])
+    except Exception:
+        return False
+    if len(stmts) != 1:
+        return False
+    (kind, node), = stmts[0]["stmt"].items()
+    if job_type == "INDEX_BUILD":
+        return kind == "IndexStmt" and bool(node.get("concurrent"))
+    if job_type == "CONSTRAINT_VALIDATION":
+        cmds = node.get("cmds", []) if kind == "AlterTableStmt" else []
+        return len(cmds) == 1 and cmds[0]["AlterTableCmd"].get("subtype") == \
+            "AT_ValidateConstraint"
+    return False
 
 
 class JobRunner:
@@ -66,6 +90,7 @@ class JobRunner:
                 await asyncio.sleep(1)
 
     async def _run(self) -> None:
+        await self._fail_orphans()
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
@@ -76,6 +101,19 @@ class JobRunner:
             except psycopg.Error as exc:
                 log.warning("job runner: %s", exc)
                 await asyncio.sleep(1)
+
+    async def _fail_orphans(self) -> None:
+        """Jobs left 'processing' by an emulator that stopped during them ended with it."""
+        try:
+            async with await psycopg.AsyncConnection.connect(self.conninfo,
+                                                             autocommit=True) as conn:
+                await conn.execute(
+                    "UPDATE sys._jobs SET status = 'failed', end_time = clock_timestamp(), "
+                    "details = 'the local emulator stopped during the job', worker_pid = NULL "
+                    "WHERE status = 'processing' AND (worker_pid IS NULL OR worker_pid NOT IN "
+                    "(SELECT pid FROM pg_stat_activity))")
+        except psycopg.Error as exc:
+            log.warning("job runner: %s", exc)
 
     async def _run_one(self) -> bool:
         async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
@@ -91,10 +129,23 @@ class JobRunner:
             log.info("running job %s: %s", job_id, statement)
             status, details = "completed", None
             try:
+                if not is_job_statement(statement, job_type):
+                    raise psycopg.errors.InsufficientPrivilege(
+                        "not a statement an asynchronous job runs")
                 if search_path:
                     await conn.execute(sql.SQL("SELECT set_config('search_path', {}, false)")
                                        .format(sql.Literal(search_path)))
-                await conn.execute(statement)
+                # as the table's owner: the job can do no more than its submitter could
+                owner = await (await conn.execute(
+                    "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s",
+                    (table_oid,))).fetchone()
+                if owner is None:
+                    raise psycopg.errors.UndefinedTable("the table of the job no longer exists")
+                await conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner[0])))
+                try:
+                    await conn.execute(statement)
+                finally:
+                    await conn.execute("RESET ROLE")
             except psycopg.errors.QueryCanceled:
                 status, details = "cancelled", "cancelled by DROP INDEX"
             except psycopg.Error as exc:

@@ -44,11 +44,15 @@ HOST = "127.0.0.1"
 DATABASE = "postgres"
 ADMIN_ROLE = "admin"
 SUPERUSER = "postgres"
+#: where the server also listens on a Unix-domain socket, for the emulator's hop to it (short,
+#: world-writable, and the same for every account, so it works when root runs the server as an
+#: unprivileged account); users connect over TCP
+SOCKET_DIR = "/tmp"
 
 #: settings written on every start; ``port`` is added there
 SERVER_SETTINGS: dict[str, str] = {
     "listen_addresses": f"'{HOST}'",
-    "unix_socket_directories": "''",
+    "unix_socket_directories": f"'{SOCKET_DIR}'",
     "max_connections": "200",
     "synchronous_commit": "off",  # a local development target: speed over durability
     "timezone": "'UTC'",

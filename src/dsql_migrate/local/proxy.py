@@ -15,13 +15,16 @@ transaction end, as on DSQL.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
+import os
 import random
+import re
+import socket
 import struct
+import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,10 +40,12 @@ CANCEL_REQUEST = 80877102
 MAX_STARTUP = 10_000
 MAX_MESSAGE = 1 << 30
 STARTUP_TIMEOUT = 60.0
+REWRITE_CACHE_SIZE = 4096
 
 OC000 = "mutation conflicts with another transaction, retry as needed (OC000)"
 OC001 = "schema has been updated by another transaction, please retry: (OC001)"
 
+_COMMIT_WORDS = frozenset({"commit", "end", "commit transaction", "commit work"})
 _WRITE_TAGS = (b"INSERT", b"UPDATE", b"DELETE", b"COPY", b"MERGE")
 _DDL_TAGS = (b"CREATE", b"ALTER", b"DROP", b"GRANT", b"REVOKE", b"COMMENT")
 
@@ -75,6 +80,8 @@ class ProxySettings:
     profile: Profile
     backend_host: str
     backend_port: int
+    #: the server's Unix-domain socket, when it has one: a cheaper hop than TCP
+    backend_socket: str | None = None
     faults: Faults = field(default_factory=Faults)
     #: the transaction age limit in seconds (DSQL: 300)
     transaction_age: float | None = None
@@ -111,7 +118,12 @@ class ProtocolViolation(Exception):
 
 
 class Proxy:
-    """The listening side: one :class:`Session` per client connection."""
+    """The listening side: one :class:`Session` (two threads) per client connection.
+
+    Blocking sockets and a thread per direction rather than an asyncio loop: a relayed message
+    costs one ``recv`` and one ``sendall`` in the thread that was waiting for it, which measured
+    about a third less added latency than asyncio's callbacks (see benchmarks/).
+    """
 
     def __init__(self, settings: ProxySettings,
                  on_dropped_indexes: Callable[[tuple[str, ...]], None] | None = None) -> None:
@@ -120,65 +132,92 @@ class Proxy:
         self.rng = random.Random(settings.faults.seed)
         self.on_dropped_indexes = on_dropped_indexes
         self.sessions: set[Session] = set()
-        self._server: asyncio.AbstractServer | None = None
+        self.lock = threading.Lock()
+        self._rewrites: dict[bytes, rules.Rewrite] = {}
+        self._listener: socket.socket | None = None
+        self._stopped = threading.Event()
+        self._threads: list[threading.Thread] = []
 
     def set_faults(self, faults: Faults) -> None:
         self.settings.faults = faults
         self.rng = random.Random(faults.seed)
 
-    async def start(self, host: str, port: int) -> int:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: Session(self), host, port)
-        return int(self._server.sockets[0].getsockname()[1])
+    def rewrite(self, raw: bytes) -> rules.Rewrite:
+        """:func:`.rules.rewrite` of a statement text, remembered (clients repeat statements)."""
+        result = self._rewrites.get(raw)
+        if result is None:
+            result = rules.rewrite(raw.decode("utf-8", "replace"), self.settings.profile)
+            if len(self._rewrites) >= REWRITE_CACHE_SIZE:
+                self._rewrites.clear()
+            self._rewrites[raw] = result
+        return result
 
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+    def bump_epoch(self) -> None:
+        with self.lock:
+            self.ddl_epoch += 1
+
+    def start(self, host: str, port: int) -> int:
+        """Listen and serve in background threads; returns the port."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(128)
+        listener.settimeout(0.25)
+        self._listener = listener
+        for target in (self._accept_loop, self._reaper_loop):
+            thread = threading.Thread(target=target, daemon=True, name=target.__name__)
+            thread.start()
+            self._threads.append(thread)
+        return int(listener.getsockname()[1])
+
+    def close(self) -> None:
+        self._stopped.set()
+        for thread in self._threads:
+            thread.join(2)
+        if self._listener is not None:
+            self._listener.close()
         for session in list(self.sessions):
             session.close()
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stopped.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stopped.is_set():
+                    return
+                log.exception("accept failed")
+                time.sleep(0.1)
+                continue
+            session = Session(self, client)
+            with self.lock:
+                self.sessions.add(session)
+            threading.Thread(target=session.run, daemon=True, name="session").start()
+
+    def _reaper_loop(self) -> None:
+        """Close connections older than the maximum connection age, if one is set."""
+        while not self._stopped.wait(0.1):
+            age = self.settings.faults.max_connection_age
+            if not age:
+                continue
+            now = time.monotonic()
+            with self.lock:
+                old = [s for s in self.sessions if now - s.created > age]
+            for session in old:
+                session.expire()
 
 
-class _Backend(asyncio.Protocol):
-    """The connection to PostgreSQL: hands everything to its :class:`Session`."""
+class Session:
+    """One client connection and its backend connection."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.session.from_server(data)
-        except Exception:
-            log.exception("bad server message stream")
-            self.session.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.session.close()
-
-    def pause_writing(self) -> None:
-        if self.session.client is not None:
-            self.session.client.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.session.client is not None and not self.session.client.is_closing():
-            self.session.client.resume_reading()
-
-
-class Session(asyncio.Protocol):
-    """One client connection and its backend connection.
-
-    Callback-based (asyncio protocols rather than streams): a message is relayed within the
-    ``data_received`` call that brought it, which keeps the added latency small.
-    """
-
-    def __init__(self, proxy: Proxy) -> None:
+    def __init__(self, proxy: Proxy, client: socket.socket) -> None:
         self.proxy = proxy
         self.settings = proxy.settings
-        self.client: asyncio.Transport | None = None
-        self.backend: asyncio.Transport | None = None
-        self.state = "startup"
+        self.client = client
+        self.backend: socket.socket | None = None
         self.in_buf = b""
         self.out_buf = b""
         self.created = time.monotonic()
@@ -191,91 +230,142 @@ class Session(asyncio.Protocol):
         self.last_tag = b""
         self.last_send = 0.0
         self.hidden_rollbacks = 0
-        self._timers: list[asyncio.TimerHandle] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.up_skip = 0  # bytes of a client message still to forward as they come
+        self.down_skip = 0  # the same for a server message
+        self._client_lock = threading.Lock()  # both threads may write to the client
         self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.client = transport
-        self.proxy.sessions.add(self)
-        loop = asyncio.get_running_loop()
-        self._timers.append(loop.call_later(STARTUP_TIMEOUT, self._startup_timeout))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.close()
-
-    def pause_writing(self) -> None:
-        if self.backend is not None:
-            self.backend.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.backend is not None and not self.backend.is_closing():
-            self.backend.resume_reading()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self.proxy.sessions.discard(self)
-        for timer in self._timers:
-            timer.cancel()
-        for transport in (self.client, self.backend):
-            if transport is not None:
-                transport.close()
+        with self.proxy.lock:
+            self.proxy.sessions.discard(self)
+        for sock in (self.client, self.backend):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
+                    sock.close()
 
-    def _startup_timeout(self) -> None:
-        if self.state != "relay":
-            self.close()
+    def _to_client(self, data: bytes) -> None:
+        with self._client_lock:
+            self.client.sendall(data)
 
     def _fail(self, sqlstate: str, message: str) -> None:
-        if self.client is not None and not self.client.is_closing():
-            self.client.write(error_response(sqlstate, message, "FATAL"))
+        with contextlib.suppress(OSError):
+            self._to_client(error_response(sqlstate, message, "FATAL"))
         self.close()
 
-    # -- startup ------------------------------------------------------------------------
+    def expire(self) -> None:
+        log.info("closing a connection older than %s s", self.settings.faults.max_connection_age)
+        if self.pending == 0 and not self._closed:
+            with contextlib.suppress(OSError):
+                self._to_client(error_response(
+                    "08006", "connection closed: maximum connection age reached", "FATAL"))
+        self.close()
 
-    def data_received(self, data: bytes) -> None:
+    def run(self) -> None:
         try:
-            if self.state == "relay":
-                self.from_client(data)
-            elif self.state == "startup":
-                self.in_buf += data
-                self._startup()
-            elif self.state == "connecting":
-                self.in_buf += data
+            self.client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.client.settimeout(STARTUP_TIMEOUT)
+            if not self._startup():
+                return
+            self.client.settimeout(None)
+            assert self.backend is not None
+            down = threading.Thread(target=self._pump_down, daemon=True, name="session-down")
+            down.start()
+            self._pump_up()
         except ProtocolViolation as exc:
             self._fail("08P01", str(exc))
+        except (OSError, ConnectionError):
+            pass
         except Exception:  # never let one connection take the proxy down
             log.exception("connection failed")
             self._fail("XX000", "internal error in the local DSQL emulator")
+        finally:
+            self.close()
 
-    def _startup(self) -> None:
-        assert self.client is not None
-        while len(self.in_buf) >= 4:
-            length = int.from_bytes(self.in_buf[:4], "big")
+    def _pump_up(self) -> None:
+        recv = self.client.recv
+        while True:
+            data = recv(65536)
+            if not data:
+                return
+            self.from_client(data)
+
+    def _pump_down(self) -> None:
+        assert self.backend is not None
+        recv = self.backend.recv
+        try:
+            while True:
+                data = recv(65536)
+                if not data:
+                    return
+                self.from_server(data)
+        except OSError:
+            pass
+        except Exception:
+            log.exception("bad server message stream")
+        finally:
+            self.close()
+
+    # -- startup ------------------------------------------------------------------------
+
+    def _recv_exact(self, count: int) -> bytes:
+        while len(self.in_buf) < count:
+            data = self.client.recv(65536)
+            if not data:
+                raise ConnectionError("client went away")
+            self.in_buf += data
+        chunk, self.in_buf = self.in_buf[:count], self.in_buf[count:]
+        return chunk
+
+    def _startup(self) -> bool:
+        while True:
+            length = int.from_bytes(self._recv_exact(4), "big")
             if length < 8 or length > MAX_STARTUP:
                 raise ProtocolViolation(f"invalid startup packet length {length}")
-            if len(self.in_buf) < length:
-                return
-            code = int.from_bytes(self.in_buf[4:8], "big")
-            payload, self.in_buf = self.in_buf[8:length], self.in_buf[length:]
+            code = int.from_bytes(self._recv_exact(4), "big")
+            payload = self._recv_exact(length - 8)
             if code in (SSL_REQUEST, GSSENC_REQUEST):
-                self.client.write(b"N")
+                self._to_client(b"N")
                 continue
             if code == CANCEL_REQUEST:
-                self._spawn(self._forward_cancel(code, payload))
-                self.state = "closed"
-                return
+                with contextlib.suppress(OSError), self._connect_backend() as backend:
+                    backend.sendall(struct.pack("!II", length, code) + payload)
+                return False
             if code >> 16 != 3:
                 raise ProtocolViolation(
                     f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}: "
                     "server supports 3.0")
-            self.state = "connecting"
-            self._spawn(self._connect(code, self._startup_body(payload)))
-            return
+            body = self._startup_body(payload)
+            try:
+                self.backend = self._connect_backend()
+            except OSError:
+                self._fail("08006", "the local PostgreSQL server is not reachable")
+                return False
+            self.backend.sendall(struct.pack("!II", len(body) + 8, code) + body)
+            if self.in_buf:
+                data, self.in_buf = self.in_buf, b""
+                self.from_client(data)
+            return True
+
+    def _connect_backend(self) -> socket.socket:
+        path = self.settings.backend_socket
+        if path is not None and os.path.exists(path):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise
+            return sock
+        sock = socket.create_connection((self.settings.backend_host, self.settings.backend_port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
     def _startup_body(self, payload: bytes) -> bytes:
         params = payload.split(b"\0")
@@ -289,56 +379,22 @@ class Session(asyncio.Protocol):
             b"dsql.row_limit": str(limits.rows_per_transaction).encode(),
             b"dsql.byte_limit": str(limits.bytes_per_transaction).encode(),
             b"dsql.index_limit": str(limits.indexes_per_table).encode(),
+            b"dsql.schema_limit": str(limits.schemas).encode(),
+            b"dsql.table_limit": str(limits.tables_per_database).encode(),
         }
         body = b"".join(k + b"\0" + v + b"\0" for k, v in pairs.items() if k and k not in extra)
         return body + b"".join(k + b"\0" + v + b"\0" for k, v in extra.items()) + b"\0"
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _connect(self, code: int, body: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            transport, _ = await loop.create_connection(
-                lambda: _Backend(self), self.settings.backend_host, self.settings.backend_port)
-        except OSError:
-            self._fail("08006", "the local PostgreSQL server is not reachable")
-            return
-        if self._closed:
-            transport.close()
-            return
-        self.backend = transport
-        transport.write(struct.pack("!II", len(body) + 8, code) + body)
-        self.state = "relay"
-        age = self.settings.faults.max_connection_age
-        if age:
-            self._timers.append(loop.call_later(age, self._expire))
-        if self.in_buf:
-            data, self.in_buf = self.in_buf, b""
-            self.data_received(data)
-
-    async def _forward_cancel(self, code: int, payload: bytes) -> None:
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection(self.settings.backend_host,
-                                                      self.settings.backend_port)
-            writer.write(struct.pack("!II", len(payload) + 8, code) + payload)
-            await writer.drain()
-            writer.close()
-        self.close()
-
-    def _expire(self) -> None:
-        log.info("closing a connection older than %s s", self.settings.faults.max_connection_age)
-        if self.pending == 0 and self.client is not None:
-            self.client.write(error_response(
-                "08006", "connection closed: maximum connection age reached", "FATAL"))
-        self.close()
 
     # -- client -> server ---------------------------------------------------------------
 
     def from_client(self, data: bytes) -> None:
         assert self.backend is not None
+        if self.up_skip:  # the rest of a long message that needs no inspection
+            head, data = data[:self.up_skip], data[self.up_skip:]
+            self.up_skip -= len(head)
+            self.backend.sendall(head)
+            if not data:
+                return
         buf = self.in_buf + data if self.in_buf else data
         out: list[bytes] = []
         pos = 0
@@ -351,10 +407,15 @@ class Session(asyncio.Protocol):
                 raise ProtocolViolation(f"invalid message length {length}")
             stop = pos + 1 + length
             if stop > end:
+                if kind not in (0x51, 0x50, 0x53):  # stream it rather than buffer it
+                    if not plain:
+                        out.append(buf[pos:end])
+                    self.up_skip = stop - end
+                    pos = end
                 break
             if kind == 0x51:  # Query
                 self.pending += 1
-                new = self._on_query(buf[pos + 5:stop - 1], None)
+                new = self._on_query(buf[pos + 5:stop - 1])
             elif kind == 0x50:  # Parse
                 new = self._on_parse(buf[pos + 5:stop])
             else:
@@ -372,7 +433,7 @@ class Session(asyncio.Protocol):
         self.in_buf = buf[pos:]
         if pos:
             self.last_send = time.monotonic()
-            self.backend.write(buf[:pos] if plain else b"".join(out))
+            self.backend.sendall(buf[:pos] if plain else b"".join(out))
 
     def _txn_verdict(self, is_commit: bool) -> tuple[str, str] | None:
         """The error a statement in the current transaction must get instead, if any."""
@@ -390,37 +451,45 @@ class Session(asyncio.Protocol):
             return ("40001", OC000)
         return None
 
-    def _on_query(self, raw: bytes, message: None) -> bytes | None:
-        sql = raw.decode("utf-8", "replace")
+    def _on_query(self, raw: bytes) -> bytes | None:
         if self.status == b"T":
-            word = rules.normalized_txn_word(sql) if len(sql) < 40 else ""
-            verdict = self._txn_verdict(word in ("commit", "end", "commit transaction",
-                                                 "commit work"))
+            word = rules.normalized_txn_word(raw.decode("utf-8", "replace")) \
+                if len(raw) < 40 else ""
+            verdict = self._txn_verdict(word in _COMMIT_WORDS)
             if verdict is not None:
                 self.hidden_rollbacks += 1
                 return _query(f"ROLLBACK; SELECT sys.dsql_error('{verdict[0]}', "
                               f"'{verdict[1]}')")
-        result = rules.rewrite(sql, self.settings.profile)
+        result = self.proxy.rewrite(raw)
         self._dropped(result.dropped_indexes)
         if result.sql is None:
             return None
         return _query(result.sql)
 
     def _on_parse(self, body: bytes) -> bytes | None:
-        name_end = body.index(b"\0")
-        query_end = body.index(b"\0", name_end + 1)
-        sql = body[name_end + 1:query_end].decode("utf-8", "replace")
+        name_end = body.find(b"\0")
+        query_end = body.find(b"\0", name_end + 1)
+        if name_end < 0 or query_end < 0 or len(body) < query_end + 3:
+            raise ProtocolViolation("invalid Parse message")
         replacement: str | None = None
-        if self.status == b"T":
-            verdict = self._txn_verdict(False)
+        if self.status == b"T" and name_end == 0:
+            # unnamed statements only: a named one outlives this transaction
+            raw = body[1:query_end]
+            word = rules.normalized_txn_word(raw.decode("utf-8", "replace")) \
+                if len(raw) < 40 else ""
+            verdict = self._txn_verdict(word in _COMMIT_WORDS)
             if verdict is not None:
                 replacement = f"SELECT sys.dsql_error('{verdict[0]}', '{verdict[1]}')"
         if replacement is None:
-            result = rules.rewrite(sql, self.settings.profile)
+            result = self.proxy.rewrite(body[name_end + 1:query_end])
             self._dropped(result.dropped_indexes)
             replacement = result.sql
         if replacement is None:
             return None
+        if replacement.startswith("SELECT sys.dsql_error("):
+            sql = body[name_end + 1:query_end].decode("utf-8", "replace")
+            replacement += _parameter_refs(sql, int.from_bytes(body[query_end + 1:query_end + 3],
+                                                                "big"))
         new_body = body[:name_end + 1] + replacement.encode() + body[query_end:]
         return b"P" + struct.pack("!I", len(new_body) + 4) + new_body
 
@@ -431,7 +500,12 @@ class Session(asyncio.Protocol):
     # -- server -> client ---------------------------------------------------------------
 
     def from_server(self, data: bytes) -> None:
-        assert self.client is not None
+        if self.down_skip:  # the rest of a long message that needs no inspection
+            head, data = data[:self.down_skip], data[self.down_skip:]
+            self.down_skip -= len(head)
+            self._to_client(head)
+            if not data:
+                return
         buf = self.out_buf + data if self.out_buf else data
         pos = 0
         end = len(buf)
@@ -441,6 +515,9 @@ class Session(asyncio.Protocol):
             kind = buf[pos]
             stop = pos + 1 + int.from_bytes(buf[pos + 1:pos + 5], "big")
             if stop > end:
+                if kind not in (0x5A, 0x43, 0x45):  # stream it rather than buffer it
+                    self.down_skip = stop - end
+                    pos = end
                 break
             if kind == 0x5A:  # ReadyForQuery
                 self._on_ready(buf[pos + 5:pos + 6])
@@ -460,16 +537,16 @@ class Session(asyncio.Protocol):
         self.out_buf = buf[pos:]
         if changed is not None:
             changed.append(buf[start:pos])
-            self.client.write(b"".join(changed))
+            self._to_client(b"".join(changed))
         elif pos:
-            self.client.write(buf[:pos] if pos < end else buf)
+            self._to_client(buf[:pos] if pos < end else buf)
 
     def _on_ready(self, status: bytes) -> None:
         if self.pending:
             self.pending -= 1
         if status == b"I":
             if self.txn_ddl and self.last_tag != b"ROLLBACK":
-                self.proxy.ddl_epoch += 1
+                self.proxy.bump_epoch()
             self.txn_ddl = self.txn_wrote = False
         elif self.status == b"I":
             self.txn_start = self.last_send
@@ -504,6 +581,19 @@ class Session(asyncio.Protocol):
             return build_error([(k, v) for k, v in fields
                                 if k not in (b"W", b"R", b"L", b"F", b"P", b"q")])
         return None
+
+
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def _parameter_refs(sql: str, declared: int) -> str:
+    """A FROM clause that uses every parameter of a Parse message whose statement is replaced
+    by an error, so that PostgreSQL can still type them and Bind still matches."""
+    count = declared or max((int(n) for n in _PARAM.findall(sql)), default=0)
+    if not count:
+        return ""
+    return " FROM (SELECT " + ", ".join(f"${i}::text" for i in range(1, count + 1)) + \
+        ") AS _parameters"
 
 
 def _query(sql: str) -> bytes:

@@ -109,6 +109,9 @@ _ASYNC = re.compile(
 )
 
 
+_EXPLICIT_USING = re.compile(r"\bON\s+(?:ONLY\s+)?[\w.\"]+\s+USING\b", re.IGNORECASE)
+
+
 def _quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -202,6 +205,8 @@ def _names(obj: Node) -> list[str]:
 def _analyse_async(kind: str, node: Node, profile: Profile, text: str, at: int) -> Analysis:
     if kind == "IndexStmt":
         reject = check_index(node, profile)
+        if reject is None and _EXPLICIT_USING.search(text):
+            reject = unsupported("USING btree")
         if reject is not None:
             return Analysis(reject=reject)
         name = node.get("idxname")

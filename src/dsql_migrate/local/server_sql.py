@@ -20,7 +20,7 @@ resets at the end of every transaction, rolled back or not.
 from __future__ import annotations
 
 #: bump whenever the SQL below changes: ``install`` reinstalls when the recorded one differs
-VERSION = 3
+VERSION = 5
 
 INSTALL_SQL = r"""
 CREATE SCHEMA IF NOT EXISTS sys;
@@ -64,7 +64,7 @@ BEGIN
     IF current_setting('dsql.emulate', true) IS DISTINCT FROM 'on' THEN
         RETURN;
     END IF;
-    IF coalesce(nullif(current_setting('dsql.dml', true), ''), '') = 'on' THEN
+    IF coalesce(current_setting('dsql.written', true), '') <> '' THEN
         RAISE EXCEPTION USING ERRCODE = '0A000',
             MESSAGE = 'ddl and dml are not supported in the same transaction';
     END IF;
@@ -85,16 +85,19 @@ BEGIN
     PERFORM sys._count_ddl();
 END $$;
 
--- rows and bytes per transaction, and no write after DDL
+-- rows and bytes per transaction, and no write after DDL. Kept lean, it runs for every write:
+-- one query over the transition table, then simple expressions only, and a single setting,
+-- dsql.written = '<rows>/<bytes>', which also tells the DDL check that the transaction wrote.
 CREATE OR REPLACE FUNCTION sys._count_rows() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;
     b bigint;
+    written text;
     total_rows bigint;
     total_bytes bigint;
 BEGIN
-    IF coalesce(nullif(current_setting('dsql.ddl', true), ''), '') = 'on' THEN
+    IF current_setting('dsql.ddl', true) = 'on' THEN
         RAISE EXCEPTION USING ERRCODE = '0A000',
             MESSAGE = 'ddl and dml are not supported in the same transaction';
     END IF;
@@ -103,8 +106,14 @@ BEGIN
     ELSE
         SELECT count(*), coalesce(sum(pg_column_size(r.*)), 0) INTO n, b FROM new_rows r;
     END IF;
-    total_rows := coalesce(nullif(current_setting('dsql.rows', true), ''), '0')::bigint + n;
-    total_bytes := coalesce(nullif(current_setting('dsql.bytes', true), ''), '0')::bigint + b;
+    written := current_setting('dsql.written', true);
+    IF written IS NULL OR written = '' THEN
+        total_rows := n;
+        total_bytes := b;
+    ELSE
+        total_rows := split_part(written, '/', 1)::bigint + n;
+        total_bytes := split_part(written, '/', 2)::bigint + b;
+    END IF;
     IF total_rows > coalesce(nullif(current_setting('dsql.row_limit', true), ''), '3000')::bigint
     THEN
         RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = 'transaction row limit exceeded';
@@ -114,9 +123,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '54000',
             MESSAGE = 'transaction size limit 10mb exceeded';
     END IF;
-    PERFORM set_config('dsql.rows', total_rows::text, true),
-            set_config('dsql.bytes', total_bytes::text, true),
-            set_config('dsql.dml', 'on', true);
+    PERFORM set_config('dsql.written', total_rows || '/' || total_bytes, true);
     RETURN NULL;
 END $$;
 
@@ -155,11 +162,36 @@ CREATE OR REPLACE FUNCTION sys._on_ddl_end() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
 DECLARE
     obj record;
+    found bigint;
 BEGIN
     FOR obj IN SELECT * FROM pg_event_trigger_ddl_commands()
                WHERE command_tag = 'CREATE TABLE' AND object_type = 'table' LOOP
         PERFORM sys._attach_counters(obj.objid::regclass);
     END LOOP;
+    IF current_setting('dsql.emulate', true) IS DISTINCT FROM 'on' THEN
+        RETURN;
+    END IF;
+    IF tg_tag = 'CREATE SCHEMA' THEN
+        SELECT count(*) INTO found FROM pg_namespace
+        WHERE nspname NOT IN ('public', 'sys', 'information_schema')
+          AND nspname NOT LIKE 'pg\_%';
+        IF found > coalesce(nullif(current_setting('dsql.schema_limit', true), ''),
+                            '10')::bigint THEN
+            RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = format(
+                'too many schemas (limit %s besides public)',
+                current_setting('dsql.schema_limit', true));
+        END IF;
+    ELSIF tg_tag = 'CREATE TABLE' THEN
+        SELECT count(*) INTO found FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p')
+          AND n.nspname NOT IN ('sys', 'information_schema') AND n.nspname NOT LIKE 'pg\_%';
+        IF found > coalesce(nullif(current_setting('dsql.table_limit', true), ''),
+                            '1000')::bigint THEN
+            RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = format(
+                'too many tables in the database (limit %s)',
+                current_setting('dsql.table_limit', true));
+        END IF;
+    END IF;
 END $$;
 
 DROP EVENT TRIGGER IF EXISTS dsql_emulator_ddl_start;
@@ -167,7 +199,7 @@ CREATE EVENT TRIGGER dsql_emulator_ddl_start ON ddl_command_start
     EXECUTE FUNCTION sys._on_ddl_start();
 DROP EVENT TRIGGER IF EXISTS dsql_emulator_ddl_end;
 CREATE EVENT TRIGGER dsql_emulator_ddl_end ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION sys._on_ddl_end();
+    WHEN TAG IN ('CREATE TABLE', 'CREATE SCHEMA') EXECUTE FUNCTION sys._on_ddl_end();
 
 -- CREATE [UNIQUE] INDEX ASYNC: record a job; the daemon builds it after this transaction commits
 CREATE OR REPLACE FUNCTION sys._submit_job(
