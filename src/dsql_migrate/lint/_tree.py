@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
+
+from ..sql import ParsedStatement, transaction_kind
 
 Node = dict[str, Any]
 
@@ -87,6 +90,21 @@ def str_arg(defelem: Node | None) -> str:
     return ""
 
 
+_RELATION = re.compile(r'"relation":\{(?:"catalogname":"(?:[^"\\]|\\.)*",)?'
+                       r'(?:"schemaname":"((?:[^"\\]|\\.)*)",)?"relname":"((?:[^"\\]|\\.)*)"')
+
+
+def statement_relation(p: ParsedStatement) -> str:
+    """The first ``relation`` of a statement (the table of CREATE TABLE / INDEX / ALTER
+    TABLE), read from the raw JSON when possible so that the tree is not decoded."""
+    if p.json is not None:
+        m = _RELATION.search(p.json)
+        if m is not None and "\\" not in m.group(0):
+            schema, name = m.group(1), m.group(2)
+            return f"{schema}.{name}" if schema else name
+    return relname((p.node or {}).get("relation"))
+
+
 def walk(node: Any, kind: str) -> Iterator[Node]:
     """Every node body of type ``kind`` (e.g. ``"FuncCall"``) anywhere below ``node``."""
     stack = [node]
@@ -155,10 +173,12 @@ __all__ = [
     "is_array",
     "options",
     "relname",
+    "statement_relation",
     "str_arg",
     "sval",
     "svals",
     "table_constraints",
+    "transaction_kind",
     "type_name",
     "walk",
 ]

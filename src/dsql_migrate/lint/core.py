@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from ..profiles import Profile
+from ..profiles import Capability, Profile
 from ..sql import ParsedStatement
 
 if TYPE_CHECKING:
@@ -98,6 +98,17 @@ class Rule:
     check: StatementCheck | None = None
     script_check: ScriptCheck | None = None
     fix: Fixer | None = None
+    #: a necessary condition on the lower-cased statement text; False = the rule cannot fire
+    prefilter: Callable[[str], bool] | None = None
+    #: the rule is off in profiles that allow this capability
+    unless: Capability | None = None
+    #: the rule is off in profiles that do not allow this capability
+    only_if: Capability | None = None
+
+    def active_in(self, profile: Profile) -> bool:
+        if self.unless is not None and profile.allows(self.unless):
+            return False
+        return self.only_if is None or profile.allows(self.only_if)
 
     @property
     def summary(self) -> str:
@@ -135,19 +146,47 @@ def _family(fn: Callable[..., Any]) -> str:
     return fn.__module__.rsplit(".", 1)[-1]
 
 
+def any_of(*words: str) -> Callable[[str], bool]:
+    """A prefilter: the lower-cased statement text contains one of ``words``."""
+
+    if len(words) == 1:
+        (word,) = words
+
+        def test_one(lower: str) -> bool:
+            return word in lower
+
+        return test_one
+
+    def test(lower: str) -> bool:
+        for w in words:  # noqa: SIM110  (a loop beats any() + generator here)
+            if w in lower:
+                return True
+        return False
+
+    return test
+
+
 def rule(
     rule_id: str,
     *,
     nodes: tuple[str, ...] | None,
     severity: Severity = Severity.ERROR,
     default_enabled: bool = True,
+    prefilter: Callable[[str], bool] | None = None,
+    unless: Capability | None = None,
+    only_if: Capability | None = None,
 ) -> Callable[[StatementCheck], Rule]:
-    """Register a per-statement rule; the decorated function's docstring documents it."""
+    """Register a per-statement rule; the decorated function's docstring documents it.
+
+    ``prefilter`` is a cheap necessary condition on the lower-cased text (see :func:`any_of`):
+    when it is False the rule is skipped, and the statement's tree may never be decoded.
+    ``unless``/``only_if`` switch the rule off by profile capability.
+    """
 
     def register(fn: StatementCheck) -> Rule:
         return REGISTRY.add(
             Rule(rule_id, severity, _family(fn), fn.__doc__ or "", nodes, default_enabled,
-                 check=fn)
+                 check=fn, prefilter=prefilter, unless=unless, only_if=only_if)
         )
 
     return register
@@ -190,6 +229,7 @@ __all__ = [
     "Registry",
     "Rule",
     "Severity",
+    "any_of",
     "rule",
     "script_rule",
 ]

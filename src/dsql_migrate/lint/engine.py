@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..profiles import Profile
-from ..sql import ParsedStatement, StatementKind, parse_script
+from ..sql import Block, ParsedStatement, StatementKind, parse_script, transaction_blocks
 from . import rules as _rules  # noqa: F401  (registers every rule)
 from .core import (
     REGISTRY,
@@ -23,7 +23,6 @@ from .core import (
     Severity,
 )
 from .fixer import FixTarget
-from .rules.transactions import Block, transaction_blocks
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +147,14 @@ def _parse_error(p: ParsedStatement, path: str) -> Diagnostic:
 
 
 class _Dispatch:
-    """Enabled rules indexed by the node types they inspect."""
+    """Enabled rules that are active in the profile, indexed by the node types they inspect."""
 
-    def __init__(self, enabled: frozenset[str]) -> None:
+    def __init__(self, enabled: frozenset[str], profile: Profile) -> None:
         self.by_node: dict[str, list[Rule]] = {}
         self.every: list[Rule] = []
         self.script: list[Rule] = []
         for r in REGISTRY:
-            if r.id not in enabled:
+            if r.id not in enabled or not r.active_in(profile):
                 continue
             if r.script_check is not None:
                 self.script.append(r)
@@ -164,18 +163,23 @@ class _Dispatch:
             else:
                 for node in r.nodes:
                     self.by_node.setdefault(node, []).append(r)
+        self._combined: dict[str, list[Rule]] = {}
 
     def for_node(self, node_type: str) -> list[Rule]:
-        return self.by_node.get(node_type, []) + self.every
+        rules = self._combined.get(node_type)
+        if rules is None:
+            rules = self._combined[node_type] = self.by_node.get(node_type, []) + self.every
+        return rules
 
 
-_DISPATCH_CACHE: dict[frozenset[str], _Dispatch] = {}
+_DISPATCH_CACHE: dict[tuple[frozenset[str], Profile], _Dispatch] = {}
 
 
-def _dispatch(enabled: frozenset[str]) -> _Dispatch:
-    d = _DISPATCH_CACHE.get(enabled)
+def _dispatch(enabled: frozenset[str], profile: Profile) -> _Dispatch:
+    key = (enabled, profile)
+    d = _DISPATCH_CACHE.get(key)
     if d is None:
-        d = _DISPATCH_CACHE[enabled] = _Dispatch(enabled)
+        d = _DISPATCH_CACHE[key] = _Dispatch(enabled, profile)
     return d
 
 
@@ -192,7 +196,7 @@ def lint_statements(
 ) -> list[Diagnostic]:
     """Diagnostics for already parsed statements, sorted by position."""
     ctx = LintContext(settings.profile, statements, dict(settings.options))
-    dispatch = _dispatch(settings.enabled)
+    dispatch = _dispatch(settings.enabled, settings.profile)
     out: list[Diagnostic] = []
     ignored_by_stmt: dict[int, set[str]] = {}
     for p in statements:
@@ -205,7 +209,9 @@ def lint_statements(
                 out.append(_parse_error(p, path))
             continue
         for r in dispatch.for_node(p.node_type):
-            if r.id in ignored or r.check is None:
+            if r.check is None or (r.prefilter is not None and not r.prefilter(p.lower)):
+                continue
+            if ignored and r.id in ignored:
                 continue
             for finding in r.check(p, ctx):
                 out.append(_diagnostic(r, p, finding, path))

@@ -8,6 +8,8 @@ Used by the linter, the planner, the runner and the Alembic plugin. Everything h
 - :func:`parse_script` / :func:`parse_statements` / :func:`parse_statement` add pglast's parse
   tree (as JSON-shaped dicts), DSQL's ``ASYNC`` keyword (:attr:`ParsedStatement.is_async`) and
   the statement class (:class:`StatementKind`: DDL, DML, transaction control, other).
+- :func:`transaction_blocks` finds the explicit ``BEGIN ... COMMIT`` blocks (:class:`Block`),
+  where DSQL's one-DDL-per-transaction and no-DDL-with-DML rules apply.
 - :func:`quote_ident`, :func:`quote_qualified`, :func:`quote_literal` build SQL text safely.
 
 Example::
@@ -22,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+from .blocks import Block, transaction_blocks, transaction_kind
 from .classify import StatementKind, kind_of
 from .parser import (
     Node,
@@ -36,6 +39,7 @@ from .quoting import identifier_bytes, quote_ident, quote_literal, quote_qualifi
 from .splitter import Statement, split_script
 
 __all__ = [
+    "Block",
     "Node",
     "ParseFailure",
     "ParsedStatement",
@@ -51,4 +55,6 @@ __all__ = [
     "quote_literal",
     "quote_qualified",
     "split_script",
+    "transaction_blocks",
+    "transaction_kind",
 ]

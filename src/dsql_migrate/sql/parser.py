@@ -7,8 +7,8 @@ remembered on the statement (:attr:`ParsedStatement.is_async`) and blanked out w
 the same length, so every position pglast reports still points into the original text.
 
 Parsing uses pglast's JSON output (``parse_sql_json``), which is an order of magnitude faster
-than building pglast's Python node objects. The whole script is parsed in one call; only when
-that fails (a syntax error anywhere) is each statement parsed on its own, so one bad statement
+than building pglast's Python node objects, and decodes that JSON only when a tree is asked
+for (:attr:`ParsedStatement.node`). Each statement is parsed on its own, so one bad statement
 costs its own diagnostic and nothing else.
 
 Trees are plain ``dict``/``list`` values exactly as in pglast's JSON: a statement node is
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pglast import parser as _pg
@@ -44,17 +44,55 @@ class ParseFailure:
     offset: int
 
 
-@dataclass
 class ParsedStatement:
-    """A :class:`Statement` with its parse tree, DSQL flags and class."""
+    """A :class:`Statement` with its parse tree, DSQL flags and class.
 
-    statement: Statement
-    node_type: str | None
-    node: Node | None
-    is_async: bool = False
-    error: ParseFailure | None = None
-    kind: StatementKind = StatementKind.UNKNOWN
-    _byte_base: int = field(default=0, repr=False)
+    The tree (:attr:`node`) is decoded from pglast's JSON on first use: building Python objects
+    is the dominant cost of parsing, and most statements never need their tree (a linter rule
+    first checks cheap facts such as keywords in :attr:`lower`). :attr:`json` is the raw text.
+    """
+
+    __slots__ = ("_lower", "_node", "error", "is_async", "json", "kind", "node_type",
+                 "statement")
+
+    def __init__(
+        self,
+        statement: Statement,
+        node_type: str | None,
+        node: Node | None = None,
+        is_async: bool = False,
+        *,
+        error: ParseFailure | None = None,
+        kind: StatementKind = StatementKind.UNKNOWN,
+        json_text: str | None = None,
+    ) -> None:
+        self.statement = statement
+        self.node_type = node_type
+        self._node = node
+        self.is_async = is_async
+        self.error = error
+        self.kind = kind
+        self.json = json_text
+        self._lower: str | None = None
+
+    def __repr__(self) -> str:
+        return (f"ParsedStatement(line={self.line}, node_type={self.node_type!r}, "
+                f"is_async={self.is_async}, text={self.text[:40]!r})")
+
+    @property
+    def node(self) -> Node | None:
+        """The statement's node body (``{"relation": ..., ...}``), or None if it did not parse."""
+        if self._node is None and self.json is not None:
+            stmts = json.loads(self.json).get("stmts") or ()
+            self._node = _unwrap(stmts[0])[1] if stmts else {}
+        return self._node
+
+    @property
+    def lower(self) -> str:
+        """The statement text in lower case (cached), for cheap keyword checks."""
+        if self._lower is None:
+            self._lower = self.statement.text.lower()
+        return self._lower
 
     @property
     def text(self) -> str:
@@ -72,7 +110,7 @@ class ParsedStatement:
         """Character offset in :attr:`text` of a pglast ``location`` value (a byte offset)."""
         if location is None or location < 0:
             return 0
-        rel = location - self._byte_base
+        rel = location
         text = self.statement.text
         if text.isascii():
             return max(0, min(rel, len(text)))
@@ -80,7 +118,7 @@ class ParsedStatement:
 
     def location_of(self, char_offset: int) -> int:
         """The pglast-style ``location`` (a byte offset) of a character offset in :attr:`text`."""
-        return self._byte_base + len(self.statement.text[:char_offset].encode("utf-8"))
+        return len(self.statement.text[:char_offset].encode("utf-8"))
 
     def position(self, location: int | None = None) -> tuple[int, int]:
         """Line and column (1-based) in the script of a pglast ``location`` in this statement."""
@@ -106,27 +144,34 @@ def _unwrap(raw: Node) -> tuple[str, Node]:
     return node_type, node
 
 
+_NODE_TYPE = re.compile(r'\{"version":\d+,"stmts":\[\{"stmt":\{"(\w+)"')
+
+
 def _parse_one(stmt: Statement, text: str, is_async: bool) -> ParsedStatement:
     try:
-        tree = json.loads(_pg.parse_sql_json(text))
+        raw = _pg.parse_sql_json(text)
     except _pg.ParseError as exc:
-        if _AWS_IAM.match(text):
-            return ParsedStatement(
-                stmt, "AwsIamStmt", {"action": _AWS_IAM.match(text).group(1).upper()},  # type: ignore[union-attr]
-                is_async, kind=kind_of("AwsIamStmt"),
-            )
+        iam = _AWS_IAM.match(text)
+        if iam:
+            return ParsedStatement(stmt, "AwsIamStmt", {"action": iam.group(1).upper()},
+                                   is_async, kind=kind_of("AwsIamStmt"))
         # pglast gives a 0-based character index, or None for "at end of input"
         at = exc.args[1] if len(exc.args) > 1 else None
         offset = at if isinstance(at, int) else len(text)
         message = str(exc.args[0]) if exc.args else str(exc)
         return ParsedStatement(
-            stmt, None, None, is_async, ParseFailure(message, max(0, min(offset, len(text))))
+            stmt, None, None, is_async, error=ParseFailure(message, max(0, min(offset, len(text))))
         )
-    stmts = tree.get("stmts", [])
-    if not stmts:
-        return ParsedStatement(stmt, "EmptyStmt", {}, is_async, kind=StatementKind.OTHER)
-    node_type, node = _unwrap(stmts[0])
-    return ParsedStatement(stmt, node_type, node, is_async, kind=kind_of(node_type))
+    m = _NODE_TYPE.match(raw)
+    if m is None:  # no statement at all, or an unexpected layout: decode to find out
+        stmts = json.loads(raw).get("stmts") or ()
+        if not stmts:
+            return ParsedStatement(stmt, "EmptyStmt", {}, is_async, kind=StatementKind.OTHER)
+        node_type, node = _unwrap(stmts[0])
+        return ParsedStatement(stmt, node_type, node, is_async, kind=kind_of(node_type))
+    node_type = m.group(1)
+    return ParsedStatement(stmt, node_type, None, is_async, kind=kind_of(node_type),
+                           json_text=raw)
 
 
 def parse_statement(stmt: Statement) -> ParsedStatement:
@@ -136,32 +181,13 @@ def parse_statement(stmt: Statement) -> ParsedStatement:
 
 
 def parse_statements(statements: list[Statement]) -> list[ParsedStatement]:
-    """Parse statements from :func:`split_script`, in one pglast call when the script allows."""
-    if not statements:
-        return []
-    prepared = [dsql_syntax(s.text) for s in statements]
-    joined = ";\n".join(t for t, _ in prepared)
-    try:
-        tree = json.loads(_pg.parse_sql_json(joined))
-    except _pg.ParseError:
-        tree = None
-    if tree is not None and len(tree.get("stmts", ())) == len(statements):
-        result: list[ParsedStatement] = []
-        byte_base = 0
-        ascii_script = joined.isascii()
-        for stmt, (text, is_async), raw in zip(statements, prepared, tree["stmts"], strict=True):
-            if raw.get("stmt_location", 0) != byte_base:
-                break  # the split disagrees with the parser's: parse one by one instead
-            node_type, node = _unwrap(raw)
-            result.append(
-                ParsedStatement(
-                    stmt, node_type, node, is_async, kind=kind_of(node_type), _byte_base=byte_base
-                )
-            )
-            byte_base += (len(text) if ascii_script else len(text.encode("utf-8"))) + 2
-        else:
-            return result
-    return [_parse_one(s, t, a) for s, (t, a) in zip(statements, prepared, strict=True)]
+    """Parse statements from :func:`split_script`, each on its own (so one syntax error costs
+    one diagnostic), with trees decoded lazily."""
+    out = []
+    for stmt in statements:
+        text, is_async = dsql_syntax(stmt.text)
+        out.append(_parse_one(stmt, text, is_async))
+    return out
 
 
 def parse_script(script: str) -> list[ParsedStatement]:

@@ -10,7 +10,7 @@ from pglast import enums
 from ...profiles import Capability
 from ...sql import ParsedStatement, quote_ident, quote_qualified
 from .. import _tree as t
-from ..core import Finding, FixStatus, LintContext, rule
+from ..core import Finding, FixStatus, LintContext, any_of, rule
 from ..fixer import FixTarget, render_tree
 
 _ALTER = ("AlterTableStmt",)
@@ -60,6 +60,9 @@ def _add_column_plan(col: t.Node, ctx: LintContext) -> tuple[list[str], bool]:
     return kinds, fixable
 
 
+_INLINE_WORDS = any_of("default", "null", "check", "references", "unique", "primary",
+                       "generated", "collate", "constraint", "identity")
+
 _KIND_WORDS = {"CONSTR_DEFAULT": "DEFAULT", "CONSTR_NOTNULL": "NOT NULL", "CONSTR_CHECK": "CHECK",
                "CONSTR_FOREIGN": "REFERENCES", "CONSTR_UNIQUE": "UNIQUE",
                "CONSTR_PRIMARY": "PRIMARY KEY", "CONSTR_IDENTITY": "GENERATED AS IDENTITY",
@@ -67,7 +70,8 @@ _KIND_WORDS = {"CONSTR_DEFAULT": "DEFAULT", "CONSTR_NOTNULL": "NOT NULL", "CONST
                "COLLATE": "COLLATE"}
 
 
-@rule("add_column_constraint", nodes=_ALTER)
+@rule("add_column_constraint", nodes=_ALTER,
+      prefilter=lambda lower: "add" in lower and _INLINE_WORDS(lower))
 def add_column_constraint(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ADD COLUMN with a DEFAULT or any inline constraint is not supported.
 
@@ -88,6 +92,8 @@ def add_column_constraint(p: ParsedStatement, ctx: LintContext) -> Iterator[Find
     `ALTER TABLE t ADD CONSTRAINT t_status_not_null CHECK (status IS NOT NULL) NOT VALID;`
     `ALTER TABLE ASYNC t VALIDATE CONSTRAINT t_status_not_null;`
     """
+    if p.json is not None and '"AT_AddColumn"' not in p.json:
+        return
     assert p.node is not None
     for cmd in t.alter_cmds(p.node):
         col = t.added_column(cmd)
@@ -171,7 +177,7 @@ def _fix_add_column(target: FixTarget, ctx: LintContext) -> None:
 # --- forms rejected in every profile ----------------------------------------------------------
 
 
-@rule("at_unsupported_alter_column_set_type", nodes=_ALTER)
+@rule("at_unsupported_alter_column_set_type", nodes=_ALTER, prefilter=any_of("type"))
 def at_unsupported_alter_column_set_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ALTER COLUMN ... TYPE is not supported.
 
@@ -186,7 +192,7 @@ def at_unsupported_alter_column_set_type(p: ParsedStatement, ctx: LintContext) -
                       detail=todo)
 
 
-@rule("at_unsupported_alter_column_set_not_null", nodes=_ALTER)
+@rule("at_unsupported_alter_column_set_not_null", nodes=_ALTER, prefilter=any_of("null"))
 def at_unsupported_alter_column_set_not_null(
     p: ParsedStatement, ctx: LintContext
 ) -> Iterator[Finding]:
@@ -236,7 +242,7 @@ def _fix_set_not_null(target: FixTarget, ctx: LintContext) -> None:
         target.replacement = out
 
 
-@rule("at_unsupported_add_primary_key", nodes=_ALTER)
+@rule("at_unsupported_add_primary_key", nodes=_ALTER, prefilter=any_of("primary"))
 def at_unsupported_add_primary_key(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ADD PRIMARY KEY is not supported; a table's primary key is fixed at CREATE TABLE.
 
@@ -251,7 +257,7 @@ def at_unsupported_add_primary_key(p: ParsedStatement, ctx: LintContext) -> Iter
                           detail=todo)
 
 
-@rule("at_unsupported_add_unique", nodes=_ALTER)
+@rule("at_unsupported_add_unique", nodes=_ALTER, prefilter=any_of("unique"))
 def at_unsupported_add_unique(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ADD CONSTRAINT ... UNIQUE (cols) is not supported.
 
@@ -297,7 +303,7 @@ _NOT_VALID_DETAIL = (
 )
 
 
-@rule("check_not_valid", nodes=_ALTER)
+@rule("check_not_valid", nodes=_ALTER, prefilter=any_of("check"))
 def check_not_valid(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ADD CONSTRAINT ... CHECK must be NOT VALID, then validated asynchronously.
 
@@ -312,6 +318,9 @@ def check_not_valid(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     `ALTER TABLE ASYNC t VALIDATE CONSTRAINT amount_pos;`
     """
     current = ctx.profile.allows(Capability.CHECK_NOT_VALID)
+    raw = p.json or ""
+    if current and raw.count('"skip_validation":true') >= raw.count('"CONSTR_CHECK"'):
+        return  # every CHECK in the statement is NOT VALID already
     for con in _added(p, "CONSTR_CHECK"):
         if current and not con.get("skip_validation"):
             yield Finding("ADD CONSTRAINT ... CHECK without NOT VALID is not supported in DSQL",
@@ -325,7 +334,8 @@ def check_not_valid(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
                           detail=todo)
 
 
-@rule("foreign_key_not_valid", nodes=_ALTER)
+@rule("foreign_key_not_valid", nodes=_ALTER,
+      prefilter=any_of("foreign"), only_if=Capability.FOREIGN_KEYS)
 def foreign_key_not_valid(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ADD FOREIGN KEY must be NOT VALID, then validated asynchronously (current profile).
 
@@ -383,7 +393,8 @@ check_not_valid.fixer(_fix_not_valid)
 foreign_key_not_valid.fixer(_fix_not_valid)
 
 
-@rule("foreign_key", nodes=("CreateStmt", "AlterTableStmt"))
+@rule("foreign_key", nodes=("CreateStmt", "AlterTableStmt"),
+      prefilter=any_of("references"), unless=Capability.FOREIGN_KEYS)
 def foreign_key(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Foreign keys need the `current` profile.
 
@@ -457,7 +468,8 @@ def _current_only(p: ParsedStatement, ctx: LintContext, subtype: str) -> Iterato
                       detail=todo)
 
 
-@rule("at_unsupported_drop_column", nodes=_ALTER)
+@rule("at_unsupported_drop_column", nodes=_ALTER,
+      prefilter=any_of("drop"), unless=Capability.DROP_COLUMN)
 def at_unsupported_drop_column(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """DROP COLUMN needs the `current` profile.
 
@@ -469,7 +481,8 @@ def at_unsupported_drop_column(p: ParsedStatement, ctx: LintContext) -> Iterator
     return _current_only(p, ctx, "AT_DropColumn")
 
 
-@rule("at_unsupported_alter_column_default", nodes=_ALTER)
+@rule("at_unsupported_alter_column_default", nodes=_ALTER,
+      prefilter=any_of("default"), unless=Capability.ALTER_COLUMN_DEFAULT)
 def at_unsupported_alter_column_default(
     p: ParsedStatement, ctx: LintContext
 ) -> Iterator[Finding]:
@@ -480,7 +493,8 @@ def at_unsupported_alter_column_default(
     return _current_only(p, ctx, "AT_ColumnDefault")
 
 
-@rule("at_unsupported_drop_not_null", nodes=_ALTER)
+@rule("at_unsupported_drop_not_null", nodes=_ALTER,
+      prefilter=any_of("drop"), unless=Capability.DROP_NOT_NULL)
 def at_unsupported_drop_not_null(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ALTER COLUMN DROP NOT NULL needs the `current` profile.
 
@@ -489,7 +503,8 @@ def at_unsupported_drop_not_null(p: ParsedStatement, ctx: LintContext) -> Iterat
     return _current_only(p, ctx, "AT_DropNotNull")
 
 
-@rule("at_unsupported_drop_constraint", nodes=_ALTER)
+@rule("at_unsupported_drop_constraint", nodes=_ALTER,
+      prefilter=any_of("drop"), unless=Capability.DROP_CONSTRAINT)
 def at_unsupported_drop_constraint(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """DROP CONSTRAINT needs the `current` profile (and never drops the primary key).
 
@@ -498,7 +513,7 @@ def at_unsupported_drop_constraint(p: ParsedStatement, ctx: LintContext) -> Iter
     return _current_only(p, ctx, "AT_DropConstraint")
 
 
-@rule("validate_constraint_async", nodes=_ALTER)
+@rule("validate_constraint_async", nodes=_ALTER, prefilter=any_of("validate"))
 def validate_constraint_async(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """VALIDATE CONSTRAINT must be run as `ALTER TABLE ASYNC` (current profile).
 
@@ -510,6 +525,8 @@ def validate_constraint_async(p: ParsedStatement, ctx: LintContext) -> Iterator[
     `ALTER TABLE ASYNC t VALIDATE CONSTRAINT c;`
     """
     allowed = ctx.profile.allows(Capability.VALIDATE_CONSTRAINT_ASYNC)
+    if allowed and p.is_async:
+        return
     for cmd in _cmds(p, "AT_ValidateConstraint"):
         if not allowed:
             todo = "remove it; the classic profile has no NOT VALID constraints"
@@ -538,6 +555,9 @@ def alter_table_async(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]
     Example: `ALTER TABLE ASYNC t ADD COLUMN c int;` → `ALTER TABLE t ADD COLUMN c int;`
     """
     if not p.is_async:
+        return  # decided without decoding the tree
+    raw = p.json or ""
+    if raw.count('"AlterTableCmd"') == 1 and '"AT_ValidateConstraint"' in raw:
         return
     assert p.node is not None
     subtypes = [c.get("subtype") for c in t.alter_cmds(p.node)]

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 from ...sql import ParsedStatement
 from .. import _tree as t
-from ..core import Finding, FixStatus, LintContext, Severity, rule
+from ..core import Finding, FixStatus, LintContext, Severity, any_of, rule
 from ..fixer import FixTarget
 
 
-@rule("wait_for_job_select", nodes=("SelectStmt",))
+@rule("wait_for_job_select", nodes=("SelectStmt",), prefilter=any_of("wait_for_job"))
 def wait_for_job_select(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """`sys.wait_for_job` must be called with CALL, not SELECT.
 
@@ -43,7 +43,8 @@ def _fix_wait_for_job(target: FixTarget, ctx: LintContext) -> None:
 
 
 @rule("advisory_lock", nodes=("SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt",
-                              "CallStmt", "ViewStmt", "CreateFunctionStmt"))
+                              "CallStmt", "ViewStmt", "CreateFunctionStmt"),
+      prefilter=any_of("advisory"))
 def advisory_lock(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Advisory locks are not supported.
 
@@ -75,6 +76,11 @@ def unbatched_dml(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     `UPDATE orders SET archived = true WHERE id IN (SELECT id FROM orders WHERE archived IS
     DISTINCT FROM true LIMIT 1000);` until it updates no row.
     """
+    raw = p.json or ""
+    if '"whereClause"' in raw and not any(
+        k in raw for k in ('"SubLink"', '"RangeSubselect"', '"withClause"')
+    ):
+        return  # the only WHERE is the statement's own: no need to decode the tree
     assert p.node is not None
     if not p.node.get("whereClause"):
         verb = "UPDATE" if p.node_type == "UpdateStmt" else "DELETE"

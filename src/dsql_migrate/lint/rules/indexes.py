@@ -10,7 +10,7 @@ from pglast import enums
 from ...profiles import Capability
 from ...sql import ParsedStatement
 from .. import _tree as t
-from ..core import Finding, FixStatus, LintContext, rule
+from ..core import Finding, FixStatus, LintContext, any_of, rule
 from ..fixer import FixTarget
 
 _ASYNC_WARNING = (
@@ -32,8 +32,10 @@ def index_async(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     Example: `CREATE INDEX ix_orders_customer ON orders (customer_id);` →
     `CREATE INDEX ASYNC ix_orders_customer ON orders (customer_id);`
     """
+    if p.is_async or (p.json is not None and '"concurrent":true' in p.json):
+        return
     assert p.node is not None
-    if not p.is_async and not p.node.get("concurrent"):
+    if not p.node.get("concurrent"):
         name = p.node.get("idxname")
         yield Finding(
             f"CREATE INDEX{' ' + name if name else ''} without ASYNC is not supported in DSQL",
@@ -51,6 +53,8 @@ def index_concurrently(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding
 
     Example: `CREATE INDEX CONCURRENTLY ix ON t (a);` → `CREATE INDEX ASYNC ix ON t (a);`
     """
+    if p.json is not None and '"concurrent":true' not in p.json:
+        return
     assert p.node is not None
     if p.node.get("concurrent"):
         yield Finding("CREATE INDEX CONCURRENTLY is not supported in DSQL",
@@ -71,7 +75,7 @@ _USING = re.compile(r"\bON\s+(?:ONLY\s+)?(?:\"(?:[^\"]|\"\")*\"|[\w$.\"]+)+\s+US
                     re.IGNORECASE)
 
 
-@rule("index_using", nodes=("IndexStmt",))
+@rule("index_using", nodes=("IndexStmt",), prefilter=any_of("using"))
 def index_using(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """`USING <method>` on CREATE INDEX is not supported.
 
@@ -109,7 +113,7 @@ def _elems(p: ParsedStatement) -> list[t.Node]:
     return [e["IndexElem"] for e in p.node.get("indexParams") or () if "IndexElem" in e]
 
 
-@rule("index_sort_direction", nodes=("IndexStmt",))
+@rule("index_sort_direction", nodes=("IndexStmt",), prefilter=any_of("asc", "desc"))
 def index_sort_direction(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ASC/DESC on index keys is not supported.
 
@@ -149,6 +153,8 @@ def index_opclass(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     Example: `CREATE INDEX ASYNC ix ON t (name text_pattern_ops);` →
     `CREATE INDEX ASYNC ix ON t (name);`
     """
+    if p.json is not None and '"opclass"' not in p.json:
+        return  # no operator class anywhere in the tree
     for elem in _elems(p):
         if elem.get("opclass"):
             name = ".".join(t.svals(elem["opclass"]))
@@ -165,7 +171,8 @@ def _fix_opclass(target: FixTarget, ctx: LintContext) -> None:
         elem.opclassopts = None
 
 
-@rule("index_expression", nodes=("IndexStmt",))
+@rule("index_expression", nodes=("IndexStmt",),
+      prefilter=any_of("("), unless=Capability.EXPRESSION_INDEX)
 def index_expression(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Expression indexes need the `current` profile.
 
@@ -183,7 +190,8 @@ def index_expression(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
                       todo, detail=todo)
 
 
-@rule("index_partial", nodes=("IndexStmt",))
+@rule("index_partial", nodes=("IndexStmt",),
+      prefilter=any_of("where"), unless=Capability.PARTIAL_INDEX)
 def index_partial(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Partial indexes (`WHERE ...`) need the `current` profile.
 
@@ -211,8 +219,14 @@ def index_key_columns(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]
     Example: `CREATE INDEX ASYNC ix ON t (a, b, c, d, e, f, g, h, i);` →
     `CREATE INDEX ASYNC ix ON t (a, b, c, d, e, f, g, h) INCLUDE (i);`
     """
-    assert p.node is not None
     limit = ctx.limits.key_columns_per_index
+    if p.lower.count(",") < limit:
+        return  # more than ``limit`` keys need at least ``limit`` commas: no tree needed
+    if p.node_type != "IndexStmt" and not re.search(
+        rf"(?:primary\s+key|unique)\s*\((?:[^()]*,){{{limit}}}", p.lower
+    ):
+        return  # no PRIMARY KEY / UNIQUE column list long enough
+    assert p.node is not None
     if p.node_type == "IndexStmt":
         counts = [(len(_elems(p)), "index")]
     elif p.node_type == "CreateStmt":

@@ -8,7 +8,7 @@ from pglast import enums
 
 from ...sql import ParsedStatement
 from .. import _tree as t
-from ..core import Finding, FixStatus, LintContext, rule
+from ..core import Finding, FixStatus, LintContext, any_of, rule
 from ..fixer import FixTarget
 
 
@@ -40,8 +40,7 @@ _SAVEPOINT_RULES = {
 
 
 def _savepoint(p: ParsedStatement, kind: str) -> Iterator[Finding]:
-    assert p.node is not None
-    if p.node.get("kind") == kind:
+    if t.transaction_kind(p) == kind:
         yield Finding(
             f"{_SAVEPOINT_RULES[kind]} is not supported in DSQL",
             "split the work into separate transactions instead of rolling back part of one",
@@ -265,7 +264,8 @@ def unsupported_create_procedure(p: ParsedStatement, ctx: LintContext) -> Iterat
         yield Finding("CREATE PROCEDURE is not supported in DSQL", todo, detail=todo)
 
 
-@rule("create_table_as", nodes=("CreateTableAsStmt", "SelectStmt"))
+@rule("create_table_as", nodes=("CreateTableAsStmt", "SelectStmt"),
+      prefilter=any_of("into", "create"))
 def create_table_as(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """CREATE TABLE ... AS SELECT (and SELECT ... INTO) is not supported.
 
@@ -285,7 +285,7 @@ def create_table_as(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     yield Finding("CREATE TABLE ... AS SELECT is not supported in DSQL", todo, detail=todo)
 
 
-@rule("unsupported_set_role", nodes=("VariableSetStmt",))
+@rule("unsupported_set_role", nodes=("VariableSetStmt",), prefilter=any_of("role"))
 def unsupported_set_role(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """SET ROLE is not supported.
 
@@ -299,7 +299,7 @@ def unsupported_set_role(p: ParsedStatement, ctx: LintContext) -> Iterator[Findi
         yield Finding("SET ROLE is not supported in DSQL", todo, detail=todo)
 
 
-@rule("at_unsupported_row_level_security", nodes=("AlterTableStmt",))
+@rule("at_unsupported_row_level_security", nodes=("AlterTableStmt",), prefilter=any_of("security"))
 def at_unsupported_row_level_security(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Row-level security cannot be enabled.
 
@@ -315,7 +315,7 @@ def at_unsupported_row_level_security(p: ParsedStatement, ctx: LintContext) -> I
             yield Finding("row-level security is not supported in DSQL", todo, detail=todo)
 
 
-@rule("temp_table", nodes=("CreateStmt",))
+@rule("temp_table", nodes=("CreateStmt",), prefilter=any_of("temp"))
 def temp_table(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Temporary tables are not supported.
 
@@ -342,7 +342,7 @@ def _fix_temp_table(target: FixTarget, ctx: LintContext) -> None:
     target.tree.oncommit = enums.OnCommitAction.ONCOMMIT_NOOP
 
 
-@rule("partition_by", nodes=("CreateStmt",))
+@rule("partition_by", nodes=("CreateStmt",), prefilter=any_of("partition"))
 def partition_by(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Table partitioning is not supported.
 
@@ -368,7 +368,7 @@ def _fix_partition_by(target: FixTarget, ctx: LintContext) -> None:
     target.tree.partspec = None
 
 
-@rule("inherits", nodes=("CreateStmt",))
+@rule("inherits", nodes=("CreateStmt",), prefilter=any_of("inherits"))
 def inherits(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Table inheritance (INHERITS) is not supported.
 
@@ -391,7 +391,8 @@ def _fix_inherits(target: FixTarget, ctx: LintContext) -> None:
     target.tree.inhRelations = None
 
 
-@rule("tablespace", nodes=("CreateStmt", "IndexStmt", "CreateTableSpaceStmt"))
+@rule("tablespace", nodes=("CreateStmt", "IndexStmt", "CreateTableSpaceStmt"),
+      prefilter=any_of("tablespace"))
 def tablespace(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Tablespaces are not supported.
 
@@ -418,7 +419,8 @@ def _fix_tablespace(target: FixTarget, ctx: LintContext) -> None:
         node.tableSpace = None
 
 
-@rule("unsupported_create_table_with_storage_parameters", nodes=("CreateStmt",))
+@rule("unsupported_create_table_with_storage_parameters", nodes=("CreateStmt",),
+      prefilter=any_of("with"))
 def unsupported_create_table_with_storage_parameters(
     p: ParsedStatement, ctx: LintContext
 ) -> Iterator[Finding]:
@@ -440,7 +442,7 @@ def _fix_storage(target: FixTarget, ctx: LintContext) -> None:
     target.tree.options = None
 
 
-@rule("exclusion_constraint", nodes=("CreateStmt", "AlterTableStmt"))
+@rule("exclusion_constraint", nodes=("CreateStmt", "AlterTableStmt"), prefilter=any_of("exclude"))
 def exclusion_constraint(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Exclusion constraints are not supported.
 

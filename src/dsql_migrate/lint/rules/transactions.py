@@ -4,61 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
-from ...sql import ParsedStatement, StatementKind
+from ...sql import Block, ParsedStatement, transaction_blocks
 from .. import _tree as t
-from ..core import Finding, FixStatus, LintContext, rule, script_rule
+from ..core import Finding, FixStatus, LintContext, any_of, rule, script_rule
 from ..fixer import FixTarget
-
-
-@dataclass
-class Block:
-    """An explicit transaction block: BEGIN/START ... COMMIT/END/ROLLBACK (or end of script)."""
-
-    begin: ParsedStatement
-    body: list[ParsedStatement] = field(default_factory=list)
-    end: ParsedStatement | None = None
-
-    @property
-    def ddl(self) -> list[ParsedStatement]:
-        return [s for s in self.body if s.kind is StatementKind.DDL]
-
-    @property
-    def dml(self) -> list[ParsedStatement]:
-        return [s for s in self.body if s.kind is StatementKind.DML]
-
-    @property
-    def committed(self) -> bool:
-        return self.end is not None and (self.end.node or {}).get("kind") == "TRANS_STMT_COMMIT"
-
-
-def _tx_kind(s: ParsedStatement) -> str:
-    return str((s.node or {}).get("kind", "")) if s.node_type == "TransactionStmt" else ""
-
-
-def transaction_blocks(statements: list[ParsedStatement]) -> list[Block]:
-    """The explicit transaction blocks of a script, in order."""
-    blocks: list[Block] = []
-    current: Block | None = None
-    for s in statements:
-        kind = _tx_kind(s)
-        if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
-            if current is not None:  # PostgreSQL ignores BEGIN inside a block (a warning)
-                current.body.append(s)
-            else:
-                current = Block(s)
-        elif kind in ("TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK", "TRANS_STMT_COMMIT_PREPARED",
-                      "TRANS_STMT_ROLLBACK_PREPARED", "TRANS_STMT_PREPARE"):
-            if current is not None:
-                current.end = s
-                blocks.append(current)
-                current = None
-        elif current is not None:
-            current.body.append(s)
-    if current is not None:
-        blocks.append(current)
-    return blocks
 
 
 def _blocks(ctx: LintContext) -> list[Block]:
@@ -171,7 +121,8 @@ def _isolation_values(p: ParsedStatement) -> Iterator[str]:
         yield str((((iso.get("arg") or {}).get("A_Const") or {}).get("sval") or {}).get("sval"))
 
 
-@rule("transaction_isolation", nodes=("TransactionStmt", "VariableSetStmt"))
+@rule("transaction_isolation", nodes=("TransactionStmt", "VariableSetStmt"),
+      prefilter=any_of("isolation"))
 def transaction_isolation(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Isolation levels other than REPEATABLE READ are not supported.
 

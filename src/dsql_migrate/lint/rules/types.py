@@ -10,7 +10,7 @@ from pglast import enums
 from ...profiles import Capability
 from ...sql import ParsedStatement
 from .. import _tree as t
-from ..core import Finding, FixStatus, LintContext, rule
+from ..core import Finding, FixStatus, LintContext, any_of, rule
 from ..fixer import FixTarget, column_snippet, object_column_defs, seq_option
 
 _SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint"}
@@ -32,7 +32,7 @@ def _columns(p: ParsedStatement) -> Iterator[tuple[t.Node, bool]]:
 _COLUMN_NODES = ("CreateStmt", "AlterTableStmt")
 
 
-@rule("serial_type", nodes=_COLUMN_NODES)
+@rule("serial_type", nodes=_COLUMN_NODES, prefilter=any_of("serial"))
 def serial_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """SERIAL, BIGSERIAL and SMALLSERIAL do not exist.
 
@@ -78,7 +78,7 @@ def _fix_serial(target: FixTarget, ctx: LintContext) -> None:
             col.constraints = (*identity.constraints, *(col.constraints or ()))
 
 
-@rule("array_type", nodes=_COLUMN_NODES)
+@rule("array_type", nodes=_COLUMN_NODES, prefilter=any_of("[", "array"))
 def array_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Array column types are not supported.
 
@@ -94,7 +94,7 @@ def array_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
                           "support for columns", todo, location=col.get("location"), detail=todo)
 
 
-@rule("inet_type", nodes=_COLUMN_NODES)
+@rule("inet_type", nodes=_COLUMN_NODES, prefilter=any_of("inet", "cidr"))
 def inet_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """INET and CIDR column types are not supported.
 
@@ -111,7 +111,7 @@ def inet_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
                           detail=todo)
 
 
-@rule("jsonb_type", nodes=_COLUMN_NODES)
+@rule("jsonb_type", nodes=_COLUMN_NODES, prefilter=any_of("jsonb"), unless=Capability.JSONB)
 def jsonb_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """JSONB columns need the `current` profile.
 
@@ -130,7 +130,7 @@ def jsonb_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
                           location=col.get("location"), detail=todo)
 
 
-@rule("collation", nodes=(*_COLUMN_NODES, "IndexStmt"))
+@rule("collation", nodes=(*_COLUMN_NODES, "IndexStmt"), prefilter=any_of("collate"))
 def collation(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """COLLATE clauses are not supported.
 
@@ -183,7 +183,7 @@ def _cache_ok(value: int | None, ctx: LintContext) -> bool:
     return value == 1 or (value is not None and value >= ctx.limits.min_large_cache)
 
 
-@rule("identity_type", nodes=_COLUMN_NODES)
+@rule("identity_type", nodes=_COLUMN_NODES, prefilter=any_of("identity"))
 def identity_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Identity columns must be BIGINT.
 
@@ -253,7 +253,7 @@ def _fix_identity_cache(target: FixTarget, ctx: LintContext) -> None:
                 c.options = _set_cache(c.options, 1)
 
 
-@rule("identity_cache_missing", nodes=_COLUMN_NODES)
+@rule("identity_cache_missing", nodes=_COLUMN_NODES, prefilter=any_of("identity"))
 def identity_cache_missing(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Identity columns need an explicit CACHE.
 
@@ -269,7 +269,7 @@ def identity_cache_missing(p: ParsedStatement, ctx: LintContext) -> Iterator[Fin
 identity_cache_missing.fixer(_fix_identity_cache)
 
 
-@rule("identity_cache", nodes=_COLUMN_NODES)
+@rule("identity_cache", nodes=_COLUMN_NODES, prefilter=any_of("identity"))
 def identity_cache(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """Identity CACHE must be 1 or at least 65536.
 

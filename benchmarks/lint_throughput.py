@@ -1,0 +1,144 @@
+"""Lint throughput: dsql-migrate lint vs AWS's dsql-lint, side by side on the same script.
+
+    python benchmarks/lint_throughput.py [--statements 20000] [--repeat 3] [--keep FILE]
+
+Generates a realistic migration script (CREATE TABLE with constraints, indexes, ALTERs, DML in
+transaction blocks, comments), then times, best of ``--repeat`` runs:
+
+- ``dsql-migrate lint --format json FILE`` as a subprocess (interpreter start-up included),
+- ``dsql-lint --format json FILE`` as a subprocess (install it with ``pip install dsql-lint``),
+- ``dsql_migrate.lint.lint_script`` in-process (the library cost alone),
+
+and prints statements per second for each and the ratio of the two commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TYPES = ["bigint", "integer", "text", "varchar(255)", "boolean", "timestamptz", "numeric(12,2)",
+         "uuid", "date", "jsonb"]
+
+
+def generate(n: int, seed: int = 7) -> tuple[str, int]:
+    """A script of at least ``n`` statements; returns (text, exact statement count)."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    count = 0
+    table = 0
+    while count < n:
+        table += 1
+        t = f"app.t{table}"
+        cols = [f"    c{i} {rng.choice(TYPES)}{' NOT NULL' if rng.random() < 0.3 else ''}"
+                for i in range(rng.randint(3, 10))]
+        out.append(f"-- table {table}")
+        out.append(
+            f"CREATE TABLE {t} (\n    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),\n"
+            f"    tenant_id uuid NOT NULL,\n" + ",\n".join(cols) + ",\n"
+            f"    created_at timestamptz NOT NULL DEFAULT now(),\n"
+            f"    CONSTRAINT t{table}_c0_check CHECK (c0 IS NOT NULL),\n"
+            f"    UNIQUE (tenant_id, c1)\n);"
+        )
+        out.append(f"CREATE INDEX ASYNC ix_t{table}_tenant ON {t} (tenant_id, created_at);")
+        out.append(f"CREATE INDEX ix_t{table}_c2 ON {t} (c2);")
+        out.append(f"ALTER TABLE {t} ADD COLUMN note text;")
+        out.append(f"ALTER TABLE {t} ADD CONSTRAINT t{table}_note_len CHECK "
+                   f"(length(note) < 500) NOT VALID;")
+        out.append(f"ALTER TABLE ASYNC {t} VALIDATE CONSTRAINT t{table}_note_len;")
+        out.append("BEGIN;")
+        out.append(f"INSERT INTO {t} (tenant_id, c0, c1) VALUES "
+                   f"('{rng.getrandbits(64):x}', 1, 'a'), ('{rng.getrandbits(64):x}', 2, 'b');")
+        out.append(f"UPDATE {t} SET note = 'seeded' WHERE c0 = {rng.randint(1, 9)};")
+        out.append(f"DELETE FROM {t} WHERE created_at < now() - interval '30 days';")
+        out.append("COMMIT;")
+        out.append(f"SELECT count(*) FROM {t} WHERE tenant_id = '{rng.getrandbits(32):x}';")
+        count += 11
+    return "\n".join(out) + "\n", count
+
+
+def find_dsql_lint() -> str | None:
+    here = Path(sys.executable).parent / "dsql-lint"
+    if here.exists():
+        return str(here)
+    return shutil.which("dsql-lint")
+
+
+def find_dsql_migrate() -> list[str]:
+    here = Path(sys.executable).parent / "dsql-migrate"
+    if here.exists():
+        return [str(here)]
+    return [sys.executable, "-m", "dsql_migrate"]
+
+
+def best_of(repeat: int, fn: object) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def run_cmd(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode not in (0, 1, 3):
+        raise SystemExit(f"{cmd[0]} failed with exit code {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--statements", type=int, default=20_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--keep", type=Path, help="also write the generated script here")
+    args = ap.parse_args()
+    if args.statements < 10_000:
+        ap.error("use at least 10,000 statements")
+
+    script, n = generate(args.statements)
+    if args.keep:
+        args.keep.write_text(script, encoding="utf-8")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.sql"
+        path.write_text(script, encoding="utf-8")
+        print(f"script: {n:,} statements, {len(script) / 1e6:.1f} MB")
+
+        from dsql_migrate.lint import LintSettings, lint_script
+        from dsql_migrate.profiles import CURRENT
+
+        settings = LintSettings.build(CURRENT)
+        result = lint_script(script, settings)
+        lib = best_of(args.repeat, lambda: lint_script(script, settings))
+        print(f"dsql-migrate (library, in-process): {n / lib:>10,.0f} statements/s "
+              f"({lib:.3f} s, {len(result.diagnostics)} diagnostics)")
+
+        ours_cmd = [*find_dsql_migrate(), "lint", "--format", "json", str(path)]
+        ours_doc = json.loads(run_cmd(ours_cmd).stdout)
+        ours = best_of(args.repeat, lambda: run_cmd(ours_cmd))
+        print(f"dsql-migrate lint (command):        {n / ours:>10,.0f} statements/s "
+              f"({ours:.3f} s, {ours_doc['summary']['diagnostics']} diagnostics)")
+
+        theirs_bin = find_dsql_lint()
+        if theirs_bin is None:
+            print("dsql-lint is NOT installed, no comparison: pip install dsql-lint")
+            return
+        theirs_cmd = [theirs_bin, "--format", "json", str(path)]
+        their_doc = json.loads(run_cmd(theirs_cmd).stdout)
+        their_count = sum(len(f["diagnostics"]) for f in their_doc["files"])
+        theirs = best_of(args.repeat, lambda: run_cmd(theirs_cmd))
+        print(f"dsql-lint (command):                {n / theirs:>10,.0f} statements/s "
+              f"({theirs:.3f} s, {their_count} diagnostics)")
+        print(f"ratio dsql-migrate lint / dsql-lint (commands): {theirs / ours:.2f}x")
+        print(f"ratio dsql-migrate library / dsql-lint:         {theirs / lib:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
