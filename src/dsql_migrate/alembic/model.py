@@ -229,3 +229,45 @@ _APPLY: dict[type[Any], Callable[[sa.MetaData, Any], None]] = {
 }
 
 __all__ = ["desired_metadata", "table_key"]
+
+
+def predicted_snapshot(md: sa.MetaData, base: Any) -> Any:
+    """``base`` (a live :class:`~dsql_migrate.catalog.Snapshot`) as it will be after the
+    revisions that led to ``md``: for compiling several pending revisions without running any
+    (``upgrade --dry-run`` / ``--sql``). Row estimates carry over; tables keep their names."""
+    from dataclasses import replace
+
+    from ..catalog import Column, Constraint, Index, Snapshot, Table
+    from ..planner._sql import type_sql
+
+    tables: dict[str, Table] = {}
+    for table in md.tables.values():
+        schema = table.schema or "public"
+        old = base.table(table.name, table.schema)
+        columns = tuple(
+            Column(name=c.name, type=type_sql(c.type).lower(), nullable=bool(c.nullable),
+                   identity=None if c.identity is None else
+                   ("always" if c.identity.always else "by default"),
+                   identity_cache=None if c.identity is None else c.identity.cache,
+                   position=i)
+            for i, c in enumerate(table.columns, start=1))
+        constraints: list[Constraint] = []
+        pk = [c.name for c in table.primary_key.columns]
+        if pk:
+            constraints.append(Constraint(name=str(table.primary_key.name or f"{table.name}_pkey"),
+                                          kind="primary_key", columns=tuple(pk),
+                                          definition=f"PRIMARY KEY ({', '.join(pk)})"))
+        for con in table.constraints:
+            if isinstance(con, sa.UniqueConstraint) and con.name:
+                names = tuple(c.name for c in con.columns)
+                constraints.append(Constraint(name=str(con.name), kind="unique", columns=names,
+                                              definition=f"UNIQUE ({', '.join(names)})"))
+        indexes = tuple(
+            Index(name=str(i.name), unique=bool(i.unique),
+                  keys=tuple(str(getattr(e, "name", e)) for e in i.expressions))
+            for i in table.indexes if i.name)
+        tables[f"{schema}.{table.name}"] = Table(
+            schema=schema, name=table.name, columns=columns, constraints=tuple(constraints),
+            indexes=indexes, row_estimate=old.row_estimate if old is not None else 0,
+            row_count=old.row_count if old is not None else None)
+    return replace(base, tables=tables)

@@ -34,7 +34,7 @@ from ..runner import RetryPolicy, Runner, RunOptions, Session, StateStore
 from ..runner.events import Event, Listener
 from ..sql import quote_literal, quote_qualified
 from .compile import Compiled, compile_ops, expand, record
-from .model import desired_metadata
+from .model import desired_metadata, predicted_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,7 @@ def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
             plan, expanded = _compile(mc, step, settings, base_snapshot, base_md, version_sql,
                                       nonce=None, **kw)
             base_md = desired_metadata(base_md, expanded.ops)
+            base_snapshot = predicted_snapshot(base_md, base_snapshot)
             _emit(mc, settings, _render_offline(step, plan, settings))
         else:
             _run_online(mc, step, settings, version_sql, **kw)
