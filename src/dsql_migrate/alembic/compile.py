@@ -10,6 +10,7 @@ revision's target schema (:mod:`.model`) for tables that must be recreated.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,7 +149,7 @@ def _bulk_rows(operation: ops.BulkInsertOp, batch_rows: int) -> list[BulkRowsOp]
     out: list[BulkRowsOp] = []
     for start in range(0, len(rows), batch_rows):
         chunk = rows[start:start + batch_rows]
-        statement = sa.insert(table).values(chunk)  # type: ignore[arg-type]
+        statement = sa.insert(table).values(chunk)
         text = str(statement.compile(dialect=_PG, compile_kwargs={"literal_binds": True}))
         out.append(BulkRowsOp(str(table.name), getattr(table, "schema", None), [text],
                               len(chunk)))
@@ -161,8 +162,33 @@ def _bulk_rows(operation: ops.BulkInsertOp, batch_rows: int) -> list[BulkRowsOp]
 def compile_ops(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, profile: Profile,
                 options: Options, *, source: Mapping[str, Any]) -> Plan:
     desired = desired_metadata(live_md, expanded.ops)
-    return make_plan(expanded.ops, live, desired, profile, options, source=source,
-                     warnings=expanded.warnings)
+    return make_plan(renames_first(expanded.ops), live, desired, profile, options,
+                     source=source, warnings=expanded.warnings)
+
+
+_TABLE_ATTRS = ("table_name", "source_table", "referent_table", "table")
+
+
+def renames_first(recorded: Sequence[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
+    """The planner runs table renames before everything else and expects the other ops to name
+    tables by their new names; a revision may rename after altering, so ops that come before a
+    rename are pointed at the new name."""
+    out = list(recorded)
+    for index, operation in enumerate(recorded):
+        if not isinstance(operation, ops.RenameTableOp):
+            continue
+        old, new = operation.table_name, operation.new_table_name
+        for earlier in range(index):
+            item = out[earlier]
+            if isinstance(item, ops.RenameTableOp):
+                continue
+            attrs = [a for a in _TABLE_ATTRS if getattr(item, a, None) == old]
+            if attrs:
+                item = copy.copy(item)
+                for attr in attrs:
+                    setattr(item, attr, new)
+                out[earlier] = item
+    return out
 
 
 @handles(RawSqlOp)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import context as _alembic
 
 from ..config import load_config
@@ -33,6 +34,18 @@ from .runtime import DsqlSettings
 from .runtime import run_migrations as _run_migrations
 
 ATTRIBUTE = "dsql_migrate"
+
+
+def _no_hstore_lookup(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
+    """psycopg's dialect looks up the hstore type in a nested transaction (a SAVEPOINT, which
+    DSQL rejects) on an engine's first connection; DSQL has no hstore anyway."""
+    if getattr(dialect, "driver", None) == "psycopg" and getattr(dialect, "use_native_hstore",
+                                                                  False):
+        dialect.use_native_hstore = False
+
+
+if not sa.event.contains(sa.engine.Engine, "do_connect", _no_hstore_lookup):
+    sa.event.listen(sa.engine.Engine, "do_connect", _no_hstore_lookup)
 
 
 def __getattr__(name: str) -> Any:

@@ -46,7 +46,7 @@ def _copy_column(column: sa.Column[Any], *, name: str | None = None, type_: Any 
     default = column.server_default if server_default is _KEEP else server_default
     if identity is None and default is not None:
         arg = default.arg if isinstance(default, sa.DefaultClause) else default
-        args.append(sa.DefaultClause(arg))
+        args.append(sa.DefaultClause(arg))  # type: ignore[arg-type]
     return sa.Column(
         name or column.name, type_ if type_ is not None else column.type, *args,
         nullable=column.nullable if nullable is _KEEP else bool(nullable),
@@ -237,7 +237,7 @@ def predicted_snapshot(md: sa.MetaData, base: Any) -> Any:
     (``upgrade --dry-run`` / ``--sql``). Row estimates carry over; tables keep their names."""
     from dataclasses import replace
 
-    from ..catalog import Column, Constraint, Index, Snapshot, Table
+    from ..catalog import Column, Constraint, Index, Table
     from ..planner._sql import type_sql
 
     tables: dict[str, Table] = {}

@@ -28,7 +28,7 @@ class BackfillOp(MigrateOperation):
     ``where`` is an optional SQL condition (e.g. ``"status IS NULL"``).
     """
 
-    def __init__(self, table_name: str, set: Mapping[str, str], *,  # noqa: A002
+    def __init__(self, table_name: str, set: Mapping[str, str], *,
                  where: str | None = None, batch_size: int | None = None,
                  schema: str | None = None) -> None:
         if not set:
@@ -41,7 +41,7 @@ class BackfillOp(MigrateOperation):
         self.schema = schema
 
     @classmethod
-    def backfill(cls, operations: Operations, table_name: str, set: Mapping[str, str],  # noqa: A002
+    def backfill(cls, operations: Operations, table_name: str, set: Mapping[str, str],
                  *, where: str | None = None, batch_size: int | None = None,
                  schema: str | None = None) -> Any:
         """Update ``table_name`` in resumable batches of at most ``batch_size`` rows."""

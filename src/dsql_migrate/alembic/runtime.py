@@ -154,8 +154,8 @@ def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
         elif offline:
             if base_snapshot is None or base_md is None:
                 base_snapshot, base_md = _offline_schema(mc)
-            plan, expanded = _compile(mc, step, settings, base_snapshot, base_md, version_sql,
-                                      nonce=None, **kw)
+            plan, expanded = _compile(mc, step, settings, base_snapshot, base_md,
+                                      version_sql=version_sql, nonce=None, **kw)
             base_md = desired_metadata(base_md, expanded.ops)
             base_snapshot = predicted_snapshot(base_md, base_snapshot)
             _emit(mc, settings, _render_offline(step, plan, settings))
@@ -194,7 +194,7 @@ def _run_online(mc: MigrationContext, step: Any, settings: DsqlSettings,
         else:
             live = snapshot(session.conn)
             live_md = _reflect(mc.connection)
-            plan, _ = _compile(mc, step, settings, live, live_md, version_sql,
+            plan, _ = _compile(mc, step, settings, live, live_md, version_sql=version_sql,
                                nonce=uuid.uuid4().hex, **kw)
         options = replace(settings.run_options, label=label)
         runner = Runner(session, store=store, options=options, on_event=settings.on_event)
@@ -237,7 +237,7 @@ def _offline_schema(mc: MigrationContext) -> tuple[Snapshot, sa.MetaData]:
 
 
 def _compile(mc: MigrationContext, step: Any, settings: DsqlSettings, live: Snapshot,
-             live_md: sa.MetaData, version_sql: list[str], *, nonce: str | None,
+             live_md: sa.MetaData, *, version_sql: list[str], nonce: str | None,
              **kw: Any) -> tuple[Plan, Compiled]:
     recorded = record(step.migration_fn, mc, **kw)
     expanded = expand(recorded, settings.profile, where=_where(step),
