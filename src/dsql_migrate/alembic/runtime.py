@@ -19,6 +19,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TextIO
 
 import psycopg
@@ -166,14 +167,18 @@ def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
 
 
 def _label(step: Any) -> str:
-    return f"alembic {step.short_log}"
+    """``alembic upgrade a -> b``: names the revision's plan in the state tables (resume)."""
+    direction = "upgrade" if step.is_upgrade else "downgrade"
+    before = ", ".join(step.from_revisions) or "<base>"
+    after = ", ".join(step.to_revisions) or "<base>"
+    return f"alembic {direction} {before} -> {after}"
 
 
 def _where(step: Any) -> str:
     module = getattr(getattr(step, "revision", None), "module", None)
     path = getattr(module, "__file__", None)
     name = "upgrade()" if step.is_upgrade else "downgrade()"
-    return f"{path or step.short_log} {name}"
+    return f"{Path(path).name if path else step.short_log} {name}"
 
 
 def _run_online(mc: MigrationContext, step: Any, settings: DsqlSettings,
@@ -249,7 +254,7 @@ def _compile(mc: MigrationContext, step: Any, settings: DsqlSettings, live: Snap
     if nonce is not None:
         details["run"] = nonce  # a re-run after a downgrade is a new plan, not "already done"
     version_step = Step(id=len(planned.steps) + 1, kind=StepKind.DML,
-                        summary=f"record the revision in alembic_version ({step.short_log})",
+                        summary=f"record {label.removeprefix('alembic ')} in alembic_version",
                         sql=tuple(version_sql), table=mc.version_table, details=details)
     return Plan(profile=planned.profile, steps=(*planned.steps, version_step),
                 source=planned.source, warnings=planned.warnings), expanded

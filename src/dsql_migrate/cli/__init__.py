@@ -9,6 +9,7 @@ import click
 from .. import __version__
 from ._common import AppContext, DsqlMigrateGroup, configure_logging
 from .apply import apply, status, unlock_command
+from .demo import demo
 from .inspect import inspect
 from .lint import lint
 from .local import local
@@ -45,6 +46,7 @@ main.add_command(status)
 main.add_command(unlock_command)
 main.add_command(plan)
 main.add_command(inspect)
+main.add_command(demo)
 for _command in MIGRATION_COMMANDS: main.add_command(_command)  # noqa: E701
 
 __all__ = ["main"]

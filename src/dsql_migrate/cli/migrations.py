@@ -159,7 +159,7 @@ def revision(app: AppContext, *, message: str, autogenerate: bool, ini: Path, ur
             click.echo(f"created {script.path}")
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("revision", default="head")
 @click.option("--sql", "as_sql", is_flag=True,
               help="Offline: print the plans as an SQL script (transactions and async waits "
@@ -193,7 +193,7 @@ def upgrade(app: AppContext, *, revision: str, as_sql: bool, dry_run: bool, ini:
     upgrade_with_progress(app, ini, revision, url=url, local_dir=local_dir, profile=profile)
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("revision")
 @ini_option
 @url_option
