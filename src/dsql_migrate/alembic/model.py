@@ -160,8 +160,11 @@ def _create_index(md: sa.MetaData, op: ops.CreateIndexOp) -> None:
         return
     exprs: list[Any] = []
     for column in op.columns:
-        if isinstance(column, str) and column in table.c:
-            exprs.append(table.c[column])
+        name = column if isinstance(column, str) else getattr(column, "name", None)
+        if isinstance(name, str) and name in table.c and (
+                isinstance(column, str) or (isinstance(column, sa.sql.ColumnElement)
+                and hasattr(column, "table"))):
+            exprs.append(table.c[name])
         elif isinstance(column, str):
             exprs.append(sa.text(column))
         else:
