@@ -1,0 +1,131 @@
+"""Recording and compiling revisions, without a database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import op
+from alembic.migration import MigrationContext
+from alembic.operations import ops
+from sqlalchemy.dialects import postgresql
+
+from dsql_migrate.alembic import ops as dsql_ops  # noqa: F401 - op.backfill
+from dsql_migrate.alembic.compile import RevisionRefused, compile_ops, expand, record
+from dsql_migrate.alembic.model import desired_metadata
+from dsql_migrate.alembic.rewriter import fix_identity
+from dsql_migrate.catalog import Snapshot
+from dsql_migrate.plan import StepKind
+from dsql_migrate.profiles import CLASSIC, CURRENT
+
+
+def offline_context() -> MigrationContext:
+    return MigrationContext.configure(dialect=postgresql.dialect(), opts={"as_sql": True})
+
+
+def recorded(fn: Any) -> list[ops.MigrateOperation]:
+    return record(fn, offline_context())
+
+
+def test_record_keeps_ops_instead_of_running_them() -> None:
+    def upgrade() -> None:
+        table = op.create_table("t", sa.Column("id", sa.BigInteger, primary_key=True))
+        op.bulk_insert(table, [{"id": 1}, {"id": 2}])
+        op.add_column("t", sa.Column("a", sa.Integer))
+        op.backfill("t", set={"a": "id * 2"}, batch_size=10)
+
+    kinds = [type(o).__name__ for o in recorded(upgrade)]
+    assert kinds == ["CreateTableOp", "BulkInsertOp", "AddColumnOp", "BackfillOp"]
+
+
+def test_raw_sql_is_split_and_dsql_illegal_sql_refused() -> None:
+    def several() -> None:
+        op.execute("CREATE TABLE a (id BIGINT PRIMARY KEY); CREATE INDEX ASYNC ix_a ON a (id);"
+                   "INSERT INTO a VALUES (1)")
+
+    out = expand(recorded(several), CURRENT, where="r.py upgrade()", batch_rows=1000)
+    assert [(o.kind, o.is_async) for o in out.ops] == [  # type: ignore[attr-defined]
+        ("ddl", False), ("ddl", True), ("dml", False)]
+
+    def illegal() -> None:
+        op.execute("CREATE INDEX ix_a ON a (id)")
+        op.execute("TRUNCATE a")
+
+    with pytest.raises(RevisionRefused) as refused:
+        expand(recorded(illegal), CURRENT, where="r.py upgrade()", batch_rows=1000)
+    message = refused.value.message
+    assert "r.py upgrade(): op.execute #1:1:1" in message
+    assert "r.py upgrade(): op.execute #2:1:1" in message
+
+
+def test_unbounded_update_is_a_warning_not_a_refusal() -> None:
+    def upgrade() -> None:
+        op.execute("UPDATE a SET x = 1")
+
+    out = expand(recorded(upgrade), CURRENT, where="r.py upgrade()", batch_rows=1000)
+    assert len(out.ops) == 1
+    assert any("unbatched_dml" in w for w in out.warnings)
+
+
+def test_bulk_insert_is_cut_into_bounded_batches() -> None:
+    table = sa.table("t", sa.column("id", sa.BigInteger))
+
+    def upgrade() -> None:
+        op.bulk_insert(table, [{"id": i} for i in range(2500)])
+
+    out = expand(recorded(upgrade), CURRENT, where="r", batch_rows=1000)
+    assert [o.rows for o in out.ops] == [1000, 1000, 500]  # type: ignore[attr-defined]
+
+
+def test_desired_schema_applies_the_revision_to_the_live_one() -> None:
+    live = sa.MetaData()
+    sa.Table("t", live, sa.Column("id", sa.BigInteger, primary_key=True),
+             sa.Column("a", sa.Integer), sa.Column("b", sa.Text))
+    changes = [
+        ops.AlterColumnOp("t", "a", modify_type=sa.BigInteger(), modify_nullable=False),
+        ops.DropColumnOp("t", "b"),
+        ops.AddColumnOp("t", sa.Column("c", sa.String(5))),
+        ops.RenameTableOp("t", "u"),
+    ]
+    desired = desired_metadata(live, changes)
+    table = desired.tables["u"]
+    assert [c.name for c in table.columns] == ["id", "a", "c"]
+    assert isinstance(table.c.a.type, sa.BigInteger) and table.c.a.nullable is False
+    assert "t" not in desired.tables and "t" in live.tables
+
+
+def test_backfill_compiles_to_a_batched_step_with_escaped_percent() -> None:
+    live = sa.MetaData()
+    sa.Table("t", live, sa.Column("id", sa.BigInteger, primary_key=True),
+             sa.Column("a", sa.Integer))
+
+    def upgrade() -> None:
+        op.backfill("t", set={"a": "id % 10"}, where="a IS NULL", batch_size=250)
+
+    out = expand(recorded(upgrade), CLASSIC, where="r", batch_rows=1000)
+    plan = compile_ops(out, Snapshot(), live, CLASSIC, __import__(
+        "dsql_migrate.planner", fromlist=["Options"]).Options(), source={})
+    (step,) = plan.steps
+    assert step.kind is StepKind.BACKFILL and step.batch is not None
+    assert step.batch.size == 250
+    assert '"a" = id %% 10' in step.sql[0] or "a = id %% 10" in step.sql[0]
+    assert "AND (a IS NULL)" in step.sql[0]
+
+
+def test_identity_cache_fixed_for_dsql() -> None:
+    column = sa.Column("id", sa.BigInteger, sa.Identity(cache=20), primary_key=True)
+    assert fix_identity(column, CURRENT) is True
+    assert column.identity is not None and column.identity.cache == 65536
+    ok = sa.Column("id", sa.BigInteger, sa.Identity(cache=1), primary_key=True)
+    assert fix_identity(ok, CURRENT) is False
+
+
+def test_plugin_entry_point_registers_auroradsql_lazily() -> None:
+    from importlib.metadata import entry_points
+
+    from alembic.ddl.impl import _impls
+
+    (entry,) = [e for e in entry_points(group="alembic.plugins") if e.name == "dsql_migrate"]
+    assert entry.value == "dsql_migrate.alembic.plugin"
+    assert "auroradsql" in _impls  # registered when Alembic loaded its plugins
