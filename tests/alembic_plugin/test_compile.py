@@ -129,3 +129,21 @@ def test_plugin_entry_point_registers_auroradsql_lazily() -> None:
     (entry,) = [e for e in entry_points(group="alembic.plugins") if e.name == "dsql_migrate"]
     assert entry.value == "dsql_migrate.alembic.plugin"
     assert "auroradsql" in _impls  # registered when Alembic loaded its plugins
+
+
+def test_known_aurora_dialect_gaps_are_covered_by_the_planner() -> None:
+    """Identity() without cache, partial-index WHERE, USING and INCLUDE under op.create_index."""
+    from dsql_migrate.planner import Options
+
+    def upgrade() -> None:
+        op.create_table("g", sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+                        sa.Column("a", sa.Integer), sa.Column("b", sa.Text))
+        op.create_index("ix_g_a", "g", ["a"], postgresql_where=sa.text("a > 0"),
+                        postgresql_include=["b"], postgresql_using="btree")
+
+    out = expand(recorded(upgrade), CURRENT, where="r", batch_rows=1000)
+    plan = compile_ops(out, Snapshot(), sa.MetaData(), CURRENT, Options(), source={})
+    create, index = plan.steps
+    assert "IDENTITY (CACHE 1)" in create.sql[0]  # explicit, as DSQL requires
+    assert index.kind is StepKind.ASYNC_INDEX
+    assert index.sql[0] == ("CREATE INDEX ASYNC ix_g_a ON g (a) INCLUDE (b) WHERE a > 0")

@@ -201,6 +201,8 @@ def _run_online(mc: MigrationContext, step: Any, settings: DsqlSettings,
             live_md = _reflect(mc.connection)
             plan, _ = _compile(mc, step, settings, live, live_md, version_sql=version_sql,
                                nonce=uuid.uuid4().hex, **kw)
+        for warning in plan.warnings:
+            settings.on_event(Event("revision.warning", f"warning: {warning}"))
         options = replace(settings.run_options, label=label)
         runner = Runner(session, store=store, options=options, on_event=settings.on_event)
         runner.apply(plan)

@@ -66,7 +66,8 @@ def scaffold(project: Path, script_dir: str = "migrations", *, ini: Path | None 
 
 def alembic_config(app: AppContext, ini: Path, *, url: str | None, local_dir: Path,
                    profile: str | None, mode: str = RUN, reporter: Any = None,
-                   connect: bool = True, stdout: Any = None) -> AlembicConfig:
+                   connect: bool = True, stdout: Any = None,
+                   abandon_previous: bool = False) -> AlembicConfig:
     if not ini.is_file():
         raise ConfigError(f"{ini}: no such file",
                           hint="run 'dsql-migrate init migrations' first, or pass -c PATH")
@@ -76,7 +77,8 @@ def alembic_config(app: AppContext, ini: Path, *, url: str | None, local_dir: Pa
     schema = str(section.get("state_schema") or "dsql_migrate")
     cfg.attributes[ATTRIBUTE] = DsqlSettings(
         profile=chosen, state_schema=schema,
-        run_options=RunOptions(allow_destructive=True, limits=chosen.limits),
+        run_options=RunOptions(allow_destructive=True, limits=chosen.limits,
+                               abandon_previous=abandon_previous),
         on_event=reporter, mode=mode)
     if connect and (url is not None or not cfg.get_main_option("sqlalchemy.url")):
         target = resolve_target(url, app.config, local_dir=local_dir)
@@ -106,12 +108,13 @@ def run_command(fn: Callable[..., Any], cfg: AlembicConfig, *args: Any, **kw: An
 
 
 def upgrade_with_progress(app: AppContext, ini: Path, revision: str, *, url: str | None,
-                          local_dir: Path, profile: str | None) -> None:
+                          local_dir: Path, profile: str | None,
+                          abandon_previous: bool = False, downgrade: bool = False) -> None:
     reporter = make_reporter("text", sys.stderr)
     try:
         cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
-                             reporter=reporter)
-        run_command(command.upgrade, cfg, revision)
+                             reporter=reporter, abandon_previous=abandon_previous)
+        run_command(command.downgrade if downgrade else command.upgrade, cfg, revision)
     finally:
         reporter.close()
 
@@ -126,6 +129,11 @@ local_dir_option = click.option(
     "--local-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DIR,
     envvar="DSQL_MIGRATE_LOCAL_DIR", show_default=True,
     help="State directory of the local target, when that is the target.")
+
+
+abandon_option = click.option(
+    "--abandon-previous", is_flag=True,
+    help="Leave a half-applied revision's plan as it is and compile the revision again.")
 
 
 @click.command()
@@ -167,13 +175,15 @@ def revision(app: AppContext, *, message: str, autogenerate: bool, ini: Path, ur
 @click.option("--dry-run", is_flag=True,
               help="Print the plan of each pending revision (as 'dsql-migrate plan'); run "
               "nothing.")
+@abandon_option
 @ini_option
 @url_option
 @profile_option
 @local_dir_option
 @click.pass_obj
 def upgrade(app: AppContext, *, revision: str, as_sql: bool, dry_run: bool, ini: Path,
-            url: str | None, profile: str | None, local_dir: Path) -> None:
+            url: str | None, profile: str | None, local_dir: Path,
+            abandon_previous: bool) -> None:
     """Run pending revisions up to REVISION (default head), resumably."""
     if as_sql and dry_run:
         raise ConfigError("--sql and --dry-run exclude each other")
@@ -190,26 +200,23 @@ def upgrade(app: AppContext, *, revision: str, as_sql: bool, dry_run: bool, ini:
         run_command(command.upgrade, settings_cfg, revision)
         click.echo(out.getvalue() or "Nothing to upgrade.\n", nl=False)
         return
-    upgrade_with_progress(app, ini, revision, url=url, local_dir=local_dir, profile=profile)
+    upgrade_with_progress(app, ini, revision, url=url, local_dir=local_dir, profile=profile,
+                          abandon_previous=abandon_previous)
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("revision")
+@abandon_option
 @ini_option
 @url_option
 @profile_option
 @local_dir_option
 @click.pass_obj
 def downgrade(app: AppContext, *, revision: str, ini: Path, url: str | None, profile: str | None,
-              local_dir: Path) -> None:
+              local_dir: Path, abandon_previous: bool) -> None:
     """Run downgrades down to REVISION (-1, base or a revision id), resumably."""
-    reporter = make_reporter("text", sys.stderr)
-    try:
-        cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
-                             reporter=reporter)
-        run_command(command.downgrade, cfg, revision)
-    finally:
-        reporter.close()
+    upgrade_with_progress(app, ini, revision, url=url, local_dir=local_dir, profile=profile,
+                          abandon_previous=abandon_previous, downgrade=True)
 
 
 @click.command()
