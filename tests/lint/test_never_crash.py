@@ -62,6 +62,10 @@ STATEMENTS = [
     "COMMIT",
     "CREATE TABLE p (id bigint PRIMARY KEY) PARTITION BY HASH (id)",
     "TRUNCATE t",
+    "ALTER TABLE t ADD PRIMARY KEY (a)",
+    "ALTER TABLE ONLY t ADD CONSTRAINT u UNIQUE (n), ADD CONSTRAINT ck2 CHECK (a > 1)",
+    "COPY t (a) FROM stdin;\n1\n\\.\n",
+    "CREATE TABLE t (a int, n text)",
 ]
 
 

@@ -58,3 +58,11 @@ def test_position_of_inner_offset() -> None:
     assert stmt.position_of(0) == (2, 3)
     assert stmt.position_of(stmt.text.index("b")) == (3, 5)
     assert stmt.position_of(stmt.text.index("a")) == (2, 10)
+
+
+def test_copy_from_stdin_data_is_skipped() -> None:
+    script = "COPY t (a, b) FROM stdin;\n1\tx;y\n2\t'q\n\\.\nSELECT 1;\n"
+    copy, select = split_script(script)
+    assert copy.text == "COPY t (a, b) FROM stdin"
+    assert (select.text, select.line, select.column) == ("SELECT 1", 5, 1)
+    assert select.leading == "\n1\tx;y\n2\t'q\n\\.\n"

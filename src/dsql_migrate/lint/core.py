@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from ..profiles import Capability, Profile
+from ..profiles import Capability, Limits, Profile
 from ..sql import ParsedStatement
 
 if TYPE_CHECKING:
@@ -213,9 +213,21 @@ class LintContext:
     profile: Profile
     statements: list[ParsedStatement] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    #: statements being rewritten by ``--fix``, by statement index
+    fix_targets: dict[int, FixTarget] = field(default_factory=dict)
+
+    def fix_target(self, p: ParsedStatement) -> FixTarget:
+        """The rewrite in progress for ``p`` (a fixer may also edit another statement, e.g.
+        fold an ALTER TABLE's constraint into the earlier CREATE TABLE)."""
+        from .fixer import FixTarget
+
+        target = self.fix_targets.get(p.statement.index)
+        if target is None:
+            target = self.fix_targets[p.statement.index] = FixTarget(p)
+        return target
 
     @property
-    def limits(self) -> Any:
+    def limits(self) -> Limits:
         return self.profile.limits
 
 

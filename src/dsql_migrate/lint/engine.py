@@ -22,7 +22,6 @@ from .core import (
     Rule,
     Severity,
 )
-from .fixer import FixTarget
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +310,7 @@ def fix_script(script: str, settings: LintSettings, path: str = "<stdin>") -> Li
     """
     result = lint_script(script, settings, path)
     ctx = LintContext(settings.profile, result.statements, dict(settings.options))
-    targets: dict[int, FixTarget] = {}
+    targets = ctx.fix_targets
     applied: set[tuple[int, str]] = set()
     for d in result.diagnostics:
         r = REGISTRY.rules.get(d.rule)
@@ -321,10 +320,7 @@ def fix_script(script: str, settings: LintSettings, path: str = "<stdin>") -> Li
         if key in applied:
             continue
         applied.add(key)
-        target = targets.get(d.statement_index)
-        if target is None:
-            target = targets[d.statement_index] = FixTarget(
-                result.statements[d.statement_index])
+        target = ctx.fix_target(result.statements[d.statement_index])
         try:
             r.fix(target, ctx)
         except Exception as exc:  # a fixer bug must not crash the run: report it unfixed
@@ -332,7 +328,7 @@ def fix_script(script: str, settings: LintSettings, path: str = "<stdin>") -> Li
             targets.pop(d.statement_index, None)
             _mark_unfixed(result.diagnostics, d.statement_index, exc)
     rendered: dict[int, list[str]] = {}
-    for i, target in targets.items():
+    for i, target in list(targets.items()):
         if not target.changed:
             continue
         try:

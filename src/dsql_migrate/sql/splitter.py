@@ -3,8 +3,10 @@
 The splitter is a small lexer, not a parser: it knows exactly the lexical constructs that can
 hide a ``;`` (quoted strings in all their forms, quoted identifiers, dollar quotes, line and
 nested block comments, SQL-standard ``BEGIN ATOMIC ... END`` function bodies) and nothing else.
-It never fails: unterminated quotes or comments simply run to the end of the script, and the
-parser reports them later with a position.
+The data rows after ``COPY ... FROM STDIN;`` (up to a ``\\.`` line, as in pg_dump output) are
+not SQL: they are skipped and kept in the next statement's ``leading`` text. It never fails:
+unterminated quotes or comments simply run to the end of the script, and the parser reports
+them later with a position.
 """
 
 from __future__ import annotations
@@ -90,6 +92,17 @@ def _leading_end(script: str, pos: int, end: int) -> int:
     return pos
 
 
+_COPY_STDIN = re.compile(r"COPY\b[^;]*\bFROM\s+STDIN\b", re.IGNORECASE | re.DOTALL)
+_COPY_END = re.compile(r"^\\\.[ \t]*(?:\r?\n|\Z)", re.MULTILINE)
+
+
+def _copy_data_end(script: str, pos: int) -> int:
+    """After ``COPY ... FROM STDIN;`` the data rows follow, up to a line holding ``\\.``:
+    they are not SQL. Returns the offset just after that line (or the end of the script)."""
+    m = _COPY_END.search(script, pos)
+    return len(script) if m is None else m.end()
+
+
 def split_script(script: str) -> list[Statement]:
     """Split ``script`` into statements; empty statements (``;;``, comments only) are dropped.
 
@@ -105,6 +118,8 @@ def split_script(script: str) -> list[Statement]:
     line = 1
     line_start = 0  # offset of the first character of ``line``
     counted = 0  # newlines counted up to this offset
+
+    lead_start = 0  # where the text before the next statement begins (after a COPY's data)
 
     def emit(end: int, terminated: bool) -> None:
         nonlocal line, line_start, counted
@@ -125,7 +140,7 @@ def split_script(script: str) -> list[Statement]:
                 end=first + len(text),
                 line=line,
                 column=first - line_start + 1,
-                leading=script[seg_start:first],
+                leading=script[lead_start:first],
                 terminated=terminated,
             )
         )
@@ -141,8 +156,10 @@ def split_script(script: str) -> list[Statement]:
             if atomic_depth:
                 continue
             emit(m.start(), True)
-            seg_start = pos
+            seg_start = lead_start = pos
             saw_atomic = False
+            if statements and _COPY_STDIN.match(statements[-1].text):
+                seg_start = pos = _copy_data_end(script, pos)
         elif kind == "block":
             pos = _skip_block_comment(script, pos)
         elif kind == "dollar":

@@ -242,30 +242,104 @@ def _fix_set_not_null(target: FixTarget, ctx: LintContext) -> None:
         target.replacement = out
 
 
+def _same_table(a: str, b: str) -> bool:
+    return a.removeprefix("public.") == b.removeprefix("public.")
+
+
+def _fold_into(p: ParsedStatement, ctx: LintContext, contype: str) -> ParsedStatement | None:
+    """The earlier CREATE TABLE of this ALTER TABLE's table, if the constraint can move there."""
+    table = t.statement_relation(p)
+    for q in reversed(ctx.statements[: p.statement.index]):
+        if q.node_type == "CreateStmt" and _same_table(t.statement_relation(q), table):
+            if contype == "CONSTR_PRIMARY" and q.node is not None and any(
+                c.get("contype") == "CONSTR_PRIMARY"
+                for c in [*t.table_constraints(q.node),
+                          *(k for col in t.column_defs(q.node) for k in t.column_constraints(col))]
+            ):
+                return None  # it already has a primary key
+            return q
+        if q.node_type in ("DropStmt", "RenameStmt") and table.rsplit(".", 1)[-1] in q.lower:
+            return None
+    return None
+
+
+def _loaded_between(ctx: LintContext, create: ParsedStatement, p: ParsedStatement) -> bool:
+    name = t.statement_relation(p).rsplit(".", 1)[-1]
+    return any(q.node_type in ("InsertStmt", "CopyStmt", "UpdateStmt", "MergeStmt")
+               and name in q.lower
+               for q in ctx.statements[create.statement.index + 1 : p.statement.index])
+
+
+def _fold_finding(p: ParsedStatement, ctx: LintContext, contype: str, what: str,
+                  todo: str) -> Finding:
+    create = _fold_into(p, ctx, contype)
+    message = f"ALTER TABLE ADD {what} is not supported in DSQL"
+    if create is None:
+        return Finding(message, todo, detail=todo)
+    if _loaded_between(ctx, create, p):
+        return Finding(message, f"declare the {what} in the CREATE TABLE",
+                       status=FixStatus.FIXED_WITH_WARNING,
+                       detail=f"moved the {what} into CREATE TABLE (line {create.line}): it now "
+                       "exists while the rows are loaded, so a duplicate fails the load instead "
+                       "of this statement")
+    return Finding(message, f"declare the {what} in the CREATE TABLE", status=FixStatus.FIXED,
+                   detail=f"moved the {what} into CREATE TABLE (line {create.line})")
+
+
+def _fold_fixer(contype: Any) -> Any:
+    def fix(target: FixTarget, ctx: LintContext) -> None:
+        create = _fold_into(target.parsed, ctx, contype.name)
+        if create is None:
+            return
+        tree = target.tree
+        moved = [c for c in tree.cmds or ()
+                 if c.subtype == enums.AlterTableType.AT_AddConstraint
+                 and c.def_.contype == contype and not c.def_.indexname]
+        if not moved:
+            return
+        ctree = ctx.fix_target(create).tree
+        ctree.tableElts = (*(ctree.tableElts or ()), *(c.def_ for c in moved))
+        kept = tuple(c for c in tree.cmds if all(c is not m for m in moved))
+        if kept:
+            tree.cmds = kept
+        else:
+            target.replacement = []
+
+    return fix
+
+
 @rule("at_unsupported_add_primary_key", nodes=_ALTER, prefilter=any_of("primary"))
 def at_unsupported_add_primary_key(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ADD PRIMARY KEY is not supported; a table's primary key is fixed at CREATE TABLE.
 
-    Declare the key in CREATE TABLE, or recreate the table with it.
+    When the table is created earlier in the same script (the `pg_dump` layout), `--fix`
+    moves the key into the CREATE TABLE (`fixed`; `fixed_with_warning` when rows are loaded in
+    between, since the key then checks them during the load). Otherwise recreate the table with
+    the key.
 
-    Example: `ALTER TABLE t ADD PRIMARY KEY (id);`
+    Example: `CREATE TABLE a (id bigint NOT NULL);`
+    `ALTER TABLE ONLY a ADD CONSTRAINT a_pkey PRIMARY KEY (id);` →
+    `CREATE TABLE a (id bigint NOT NULL, CONSTRAINT a_pkey PRIMARY KEY (id));`
     """
     for cmd in _cmds(p, "AT_AddConstraint"):
         if (t.added_constraint(cmd) or {}).get("contype") == "CONSTR_PRIMARY":
-            todo = "declare the primary key in CREATE TABLE (recreate the table)"
-            yield Finding("ALTER TABLE ADD PRIMARY KEY is not supported in DSQL", todo,
-                          detail=todo)
+            yield _fold_finding(p, ctx, "CONSTR_PRIMARY", "PRIMARY KEY",
+                                "declare the primary key in CREATE TABLE (recreate the table)")
+
+
+at_unsupported_add_primary_key.fixer(_fold_fixer(_C.CONSTR_PRIMARY))
 
 
 @rule("at_unsupported_add_unique", nodes=_ALTER, prefilter=any_of("unique"))
 def at_unsupported_add_unique(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ADD CONSTRAINT ... UNIQUE (cols) is not supported.
 
-    Create the index first, wait for it, then attach it (current profile):
-    `CREATE UNIQUE INDEX ASYNC ux ON t (a);` → `CALL sys.wait_for_job('<job_id>');` →
+    When the table is created earlier in the same script, `--fix` moves the constraint into the
+    CREATE TABLE. Otherwise create the index first, wait for it, then attach it (current
+    profile): `CREATE UNIQUE INDEX ASYNC ux ON t (a);` → `CALL sys.wait_for_job('<job_id>');` →
     `ALTER TABLE t ADD CONSTRAINT ux UNIQUE USING INDEX ux;`. In the `classic` profile a unique
-    index (without a constraint) is the only option. Not fixed automatically: the wait needs the
-    job id returned at run time.
+    index (without a constraint) is the only option. That path is not automated: the wait
+    needs the job id returned at run time.
 
     Example: `ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);`
     """
@@ -275,15 +349,30 @@ def at_unsupported_add_unique(p: ParsedStatement, ctx: LintContext) -> Iterator[
         if con.get("contype") != "CONSTR_UNIQUE":
             continue
         if con.get("indexname"):
-            if not using_index_ok:
-                todo = "use a unique index without a constraint"
-                yield Finding("ADD CONSTRAINT ... UNIQUE USING INDEX is not supported in the "
-                              f"{ctx.profile.name} profile", todo, detail=todo)
-            continue
+            continue  # see at_unsupported_unique_using_index
         todo = ("CREATE UNIQUE INDEX ASYNC, wait for the job, then ADD CONSTRAINT ... UNIQUE "
                 "USING INDEX" if using_index_ok else "create a UNIQUE INDEX ASYNC instead")
-        yield Finding("ALTER TABLE ADD CONSTRAINT ... UNIQUE is not supported in DSQL", todo,
-                      detail=todo)
+        yield _fold_finding(p, ctx, "CONSTR_UNIQUE", "UNIQUE constraint", todo)
+
+
+at_unsupported_add_unique.fixer(_fold_fixer(_C.CONSTR_UNIQUE))
+
+
+@rule("at_unsupported_unique_using_index", nodes=_ALTER, prefilter=any_of("using"),
+      unless=Capability.ADD_UNIQUE_USING_INDEX)
+def at_unsupported_unique_using_index(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """ADD CONSTRAINT ... UNIQUE USING INDEX needs the `current` profile.
+
+    In `classic`, keep the unique index without attaching it as a constraint (it enforces
+    uniqueness all the same).
+
+    Example (classic): `ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX ux;`
+    """
+    for con in _added(p, "CONSTR_UNIQUE"):
+        if con.get("indexname"):
+            todo = "keep the unique index without a constraint"
+            yield Finding("ADD CONSTRAINT ... UNIQUE USING INDEX is not supported in the "
+                          f"{ctx.profile.name} profile", todo, detail=todo)
 
 
 # --- CHECK / FOREIGN KEY: NOT VALID + async validation (current profile) -----------------------
@@ -303,15 +392,15 @@ _NOT_VALID_DETAIL = (
 )
 
 
-@rule("check_not_valid", nodes=_ALTER, prefilter=any_of("check"))
+@rule("check_not_valid", nodes=_ALTER, prefilter=any_of("check"),
+      only_if=Capability.CHECK_NOT_VALID)
 def check_not_valid(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
     """ADD CONSTRAINT ... CHECK must be NOT VALID, then validated asynchronously.
 
     In the `current` profile DSQL accepts `ADD CONSTRAINT c CHECK (...) NOT VALID` followed by
     `ALTER TABLE ASYNC t VALIDATE CONSTRAINT c` (a background job). `--fix` rewrites to exactly
     that (naming the constraint if it had no name), with a warning: existing rows are checked
-    after the statement returns. In `classic` CHECK constraints can only be declared in
-    CREATE TABLE.
+    after the statement returns. (In `classic` see `at_unsupported_add_check`.)
 
     Example (current): `ALTER TABLE t ADD CONSTRAINT amount_pos CHECK (amount > 0);` →
     `ALTER TABLE t ADD CONSTRAINT amount_pos CHECK (amount > 0) NOT VALID;`
@@ -327,11 +416,23 @@ def check_not_valid(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
                           "add NOT VALID, then ALTER TABLE ASYNC ... VALIDATE CONSTRAINT",
                           location=con.get("location"), status=FixStatus.FIXED_WITH_WARNING,
                           detail=_NOT_VALID_DETAIL)
-        elif not current:
-            todo = "declare the CHECK in CREATE TABLE (recreate the table)"
-            yield Finding(f"ALTER TABLE ADD CONSTRAINT ... CHECK is not supported in the "
-                          f"{ctx.profile.name} profile", todo, location=con.get("location"),
-                          detail=todo)
+
+
+@rule("at_unsupported_add_check", nodes=_ALTER, prefilter=any_of("check"),
+      unless=Capability.CHECK_NOT_VALID)
+def at_unsupported_add_check(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """ADD CONSTRAINT ... CHECK needs the `current` profile.
+
+    In `classic` a CHECK constraint can only be declared in CREATE TABLE: recreate the table
+    with it, or check the rule in the application.
+
+    Example (classic): `ALTER TABLE t ADD CONSTRAINT amount_pos CHECK (amount > 0) NOT VALID;`
+    """
+    for con in _added(p, "CONSTR_CHECK"):
+        todo = "declare the CHECK in CREATE TABLE (recreate the table)"
+        yield Finding(f"ALTER TABLE ADD CONSTRAINT ... CHECK is not supported in the "
+                      f"{ctx.profile.name} profile", todo, location=con.get("location"),
+                      detail=todo)
 
 
 @rule("foreign_key_not_valid", nodes=_ALTER,

@@ -152,3 +152,45 @@ def too_many_indexes(ctx: LintContext) -> Iterator[tuple[ParsedStatement, Findin
                 yield p, Finding(f"table {table} now has {counts[table]} indexes (primary key "
                                  f"and UNIQUE included); DSQL allows at most {limit}", todo,
                                  detail=todo)
+
+
+def _count_creates(
+    ctx: LintContext, node_type: str, limit: int, what: str, exempt: tuple[str, ...] = ()
+) -> Iterator[tuple[ParsedStatement, Finding]]:
+    seen: set[str] = set()
+    for p in ctx.statements:
+        if p.node_type != node_type:
+            continue
+        name = (str((p.node or {}).get("schemaname", "")) if node_type == "CreateSchemaStmt"
+                else t.statement_relation(p))
+        if name in exempt or name in seen:
+            continue
+        seen.add(name)
+        if len(seen) == limit + 1:
+            todo = f"DSQL allows at most {limit} {what}: consolidate"
+            yield p, Finding(f"the script creates more than {limit} {what}", todo, detail=todo)
+
+
+@script_rule("too_many_schemas")
+def too_many_schemas(ctx: LintContext) -> Iterator[tuple[ParsedStatement, Finding]]:
+    """The script creates more than 10 schemas.
+
+    DSQL allows 10 schemas besides `public` (`schemas` in the profile's limits). Only schemas
+    created by the script are counted.
+
+    Example: eleven `CREATE SCHEMA tenant_N;` statements.
+    """
+    return _count_creates(ctx, "CreateSchemaStmt", ctx.limits.schemas, "schemas",
+                          exempt=("public",))
+
+
+@script_rule("too_many_tables")
+def too_many_tables(ctx: LintContext) -> Iterator[tuple[ParsedStatement, Finding]]:
+    """The script creates more than 1,000 tables.
+
+    DSQL allows 1,000 tables per database (`tables_per_database`). Only tables created by the
+    script are counted.
+
+    Example: a generated schema with one table per customer.
+    """
+    return _count_creates(ctx, "CreateStmt", ctx.limits.tables_per_database, "tables")

@@ -99,7 +99,7 @@ _UNSUPPORTED: dict[str, tuple[str, str, str]] = {
     "LockStmt": ("unsupported_lock_table", "LOCK TABLE",
                  "rely on optimistic concurrency: retry the transaction on SQLSTATE 40001"),
     "ListenStmt": ("unsupported_listen", "LISTEN", "use a queue or polling outside the database"),
-    "UnlistenStmt": ("unsupported_listen", "UNLISTEN",
+    "UnlistenStmt": ("unsupported_unlisten", "UNLISTEN",
                      "use a queue or polling outside the database"),
     "NotifyStmt": ("unsupported_notify", "NOTIFY", "use a queue outside the database"),
     "CreatedbStmt": ("unsupported_create_database", "CREATE DATABASE",
@@ -176,11 +176,15 @@ _register_unsupported("unsupported_lock_table", """LOCK TABLE is not supported.
 
     Example: `LOCK TABLE orders IN EXCLUSIVE MODE;`
     """)
-_register_unsupported("unsupported_listen", """LISTEN / UNLISTEN are not supported.
+_register_unsupported("unsupported_listen", """LISTEN is not supported.
 
     Use a message queue or polling outside the database.
 
     Example: `LISTEN order_events;`
+    """)
+_register_unsupported("unsupported_unlisten", """UNLISTEN is not supported (there is no LISTEN).
+
+    Example: `UNLISTEN order_events;`
     """)
 _register_unsupported("unsupported_notify", """NOTIFY is not supported.
 
@@ -344,11 +348,11 @@ def _fix_temp_table(target: FixTarget, ctx: LintContext) -> None:
 
 @rule("partition_by", nodes=("CreateStmt",), prefilter=any_of("partition"))
 def partition_by(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
-    """Table partitioning is not supported.
+    """Table partitioning (PARTITION BY) is not supported.
 
     DSQL distributes data itself. `--fix` drops `PARTITION BY` (with a warning: queries that
-    relied on partition pruning or partition-wise maintenance change); `PARTITION OF` cannot be
-    fixed automatically.
+    relied on partition pruning or partition-wise maintenance change). See also
+    `unsupported_partition_of`.
 
     Example: `CREATE TABLE events (at timestamptz, ...) PARTITION BY RANGE (at);`
     """
@@ -358,8 +362,20 @@ def partition_by(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
                       "remove the partitioning clause; DSQL distributes data automatically",
                       status=FixStatus.FIXED_WITH_WARNING,
                       detail="removed PARTITION BY: the table is no longer partitioned")
+
+
+@rule("unsupported_partition_of", nodes=("CreateStmt",), prefilter=any_of("partition"))
+def unsupported_partition_of(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """CREATE TABLE ... PARTITION OF is not supported.
+
+    There are no partitions: create an ordinary table, or merge the partition's rows into the
+    parent table.
+
+    Example: `CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM (...) TO (...);`
+    """
+    assert p.node is not None
     if p.node.get("partbound"):
-        todo = "create partitions as ordinary tables, or merge them into the parent table"
+        todo = "create an ordinary table, or merge the rows into the parent table"
         yield Finding("CREATE TABLE ... PARTITION OF is not supported in DSQL", todo, detail=todo)
 
 
