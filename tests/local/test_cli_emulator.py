@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psycopg
 from click.testing import CliRunner
 
 from dsql_migrate.cli import main
+from dsql_migrate.local import LocalInstance
 
 
 def test_start_profile_raw_url_status_stop(tmp_path: Path) -> None:
@@ -42,3 +47,33 @@ def test_start_profile_raw_url_status_stop(tmp_path: Path) -> None:
         second = runner.invoke(main, ["local", "stop", "--dir", directory])
         runner.invoke(main, ["local", "destroy", "--dir", directory, "--yes"])
     assert first.exit_code == 0 and second.exit_code == 0
+
+
+def test_serve_runs_in_the_foreground(tmp_path: Path) -> None:
+    directory = tmp_path / "served"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dsql_migrate", "local", "serve", "--dir", str(directory)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("postgresql://admin@127.0.0.1:")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                    assert conn.execute("SELECT 1").fetchone() == (1,)
+                break
+            except psycopg.OperationalError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+        status = LocalInstance(directory).status()
+        assert not status.running and not status.server.running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        LocalInstance(directory).destroy()

@@ -29,6 +29,7 @@ CREATE TABLE cases.t (
     id2 int, a2 int, b2 int, CONSTRAINT t_chk CHECK (a > 0)
 );
 CREATE UNIQUE INDEX t_b_idx ON cases.t (b);
+ALTER TABLE cases.t ADD CONSTRAINT t_b_uq UNIQUE (b, c);
 ALTER TABLE cases.t ADD CONSTRAINT t_nv CHECK (c > 0) NOT VALID;
 CREATE TABLE cases.nopk (id bigint);
 CREATE TABLE cases.part (id bigint, d date) PARTITION BY RANGE (d);

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,8 @@ def read_pid_file(state_dir: Path) -> tuple[int, int] | None:
         return None
 
 
-async def run(state_dir: Path, stop: asyncio.Event) -> None:
+async def run(state_dir: Path, stop: asyncio.Event,
+              on_ready: Callable[[str], None] | None = None) -> None:
     settings = EmulatorSettings.load(state_dir)
     if settings.backend_port is None:
         raise SystemExit("no backend port recorded: start with 'dsql-migrate local start'")
@@ -110,6 +112,8 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
     jobs.start()
     (state_dir / PID_FILE).write_text(f"{os.getpid()} {port}\n")
     (state_dir / APPLIED_FILE).write_text(f"{settings.generation}\n")
+    if on_ready is not None:
+        on_ready(make_url(port))
     log.info("emulator (profile %s) listening on %s:%s", profile.name, HOST, port)
     generation = settings.generation
     try:
@@ -131,15 +135,16 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
             (state_dir / PID_FILE).unlink(missing_ok=True)
 
 
-def serve(state_dir: Path) -> None:
-    """Run the emulator in this process until SIGINT/SIGTERM."""
+def serve(state_dir: Path, on_ready: Callable[[str], None] | None = None) -> None:
+    """Run the emulator in this process until SIGINT/SIGTERM; ``on_ready`` gets the URL once it
+    accepts connections."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(state_dir, stop)
+        await run(state_dir, stop, on_ready)
 
     asyncio.run(main())
 

@@ -138,18 +138,15 @@ class LocalInstance:
               on_ready: Callable[[str], None] | None = None) -> None:
         """Run the emulator in this process until SIGINT/SIGTERM, then stop the server.
 
-        ``on_ready`` gets the URL before serving starts.
+        ``on_ready`` gets the URL once it accepts connections.
         """
         if self._prepare(timeout) is not None:
             raise ConfigError(
                 f"the local target in {self.directory} already runs in the background",
                 hint="stop it first ('dsql-migrate local stop')",
             )
-        port = self.settings().port
-        if on_ready is not None and port is not None:
-            on_ready(make_url(port))
         try:
-            serve(self.state_dir)
+            serve(self.state_dir, on_ready)
         finally:
             self.postgres.stop()
 

@@ -20,7 +20,7 @@ resets at the end of every transaction, rolled back or not.
 from __future__ import annotations
 
 #: bump whenever the SQL below changes: ``install`` reinstalls when the recorded one differs
-VERSION = 5
+VERSION = 6
 
 INSTALL_SQL = r"""
 CREATE SCHEMA IF NOT EXISTS sys;
@@ -83,6 +83,34 @@ BEGIN
         RETURN;
     END IF;
     PERFORM sys._count_ddl();
+    IF tg_tag = 'ALTER TABLE' THEN
+        -- remember the primary keys, so that sys._on_sql_drop can tell one was dropped
+        PERFORM set_config('dsql.pk_oids', coalesce((SELECT string_agg(oid::text, ',')
+                                                     FROM pg_constraint WHERE contype = 'p'),
+                                                    ''), true);
+    END IF;
+END $$;
+
+-- DSQL never drops a primary key: not with DROP CONSTRAINT, not with DROP COLUMN
+CREATE OR REPLACE FUNCTION sys._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('dsql.emulate', true) IS DISTINCT FROM 'on'
+       OR tg_tag <> 'ALTER TABLE' THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
+               WHERE d.classid = 'pg_constraint'::regclass
+                 AND d.objid::text = ANY (string_to_array(
+                     coalesce(current_setting('dsql.pk_oids', true), ''), ','))) THEN
+        IF EXISTS (SELECT FROM pg_event_trigger_dropped_objects() d
+                   WHERE d.object_type = 'table column' AND d.original) THEN
+            RAISE EXCEPTION USING ERRCODE = '0A000',
+                MESSAGE = 'DROP COLUMN of a primary key column is not supported';
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = '0A000',
+            MESSAGE = 'DROP CONSTRAINT of the primary key is not supported';
+    END IF;
 END $$;
 
 -- rows and bytes per transaction, and no write after DDL. Kept lean, it runs for every write:
@@ -197,6 +225,9 @@ END $$;
 DROP EVENT TRIGGER IF EXISTS dsql_emulator_ddl_start;
 CREATE EVENT TRIGGER dsql_emulator_ddl_start ON ddl_command_start
     EXECUTE FUNCTION sys._on_ddl_start();
+DROP EVENT TRIGGER IF EXISTS dsql_emulator_sql_drop;
+CREATE EVENT TRIGGER dsql_emulator_sql_drop ON sql_drop
+    WHEN TAG IN ('ALTER TABLE') EXECUTE FUNCTION sys._on_sql_drop();
 DROP EVENT TRIGGER IF EXISTS dsql_emulator_ddl_end;
 CREATE EVENT TRIGGER dsql_emulator_ddl_end ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'CREATE SCHEMA') EXECUTE FUNCTION sys._on_ddl_end();
