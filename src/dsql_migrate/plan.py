@@ -407,7 +407,7 @@ def render_text(plan: Plan, *, width: int = 100, color: bool = False) -> str:
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, color_system=None
-                      if not color else "auto", highlight=False, soft_wrap=False)
+                      if not color else "auto", highlight=False, soft_wrap=True)
     console.print(f"[bold]{summary_line(plan)}[/bold]")
     console.print(f"hash {plan.hash}")
     if not plan.is_empty:

@@ -12,6 +12,7 @@ the diff before committing).
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import re
@@ -71,6 +72,16 @@ class Case:
         return Desired(metadata=module.metadata, source=str(path))
 
 
+_DESIRED: dict[str, Desired] = {}
+
+
+def desired_of(case: Case, server: str) -> Desired:
+    """The case's desired schema, loaded once per session (loading it creates a database)."""
+    if case.name not in _DESIRED:
+        _DESIRED[case.name] = case.desired(server)
+    return _DESIRED[case.name]
+
+
 def load_case(name: str) -> Case:
     folder = CASES / name
     return Case(name, folder, tomllib.loads((folder / "case.toml").read_text()))
@@ -80,7 +91,7 @@ def make_plan(case: Case, server: str, live_url: str) -> Plan:
     with psycopg.connect(live_url, autocommit=True) as conn:
         conn.execute((case.folder / "live.sql").read_text().encode())
         conn.execute(b"ANALYZE")
-    desired = case.desired(server)
+    desired = desired_of(case, server)
     result, live = diff_live(live_url, desired, renames=case.renames())
     return plan(result.ops, live, result.desired, get_profile(case.profile), case.options(),
                 warnings=result.warnings)
@@ -134,10 +145,29 @@ def test_case_plans_expected_steps(name: str, raw_url: str, scratch_url: str) ->
     assert got == expected_file.read_text()
     again = make_plan_again(case, raw_url, scratch_url)
     assert again.to_json() == planned.to_json()  # same inputs, byte-identical plan
+    assert Plan.from_json(planned.to_json()) == planned  # loads back, hash verified
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dsql_migrate.lint") is None,
+                    reason="the linter (issue 4) is not in this tree yet")
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_case_statements_lint_clean(name: str, raw_url: str, scratch_url: str) -> None:
+    """Point 5: every statement of every planned step lints clean for the plan's profile.
+
+    Runs once the linter (``dsql_migrate.lint``, issue 4) is in the tree; skipped before."""
+    lint = importlib.import_module("dsql_migrate.lint")
+    case = load_case(name)
+    planned = make_plan(case, raw_url, scratch_url)
+    settings = lint.LintSettings.build(get_profile(case.profile))
+    for step in planned.steps:
+        statements = executable_sql(step)[: len(step.sql)]  # the step's own SQL, params NULL
+        for statement in statements:
+            result = lint.lint_script(statement + ";\n", settings)
+            assert result.errors == 0, (step.id, statement, result.diagnostics)
 
 
 def make_plan_again(case: Case, server: str, live_url: str) -> Plan:
-    desired = case.desired(server)
+    desired = desired_of(case, server)
     result, live = diff_live(live_url, desired, renames=case.renames())
     return plan(result.ops, live, result.desired, get_profile(case.profile), case.options(),
                 warnings=result.warnings)

@@ -123,3 +123,22 @@ def test_foreign_keys_in_classic_become_integrity_notes() -> None:
     assert any("application" in w for w in planned.warnings)
     planned = plan([ops.CreateTableOp.from_table(kids)], Snapshot(), metadata, CURRENT)
     assert "REFERENCES parents (id)" in planned.steps[0].sql[0]
+
+
+def test_types_and_limits_dsql_does_not_have_are_warned() -> None:
+    from sqlalchemy.dialects import postgresql
+
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "wide", metadata, sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("tags", postgresql.ARRAY(sa.Text)), sa.Column("ip", postgresql.INET),
+        sa.Column("doc", postgresql.JSONB),
+        *[sa.Column(f"c{i}", sa.Text) for i in range(260)])
+    for i in range(25):
+        sa.Index(f"ix_wide_{i}", table.c[f"c{i}"])
+    planned = plan([ops.CreateTableOp.from_table(table)], Snapshot(), metadata, CLASSIC)
+    text = "\n".join(planned.warnings)
+    assert "no array columns" in text and "no INET" in text and "JSONB is not available" in text
+    assert "264 columns, DSQL allows 255" in text and "26 indexes" in text
+    current = plan([ops.CreateTableOp.from_table(table)], Snapshot(), metadata, CURRENT)
+    assert not any("JSONB" in w for w in current.warnings)

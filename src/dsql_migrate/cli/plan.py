@@ -10,10 +10,10 @@ from ..connect import conninfo_for, redact_url, resolve_target
 from ..diff import Renames, diff_live, load_target
 from ..errors import ConfigError, ExitCode
 from ..local import DEFAULT_DIR, LocalInstance
-from ..plan import FORMATS, render
+from ..plan import FORMATS, render, render_text
 from ..planner import NOT_NULL_CHECK, NOT_NULL_RECREATE, WRITES_PAUSE, WRITES_RESYNC, Options
 from ..planner import plan as make_plan
-from ._common import AppContext, note
+from ._common import AppContext, note, stdout_console
 
 
 @click.command()
@@ -70,7 +70,11 @@ def plan(app: AppContext, *, url: str | None, target_spec: str, profile: str | N
     planned = make_plan(result.ops, live, result.desired, chosen, options,
                         source={"target": target_spec, "url": redact_url(target.display)},
                         warnings=result.warnings)
-    text = render(planned, fmt)
+    if fmt == "text" and output is None:
+        console = stdout_console()
+        text = render_text(planned, width=console.width, color=console.is_terminal)
+    else:
+        text = render(planned, fmt)
     if output is not None:
         output.write_text(text, encoding="utf-8")
         note(f"plan written to {output} ({planned.hash})")

@@ -42,8 +42,11 @@ def add_column_recreates(op: ops.AddColumnOp, ctx: Context) -> str | None:
 
 @handles(ops.AddColumnOp)
 def add_column(op: ops.AddColumnOp, ctx: Context) -> None:
+    from .tables import check_type
+
     column = op.column
     table = op.table_name
+    check_type(table, column, ctx)
     target = qual(table, op.schema)
     live = ctx.live_table(live_name(ctx, table), op.schema)
     default = default_sql(column)

@@ -44,6 +44,9 @@ def index_sql(index: sa.Index, ctx: Context, *, table_name: str | None = None) -
                 expression = True
                 text = f"({text})"
             keys.append(text)
+    if len(keys) > ctx.profile.limits.key_columns_per_index:
+        ctx.warn(f"index {name}: {len(keys)} key columns, DSQL allows "
+                 f"{ctx.profile.limits.key_columns_per_index}")
     options = index.dialect_options["postgresql"]
     where = options.get("where")
     if (expression and not ctx.profile.allows(Capability.EXPRESSION_INDEX)) or (

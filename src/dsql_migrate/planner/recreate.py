@@ -14,7 +14,9 @@ Each stage is its own resumable step:
    ranges are copied again until two passes agree;
 7. swap by renames, keeping the old table as ``<t>__old`` (never dropped before verification);
 8. secondary indexes created ASYNC and waited for;
-9. the backup dropped, as a separate destructive step.
+9. constraints confirmed validated (they were created with the table, so the copy checked
+   every row);
+10. the backup dropped, as a separate destructive step.
 """
 
 from __future__ import annotations
@@ -151,6 +153,11 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
         sql = index_sql(index, ctx, table_name=table)
         if sql is not None:
             async_index_step(ctx, str(index.name), table, schema, sql)
+    ctx.add(StepKind.VERIFY, f"verify {table}: every constraint is validated",
+            [f"SELECT conname FROM pg_constraint WHERE conrelid = {literal(src)}::regclass "
+             "AND NOT convalidated"], table=table, details={"expect": "no rows"},
+            notes=["the constraints were created with the table, so the copy checked every "
+                   "row; this confirms none is left NOT VALID"])
     ctx.add(StepKind.DDL, f"drop backup {old_name}", [f"DROP TABLE {qual(old_name, schema)}"],
             table=table, destructive=True, reversible=False, estimate=Estimate(rows=rows),
             notes=["the backup of the old table; drop it once the application works on the "

@@ -8,7 +8,7 @@ from alembic.operations import ops
 from ..plan import Estimate, StepKind
 from ..profiles import Capability
 from . import Context, handles
-from ._sql import cols, column_sql, expr_sql, q, qual
+from ._sql import cols, column_sql, expr_sql, q, qual, type_sql
 
 
 def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
@@ -19,6 +19,7 @@ def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
     lines = [column_sql(c, cache_floor=floor) for c in table.columns]
     for column in table.columns:
         _check_column(table, column, ctx)
+    _check_limits(table, ctx)
     pk = table.primary_key
     if pk is not None and len(pk.columns):
         named = pk.name if isinstance(pk.name, str) else pk_name
@@ -71,7 +72,36 @@ def _is_type_check(constraint: sa.CheckConstraint) -> bool:
     return bool(getattr(constraint, "_type_bound", False))
 
 
+def check_type(table: str, column: sa.Column[object], ctx: Context) -> None:
+    """Warn about column types DSQL does not store (DSQL.md §1)."""
+    rendered = type_sql(column.type).upper()
+    if rendered.endswith("[]") or isinstance(column.type, sa.ARRAY):
+        ctx.warn(f"{table}.{column.name}: DSQL has no array columns; store it as TEXT or JSON")
+    elif rendered == "INET":
+        ctx.warn(f"{table}.{column.name}: DSQL has no INET columns; store it as TEXT")
+    elif rendered == "JSONB" and not ctx.profile.allows(Capability.JSONB):
+        ctx.warn(f"{table}.{column.name}: JSONB is not available in the {ctx.profile.name} "
+                 "profile; use JSON")
+
+
+def _check_limits(table: sa.Table, ctx: Context) -> None:
+    limits = ctx.profile.limits
+    if len(table.columns) > limits.columns_per_table:
+        ctx.warn(f"{table.name}: {len(table.columns)} columns, DSQL allows "
+                 f"{limits.columns_per_table}")
+    indexes = len(table.indexes) + (1 if len(table.primary_key.columns) else 0) + sum(
+        1 for c in table.constraints
+        if isinstance(c, sa.UniqueConstraint) and not isinstance(c, sa.PrimaryKeyConstraint))
+    if indexes > limits.indexes_per_table:
+        ctx.warn(f"{table.name}: {indexes} indexes (with the primary key and unique "
+                 f"constraints), DSQL allows {limits.indexes_per_table}")
+    if len(table.primary_key.columns) > limits.key_columns_per_index:
+        ctx.warn(f"{table.name}: the primary key has {len(table.primary_key.columns)} columns, "
+                 f"DSQL allows {limits.key_columns_per_index}")
+
+
 def _check_column(table: sa.Table, column: sa.Column[object], ctx: Context) -> None:
+    check_type(table.name, column, ctx)
     identity = column.identity
     if identity is not None:
         if not isinstance(column.type, sa.BigInteger):
