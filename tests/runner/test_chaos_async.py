@@ -85,3 +85,31 @@ def test_failed_unique_index_is_dropped_and_the_step_fails(
         again.session.close()
     assert raw_conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
                             (f'"{index}"',)).fetchone() == (True,)
+
+
+def test_check_constraint_validated_by_an_async_job(
+        has_jobs: bool, target_url: str, raw_conn: psycopg.Connection[Any], state_schema: str,
+        table_name: str) -> None:
+    if not has_jobs:
+        pytest.skip("the target has no sys.jobs (async jobs need the DSQL emulator)")
+    raw_conn.execute(f'CREATE TABLE "{table_name}" (id bigint PRIMARY KEY, qty integer)')
+    raw_conn.execute(f'INSERT INTO "{table_name}" SELECT g, g FROM generate_series(1, 500) g')
+    check = f"{table_name}_qty_positive"
+    plan = Plan(profile="current", steps=(
+        Step(1, StepKind.DDL, "add check not valid",
+             (f'ALTER TABLE "{table_name}" ADD CONSTRAINT "{check}" CHECK (qty > 0) NOT VALID',)),
+        Step(2, StepKind.ASYNC_VALIDATE, "validate",
+             (f'ALTER TABLE ASYNC "{table_name}" VALIDATE CONSTRAINT "{check}"',)),
+    ))
+    events: list[Event] = []
+    runner = _runner(target_url, state_schema, events, async_poll_seconds=0.1)
+    try:
+        assert runner.apply(plan).steps_run == [1, 2]
+    finally:
+        runner.session.close()
+    assert any(e.kind == "async.submitted" for e in events)
+    assert raw_conn.execute("SELECT convalidated FROM pg_constraint WHERE conname = %s",
+                            (check,)).fetchone() == (True,)
+    job = raw_conn.execute(f'SELECT job_id FROM "{state_schema}".steps WHERE step = 2'
+                           ).fetchone()
+    assert job is not None and job[0]

@@ -12,6 +12,7 @@ from dsql_migrate.errors import ExitCode
 from dsql_migrate.plan import Plan, Step, StepKind
 from dsql_migrate.runner import (
     DestructiveRefused,
+    LeaseLost,
     PlanConflict,
     StateStore,
     StepFailed,
@@ -255,3 +256,61 @@ def test_session_retries_serialization_failures(raw_url: str) -> None:
 def test_state_store_rejects_odd_schema_names() -> None:
     with pytest.raises(Exception, match="invalid state schema"):
         StateStore('x"; DROP TABLE y; --')
+
+
+def test_runner_whose_lease_was_taken_over_stops_before_its_next_write(
+        make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str,
+        table_name: str) -> None:
+    create_source(raw_conn, table_name, 3_000)
+    plan = recreate_plan(table_name, rows=3_000, batch_size=500, drop_backup=False)
+    runner = make_runner()
+
+    def take_over(event: Event) -> None:
+        if event.kind == "batch" and event.data["batch"] == 2:
+            raw_conn.execute(f'UPDATE "{state_schema}".locks SET run_id = %s, '
+                             "fencing_token = fencing_token + 1", ("intruder",))
+    runner.emit = take_over
+    with pytest.raises(LeaseLost) as info:
+        runner.apply(plan)
+    assert info.value.exit_code == ExitCode.LOCKED and "intruder" in info.value.message
+    batches = raw_conn.execute(f'SELECT count(*) FROM "{state_schema}".batches').fetchone()
+    assert batches == (2,)
+    assert raw_conn.execute(f'SELECT count(*) FROM "{table_name}__new"').fetchone() == (1_000,)
+
+
+def test_resync_verification_copies_changed_ranges_again(
+        make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str,
+        table_name: str) -> None:
+    create_source(raw_conn, table_name, 2_000)
+    plan = recreate_plan(table_name, rows=2_000, batch_size=500, drop_backup=False)
+    src, new = f'"{table_name}"', f'"{table_name}__new"'
+    rng = "(%(after_1)s::bigint IS NULL OR id > %(after_1)s::bigint) AND id <= %(upto_1)s::bigint"
+    per_range = (f"SELECT count(*), md5(string_agg(ROW(id, v::bigint, note)::text, ',' ORDER BY "
+                 f"id)) FROM {{t}} WHERE {rng}")
+    assert plan.steps[3].batch is None
+    verify = Step(4, StepKind.VERIFY, "verify per key range",
+                  (per_range.format(t=src), per_range.format(t=new)), table=table_name,
+                  batch=plan.steps[2].batch, details={
+                      "writes": "resync",
+                      "totals": [f"SELECT count(*) FROM {src}", f"SELECT count(*) FROM {new}"],
+                      "repair": [f"DELETE FROM {new} WHERE {rng}",
+                                 f"INSERT INTO {new} (id, v, note) SELECT id, v::bigint, note "
+                                 f"FROM {src} WHERE {rng}"],
+                      "tail": f"DELETE FROM {new} WHERE id > %(after_1)s::bigint"})
+    plan = Plan(profile="current", steps=(*plan.steps[:3], verify, plan.steps[4]))
+    events: list[Event] = []
+    runner = make_runner(events)
+
+    def write_during_copy(event: Event) -> None:
+        events.append(event)
+        if event.kind == "batch" and event.data["batch"] == 3:
+            raw_conn.execute(f"UPDATE {src} SET note = 'changed' WHERE id IN (7, 1203)")
+            raw_conn.execute(f"DELETE FROM {src} WHERE id = 42")
+    runner.emit = write_during_copy
+    runner.apply(plan)
+    # ids 7 and 42 fall in the first key range, 1203 in the third
+    assert [e.data["ranges"] for e in events if e.kind == "verify.repair"] == [2]
+    assert checksum(raw_conn, table_name)[0] == 1_999
+    assert raw_conn.execute(f"SELECT note FROM {src} WHERE id = 7").fetchone() == ("changed",)
+    figures = _state(raw_conn, state_schema, plan)[4][6]
+    assert '"pass": 2' in figures and '"mismatched_ranges": 0' in figures

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 import psycopg
 
+from .. import connect as connect_module
 from ..connect import CONNECT_TIMEOUT_SECONDS, conninfo_for, resolve_target
 from ..errors import ConnectError, DsqlMigrateError
 from ..local import DEFAULT_DIR
@@ -32,10 +34,24 @@ local_dir_option = click.option(
     help="State directory of the local target, when that is the target.")
 
 
-def connection_factory(app: AppContext, url: str | None,
-                       local_dir: Path) -> Callable[[], psycopg.Connection[Any]]:
-    """A callable opening a new connection to the resolved target each time it is called."""
+@dataclass(frozen=True)
+class Connections:
+    """How the runner opens connections: a factory, and when to recycle them."""
+
+    factory: Callable[[], psycopg.Connection[Any]]
+    max_connection_seconds: float | None = None
+
+
+def connections(app: AppContext, url: str | None, local_dir: Path) -> Connections:
+    """Connections to the resolved target: through ``connect.Connector`` where it exists (IAM
+    tokens per connection for dsql:// targets, recycling before DSQL's 60 minutes), else by
+    conninfo."""
     target = resolve_target(url, app.config, local_dir=local_dir)
+    connector_class = getattr(connect_module, "Connector", None)
+    if connector_class is not None:
+        connector = connector_class(target, on_start=note)
+        return Connections(lambda: connector.connect(autocommit=True),
+                           connector.max_connection_seconds)
     conninfo = conninfo_for(target, on_start=note)
 
     def factory() -> psycopg.Connection[Any]:
@@ -45,7 +61,13 @@ def connection_factory(app: AppContext, url: str | None,
         except psycopg.OperationalError as exc:
             raise ConnectError(f"could not connect to {target.display}: "
                                f"{str(exc).strip().splitlines()[0]}") from None
-    return factory
+    return Connections(factory)
+
+
+def connection_factory(app: AppContext, url: str | None,
+                       local_dir: Path) -> Callable[[], psycopg.Connection[Any]]:
+    """A callable opening a new connection to the resolved target each time it is called."""
+    return connections(app, url, local_dir).factory
 
 
 def load_plan(path: Path, expect_hash: str | None) -> Plan:
@@ -72,13 +94,14 @@ def run_options(app: AppContext, **overrides: Any) -> tuple[RunOptions, RetryPol
     return options, RetryPolicy.from_config(retry), schema
 
 
-def execute_plan(app: AppContext, plan: Plan, factory: Callable[[], psycopg.Connection[Any]],
-                 *, log_format: str, **overrides: Any) -> None:
+def execute_plan(app: AppContext, plan: Plan, target: Connections, *, log_format: str,
+                 **overrides: Any) -> None:
     """Apply ``plan`` with progress on stderr; shared with ``plan --apply``."""
     options, retry, schema = run_options(app, **overrides)
     reporter = make_reporter(log_format, sys.stderr)
     try:
-        result = apply_plan(plan, factory, options=options, schema=schema, retry=retry,
+        result = apply_plan(plan, target.factory, options=options, schema=schema, retry=retry,
+                            max_connection_seconds=target.max_connection_seconds,
                             on_event=reporter)
     finally:
         reporter.close()
@@ -112,8 +135,7 @@ def apply(app: AppContext, plan_file: Path, url: str | None, expect_hash: str | 
           abandon_previous: bool, state_schema: str | None, local_dir: Path) -> None:
     """Apply a saved plan, resuming where a previous run stopped."""
     plan = load_plan(plan_file, expect_hash)
-    factory = connection_factory(app, url, local_dir)
-    execute_plan(app, plan, factory, log_format=log_format,
+    execute_plan(app, plan, connections(app, url, local_dir), log_format=log_format,
                  allow_destructive=allow_destructive, wait_lock_seconds=wait_lock,
                  batch_size=batch_size, abandon_previous=abandon_previous,
                  state_schema=state_schema, label=plan_file.name)

@@ -22,6 +22,7 @@ Transaction shapes, per step kind (DSQL.md §2: one DDL per transaction, never w
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -156,6 +157,7 @@ class Runner:
         self.crash = crash_points or CrashPoints.from_env()
         self.lock = LeaseLock(self.store, session, lease_seconds=self.options.lease_seconds)
         self.plan: Plan | None = None
+        self._plan_hash: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -163,13 +165,14 @@ class Runner:
 
     @property
     def _hash(self) -> str:
-        assert self.plan is not None
-        return self.plan.hash
+        assert self._plan_hash is not None
+        return self._plan_hash
 
     # -- the whole plan --------------------------------------------------------------------------
 
     def apply(self, plan: Plan) -> ApplyResult:
         self.plan = plan
+        self._plan_hash = plan.hash  # computed once: it serialises the whole plan
         self.store.ensure(self.session)
         if self.options.wait_lock_seconds:
             self.emit(Event("lock.waiting", "waiting for the lock",
@@ -479,7 +482,7 @@ class Runner:
         def one(conn: Conn, after: list[Any] | None) -> tuple[list[Any], list[Any]] | None:
             params = key_params(batch, "after", after)
             params["size"] = batch.size
-            page = conn.execute(bounds, params).fetchone()
+            page = conn.execute(bounds, params, prepare=False).fetchone()
             if page is None or all(v is None for v in page):
                 return None
             upto = list(page)
@@ -577,11 +580,21 @@ class Runner:
             raise StepFailed(f"step {step.id} ({step.kind.value}) has no batch definition")
         size = self._initial_batch_size(step, batch, before)
         bounds = sized_bounds(batch)
-        while True:
+        cursor = self._load_cursor(step)
+        while not cursor.done:
             one = functools.partial(self._one_batch, step=step, batch=batch, bounds=bounds,
-                                    size=size)
+                                    size=size, cursor=cursor)
             try:
-                outcome = self.session.transaction(f"step {step.id} batch", one)
+                outcome = self.session.transaction(f"step {step.id} batch", one, pipeline=True)
+            except psycopg.errors.UniqueViolation as exc:
+                # after a lost connection whose COMMIT went through, the same batch again
+                # collides with itself (its audit row, or its rows): the cursor has moved on
+                fresh = self._load_cursor(step)
+                if fresh.batches_done != cursor.batches_done or fresh.done:
+                    cursor = fresh
+                    continue
+                raise StepFailed(f"step {step.id} ({step.kind.value}) failed: {describe(exc)}",
+                                 sql_text=getattr(exc, "_dm_sql", None)) from None
             except psycopg.Error as exc:
                 if is_limit_error(exc) and size > 1:
                     new = max(size // 2, 1)
@@ -589,48 +602,69 @@ class Runner:
                                     f"size {size} -> {new}", step.id,
                                     data={"from": size, "to": new}))
                     size = new
+                    cursor = dataclasses.replace(cursor, next_upto=None)
                     continue
                 raise StepFailed(f"step {step.id} ({step.kind.value}) failed: {describe(exc)}",
                                  sql_text=getattr(exc, "_dm_sql", None)) from None
-            if outcome is None:
+            cursor = outcome
+            if cursor.done:
                 return
             self.crash.reach("batch.after_commit")
-            self.emit(Event("batch", f"step {step.id}: batch {outcome.number} committed, "
-                            f"{outcome.rows} rows ({outcome.total} in all)", step.id,
-                            data={"batch": outcome.number, "rows": outcome.rows,
-                                  "rows_done": outcome.total, "batch_size": size,
+            self.emit(Event("batch", f"step {step.id}: batch {cursor.batches_done} committed, "
+                            f"{cursor.last_rows} rows ({cursor.rows_done} in all)", step.id,
+                            data={"batch": cursor.batches_done, "rows": cursor.last_rows,
+                                  "rows_done": cursor.rows_done, "batch_size": size,
                                   "rows_estimate": step.estimate.rows}))
 
-    def _one_batch(self, conn: Conn, *, step: Step, batch: Batch, bounds: str,
-                   size: int) -> _BatchOutcome | None:
-        self.lock.fence(conn)
-        row = self.store.get_step(conn, self._hash, step.id, for_update=True)
-        if row.status == DONE:
-            return None
-        after = row.cursor_values
-        params = key_params(batch, "after", after)
-        params["size"] = size
-        page = conn.execute(bounds, params).fetchone()
-        if page is None or all(v is None for v in page):
-            self._mark_done(conn, step)
-            return None
-        upto = list(page)
-        params.update(key_params(batch, "upto", upto))
+    def _load_cursor(self, step: Step) -> _Cursor:
+        row = self.session.transaction(
+            f"read the cursor of step {step.id}",
+            lambda c: self.store.get_step(c, self._hash, step.id))
+        return _Cursor(row.cursor_values, row.rows_done, row.batches_done, row.status == DONE)
+
+    def _one_batch(self, conn: Conn, *, step: Step, batch: Batch, bounds: str, size: int,
+                   cursor: _Cursor) -> _Cursor:
+        """One batch in one pipelined transaction: two round trips.
+
+        The first carries BEGIN, the lease fence, the batch's statements and the bound of the
+        *next* page (read-only, so the next batch need not wait for it); the second the cursor
+        advance, the batch's audit row and COMMIT. The cursor comes from memory: the audit row's
+        primary key (plan, step, batch number) makes a batch run on a stale cursor fail
+        instead of committing twice.
+        """
+        fence = self.lock.send_fence(conn)
+        upto = cursor.next_upto
+        if upto is None:
+            params = key_params(batch, "after", cursor.after)
+            params["size"] = size
+            page = conn.execute(bounds, params, prepare=False).fetchone()
+            if page is None or all(v is None for v in page):
+                self.lock.check_fence(conn, fence)
+                self._mark_done(conn, step)
+                return _Cursor(cursor.after, cursor.rows_done, cursor.batches_done, True)
+            upto = list(page)
+        params = {**key_params(batch, "after", cursor.after), **key_params(batch, "upto", upto)}
+        results = [_execute(conn, statement, params) for statement in step.sql]
+        following = {**key_params(batch, "after", upto), "size": size}
+        next_page = conn.execute(bounds, following, prepare=False)
+        self.lock.check_fence(conn, fence)
         rows = 0
-        for statement in step.sql:
+        for statement, result in zip(step.sql, results, strict=True):
             try:
-                rows += max(conn.execute(statement, params).rowcount, 0)
+                rows += max(_rowcount(conn, result), 0)
             except psycopg.Error as exc:
                 exc._dm_sql = statement  # type: ignore[attr-defined]
                 raise
-        number = row.batches_done + 1
+        page = next_page.fetchone()
+        next_upto = None if page is None or all(v is None for v in page) else list(page)
+        number = cursor.batches_done + 1
         self.crash.reach("batch.before_commit")
         self.store.update_step(conn, self._hash, step.id, {
-            "cursor": encode_key(upto), "rows_done": row.rows_done + rows,
+            "cursor": encode_key(upto), "rows_done": cursor.rows_done + rows,
             "batches_done": number, "batch_size": size})
-        self.store.record_batch(conn, self._hash, step.id, number, after=after, upto=upto,
-                                rows=rows, run_id=self.run_id)
-        return _BatchOutcome(number, rows, row.rows_done + rows)
+        self.store.record_batch(conn, self._hash, step.id, number, after=cursor.after,
+                                upto=upto, rows=rows, run_id=self.run_id)
+        return _Cursor(upto, cursor.rows_done + rows, number, False, rows, next_upto)
 
     # async ----------------------------------------------------------------------------------------
 
@@ -796,10 +830,24 @@ class Runner:
 
 
 @dataclass(frozen=True)
-class _BatchOutcome:
-    number: int
-    rows: int
-    total: int
+class _Cursor:
+    """Where a batched step stands: the last key done, rows and batches so far."""
+
+    after: list[Any] | None
+    rows_done: int
+    batches_done: int
+    done: bool
+    last_rows: int = 0
+    #: the bound of the next page, read with the previous batch (None: read it first)
+    next_upto: list[Any] | None = None
+
+
+def _rowcount(conn: Conn, cursor: psycopg.Cursor[Any]) -> int:
+    """The rows a statement touched; in pipeline mode, wait for its result first."""
+    if conn.pgconn.pipeline_status:  # in pipeline mode results arrive at a sync
+        with conn.pipeline() as pipeline:
+            pipeline.sync()
+    return cursor.rowcount
 
 
 def _execute(conn: Conn, statement: str,
@@ -809,7 +857,9 @@ def _execute(conn: Conn, statement: str,
     try:
         if params is None:
             return conn.execute(statement.encode())
-        return conn.execute(statement, params)
+        # never a server-side prepared statement: a generic plan cannot fold
+        # "%(after)s IS NULL OR key > %(after)s" and would scan every batch from the start
+        return conn.execute(statement, params, prepare=False)
     except psycopg.Error as exc:
         exc._dm_sql = statement  # type: ignore[attr-defined]
         raise

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -200,14 +201,20 @@ class LeaseLock:
 
     def fence(self, conn: Conn) -> None:
         """Inside a writing transaction: extend the lease, or raise :class:`LeaseLost`."""
+        self.check_fence(conn, self.send_fence(conn))
+
+    def send_fence(self, conn: Conn) -> psycopg.Cursor[Any]:
+        """Queue the fencing update (in pipeline mode nothing waits for it yet)."""
         if self.token is None:
             raise LeaseLost("this runner does not hold the lock")
-        row = conn.execute(sql.SQL(
+        return conn.execute(sql.SQL(
             "UPDATE {} SET expires_at = now() + make_interval(secs => %s), "
             "heartbeat_at = now() WHERE name = %s AND run_id = %s AND fencing_token = %s "
             "RETURNING fencing_token").format(self._table),
-            (self.lease_seconds, self.name, self.run_id, self.token)).fetchone()
-        if row is None:
+            (self.lease_seconds, self.name, self.run_id, self.token))
+
+    def check_fence(self, conn: Conn, cursor: psycopg.Cursor[Any]) -> None:
+        if cursor.fetchone() is None:
             holder = self.holder(conn)
             self.token = None
             raise LeaseLost(

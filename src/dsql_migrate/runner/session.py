@@ -85,13 +85,15 @@ class Session:
     # -- running ---------------------------------------------------------------------------------
 
     def transaction(self, what: str, fn: Callable[[Conn], T], *,
-                    before_retry: Callable[[], None] | None = None) -> T:
+                    before_retry: Callable[[], None] | None = None,
+                    pipeline: bool = False) -> T:
         """Run ``fn`` inside BEGIN/COMMIT; on a conflict or a lost connection, run it again.
 
         ``fn`` must be idempotent against the database it reads: after a lost connection nobody
         knows whether the COMMIT happened, so ``fn`` re-reads its position inside the transaction.
         """
-        return self._attempt(what, lambda c: _in_transaction(c, fn), before_retry)
+        run = _in_pipelined_transaction if pipeline else _in_transaction
+        return self._attempt(what, lambda c: run(c, fn), before_retry)
 
     def autocommit(self, what: str, fn: Callable[[Conn], T], *,
                    before_retry: Callable[[], None] | None = None) -> T:
@@ -129,4 +131,11 @@ class Session:
 
 def _in_transaction(conn: Conn, fn: Callable[[Conn], T]) -> T:
     with conn.transaction():
+        return fn(conn)
+
+
+def _in_pipelined_transaction(conn: Conn, fn: Callable[[Conn], T]) -> T:
+    """The same, in pipeline mode: BEGIN, COMMIT and the statements that ``fn`` does not wait
+    for travel together, so a transaction costs fewer round trips to a remote endpoint."""
+    with conn.pipeline(), conn.transaction():
         return fn(conn)
