@@ -6,6 +6,8 @@ Installed by :func:`dsql_migrate.alembic.context.configure` as ``process_revisio
 - gives identity columns a cache DSQL accepts (``CACHE 1`` or ``>= 65536``: Alembic renders an
   ``Identity()`` without a cache as PostgreSQL's default ``CACHE 1``... unless the model says
   otherwise, which DSQL then rejects);
+- drops and creates again the model's indexes whose async build failed (``indisvalid =
+  false``), which Alembic's comparison takes for present;
 - compiles the generated upgrade with the planner against the live schema, so an op the planner
   cannot make DSQL-safe stops the command with the reason instead of writing the file. Indexes
   become ``CREATE INDEX ASYNC`` + wait, CHECK/foreign keys ``NOT VALID`` + async validation, and
@@ -23,7 +25,7 @@ import sqlalchemy as sa
 from alembic.operations import ops
 from alembic.util import CommandError
 
-from ..catalog import snapshot
+from ..catalog import Snapshot, snapshot
 from ..errors import DsqlMigrateError
 from ..planner import Options
 from ..planner import plan as make_plan
@@ -75,22 +77,57 @@ def dsql_rewrite(context: Any, directives: list[Any], profile: Profile) -> None:
                 if fix_identity(column, profile):
                     log.warning("identity %s: cache set to %s for DSQL", column.name,
                                 profile.limits.min_large_cache)
-        _check_plannable(context, flat, profile)
+        live = _live(context)
+        if live is None:
+            continue
+        extras = invalid_index_rebuilds(live, context.opts.get("target_metadata"))
+        upgrade.ops.extend(extras)
+        _check_plannable(context, live, [*flat, *extras], profile)
 
 
-def _check_plannable(context: Any, flat: list[ops.MigrateOperation], profile: Profile) -> None:
+def _live(context: Any) -> Snapshot | None:
     bind = getattr(context, "bind", None)
-    if bind is None or not flat:
-        return
+    if bind is None:
+        return None
     from .runtime import connection_factory
 
     conn = connection_factory(bind)()
     try:
-        live = snapshot(conn)
+        return snapshot(conn)
     finally:
         conn.close()
+
+
+def invalid_index_rebuilds(live: Snapshot, target: Any) -> list[ops.MigrateOperation]:
+    """Drop and create again the model's indexes whose async build failed or never finished
+    (``indisvalid = false``): Alembic sees them as present, DSQL does not use them, and a
+    failed unique one still rejects writes."""
+    out: list[ops.MigrateOperation] = []
+    metadatas = target if isinstance(target, (list, tuple)) else [target]
+    for md in metadatas:
+        if not isinstance(md, sa.MetaData):
+            continue
+        for table in md.sorted_tables:
+            live_table = live.table(table.name, table.schema)
+            if live_table is None:
+                continue
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                found = live_table.index(str(index.name))
+                if found is not None and not found.valid:
+                    log.warning("index %s on %s is not valid: dropped and built again",
+                                index.name, table.name)
+                    out.append(ops.DropIndexOp(str(index.name), table_name=table.name,
+                                               schema=table.schema))
+                    out.append(ops.CreateIndexOp.from_index(index))
+    return out
+
+
+def _check_plannable(context: Any, live: Snapshot, flat: list[ops.MigrateOperation],
+                     profile: Profile) -> None:
+    if not flat:
+        return
     live_md = sa.MetaData()
-    live_md.reflect(bind=bind)
+    live_md.reflect(bind=context.bind)
     try:
         make_plan(flat, live, desired_metadata(live_md, flat), profile, Options())
     except DsqlMigrateError as exc:
@@ -98,4 +135,4 @@ def _check_plannable(context: Any, flat: list[ops.MigrateOperation], profile: Pr
                            + (f" ({exc.hint})" if exc.hint else "")) from None
 
 
-__all__ = ["chain_rewriter", "dsql_rewrite", "fix_identity"]
+__all__ = ["chain_rewriter", "dsql_rewrite", "fix_identity", "invalid_index_rebuilds"]
