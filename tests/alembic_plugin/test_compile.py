@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -147,3 +148,24 @@ def test_known_aurora_dialect_gaps_are_covered_by_the_planner() -> None:
     assert "IDENTITY (CACHE 1)" in create.sql[0]  # explicit, as DSQL requires
     assert index.kind is StepKind.ASYNC_INDEX
     assert index.sql[0] == ("CREATE INDEX ASYNC ix_g_a ON g (a) INCLUDE (b) WHERE a > 0")
+
+
+def test_plain_alembic_upgrade_sql_prints_the_plans(tmp_path: Path) -> None:
+    """``alembic upgrade head --sql`` with the stock env.py + one line: no database needed."""
+    import io
+
+    from alembic import command
+    from alembic.config import Config
+    from alembic_project import make_project
+
+    out = io.StringIO()
+    cfg = Config(str(make_project(tmp_path, "postgresql://nobody@127.0.0.1:1/postgres")),
+                 output_buffer=out)
+    command.upgrade(cfg, "head", sql=True)
+    text = out.getvalue()
+    assert "BEGIN;\nCREATE UNIQUE INDEX ASYNC uq_t7_users_name ON t7_users (name);\nCOMMIT;" in text
+    assert "-- wait: CALL sys.wait_for_job(" in text
+    assert "CREATE TABLE t7_purchases__new" in text  # r3's type change: a recreation
+    assert "-- batched: repeat per page" in text
+    assert text.count("-- step") > 20
+    assert "UPDATE alembic_version SET version_num = 'r4' WHERE version_num = 'r3';" in text
