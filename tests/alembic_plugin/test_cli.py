@@ -142,3 +142,33 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         subprocess.run([sys.executable, "-m", "dsql_migrate", "local", "destroy", "--yes",
                         "--local-dir", str(local)], capture_output=True, timeout=120,
                        check=False)
+
+
+def test_failed_revision_resumes_after_the_data_is_fixed(workdir: Path, dsql_url: str) -> None:
+    assert cli("init", "migrations").exit_code == 0
+    versions = workdir / "migrations" / "versions"
+    (versions / "0001_dup.py").write_text(
+        'revision = "d1"\ndown_revision = None\nimport sqlalchemy as sa\n'
+        "from alembic import op\n\n"
+        "def upgrade():\n"
+        '    op.add_column("t7dup", sa.Column("flag", sa.Integer))\n'
+        '    op.create_index("ux_t7dup_a", "t7dup", ["a"], unique=True)\n\n'
+        "def downgrade():\n"
+        '    op.drop_index("ux_t7dup_a")\n    op.drop_column("t7dup", "flag")\n')
+    with psycopg.connect(dsql_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t7dup (id BIGINT PRIMARY KEY, a INTEGER)")
+        conn.execute("INSERT INTO t7dup VALUES (1, 5), (2, 5)")
+    try:
+        failed = cli("upgrade", "--url", dsql_url)
+        assert failed.exit_code == 1
+        assert "nothing is rolled back on DSQL" in failed.output
+        with psycopg.connect(dsql_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM t7dup WHERE id = 2")
+        resumed = cli("upgrade", "--url", dsql_url)
+        assert resumed.exit_code == 0, resumed.output
+        assert "resuming the stored plan" in resumed.output
+        assert "already done" in resumed.output  # the ADD COLUMN is not run again
+        assert cli("downgrade", "base", "--url", dsql_url).exit_code == 0
+    finally:
+        with psycopg.connect(dsql_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS t7dup")

@@ -31,7 +31,7 @@ from ..errors import DsqlMigrateError, ExitCode
 from ..plan import Plan, Step, StepKind, render
 from ..planner import Options
 from ..profiles import Profile
-from ..runner import RetryPolicy, Runner, RunOptions, Session, StateStore
+from ..runner import RetryPolicy, Runner, RunOptions, Session, StateStore, StepFailed
 from ..runner.events import Event, Listener
 from ..sql import quote_literal, quote_qualified
 from .compile import Compiled, compile_ops, expand, record
@@ -205,7 +205,13 @@ def _run_online(mc: MigrationContext, step: Any, settings: DsqlSettings,
             settings.on_event(Event("revision.warning", f"warning: {warning}"))
         options = replace(settings.run_options, label=label)
         runner = Runner(session, store=store, options=options, on_event=settings.on_event)
-        runner.apply(plan)
+        try:
+            runner.apply(plan)
+        except StepFailed as exc:
+            exc.hint = (f"{label} stopped part-way; nothing is rolled back on DSQL. Run the "
+                        "upgrade again to resume where it stopped ('dsql-migrate status' shows "
+                        "the steps), or fix the cause and run it with --abandon-previous")
+            raise
     finally:
         session.close()
 
