@@ -206,14 +206,29 @@ def _run_online(mc: MigrationContext, step: Any, settings: DsqlSettings,
         options = replace(settings.run_options, label=label)
         runner = Runner(session, store=store, options=options, on_event=settings.on_event)
         try:
-            runner.apply(plan)
+            result = runner.apply(plan)
         except StepFailed as exc:
             exc.hint = (f"{label} stopped part-way; nothing is rolled back on DSQL. Run the "
                         "upgrade again to resume where it stopped ('dsql-migrate status' shows "
                         "the steps), or fix the cause and run it with --abandon-previous")
             raise
+        if result.status != "nothing":
+            _summarize(session, store, plan, label, settings.on_event)
     finally:
         session.close()
+
+
+def _summarize(session: Session, store: StateStore, plan: Plan, label: str,
+               on_event: Listener) -> None:
+    """One line per revision: what the batched steps moved (the progress lines are sampled)."""
+    rows = session.transaction("read the steps", lambda c: store.get_steps(c, plan.hash))
+    batched = [f"{r.summary}: {r.rows_done:,} rows in {r.batches_done} batches"
+               for r in rows if r.kind in (StepKind.BACKFILL.value, StepKind.COPY.value)]
+    jobs = sum(1 for r in rows if r.job_id)
+    parts = [f"{len(rows)} steps"] + batched + ([f"{jobs} async job(s) waited for"] if jobs
+                                                else [])
+    on_event(Event("revision.done", f"{label} done: " + "; ".join(parts),
+                   data={"revision": label}))
 
 
 def _stored_plan(session: Session, store: StateStore, label: str) -> Plan | None:
