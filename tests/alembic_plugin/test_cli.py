@@ -139,9 +139,10 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
                                cwd=project)
         assert "0004 (head)" in again.stdout, again.stderr
     finally:
-        subprocess.run([sys.executable, "-m", "dsql_migrate", "local", "destroy", "--yes",
-                        "--local-dir", str(local)], capture_output=True, timeout=120,
-                       check=False)
+        stopped = subprocess.run(
+            [sys.executable, "-m", "dsql_migrate", "local", "destroy", "--yes", "--dir",
+             str(local)], capture_output=True, text=True, timeout=120, check=False)
+        assert stopped.returncode == 0, stopped.stderr
 
 
 def test_failed_revision_resumes_after_the_data_is_fixed(workdir: Path, dsql_url: str) -> None:
