@@ -169,3 +169,22 @@ def test_plain_alembic_upgrade_sql_prints_the_plans(tmp_path: Path) -> None:
     assert "-- batched: repeat per page" in text
     assert text.count("-- step") > 20
     assert "UPDATE alembic_version SET version_num = 'r4' WHERE version_num = 'r3';" in text
+
+
+def test_postgresql_ddl_constructs_compile_for_auroradsql() -> None:
+    from alembic.ddl.base import RenameTable
+    from alembic.ddl.postgresql import PostgresqlColumnType
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    from dsql_migrate.alembic.impl import AuroraDsqlImpl, impl_for
+
+    class Aurora(PGDialect_psycopg):
+        name = "auroradsql"
+
+    dialect = Aurora()
+    assert impl_for("auroradsql") is AuroraDsqlImpl
+    assert AuroraDsqlImpl.transactional_ddl is False
+    assert str(RenameTable("a", "b").compile(dialect=dialect)) == "ALTER TABLE a RENAME TO b"
+    retype = PostgresqlColumnType("t", "c", sa.BigInteger(), using="c::bigint")
+    assert str(retype.compile(dialect=dialect)) == (
+        "ALTER TABLE t ALTER COLUMN c TYPE BIGINT USING c::bigint")
