@@ -188,3 +188,22 @@ def test_postgresql_ddl_constructs_compile_for_auroradsql() -> None:
     retype = PostgresqlColumnType("t", "c", sa.BigInteger(), using="c::bigint")
     assert str(retype.compile(dialect=dialect)) == (
         "ALTER TABLE t ALTER COLUMN c TYPE BIGINT USING c::bigint")
+
+
+def test_a_table_created_by_the_revision_is_created_in_its_final_shape() -> None:
+    from dsql_migrate.planner import Options
+
+    def upgrade() -> None:
+        op.create_table("n", sa.Column("id", sa.BigInteger, primary_key=True))
+        op.add_column("n", sa.Column("a", sa.Integer))
+        op.create_unique_constraint("uq_n_a", "n", ["a"])
+        op.alter_column("n", "a", type_=sa.BigInteger)
+        op.rename_table("n", "m")
+        op.create_index("ix_m_a", "m", ["a"])
+
+    out = expand(recorded(upgrade), CURRENT, where="r", batch_rows=1000)
+    plan = compile_ops(out, Snapshot(), sa.MetaData(), CURRENT, Options(), source={})
+    create, index = plan.steps
+    assert create.sql[0].startswith("CREATE TABLE m (")
+    assert "a BIGINT" in create.sql[0] and "CONSTRAINT uq_n_a UNIQUE (a)" in create.sql[0]
+    assert index.sql[0] == "CREATE INDEX ASYNC ix_m_a ON m (a)"

@@ -162,8 +162,37 @@ def _bulk_rows(operation: ops.BulkInsertOp, batch_rows: int) -> list[BulkRowsOp]
 def compile_ops(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, profile: Profile,
                 options: Options, *, source: Mapping[str, Any]) -> Plan:
     desired = desired_metadata(live_md, expanded.ops)
-    return make_plan(renames_first(expanded.ops), live, desired, profile, options,
-                     source=source, warnings=expanded.warnings)
+    planned = fold_into_new_tables(renames_first(expanded.ops))
+    return make_plan(planned, live, desired, profile, options, source=source,
+                     warnings=expanded.warnings)
+
+
+_SHAPE_OPS = (ops.AddColumnOp, ops.DropColumnOp, ops.AlterColumnOp,
+              ops.CreateUniqueConstraintOp, ops.CreateCheckConstraintOp,
+              ops.CreateForeignKeyOp, ops.DropConstraintOp)
+
+
+def fold_into_new_tables(planned: Sequence[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
+    """A table created by the revision is created in its final shape (the planner takes it from
+    the revision's target schema), so later column and constraint ops on it, and renames of
+    it, are already part of its CREATE TABLE."""
+    created: set[tuple[str | None, str]] = set()
+    out: list[ops.MigrateOperation] = []
+    for operation in planned:
+        if isinstance(operation, ops.CreateTableOp):
+            created.add((operation.schema, operation.table_name))
+        elif isinstance(operation, _SHAPE_OPS):
+            schema = operation.kw.get("source_schema") if isinstance(
+                operation, ops.CreateForeignKeyOp) else getattr(operation, "schema", None)
+            table = operation.source_table if isinstance(
+                operation, ops.CreateForeignKeyOp) else operation.table_name
+            if (schema, table) in created:
+                continue
+        elif isinstance(operation, ops.RenameTableOp) and (
+                operation.schema, operation.new_table_name) in created:
+            continue  # renames_first already pointed the CREATE TABLE at the new name
+        out.append(operation)
+    return out
 
 
 _TABLE_ATTRS = ("table_name", "source_table", "referent_table", "table")
