@@ -207,3 +207,26 @@ def test_a_table_created_by_the_revision_is_created_in_its_final_shape() -> None
     assert create.sql[0].startswith("CREATE TABLE m (")
     assert "a BIGINT" in create.sql[0] and "CONSTRAINT uq_n_a UNIQUE (a)" in create.sql[0]
     assert index.sql[0] == "CREATE INDEX ASYNC ix_m_a ON m (a)"
+
+
+def test_cli_target_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--url, then $DSQL_MIGRATE_URL, then dsql-migrate.toml, then alembic.ini's URL."""
+    from alembic_project import make_project
+
+    from dsql_migrate.alembic.engine import CONNINFO
+    from dsql_migrate.cli._common import AppContext
+    from dsql_migrate.cli.migrations import alembic_config
+
+    ini = make_project(tmp_path, "postgresql://ini@127.0.0.1:1/postgres")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DSQL_MIGRATE_URL", raising=False)
+
+    def target(url: str | None) -> object:
+        cfg = alembic_config(AppContext(), ini, url=url, local_dir=tmp_path, profile=None)
+        return cfg.attributes.get(CONNINFO)
+
+    assert target(None) is None  # the engine is made from alembic.ini's sqlalchemy.url
+    assert target("postgresql://flag@127.0.0.1:1/postgres") == (
+        "postgresql://flag@127.0.0.1:1/postgres")
+    monkeypatch.setenv("DSQL_MIGRATE_URL", "postgresql://env@127.0.0.1:1/postgres")
+    assert target(None) == "postgresql://env@127.0.0.1:1/postgres"
