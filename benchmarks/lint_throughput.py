@@ -3,7 +3,8 @@
     python benchmarks/lint_throughput.py [--statements 20000] [--repeat 3] [--keep FILE]
 
 Generates a realistic migration script (CREATE TABLE with constraints, indexes, ALTERs, DML in
-transaction blocks, comments), then times, best of ``--repeat`` runs:
+transaction blocks, comments) and, second, a worst-case script where every statement has a
+problem to report (half as many statements), then times each, best of ``--repeat`` runs:
 
 - ``dsql-migrate lint --format json FILE`` as a subprocess (interpreter start-up included),
 - ``dsql-lint --format json FILE`` as a subprocess (install it with ``pip install dsql-lint``),
@@ -64,6 +65,32 @@ def generate(n: int, seed: int = 7) -> tuple[str, int]:
     return "\n".join(out) + "\n", count
 
 
+DIRTY = [
+    "CREATE TABLE d{i} (id serial PRIMARY KEY, tags text[], name text COLLATE \"C\");",
+    "CREATE INDEX ix_d{i} ON d{i} USING btree (name DESC);",
+    "CREATE INDEX CONCURRENTLY ix2_d{i} ON d{i} (name);",
+    "ALTER TABLE d{i} ADD COLUMN flag int DEFAULT 0;",
+    "ALTER TABLE d{i} ALTER COLUMN name TYPE varchar(50);",
+    "CREATE SEQUENCE s{i} AS integer CACHE 10;",
+    "CREATE TEMPORARY TABLE tmp{i} (a int);",
+    "TRUNCATE d{i};",
+    "BEGIN;",
+    "CREATE TABLE e{i} (a int);",
+    "INSERT INTO e{i} VALUES (1);",
+    "COMMIT;",
+]
+
+
+def generate_dirty(n: int) -> tuple[str, int]:
+    """A script where every statement has something to report (the linter's worst case)."""
+    out: list[str] = []
+    i = 0
+    while len(out) < n:
+        out.extend(line.format(i=i) for line in DIRTY)
+        i += 1
+    return "\n".join(out) + "\n", len(out)
+
+
 def find_dsql_lint() -> str | None:
     here = Path(sys.executable).parent / "dsql-lint"
     if here.exists():
@@ -94,50 +121,61 @@ def run_cmd(cmd: list[str]) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--statements", type=int, default=20_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--keep", type=Path, help="also write the generated script here")
-    args = ap.parse_args()
-    if args.statements < 10_000:
-        ap.error("use at least 10,000 statements")
-
-    script, n = generate(args.statements)
-    if args.keep:
-        args.keep.write_text(script, encoding="utf-8")
+def measure(label: str, script: str, n: int, repeat: int, keep: Path | None) -> None:
+    if keep:
+        keep.write_text(script, encoding="utf-8")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.sql"
         path.write_text(script, encoding="utf-8")
-        print(f"script: {n:,} statements, {len(script) / 1e6:.1f} MB")
+        print(f"\n{label}: {n:,} statements, {len(script) / 1e6:.1f} MB")
 
         from dsql_migrate.lint import LintSettings, lint_script
         from dsql_migrate.profiles import CURRENT
 
         settings = LintSettings.build(CURRENT)
         result = lint_script(script, settings)
-        lib = best_of(args.repeat, lambda: lint_script(script, settings))
-        print(f"dsql-migrate (library, in-process): {n / lib:>10,.0f} statements/s "
+        lib = best_of(repeat, lambda: lint_script(script, settings))
+        print(f"  dsql-migrate (library, in-process): {n / lib:>10,.0f} statements/s "
               f"({lib:.3f} s, {len(result.diagnostics)} diagnostics)")
 
         ours_cmd = [*find_dsql_migrate(), "lint", "--format", "json", str(path)]
         ours_doc = json.loads(run_cmd(ours_cmd).stdout)
-        ours = best_of(args.repeat, lambda: run_cmd(ours_cmd))
-        print(f"dsql-migrate lint (command):        {n / ours:>10,.0f} statements/s "
+        ours = best_of(repeat, lambda: run_cmd(ours_cmd))
+        print(f"  dsql-migrate lint (command):        {n / ours:>10,.0f} statements/s "
               f"({ours:.3f} s, {ours_doc['summary']['diagnostics']} diagnostics)")
 
         theirs_bin = find_dsql_lint()
         if theirs_bin is None:
-            print("dsql-lint is NOT installed, no comparison: pip install dsql-lint")
+            print("  dsql-lint is NOT installed, no comparison: pip install dsql-lint")
             return
         theirs_cmd = [theirs_bin, "--format", "json", str(path)]
         their_doc = json.loads(run_cmd(theirs_cmd).stdout)
         their_count = sum(len(f["diagnostics"]) for f in their_doc["files"])
-        theirs = best_of(args.repeat, lambda: run_cmd(theirs_cmd))
-        print(f"dsql-lint (command):                {n / theirs:>10,.0f} statements/s "
+        theirs = best_of(repeat, lambda: run_cmd(theirs_cmd))
+        print(f"  dsql-lint (command):                {n / theirs:>10,.0f} statements/s "
               f"({theirs:.3f} s, {their_count} diagnostics)")
-        print(f"ratio dsql-migrate lint / dsql-lint (commands): {theirs / ours:.2f}x")
-        print(f"ratio dsql-migrate library / dsql-lint:         {theirs / lib:.2f}x")
+        print(f"  ratio dsql-migrate lint / dsql-lint (commands): {theirs / ours:.2f}x")
+        print(f"  ratio dsql-migrate library / dsql-lint:         {theirs / lib:.2f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--statements", type=int, default=20_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--keep", type=Path, help="also write the realistic script here")
+    ap.add_argument("--no-worst-case", action="store_true",
+                    help="skip the second script, where every statement has a problem")
+    args = ap.parse_args()
+    if args.statements < 10_000:
+        ap.error("use at least 10,000 statements")
+    if find_dsql_lint() is None:
+        print("NOTE: dsql-lint is not installed, so there is nothing to compare with: "
+              "pip install dsql-lint")
+    script, n = generate(args.statements)
+    measure("realistic migration script", script, n, args.repeat, args.keep)
+    if not args.no_worst_case:
+        dirty, m = generate_dirty(args.statements // 2)
+        measure("worst case: every statement has a problem", dirty, m, args.repeat, None)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def _read(path: str) -> str:
     if path == "-":
         return sys.stdin.read()
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")  # tolerate a BOM
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                           hint="convert the file to UTF-8") from None
@@ -72,7 +72,7 @@ def lint(  # noqa: PLR0917  (click passes options positionally)
     app: AppContext, paths: tuple[str, ...], fix: bool, profile_name: str | None,
          fmt: str, output: Path | None, in_place: bool, enable: tuple[str, ...],
          disable: tuple[str, ...], list_rules: bool) -> None:
-    """Check SQL against DSQL's rules for a capability profile; --fix rewrites it."""
+    """Check SQL against DSQL's rules, and optionally fix it."""
     config = app.config
     section = config.section("lint")
     profile = config.profile(profile_name or section.get("profile"))

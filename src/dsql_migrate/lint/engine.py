@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -171,15 +172,9 @@ class _Dispatch:
         return rules
 
 
-_DISPATCH_CACHE: dict[tuple[frozenset[str], Profile], _Dispatch] = {}
-
-
+@functools.lru_cache(maxsize=32)
 def _dispatch(enabled: frozenset[str], profile: Profile) -> _Dispatch:
-    key = (enabled, profile)
-    d = _DISPATCH_CACHE.get(key)
-    if d is None:
-        d = _DISPATCH_CACHE[key] = _Dispatch(enabled, profile)
-    return d
+    return _Dispatch(enabled, profile)
 
 
 def _diagnostic(r: Rule, p: ParsedStatement, f: Finding, path: str) -> Diagnostic:
@@ -278,7 +273,7 @@ def _split_block(block: Block) -> list[str]:
     return out
 
 
-def _split_blocks(script: str, settings: LintSettings) -> str:
+def _split_blocks(script: str) -> str:
     statements = parse_script(script)
     rendered: dict[int, list[str]] = {}
     for block in transaction_blocks(statements):
@@ -345,7 +340,7 @@ def fix_script(script: str, settings: LintSettings, path: str = "<stdin>") -> Li
         _mark_unfixed(result.diagnostics, i, None)
     fixed = _assemble(script, result.statements, rendered) if rendered else script
     if any(r in settings.enabled for r in _SPLIT_RULES):
-        fixed = _split_blocks(fixed, settings)
+        fixed = _split_blocks(fixed)
     result.fixed_sql = fixed
     return result
 

@@ -23,7 +23,7 @@ _TOKEN = re.compile(
     | (?P<estr>(?<![A-Za-z0-9_])[eE]'(?:[^'\\]|\\.|'')*(?:'|\Z))
     | (?P<str>'(?:[^']|'')*(?:'|\Z))
     | (?P<ident>"(?:[^"]|"")*(?:"|\Z))
-    | (?P<dollar>\$(?:[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$)
+    | (?P<dollar>\$(?:[^\W\d]\w*)?\$)
     | (?P<word>\b(?:ATOMIC|CASE|END)\b)
     """,
     re.VERBOSE | re.IGNORECASE | re.DOTALL,
@@ -33,7 +33,7 @@ _TOKEN_FAST = re.compile(_TOKEN.pattern.split("\n    | (?P<word>")[0] + "\n    "
                          re.VERBOSE | re.IGNORECASE | re.DOTALL)
 _BLOCK_TOKEN = re.compile(r"/\*|\*/")
 # A "$n" parameter placeholder is not a dollar quote: the character before "$" decides.
-_IDENT_CHAR = re.compile(r"[A-Za-z0-9_\x80-\uffff]")
+_IDENT_CHAR = re.compile(r"\w")  # Unicode-aware: identifiers may hold non-ASCII letters
 
 
 @dataclass(frozen=True)

@@ -239,3 +239,42 @@ def index_key_columns(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]
             todo = f"key on at most {limit} columns; put the others in INCLUDE (...)"
             yield Finding(f"{what} has {n} key columns; DSQL allows at most {limit}", todo,
                           detail=todo)
+
+
+# Not IMMUTABLE in PostgreSQL's catalog, so not allowed in index expressions or predicates.
+_NOT_IMMUTABLE = frozenset({
+    "now", "random", "gen_random_uuid", "uuid_generate_v4", "clock_timestamp",
+    "statement_timestamp", "transaction_timestamp", "timeofday", "nextval", "currval",
+    "lastval", "setval", "txid_current", "pg_current_xact_id", "age", "to_char", "to_date",
+    "to_timestamp", "current_setting", "current_schema", "current_user", "session_user",
+})
+
+
+@rule("index_volatile_function", nodes=("IndexStmt",), prefilter=any_of("("),
+      only_if=Capability.EXPRESSION_INDEX)
+def index_volatile_function(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """An index expression or predicate calls a function that is not IMMUTABLE.
+
+    Expression and partial indexes (current profile) may only use immutable functions: the
+    value must not depend on time, settings or randomness. `now()`, `CURRENT_DATE`,
+    `random()`, `to_char()` and the like are rejected.
+
+    Example: `CREATE INDEX ASYNC ix ON orders (id) WHERE created_at > now() - interval '1 day';`
+    """
+    assert p.node is not None
+    parts = [e.get("expr") for e in _elems(p) if e.get("expr")]
+    if p.node.get("whereClause"):
+        parts.append(p.node["whereClause"])
+    if not parts:
+        return
+    for call in t.walk(parts, "FuncCall"):
+        name = t.func_name(call).rsplit(".", 1)[-1]
+        if name in _NOT_IMMUTABLE:
+            todo = "index a stored column instead, or use an immutable expression"
+            yield Finding(f"{name}() is not IMMUTABLE and cannot be used in an index",
+                          todo, location=call.get("location"), detail=todo)
+    for value_fn in t.walk(parts, "SQLValueFunction"):
+        op = str(value_fn.get("op", "")).removeprefix("SVFOP_").replace("_N", "").lower()
+        todo = "index a stored column instead, or use an immutable expression"
+        yield Finding(f"{op.upper()} is not IMMUTABLE and cannot be used in an index", todo,
+                      location=value_fn.get("location"), detail=todo)

@@ -108,6 +108,12 @@ _UNSUPPORTED: dict[str, tuple[str, str, str]] = {
                     "use your driver's prepared statements (extended protocol)"),
     "DeclareCursorStmt": ("unsupported_declare_cursor", "DECLARE CURSOR",
                           "page through results with keyset pagination (WHERE key > :last)"),
+    "DeallocateStmt": ("unsupported_deallocate", "DEALLOCATE",
+                       "remove it; there are no SQL-level prepared statements"),
+    "DiscardStmt": ("unsupported_discard", "DISCARD",
+                    "remove it; open a new connection for a clean session"),
+    "CreateForeignServerStmt": ("unsupported_create_server", "CREATE SERVER (foreign data)",
+                                "load the data through the application or COPY FROM STDIN"),
     "CreatePolicyStmt": ("unsupported_create_policy", "CREATE POLICY (row-level security)",
                          "filter rows in the application or through views"),
     "CreateTableSpaceStmt": ("tablespace", "CREATE TABLESPACE", "remove it"),
@@ -191,6 +197,24 @@ _register_unsupported("unsupported_notify", """NOTIFY is not supported.
     Publish events through a queue outside the database.
 
     Example: `NOTIFY order_events, 'created';`
+    """)
+_register_unsupported("unsupported_deallocate", """DEALLOCATE is not supported.
+
+    There are no SQL-level prepared statements to deallocate.
+
+    Example: `DEALLOCATE ALL;`
+    """)
+_register_unsupported("unsupported_discard", """DISCARD is not supported.
+
+    Open a new connection when you need a clean session.
+
+    Example: `DISCARD ALL;`
+    """)
+_register_unsupported("unsupported_create_server", """CREATE SERVER is not supported.
+
+    DSQL has no foreign data wrappers.
+
+    Example: `CREATE SERVER legacy FOREIGN DATA WRAPPER postgres_fdw;`
     """)
 _register_unsupported("unsupported_create_database", """CREATE DATABASE is not supported.
 
@@ -477,3 +501,108 @@ def exclusion_constraint(p: ParsedStatement, ctx: LintContext) -> Iterator[Findi
             todo = "enforce the exclusion in the application"
             yield Finding("exclusion constraints are not supported in DSQL", todo,
                           location=c.get("location"), detail=todo)
+
+
+@rule("unsupported_copy_from_file", nodes=("CopyStmt",), prefilter=any_of("'"))
+def unsupported_copy_from_file(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """COPY to or from a server-side file or program is not supported.
+
+    `COPY ... FROM STDIN` / `TO STDOUT` work (psql's `\\copy` uses them).
+
+    Example: `COPY orders FROM '/data/orders.csv' CSV;` → `\\copy orders FROM 'orders.csv' CSV`
+    """
+    assert p.node is not None
+    if p.node.get("filename") or p.node.get("is_program"):
+        todo = "use COPY ... FROM STDIN (psql's \\copy) or load through the application"
+        yield Finding("COPY with a server-side file or program is not supported in DSQL", todo,
+                      detail=todo)
+
+
+@rule("unsupported_temp_view", nodes=("ViewStmt",), prefilter=any_of("temp"))
+def unsupported_temp_view(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """Temporary views are not supported (there are no temporary objects).
+
+    Example: `CREATE TEMP VIEW recent AS SELECT ...;` → `CREATE VIEW recent AS SELECT ...;`
+    """
+    assert p.node is not None
+    if (p.node.get("view") or {}).get("relpersistence") == "t":
+        todo = "create a regular view (and drop it when done)"
+        yield Finding("temporary views are not supported in DSQL", todo, detail=todo)
+
+
+_DROP_KINDS = {
+    "OBJECT_TYPE": ("unsupported_drop_type", "DROP TYPE"),
+    "OBJECT_TRIGGER": ("unsupported_drop_trigger", "DROP TRIGGER"),
+    "OBJECT_POLICY": ("unsupported_drop_policy", "DROP POLICY"),
+    "OBJECT_MATVIEW": ("unsupported_drop_materialized_view", "DROP MATERIALIZED VIEW"),
+}
+
+
+def _drop_of(p: ParsedStatement, rule_id: str) -> Iterator[Finding]:
+    assert p.node is not None
+    entry = _DROP_KINDS.get(str(p.node.get("removeType", "")))
+    if entry is not None and entry[0] == rule_id:
+        todo = "remove it: DSQL has no such objects"
+        yield Finding(f"{entry[1]} is not supported in DSQL", todo, detail=todo)
+
+
+@rule("unsupported_drop_type", nodes=("DropStmt",), prefilter=any_of("type"))
+def unsupported_drop_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """DROP TYPE is not supported (DSQL has no user-defined types; see DROP DOMAIN).
+
+    Example: `DROP TYPE IF EXISTS mood;`
+    """
+    return _drop_of(p, "unsupported_drop_type")
+
+
+@rule("unsupported_drop_trigger", nodes=("DropStmt",), prefilter=any_of("trigger"))
+def unsupported_drop_trigger(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """DROP TRIGGER is not supported (DSQL has no triggers).
+
+    Example: `DROP TRIGGER audit ON orders;`
+    """
+    return _drop_of(p, "unsupported_drop_trigger")
+
+
+@rule("unsupported_drop_policy", nodes=("DropStmt",), prefilter=any_of("policy"))
+def unsupported_drop_policy(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """DROP POLICY is not supported (DSQL has no row-level security).
+
+    Example: `DROP POLICY tenant_rows ON orders;`
+    """
+    return _drop_of(p, "unsupported_drop_policy")
+
+
+@rule("unsupported_drop_materialized_view", nodes=("DropStmt",),
+      prefilter=any_of("materialized"))
+def unsupported_drop_materialized_view(
+    p: ParsedStatement, ctx: LintContext
+) -> Iterator[Finding]:
+    """DROP MATERIALIZED VIEW is not supported (DSQL has no materialized views).
+
+    Example: `DROP MATERIALIZED VIEW daily;`
+    """
+    return _drop_of(p, "unsupported_drop_materialized_view")
+
+
+@rule("unsupported_alter_type", nodes=("AlterEnumStmt", "AlterTableStmt"),
+      prefilter=any_of("type"))
+def unsupported_alter_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """ALTER TYPE is not supported (DSQL has no enum or composite types).
+
+    Example: `ALTER TYPE mood ADD VALUE 'meh';`
+    """
+    if p.node_type == "AlterTableStmt" and '"objtype":"OBJECT_TYPE"' not in (p.json or ""):
+        return
+    todo = "use a CHECK constraint or a lookup table instead of a type"
+    yield Finding("ALTER TYPE is not supported in DSQL", todo, detail=todo)
+
+
+@rule("unsupported_alter_policy", nodes=("AlterPolicyStmt",))
+def unsupported_alter_policy(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """ALTER POLICY is not supported (DSQL has no row-level security).
+
+    Example: `ALTER POLICY tenant_rows ON orders USING (true);`
+    """
+    todo = "filter rows in the application or through views"
+    yield Finding("ALTER POLICY is not supported in DSQL", todo, detail=todo)
