@@ -104,6 +104,7 @@ def test_snapshot_reads_every_kind_of_object(rich_schema: str) -> None:
     assert name is not None and name.type == "character varying(40)"
     assert name.default == "'x'::character varying" and not name.nullable
     assert parent.row_estimate == 51
+    assert parent.row_bytes is not None and parent.row_bytes > 0  # analyzed: pg_stats widths
     pk = parent.primary_key
     assert pk is not None and pk.columns == ("id",) and pk.index == "parent_pkey"
     uq = parent.constraint("parent_code_key")
@@ -119,6 +120,7 @@ def test_snapshot_reads_every_kind_of_object(rich_schema: str) -> None:
     child = snap.table("child")
     assert child is not None
     assert child.row_estimate is None  # never analyzed: unknown, not zero
+    assert child.row_bytes is None
     assert child.primary_key is not None and child.primary_key.columns == ("tenant_id", "id")
     fk = child.constraint("child_parent_fk")
     assert fk is not None and fk.kind == "foreign_key" and not fk.validated

@@ -168,3 +168,11 @@ def test_executable_sql_is_plain_sql_for_a_linter() -> None:
                           "SELECT id FROM orders ORDER BY id LIMIT 1"]
     index = executable_sql(plan.steps[2])
     assert index == ["CREATE INDEX ASYNC ix_orders_status ON orders (status)"]
+
+
+def test_text_rendering_does_not_eat_brackets() -> None:
+    step = Step(1, StepKind.DDL, "create table [odd]", ('CREATE TABLE "[odd]" (id bigint)',),
+                table="[odd]")
+    text = render(Plan(profile="current", steps=(step,), warnings=("[odd] warning",)), "text",
+                  width=150)
+    assert "create table [odd]" in text and "warning: [odd] warning" in text

@@ -1,11 +1,13 @@
 """A snapshot of the live schema, read in a fixed number of catalog queries.
 
 DSQL is remote: every round trip costs milliseconds, so :func:`snapshot` reads each kind of
-object for *all* tables at once (tables, columns, constraints, indexes, sequences, views: six
-queries, plus one for exact row counts when asked) however many tables there are.
+object for *all* tables at once (schemas, tables, columns, constraints, indexes, sequences,
+views, row widths: eight queries, plus one for exact row counts when asked) however many tables
+there are.
 
 Row counts are estimates from ``pg_class.reltuples`` (``None`` when the table was never
-analyzed); ``exact_counts=True`` adds one query that counts every table.
+analyzed); ``exact_counts=True`` adds one query that counts every table. Average row widths
+come from ``pg_stats``, so that batches can be sized by bytes as well as rows.
 
 The schemas in :data:`EXCLUDED_SCHEMAS` (PostgreSQL's own, DSQL's ``sys``, the runner's state
 schema and the local emulator's internals) never appear in a snapshot, nor does any ``pg_*``
@@ -75,6 +77,7 @@ class Table:
     indexes: tuple[Index, ...] = ()
     row_estimate: int | None = None
     row_count: int | None = None  # exact, when asked for
+    row_bytes: int | None = None  # average row width from pg_stats (None: never analyzed)
 
     @property
     def qualified(self) -> str:
@@ -244,6 +247,13 @@ WHERE {_USER_NS}
 ORDER BY 1, 2
 """
 
+ROW_WIDTHS_SQL = """
+SELECT schemaname, tablename, sum(avg_width)::bigint
+FROM pg_stats
+WHERE schemaname <> ALL(%(excluded)s) AND schemaname NOT LIKE 'pg\\_%%'
+GROUP BY 1, 2
+"""
+
 VIEWS_SQL = f"""
 SELECT n.nspname, c.relname, pg_get_viewdef(c.oid, true)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -274,6 +284,7 @@ def snapshot(
         index_rows = cur.execute(INDEXES_SQL, params).fetchall()
         sequence_rows = cur.execute(SEQUENCES_SQL, params).fetchall()
         view_rows = cur.execute(VIEWS_SQL, params).fetchall()
+        widths = {(r[0], r[1]): int(r[2]) for r in cur.execute(ROW_WIDTHS_SQL, params)}
         counts = _exact_counts(cur, [(r[0], r[1]) for r in table_rows]) if exact_counts else {}
 
     columns: dict[tuple[str, str], list[Column]] = {}
@@ -311,6 +322,7 @@ def snapshot(
             # reltuples is -1 for a table never vacuumed or analyzed: unknown, not empty
             row_estimate=None if reltuples is None or reltuples < 0 else int(reltuples),
             row_count=counts.get(key),
+            row_bytes=widths.get(key),
         )
     return Snapshot(
         schemas=schemas,

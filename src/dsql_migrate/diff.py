@@ -312,7 +312,6 @@ def compare(
     desired: sa.MetaData,
     *,
     renames: Renames | None = None,
-    desired_snapshot: Snapshot | None = None,
 ) -> Diff:
     """The ops that turn the live schema (``sa_conn``/``live``) into ``desired``."""
     renames = (renames or Renames()).with_model_info(desired)
@@ -339,19 +338,20 @@ def compare(
         script = produce_migrations(context, compared)
     assert script.upgrade_ops is not None
     flat = list(_flatten(script.upgrade_ops.ops))
-    back = {old: new for old, new in active_tables.items()}
     out: list[ops.MigrateOperation] = [
         ops.RenameTableOp(old, new) for old, new in sorted(active_tables.items())
     ]
     for op in flat:
-        name = getattr(op, "table_name", None)
-        if name in back:
-            op.table_name = back[name]  # type: ignore[attr-defined]
+        # the comparison ran under the old names: the ops come after the rename
+        for attr in ("table_name", "source_table", "referent_table"):
+            name = getattr(op, attr, None)
+            if isinstance(name, str) and name in active_tables:
+                setattr(op, attr, active_tables[name])
         out.append(op)
     out = _apply_column_renames(out, renames, live, active_tables)
-    out = _filter_identity_changes(out, warnings)
+    out = _filter_identity_changes(out, warnings, live)
     out = _filter_not_null_checks(out, live)
-    out.extend(_dsql_extras(live, desired, desired_snapshot, out, warnings))
+    out.extend(_dsql_extras(live, desired, out, warnings))
     return Diff(ops=out, desired=desired, warnings=warnings)
 
 
@@ -423,15 +423,20 @@ def _apply_column_renames(
     return out
 
 
-def _filter_identity_changes(items: list[ops.MigrateOperation],
-                             warnings: list[str]) -> list[ops.MigrateOperation]:
+def _filter_identity_changes(items: list[ops.MigrateOperation], warnings: list[str],
+                             live: Snapshot) -> list[ops.MigrateOperation]:
     out: list[ops.MigrateOperation] = []
     for op in items:
         if isinstance(op, ops.AlterColumnOp) and isinstance(
                 op.modify_server_default, sa.Identity):
+            table = live.table(op.table_name, op.schema)
+            column = table.column(op.column_name) if table is not None else None
+            live_cache = column.identity_cache if column is not None else None
+            wanted = op.modify_server_default.cache
             warnings.append(
-                f"identity of {op.table_name}.{op.column_name} differs from the target "
-                "(e.g. its CACHE); DSQL cannot alter an identity in place, it is left as is")
+                f"identity of {op.table_name}.{op.column_name} differs from the target (live "
+                f"CACHE {live_cache}, target CACHE {wanted if wanted is not None else 1}); "
+                "it is left as it is")
             op.modify_server_default = False
             if not op.has_changes():
                 continue
@@ -459,7 +464,6 @@ def _filter_not_null_checks(items: list[ops.MigrateOperation],
 def _dsql_extras(
     live: Snapshot,
     desired: sa.MetaData,
-    desired_snapshot: Snapshot | None,
     planned: list[ops.MigrateOperation],
     warnings: list[str],
 ) -> list[ops.MigrateOperation]:
@@ -490,9 +494,14 @@ def _dsql_extras(
                 extras.append(ops.CreateCheckConstraintOp(
                     name, table.name, check.sqltext, schema=table.schema))
         for name in sorted(set(live_checks) - set(desired_checks)):
-            if not _is_not_null_check(live_checks[name].definition):
-                extras.append(ops.DropConstraintOp(name, table.name, type_="check",
-                                                   schema=table.schema))
+            live_check = live_checks[name]
+            if _is_not_null_check(live_check.definition) and len(live_check.columns) == 1:
+                # our stand-in for SET NOT NULL: kept while the target says NOT NULL
+                column = table.columns.get(live_check.columns[0])
+                if column is not None and not column.nullable:
+                    continue
+            extras.append(ops.DropConstraintOp(name, table.name, type_="check",
+                                               schema=table.schema))
         for constraint in live_table.constraints:
             if constraint.validated or constraint.kind not in ("check", "foreign_key"):
                 continue
@@ -529,14 +538,17 @@ def _is_not_null_check(definition: str) -> bool:
 
 def diff_live(conninfo: str, desired: Desired, *, renames: Renames | None = None,
               exact_counts: bool = False) -> tuple[Diff, Snapshot]:
-    """Snapshot the database at ``conninfo`` and compare it with ``desired``."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        live = snapshot(conn, exact_counts=exact_counts)
+    """Snapshot the database at ``conninfo`` and compare it with ``desired``.
+
+    One connection serves both the snapshot and Alembic's comparison (on DSQL every new
+    connection costs a token and a TLS handshake)."""
     engine = engine_for(conninfo)
     try:
         with engine.connect() as sa_conn:
-            result = compare(sa_conn, live, desired.metadata, renames=renames,
-                             desired_snapshot=desired.snapshot)
+            raw = sa_conn.connection.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            live = snapshot(raw, exact_counts=exact_counts)
+            result = compare(sa_conn, live, desired.metadata, renames=renames)
     finally:
         engine.dispose()
     return result, live

@@ -44,6 +44,7 @@ summaries, warnings or the JSON layout, so a plan reviewed in a pull request can
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import json
 import re
@@ -370,7 +371,7 @@ def render_markdown(plan: Plan) -> str:
     out.write("#### SQL\n\n")
     for step in plan.steps:
         flag = " (destructive)" if step.destructive else ""
-        out.write(f"<details><summary>Step {step.id}: {_md_cell(step.summary)}{flag}"
+        out.write(f"<details><summary>Step {step.id}: {html.escape(step.summary)}{flag}"
                   "</summary>\n\n")
         for note in step.notes:
             out.write(f"> {note}\n\n")
@@ -403,30 +404,32 @@ def _step_sql_text(step: Step) -> str:
 def render_text(plan: Plan, *, width: int = 100, color: bool = False) -> str:
     """A terminal rendering with rich."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, color_system=None
                       if not color else "auto", highlight=False, soft_wrap=True)
-    console.print(f"[bold]{summary_line(plan)}[/bold]")
+    console.print(f"[bold]{escape(summary_line(plan))}[/bold]")
     console.print(f"hash {plan.hash}")
     if not plan.is_empty:
         table = Table(show_lines=False, header_style="bold")
         for column in ("#", "kind", "table", "summary", "batches", "!"):
             table.add_column(column, overflow="fold")
         for step in plan.steps:
-            table.add_row(str(step.id), step.kind.value, step.table or "", step.summary,
+            table.add_row(str(step.id), step.kind.value, escape(step.table or ""),
+                          escape(step.summary),
                           str(step.estimate.batches or ""),
                           "[red]destructive[/red]" if step.destructive else "")
         console.print(table)
         for step in plan.steps:
-            console.print(f"[bold]-- step {step.id} ({step.kind.value})[/bold]: {step.summary}",
-                          markup=True)
+            console.print(f"[bold]-- step {step.id} ({step.kind.value})[/bold]: "
+                          f"{escape(step.summary)}", markup=True)
             for note in step.notes:
                 console.print(f"   note: {note}", markup=False)
             console.print(_step_sql_text(step), markup=False, end="")
     for warning in plan.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     return buffer.getvalue()
 
 

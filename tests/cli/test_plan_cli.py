@@ -125,3 +125,25 @@ def test_inspect_table_and_schema(scratch_url: str, workdir: Path) -> None:
     assert code == 0 and "public.notes" in out and "ix_body" in out and "by default" in out
     code, _, err = run("inspect", "--url", scratch_url, "nope")
     assert code == 2 and "no table 'nope'" in err
+
+
+def test_plan_options_reach_the_plan(scratch_url: str, raw_url: str, workdir: Path) -> None:
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE notes (id bigint PRIMARY KEY, body text, legacy text)")
+    desired = workdir / "desired.sql"
+    desired.write_text("CREATE TABLE notes (id bigint PRIMARY KEY, body varchar(200));\n")
+    code, out, err = run("plan", "--url", scratch_url, "--target", str(desired),
+                         "--scratch-url", raw_url, "--profile", "classic", "--writes", "resync",
+                         "--batch-rows", "100", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["profile"] == "classic"
+    verify = next(s for s in data["steps"] if s["kind"] == "verify" and s["batch"])
+    assert verify["details"]["writes"] == "resync" and verify["batch"]["size"] == 100
+    assert any(s["kind"] == "copy" for s in data["steps"])
+    code, _, err = run("plan", "--url", scratch_url, "--target", str(desired),
+                       "--scratch-url", raw_url, "--profile", "classic", "--not-null", "check")
+    assert code == 2 and "--not-null=check" in err
+    code, _, err = run("plan", "--url", scratch_url, "--target", str(desired),
+                       "--scratch-url", raw_url, "--rename", "bad")
+    assert code == 2 and "--rename 'bad'" in err

@@ -7,12 +7,13 @@ import sqlalchemy as sa
 from alembic.operations import ops
 
 from dsql_migrate.catalog import Column, Constraint, Snapshot, Table
+from dsql_migrate.errors import ConfigError
 from dsql_migrate.plan import StepKind
-from dsql_migrate.planner import Options, PlanningError, plan
+from dsql_migrate.planner import Options, plan
 from dsql_migrate.profiles import CLASSIC, CURRENT
 
 
-def live_snapshot(rows: int | None = 2500) -> Snapshot:
+def live_snapshot(rows: int | None = 2500, row_bytes: int | None = None) -> Snapshot:
     table = Table(
         schema="public", name="items",
         columns=(Column("id", "bigint", False, position=1), Column("name", "text", True,
@@ -20,6 +21,7 @@ def live_snapshot(rows: int | None = 2500) -> Snapshot:
         constraints=(Constraint("items_pkey", "primary_key", ("id",), "PRIMARY KEY (id)",
                                 index="items_pkey"),),
         row_estimate=rows,
+        row_bytes=row_bytes,
     )
     return Snapshot(schemas=("public",), tables={"public.items": table})
 
@@ -79,7 +81,7 @@ def test_unknown_row_count_is_one_batch_estimate_not_zero() -> None:
 
 def test_not_null_by_check_needs_the_current_profile() -> None:
     op_list, metadata = add_status()
-    with pytest.raises(PlanningError) as info:
+    with pytest.raises(ConfigError) as info:
         plan(op_list, live_snapshot(), metadata, CLASSIC, Options(not_null="check"))
     assert "classic" in str(info.value)
 
@@ -142,3 +144,23 @@ def test_types_and_limits_dsql_does_not_have_are_warned() -> None:
     assert "264 columns, DSQL allows 255" in text and "26 indexes" in text
     current = plan([ops.CreateTableOp.from_table(table)], Snapshot(), metadata, CURRENT)
     assert not any("JSONB" in w for w in current.warnings)
+
+
+def test_a_table_in_a_new_schema_creates_the_schema_once() -> None:
+    metadata = sa.MetaData()
+    a = sa.Table("a", metadata, sa.Column("id", sa.BigInteger, primary_key=True), schema="app")
+    b = sa.Table("b", metadata, sa.Column("id", sa.BigInteger, primary_key=True), schema="app")
+    planned = plan([ops.CreateTableOp.from_table(a), ops.CreateTableOp.from_table(b)],
+                   Snapshot(schemas=("public",)), metadata, CURRENT)
+    assert [s.sql[0].split("(")[0].strip() for s in planned.steps] == [
+        "CREATE SCHEMA app", "CREATE TABLE app.a", "CREATE TABLE app.b"]
+
+
+def test_wide_rows_get_smaller_batches_under_the_byte_limit() -> None:
+    op_list, metadata = add_status()
+    planned = plan(op_list, live_snapshot(row_bytes=20_000), metadata, CURRENT)
+    batch = planned.steps[2].batch
+    # 10 MiB / 2 headroom / (20 kB x (1 row + 0 indexes)) = 262 rows
+    assert batch is not None and batch.size == 262
+    narrow = plan(op_list, live_snapshot(row_bytes=40), metadata, CURRENT).steps[2].batch
+    assert narrow is not None and narrow.size == 1000

@@ -23,7 +23,7 @@ from alembic.operations import ops
 
 from ..catalog import Snapshot
 from ..catalog import Table as LiveTable
-from ..errors import DsqlMigrateError, ExitCode
+from ..errors import ConfigError, DsqlMigrateError, ExitCode
 from ..plan import Batch, Estimate, Plan, Step, StepKind
 from ..profiles import Capability, Profile
 
@@ -79,9 +79,16 @@ class Context:
         if message not in self.warnings:
             self.warnings.append(message)
 
-    @property
-    def batch_size(self) -> int:
-        return self.options.batch_size(self.profile)
+    def batch_size(self, live: LiveTable | None = None, *, statements: int = 1) -> int:
+        """Rows per batch: the option (default 1000), at most the profile's row limit, and
+        small enough that ``statements`` writes of that many rows of ``live`` (average width
+        from the statistics, plus an index entry per index) stay under half the byte limit."""
+        size = self.options.batch_size(self.profile)
+        size = max(1, min(size, self.profile.limits.rows_per_transaction // statements))
+        if live is not None and live.row_bytes:
+            per_row = live.row_bytes * (1 + len(live.indexes)) * statements
+            size = max(1, min(size, self.profile.limits.bytes_per_transaction // 2 // per_row))
+        return size
 
     def live_table(self, name: str, schema: str | None = None) -> LiveTable | None:
         return self.live.table(name, schema)
@@ -90,8 +97,8 @@ class Context:
         key = f"{schema}.{name}" if schema else name
         return self.desired.tables.get(key)
 
-    def batch_estimate(self, rows: int | None) -> Estimate:
-        batches = 1 if rows is None else max(1, math.ceil(rows / self.batch_size))
+    def batch_estimate(self, rows: int | None, size: int) -> Estimate:
+        batches = 1 if rows is None else max(1, math.ceil(rows / size))
         return Estimate(rows=rows, batches=batches, transactions=batches)
 
 
@@ -134,7 +141,7 @@ def plan(
     if options.not_null == NOT_NULL_CHECK and not (
             profile.allows(Capability.CHECK_NOT_VALID)
             and profile.allows(Capability.VALIDATE_CONSTRAINT_ASYNC)):
-        raise PlanningError(
+        raise ConfigError(
             f"--not-null=check needs CHECK ... NOT VALID and async validation, which the "
             f"{profile.name} profile does not have", hint="use --not-null=recreate")
     ctx = Context(profile=profile, live=live, desired=desired, options=options,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..catalog import Table as LiveTable
 from ..plan import Batch
-from . import Context, PlanningError
+from . import PlanningError
 from ._sql import cols, q, qual
 
 
@@ -51,7 +51,7 @@ class Keyset:
                      bounds=self.bounds(table_sql, size))
 
 
-def keyset_for(live: LiveTable, ctx: Context) -> Keyset:
+def keyset_for(live: LiveTable) -> Keyset:
     pk = live.primary_key
     if pk is None or not pk.columns:
         raise PlanningError(

@@ -53,7 +53,7 @@ def add_column(op: ops.AddColumnOp, ctx: Context) -> None:
     if not column.nullable and default is None and live is not None:
         ctx.add(StepKind.VERIFY, f"pre-check: {table} is empty (new NOT NULL column "
                 f"{column.name} has no default)",
-                [f"SELECT {', '.join(q(k) for k in keyset_for(live, ctx).key)} FROM {target} "
+                [f"SELECT {', '.join(q(k) for k in keyset_for(live).key)} FROM {target} "
                  "LIMIT 20"], table=table, details={"expect": "no rows"},
                 notes=["existing rows would have no value for the new column"])
     ctx.add(StepKind.DDL, f"add column {table}.{column.name}",
@@ -65,13 +65,14 @@ def add_column(op: ops.AddColumnOp, ctx: Context) -> None:
                 [f"ALTER TABLE {target} ALTER COLUMN {q(column.name)} SET DEFAULT {default}"],
                 table=table)
     if default is not None and live is not None:
-        keys = keyset_for(live, ctx)
+        keys = keyset_for(live)
         rows = live.rows
+        size = ctx.batch_size(live)
         ctx.add(StepKind.BACKFILL, f"backfill {table}.{column.name} with its default",
                 [f"UPDATE {target} SET {q(column.name)} = {pct(default)} "
                  f"WHERE {keys.range()} AND {q(column.name)} IS NULL"],
-                table=table, batch=keys.batch(table, table_sql(live), ctx.batch_size),
-                estimate=ctx.batch_estimate(rows),
+                table=table, batch=keys.batch(table, table_sql(live), size),
+                estimate=ctx.batch_estimate(rows, size),
                 notes=["resumable: each batch commits with its cursor; rows already set are "
                        "skipped"])
     if not column.nullable:

@@ -65,7 +65,7 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
     old_name = suffixed(table, OLD_SUFFIX)
     new = qual(new_name, schema)
     renames = _column_renames(ctx, table)
-    keys = keyset_for(live, ctx)
+    keys = keyset_for(live)
     rows = live.rows
 
     # source expression of every target column that gets a value from the old table
@@ -124,11 +124,12 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
             notes=[f"recreating {table}: {why}"])
 
     override = " OVERRIDING SYSTEM VALUE" if needs_override else ""
-    batch = keys.batch(table, src, ctx.batch_size)
+    size = ctx.batch_size(live)
+    batch = keys.batch(table, src, size)
     ctx.add(StepKind.COPY, f"copy {table} into {new_name} in keyset batches",
             [f"INSERT INTO {new} ({cols(targets)}){override} SELECT {', '.join(exprs)} "
              f"FROM {src} WHERE {keys.range()} ON CONFLICT DO NOTHING"],
-            table=table, batch=batch, estimate=ctx.batch_estimate(rows),
+            table=table, batch=batch, estimate=ctx.batch_estimate(rows, size),
             notes=["resumable: each batch commits with its cursor; a re-run batch inserts "
                    "nothing twice"])
     for column in desired.columns:
@@ -139,14 +140,16 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
                      f"{literal(column.name)}), coalesce(max({q(column.name)}), 0) + 1, false) "
                      f"FROM {new}"], table=table)
 
-    verify = _verify_step(ctx, table=table, src=src, new=new, keys=keys, renames=renames,
+    verify = _verify_step(ctx, live=live, table=table, src=src, new=new, keys=keys, renames=renames,
                           desired=desired, targets=targets, exprs=exprs, compared=compared,
                           rows=rows)
     ctx.add(StepKind.SWAP, f"swap: keep {table} as backup {old_name}",
             [f"ALTER TABLE {src} RENAME TO {q(old_name)}"], table=table,
             details={"verified_by": verify, "writes": ctx.options.writes},
             notes=["re-runs the verification first and refuses to swap if the source "
-                   "changed"])
+                   "changed",
+                   "with --writes=resync, writes between that last pass and this rename are "
+                   "not copied: pause writes for the swap itself"])
     ctx.add(StepKind.DDL, f"swap: put {new_name} in place as {table}",
             [f"ALTER TABLE {new} RENAME TO {q(table)}"], table=table)
     for index in sorted(desired.indexes, key=lambda i: str(i.name)):
@@ -213,16 +216,16 @@ def _free_names(desired: sa.Table, live: LiveTable, ctx: Context, table: str,
                      f"{q(suffixed(index.name, OLD_SUFFIX))}"], table=table)
 
 
-def _verify_step(ctx: Context, *, table: str, src: str, new: str, keys: Keyset,
+def _verify_step(ctx: Context, *, live: LiveTable, table: str, src: str, new: str,
+                 keys: Keyset,
                  renames: dict[str, str], desired: sa.Table, targets: list[str],
                  exprs: list[str], compared: list[tuple[str, str]], rows: int | None) -> int:
     back = {old: new_name for new_name, old in renames.items()}
     target_key = [back.get(k, k) for k in keys.key]
     ranged = all(k in desired.columns for k in target_key)
     resync = ctx.options.writes == WRITES_RESYNC
-    size = ctx.batch_size
-    if resync:
-        size = max(1, min(size, ctx.profile.limits.rows_per_transaction // 2))
+    # resync repairs a range with a delete and an insert in one transaction: half the size
+    size = ctx.batch_size(live, statements=2 if resync else 1)
     source_row = ", ".join(e for _, e in compared)
     target_row = ", ".join(q(c) for c, _ in compared)
     totals = [f"SELECT count(*) FROM {src}", f"SELECT count(*) FROM {new}"]
@@ -258,7 +261,7 @@ def _verify_step(ctx: Context, *, table: str, src: str, new: str, keys: Keyset,
                      "fails this step and the swap does not happen (nothing is lost)")
     ctx.add(StepKind.VERIFY, f"verify {table}: counts and checksums per key range",
             statements, table=table, batch=keys.batch(table, src, size), details=details,
-            estimate=ctx.batch_estimate(rows), notes=notes)
+            estimate=ctx.batch_estimate(rows, size), notes=notes)
     return ctx.steps[-1].id
 
 

@@ -122,6 +122,11 @@ def create_table(op: ops.CreateTableOp, ctx: Context) -> None:
     table = ctx.desired_table(op.table_name, op.schema)
     if table is None:
         table = op.to_table()
+    schema = table.schema
+    if schema and schema not in ctx.live.schemas and not any(
+            s.sql == (f"CREATE SCHEMA {q(schema)}",) for s in ctx.steps):
+        ctx.add(StepKind.DDL, f"create schema {schema}", [f"CREATE SCHEMA {q(schema)}"],
+                table=None)
     ctx.add(StepKind.DDL, f"create table {table.name}", [create_table_sql(table, ctx)],
             table=table.name)
 
