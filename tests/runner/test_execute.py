@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from runner_plans import checksum, create_source, recreate_plan
 
-from dsql_migrate.errors import ExitCode
+from dsql_migrate.errors import ConnectError, ExitCode
 from dsql_migrate.plan import Plan, Step, StepKind
 from dsql_migrate.runner import (
     DestructiveRefused,
@@ -314,3 +314,19 @@ def test_resync_verification_copies_changed_ranges_again(
     assert raw_conn.execute(f"SELECT note FROM {src} WHERE id = 7").fetchone() == ("changed",)
     figures = _state(raw_conn, state_schema, plan)[4][6]
     assert '"pass": 2' in figures and '"mismatched_ranges": 0' in figures
+
+
+def test_session_waits_for_an_unreachable_endpoint(raw_url: str) -> None:
+    failures = [2]
+
+    def flaky() -> psycopg.Connection[Any]:
+        if failures[0]:
+            failures[0] -= 1
+            raise ConnectError("could not connect to 127.0.0.1:1: connection refused")
+        return psycopg.connect(raw_url, autocommit=True)
+    session = Session(flaky, sleep=lambda s: None)
+    try:
+        assert session.transaction("test", lambda c: c.execute("SELECT 7").fetchone()) == (7,)
+    finally:
+        session.close()
+    assert failures == [0]

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 import psycopg
 
-from ..errors import DsqlMigrateError
+from ..errors import ConnectError, DsqlMigrateError
 from .retry import RetryPolicy, describe, is_connection_lost, is_retryable
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,14 @@ class Session:
         attempt = 0
         while True:
             attempt += 1
-            conn = self.conn
+            try:
+                conn = self.conn
+            except (psycopg.OperationalError, ConnectError) as exc:
+                # the endpoint is unreachable for a moment (a deploy, a network blip)
+                if attempt >= self.retry.attempts:
+                    raise
+                self._pause(what, attempt, exc)
+                continue
             try:
                 return fn(conn)
             except psycopg.Error as exc:
@@ -120,13 +127,16 @@ class Session:
                         f"{what}: still failing after {attempt} attempts: {describe(exc)}",
                         hint="run 'dsql-migrate apply' again: it resumes where it stopped",
                     ) from exc
-                delay = self.retry.delay(attempt)
-                log.info("%s: %s; retry %d in %.2fs", what, describe(exc), attempt, delay)
-                if self._on_retry is not None:
-                    self._on_retry(what, attempt, exc)
-                self._sleep(delay)
+                self._pause(what, attempt, exc)
                 if before_retry is not None:
                     before_retry()
+
+    def _pause(self, what: str, attempt: int, exc: BaseException) -> None:
+        delay = self.retry.delay(attempt)
+        log.info("%s: %s; retry %d in %.2fs", what, describe(exc), attempt, delay)
+        if self._on_retry is not None:
+            self._on_retry(what, attempt, exc)
+        self._sleep(delay)
 
 
 def _in_transaction(conn: Conn, fn: Callable[[Conn], T]) -> T:
