@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +27,10 @@ from sqlalchemy.sql import sqltypes
 from ..catalog import Snapshot
 from ..errors import DsqlMigrateError, ExitCode
 from ..lint import LintSettings, Severity, lint_script
-from ..plan import Plan, StepKind
+from ..plan import Estimate, Plan, StepKind
 from ..planner import Context, Options, handles
 from ..planner import plan as make_plan
-from ..planner._keyset import Keyset, keyset_for, pct
+from ..planner._keyset import Keyset
 from ..planner._sql import q, qual, type_sql
 from ..profiles import Profile
 from ..sql import StatementKind
@@ -246,19 +247,37 @@ def _plan_bulk(operation: BulkRowsOp, ctx: Context) -> None:
 def _plan_backfill(operation: BackfillOp, ctx: Context) -> None:
     table, schema = operation.table, operation.schema
     live = ctx.live_table(table, schema)
-    keys = keyset_for(live, ctx) if live is not None else _desired_keyset(table, schema, ctx)
+    keys = _live_keyset(live) if live is not None else _desired_keyset(table, schema, ctx)
     target = qual(table, schema)
     assignments = ", ".join(f"{q(col)} = {pct(expr)}" for col, expr in operation.values.items())
     condition = f" AND ({pct(operation.where)})" if operation.where else ""
-    size = max(1, min(operation.batch_size or ctx.batch_size,
+    size = max(1, min(operation.batch_size or ctx.options.batch_size(ctx.profile),
                       ctx.profile.limits.rows_per_transaction))
     rows = live.rows if live is not None else None
+    batches = 1 if rows is None else max(1, math.ceil(rows / size))
     ctx.add(StepKind.BACKFILL,
             f"backfill {table} ({', '.join(operation.values)}) in batches of {size}",
             [f"UPDATE {target} SET {assignments} WHERE {keys.range()}{condition}"],
             table=table, batch=keys.batch(table, target, size),
-            estimate=ctx.batch_estimate(rows),
+            estimate=Estimate(rows=rows, batches=batches, transactions=batches),
             notes=["resumable: each batch commits with its cursor"])
+
+
+def pct(sql: str) -> str:
+    """``%`` escaped: batched statements run with parameters."""
+    return sql.replace("%", "%%")
+
+
+def _live_keyset(live: Any) -> Keyset:
+    pk = live.primary_key
+    if pk is None or not pk.columns:
+        raise DsqlMigrateError(f"op.backfill({live.name!r}): the table has no primary key",
+                               hint="a backfill walks the primary key in batches")
+    types = []
+    for name in pk.columns:
+        column = live.column(name)
+        types.append(column.type if column is not None else "text")
+    return Keyset(key=tuple(pk.columns), types=tuple(types))
 
 
 def _desired_keyset(table: str, schema: str | None, ctx: Context) -> Keyset:
