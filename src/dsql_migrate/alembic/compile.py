@@ -31,9 +31,8 @@ from ..plan import Estimate, Plan, StepKind
 from ..planner import Context, Options, handles
 from ..planner import plan as make_plan
 from ..planner._keyset import Keyset
-from ..planner._sql import q, qual, type_sql
 from ..profiles import Profile
-from ..sql import StatementKind
+from ..sql import StatementKind, quote_ident, quote_qualified
 from .model import desired_metadata, table_key
 from .ops import BackfillOp, BulkRowsOp, RawSqlOp
 
@@ -261,6 +260,18 @@ def _plan_backfill(operation: BackfillOp, ctx: Context) -> None:
             table=table, batch=keys.batch(table, target, size),
             estimate=Estimate(rows=rows, batches=batches, transactions=batches),
             notes=["resumable: each batch commits with its cursor"])
+
+
+def q(name: str) -> str:
+    return quote_ident(name)
+
+
+def qual(table: str, schema: str | None) -> str:
+    return quote_qualified(None if schema in (None, "public") else schema, table)
+
+
+def type_sql(type_: Any) -> str:
+    return str(type_.compile(dialect=_PG))
 
 
 def pct(sql: str) -> str:

@@ -241,7 +241,7 @@ def predicted_snapshot(md: sa.MetaData, base: Any) -> Any:
     from dataclasses import replace
 
     from ..catalog import Column, Constraint, Index, Table
-    from ..planner._sql import type_sql
+    from .compile import type_sql
 
     tables: dict[str, Table] = {}
     for table in md.tables.values():
