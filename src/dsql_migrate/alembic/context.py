@@ -84,7 +84,10 @@ def configure(*args: Any, dsql_profile: str | None = None,
     kw["process_revision_directives"] = chain_rewriter(
         kw.get("process_revision_directives"), base.profile)
     connection = kw.get("connection")
-    if connection is not None:
+    if connection is not None and not connection.in_transaction():
+        # each statement Alembic itself runs (version table, stamps) commits on its own; an
+        # env.py that opened a transaction (engine.begin()) keeps it, which DSQL accepts for
+        # the one CREATE TABLE alembic_version or the stamp DML Alembic runs there
         kw["connection"] = connection.execution_options(isolation_level="AUTOCOMMIT")
     _alembic.configure(*args, **kw)
 
