@@ -120,6 +120,8 @@ def test_identity_cache_fixed_for_dsql() -> None:
     assert column.identity is not None and column.identity.cache == 65536
     ok = sa.Column("id", sa.BigInteger, sa.Identity(cache=1), primary_key=True)
     assert fix_identity(ok, CURRENT) is False
+    unset = sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True)
+    assert fix_identity(unset, CURRENT) is False  # planned as an explicit CACHE 1
 
 
 def test_plugin_entry_point_registers_auroradsql_lazily() -> None:
@@ -230,3 +232,19 @@ def test_cli_target_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         "postgresql://flag@127.0.0.1:1/postgres")
     monkeypatch.setenv("DSQL_MIGRATE_URL", "postgresql://env@127.0.0.1:1/postgres")
     assert target(None) == "postgresql://env@127.0.0.1:1/postgres"
+
+
+def test_identity_cache_noise_is_not_a_change() -> None:
+    from dsql_migrate.alembic.rewriter import is_identity_cache_noise
+
+    def alter(new: sa.Identity, old: sa.Identity) -> ops.AlterColumnOp:
+        return ops.AlterColumnOp("t", "id", modify_server_default=new,
+                                 existing_server_default=old)
+
+    assert is_identity_cache_noise(alter(sa.Identity(cache=100), sa.Identity(cache=65536)),
+                                   CURRENT)
+    assert is_identity_cache_noise(alter(sa.Identity(), sa.Identity(cache=1)), CURRENT)
+    assert not is_identity_cache_noise(alter(sa.Identity(cache=100), sa.Identity(cache=1)),
+                                       CURRENT)
+    assert not is_identity_cache_noise(
+        alter(sa.Identity(cache=65536, start=5), sa.Identity(cache=65536, start=1)), CURRENT)

@@ -3,9 +3,10 @@
 Installed by :func:`dsql_migrate.alembic.context.configure` as ``process_revision_directives``
 (after the project's own rewriter, if any). It
 
-- gives identity columns a cache DSQL accepts (``CACHE 1`` or ``>= 65536``: Alembic renders an
-  ``Identity()`` without a cache as PostgreSQL's default ``CACHE 1``... unless the model says
-  otherwise, which DSQL then rejects);
+- drops identity changes that only differ by the cache DSQL imposed (a DSQL-aware comparison:
+  ``Identity(cache=100)`` is stored as ``CACHE 65536``, which is not a change);
+- gives identity columns a cache DSQL accepts (``CACHE 1`` or at least 65536): a model's
+  ``Identity(cache=100)`` is written as ``cache=65536``;
 - drops and creates again the model's indexes whose async build failed (``indisvalid =
   false``), which Alembic's comparison takes for present;
 - compiles the generated upgrade with the planner against the live schema, so an op the planner
@@ -52,13 +53,57 @@ def _walk(items: Sequence[ops.MigrateOperation]) -> Iterator[ops.MigrateOperatio
             yield item
 
 
-def fix_identity(column: sa.Column[Any], profile: Profile) -> bool:
-    identity = column.identity
+def dsql_cache(cache: int | None, profile: Profile) -> int:
+    """The identity cache DSQL ends up with: 1 or at least the profile's floor."""
     floor = profile.limits.min_large_cache
-    if identity is None or identity.cache == 1 or (identity.cache or 0) >= floor:
+    if cache is None or cache == 1:
+        return 1
+    return max(cache, floor)
+
+
+def fix_identity(column: sa.Column[Any], profile: Profile) -> bool:
+    """Raise a cache DSQL rejects (2 .. floor-1) to the floor; None stays (planned CACHE 1)."""
+    identity = column.identity
+    if identity is None or identity.cache is None:
         return False
-    identity.cache = floor
+    wanted = dsql_cache(identity.cache, profile)
+    if wanted == identity.cache:
+        return False
+    identity.cache = wanted
     return True
+
+
+_IDENTITY_ATTRS = ("always", "on_null", "start", "increment", "minvalue", "maxvalue", "cycle",
+                   "order")
+
+
+def is_identity_cache_noise(op: ops.MigrateOperation, profile: Profile) -> bool:
+    """An identity change that only differs by the cache DSQL imposed on the model's value."""
+    if not isinstance(op, ops.AlterColumnOp) or op.modify_type is not None \
+            or op.modify_nullable is not None or op.modify_name is not None:
+        return False
+    new, old = op.modify_server_default, op.existing_server_default
+    if not isinstance(new, sa.Identity) or not isinstance(old, sa.Identity):
+        return False
+    for attr in _IDENTITY_ATTRS:
+        mine, theirs = getattr(new, attr, None), getattr(old, attr, None)
+        if mine is not None and theirs is not None and mine != theirs:
+            return False
+    return dsql_cache(new.cache, profile) == dsql_cache(old.cache, profile)
+
+
+def _drop_noise(container: Any, profile: Profile) -> None:
+    kept = []
+    for item in container.ops:
+        if isinstance(item, ops.OpContainer):
+            _drop_noise(item, profile)
+            if item.is_empty():
+                continue
+        elif is_identity_cache_noise(item, profile):
+            log.info("ignored an identity cache difference DSQL imposes: %r", item)
+            continue
+        kept.append(item)
+    container.ops[:] = kept
 
 
 def dsql_rewrite(context: Any, directives: list[Any], profile: Profile) -> None:
@@ -66,6 +111,10 @@ def dsql_rewrite(context: Any, directives: list[Any], profile: Profile) -> None:
         upgrade = getattr(script, "upgrade_ops", None)
         if upgrade is None:
             continue
+        _drop_noise(upgrade, profile)
+        downgrade = getattr(script, "downgrade_ops", None)
+        if downgrade is not None:
+            _drop_noise(downgrade, profile)
         flat = list(_walk(upgrade.ops))
         for op in flat:
             columns: list[sa.Column[Any]] = []
@@ -135,4 +184,5 @@ def _check_plannable(context: Any, live: Snapshot, flat: list[ops.MigrateOperati
                            + (f" ({exc.hint})" if exc.hint else "")) from None
 
 
-__all__ = ["chain_rewriter", "dsql_rewrite", "fix_identity", "invalid_index_rebuilds"]
+__all__ = ["chain_rewriter", "dsql_cache", "dsql_rewrite", "fix_identity",
+           "invalid_index_rebuilds", "is_identity_cache_noise"]
