@@ -83,3 +83,40 @@ def test_project_through_auroradsql(auroradsql: None, tmp_path: Path, dsql_url: 
     assert version(dsql_url) == "r4"
     command.downgrade(cfg, "base")
     assert version(dsql_url) is None
+
+
+def check_demo_data(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        tiers = dict(conn.execute("SELECT tier, count(*) FROM customers GROUP BY tier").fetchall())
+        assert tiers == {"gold": 300, "standard": 2700}
+        assert conn.execute("SELECT count(*), sum(total_cents), "
+                            "pg_typeof(min(total_cents))::text FROM orders").fetchone() == (
+            4000, sum((g * 37) % 10000 for g in range(1, 4001)), "bigint")
+
+
+# crash points count per revision (one runner per revision's plan)
+@pytest.mark.parametrize("first_kill, second_kill", [
+    ("batch.after_commit:3", None),  # 0002's backfill, 500 rows per batch
+    ("async.wait:1", "batch.after_commit:2"),  # 0003's index build; 0004's copy
+    # 0004's third DDL: orders is renamed to orders__old, orders__new not yet put in place
+    ("ddl.after_execute:3", None),
+])
+def test_demo_killed_mid_revision_resumes_without_loss(first_kill: str, second_kill: str | None,
+                                                       tmp_path: Path, dsql_url: str) -> None:
+    project = tmp_path / "demo"
+    ini = str(project / "alembic.ini")
+    killed = run_cli("demo", str(project), "--url", dsql_url,
+                     env={"DSQL_MIGRATE_CRASH_AT": first_kill})
+    try:
+        assert killed.returncode == -9, killed.stderr
+        kills = [second_kill] if second_kill else []
+        for kill in [*kills, None]:
+            resumed = run_cli("upgrade", "-c", ini, "--url", dsql_url,
+                              env={"DSQL_MIGRATE_CRASH_AT": kill} if kill else None)
+            assert "resuming the stored plan" in resumed.stderr
+            assert resumed.returncode == (-9 if kill else 0), resumed.stderr
+        assert version(dsql_url) == "0004"
+        check_demo_data(dsql_url)
+    finally:
+        down = run_cli("downgrade", "base", "-c", ini, "--url", dsql_url)
+        assert down.returncode == 0, down.stderr
