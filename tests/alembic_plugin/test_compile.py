@@ -248,3 +248,20 @@ def test_identity_cache_noise_is_not_a_change() -> None:
                                        CURRENT)
     assert not is_identity_cache_noise(
         alter(sa.Identity(cache=65536, start=5), sa.Identity(cache=65536, start=1)), CURRENT)
+
+
+def test_upgrade_refuses_an_env_py_without_the_plugin(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from alembic_project import make_project, stock_env
+    from click.testing import CliRunner
+
+    from dsql_migrate.cli import main
+
+    ini = make_project(tmp_path, "postgresql://nobody@127.0.0.1:1/postgres")
+    (tmp_path / "migrations" / "env.py").write_text(stock_env())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DSQL_MIGRATE_URL", raising=False)
+    result = CliRunner().invoke(main, ["upgrade", "-c", str(ini)])
+    assert result.exit_code == 2
+    assert "does not use the dsql-migrate plugin" in result.output
+    assert "from dsql_migrate.alembic import context" in result.output
