@@ -24,7 +24,7 @@ from .migrations import scaffold, upgrade_with_progress
 @click.option("--profile", help="Capability profile: current or classic.")
 @click.pass_obj
 def demo(app: AppContext, directory: Path, url: str | None, profile: str | None) -> None:
-    """Scaffold an example Alembic project in DIRECTORY and upgrade it on the local emulator."""
+    """Run an example Alembic project on a local emulator."""
     started = time.monotonic()
     local_dir = directory / ".dsql-migrate" / "local"
     ini = directory / "alembic.ini"

@@ -156,7 +156,7 @@ abandon_option = click.option(
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path) -> None:
-    """Scaffold an Alembic project for DSQL: DIRECTORY/ plus alembic.ini here."""
+    """Scaffold a DSQL Alembic project: DIRECTORY/ and ./alembic.ini."""
     project = Path.cwd()
     target = directory if directory.is_absolute() else project / directory
     ini = scaffold(target.parent, target.name, ini=project / "alembic.ini")
@@ -231,7 +231,7 @@ def upgrade(app: AppContext, *, revision: str, as_sql: bool, dry_run: bool, ini:
 @click.pass_obj
 def downgrade(app: AppContext, *, revision: str, ini: Path, url: str | None, profile: str | None,
               local_dir: Path, abandon_previous: bool) -> None:
-    """Run downgrades down to REVISION (-1, base or a revision id), resumably."""
+    """Undo revisions down to REVISION (-1, base, an id), resumably."""
     upgrade_with_progress(app, ini, revision, url=url, local_dir=local_dir, profile=profile,
                           abandon_previous=abandon_previous, downgrade=True)
 
@@ -280,7 +280,7 @@ def stamp(app: AppContext, *, revision: str, ini: Path, url: str | None, local_d
 @click.pass_obj
 def check(app: AppContext, *, ini: Path, url: str | None, profile: str | None,
           local_dir: Path) -> None:
-    """Exit 1 when the models (env.py target_metadata) and the database differ."""
+    """Exit 1 when the models and the database differ."""
     cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile)
     run_command(command.check, cfg)
     click.echo("No differences: the database matches the models.")
