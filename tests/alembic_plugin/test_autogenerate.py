@@ -47,6 +47,11 @@ def test_invalid_async_index_is_rebuilt(workdir: Path, dsql_url: str,
         text = next((workdir / "migrations" / "versions").glob("*_fix.py")).read_text()
         assert "op.drop_index('ix_t7ag_a'" in text and "op.create_index('ix_t7ag_a'" in text
         up = runner.invoke(main, ["upgrade", "--url", dsql_url])
+        if up.exit_code == 1 and "cancelled by DROP INDEX" in up.output:
+            # the emulator cancels builds of a dropped index's name a moment after the DROP
+            # returns, so it can hit the new build; the failed revision resumes
+            up = runner.invoke(main, ["upgrade", "--url", dsql_url])
+            assert "resuming the stored plan" in up.output
         assert up.exit_code == 0, up.output
         assert raw_conn.execute("SELECT indisvalid FROM pg_index WHERE "
                                 "indexrelid = 'ix_t7ag_a'::regclass").fetchone() == (True,)
