@@ -19,6 +19,15 @@ COMMANDS: dict[str, str] = {
     "apply": ".apply:apply",
     "status": ".apply:status",
     "unlock": ".apply:unlock_command",
+    "init": ".migrations:init",
+    "revision": ".migrations:revision",
+    "upgrade": ".migrations:upgrade",
+    "downgrade": ".migrations:downgrade",
+    "history": ".migrations:history",
+    "current": ".migrations:current",
+    "stamp": ".migrations:stamp",
+    "check": ".migrations:check",
+    "demo": ".demo:demo",
 }
 
 

@@ -1,0 +1,308 @@
+"""A revision's ``upgrade()``/``downgrade()`` → recorded ops → a Plan (DESIGN.md §1).
+
+:func:`record` runs the revision function with ``op`` bound to an :class:`Operations` whose
+``invoke`` keeps the op instead of executing it. :func:`expand` turns what the planner does not
+know into our ops: an ``op.execute`` string is split by the SQL layer and checked by the linter
+(DSQL-illegal SQL is refused before anything runs), ``op.bulk_insert`` rows become bounded
+INSERT batches. :func:`compile_ops` plans everything against the live snapshot, with the
+revision's target schema (:mod:`.model`) for tables that must be recreated.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op as op_module
+from alembic.operations import Operations, ops
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql import sqltypes
+
+from ..catalog import Snapshot
+from ..errors import DsqlMigrateError, ExitCode
+from ..lint import LintSettings, Severity, lint_script
+from ..plan import Estimate, Plan, StepKind
+from ..planner import Context, Options, handles
+from ..planner import plan as make_plan
+from ..planner._keyset import Keyset
+from ..profiles import Profile
+from ..sql import StatementKind, quote_ident, quote_qualified
+from .model import desired_metadata, table_key
+from .ops import BackfillOp, BulkRowsOp, RawSqlOp
+
+log = logging.getLogger(__name__)
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+class RevisionRefused(DsqlMigrateError):
+    """A revision holds SQL that DSQL would reject; nothing of it was run."""
+
+    exit_code = ExitCode.FAILED
+
+
+@dataclass
+class Compiled:
+    ops: list[ops.MigrateOperation]
+    warnings: list[str] = field(default_factory=list)
+
+
+# -- recording -----------------------------------------------------------------------------------
+
+
+def record(fn: Callable[..., Any], mc: MigrationContext, **kw: Any) -> list[ops.MigrateOperation]:
+    """Run ``fn`` (a revision's upgrade or downgrade) and return the ops it asked for."""
+    recorded: list[ops.MigrateOperation] = []
+    operations = Operations(mc)
+
+    def invoke(operation: ops.MigrateOperation) -> Any:
+        recorded.append(operation)
+        if isinstance(operation, ops.CreateTableOp):
+            return operation.to_table(mc)  # revisions pass it to op.bulk_insert
+        return None
+
+    operations.invoke = invoke  # type: ignore[method-assign]
+    previous = getattr(op_module, "_proxy", None)
+    if previous is not None:
+        previous._remove_proxy()
+    operations._install_proxy()
+    try:
+        fn(**kw)
+    finally:
+        operations._remove_proxy()
+        if previous is not None:
+            previous._install_proxy()
+    return recorded
+
+
+# -- expansion: raw SQL and bulk inserts ---------------------------------------------------------
+
+
+def expand(recorded: Sequence[ops.MigrateOperation], profile: Profile, *, where: str,
+           batch_rows: int) -> Compiled:
+    """Our ops in place of ``op.execute`` and ``op.bulk_insert``; refuses illegal SQL."""
+    out = Compiled(ops=[])
+    problems: list[str] = []
+    settings = LintSettings.build(profile)
+    number = 0
+    for operation in recorded:
+        if isinstance(operation, ops.ExecuteSQLOp):
+            number += 1
+            text = _sql_text(operation.sqltext)
+            label = f"{where}: op.execute #{number}"
+            result = lint_script(text, settings, path=label)
+            for d in result.diagnostics:
+                line = f"{label}:{d.line}:{d.column}: {d.rule}: {d.message}"
+                if d.severity is Severity.ERROR:
+                    problems.append(line + (f" ({d.suggestion})" if d.suggestion else ""))
+                else:
+                    out.warnings.append(line)
+                    log.warning("%s", line)
+            for parsed in result.statements:
+                if parsed.kind is StatementKind.TRANSACTION:
+                    continue  # every statement runs in its own transaction anyway
+                kind = {StatementKind.DDL: "ddl", StatementKind.DML: "dml"}.get(
+                    parsed.kind, "other")
+                out.ops.append(RawSqlOp(parsed.text.strip().rstrip(";"), kind=kind,
+                                        node_type=parsed.node_type, is_async=parsed.is_async,
+                                        where=label))
+        elif isinstance(operation, ops.BulkInsertOp):
+            out.ops.extend(_bulk_rows(operation, batch_rows))
+        else:
+            out.ops.append(_normalized(operation))
+    if problems:
+        raise RevisionRefused(
+            "DSQL would reject SQL in this revision; nothing was run:\n  "
+            + "\n  ".join(problems),
+            hint="rewrite the statements (`dsql-migrate lint --fix` shows DSQL-safe forms), or "
+            "use Alembic ops, which the planner turns into DSQL-safe steps")
+    return out
+
+
+def _normalized(operation: ops.MigrateOperation) -> ops.MigrateOperation:
+    """Types given as classes (``type_=sa.BigInteger``) as instances, as Alembic's impl does."""
+    if isinstance(operation, ops.AlterColumnOp):
+        if operation.modify_type is not None:
+            operation.modify_type = sqltypes.to_instance(operation.modify_type)
+        existing = operation.kw.get("existing_type")
+        if existing is not None:
+            operation.kw["existing_type"] = sqltypes.to_instance(existing)
+    return operation
+
+
+def _sql_text(sqltext: Any) -> str:
+    if isinstance(sqltext, str):
+        return sqltext
+    if isinstance(sqltext, sa.sql.elements.TextClause):
+        return sqltext.text
+    return str(sqltext.compile(dialect=_PG, compile_kwargs={"literal_binds": True}))
+
+
+def _bulk_rows(operation: ops.BulkInsertOp, batch_rows: int) -> list[BulkRowsOp]:
+    table = operation.table
+    rows = list(operation.rows)
+    out: list[BulkRowsOp] = []
+    for start in range(0, len(rows), batch_rows):
+        chunk = rows[start:start + batch_rows]
+        statement = sa.insert(table).values(chunk)
+        text = str(statement.compile(dialect=_PG, compile_kwargs={"literal_binds": True}))
+        out.append(BulkRowsOp(str(table.name), getattr(table, "schema", None), [text],
+                              len(chunk)))
+    return out
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+
+def compile_ops(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, profile: Profile,
+                options: Options, *, source: Mapping[str, Any]) -> Plan:
+    desired = desired_metadata(live_md, expanded.ops)
+    planned = fold_into_new_tables(renames_first(expanded.ops))
+    return make_plan(planned, live, desired, profile, options, source=source,
+                     warnings=expanded.warnings)
+
+
+_SHAPE_OPS = (ops.AddColumnOp, ops.DropColumnOp, ops.AlterColumnOp,
+              ops.CreateUniqueConstraintOp, ops.CreateCheckConstraintOp,
+              ops.CreateForeignKeyOp, ops.DropConstraintOp)
+
+
+def fold_into_new_tables(planned: Sequence[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
+    """A table created by the revision is created in its final shape (the planner takes it from
+    the revision's target schema), so later column and constraint ops on it, and renames of
+    it, are already part of its CREATE TABLE."""
+    created: set[tuple[str | None, str]] = set()
+    out: list[ops.MigrateOperation] = []
+    for operation in planned:
+        if isinstance(operation, ops.CreateTableOp):
+            created.add((operation.schema, operation.table_name))
+        elif isinstance(operation, _SHAPE_OPS):
+            schema = operation.kw.get("source_schema") if isinstance(
+                operation, ops.CreateForeignKeyOp) else getattr(operation, "schema", None)
+            table = operation.source_table if isinstance(
+                operation, ops.CreateForeignKeyOp) else operation.table_name
+            if (schema, table) in created:
+                continue
+        elif isinstance(operation, ops.RenameTableOp) and (
+                operation.schema, operation.new_table_name) in created:
+            continue  # renames_first already pointed the CREATE TABLE at the new name
+        out.append(operation)
+    return out
+
+
+_TABLE_ATTRS = ("table_name", "source_table", "referent_table", "table")
+
+
+def renames_first(recorded: Sequence[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
+    """The planner runs table renames before everything else and expects the other ops to name
+    tables by their new names; a revision may rename after altering, so ops that come before a
+    rename are pointed at the new name."""
+    out = list(recorded)
+    for index, operation in enumerate(recorded):
+        if not isinstance(operation, ops.RenameTableOp):
+            continue
+        old, new = operation.table_name, operation.new_table_name
+        for earlier in range(index):
+            item = out[earlier]
+            if isinstance(item, ops.RenameTableOp):
+                continue
+            attrs = [a for a in _TABLE_ATTRS if getattr(item, a, None) == old]
+            if attrs:
+                item = copy.copy(item)
+                for attr in attrs:
+                    setattr(item, attr, new)
+                out[earlier] = item
+    return out
+
+
+@handles(RawSqlOp)
+def _plan_raw(operation: RawSqlOp, ctx: Context) -> None:
+    summary = f"{operation.where}: {_preview(operation.sql)}"
+    if operation.kind == "ddl" and operation.is_async and operation.node_type == "IndexStmt":
+        ctx.add(StepKind.ASYNC_INDEX, summary, [operation.sql], table=None,
+                notes=["done when the job has completed and the index is valid"])
+    elif operation.kind == "ddl" and operation.is_async:
+        ctx.add(StepKind.ASYNC_VALIDATE, summary, [operation.sql], table=None)
+    elif operation.kind == "ddl":
+        ctx.add(StepKind.DDL, summary, [operation.sql], table=None,
+                destructive=operation.node_type in ("DropStmt", "TruncateStmt"))
+    else:
+        ctx.add(StepKind.DML, summary, [operation.sql], table=None,
+                destructive=operation.node_type == "DeleteStmt")
+
+
+@handles(BulkRowsOp)
+def _plan_bulk(operation: BulkRowsOp, ctx: Context) -> None:
+    ctx.add(StepKind.DML, f"insert {operation.rows} row(s) into {operation.table}",
+            operation.statements, table=operation.table)
+
+
+@handles(BackfillOp)
+def _plan_backfill(operation: BackfillOp, ctx: Context) -> None:
+    table, schema = operation.table, operation.schema
+    live = ctx.live_table(table, schema)
+    keys = _live_keyset(live) if live is not None else _desired_keyset(table, schema, ctx)
+    target = qual(table, schema)
+    assignments = ", ".join(f"{q(col)} = {pct(expr)}" for col, expr in operation.values.items())
+    condition = f" AND ({pct(operation.where)})" if operation.where else ""
+    size = max(1, min(operation.batch_size or ctx.options.batch_size(ctx.profile),
+                      ctx.profile.limits.rows_per_transaction))
+    rows = live.rows if live is not None else None
+    batches = 1 if rows is None else max(1, math.ceil(rows / size))
+    ctx.add(StepKind.BACKFILL,
+            f"backfill {table} ({', '.join(operation.values)}) in batches of {size}",
+            [f"UPDATE {target} SET {assignments} WHERE {keys.range()}{condition}"],
+            table=table, batch=keys.batch(table, target, size),
+            estimate=Estimate(rows=rows, batches=batches, transactions=batches),
+            notes=["resumable: each batch commits with its cursor"])
+
+
+def q(name: str) -> str:
+    return quote_ident(name)
+
+
+def qual(table: str, schema: str | None) -> str:
+    return quote_qualified(None if schema in (None, "public") else schema, table)
+
+
+def type_sql(type_: Any) -> str:
+    return str(type_.compile(dialect=_PG))
+
+
+def pct(sql: str) -> str:
+    """``%`` escaped: batched statements run with parameters."""
+    return sql.replace("%", "%%")
+
+
+def _live_keyset(live: Any) -> Keyset:
+    pk = live.primary_key
+    if pk is None or not pk.columns:
+        raise DsqlMigrateError(f"op.backfill({live.name!r}): the table has no primary key",
+                               hint="a backfill walks the primary key in batches")
+    types = []
+    for name in pk.columns:
+        column = live.column(name)
+        types.append(column.type if column is not None else "text")
+    return Keyset(key=tuple(pk.columns), types=tuple(types))
+
+
+def _desired_keyset(table: str, schema: str | None, ctx: Context) -> Keyset:
+    desired = ctx.desired.tables.get(table_key(table, schema))
+    if desired is None or not len(desired.primary_key.columns):
+        raise DsqlMigrateError(f"op.backfill({table!r}): no such table with a primary key")
+    columns = list(desired.primary_key.columns)
+    return Keyset(key=tuple(c.name for c in columns),
+                  types=tuple(type_sql(c.type).lower() for c in columns))
+
+
+def _preview(sql: str, width: int = 60) -> str:
+    one = " ".join(sql.split())
+    return one if len(one) <= width else one[:width - 3] + "..."
+
+
+__all__ = ["Compiled", "RevisionRefused", "compile_ops", "expand", "record"]

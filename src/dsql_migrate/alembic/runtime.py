@@ -1,0 +1,328 @@
+"""Running revisions through the spine: record → plan → runner, one revision at a time.
+
+For every migration step Alembic computes, :func:`run_migrations`:
+
+1. resumes the revision's stored plan if a previous run stopped in the middle of it (the plan is
+   found in the runner's state tables by its label, ``alembic upgrade <from> -> <to>``);
+2. otherwise records the revision's ops, compiles them with the planner against a fresh live
+   snapshot, and appends one last step: the ``alembic_version`` change, a DML step of its own;
+3. applies the plan with the runner (one DDL per transaction, async indexes awaited,
+   recreation for type changes, batched backfills, all resumable).
+
+DSQL has no transactional DDL, so a failed revision is not rolled back: it is resumed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+import psycopg
+import sqlalchemy as sa
+from alembic.runtime.migration import HeadMaintainer, MigrationContext, StampStep
+
+from ..catalog import Snapshot, snapshot
+from ..errors import DsqlMigrateError, ExitCode
+from ..plan import Plan, Step, StepKind, render
+from ..planner import Options
+from ..profiles import Profile
+from ..runner import RetryPolicy, Runner, RunOptions, Session, StateStore, StepFailed
+from ..runner.events import Event, Listener
+from ..sql import quote_literal, quote_qualified
+from .compile import Compiled, compile_ops, expand, record
+from .model import desired_metadata, predicted_snapshot
+
+log = logging.getLogger(__name__)
+
+RUN = "run"
+DRY_RUN = "dry-run"
+SQL = "sql"
+
+
+class PluginError(DsqlMigrateError):
+    exit_code = ExitCode.USAGE
+
+
+@dataclass
+class DsqlSettings:
+    """How revisions are compiled and run."""
+
+    profile: Profile
+    state_schema: str = "dsql_migrate"
+    run_options: RunOptions = field(default_factory=lambda: RunOptions(allow_destructive=True))
+    retry: RetryPolicy | None = None
+    planner_options: Options = field(default_factory=Options)
+    on_event: Listener | None = None
+    mode: str = RUN
+    output: TextIO | None = None  # where dry-run / sql output goes (default: stdout)
+
+
+def _default_listener() -> Listener:
+    from ..runner.progress import make_reporter
+
+    return make_reporter("text", sys.stderr)
+
+
+class _VersionSql(HeadMaintainer):
+    """Alembic's head bookkeeping, producing the SQL of the version change instead of running it."""
+
+    def __init__(self, context: MigrationContext, heads: Any) -> None:
+        super().__init__(context, heads)
+        self.statements: list[str] = []
+        self.table = quote_qualified(context.version_table_schema, context.version_table)
+
+    def _insert_version(self, version: str) -> None:
+        self.heads.add(version)
+        self.statements.append(
+            f"INSERT INTO {self.table} (version_num) VALUES ({quote_literal(version)})")
+
+    def _delete_version(self, version: str) -> None:
+        self.heads.discard(version)
+        self.statements.append(
+            f"DELETE FROM {self.table} WHERE version_num = {quote_literal(version)}")
+
+    def _update_version(self, from_: str, to_: str) -> None:
+        self.heads.discard(from_)
+        self.heads.add(to_)
+        self.statements.append(f"UPDATE {self.table} SET version_num = {quote_literal(to_)} "
+                               f"WHERE version_num = {quote_literal(from_)}")
+
+    def sql_for(self, step: Any) -> list[str]:
+        self.statements = []
+        self.update_to_step(step)
+        return list(self.statements)
+
+
+def connection_factory(bind: sa.Connection) -> Callable[[], psycopg.Connection[Any]]:
+    """New psycopg connections made the way ``bind``'s engine makes them (its creator, IAM
+    tokens included), taken out of the pool: the runner owns and closes them."""
+    engine = bind.engine
+
+    def factory() -> psycopg.Connection[Any]:
+        raw = engine.raw_connection()
+        conn = raw.driver_connection
+        if not isinstance(conn, psycopg.Connection):
+            raw.close()
+            raise PluginError(
+                f"the dsql-migrate runner needs the psycopg (3) driver, not "
+                f"{engine.dialect.driver}",
+                hint="use a postgresql+psycopg:// or auroradsql+psycopg:// URL")
+        raw.detach()
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+        conn.autocommit = True
+        return conn
+    return factory
+
+
+def run_migrations(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
+    """Alembic's ``MigrationContext.run_migrations``, each revision run as a Plan."""
+    listener = settings.on_event or _default_listener()
+    try:
+        _run(mc, replace(settings, on_event=listener), **kw)
+    finally:
+        close = getattr(listener, "close", None)
+        if callable(close) and settings.on_event is None:
+            close()
+
+
+def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
+    offline = mc.as_sql or settings.mode != RUN
+    if mc.as_sql:
+        heads: tuple[str, ...] = mc.get_current_heads()
+    else:
+        heads = mc.get_current_heads()
+        if not heads and settings.mode == RUN and not mc.opts.get("dont_mutate"):
+            mc._ensure_version_table()
+    versions = _VersionSql(mc, heads)
+    assert mc._migrations_fn is not None
+    base_md: sa.MetaData | None = None
+    base_snapshot: Snapshot | None = None
+    for step in mc._migrations_fn(heads, mc):
+        version_sql = versions.sql_for(step)
+        if isinstance(step, StampStep):
+            if settings.mode == RUN and not mc.as_sql:
+                assert mc.connection is not None
+                for statement in version_sql:
+                    mc.connection.exec_driver_sql(statement)
+            else:
+                _emit(mc, settings, "\n".join(s + ";" for s in version_sql) + "\n")
+        elif offline:
+            if base_snapshot is None or base_md is None:
+                base_snapshot, base_md = _offline_schema(mc)
+            plan, expanded = _compile(mc, step, settings, base_snapshot, base_md,
+                                      version_sql=version_sql, nonce=None, **kw)
+            base_md = desired_metadata(base_md, expanded.ops)
+            base_snapshot = predicted_snapshot(base_md, base_snapshot)
+            _emit(mc, settings, _render_offline(step, plan, settings))
+        else:
+            _run_online(mc, step, settings, version_sql, **kw)
+        for callback in mc.on_version_apply_callbacks:
+            callback(ctx=mc, step=step.info, heads=set(versions.heads), run_args=kw)
+
+
+def _label(step: Any) -> str:
+    """``alembic upgrade a -> b``: names the revision's plan in the state tables (resume)."""
+    direction = "upgrade" if step.is_upgrade else "downgrade"
+    before = ", ".join(step.from_revisions) or "<base>"
+    after = ", ".join(step.to_revisions) or "<base>"
+    return f"alembic {direction} {before} -> {after}"
+
+
+def _where(step: Any) -> str:
+    module = getattr(getattr(step, "revision", None), "module", None)
+    path = getattr(module, "__file__", None)
+    name = "upgrade()" if step.is_upgrade else "downgrade()"
+    return f"{Path(path).name if path else step.short_log} {name}"
+
+
+def _run_online(mc: MigrationContext, step: Any, settings: DsqlSettings,
+                version_sql: list[str], **kw: Any) -> None:
+    assert mc.connection is not None and settings.on_event is not None
+    label = _label(step)
+    settings.on_event(Event("revision.start", f"{label}: {step.doc or ''}".rstrip(": "),
+                            data={"revision": label}))
+    session = Session(connection_factory(mc.connection), retry=settings.retry)
+    try:
+        store = StateStore(settings.state_schema)
+        plan = None if settings.run_options.abandon_previous else _stored_plan(
+            session, store, label)
+        if plan is not None:
+            settings.on_event(Event("revision.resume",
+                                    f"resuming the stored plan of {label} ({plan.hash})",
+                                    data={"hash": plan.hash}))
+        else:
+            live = snapshot(session.conn)
+            live_md = _reflect(mc.connection)
+            plan, _ = _compile(mc, step, settings, live, live_md, version_sql=version_sql,
+                               nonce=uuid.uuid4().hex, **kw)
+        for warning in plan.warnings:
+            settings.on_event(Event("revision.warning", f"warning: {warning}"))
+        options = replace(settings.run_options, label=label)
+        runner = Runner(session, store=store, options=options, on_event=settings.on_event)
+        try:
+            result = runner.apply(plan)
+        except StepFailed as exc:
+            exc.hint = (f"{label} stopped part-way; nothing is rolled back on DSQL. Run the "
+                        "upgrade again to resume where it stopped ('dsql-migrate status' shows "
+                        "the steps), or fix the cause and run it with --abandon-previous")
+            raise
+        if result.status != "nothing":
+            _summarize(session, store, plan, label, settings.on_event)
+    finally:
+        session.close()
+
+
+def _summarize(session: Session, store: StateStore, plan: Plan, label: str,
+               on_event: Listener) -> None:
+    """One line per revision: what the batched steps moved (the progress lines are sampled)."""
+    rows = session.transaction("read the steps", lambda c: store.get_steps(c, plan.hash))
+    batched = [f"{r.summary}: {r.rows_done:,} rows in {r.batches_done} batches"
+               for r in rows if r.kind in (StepKind.BACKFILL.value, StepKind.COPY.value)]
+    jobs = sum(1 for r in rows if r.job_id)
+    parts = [f"{len(rows)} steps"] + batched + ([f"{jobs} async job(s) waited for"] if jobs
+                                                else [])
+    on_event(Event("revision.done", f"{label} done: " + "; ".join(parts),
+                   data={"revision": label}))
+
+
+def _stored_plan(session: Session, store: StateStore, label: str) -> Plan | None:
+    conn = session.conn
+    if "plans" not in store.existing_tables(conn):
+        return None
+    for row in store.unfinished_plans(conn):
+        if row.label == label and row.status != "abandoned":
+            return Plan.from_json(row.plan, where=f"stored plan of {label}")
+    return None
+
+
+def _reflect(bind: sa.Connection) -> sa.MetaData:
+    md = sa.MetaData()
+    md.reflect(bind=bind)
+    for name in ("alembic_version",):
+        table = md.tables.get(name)
+        if table is not None:
+            md.remove(table)
+    return md
+
+
+def _offline_schema(mc: MigrationContext) -> tuple[Snapshot, sa.MetaData]:
+    """The live schema for a dry run (read-only), or nothing at all for ``--sql`` offline."""
+    if mc.connection is None or mc.as_sql:
+        return Snapshot(schemas=(), tables={}, sequences=(), views=()), sa.MetaData()
+    factory = connection_factory(mc.connection)
+    conn = factory()
+    try:
+        live = snapshot(conn)
+    finally:
+        conn.close()
+    return live, _reflect(mc.connection)
+
+
+def _compile(mc: MigrationContext, step: Any, settings: DsqlSettings, live: Snapshot,
+             live_md: sa.MetaData, *, version_sql: list[str], nonce: str | None,
+             **kw: Any) -> tuple[Plan, Compiled]:
+    recorded = record(step.migration_fn, mc, **kw)
+    expanded = expand(recorded, settings.profile, where=_where(step),
+                      batch_rows=settings.planner_options.batch_size(settings.profile))
+    label = _label(step)
+    planned = compile_ops(expanded, live, live_md, settings.profile, settings.planner_options,
+                          source={"alembic": label})
+    details: dict[str, Any] = {"alembic_version": True}
+    if nonce is not None:
+        details["run"] = nonce  # a re-run after a downgrade is a new plan, not "already done"
+    version_step = Step(id=len(planned.steps) + 1, kind=StepKind.DML,
+                        summary=f"record {label.removeprefix('alembic ')} in alembic_version",
+                        sql=tuple(version_sql), table=mc.version_table, details=details)
+    return Plan(profile=planned.profile, steps=(*planned.steps, version_step),
+                source=planned.source, warnings=planned.warnings), expanded
+
+
+def _render_offline(step: Any, plan: Plan, settings: DsqlSettings) -> str:
+    if settings.mode == DRY_RUN:
+        return f"-- {_label(step)}\n{render(plan, 'text')}\n"
+    return sql_script(plan, _label(step))
+
+
+def sql_script(plan: Plan, label: str) -> str:
+    """The plan as an SQL script: one transaction per statement, async waits and batched loops
+    marked (they need the runner: a script cannot loop over a keyset or wait for a job)."""
+    out = [f"-- {label}  ({plan.hash})"]
+    for s in plan.steps:
+        out.append(f"\n-- step {s.id} [{s.kind.value}] {s.summary}")
+        if s.kind.is_batched:
+            assert s.batch is not None
+            out.append(f"-- batched: repeat per page of {s.batch.size} rows of {s.batch.table} "
+                       f"(key {', '.join(s.batch.key)}), one transaction each:")
+            out.extend(f"--   {line}" for stmt in s.sql for line in stmt.splitlines())
+            continue
+        if s.kind == StepKind.VERIFY:
+            out.extend(f"-- check: {stmt}" for stmt in s.sql)
+            continue
+        if s.kind == StepKind.DML:
+            out.append("BEGIN;")
+            out.extend(stmt + ";" for stmt in s.sql)
+            out.append("COMMIT;")
+            continue
+        for stmt in s.sql:
+            out.extend(["BEGIN;", stmt + ";", "COMMIT;"])
+            if s.kind.is_async:
+                out.append("-- wait: CALL sys.wait_for_job('<job_id returned above>'); "
+                           "outside any transaction")
+    return "\n".join(out) + "\n"
+
+
+def _emit(mc: MigrationContext, settings: DsqlSettings, text: str) -> None:
+    if mc.as_sql:
+        mc.impl.static_output(text)
+    else:
+        (settings.output or sys.stdout).write(text)
+
+
+__all__ = ["DRY_RUN", "RUN", "SQL", "DsqlSettings", "PluginError", "run_migrations",
+           "sql_script"]

@@ -1,0 +1,13 @@
+"""ADD COLUMN with a server default: bare column, default, backfill (classic: recreation)."""
+import sqlalchemy as sa
+from alembic import op
+
+EXPECTED = {
+    "current": ["ddl", "ddl", "backfill"],
+    "classic": ["ddl", "ddl", "ddl", "copy", "verify", "swap", "ddl", "async_index", "verify",
+                "ddl"],
+}
+
+
+def upgrade() -> None:
+    op.add_column("t", sa.Column("status", sa.String(10), server_default="new"))

@@ -1,0 +1,14 @@
+"""A type change: the table is recreated (copy, verify, swap), its index rebuilt ASYNC."""
+import sqlalchemy as sa
+from alembic import op
+
+EXPECTED = {
+    "current": ["ddl", "ddl", "ddl", "copy", "verify", "swap", "ddl", "async_index", "verify",
+                "ddl"],
+    "classic": ["ddl", "ddl", "ddl", "copy", "verify", "swap", "ddl", "async_index", "verify",
+                "ddl"],
+}
+
+
+def upgrade() -> None:
+    op.alter_column("t", "a", type_=sa.BigInteger, existing_type=sa.Integer)
