@@ -88,7 +88,9 @@ def scratch_url(raw_url: str) -> Iterator[str]:
     try:
         yield urlunsplit(urlsplit(raw_url)._replace(path=f"/{name}"))
     finally:
-        with psycopg.connect(raw_url, autocommit=True) as admin:
+        # as the superuser: FORCE may have to end a backend of another role (autovacuum)
+        superuser = raw_url.replace("//admin@", "//postgres@", 1)
+        with psycopg.connect(superuser, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

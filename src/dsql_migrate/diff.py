@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import time
 import traceback
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -198,9 +199,23 @@ def scratch_database(server: str, prefix: str = "dsqlm_desired") -> Iterator[str
     try:
         yield make_conninfo(server, dbname=name)
     finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                pgsql.Identifier(name)))
+        _drop_database(server, name)
+
+
+def _drop_database(server: str, name: str, attempts: int = 20) -> None:
+    """Drop a scratch database; a backend we may not end (autovacuum) goes away on its own."""
+    statement = pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+        pgsql.Identifier(name))
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(server, autocommit=True) as admin:
+                admin.execute(statement)
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == attempts - 1:
+                log.warning("could not drop the scratch database %s; drop it by hand", name)
+                return
+            time.sleep(0.25)
 
 
 def load_sql_target(path: Path, server: str) -> Desired:
