@@ -28,9 +28,9 @@ from ..catalog import Snapshot
 from ..errors import DsqlMigrateError, ExitCode
 from ..lint import LintSettings, Severity, lint_script
 from ..plan import Estimate, Plan, StepKind
-from ..planner import Context, Options, handles
+from ..planner import Context, Options, PlanningError, handles
 from ..planner import plan as make_plan
-from ..planner._keyset import Keyset
+from ..planner._keyset import Keyset, keyset_for
 from ..profiles import Profile
 from ..sql import StatementKind, quote_ident, quote_qualified
 from .model import desired_metadata, table_key
@@ -280,15 +280,11 @@ def pct(sql: str) -> str:
 
 
 def _live_keyset(live: Any) -> Keyset:
-    pk = live.primary_key
-    if pk is None or not pk.columns:
+    try:
+        return keyset_for(live)
+    except PlanningError:
         raise DsqlMigrateError(f"op.backfill({live.name!r}): the table has no primary key",
-                               hint="a backfill walks the primary key in batches")
-    types = []
-    for name in pk.columns:
-        column = live.column(name)
-        types.append(column.type if column is not None else "text")
-    return Keyset(key=tuple(pk.columns), types=tuple(types))
+                               hint="a backfill walks the primary key in batches") from None
 
 
 def _desired_keyset(table: str, schema: str | None, ctx: Context) -> Keyset:
