@@ -18,6 +18,7 @@ from dsql_migrate.plan import (
     StepKind,
     executable_sql,
     render,
+    summary_line,
 )
 
 
@@ -176,3 +177,18 @@ def test_text_rendering_does_not_eat_brackets() -> None:
     text = render(Plan(profile="current", steps=(step,), warnings=("[odd] warning",)), "text",
                   width=150)
     assert "create table [odd]" in text and "warning: [odd] warning" in text
+
+
+def test_approval_of_destructive_steps_is_part_of_the_hash() -> None:
+    plan = sample_plan()
+    approved = plan.approved()
+    assert approved.steps == plan.steps and approved.approved_destructive
+    assert approved.hash != plan.hash
+    assert dataclasses.replace(approved, approved_destructive=False).hash == plan.hash
+    again = Plan.from_json(approved.to_json())
+    assert again.approved_destructive and again.hash == approved.hash
+    forged = json.loads(plan.to_json())
+    forged["approved_destructive"] = True
+    with pytest.raises(PlanHashMismatch):
+        Plan.from_json(json.dumps(forged))
+    assert "(approved)" in summary_line(approved) and "(approved)" not in summary_line(plan)

@@ -35,14 +35,18 @@ Every step has one *kind*, and each kind has one transaction shape:
 
 Batched statements use the psycopg parameters ``%(after_1)s, %(after_2)s, ...`` (the cursor,
 ``NULL`` before the first page) and ``%(upto_1)s, ...`` (the last key of the page), one per
-key column in ``batch.key`` order.
+key column in ``batch.key`` order. The page-bound query also takes ``%(end_1)s, ...``: the last
+key of the lane being walked (``NULL``: to the end of the table); the runner splits a large
+step into lanes, disjoint key ranges walked at once, when the query has them.
 
-The hash covers only what is executed (kinds, SQL, batch shapes, details), never estimates,
-summaries, warnings or the JSON layout, so a plan reviewed in a pull request can be pinned.
+The hash covers only what is executed (kinds, SQL, batch shapes, details, and whether the
+destructive steps were approved when the plan was made), never estimates, summaries, warnings or
+the JSON layout, so a plan reviewed in a pull request can be pinned.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import io
@@ -96,10 +100,10 @@ DDL_KINDS = frozenset({StepKind.DDL, StepKind.ASYNC_INDEX, StepKind.ASYNC_VALIDA
 class Batch:
     """The keyset cursor of a batched step.
 
-    ``bounds`` returns the key of the last row of the next page after the cursor (no row: the
-    loop is done). Every statement of the step is then run once per page, in one transaction,
-    with the parameters ``after_<i>`` (``NULL`` on the first page) and ``upto_<i>``, ``i``
-    counting the key columns from 1.
+    ``bounds`` returns the key of the last row of the next page after the cursor and up to the
+    lane's end (no row: the loop is done). Every statement of the step is then run once per
+    page, in one transaction, with the parameters ``after_<i>`` (``NULL`` on the first page)
+    and ``upto_<i>``, ``i`` counting the key columns from 1.
     """
 
     table: str
@@ -218,11 +222,20 @@ class Plan:
     steps: tuple[Step, ...]
     source: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    #: the destructive steps were approved when the plan was made (``plan --allow-destructive``):
+    #: part of the hash, so the approval is reviewed and pinned with the steps
+    approved_destructive: bool = False
 
     @property
     def hash(self) -> str:
-        payload = canonical_json([step.executed() for step in self.steps])
+        steps = [step.executed() for step in self.steps]
+        payload = canonical_json({"steps": steps, "approved_destructive": True}
+                                 if self.approved_destructive else steps)
         return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+
+    def approved(self) -> Plan:
+        """The same plan with its destructive steps approved (a different hash)."""
+        return dataclasses.replace(self, approved_destructive=True)
 
     @property
     def is_empty(self) -> bool:
@@ -251,6 +264,7 @@ class Plan:
             "steps": [step.as_dict() for step in self.steps],
             "warnings": list(self.warnings),
             "summary": self.summary(),
+            "approved_destructive": self.approved_destructive,
         }
 
     def to_json(self) -> str:
@@ -271,6 +285,7 @@ class Plan:
                 steps=tuple(Step.from_dict(s) for s in data["steps"]),
                 source=dict(data.get("source") or {}),
                 warnings=tuple(str(w) for w in data.get("warnings") or ()),
+                approved_destructive=data.get("approved_destructive", False) is True,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"{where}: malformed plan: {exc!r}") from None
@@ -334,7 +349,8 @@ def summary_line(plan: Plan) -> str:
     parts = [
         f"{s['steps']} step{'s' if s['steps'] != 1 else ''} on {tables} "
         f"table{'s' if tables != 1 else ''}",
-        f"{s['destructive']} destructive",
+        f"{s['destructive']} destructive"
+        + (" (approved)" if plan.approved_destructive and s["destructive"] else ""),
         f"~{s['transactions']} transactions",
         f"{s['batches']} batches",
         f"{s['async_jobs']} async jobs",
@@ -433,7 +449,7 @@ def render_text(plan: Plan, *, width: int = 100, color: bool = False) -> str:
     return buffer.getvalue()
 
 
-_PARAM = re.compile(r"%\((after|upto)_\d+\)s")
+_PARAM = re.compile(r"%\((after|upto|end)_\d+\)s")
 
 
 def executable_sql(step: Step) -> list[str]:

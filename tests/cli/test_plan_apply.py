@@ -88,3 +88,41 @@ def test_check_and_apply_exclude_each_other(private_url: str, workdir: Path) -> 
     (workdir / "d.sql").write_text(DESIRED)
     code, _, err = run("plan", "--url", private_url, "--target", "d.sql", "--check", "--apply")
     assert code == 2 and "exclude each other" in err
+
+
+def test_plan_approved_with_allow_destructive_applies_without_the_flag(
+        private_url: str, workdir: Path) -> None:
+    """``plan --allow-destructive -o`` records the approval in the plan and its hash: the
+    reviewed file then runs its destructive steps with a plain ``apply``; the same plan
+    without the approval stops before them, and an approval edited into a file is refused."""
+    with psycopg.connect(private_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS orders, orders__old, orders__new CASCADE")
+        conn.execute("CREATE TABLE orders (id bigint PRIMARY KEY, email varchar(50))")
+        conn.execute("INSERT INTO orders SELECT g, 'u' || g FROM generate_series(1, 500) g")
+    (workdir / "desired.sql").write_text(DESIRED)
+    code, _, err = run("plan", "--url", private_url, "--target", "desired.sql", "-o", "plain.json")
+    assert code == 0, err
+    code, _, err = run("plan", "--url", private_url, "--target", "desired.sql",
+                       "--allow-destructive", "-o", "approved.json")
+    assert code == 0, err
+    plain = json.loads((workdir / "plain.json").read_text())
+    approved = json.loads((workdir / "approved.json").read_text())
+    assert plain["approved_destructive"] is False and approved["approved_destructive"] is True
+    assert plain["steps"] == approved["steps"] and plain["hash"] != approved["hash"]
+    assert plain["summary"]["destructive"] >= 1
+
+    forged = dict(plain, approved_destructive=True)  # the flag without a new hash
+    (workdir / "forged.json").write_text(json.dumps(forged))
+    code, _, err = run("apply", "forged.json", "--url", private_url)
+    assert code == 5 and "does not match" in err
+
+    code, out, err = run("plan", "--url", private_url, "--target", "desired.sql",
+                         "--allow-destructive")
+    assert code == 0 and "destructive (approved)" in out
+    code, _, err = run("apply", "approved.json", "--url", private_url,
+                       "--expect-hash", approved["hash"])
+    assert code == 0, err
+    code, _, _ = run("plan", "--url", private_url, "--target", "desired.sql", "--check")
+    assert code == 0
+    with psycopg.connect(private_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('orders__old')").fetchone() == (None,)

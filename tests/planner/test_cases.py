@@ -230,7 +230,8 @@ def key_ranges(conn: psycopg.Connection[Any], step: Step) -> Any:
     after: tuple[Any, ...] = (None,) * n
     while True:
         params = {f"after_{i}": v for i, v in enumerate(after, start=1)}
-        row = conn.execute(batch.bounds, params).fetchone()
+        row = conn.execute(batch.bounds, {**params, **{f"end_{i}": None for i in range(1, n + 1)}}
+                           ).fetchone()
         if row is None:
             return
         params.update({f"upto_{i}": v for i, v in enumerate(row, start=1)})

@@ -35,8 +35,9 @@ def recreate_plan(table: str, *, rows: int, batch_size: int = 1000,
     """Change ``v`` from integer to bigint by recreating ``table``."""
     new, old = f"{table}__new", f"{table}__old"
     src, dst = f'"{table}"', f'"{new}"'
-    bounds = (f"SELECT id FROM (SELECT id FROM {src} WHERE %(after_id)s::bigint IS NULL OR "
-              f"id > %(after_id)s::bigint ORDER BY id LIMIT %(size)s) AS page "
+    bounds = (f"SELECT id FROM (SELECT id FROM {src} WHERE (%(after_id)s::bigint IS NULL OR "
+              f"id > %(after_id)s::bigint) AND (%(end_id)s::bigint IS NULL OR "
+              f"id <= %(end_id)s::bigint) ORDER BY id LIMIT %(size)s) AS page "
               f"ORDER BY id DESC LIMIT 1")
     steps = [
         Step(1, StepKind.VERIFY, f"pre-check: every v of {table} fits bigint",
@@ -71,3 +72,34 @@ def recreate_plan(table: str, *, rows: int, batch_size: int = 1000,
                           (f'DROP TABLE "{old}"',), table=table, destructive=True,
                           reversible=False))
     return Plan(profile="current", steps=tuple(steps))
+
+
+def assert_batches_exactly_once(conn: psycopg.Connection[Any], schema: str, plan_hash: str,
+                                step: int, total_rows: int) -> int:
+    """The audit trail of a batched step shows every key range exactly once: the lanes tile the
+    key space (lane 0 from the start, each next lane from the previous one's end, the last to
+    the end), each lane's batches are numbered 1..n, each starting where the previous ended and
+    the first at the lane's start, and the rows add up. Returns the number of lanes."""
+    lanes = conn.execute(
+        f'SELECT lane, start_key, end_key, cursor, batches_done, done FROM "{schema}".lanes '
+        "WHERE plan_hash = %s AND step = %s ORDER BY lane", (plan_hash, step)).fetchall()
+    assert lanes and [lane[0] for lane in lanes] == list(range(len(lanes)))
+    assert lanes[0][1] is None and lanes[-1][2] is None
+    assert all(lanes[i][1] == lanes[i - 1][2] for i in range(1, len(lanes)))
+    assert all(lane[5] for lane in lanes), lanes
+    rows = 0
+    for lane, start, end, _cursor, batches_done, _done in lanes:
+        batches = conn.execute(
+            f'SELECT batch, after_key, upto_key, rows FROM "{schema}".batches '
+            "WHERE plan_hash = %s AND step = %s AND lane = %s ORDER BY batch",
+            (plan_hash, step, lane)).fetchall()
+        assert [b[0] for b in batches] == list(range(1, len(batches) + 1)), (lane, batches)
+        assert len(batches) == batches_done
+        if batches:
+            assert batches[0][1] == start
+            assert all(batches[i][1] == batches[i - 1][2] for i in range(1, len(batches)))
+            if end is not None:
+                assert int(batches[-1][2].strip("[]")) <= int(end.strip("[]"))
+        rows += sum(b[3] for b in batches)
+    assert rows == total_rows
+    return len(lanes)

@@ -6,9 +6,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from runner_plans import checksum, create_source, recreate_plan
+from runner_plans import assert_batches_exactly_once, checksum, create_source, recreate_plan
 
-from dsql_migrate.errors import ConnectError, ExitCode
+from dsql_migrate.errors import ConfigError, ConnectError, ExitCode
 from dsql_migrate.plan import Plan, Step, StepKind
 from dsql_migrate.runner import (
     DestructiveRefused,
@@ -49,11 +49,12 @@ def test_state_tables_are_created_once_with_dsql_legal_types(
     types = raw_conn.execute(
         "SELECT DISTINCT data_type FROM information_schema.columns WHERE table_schema = %s",
         (state_schema,)).fetchall()
-    assert {t[0] for t in types} <= {"text", "integer", "bigint", "timestamp with time zone"}
+    assert {t[0] for t in types} <= {"text", "integer", "bigint", "boolean",
+                                     "timestamp with time zone"}
     tables = raw_conn.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
         (state_schema,)).fetchall()
-    assert {t[0] for t in tables} == {"plans", "steps", "batches", "locks"}
+    assert {t[0] for t in tables} == {"plans", "steps", "lanes", "batches", "locks"}
     defaults = raw_conn.execute(
         "SELECT count(*) FROM information_schema.columns WHERE table_schema = %s AND "
         "column_default LIKE 'nextval%%'", (state_schema,)).fetchone()
@@ -137,12 +138,7 @@ def test_destructive_step_needs_permission(make_runner: Any, raw_conn: psycopg.C
         "column_name = 'v'", (table_name,)).fetchone() == ("bigint",)
     state = _state(raw_conn, state_schema, plan)
     assert state[3][4] == 2_500 and state[3][5] == 7
-    batches = raw_conn.execute(
-        f'SELECT batch, after_key, upto_key, rows FROM "{state_schema}".batches '
-        "WHERE plan_hash = %s ORDER BY batch", (plan.hash,)).fetchall()
-    assert [b[0] for b in batches] == list(range(1, 8))
-    assert sum(b[3] for b in batches) == 2_500
-    assert all(batches[i][1] == batches[i - 1][2] for i in range(1, len(batches)))
+    assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, 3, 2_500) == 1
 
 
 def test_failed_verification_stops_before_the_swap(
@@ -209,7 +205,7 @@ def test_batches_shrink_on_a_limit_error(make_runner: Any, raw_conn: psycopg.Con
     finally:
         raw_conn.execute(f'DROP FUNCTION IF EXISTS "{guard}"(bigint) CASCADE')
     shrinks = [e.data for e in events if e.kind == "batch.shrink"]
-    assert shrinks and shrinks[0] == {"from": 1000, "to": 500}
+    assert shrinks and shrinks[0] == {"from": 1000, "to": 500, "lane": 0}
     assert all(e.data["batch_size"] <= 150 for e in events if e.kind == "batch")
     assert checksum(raw_conn, table_name)[0] == 1_200
 
@@ -330,3 +326,14 @@ def test_session_waits_for_an_unreachable_endpoint(raw_url: str) -> None:
     finally:
         session.close()
     assert failures == [0]
+
+
+def test_state_tables_of_an_earlier_layout_are_refused_clearly(
+        make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str) -> None:
+    raw_conn.execute(f'CREATE SCHEMA "{state_schema}"')
+    raw_conn.execute(f'CREATE TABLE "{state_schema}".batches (plan_hash text, step integer, '
+                     "batch integer, PRIMARY KEY (plan_hash, step, batch))")
+    runner = make_runner()
+    with pytest.raises(ConfigError) as info:
+        runner.store.ensure(runner.session)
+    assert "earlier dsql-migrate" in info.value.message and "batches" in (info.value.hint or "")

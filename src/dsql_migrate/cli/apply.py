@@ -115,6 +115,8 @@ def execute_plan(app: AppContext, plan: Plan, target: Connections, *, log_format
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Progress as text (a bar on a terminal) or JSON lines.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Rows per batch to start from.")
+@click.option("--parallel", type=click.IntRange(min=1), metavar="N",
+              help="Lanes a large batched step is split into, walked at once (default 4).")
 @click.option("--abandon-previous", is_flag=True,
               help="Leave a different, partially applied plan as it is and apply this one.")
 @schema_option
@@ -122,7 +124,8 @@ def execute_plan(app: AppContext, plan: Plan, target: Connections, *, log_format
 @click.pass_obj
 def apply(app: AppContext, plan_file: Path | None, url: str | None, expect_hash: str | None,
           allow_destructive: bool, wait_lock: float, log_format: str, batch_size: int | None,
-          abandon_previous: bool, state_schema: str | None, local_dir: Path) -> None:
+          parallel: int | None, abandon_previous: bool, state_schema: str | None,
+          local_dir: Path) -> None:
     """Apply a saved plan (or, with no file, finish the one a run left unfinished)."""
     target = connections(app, url, local_dir)
     if plan_file is not None:
@@ -142,7 +145,7 @@ def apply(app: AppContext, plan_file: Path | None, url: str | None, expect_hash:
         plan, label = stored, None
     execute_plan(app, plan, target, log_format=log_format,
                  allow_destructive=allow_destructive, wait_lock_seconds=wait_lock,
-                 batch_size=batch_size, abandon_previous=abandon_previous,
+                 batch_size=batch_size, parallel=parallel, abandon_previous=abandon_previous,
                  state_schema=state_schema, label=label)
 
 

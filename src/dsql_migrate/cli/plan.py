@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from ..connect import conninfo_for, redact_url, resolve_target
 from ..diff import Renames, diff_live, load_target
@@ -25,7 +26,7 @@ from ._common import AppContext, note, stdout_console
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="Output format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the plan to FILE instead of standard output.")
+              help="Write the plan to FILE (.json: JSON, .md: Markdown unless --format says).")
 @click.option("--check", is_flag=True,
               help="Exit 1 when the live schema differs from the target, 0 when it matches.")
 @click.option("--rename", "renames", multiple=True, metavar="OLD=NEW",
@@ -52,7 +53,7 @@ from ._common import AppContext, note, stdout_console
 @click.option("--apply", "apply_now", is_flag=True,
               help="Apply the plan right away with the runner (as 'dsql-migrate apply' does).")
 @click.option("--allow-destructive", is_flag=True,
-              help="With --apply: run destructive steps too (otherwise stop before them, exit 5).")
+              help="Approve the destructive steps in the plan (and its hash): 'apply' runs them.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="With --apply: progress as text or JSON lines.")
 @click.pass_obj
@@ -78,6 +79,11 @@ def plan(app: AppContext, *, url: str | None, target_spec: str, profile: str | N
     planned = make_plan(result.ops, live, result.desired, chosen, options,
                         source={"target": target_spec, "url": redact_url(target.display)},
                         warnings=result.warnings)
+    if allow_destructive:
+        planned = planned.approved()
+    ctx = click.get_current_context()
+    if output is not None and ctx.get_parameter_source("fmt") == ParameterSource.DEFAULT:
+        fmt = {".json": "json", ".md": "markdown"}.get(output.suffix.lower(), fmt)
     if fmt == "text" and output is None:
         console = stdout_console()
         text = render_text(planned, width=console.width, color=console.is_terminal)

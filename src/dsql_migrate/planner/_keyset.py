@@ -27,6 +27,13 @@ class Keyset:
         first = self.types[0]
         return f"(%(after_1)s::{first} IS NULL OR ({names}) > ({self.params('after')}))"
 
+    def before_end(self, alias: str = "", key: Sequence[str] | None = None) -> str:
+        """True for rows up to a lane's end (every row when the end is NULL): the runner splits
+        a large batched step into lanes over disjoint key ranges."""
+        names = self._refs(alias, key)
+        first = self.types[0]
+        return f"(%(end_1)s::{first} IS NULL OR ({names}) <= ({self.params('end')}))"
+
     def upto(self, alias: str = "", key: Sequence[str] | None = None) -> str:
         return f"({self._refs(alias, key)}) <= ({self.params('upto')})"
 
@@ -43,7 +50,8 @@ class Keyset:
     def bounds(self, table_sql: str, size: int) -> str:
         desc = ", ".join(f"{q(k)} DESC" for k in self.key)
         return (f"SELECT {cols(self.key)} FROM (SELECT {cols(self.key)} FROM {table_sql} "
-                f"WHERE {self.after()} ORDER BY {self.order()} LIMIT {size}) AS page "
+                f"WHERE {self.after()} AND {self.before_end()} ORDER BY {self.order()} "
+                f"LIMIT {size}) AS page "
                 f"ORDER BY {desc} LIMIT 1")
 
     def batch(self, table: str, table_sql: str, size: int) -> Batch:

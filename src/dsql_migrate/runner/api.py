@@ -80,6 +80,11 @@ def read_status(factory: Callable[[], Conn], *, schema: str = DEFAULT_SCHEMA) ->
             if plan is not None:
                 out["plan"] = plan.as_dict()
                 out["steps"] = [s.as_dict() for s in store.get_steps(conn, plan.hash)]
+                if "batches" in existing:  # a batched step that is still running: its lanes
+                    totals = store.batch_totals(conn, plan.hash)
+                    for step in out["steps"]:
+                        if step["status"] != "done" and step["step"] in totals:
+                            step["rows_done"], step["batches_done"] = totals[step["step"]]
         return out
     finally:
         session.close()

@@ -12,8 +12,10 @@ Transaction shapes, per step kind (DSQL.md §2: one DDL per transaction, never w
     any transaction until a terminal status or the timeout → done when the object is usable. A
     failed unique index is dropped (it would keep enforcing uniqueness) and the step fails.
 ``backfill`` / ``copy``
-    one transaction per batch holding: the lease fence, the cursor read (``FOR UPDATE``), the
-    page bound, the step's statements, the cursor advance and a ``batches`` audit row.
+    split into lanes (disjoint key ranges walked at once, on their own connections, when the
+    table is large); one transaction per batch of a lane holding: a read of the lease, the lane's
+    cursor advance (conditional on the run owning the lane and on the cursor it started from:
+    the lane's fence), the step's statements, the next page bound and a ``batches`` audit row.
 ``verify``
     the checks, then their figures and the outcome recorded in one DML transaction.
 ``dml``
@@ -27,6 +29,7 @@ import functools
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,16 +44,18 @@ from ..profiles import Limits
 from . import postcondition
 from .events import Event, Listener, ignore
 from .faults import CrashPoints
-from .lock import LeaseLock
+from .lock import LeaseLock, LeaseLost
 from .retry import describe, is_limit_error
 from .session import Conn, Session
-from .state import DONE, FAILED, PENDING, RUNNING, STOPPED, StateStore, StepRow, encode_key
+from .state import DONE, FAILED, PENDING, RUNNING, STOPPED, LaneRow, StateStore, StepRow
 
 log = logging.getLogger(__name__)
 
 ABANDONED = "abandoned"
 #: passes of a re-syncing verification (repair the changed ranges, compare again)
 MAX_VERIFY_PASSES = 5
+#: a lane only when the table has at least this many batches for each
+MIN_BATCHES_PER_LANE = 4
 RESUME_HINT = ("run 'dsql-migrate apply' again to resume where it stopped; or give up: "
                "'dsql-migrate status' shows what was applied, then fix the cause and re-plan")
 
@@ -89,6 +94,8 @@ class RunOptions:
     wait_lock_seconds: float = 0.0
     async_timeout_seconds: float = 3600.0
     async_poll_seconds: float = 1.0
+    #: lanes a large batched step is split into, each walked on its own connection
+    parallel: int = 4
     #: share of the per-transaction byte limit a batch may use, by estimated row width
     byte_budget_share: float = 0.5
     label: str | None = None
@@ -98,8 +105,9 @@ class RunOptions:
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any], **overrides: Any) -> RunOptions:
-        known = {"batch_size": int, "lease_seconds": float, "async_timeout_seconds": float,
-                 "async_poll_seconds": float, "byte_budget_share": float}
+        known = {"batch_size": int, "parallel": int, "lease_seconds": float,
+                 "async_timeout_seconds": float, "async_poll_seconds": float,
+                 "byte_budget_share": float}
         values: dict[str, Any] = {}
         for key, value in section.items():
             if key in ("retry", "state_schema"):
@@ -153,7 +161,12 @@ class Runner:
         self.session = session
         self.store = store or StateStore()
         self.options = options or RunOptions()
-        self.emit = on_event
+        emit_lock = threading.Lock()  # lanes report from their own threads
+
+        def emit(event: Event) -> None:
+            with emit_lock:
+                on_event(event)
+        self.emit: Listener = emit
         self.crash = crash_points or CrashPoints.from_env()
         self.lock = LeaseLock(self.store, session, lease_seconds=self.options.lease_seconds)
         self.plan: Plan | None = None
@@ -206,14 +219,17 @@ class Runner:
                 self.emit(Event("step.skip", f"step {step.id} already done: {step.summary}",
                                 step.id))
                 continue
-            if step.destructive and not self.options.allow_destructive:
+            if step.destructive and not (self.options.allow_destructive
+                                         or plan.approved_destructive):
                 self._set_plan_status(STOPPED, f"stopped before destructive step {step.id}")
                 self.emit(Event("plan.stopped", f"stopped before destructive step {step.id}",
                                 step.id))
                 raise DestructiveRefused(
                     f"step {step.id} is destructive ({step.summary}); the run stopped before it "
                     f"with steps 1-{step.id - 1} applied",
-                    hint="review it, then run 'dsql-migrate apply --allow-destructive' to go on")
+                    hint="review it, then run 'dsql-migrate apply --allow-destructive' to go on "
+                    "(or make the plan with 'dsql-migrate plan --allow-destructive' to approve it "
+                    "in the plan itself)")
             try:
                 self._run_step(step, row)
             except StepFailed as exc:
@@ -480,8 +496,7 @@ class Runner:
         ranges = 0
 
         def one(conn: Conn, after: list[Any] | None) -> tuple[list[Any], list[Any]] | None:
-            params = key_params(batch, "after", after)
-            params["size"] = batch.size
+            params = page_params(batch, after, batch.size)
             page = conn.execute(bounds, params, prepare=False).fetchone()
             if page is None or all(v is None for v in page):
                 return None
@@ -575,23 +590,143 @@ class Runner:
         return max(size, 1)
 
     def _run_batched(self, step: Step, before: StepRow) -> None:
+        """Walk the step's key range in batches, each a transaction with its cursor advance.
+
+        A large table is split into lanes, disjoint key ranges walked at once on their own
+        connections (``RunOptions.parallel``): DSQL scales with concurrent transactions, and
+        every batch stays within the per-transaction limits. One lane runs on this session.
+        """
         batch = step.batch
         if batch is None:
             raise StepFailed(f"step {step.id} ({step.kind.value}) has no batch definition")
         size = self._initial_batch_size(step, batch, before)
         bounds = sized_bounds(batch)
-        cursor = self._load_cursor(step)
-        while not cursor.done:
-            one = functools.partial(self._one_batch, step=step, batch=batch, bounds=bounds,
-                                    size=size, cursor=cursor)
+        lanes = self._lanes(step, batch, bounds, size)
+        pending = [lane for lane in lanes if not lane.done]
+        totals = self.session.transaction(
+            f"read the batches of step {step.id}",
+            lambda c: self.store.batch_totals(c, self._hash, step.id)).get(step.id, (0, 0))
+        progress = _Progress(*totals)
+        if len(pending) == 1:
+            self._run_lane(self.session, step, batch, bounds, size, pending[0], progress,
+                           inline=True)
+        elif pending:
+            self._run_lanes(step, batch, bounds, size, pending, progress)
+
+        def finish(conn: Conn) -> None:
+            self.lock.fence(conn)
+            rows, batches = self.store.batch_totals(conn, self._hash, step.id).get(step.id,
+                                                                                  (0, 0))
+            self._mark_done(conn, step, rows_done=rows, batches_done=batches)
+        self.session.transaction(f"mark step {step.id} done", finish)
+
+    def _lanes(self, step: Step, batch: Batch, bounds: str, size: int) -> list[LaneRow]:
+        """The step's lanes, claimed for this run; split on the first run of the step."""
+        def claim(conn: Conn) -> list[LaneRow]:
+            self.lock.fence(conn)
+            self.store.claim_lanes(conn, self._hash, step.id, self.run_id)
+            return self.store.get_lanes(conn, self._hash, step.id)
+        lanes = self.session.transaction(f"claim the lanes of step {step.id}", claim)
+        if lanes:
+            return lanes
+        ranges = self._split(step, batch, bounds, size)
+
+        def create(conn: Conn) -> list[LaneRow]:
+            self.lock.fence(conn)
+            if not self.store.get_lanes(conn, self._hash, step.id):
+                self.store.insert_lanes(conn, self._hash, step.id, ranges, batch_size=size,
+                                        run_id=self.run_id)
+            return claim(conn)
+        lanes = self.session.transaction(f"split step {step.id} into lanes", create)
+        if len(lanes) > 1:
+            self.emit(Event("step.lanes", f"step {step.id}: {len(lanes)} lanes over "
+                            f"{batch.table}, walked at once", step.id,
+                            data={"lanes": len(lanes)}))
+        return lanes
+
+    def _split(self, step: Step, batch: Batch, bounds: str,
+               size: int) -> list[tuple[list[Any] | None, list[Any] | None]]:
+        """Key ranges of about the same number of rows, one per lane: ``(start, end]``."""
+        whole: list[tuple[list[Any] | None, list[Any] | None]] = [(None, None)]
+        if self.options.parallel <= 1 or "%(end_" not in bounds:
+            return whole  # a plan whose page query cannot stop at a lane's end
+        rows = step.estimate.rows or self.session.autocommit(
+            "estimate the rows", lambda c: _reltuples(c, batch.table))
+        count = min(self.options.parallel, (rows or 0) // (size * MIN_BATCHES_PER_LANE))
+        if count <= 1:
+            return whole
+        stride = -(-int(rows or 0) // count)
+        keys: list[list[Any]] = []
+
+        def next_key(conn: Conn) -> Any:
+            after = keys[-1] if keys else None
+            return conn.execute(bounds, page_params(batch, after, stride),
+                                prepare=False).fetchone()
+        for _ in range(count - 1):  # one read transaction per split key
+            page = self.session.transaction(f"split step {step.id} into lanes", next_key)
+            if page is None or all(v is None for v in page):
+                break
+            keys.append(list(page))
+        starts: list[list[Any] | None] = [None, *keys]
+        ends: list[list[Any] | None] = [*keys, None]
+        return list(zip(starts, ends, strict=True))
+
+    def _run_lanes(self, step: Step, batch: Batch, bounds: str, size: int,
+                   lanes: list[LaneRow], progress: _Progress) -> None:
+        """Each lane in its own thread and session; this thread keeps the lease alive."""
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def work(lane: LaneRow) -> None:
+            session = self.session.fork()
             try:
-                outcome = self.session.transaction(f"step {step.id} batch", one, pipeline=True)
-            except psycopg.errors.UniqueViolation as exc:
-                # after a lost connection whose COMMIT went through, the same batch again
-                # collides with itself (its audit row, or its rows): the cursor has moved on
-                fresh = self._load_cursor(step)
+                self._run_lane(session, step, batch, bounds, size, lane, progress, stop=stop)
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+                stop.set()
+            finally:
+                session.close()
+        threads = [threading.Thread(target=work, args=(lane,), daemon=True,
+                                    name=f"step-{step.id}-lane-{lane.lane}") for lane in lanes]
+        for thread in threads:
+            thread.start()
+        try:
+            while alive := [t for t in threads if t.is_alive()]:
+                alive[0].join(0.2)
+                if not stop.is_set():
+                    self.lock.heartbeat_if_due()
+        except BaseException:
+            stop.set()
+            for thread in threads:
+                thread.join()
+            raise
+        if errors:
+            # the first failure decides; a lost lease is the cause of the others' stops
+            raise next((e for e in errors if isinstance(e, LeaseLost)), errors[0])
+
+    def _run_lane(self, session: Session, step: Step, batch: Batch, bounds: str, size: int,
+                  lane: LaneRow, progress: _Progress, *, inline: bool = False,
+                  stop: threading.Event | None = None) -> None:
+        cursor = _Cursor(lane.position, lane.batches_done, lane.done)
+        while not cursor.done:
+            if stop is not None and stop.is_set():
+                return
+            one = functools.partial(self._lane_batch, step=step, batch=batch, bounds=bounds,
+                                    size=size, lane=lane, cursor=cursor)
+            try:
+                cursor = session.transaction(f"step {step.id} batch", one, pipeline=True)
+            except (_LaneMoved, psycopg.errors.UniqueViolation) as exc:
+                # the lane's cursor is not where this loop thought: after a lost connection
+                # whose COMMIT went through, or because another runner took the lane over
+                fresh = self._reload_lane(session, step, lane.lane)
+                if fresh.run_id != self.run_id:
+                    raise LeaseLost(
+                        f"step {step.id}: lane {lane.lane} was taken over by run "
+                        f"{fresh.run_id}; this runner stopped before its next write",
+                        hint="run 'dsql-migrate status' to see what the other runner did"
+                    ) from None
                 if fresh.batches_done != cursor.batches_done or fresh.done:
-                    cursor = fresh
+                    cursor = _Cursor(fresh.position, fresh.batches_done, fresh.done)
                     continue
                 raise StepFailed(f"step {step.id} ({step.kind.value}) failed: {describe(exc)}",
                                  sql_text=getattr(exc, "_dm_sql", None)) from None
@@ -600,54 +735,62 @@ class Runner:
                     new = max(size // 2, 1)
                     self.emit(Event("batch.shrink", f"step {step.id}: {describe(exc)}; batch "
                                     f"size {size} -> {new}", step.id,
-                                    data={"from": size, "to": new}))
+                                    data={"from": size, "to": new, "lane": lane.lane}))
                     size = new
                     cursor = dataclasses.replace(cursor, next_upto=None)
                     continue
                 raise StepFailed(f"step {step.id} ({step.kind.value}) failed: {describe(exc)}",
                                  sql_text=getattr(exc, "_dm_sql", None)) from None
-            cursor = outcome
             if cursor.done:
                 return
             self.crash.reach("batch.after_commit")
-            self.emit(Event("batch", f"step {step.id}: batch {cursor.batches_done} committed, "
-                            f"{cursor.last_rows} rows ({cursor.rows_done} in all)", step.id,
-                            data={"batch": cursor.batches_done, "rows": cursor.last_rows,
-                                  "rows_done": cursor.rows_done, "batch_size": size,
-                                  "rows_estimate": step.estimate.rows}))
+            rows_done, batches = progress.add(cursor.last_rows)
+            self.emit(Event("batch", f"step {step.id}: batch {batches} committed, "
+                            f"{cursor.last_rows} rows ({rows_done} in all)", step.id,
+                            data={"batch": batches, "lane": lane.lane,
+                                  "rows": cursor.last_rows, "rows_done": rows_done,
+                                  "batch_size": size, "rows_estimate": step.estimate.rows}))
+            if inline:
+                self.lock.heartbeat_if_due()
 
-    def _load_cursor(self, step: Step) -> _Cursor:
-        row = self.session.transaction(
-            f"read the cursor of step {step.id}",
-            lambda c: self.store.get_step(c, self._hash, step.id))
-        return _Cursor(row.cursor_values, row.rows_done, row.batches_done, row.status == DONE)
+    def _reload_lane(self, session: Session, step: Step, lane: int) -> LaneRow:
+        lanes = session.transaction(f"read the lanes of step {step.id}",
+                                    lambda c: self.store.get_lanes(c, self._hash, step.id))
+        return next(row for row in lanes if row.lane == lane)
 
-    def _one_batch(self, conn: Conn, *, step: Step, batch: Batch, bounds: str, size: int,
-                   cursor: _Cursor) -> _Cursor:
-        """One batch in one pipelined transaction: two round trips.
+    def _lane_batch(self, conn: Conn, *, step: Step, batch: Batch, bounds: str, size: int,
+                    lane: LaneRow, cursor: _Cursor) -> _Cursor:
+        """One batch of one lane in one pipelined transaction: two round trips.
 
-        The first carries BEGIN, the lease fence, the batch's statements and the bound of the
-        *next* page (read-only, so the next batch need not wait for it); the second the cursor
-        advance, the batch's audit row and COMMIT. The cursor comes from memory: the audit row's
-        primary key (plan, step, batch number) makes a batch run on a stale cursor fail
-        instead of committing twice.
+        The first carries BEGIN, a read of the lease, the cursor advance (which is also the
+        lane's fence: it matches only while this run owns the lane and the cursor is where this
+        loop thinks), the batch's statements and the bound of the *next* page (read-only, so
+        the next batch need not wait for it); the second the batch's audit row and COMMIT.
         """
-        fence = self.lock.send_fence(conn)
+        lease = self.lock.send_check(conn)
         upto = cursor.next_upto
         if upto is None:
-            params = key_params(batch, "after", cursor.after)
-            params["size"] = size
-            page = conn.execute(bounds, params, prepare=False).fetchone()
+            page = conn.execute(bounds, page_params(batch, cursor.after, size, lane.end),
+                                prepare=False).fetchone()
             if page is None or all(v is None for v in page):
-                self.lock.check_fence(conn, fence)
-                self._mark_done(conn, step)
-                return _Cursor(cursor.after, cursor.rows_done, cursor.batches_done, True)
+                fence = self.store.advance_lane(
+                    conn, self._hash, step.id, lane.lane, expect_batches=cursor.batches_done,
+                    cursor=cursor.after, batch_size=size, done=True, run_id=self.run_id)
+                self.lock.check_fence(conn, lease, renewed=False)
+                if fence.fetchone() is None:
+                    raise _LaneMoved()
+                return dataclasses.replace(cursor, done=True)
             upto = list(page)
+        fence = self.store.advance_lane(
+            conn, self._hash, step.id, lane.lane, expect_batches=cursor.batches_done,
+            cursor=upto, batch_size=size, done=False, run_id=self.run_id)
         params = {**key_params(batch, "after", cursor.after), **key_params(batch, "upto", upto)}
         results = [_execute(conn, statement, params) for statement in step.sql]
-        following = {**key_params(batch, "after", upto), "size": size}
-        next_page = conn.execute(bounds, following, prepare=False)
-        self.lock.check_fence(conn, fence)
+        next_page = conn.execute(bounds, page_params(batch, upto, size, lane.end),
+                                 prepare=False)
+        self.lock.check_fence(conn, lease, renewed=False)
+        if fence.fetchone() is None:
+            raise _LaneMoved()
         rows = 0
         for statement, result in zip(step.sql, results, strict=True):
             try:
@@ -659,12 +802,9 @@ class Runner:
         next_upto = None if page is None or all(v is None for v in page) else list(page)
         number = cursor.batches_done + 1
         self.crash.reach("batch.before_commit")
-        self.store.update_step(conn, self._hash, step.id, {
-            "cursor": encode_key(upto), "rows_done": cursor.rows_done + rows,
-            "batches_done": number, "batch_size": size})
-        self.store.record_batch(conn, self._hash, step.id, number, after=cursor.after,
-                                upto=upto, rows=rows, run_id=self.run_id)
-        return _Cursor(upto, cursor.rows_done + rows, number, False, rows, next_upto)
+        self.store.record_batch(conn, self._hash, step.id, lane.lane, number,
+                                after=cursor.after, upto=upto, rows=rows, run_id=self.run_id)
+        return _Cursor(upto, number, False, rows, next_upto)
 
     # async ----------------------------------------------------------------------------------------
 
@@ -831,15 +971,34 @@ class Runner:
 
 @dataclass(frozen=True)
 class _Cursor:
-    """Where a batched step stands: the last key done, rows and batches so far."""
+    """Where a lane stands: the last key done and its batches so far."""
 
     after: list[Any] | None
-    rows_done: int
     batches_done: int
     done: bool
     last_rows: int = 0
     #: the bound of the next page, read with the previous batch (None: read it first)
     next_upto: list[Any] | None = None
+
+
+class _LaneMoved(Exception):
+    """The fence of a lane's batch matched nothing: another run owns the lane, or its cursor
+    moved (a retried batch whose first COMMIT went through)."""
+
+
+class _Progress:
+    """Rows and batches of a step so far, added to by every lane."""
+
+    def __init__(self, rows: int, batches: int) -> None:
+        self.rows = rows
+        self.batches = batches
+        self._lock = threading.Lock()
+
+    def add(self, rows: int) -> tuple[int, int]:
+        with self._lock:
+            self.rows += rows
+            self.batches += 1
+            return self.rows, self.batches
 
 
 def _rowcount(conn: Conn, cursor: psycopg.Cursor[Any]) -> int:
@@ -900,6 +1059,18 @@ def key_params(batch: Batch, prefix: str, values: Sequence[Any] | None) -> dict[
     return params
 
 
+def page_params(batch: Batch, after: Sequence[Any] | None, size: int,
+                end: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The parameters of the page-bound query: the cursor, the page size and the lane's end."""
+    return {**key_params(batch, "after", after), **key_params(batch, "end", end), "size": size}
+
+
+def _reltuples(conn: Conn, table: str) -> int:
+    row = conn.execute("SELECT reltuples::bigint FROM pg_catalog.pg_class "
+                       "WHERE oid = to_regclass(%s)", (table,)).fetchone()
+    return max(int(row[0]), 0) if row is not None and row[0] is not None else 0
+
+
 def sized_bounds(batch: Batch) -> str:
     """The plan's page-bound query with its page size made a parameter (``%(size)s``), so the
     runner can shrink batches; a query without a recognisable LIMIT is replaced by an
@@ -916,13 +1087,16 @@ def _keyset_bounds(batch: Batch) -> str:
     """The last key of the next page of at most ``%(size)s`` rows after the cursor."""
     cols = [sql.Identifier(k).as_string() for k in batch.key]
     afters = [f"%(after_{k})s::{t}" for k, t in zip(batch.key, batch.key_types, strict=True)]
+    ends = [f"%(end_{k})s::{t}" for k, t in zip(batch.key, batch.key_types, strict=True)]
     keys = ", ".join(cols)
-    cond = f"{cols[0]} > {afters[0]}" if len(cols) == 1 else f"({keys}) > ({', '.join(afters)})"
+    cond = f"({keys}) > ({', '.join(afters)})"
+    cap = f"({ends[0]} IS NULL OR ({keys}) <= ({', '.join(ends)}))"
     desc = ", ".join(f"{c} DESC" for c in cols)
     table = batch.table if batch.table.startswith('"') or "." in batch.table \
         else sql.Identifier(batch.table).as_string()
-    return (f"SELECT {keys} FROM (SELECT {keys} FROM {table} WHERE {afters[0]} IS NULL "
-            f"OR {cond} ORDER BY {keys} LIMIT %(size)s) AS page ORDER BY {desc} LIMIT 1")
+    return (f"SELECT {keys} FROM (SELECT {keys} FROM {table} WHERE ({afters[0]} IS NULL "
+            f"OR {cond}) AND {cap} ORDER BY {keys} LIMIT %(size)s) AS page "
+            f"ORDER BY {desc} LIMIT 1")
 
 
 def _row_width(conn: Conn, batch: Batch) -> int | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping
 
 ENV = "DSQL_MIGRATE_CRASH_AT"
@@ -34,6 +35,7 @@ class CrashPoints:
     def __init__(self, spec: str | None = None) -> None:
         self._targets: dict[str, int] = {}
         self._seen: dict[str, int] = {}
+        self._lock = threading.Lock()  # lanes reach points from several threads
         for part in (spec or "").split(","):
             if part.strip():
                 name, _, count = part.strip().rpartition(":")
@@ -48,8 +50,10 @@ class CrashPoints:
             return
         for key in (name, "*"):
             if key in self._targets:
-                self._seen[key] = self._seen.get(key, 0) + 1
-                if self._seen[key] == self._targets[key]:
+                with self._lock:
+                    self._seen[key] = self._seen.get(key, 0) + 1
+                    hit = self._seen[key] == self._targets[key]
+                if hit:
                     sys.stderr.write(f"crash point {name}\n")
                     sys.stderr.flush()
                     os.kill(os.getpid(), signal.SIGKILL)

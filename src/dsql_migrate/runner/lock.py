@@ -213,7 +213,19 @@ class LeaseLock:
             "RETURNING fencing_token").format(self._table),
             (self.lease_seconds, self.name, self.run_id, self.token))
 
-    def check_fence(self, conn: Conn, cursor: psycopg.Cursor[Any]) -> None:
+    def send_check(self, conn: Conn) -> psycopg.Cursor[Any]:
+        """Queue a read of the lease (for the lanes of a batched step, which must not all write
+        the lock row: under optimistic concurrency they would conflict with each other). A
+        takeover committed before the transaction began is seen, and the batch rolls back;
+        one in flight meets the new owner's claim on the lane instead."""
+        if self.token is None:
+            raise LeaseLost("this runner does not hold the lock")
+        return conn.execute(sql.SQL(
+            "SELECT fencing_token FROM {} WHERE name = %s AND run_id = %s AND "
+            "fencing_token = %s").format(self._table), (self.name, self.run_id, self.token))
+
+    def check_fence(self, conn: Conn, cursor: psycopg.Cursor[Any], *,
+                    renewed: bool = True) -> None:
         if cursor.fetchone() is None:
             holder = self.holder(conn)
             self.token = None
@@ -222,7 +234,8 @@ class LeaseLock:
                 f"{holder.describe() if holder else 'nobody (it was released)'}; "
                 "this runner stopped before its next write",
                 hint="run 'dsql-migrate status' to see what the other runner did")
-        self._renewed_at = time.monotonic()
+        if renewed:
+            self._renewed_at = time.monotonic()
 
     def heartbeat(self) -> None:
         self.session.transaction("lock heartbeat", self.fence)

@@ -144,7 +144,8 @@ def status_text(data: dict[str, Any]) -> str:
     for step in data.get("steps", []):
         extra = []
         if step["rows_done"]:
-            extra.append(f"{step['rows_done']:,} rows in {step['batches_done']} batches")
+            extra.append(f"{step['rows_done']:,} rows in {step['batches_done']} batches"
+                         if step["batches_done"] else f"{step['rows_done']:,} rows")
         if step["job_id"]:
             extra.append(f"job {step['job_id']}")
         if step["attempts"] > 1:

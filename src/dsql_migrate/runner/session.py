@@ -56,6 +56,12 @@ class Session:
         self._opened_at = 0.0
         self.reconnects = 0
 
+    def fork(self) -> Session:
+        """Another session like this one (same factory, age limit and retries) on its own
+        connection: for work that runs beside this session's, in another thread."""
+        return Session(self._factory, max_connection_seconds=self._max_age, retry=self.retry,
+                       sleep=self._sleep, on_retry=self._on_retry)
+
     # -- connection ------------------------------------------------------------------------------
 
     @property

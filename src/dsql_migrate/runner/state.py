@@ -5,10 +5,16 @@
 ``steps``
     one row per (plan hash, step id): status, attempts, keyset cursor, rows done, job id, the
     figures of a verification, the error and the SQL that failed, times.
+``lanes``
+    the keyset cursors of a batched step: one row per lane, a disjoint key range ``(start, end]``
+    of the table walked by its own connection. A lane's batch advances its cursor in the same
+    transaction as the batch itself; the update names the run that owns the lane and the number
+    of batches it expects done, so it doubles as the fence: a runner that took over the lane,
+    or a stale cursor, makes it match nothing and the batch rolls back.
 ``batches``
-    one row per committed batch of a batched step, inserted *in the same transaction* as the
-    batch itself and the cursor advance; its primary key makes a second execution of the same
-    batch impossible to commit, and the table is the audit trail the tests read.
+    one row per committed batch of a batched step and lane, inserted *in the same transaction*
+    as the batch itself and the cursor advance; its primary key makes a second execution of the
+    same batch impossible to commit, and the table is the audit trail the tests read.
 ``locks``
     the lease lock (:mod:`.lock`).
 
@@ -83,17 +89,33 @@ TABLES: dict[str, str] = {
             updated_at TIMESTAMPTZ NOT NULL,
             PRIMARY KEY (plan_hash, step)
         )""",
+    "lanes": """
+        CREATE TABLE IF NOT EXISTS {schema}.lanes (
+            plan_hash TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            lane INTEGER NOT NULL,
+            start_key TEXT,
+            end_key TEXT,
+            cursor TEXT,
+            batches_done BIGINT NOT NULL,
+            batch_size INTEGER,
+            done BOOLEAN NOT NULL,
+            run_id TEXT,
+            updated_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (plan_hash, step, lane)
+        )""",
     "batches": """
         CREATE TABLE IF NOT EXISTS {schema}.batches (
             plan_hash TEXT NOT NULL,
             step INTEGER NOT NULL,
+            lane INTEGER NOT NULL,
             batch INTEGER NOT NULL,
             after_key TEXT,
             upto_key TEXT NOT NULL,
             rows BIGINT NOT NULL,
             run_id TEXT NOT NULL,
             committed_at TIMESTAMPTZ NOT NULL,
-            PRIMARY KEY (plan_hash, step, batch)
+            PRIMARY KEY (plan_hash, step, lane, batch)
         )""",
     "locks": """
         CREATE TABLE IF NOT EXISTS {schema}.locks (
@@ -229,6 +251,8 @@ class StateStore:
                 sql.Identifier(self.schema)), self.schema_exists)
             created = True
         existing = session.autocommit("state tables", self.existing_tables)
+        if "batches" in existing and "lanes" not in existing:
+            self._refuse_old_layout(session)
         for name, ddl in TABLES.items():
             if name in existing:
                 continue
@@ -237,6 +261,19 @@ class StateStore:
                          lambda c, n=name: n in self.existing_tables(c))
             created = True
         return created
+
+    def _refuse_old_layout(self, session: Session) -> None:
+        def has_lane(conn: Conn) -> bool:
+            return conn.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND "
+                "table_name = 'batches' AND column_name = 'lane'", (self.schema,)
+            ).fetchone() is not None
+        if not session.autocommit("state table layout", has_lane):
+            raise ConfigError(
+                f"the state tables in schema {self.schema!r} were created by an earlier "
+                "dsql-migrate (batches without lanes)",
+                hint=f"once 'dsql-migrate status' shows no unfinished plan, drop the table "
+                f"{self.schema}.batches (it is only an audit trail); the runner creates it anew")
 
     def _create(self, session: Session, what: str, statement: sql.Composed,
                 exists: Any) -> None:
@@ -345,20 +382,105 @@ class StateStore:
                 "UPDATE {} SET {} = now() WHERE plan_hash = %s AND step = %s").format(
                 self.table("steps"), sql.Identifier(column)), (plan_hash, step))
 
-    def record_batch(self, conn: Conn, plan_hash: str, step: int, batch: int, *,
+    def record_batch(self, conn: Conn, plan_hash: str, step: int, lane: int, batch: int, *,
                      after: list[Any] | None, upto: list[Any], rows: int, run_id: str) -> None:
         conn.execute(sql.SQL(
-            "INSERT INTO {} (plan_hash, step, batch, after_key, upto_key, rows, run_id, "
-            "committed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now())").format(
+            "INSERT INTO {} (plan_hash, step, lane, batch, after_key, upto_key, rows, run_id, "
+            "committed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now())").format(
             self.table("batches")),
-            (plan_hash, step, batch, None if after is None else encode_key(after),
+            (plan_hash, step, lane, batch, None if after is None else encode_key(after),
              encode_key(upto), rows, run_id))
 
     def batches(self, conn: Conn, plan_hash: str, step: int) -> list[tuple[Any, ...]]:
         return conn.execute(sql.SQL(
-            "SELECT batch, after_key, upto_key, rows, run_id FROM {} "
-            "WHERE plan_hash = %s AND step = %s ORDER BY batch").format(
+            "SELECT lane, batch, after_key, upto_key, rows, run_id FROM {} "
+            "WHERE plan_hash = %s AND step = %s ORDER BY lane, batch").format(
             self.table("batches")), (plan_hash, step)).fetchall()
+
+    def batch_totals(self, conn: Conn, plan_hash: str,
+                     step: int | None = None) -> dict[int, tuple[int, int]]:
+        """(rows, batches) committed so far, per step (of one step, or of the whole plan)."""
+        where = sql.SQL(" AND step = %s") if step is not None else sql.SQL("")
+        params: tuple[Any, ...] = (plan_hash,) if step is None else (plan_hash, step)
+        rows = conn.execute(sql.SQL(
+            "SELECT step, coalesce(sum(rows), 0), count(*) FROM {} WHERE plan_hash = %s{} "
+            "GROUP BY step").format(self.table("batches"), where), params).fetchall()
+        return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
+    # -- lanes -----------------------------------------------------------------------------------
+
+    def get_lanes(self, conn: Conn, plan_hash: str, step: int) -> list[LaneRow]:
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(sql.SQL(
+                "SELECT lane, start_key, end_key, cursor, batches_done, batch_size, done, run_id "
+                "FROM {} WHERE plan_hash = %s AND step = %s ORDER BY lane").format(
+                self.table("lanes")), (plan_hash, step)).fetchall()
+        return [LaneRow(**r) for r in rows]
+
+    def insert_lanes(self, conn: Conn, plan_hash: str, step: int,
+                     ranges: Sequence[tuple[list[Any] | None, list[Any] | None]], *,
+                     batch_size: int, run_id: str) -> None:
+        for lane, (start, end) in enumerate(ranges):
+            conn.execute(sql.SQL(
+                "INSERT INTO {} (plan_hash, step, lane, start_key, end_key, cursor, "
+                "batches_done, batch_size, done, run_id, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s, NULL, 0, %s, false, %s, now())").format(
+                self.table("lanes")),
+                (plan_hash, step, lane, _key_text(start), _key_text(end), batch_size, run_id))
+
+    def claim_lanes(self, conn: Conn, plan_hash: str, step: int, run_id: str) -> None:
+        """Make this run the owner of the step's unfinished lanes: a batch of the previous
+        owner still in flight conflicts with this write and cannot commit after it."""
+        conn.execute(sql.SQL(
+            "UPDATE {} SET run_id = %s, updated_at = now() WHERE plan_hash = %s AND step = %s "
+            "AND NOT done").format(self.table("lanes")), (run_id, plan_hash, step))
+
+    def advance_lane(self, conn: Conn, plan_hash: str, step: int, lane: int, *,
+                     expect_batches: int, cursor: list[Any] | None, batch_size: int,
+                     done: bool, run_id: str) -> psycopg.Cursor[Any]:
+        """Queue the cursor advance of one lane (``RETURNING`` a row only when this run owns
+        the lane and its cursor is where the caller thinks: the fence)."""
+        return conn.execute(sql.SQL(
+            "UPDATE {} SET cursor = %s, batches_done = %s, batch_size = %s, done = %s, "
+            "updated_at = now() WHERE plan_hash = %s AND step = %s AND lane = %s "
+            "AND run_id = %s AND batches_done = %s RETURNING lane").format(self.table("lanes")),
+            (_key_text(cursor), expect_batches + (0 if done else 1), batch_size, done,
+             plan_hash, step, lane, run_id, expect_batches))
+
+
+@dataclass(frozen=True)
+class LaneRow:
+    """One lane of a batched step: the key range ``(start, end]`` and how far it got."""
+
+    lane: int
+    start_key: str | None
+    end_key: str | None
+    cursor: str | None
+    batches_done: int
+    batch_size: int | None
+    done: bool
+    run_id: str | None
+
+    @property
+    def start(self) -> list[Any] | None:
+        return _key_values(self.start_key)
+
+    @property
+    def end(self) -> list[Any] | None:
+        return _key_values(self.end_key)
+
+    @property
+    def position(self) -> list[Any] | None:
+        """The last key done (the lane's start before its first batch)."""
+        return _key_values(self.cursor) if self.cursor is not None else self.start
+
+
+def _key_text(values: Sequence[Any] | None) -> str | None:
+    return None if values is None else encode_key(values)
+
+
+def _key_values(text: str | None) -> list[Any] | None:
+    return None if text is None else list(json.loads(text))
 
 
 def encode_key(values: Sequence[Any]) -> str:

@@ -1,0 +1,102 @@
+"""Lanes: a large batched step split into disjoint key ranges walked at once, each batch still
+one DSQL-legal transaction with its cursor advance; a lane taken over stops its runner."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import psycopg
+import pytest
+from runner_plans import assert_batches_exactly_once, checksum, create_source, recreate_plan
+
+from dsql_migrate.runner.api import read_status
+from dsql_migrate.runner.events import Event
+from dsql_migrate.runner.lock import LeaseLost
+
+pytestmark = pytest.mark.integration
+
+
+def test_lanes_copy_every_row_exactly_once(make_runner: Any, raw_conn: psycopg.Connection[Any],
+                                           target_url: str, state_schema: str,
+                                           table_name: str) -> None:
+    create_source(raw_conn, table_name, 12_000)
+    before = checksum(raw_conn, table_name)
+    plan = recreate_plan(table_name, rows=12_000, batch_size=500)
+    events: list[Event] = []
+    seen: list[dict[str, Any]] = []
+
+    def watch(event: Event) -> None:
+        events.append(event)
+        if event.kind == "batch" and event.data["batch"] == 6:  # status while lanes run
+            seen.append(read_status(lambda: psycopg.connect(target_url, autocommit=True),
+                                    schema=state_schema))
+    result = _run(make_runner, plan, watch)
+    assert result.status == "done"
+    assert checksum(raw_conn, table_name) == before
+    assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, 3, 12_000) == 3
+    lanes = [e.data["lanes"] for e in events if e.kind == "step.lanes"]
+    assert lanes == [3]
+    assert len({e.data["lane"] for e in events if e.kind == "batch"}) == 3
+    batches = [e.data["batch"] for e in events if e.kind == "batch"]
+    assert batches == list(range(1, 25))  # the step's count, over all lanes, in order
+    copy = next(s for s in seen[0]["steps"] if s["step"] == 3)
+    assert copy["status"] == "running" and copy["rows_done"] >= 5 * 500
+
+
+def _run(make_runner: Any, plan: Any, watch: Any) -> Any:
+    runner = make_runner(allow_destructive=True, parallel=3)
+    emit = runner.emit
+
+    def both(event: Event) -> None:
+        emit(event)
+        watch(event)
+    runner.emit = _locked(both)
+    return runner.apply(plan)
+
+
+def _locked(fn: Any) -> Any:
+    """A listener for events from several lane threads."""
+    lock = threading.Lock()
+
+    def call(event: Event) -> None:
+        with lock:
+            fn(event)
+    return call
+
+
+def test_parallel_one_walks_a_single_lane(make_runner: Any, raw_conn: psycopg.Connection[Any],
+                                          state_schema: str, table_name: str) -> None:
+    create_source(raw_conn, table_name, 12_000)
+    before = checksum(raw_conn, table_name)
+    plan = recreate_plan(table_name, rows=12_000, batch_size=500)
+    make_runner(allow_destructive=True, parallel=1).apply(plan)
+    assert checksum(raw_conn, table_name) == before
+    assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, 3, 12_000) == 1
+
+
+def test_a_lane_taken_over_stops_the_runner_before_its_next_write(
+        make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str,
+        table_name: str) -> None:
+    create_source(raw_conn, table_name, 12_000)
+    plan = recreate_plan(table_name, rows=12_000, batch_size=500)
+    runner = make_runner(parallel=3)
+    taken: list[Any] = []
+
+    def take_over(event: Event) -> None:
+        if event.kind == "batch" and event.data["batch"] == 4 and not taken:
+            # what a runner that took the lock over does first: claim the unfinished lanes
+            raw_conn.execute(f'UPDATE "{state_schema}".lanes SET run_id = %s WHERE NOT done',
+                             ("intruder",))
+            taken.append(raw_conn.execute("SELECT clock_timestamp()").fetchone()[0])
+    runner.emit = _locked(take_over)
+    with pytest.raises(LeaseLost) as info:
+        runner.apply(plan)
+    assert "intruder" in info.value.message and "stopped before its next write" in \
+        info.value.message
+    late = raw_conn.execute(
+        f'SELECT count(*) FROM "{state_schema}".batches WHERE run_id = %s AND '
+        "committed_at > %s", (runner.run_id, taken[0])).fetchone()
+    assert late == (0,)
+    done = raw_conn.execute(f'SELECT count(*) FROM "{state_schema}".batches').fetchone()
+    assert done is not None and 4 <= done[0] < 24
