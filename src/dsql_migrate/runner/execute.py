@@ -13,9 +13,9 @@ Transaction shapes, per step kind (DSQL.md §2: one DDL per transaction, never w
     failed unique index is dropped (it would keep enforcing uniqueness) and the step fails.
 ``backfill`` / ``copy``
     split into lanes (disjoint key ranges walked at once, on their own connections, when the
-    table is large); one transaction per batch of a lane holding: a read of the lease, the lane's
-    cursor advance (conditional on the run owning the lane and on the cursor it started from:
-    the lane's fence), the step's statements, the next page bound and a ``batches`` audit row.
+    table is large); one transaction per batch of a lane holding: the lane's cursor advance
+    (conditional on the lease, on the run owning the lane and on the cursor it started from: the
+    fence), the step's statements, the next page bound and a ``batches`` audit row.
 ``verify``
     the checks, then their figures and the outcome recorded in one DML transaction.
 ``dml``
@@ -718,6 +718,7 @@ class Runner:
             except (_LaneMoved, psycopg.errors.UniqueViolation) as exc:
                 # the lane's cursor is not where this loop thought: after a lost connection
                 # whose COMMIT went through, or because another runner took the lane over
+                session.transaction("check the lease", self.lock.ensure_held)
                 fresh = self._reload_lane(session, step, lane.lane)
                 if fresh.run_id != self.run_id:
                     raise LeaseLost(
@@ -762,12 +763,12 @@ class Runner:
                     lane: LaneRow, cursor: _Cursor) -> _Cursor:
         """One batch of one lane in one pipelined transaction: two round trips.
 
-        The first carries BEGIN, a read of the lease, the cursor advance (which is also the
-        lane's fence: it matches only while this run owns the lane and the cursor is where this
-        loop thinks), the batch's statements and the bound of the *next* page (read-only, so
+        The first carries BEGIN, the cursor advance (which is also the fence: it matches only
+        while this run holds the lease and owns the lane, and the cursor is where this loop
+        thinks), the batch's statements and the bound of the *next* page (read-only, so
         the next batch need not wait for it); the second the batch's audit row and COMMIT.
         """
-        lease = self.lock.send_check(conn)
+        lease = self.lock.held()
         upto = cursor.next_upto
         if upto is None:
             page = conn.execute(bounds, page_params(batch, cursor.after, size, lane.end),
@@ -775,20 +776,19 @@ class Runner:
             if page is None or all(v is None for v in page):
                 fence = self.store.advance_lane(
                     conn, self._hash, step.id, lane.lane, expect_batches=cursor.batches_done,
-                    cursor=cursor.after, batch_size=size, done=True, run_id=self.run_id)
-                self.lock.check_fence(conn, lease, renewed=False)
+                    cursor=cursor.after, batch_size=size, done=True, run_id=self.run_id,
+                    lease=lease)
                 if fence.fetchone() is None:
                     raise _LaneMoved()
                 return dataclasses.replace(cursor, done=True)
             upto = list(page)
         fence = self.store.advance_lane(
             conn, self._hash, step.id, lane.lane, expect_batches=cursor.batches_done,
-            cursor=upto, batch_size=size, done=False, run_id=self.run_id)
+            cursor=upto, batch_size=size, done=False, run_id=self.run_id, lease=lease)
         params = {**key_params(batch, "after", cursor.after), **key_params(batch, "upto", upto)}
         results = [_execute(conn, statement, params) for statement in step.sql]
         next_page = conn.execute(bounds, page_params(batch, upto, size, lane.end),
                                  prepare=False)
-        self.lock.check_fence(conn, lease, renewed=False)
         if fence.fetchone() is None:
             raise _LaneMoved()
         rows = 0

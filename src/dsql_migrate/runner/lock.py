@@ -213,19 +213,32 @@ class LeaseLock:
             "RETURNING fencing_token").format(self._table),
             (self.lease_seconds, self.name, self.run_id, self.token))
 
-    def send_check(self, conn: Conn) -> psycopg.Cursor[Any]:
-        """Queue a read of the lease (for the lanes of a batched step, which must not all write
-        the lock row: under optimistic concurrency they would conflict with each other). A
-        takeover committed before the transaction began is seen, and the batch rolls back;
-        one in flight meets the new owner's claim on the lane instead."""
+    def held(self) -> tuple[sql.Composed, tuple[Any, ...]]:
+        """A condition (and its parameters) true while this runner holds the lease: for the
+        lanes of a batched step, which must not all write the lock row (under optimistic
+        concurrency they would conflict with each other). A takeover committed before the
+        transaction began is seen, and the batch rolls back; one in flight meets the new
+        owner's claim on the lane instead."""
         if self.token is None:
             raise LeaseLost("this runner does not hold the lock")
-        return conn.execute(sql.SQL(
-            "SELECT fencing_token FROM {} WHERE name = %s AND run_id = %s AND "
-            "fencing_token = %s").format(self._table), (self.name, self.run_id, self.token))
+        return (sql.SQL("EXISTS (SELECT 1 FROM {} WHERE name = %s AND run_id = %s AND "
+                        "fencing_token = %s)").format(self._table),
+                (self.name, self.run_id, self.token))
 
-    def check_fence(self, conn: Conn, cursor: psycopg.Cursor[Any], *,
-                    renewed: bool = True) -> None:
+    def ensure_held(self, conn: Conn) -> None:
+        """:class:`LeaseLost` naming the new holder unless this runner still holds the lease."""
+        condition, params = self.held()
+        row = conn.execute(sql.SQL("SELECT {}").format(condition), params).fetchone()
+        if row is None or not row[0]:
+            holder = self.holder(conn)
+            self.token = None
+            raise LeaseLost(
+                "the lock was taken over by "
+                f"{holder.describe() if holder else 'nobody (it was released)'}; "
+                "this runner stopped before its next write",
+                hint="run 'dsql-migrate status' to see what the other runner did")
+
+    def check_fence(self, conn: Conn, cursor: psycopg.Cursor[Any]) -> None:
         if cursor.fetchone() is None:
             holder = self.holder(conn)
             self.token = None
@@ -234,8 +247,7 @@ class LeaseLock:
                 f"{holder.describe() if holder else 'nobody (it was released)'}; "
                 "this runner stopped before its next write",
                 hint="run 'dsql-migrate status' to see what the other runner did")
-        if renewed:
-            self._renewed_at = time.monotonic()
+        self._renewed_at = time.monotonic()
 
     def heartbeat(self) -> None:
         self.session.transaction("lock heartbeat", self.fence)

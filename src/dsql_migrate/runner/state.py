@@ -437,15 +437,19 @@ class StateStore:
 
     def advance_lane(self, conn: Conn, plan_hash: str, step: int, lane: int, *,
                      expect_batches: int, cursor: list[Any] | None, batch_size: int,
-                     done: bool, run_id: str) -> psycopg.Cursor[Any]:
-        """Queue the cursor advance of one lane (``RETURNING`` a row only when this run owns
-        the lane and its cursor is where the caller thinks: the fence)."""
+                     done: bool, run_id: str,
+                     lease: tuple[sql.Composable, tuple[Any, ...]]) -> psycopg.Cursor[Any]:
+        """Queue the cursor advance of one lane. It returns a row only while this run owns the
+        lane, the lane's cursor is where the caller thinks and ``lease`` (a condition on the
+        lock) holds: the fence of a lane's batch."""
+        condition, lease_params = lease
         return conn.execute(sql.SQL(
             "UPDATE {} SET cursor = %s, batches_done = %s, batch_size = %s, done = %s, "
             "updated_at = now() WHERE plan_hash = %s AND step = %s AND lane = %s "
-            "AND run_id = %s AND batches_done = %s RETURNING lane").format(self.table("lanes")),
+            "AND run_id = %s AND batches_done = %s AND {} RETURNING lane").format(
+            self.table("lanes"), condition),
             (_key_text(cursor), expect_batches + (0 if done else 1), batch_size, done,
-             plan_hash, step, lane, run_id, expect_batches))
+             plan_hash, step, lane, run_id, expect_batches, *lease_params))
 
 
 @dataclass(frozen=True)
