@@ -3,7 +3,6 @@ one DSQL-legal transaction with its cursor advance; a lane taken over stops its 
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import psycopg
@@ -11,7 +10,7 @@ import pytest
 from runner_plans import assert_batches_exactly_once, checksum, create_source, recreate_plan
 
 from dsql_migrate.runner.api import read_status
-from dsql_migrate.runner.events import Event
+from dsql_migrate.runner.events import Event, serialized
 from dsql_migrate.runner.lock import LeaseLost
 
 pytestmark = pytest.mark.integration
@@ -51,18 +50,8 @@ def _run(make_runner: Any, plan: Any, watch: Any) -> Any:
     def both(event: Event) -> None:
         emit(event)
         watch(event)
-    runner.emit = _locked(both)
+    runner.emit = serialized(both)
     return runner.apply(plan)
-
-
-def _locked(fn: Any) -> Any:
-    """A listener for events from several lane threads."""
-    lock = threading.Lock()
-
-    def call(event: Event) -> None:
-        with lock:
-            fn(event)
-    return call
 
 
 def test_parallel_one_walks_a_single_lane(make_runner: Any, raw_conn: psycopg.Connection[Any],
@@ -89,7 +78,7 @@ def test_a_lane_taken_over_stops_the_runner_before_its_next_write(
             raw_conn.execute(f'UPDATE "{state_schema}".lanes SET run_id = %s WHERE NOT done',
                              ("intruder",))
             taken.append(raw_conn.execute("SELECT clock_timestamp()").fetchone()[0])
-    runner.emit = _locked(take_over)
+    runner.emit = serialized(take_over)
     with pytest.raises(LeaseLost) as info:
         runner.apply(plan)
     assert "intruder" in info.value.message and "stopped before its next write" in \

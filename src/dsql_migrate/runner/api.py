@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..plan import Plan
-from .events import Event, Listener, ignore
+from .events import Event, Listener, ignore, serialized
 from .execute import ApplyResult, Runner, RunOptions
 from .lock import Holder, LeaseLock, force_unlock
 from .retry import RetryPolicy
@@ -29,6 +29,7 @@ def apply_plan(
     on_event: Listener = ignore,
 ) -> ApplyResult:
     """Apply ``plan`` through connections from ``factory``; see :class:`Runner`."""
+    on_event = serialized(on_event)  # the lanes of a batched step report from their threads
 
     def on_retry(what: str, attempt: int, exc: BaseException) -> None:
         on_event(Event("retry", f"{what}: retry {attempt} after {type(exc).__name__}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -12,7 +13,7 @@ from typing import Any
 class Event:
     """``kind`` is one of: plan.start, plan.done, plan.nothing, plan.stopped, plan.failed,
     lock.acquired, lock.waiting, step.start, step.skip, step.done, step.failed, step.resume,
-    batch, batch.shrink, async.submitted, async.wait, retry, reconnect, verify."""
+    step.lanes, batch, batch.shrink, async.submitted, async.wait, retry, reconnect, verify."""
 
     kind: str
     message: str
@@ -34,3 +35,14 @@ Listener = Callable[[Event], None]
 
 def ignore(event: Event) -> None:
     """The listener that listens to nothing."""
+
+
+def serialized(listener: Listener) -> Listener:
+    """``listener``, called by one thread at a time (the lanes of a batched step report from
+    their own threads)."""
+    lock = threading.Lock()
+
+    def call(event: Event) -> None:
+        with lock:
+            listener(event)
+    return call

@@ -42,7 +42,7 @@ from ..errors import DsqlMigrateError, ExitCode
 from ..plan import Batch, Plan, Step, StepKind
 from ..profiles import Limits
 from . import postcondition
-from .events import Event, Listener, ignore
+from .events import Event, Listener, ignore, serialized
 from .faults import CrashPoints
 from .lock import LeaseLock, LeaseLost
 from .retry import describe, is_limit_error
@@ -161,12 +161,7 @@ class Runner:
         self.session = session
         self.store = store or StateStore()
         self.options = options or RunOptions()
-        emit_lock = threading.Lock()  # lanes report from their own threads
-
-        def emit(event: Event) -> None:
-            with emit_lock:
-                on_event(event)
-        self.emit: Listener = emit
+        self.emit: Listener = serialized(on_event)  # lanes report from their own threads
         self.crash = crash_points or CrashPoints.from_env()
         self.lock = LeaseLock(self.store, session, lease_seconds=self.options.lease_seconds)
         self.plan: Plan | None = None
