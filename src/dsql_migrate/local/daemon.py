@@ -117,8 +117,9 @@ async def run(state_dir: Path, stop: asyncio.Event,
         faults=settings.faults or Faults(), transaction_age=settings.transaction_age,
     )
     if settings.iam:
-        proxy_settings.tls = server_tls_context(*ensure_certificate(state_dir))
         proxy_settings.iam = IamCredentials.load(state_dir)
+        proxy_settings.tls = server_tls_context(
+            *ensure_certificate(state_dir, proxy_settings.iam.region))
     jobs = JobRunner(make_url(settings.backend_port, SUPERUSER))
 
     # called from the client's proxy thread before its DROP INDEX is forwarded
