@@ -4,7 +4,8 @@
   that name Alembic fails with ``KeyError: 'auroradsql'``. :class:`AuroraDsqlImpl` is
   PostgreSQL's impl with ``transactional_ddl`` off, and Alembic's PostgreSQL-only DDL
   constructs (``RENAME``, column comments, ``ALTER COLUMN TYPE ... USING``) are compiled for
-  ``auroradsql`` exactly as for ``postgresql``.
+  ``auroradsql`` exactly as for ``postgresql``; and the dialect's column reflection is made to
+  work with SQLAlchemy 2.1 (:func:`use_current_column_reflection`).
 - ``postgresql`` (the emulator, plain URLs) keeps Alembic's impl; DSQL mode is the
   ``transactional_ddl=False`` that :func:`dsql_migrate.alembic.context.configure` passes.
 
@@ -13,6 +14,8 @@ Defining the class registers it (Alembic's impls register by their ``__dialect__
 
 from __future__ import annotations
 
+import logging
+import types
 from typing import Any
 
 from alembic.ddl import postgresql as alembic_pg
@@ -28,7 +31,11 @@ from alembic.ddl.base import (
 )
 from alembic.ddl.impl import _impls
 from alembic.ddl.postgresql import PostgresqlImpl
+from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.engine.reflection import ObjectKind, ObjectScope
 from sqlalchemy.ext.compiler import compiles
+
+log = logging.getLogger(__name__)
 
 DIALECT = "auroradsql"
 
@@ -38,6 +45,42 @@ class AuroraDsqlImpl(PostgresqlImpl):
 
     __dialect__ = DIALECT
     transactional_ddl = False
+
+    def __init__(self, dialect: Any, *args: Any, **kw: Any) -> None:
+        super().__init__(dialect, *args, **kw)
+        use_current_column_reflection(dialect)
+
+
+_REFLECTION_ARGS = (None, False, ObjectScope.DEFAULT, ObjectKind.TABLE)
+
+
+def use_current_column_reflection(dialect: Any) -> bool:
+    """Make ``dialect`` (an instance) reflect columns with SQLAlchemy's own query when its own
+    query lacks columns SQLAlchemy's reflection reads; True if it did.
+
+    aurora-dsql-sqlalchemy 1.3.0 overrides ``PGDialect._columns_query`` with a copy of
+    SQLAlchemy 2.0.41's (the copy only adds a guard for an unknown server version, which
+    SQLAlchemy's own ``initialize`` does not allow anyway). SQLAlchemy 2.1 also selects the
+    column collation, so reflecting any table through that copy fails with
+    ``NoSuchColumnError: ... 'collation'``: autogenerate, ``check`` and the plugin's own
+    reflection. Only the instance an Alembic context uses is changed, not AWS's class.
+    """
+    if getattr(dialect, "name", None) != DIALECT or dialect.server_version_info is None:
+        return False
+    theirs = getattr(type(dialect), "_columns_query", None)
+    ours = getattr(PGDialect, "_columns_query", None)
+    if theirs is None or ours is None or theirs is ours:
+        return False
+    try:
+        expected = set(ours(dialect, *_REFLECTION_ARGS).selected_columns.keys())
+        given = set(theirs(dialect, *_REFLECTION_ARGS).selected_columns.keys())
+    except Exception:  # another dialect version, another shape: leave it alone
+        log.debug("could not compare the column reflection queries", exc_info=True)
+        return False
+    if expected <= given:
+        return False
+    dialect._columns_query = types.MethodType(ours, dialect)
+    return True
 
 
 def _register_pg_constructs() -> None:
@@ -63,4 +106,4 @@ def impl_for(dialect_name: str) -> type[Any] | None:
     return _impls.get(dialect_name)
 
 
-__all__ = ["DIALECT", "AuroraDsqlImpl", "impl_for"]
+__all__ = ["DIALECT", "AuroraDsqlImpl", "impl_for", "use_current_column_reflection"]
