@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from alembic_project import make_project, sa_url
 
-from dsql_migrate.alembic.impl import AuroraDsqlImpl
+from dsql_migrate.alembic.impl import AuroraDsqlImpl, DialectGap
 from dsql_migrate.local import LocalInstance
 from dsql_migrate.local.iam import endpoint_name
 
@@ -106,6 +107,38 @@ def test_real_dialect_gets_the_impl_and_reflects(dsql_url: str, raw_url: str) ->
         engine.dispose()
         with psycopg.connect(raw_url, autocommit=True) as raw:
             raw.execute("DROP TABLE t7_reflect")
+
+
+def test_without_the_env_py_change_index_options_are_not_dropped(dsql_url: str,
+                                                                 raw_url: str) -> None:
+    """Stock Alembic with only the entry point: Alembic runs ops itself through the dialect's
+    DDL compiler, which drops WHERE, USING and the postgresql_* options without a word; those
+    are refused, and auroradsql_include works instead of crashing."""
+    with psycopg.connect(raw_url, autocommit=True) as raw:
+        raw.execute("CREATE TABLE t7_direct (id bigint PRIMARY KEY, a int, b text)")
+    engine = sa.create_engine(sa_url(dsql_url, "auroradsql+psycopg"), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            mc = MigrationContext.configure(connection=conn.execution_options(
+                isolation_level="AUTOCOMMIT"))
+            direct = Operations(mc)
+            for options in ({"postgresql_where": sa.text("a > 0")},
+                            {"auroradsql_where": sa.text("a > 0")},
+                            {"postgresql_using": "hash"}, {"postgresql_include": ["b"]}):
+                with pytest.raises(DialectGap, match="would drop"):
+                    direct.create_index("ix_t7_direct_x", "t7_direct", ["a"], **options)
+            direct.create_index("ix_t7_direct_a", "t7_direct", ["a"], auroradsql_include=["b"])
+        with psycopg.connect(dsql_url, autocommit=True) as check:
+            job = check.execute("SELECT job_id FROM sys.jobs WHERE object_name = "
+                                "'ix_t7_direct_a'").fetchone()
+            assert job is not None
+            check.execute("CALL sys.wait_for_job(%s)", (job[0],))
+        assert scalar(raw_url, "SELECT pg_get_indexdef('ix_t7_direct_a'::regclass)").endswith(
+            "(a) INCLUDE (b)")
+    finally:
+        engine.dispose()
+        with psycopg.connect(raw_url, autocommit=True) as raw:
+            raw.execute("DROP TABLE t7_direct")
 
 
 @pytest.mark.parametrize("profile", ["current", "classic"])

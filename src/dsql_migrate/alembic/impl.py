@@ -18,6 +18,7 @@ import logging
 import types
 from typing import Any
 
+import sqlalchemy as sa
 from alembic.ddl import postgresql as alembic_pg
 from alembic.ddl.base import (
     AddColumn,
@@ -34,6 +35,10 @@ from alembic.ddl.postgresql import PostgresqlImpl
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine.reflection import ObjectKind, ObjectScope
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import sqltypes
+
+from ..errors import DsqlMigrateError, ExitCode
+from ..planner.indexes import OPTION_DIALECTS
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,43 @@ class AuroraDsqlImpl(PostgresqlImpl):
     def __init__(self, dialect: Any, *args: Any, **kw: Any) -> None:
         super().__init__(dialect, *args, **kw)
         use_current_column_reflection(dialect)
+
+    def create_index(self, index: Any, **kw: Any) -> None:
+        """Only reached when Alembic runs an op itself: a stock env.py, with nothing but the
+        entry point (with the env.py change, ops are planned, and this is never called).
+
+        aurora-dsql-sqlalchemy's compiler emits ``auroradsql_include`` and
+        ``auroradsql_nulls_not_distinct`` and nothing else: ``where`` and ``using`` (either
+        spelling) and the ``postgresql_*`` ones are dropped silently, which would build another
+        index than the revision asks for, so they are refused. The columns of
+        ``auroradsql_include`` are added to Alembic's stub table, as Alembic does for
+        ``postgresql_include`` (else ``KeyError``)."""
+        dropped = sorted(f"{dialect}_{option}" for dialect in OPTION_DIALECTS
+                         for option in ("where", "using", "include", "nulls_not_distinct")
+                         if dialect in index.dialect_options
+                         and index.dialect_options[dialect].get(option) not in (None, False)
+                         and (dialect, option) not in _EMITTED_BY_THE_DIALECT)
+        if dropped:
+            raise DialectGap(
+                f"create_index({index.name!r}): aurora-dsql-sqlalchemy would drop "
+                f"{', '.join(dropped)} without a word",
+                hint="let dsql-migrate plan the revision: in env.py, replace 'from alembic import "
+                "context' with 'from dsql_migrate.alembic import context'")
+        included = index.dialect_options[DIALECT].get("include") if (
+            DIALECT in index.dialect_options) else None
+        for column in included or ():
+            if isinstance(column, str) and column not in index.table.c:
+                index.table.append_column(sa.Column(column, sqltypes.NullType))
+        super().create_index(index, **kw)
+
+
+_EMITTED_BY_THE_DIALECT = {(DIALECT, "include"), (DIALECT, "nulls_not_distinct")}
+
+
+class DialectGap(DsqlMigrateError):
+    """An op the auroradsql dialect would carry out differently from what it says."""
+
+    exit_code = ExitCode.FAILED
 
 
 _REFLECTION_ARGS = (None, False, ObjectScope.DEFAULT, ObjectKind.TABLE)
@@ -106,4 +148,5 @@ def impl_for(dialect_name: str) -> type[Any] | None:
     return _impls.get(dialect_name)
 
 
-__all__ = ["DIALECT", "AuroraDsqlImpl", "impl_for", "use_current_column_reflection"]
+__all__ = ["DIALECT", "AuroraDsqlImpl", "DialectGap", "impl_for",
+           "use_current_column_reflection"]
