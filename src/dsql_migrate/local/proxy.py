@@ -551,6 +551,8 @@ class Session:
         if name_end < 0 or query_end < 0 or len(body) < query_end + 3:
             raise ProtocolViolation("invalid Parse message")
         replacement: str | None = None
+        if self.dropping_statements:  # the name now stands for this statement
+            self.dropping_statements.pop(body[:name_end], None)
         if self.status == b"T" and name_end == 0:
             # unnamed statements only: a named one outlives this transaction
             raw = body[1:query_end]
@@ -563,8 +565,6 @@ class Session:
             result = self.proxy.rewrite(body[name_end + 1:query_end])
             if result.dropped_indexes:
                 self.dropping_statements[body[:name_end]] = result.dropped_indexes
-            else:
-                self.dropping_statements.pop(body[:name_end], None)
             replacement = result.sql
         if replacement is None:
             return None
