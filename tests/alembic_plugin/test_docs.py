@@ -41,3 +41,36 @@ def test_the_documented_example_runs(workdir: Path, dsql_url: str) -> None:
     assert down.exit_code == 0, down.output
     with psycopg.connect(dsql_url, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('customers')").fetchone() == (None,)
+
+
+def test_the_documented_batch_example_runs(workdir: Path, dsql_url: str) -> None:
+    text = PAGE.read_text()
+    first = re.search(r"```python\ndef upgrade\(\) -> None:\n(.*?)```", text, re.S)
+    batch = re.search(r"```python\ndef upgrade\(\) -> None:\n(    with op\.batch_alter_table"
+                      r".*?)```", text, re.S)
+    assert first is not None and batch is not None
+    runner = CliRunner()
+    url = ["--url", dsql_url]
+    assert runner.invoke(main, ["init", "migrations"]).exit_code == 0
+    for message, body in (("customers", first.group(1)), ("batch", batch.group(1))):
+        made = runner.invoke(main, ["revision", "-m", message])
+        assert made.exit_code == 0, made.output
+        script = next((workdir / "migrations" / "versions").glob(f"*_{message}.py"))
+        source = script.read_text()
+        head, _, tail = source.partition("def upgrade() -> None:")
+        rest = tail[tail.index("def downgrade() -> None:"):] if message == "batch" else ""
+        script.write_text(head + "def upgrade() -> None:\n" + body + "\n\n" + rest)
+
+    up = runner.invoke(main, ["upgrade", *url])
+    try:
+        assert up.exit_code == 0, up.output
+        with psycopg.connect(dsql_url, autocommit=True) as conn:
+            assert conn.execute(
+                "SELECT count(*) FILTER (WHERE status = 'new'), pg_typeof(min(score))::text "
+                "FROM customers").fetchone() == (2500, "bigint")
+            assert conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'customers' "
+                                "AND indexname IN ('ix_customers_status', "
+                                "'uq_customers_score')").fetchone() == (2,)
+    finally:
+        down = runner.invoke(main, ["downgrade", "base", *url])
+        assert down.exit_code == 0, down.output

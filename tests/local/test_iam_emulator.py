@@ -21,6 +21,7 @@ from dsql_migrate.connect import Connector, resolve_target
 from dsql_migrate.errors import ConnectError
 from dsql_migrate.iam import DsqlEndpoint, TokenProvider
 from dsql_migrate.local import LocalInstance
+from dsql_migrate.local.iam import endpoint_name, ensure_certificate
 from dsql_migrate.local.proxy import Faults
 from dsql_migrate.plan import Batch, Plan, Step, StepKind
 from dsql_migrate.runner import RunOptions
@@ -127,6 +128,32 @@ def test_tokens_are_checked(iam_target: tuple[LocalInstance, str], aws_env: None
     with pytest.raises(psycopg.OperationalError, match="SSL is required"):
         psycopg.connect(host="127.0.0.1", port=port, user="admin", dbname="postgres",
                         password=admin.token(), sslmode="disable", connect_timeout=5)
+
+
+def test_the_cluster_shaped_name_for_aws_connectors(iam_target: tuple[LocalInstance, str],
+                                                    aws_env: None) -> None:
+    """``local.dsql.<region>.on.aws`` with ``hostaddr``: what AWS's connectors can be given."""
+    _, url = iam_target
+    name = endpoint_name("us-east-1")
+    token = TokenProvider(DsqlEndpoint.from_url(f"dsql://admin@{name}", "test")).token()
+    parts = urlsplit(url)
+    with psycopg.connect(host=name, hostaddr="127.0.0.1", port=parts.port, dbname="postgres",
+                         user="admin", password=token, sslmode="verify-full",
+                         sslrootcert=_query(url)["sslrootcert"][0], connect_timeout=5) as conn:
+        assert conn.pgconn.ssl_in_use
+        assert conn.execute("select current_user").fetchone() == ("admin",)
+    other_region = TokenProvider(DsqlEndpoint.from_url(
+        f"dsql://admin@{endpoint_name('eu-west-1')}?region=us-east-1", "test")).token()
+    with pytest.raises(psycopg.OperationalError, match="IAM authentication failed"):
+        _connect_with(url, "admin", other_region)
+
+
+def test_the_certificate_follows_the_region(tmp_path: Path) -> None:
+    cert, _ = ensure_certificate(tmp_path, "us-east-1")
+    first = cert.read_bytes()
+    assert ensure_certificate(tmp_path, "us-east-1")[0].read_bytes() == first  # made once
+    assert ensure_certificate(tmp_path, "eu-west-1")[0].read_bytes() != first
+    assert "DNS:local.dsql.eu-west-1.on.aws" in (tmp_path / "server.names").read_text()
 
 
 def test_wrong_credentials_give_the_grant_hint(iam_target: tuple[LocalInstance, str],

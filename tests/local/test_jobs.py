@@ -173,3 +173,53 @@ def test_submit_job_cannot_run_anything_else(conn: psycopg.Connection[Any],
     assert _job(conn, job_id)[0] == "failed"
     row = raw_conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'admin'").fetchone()
     assert row == (False,)
+
+
+def test_drop_then_recreate_same_name_is_not_cancelled(
+        conn: psycopg.Connection[Any], raw_conn: psycopg.Connection[Any]) -> None:
+    """DROP INDEX cancels the builds that exist when it is sent, never a build of the same
+    name submitted right after it (a revision that drops and recreates an index). After five
+    runs psycopg prepares the statements: a prepared DROP INDEX cancels at every execution."""
+    table = _table(raw_conn)
+    raw_conn.execute(f"INSERT INTO {table} SELECT g, 'v' || g FROM generate_series(1, 50) g")
+    index = f"{table}_v"
+    building = conn.execute(f"CREATE INDEX ASYNC {index} ON {table} (v)").fetchone()[0]  # type: ignore[index]
+    assert _wait(conn, building) is True
+    for round_ in range(40):
+        # a build not started yet has no index to drop
+        conn.execute(f"DROP INDEX {'IF EXISTS ' if round_ % 2 else ''}{index}")
+        job_id = conn.execute(f"CREATE INDEX ASYNC {index} ON {table} (v)").fetchone()[0]  # type: ignore[index]
+        if round_ % 2:  # half the rounds drop a finished index, half one still building
+            assert _wait(conn, job_id) is True, (round_, _job(conn, job_id))
+            assert _valid(raw_conn, index) is True
+        building = job_id
+    assert _wait(conn, building) is True, _job(conn, building)
+    assert _valid(raw_conn, index) is True
+
+
+def test_drop_index_in_one_schema_leaves_builds_in_another(
+        conn: psycopg.Connection[Any], raw_conn: psycopg.Connection[Any], raw_url: str) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    one, two = f"s1_{suffix}", f"s2_{suffix}"
+    for schema in (one, two):
+        raw_conn.execute(f"CREATE SCHEMA {schema}")
+        raw_conn.execute(f"CREATE TABLE {schema}.t (id bigint PRIMARY KEY, v text)")
+        raw_conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO admin")
+        raw_conn.execute(f"ALTER TABLE {schema}.t OWNER TO admin")
+    try:
+        with psycopg.connect(raw_url) as writer:  # holds the build of two.ix back
+            writer.execute(f"INSERT INTO {two}.t VALUES (1, 'a')")
+            conn.execute(f"SET search_path = {two}")
+            job_id = conn.execute("CREATE INDEX ASYNC ix ON t (v)").fetchone()[0]  # type: ignore[index]
+            conn.execute("RESET search_path")
+            deadline = time.monotonic() + 10
+            while _job(conn, job_id)[0] != "processing" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            conn.execute(f"DROP INDEX IF EXISTS {one}.ix")
+            assert _job(conn, job_id)[0] == "processing"
+            writer.commit()
+        assert _wait(conn, job_id) is True
+        assert _valid(raw_conn, f"{two}.ix") is True
+    finally:
+        for schema in (one, two):
+            raw_conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -52,7 +52,8 @@ def test_validate_async_depends_on_the_profile() -> None:
 
 
 def test_drop_index_names_are_reported() -> None:
-    assert rules.rewrite("DROP INDEX a, s.b", CURRENT).dropped_indexes == ("a", "b")
+    assert rules.rewrite("DROP INDEX a, s.b", CURRENT).dropped_indexes == ((None, "a"),
+                                                                             ("s", "b"))
 
 
 def test_syntax_errors_are_left_to_postgresql() -> None:

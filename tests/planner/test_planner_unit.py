@@ -164,3 +164,31 @@ def test_wide_rows_get_smaller_batches_under_the_byte_limit() -> None:
     assert batch is not None and batch.size == 262
     narrow = plan(op_list, live_snapshot(row_bytes=40), metadata, CURRENT).steps[2].batch
     assert narrow is not None and narrow.size == 1000
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "auroradsql"])
+def test_index_options_of_either_dialect_name_are_planned(dialect: str) -> None:
+    """AWS's dialect documents ``auroradsql_include=`` etc.; the planner reads them as it reads
+    ``postgresql_*`` (and does not drop a partial index's WHERE or a USING silently)."""
+    metadata = desired_metadata(kind=sa.Column("kind", sa.Text))
+    items = metadata.tables["items"]
+    partial = sa.Index("ix_items_open", items.c.kind, unique=True,
+                       **{f"{dialect}_where": items.c.name == "open",
+                          f"{dialect}_include": ["name"],
+                          f"{dialect}_nulls_not_distinct": True})
+    hashed = sa.Index("ix_items_kind", items.c.kind, **{f"{dialect}_using": "hash"})
+    op_list: list[ops.MigrateOperation] = [ops.AddColumnOp("items", items.c.kind),
+                                           ops.CreateIndexOp.from_index(partial),
+                                           ops.CreateIndexOp.from_index(hashed)]
+    planned = plan(op_list, live_snapshot(), metadata, CURRENT)
+    statements = [sql for s in planned.steps for sql in s.sql]
+    assert "CREATE UNIQUE INDEX ASYNC ix_items_open ON items (kind) INCLUDE (name) " \
+           "NULLS NOT DISTINCT WHERE items.name = 'open'" in statements
+    assert "CREATE INDEX ASYNC ix_items_kind ON items (kind)" in statements
+    assert any("USING hash" in w for w in planned.warnings)
+    duplicates = next(s for s in planned.steps if s.kind is StepKind.VERIFY)
+    assert "name = 'open'" in duplicates.sql[0]
+
+    classic = plan(op_list, live_snapshot(), metadata, CLASSIC)
+    assert not any("ix_items_open" in sql for s in classic.steps for sql in s.sql)
+    assert any("ix_items_open" in w and "not planned" in w for w in classic.warnings)

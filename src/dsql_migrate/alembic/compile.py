@@ -1,7 +1,8 @@
 """A revision's ``upgrade()``/``downgrade()`` → recorded ops → a Plan (DESIGN.md §1).
 
 :func:`record` runs the revision function with ``op`` bound to an :class:`Operations` whose
-``invoke`` keeps the op instead of executing it. :func:`expand` turns what the planner does not
+``invoke`` keeps the op instead of executing it (the ops of ``op.batch_alter_table`` too, see
+:mod:`.batch`). :func:`expand` turns what the planner does not
 know into our ops: an ``op.execute`` string is split by the SQL layer and checked by the linter
 (DSQL-illegal SQL is refused before anything runs), ``op.bulk_insert`` rows become bounded
 INSERT batches. :func:`compile_ops` plans everything against the live snapshot, with the
@@ -33,6 +34,7 @@ from ..planner import plan as make_plan
 from ..planner._keyset import Keyset, keyset_for
 from ..profiles import Profile
 from ..sql import StatementKind, quote_ident, quote_qualified
+from .batch import recording_batch_alter_table
 from .model import desired_metadata, table_key
 from .ops import BackfillOp, BulkRowsOp, RawSqlOp
 
@@ -67,6 +69,8 @@ def record(fn: Callable[..., Any], mc: MigrationContext, **kw: Any) -> list[ops.
         return None
 
     operations.invoke = invoke  # type: ignore[method-assign]
+    operations.batch_alter_table = recording_batch_alter_table(  # type: ignore[method-assign,assignment]
+        operations, invoke)
     previous = getattr(op_module, "_proxy", None)
     if previous is not None:
         previous._remove_proxy()

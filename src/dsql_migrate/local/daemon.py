@@ -117,16 +117,13 @@ async def run(state_dir: Path, stop: asyncio.Event,
         faults=settings.faults or Faults(), transaction_age=settings.transaction_age,
     )
     if settings.iam:
-        proxy_settings.tls = server_tls_context(*ensure_certificate(state_dir))
         proxy_settings.iam = IamCredentials.load(state_dir)
+        proxy_settings.tls = server_tls_context(
+            *ensure_certificate(state_dir, proxy_settings.iam.region))
     jobs = JobRunner(make_url(settings.backend_port, SUPERUSER))
 
-    loop = asyncio.get_running_loop()
-
-    def on_dropped(names: tuple[str, ...]) -> None:  # called from a proxy thread
-        asyncio.run_coroutine_threadsafe(jobs.cancel_builds(names), loop)
-
-    proxy = Proxy(proxy_settings, on_dropped_indexes=on_dropped)
+    # called from the client's proxy thread before its DROP INDEX is forwarded
+    proxy = Proxy(proxy_settings, on_dropped_indexes=jobs.cancel_builds)
     port = proxy.start(HOST, settings.port or 0)
     jobs.start()
     (state_dir / PID_FILE).write_text(f"{os.getpid()} {port}\n")

@@ -1,10 +1,11 @@
 """IAM authentication for the local target (``local start --iam``): TLS and DSQL auth tokens.
 
 With ``--iam`` the emulator behaves like a cluster endpoint: it speaks TLS only (with a
-certificate it generates for 127.0.0.1 and localhost), and accepts as password only a valid,
-unexpired SigV4-presigned ``DbConnectAdmin`` token (for ``admin``) or ``DbConnect`` token (any
-other role) for its own host, signed with the AWS credentials that were in the environment of
-``local start --iam``. Anything else is refused as DSQL refuses it.
+certificate it generates for 127.0.0.1, localhost and :func:`endpoint_name`), and accepts as
+password only a valid, unexpired SigV4-presigned ``DbConnectAdmin`` token (for ``admin``) or
+``DbConnect`` token (any other role) for one of those host names, signed with the AWS
+credentials that were in the environment of ``local start --iam``. Anything else is refused
+as DSQL refuses it.
 
 The credentials are kept in ``<state dir>/iam.json`` (mode 0600) so the emulator can check
 signatures; use fake ones locally (any key id and secret work). Tokens are never logged.
@@ -28,6 +29,7 @@ from ..errors import ConfigError, LocalServerError
 CREDENTIALS_FILE = "iam.json"
 CERT_FILE = "server.crt"
 KEY_FILE = "server.key"
+NAMES_FILE = "server.names"  # the names in the certificate, to notice a change of region
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "dsql"
 #: how far in the future a token's signing time may be (clock skew)
@@ -76,16 +78,34 @@ class IamCredentials:
                    str(data["region"]))
 
 
-def ensure_certificate(state_dir: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and localhost (made once, with ``openssl``)."""
-    cert, key = state_dir / CERT_FILE, state_dir / KEY_FILE
-    if cert.exists() and key.exists():
+def endpoint_name(region: str) -> str:
+    """The local target's cluster-shaped host name, ``local.dsql.<region>.on.aws``.
+
+    AWS's connectors (``aurora-dsql-python-connector``, used by ``create_dsql_engine``) take any
+    host without ``.dsql`` for a cluster id and expand it to ``<id>.dsql.<region>.on.aws``, so
+    they cannot be pointed at ``127.0.0.1``. They can be given this name, with libpq's
+    ``hostaddr=127.0.0.1`` saying where to connect (no DNS lookup): the emulator accepts tokens
+    signed for it, and its certificate names it, so ``verify-full`` holds.
+    """
+    return f"local.dsql.{region}.on.aws"
+
+
+def accepted_hosts(region: str) -> tuple[str, ...]:
+    return (*ACCEPTED_HOSTS, endpoint_name(region))
+
+
+def ensure_certificate(state_dir: Path, region: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, localhost and :func:`endpoint_name` (made with
+    ``openssl``, again when the region changed)."""
+    cert, key, names = state_dir / CERT_FILE, state_dir / KEY_FILE, state_dir / NAMES_FILE
+    san = "IP:127.0.0.1," + ",".join(f"DNS:{h}" for h in accepted_hosts(region)[1:])
+    if cert.exists() and key.exists() and names.exists() and names.read_text() == san:
         return cert, key
     try:
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
              "-nodes", "-days", "3650", "-subj", "/CN=dsql-migrate local target",
-             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+             "-addext", f"subjectAltName={san}",
              "-addext", "basicConstraints=critical,CA:TRUE",
              "-keyout", str(key), "-out", str(cert)],
             check=True, capture_output=True, timeout=60)
@@ -98,6 +118,7 @@ def ensure_certificate(state_dir: Path) -> tuple[Path, Path]:
             f"openssl could not make a certificate: {exc.stderr.decode(errors='replace')}"
         ) from None
     key.chmod(0o600)
+    names.write_text(san)
     return cert, key
 
 
@@ -124,7 +145,7 @@ def verify_token(token: str, *, user: str, credentials: IamCredentials,
     parts = urlsplit("https://" + token)
     host = (parts.hostname or "").lower()
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    if host not in ACCEPTED_HOSTS or parts.path not in ("", "/"):
+    if host not in accepted_hosts(credentials.region) or parts.path not in ("", "/"):
         return f"the token is for another host ({host or 'none'})"
     expected_action = "DbConnectAdmin" if user == "admin" else "DbConnect"
     if params.get("Action") != expected_action:

@@ -193,8 +193,9 @@ class LocalInstance:
             settings.iam = self.requested_iam
         if settings.iam:
             # the credentials of this environment sign the tokens the emulator accepts
-            IamCredentials.from_environment().save(self.state_dir)
-            ensure_certificate(self.state_dir)
+            credentials = IamCredentials.from_environment()
+            credentials.save(self.state_dir)
+            ensure_certificate(self.state_dir, credentials.region)
         settings.backend_port = backend_port
         settings.port = choose_port(self.requested_port, settings.port)
         settings.save(self.state_dir)

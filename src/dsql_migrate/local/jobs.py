@@ -12,7 +12,8 @@ the superuser on a connection of its own:
 - a constraint validation is ``ALTER TABLE ... VALIDATE CONSTRAINT``; on a violating row the job
   fails and the constraint stays NOT VALID.
 
-``DROP INDEX`` through the proxy cancels a build in progress (:meth:`JobRunner.cancel_builds`).
+``DROP INDEX`` through the proxy cancels a build in progress (:meth:`JobRunner.cancel_builds`),
+synchronously, before the DROP reaches the server.
 """
 
 from __future__ import annotations
@@ -22,16 +23,22 @@ import contextlib
 import json
 import logging
 import re
+import time
 from typing import Any
 
 import psycopg
 from pglast import parser
 from psycopg import sql
 
+from .rules import IndexName
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "dsql_emulator_jobs"
 POLL_SECONDS = 2.0
+#: how long a DROP INDEX waits at most for the builds it cancels to stop
+CANCEL_TIMEOUT_SECONDS = 10.0
+CANCEL_POLL_SECONDS = 0.02
 _UNIQUE = re.compile(r"^\s*CREATE\s+UNIQUE\s+INDEX", re.IGNORECASE)
 _NULLS_NOT_DISTINCT = re.compile(r"\bNULLS\s+NOT\s+DISTINCT\b", re.IGNORECASE)
 
@@ -116,13 +123,16 @@ class JobRunner:
             log.warning("job runner: %s", exc)
 
     async def _run_one(self) -> bool:
-        async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+        # two connections: ``build`` runs only the job's statement (its pid is the one a DROP
+        # INDEX signals, so a cancel can never hit the bookkeeping on ``conn``)
+        async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn, \
+                await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as build:
             row = await (await conn.execute(
-                "UPDATE sys._jobs SET status = 'processing', worker_pid = pg_backend_pid() "
+                "UPDATE sys._jobs SET status = 'processing', worker_pid = %s "
                 "WHERE job_id = (SELECT job_id FROM sys._jobs WHERE status = 'submitted' "
                 "ORDER BY start_time LIMIT 1 FOR UPDATE SKIP LOCKED) "
                 "RETURNING job_id, statement, search_path, job_type, object_name, "
-                "table_oid")).fetchone()
+                "table_oid", (build.info.backend_pid,))).fetchone()
             if row is None:
                 return False
             job_id, statement, search_path, job_type, object_name, table_oid = row
@@ -132,20 +142,7 @@ class JobRunner:
                 if not is_job_statement(statement, job_type):
                     raise psycopg.errors.InsufficientPrivilege(
                         "not a statement an asynchronous job runs")
-                if search_path:
-                    await conn.execute(sql.SQL("SELECT set_config('search_path', {}, false)")
-                                       .format(sql.Literal(search_path)))
-                # as the table's owner: the job can do no more than its submitter could
-                owner = await (await conn.execute(
-                    "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s",
-                    (table_oid,))).fetchone()
-                if owner is None:
-                    raise psycopg.errors.UndefinedTable("the table of the job no longer exists")
-                await conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner[0])))
-                try:
-                    await conn.execute(statement)
-                finally:
-                    await conn.execute("RESET ROLE")
+                await self._execute(build, statement, search_path, table_oid)
             except psycopg.errors.QueryCanceled:
                 status, details = "cancelled", "cancelled by DROP INDEX"
             except psycopg.Error as exc:
@@ -157,12 +154,33 @@ class JobRunner:
                     await self._leave_enforcing_index(conn, statement, object_name, table_oid)
             if status != "completed" and job_type == "INDEX_BUILD":
                 log.info("job %s %s: %s", job_id, status, details)
+            # a job a DROP INDEX cancelled stays cancelled, even if its build got to the end
+            # before the signal did: the DROP, which waited for this, removes the index
             await conn.execute(
-                "UPDATE sys._jobs SET status = %s, details = %s, end_time = clock_timestamp(), "
-                "worker_pid = NULL WHERE job_id = %s", (status, details, job_id))
+                "UPDATE sys._jobs SET status = CASE WHEN status = 'cancelled' THEN status "
+                "ELSE %s END, details = CASE WHEN status = 'cancelled' THEN details ELSE %s END, "
+                "end_time = clock_timestamp(), worker_pid = NULL WHERE job_id = %s",
+                (status, details, job_id))
             await conn.execute(
                 "DELETE FROM sys._jobs WHERE end_time < clock_timestamp() - interval '30 min'")
             return True
+
+    @staticmethod
+    async def _execute(build: psycopg.AsyncConnection[Any], statement: str,
+                       search_path: str | None, table_oid: int) -> None:
+        if search_path:
+            await build.execute(sql.SQL("SELECT set_config('search_path', {}, false)")
+                                .format(sql.Literal(search_path)))
+        # as the table's owner: the job can do no more than its submitter could
+        owner = await (await build.execute(
+            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s",
+            (table_oid,))).fetchone()
+        if owner is None:
+            raise psycopg.errors.UndefinedTable("the table of the job no longer exists")
+        await build.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner[0])))
+        await build.execute(statement)
+        # no RESET ROLE: the connection is closed after the job, and a cancel signal that
+        # arrives just after the build ended must not fail anything else
 
     async def _leave_enforcing_index(self, conn: psycopg.AsyncConnection[Any], statement: str,
                                      name: str, table_oid: int) -> None:
@@ -193,18 +211,40 @@ class JobRunner:
         except psycopg.Error as exc:
             log.warning("could not leave an enforcing invalid index %s: %s", name, exc)
 
-    async def cancel_builds(self, names: tuple[str, ...]) -> None:
-        """Cancel index builds of indexes called ``names`` (DROP INDEX cancels a build)."""
+    def cancel_builds(self, indexes: tuple[IndexName, ...], *,
+                      timeout: float = CANCEL_TIMEOUT_SECONDS) -> None:
+        """Cancel the builds of ``indexes`` (DROP INDEX cancels a build) and return once none
+        of them runs any more.
+
+        Called by the proxy *before* it forwards the DROP INDEX, from the client's thread: the
+        builds cancelled are exactly those that exist when the DROP is sent, so a build of the
+        same name submitted right after the DROP's reply is never hit, and the DROP does not
+        wait behind a build it was meant to stop. Unqualified names match in every schema.
+        """
         try:
-            async with await psycopg.AsyncConnection.connect(self.conninfo,
-                                                             autocommit=True) as conn:
-                await conn.execute(
-                    "UPDATE sys._jobs SET status = 'cancelled', end_time = clock_timestamp(), "
-                    "details = 'cancelled by DROP INDEX' WHERE status = 'submitted' "
-                    "AND job_type = 'INDEX_BUILD' AND object_name = ANY(%s)", (list(names),))
-                await conn.execute(
-                    "SELECT pg_cancel_backend(worker_pid) FROM sys._jobs "
-                    "WHERE status = 'processing' AND job_type = 'INDEX_BUILD' "
-                    "AND object_name = ANY(%s) AND worker_pid IS NOT NULL", (list(names),))
+            with psycopg.connect(self.conninfo, autocommit=True,
+                                 connect_timeout=max(1, int(timeout))) as conn:
+                ids: list[str] = []
+                for schema, name in indexes:
+                    ids.extend(r[0] for r in conn.execute(
+                        "UPDATE sys._jobs j SET status = 'cancelled', "
+                        "end_time = clock_timestamp(), details = 'cancelled by DROP INDEX' "
+                        "WHERE j.status IN ('submitted', 'processing') "
+                        "AND j.job_type = 'INDEX_BUILD' AND j.object_name = %s "
+                        "AND (%s::text IS NULL OR EXISTS (SELECT FROM pg_class c JOIN "
+                        "pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = j.table_oid "
+                        "AND n.nspname = %s)) RETURNING j.job_id",
+                        (name, schema, schema)).fetchall())
+                deadline = time.monotonic() + timeout
+                # signal until the worker has let go: a signal that arrives while the worker is
+                # between statements is lost, so it is sent again
+                while ids and conn.execute(
+                        "SELECT pg_cancel_backend(a.pid) FROM sys._jobs j "
+                        "JOIN pg_stat_activity a ON a.pid = j.worker_pid "
+                        "WHERE j.job_id = ANY(%s)", (ids,)).fetchall():
+                    if time.monotonic() > deadline:
+                        log.warning("builds of %s still running after %.0f s", indexes, timeout)
+                        break
+                    time.sleep(CANCEL_POLL_SECONDS)
         except psycopg.Error as exc:
-            log.warning("could not cancel builds of %s: %s", names, exc)
+            log.warning("could not cancel builds of %s: %s", indexes, exc)

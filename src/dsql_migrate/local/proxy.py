@@ -133,7 +133,8 @@ class Proxy:
     """
 
     def __init__(self, settings: ProxySettings,
-                 on_dropped_indexes: Callable[[tuple[str, ...]], None] | None = None) -> None:
+                 on_dropped_indexes: Callable[[tuple[rules.IndexName, ...]], None] | None = None,
+                 ) -> None:
         self.settings = settings
         self.ddl_epoch = 0  # bumped when a transaction that did DDL commits
         self.rng = random.Random(settings.faults.seed)
@@ -237,6 +238,9 @@ class Session:
         self.last_tag = b""
         self.last_send = 0.0
         self.hidden_rollbacks = 0
+        #: prepared statements (by name) that drop indexes: their builds are cancelled at
+        #: every Bind, since a prepared DROP INDEX can run many times with one Parse
+        self.dropping_statements: dict[bytes, tuple[rules.IndexName, ...]] = {}
         self.up_skip = 0  # bytes of a client message still to forward as they come
         self.down_skip = 0  # the same for a server message
         self._client_lock = threading.Lock()  # both threads may write to the client
@@ -477,6 +481,8 @@ class Session:
                 raise ProtocolViolation(f"invalid message length {length}")
             stop = pos + 1 + length
             if stop > end:
+                if kind == 0x42 and self.dropping_statements:  # Bind: the names come first
+                    self._on_bind(buf[pos + 5:end])
                 if kind not in (0x51, 0x50, 0x53):  # stream it rather than buffer it
                     if not plain:
                         out.append(buf[pos:end])
@@ -488,6 +494,9 @@ class Session:
                 new = self._on_query(buf[pos + 5:stop - 1])
             elif kind == 0x50:  # Parse
                 new = self._on_parse(buf[pos + 5:stop])
+            elif kind == 0x42 and self.dropping_statements:  # Bind
+                self._on_bind(buf[pos + 5:stop])
+                new = None
             else:
                 new = None
                 if kind == 0x53:  # Sync
@@ -542,6 +551,8 @@ class Session:
         if name_end < 0 or query_end < 0 or len(body) < query_end + 3:
             raise ProtocolViolation("invalid Parse message")
         replacement: str | None = None
+        if self.dropping_statements:  # the name now stands for this statement
+            self.dropping_statements.pop(body[:name_end], None)
         if self.status == b"T" and name_end == 0:
             # unnamed statements only: a named one outlives this transaction
             raw = body[1:query_end]
@@ -552,7 +563,8 @@ class Session:
                 replacement = f"SELECT sys.dsql_error('{verdict[0]}', '{verdict[1]}')"
         if replacement is None:
             result = self.proxy.rewrite(body[name_end + 1:query_end])
-            self._dropped(result.dropped_indexes)
+            if result.dropped_indexes:
+                self.dropping_statements[body[:name_end]] = result.dropped_indexes
             replacement = result.sql
         if replacement is None:
             return None
@@ -563,7 +575,15 @@ class Session:
         new_body = body[:name_end + 1] + replacement.encode() + body[query_end:]
         return b"P" + struct.pack("!I", len(new_body) + 4) + new_body
 
-    def _dropped(self, names: tuple[str, ...]) -> None:
+    def _on_bind(self, body: bytes) -> None:
+        portal_end = body.find(b"\0")
+        name_end = body.find(b"\0", portal_end + 1)
+        if portal_end >= 0 and name_end >= 0:
+            self._dropped(self.dropping_statements.get(body[portal_end + 1:name_end], ()))
+
+    def _dropped(self, names: tuple[rules.IndexName, ...]) -> None:
+        """Before a DROP INDEX is forwarded: cancel the builds of those indexes, and wait until
+        they have stopped (a build submitted after the DROP must not be hit)."""
         if names and self.proxy.on_dropped_indexes is not None:
             self.proxy.on_dropped_indexes(names)
 

@@ -18,13 +18,17 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from pglast import parser
 
 from ..profiles import Capability, Profile
 
 Node = dict[str, Any]
+
+
+#: an index a statement names: (schema or None when unqualified, name)
+IndexName: TypeAlias = "tuple[str | None, str]"
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class Analysis:
 
     reject: Reject | None = None
     replacement: str | None = None
-    dropped_indexes: list[str] = field(default_factory=list)
+    dropped_indexes: list[IndexName] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class Rewrite:
     """The outcome for a whole Query/Parse text."""
 
     sql: str | None  # None: send the original unchanged
-    dropped_indexes: tuple[str, ...] = ()
+    dropped_indexes: tuple[IndexName, ...] = ()
 
 
 Check = Callable[[Node, Profile], "Reject | None"]
@@ -155,7 +159,7 @@ def rewrite(sql: str, profile: Profile) -> Rewrite:
     pieces: list[bytes] = []
     cursor = 0
     changed = False
-    dropped: list[str] = []
+    dropped: list[IndexName] = []
     for entry in parsed.get("stmts", []):
         start = entry.get("stmt_location", 0)
         length = entry.get("stmt_len", 0) or len(raw) - start
@@ -193,8 +197,12 @@ def analyse(stmt: Node, profile: Profile, text: str, async_at: int | None) -> An
         reject = _advisory_locks(node) if "advisory" in text.lower() else None
     analysis = Analysis(reject=reject)
     if reject is None and kind == "DropStmt" and node.get("removeType") == "OBJECT_INDEX":
-        analysis.dropped_indexes = [_names(obj)[-1] for obj in node.get("objects", [])]
+        analysis.dropped_indexes = [_index_name(_names(obj)) for obj in node.get("objects", [])]
     return analysis
+
+
+def _index_name(names: list[str]) -> IndexName:
+    return (names[-2] if len(names) >= 2 else None), names[-1]
 
 
 def _names(obj: Node) -> list[str]:

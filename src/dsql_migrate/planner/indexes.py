@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic.operations import ops
 
@@ -10,6 +12,25 @@ from ..profiles import Capability
 from . import Context, handles
 from ._sql import expr_sql, literal, q, qual
 from .constraints import duplicates_query
+
+#: where SQLAlchemy keeps the index options DSQL understands: ``postgresql_where=``, and the
+#: same options under the name of AWS's dialect (``auroradsql_include=``, as its docs write them)
+OPTION_DIALECTS = ("auroradsql", "postgresql")
+
+
+def index_options(index: sa.Index) -> dict[str, Any]:
+    """The index's ``where``, ``include``, ``using`` and ``nulls_not_distinct`` options, given
+    as ``postgresql_*`` or ``auroradsql_*`` (the latter wins when both are given)."""
+    out: dict[str, Any] = {}
+    for dialect in reversed(OPTION_DIALECTS):
+        if dialect not in index.dialect_options:  # no option of it given: nothing to load
+            continue
+        given = index.dialect_options[dialect]
+        for option in ("where", "include", "using", "nulls_not_distinct"):
+            value = given.get(option)
+            if value is not None and value is not False:
+                out[option] = value
+    return out
 
 
 def valid_index_query(name: str, schema: str | None) -> str:
@@ -47,7 +68,7 @@ def index_sql(index: sa.Index, ctx: Context, *, table_name: str | None = None) -
     if len(keys) > ctx.profile.limits.key_columns_per_index:
         ctx.warn(f"index {name}: {len(keys)} key columns, DSQL allows "
                  f"{ctx.profile.limits.key_columns_per_index}")
-    options = index.dialect_options["postgresql"]
+    options = index_options(index)
     where = options.get("where")
     if (expression and not ctx.profile.allows(Capability.EXPRESSION_INDEX)) or (
             where is not None and not ctx.profile.allows(Capability.PARTIAL_INDEX)):
@@ -81,7 +102,7 @@ def create_index(op: ops.CreateIndexOp, ctx: Context) -> None:
     if index.unique and ctx.live_table(op.table_name, op.schema) is not None:
         columns = [c.name for c in index.expressions if isinstance(c, sa.Column)]
         if len(columns) == len(index.expressions):
-            options = index.dialect_options["postgresql"]
+            options = index_options(index)
             where = options.get("where")
             ctx.add(StepKind.VERIFY, f"pre-check: no duplicate ({', '.join(columns)}) in "
                     f"{op.table_name}",

@@ -41,7 +41,7 @@ from ._sql import (
 )
 from .columns import live_name
 from .constraints import duplicates_query
-from .indexes import async_index_step, index_sql
+from .indexes import async_index_step, index_options, index_sql
 
 NEW_SUFFIX = "__new"
 OLD_SUFFIX = "__old"
@@ -186,8 +186,8 @@ def _unique_prechecks(desired: sa.Table, live: LiveTable, renames: dict[str, str
                            [c.name for c in constraint.columns], True))
     for index in desired.indexes:
         names = [e.name for e in index.expressions if isinstance(e, sa.Column)]
-        if index.unique and len(names) == len(index.expressions) and not index.dialect_options[
-                "postgresql"].get("where"):
+        if index.unique and len(names) == len(index.expressions) and not index_options(
+                index).get("where"):
             groups.append((str(index.name), names, True))
     for label, columns, nulls_distinct in groups:
         source = [renames.get(c, c) for c in columns]

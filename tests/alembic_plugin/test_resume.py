@@ -1,4 +1,4 @@
-"""A revision killed in the middle resumes; the same project through the ``auroradsql`` name."""
+"""A revision killed in the middle resumes, in a plain project and in the demo."""
 
 from __future__ import annotations
 
@@ -9,15 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic_project import make_project, sa_url
-from sqlalchemy.dialects import registry
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
-
-from dsql_migrate.alembic.impl import AuroraDsqlImpl
+from alembic_project import make_project
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -51,37 +43,6 @@ def test_killed_revision_resumes(tmp_path: Path, dsql_url: str) -> None:
 
     down = run_cli("downgrade", "base", "-c", str(ini))
     assert down.returncode == 0, down.stderr
-    assert version(dsql_url) is None
-
-
-class AuroraDsqlDialect(PGDialect_psycopg):
-    """Stands in for aurora-dsql-sqlalchemy: PostgreSQL over psycopg, named ``auroradsql``."""
-
-    name = "auroradsql"
-    supports_statement_cache = True
-
-
-@pytest.fixture
-def auroradsql() -> None:
-    registry.impls["auroradsql.psycopg"] = lambda: AuroraDsqlDialect
-
-
-def test_auroradsql_impl_is_registered(auroradsql: None, dsql_url: str) -> None:
-    import dsql_migrate.alembic.context  # noqa: F401 - the env.py import
-
-    engine = sa.create_engine(sa_url(dsql_url, "auroradsql+psycopg"), poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
-        mc = MigrationContext.configure(connection=conn)
-        assert isinstance(mc.impl, AuroraDsqlImpl)
-        assert mc.impl.transactional_ddl is False
-    engine.dispose()
-
-
-def test_project_through_auroradsql(auroradsql: None, tmp_path: Path, dsql_url: str) -> None:
-    cfg = Config(str(make_project(tmp_path, dsql_url, driver="auroradsql+psycopg")))
-    command.upgrade(cfg, "head")
-    assert version(dsql_url) == "r4"
-    command.downgrade(cfg, "base")
     assert version(dsql_url) is None
 
 
