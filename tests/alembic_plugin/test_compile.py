@@ -215,7 +215,7 @@ def test_cli_target_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     """--url, then $DSQL_MIGRATE_URL, then dsql-migrate.toml, then alembic.ini's URL."""
     from alembic_project import make_project
 
-    from dsql_migrate.alembic.engine import CONNINFO
+    from dsql_migrate.alembic.engine import CONNECTOR
     from dsql_migrate.cli._common import AppContext
     from dsql_migrate.cli.migrations import alembic_config
 
@@ -225,7 +225,8 @@ def test_cli_target_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
     def target(url: str | None) -> object:
         cfg = alembic_config(AppContext(), ini, url=url, local_dir=tmp_path, profile=None)
-        return cfg.attributes.get(CONNINFO)
+        connector = cfg.attributes.get(CONNECTOR)
+        return None if connector is None else connector.target.url
 
     assert target(None) is None  # the engine is made from alembic.ini's sqlalchemy.url
     assert target("postgresql://flag@127.0.0.1:1/postgres") == (

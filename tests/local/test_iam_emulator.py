@@ -256,3 +256,37 @@ def test_no_secret_anywhere_after_a_run(iam_target: tuple[LocalInstance, str], a
     for secret in SECRETS:
         assert secret not in everything, secret
     assert os.stat(state_dir / "iam.json").st_mode & 0o077 == 0  # the emulator's copy: private
+
+
+def test_an_alembic_upgrade_outlives_its_first_token(iam_target: tuple[LocalInstance, str],
+                                                     aws_env: None, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dsql-migrate upgrade`` on a dsql:// target: every connection of the engine and of the
+    runner gets its own token, so connections opened after the first token expired work."""
+    instance, url = iam_target
+    with psycopg.connect(instance.raw_url(), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS iam_alembic, alembic_version")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", "migrations"]).exit_code == 0
+    versions = tmp_path / "migrations" / "versions"
+    (versions / "0001_table.py").write_text(
+        'revision = "i1"\ndown_revision = None\nimport sqlalchemy as sa\n'
+        "from alembic import op\n\n"
+        "def upgrade():\n"
+        '    op.create_table("iam_alembic", sa.Column("id", sa.BigInteger, primary_key=True))\n\n'
+        "def downgrade():\n    pass\n")
+    (versions / "0002_column.py").write_text(
+        'revision = "i2"\ndown_revision = "i1"\nimport time\nimport sqlalchemy as sa\n'
+        "from alembic import op\n\n"
+        "def upgrade():\n"
+        "    time.sleep(2.5)  # recorded, not run: the runner connects after the first token\n"
+        '    op.add_column("iam_alembic", sa.Column("note", sa.Text))\n\n'
+        "def downgrade():\n    pass\n")
+    result = runner.invoke(main, ["upgrade", "--url", url + "&token_ttl=1"])
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(instance.raw_url()) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("i2",)
+        assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE "
+                            "table_name = 'iam_alembic' AND column_name = 'note'"
+                            ).fetchone() == (1,)

@@ -5,35 +5,39 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 from alembic.config import Config
 
 from ..config import load_config
-from ..connect import CONNECT_TIMEOUT_SECONDS, conninfo_for, resolve_target
+from ..connect import Connector, resolve_target
 
-CONNINFO = "dsql_migrate.conninfo"
+#: the key of the target's :class:`~dsql_migrate.connect.Connector` in ``config.attributes``
+CONNECTOR = "dsql_migrate.connector"
 
 
-def target_conninfo(config: Config) -> str:
-    """The libpq connection string of the target (the CLI puts it in ``config.attributes``)."""
-    given = config.attributes.get(CONNINFO)
-    if isinstance(given, str):
+def target_connector(config: Config) -> Connector:
+    """The connector of the target (the CLI puts it in ``config.attributes``)."""
+    given = config.attributes.get(CONNECTOR)
+    if isinstance(given, Connector):
         return given
-    conninfo = conninfo_for(resolve_target(None, load_config()))
-    config.attributes[CONNINFO] = conninfo
-    return conninfo
+    connector = Connector(resolve_target(None, load_config()))
+    config.attributes[CONNECTOR] = connector
+    return connector
 
 
 def engine_from(config: Config) -> sa.Engine:
-    """An engine for ``env.py``: ``sqlalchemy.url`` if the ini has one, else the target."""
+    """An engine for ``env.py``: ``sqlalchemy.url`` if the ini has one, else the target.
+
+    Every connection of the target's engine comes from its connector: on ``dsql://`` targets
+    each one with a fresh IAM token, so a long upgrade that reconnects never presents an
+    expired one."""
     url = config.get_main_option("sqlalchemy.url")
-    if url and CONNINFO not in config.attributes:
+    if url and CONNECTOR not in config.attributes:
         return sa.create_engine(url, poolclass=sa.pool.NullPool, **dsql_engine_options(url))
-    conninfo = target_conninfo(config)
+    connector = target_connector(config)
 
     def creator() -> Any:
-        return psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        return connector.connect()
 
     return sa.create_engine("postgresql+psycopg://", creator=creator, poolclass=sa.pool.NullPool,
                             use_native_hstore=False)
@@ -49,4 +53,4 @@ def offline_url(config: Config) -> str:
     return config.get_main_option("sqlalchemy.url") or "postgresql+psycopg://"
 
 
-__all__ = ["dsql_engine_options", "engine_from", "offline_url", "target_conninfo"]
+__all__ = ["CONNECTOR", "dsql_engine_options", "engine_from", "offline_url", "target_connector"]

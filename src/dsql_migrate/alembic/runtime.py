@@ -60,6 +60,8 @@ class DsqlSettings:
     on_event: Listener | None = None
     mode: str = RUN
     output: TextIO | None = None  # where dry-run / sql output goes (default: stdout)
+    #: recycle the runner's connections this often (DSQL ends them at 60 minutes)
+    max_connection_seconds: float | None = None
 
 
 def _default_listener() -> Listener:
@@ -187,7 +189,8 @@ def _run_online(mc: MigrationContext, step: Any, settings: DsqlSettings,
     label = _label(step)
     settings.on_event(Event("revision.start", f"{label}: {step.doc or ''}".rstrip(": "),
                             data={"revision": label}))
-    session = Session(connection_factory(mc.connection), retry=settings.retry)
+    session = Session(connection_factory(mc.connection), retry=settings.retry,
+                      max_connection_seconds=settings.max_connection_seconds)
     try:
         store = StateStore(settings.state_schema)
         plan = None if settings.run_options.abandon_previous else _stored_plan(
