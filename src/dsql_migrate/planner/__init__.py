@@ -151,7 +151,7 @@ def plan(
     to_recreate = _tables_to_recreate(op_list, ctx)
     recreated: set[tuple[str | None, str]] = set()
     dropped = {op_table(op) for op in op_list if isinstance(op, ops.DropTableOp)}
-    for op in _ordered(op_list, to_recreate):
+    for op in _ordered(op_list, to_recreate, live):
         key = op_table(op)
         if isinstance(op, ops.DropIndexOp) and key in dropped:
             continue  # dropping the table drops its indexes
@@ -165,19 +165,68 @@ def plan(
                 warnings=tuple(ctx.warnings))
 
 
+def recreations(
+    op_list: Sequence[ops.MigrateOperation],
+    live: Snapshot,
+    desired: sa.MetaData,
+    profile: Profile,
+    options: Options | None = None,
+) -> dict[tuple[str | None, str | None], list[str]]:
+    """The tables :func:`plan` would recreate for ``op_list``, ``(schema, table)`` → the
+    reasons, without planning anything (the autogenerate rewriter writes these as
+    ``op.recreate_table`` blocks)."""
+    from . import columns, constraints, indexes, recreate, tables  # noqa: F401 - registration
+
+    ctx = Context(profile=profile, live=live, desired=desired, options=options or Options(),
+                  all_ops=list(op_list))
+    return _tables_to_recreate(op_list, ctx)
+
+
 def _ordered(op_list: Sequence[ops.MigrateOperation],
              to_recreate: Mapping[tuple[str | None, str | None], list[str]],
-             ) -> list[ops.MigrateOperation]:
-    """Renames first, then recreations (so that new tables reference the recreated ones),
-    then everything else in the diff's order."""
+             live: Snapshot) -> list[ops.MigrateOperation]:
+    return sorted(op_list, key=ranking(op_list, to_recreate, live))  # stable
+
+
+def ranking(op_list: Sequence[ops.MigrateOperation],
+            to_recreate: Mapping[tuple[str | None, str | None], list[str]],
+            live: Snapshot) -> Callable[[ops.MigrateOperation], int]:
+    """The order :func:`plan` runs ops in, as a sort key (the sort is stable): renames first;
+    then the ops of dropped tables that reference a recreated table (their foreign keys would
+    keep the recreated table's backup from being dropped); then recreations (so that new tables
+    reference the recreated ones); then everything else in the diff's order."""
+    dropped_first = _dropped_referencing(op_list, to_recreate, live)
+
     def rank(op: ops.MigrateOperation) -> int:
         if isinstance(op, ops.RenameTableOp):
             return 0
-        if op_table(op) in to_recreate:
+        key = op_table(op)
+        if key in dropped_first:
             return 1
-        return 2
+        if key in to_recreate:
+            return 2
+        return 3
 
-    return sorted(op_list, key=rank)  # stable: the diff's order within each group
+    return rank
+
+
+def _dropped_referencing(op_list: Sequence[ops.MigrateOperation],
+                         to_recreate: Mapping[tuple[str | None, str | None], list[str]],
+                         live: Snapshot) -> set[tuple[str | None, str | None]]:
+    recreated = set()
+    for schema, name in to_recreate:
+        table = live.table(name, schema) if name is not None else None
+        if table is not None:
+            recreated.add(table.qualified)
+    out: set[tuple[str | None, str | None]] = set()
+    for op in op_list:
+        if not isinstance(op, ops.DropTableOp):
+            continue
+        table = live.table(op.table_name, op.schema)
+        if table is not None and any(c.kind == "foreign_key" and c.ref_table in recreated
+                                     for c in table.constraints):
+            out.add(op_table(op))
+    return out
 
 
 def _dispatch(op: ops.MigrateOperation, ctx: Context) -> None:
@@ -215,4 +264,5 @@ def recreation_check(*op_types: type[_O]) -> Callable[[Callable[[_O, Context], s
     return register
 
 
-__all__ = ["Context", "Options", "PlanningError", "handles", "plan", "recreation_check"]
+__all__ = ["Context", "Options", "PlanningError", "handles", "op_table", "plan", "ranking",
+           "recreation_check", "recreations"]

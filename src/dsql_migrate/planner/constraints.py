@@ -41,6 +41,17 @@ def duplicates_query(table: str, schema: str | None, columns: list[str],
             f"GROUP BY {cols(columns)} HAVING count(*) > 1 LIMIT 20")
 
 
+def validated_later(ctx: Context, op: ops.CreateCheckConstraintOp | ops.CreateForeignKeyOp,
+                    table: str, name: str) -> bool:
+    """A constraint added ``NOT VALID`` (``postgresql_not_valid=True``) that an op of the same
+    plan validates: its rows are pre-checked as for the implicit form. Without that op, NOT
+    VALID means "leave the existing rows alone", and they are neither checked nor validated."""
+    if not op.kw.get("postgresql_not_valid"):
+        return True
+    return any(isinstance(other, ValidateConstraintOp) and other.table_name == table
+               and other.constraint_name == name for other in ctx.all_ops)
+
+
 def _key_list(ctx: Context, table: str, schema: str | None) -> str:
     from .columns import live_name
 
@@ -90,12 +101,14 @@ def add_check_recreates(op: ops.CreateCheckConstraintOp, ctx: Context) -> str | 
 def add_check(op: ops.CreateCheckConstraintOp, ctx: Context) -> None:
     name = str(op.constraint_name)
     condition = expr_sql(op.condition)
-    ctx.add(StepKind.VERIFY, f"pre-check: rows of {op.table_name} that fail CHECK {name}",
-            [f"SELECT {_key_list(ctx, op.table_name, op.schema)} FROM "
-             f"{qual(op.table_name, op.schema)} WHERE NOT ({condition}) LIMIT 20"],
-            table=op.table_name, details={"expect": "no rows"})
+    if validated_later(ctx, op, op.table_name, name):
+        ctx.add(StepKind.VERIFY, f"pre-check: rows of {op.table_name} that fail CHECK {name}",
+                [f"SELECT {_key_list(ctx, op.table_name, op.schema)} FROM "
+                 f"{qual(op.table_name, op.schema)} WHERE NOT ({condition}) LIMIT 20"],
+                table=op.table_name, details={"expect": "no rows"})
     add_check_not_valid(ctx, op.table_name, op.schema, name, condition)
-    validate_async(ctx, op.table_name, op.schema, name)
+    if not op.kw.get("postgresql_not_valid"):
+        validate_async(ctx, op.table_name, op.schema, name)
 
 
 # -- foreign keys --------------------------------------------------------------------------------
@@ -114,11 +127,12 @@ def add_foreign_key(op: ops.CreateForeignKeyOp, ctx: Context) -> None:
     remote = [str(c) for c in op.remote_cols]
     join = " AND ".join(f"p.{q(r)} = c.{q(lc)}" for lc, r in zip(local, remote, strict=True))
     not_null = " AND ".join(f"c.{q(lc)} IS NOT NULL" for lc in local)
-    ctx.add(StepKind.VERIFY, f"pre-check: rows of {table} without a parent in "
-            f"{op.referent_table}",
-            [f"SELECT {', '.join('c.' + q(lc) for lc in local)} FROM {qual(table, schema)} c "
-             f"WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {ref} p WHERE {join}) LIMIT 20"],
-            table=table, details={"expect": "no rows"})
+    if validated_later(ctx, op, table, name):
+        ctx.add(StepKind.VERIFY, f"pre-check: rows of {table} without a parent in "
+                f"{op.referent_table}",
+                [f"SELECT {', '.join('c.' + q(lc) for lc in local)} FROM {qual(table, schema)} "
+                 f"c WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {ref} p WHERE {join}) "
+                 "LIMIT 20"], table=table, details={"expect": "no rows"})
     actions = ""
     if op.kw.get("ondelete"):
         actions += f" ON DELETE {op.kw['ondelete']}"
@@ -128,7 +142,8 @@ def add_foreign_key(op: ops.CreateForeignKeyOp, ctx: Context) -> None:
             [f"ALTER TABLE {qual(table, schema)} ADD CONSTRAINT {q(name)} FOREIGN KEY "
              f"({cols(local)}) REFERENCES {ref} ({cols(remote)}){actions} NOT VALID"],
             table=table)
-    validate_async(ctx, table, schema, name)
+    if not op.kw.get("postgresql_not_valid"):
+        validate_async(ctx, table, schema, name)
 
 
 # -- drop / validate / primary key ---------------------------------------------------------------

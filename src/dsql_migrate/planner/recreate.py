@@ -59,7 +59,8 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
     if desired is None or live is None:
         raise PlanningError(f"cannot recreate {table}: it must exist in the live schema and in "
                             "the target")
-    why = "; ".join(dict.fromkeys(reasons))
+    # an explicit op.recreate_table carries the reasons of the ops inside it, joined
+    why = "; ".join(dict.fromkeys(part for reason in reasons for part in reason.split("; ")))
     src = qual(table, schema)
     new_name = suffixed(table, NEW_SUFFIX)
     old_name = suffixed(table, OLD_SUFFIX)
