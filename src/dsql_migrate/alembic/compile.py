@@ -29,14 +29,14 @@ from ..catalog import Snapshot
 from ..errors import DsqlMigrateError, ExitCode
 from ..lint import LintSettings, Severity, lint_script
 from ..plan import Estimate, Plan, StepKind
-from ..planner import Context, Options, PlanningError, handles
+from ..planner import Context, Options, PlanningError, handles, recreation_check
 from ..planner import plan as make_plan
 from ..planner._keyset import Keyset, keyset_for
-from ..profiles import Profile
+from ..profiles import Capability, Profile
 from ..sql import StatementKind, quote_ident, quote_qualified
 from .batch import recording_batch_alter_table
 from .model import desired_metadata, table_key
-from .ops import BackfillOp, BulkRowsOp, RawSqlOp
+from .ops import BackfillOp, BulkRowsOp, RawSqlOp, RecreateTableOp, UniqueUsingIndexOp, flatten
 
 log = logging.getLogger(__name__)
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -94,7 +94,7 @@ def expand(recorded: Sequence[ops.MigrateOperation], profile: Profile, *, where:
     problems: list[str] = []
     settings = LintSettings.build(profile)
     number = 0
-    for operation in recorded:
+    for operation in flatten(recorded):
         if isinstance(operation, ops.ExecuteSQLOp):
             number += 1
             text = _sql_text(operation.sqltext)
@@ -173,7 +173,7 @@ def compile_ops(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, profil
 
 _SHAPE_OPS = (ops.AddColumnOp, ops.DropColumnOp, ops.AlterColumnOp,
               ops.CreateUniqueConstraintOp, ops.CreateCheckConstraintOp,
-              ops.CreateForeignKeyOp, ops.DropConstraintOp)
+              ops.CreateForeignKeyOp, ops.DropConstraintOp, RecreateTableOp, UniqueUsingIndexOp)
 
 
 def fold_into_new_tables(planned: Sequence[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
@@ -246,6 +246,34 @@ def _plan_bulk(operation: BulkRowsOp, ctx: Context) -> None:
             operation.statements, table=operation.table)
 
 
+@recreation_check(RecreateTableOp)
+def _recreate_recreates(operation: RecreateTableOp, ctx: Context) -> str | None:
+    return operation.reason or "op.recreate_table"
+
+
+@handles(RecreateTableOp)
+def _plan_recreate(operation: RecreateTableOp, ctx: Context) -> None:  # pragma: no cover
+    raise AssertionError("op.recreate_table is always planned as a recreation")
+
+
+@recreation_check(UniqueUsingIndexOp)
+def _unique_using_index_recreates(operation: UniqueUsingIndexOp, ctx: Context) -> str | None:
+    if not ctx.profile.allows(Capability.ADD_UNIQUE_USING_INDEX):
+        return (f"add unique constraint {operation.constraint_name} "
+                f"({ctx.profile.name} profile)")
+    return None
+
+
+@handles(UniqueUsingIndexOp)
+def _plan_unique_using_index(operation: UniqueUsingIndexOp, ctx: Context) -> None:
+    table = operation.table_name
+    ctx.add(StepKind.DDL, f"add unique constraint {operation.constraint_name} using index "
+            f"{operation.index_name}",
+            [f"ALTER TABLE {qual(table, operation.schema)} ADD CONSTRAINT "
+             f"{q(operation.constraint_name)} UNIQUE USING INDEX {q(operation.index_name)}"],
+            table=table)
+
+
 @handles(BackfillOp)
 def _plan_backfill(operation: BackfillOp, ctx: Context) -> None:
     table, schema = operation.table, operation.schema
@@ -254,7 +282,7 @@ def _plan_backfill(operation: BackfillOp, ctx: Context) -> None:
     target = qual(table, schema)
     assignments = ", ".join(f"{q(col)} = {pct(expr)}" for col, expr in operation.values.items())
     condition = f" AND ({pct(operation.where)})" if operation.where else ""
-    size = max(1, min(operation.batch_size or ctx.options.batch_size(ctx.profile),
+    size = max(1, min(operation.batch_size or ctx.batch_size(live),
                       ctx.profile.limits.rows_per_transaction))
     rows = live.rows if live is not None else None
     batches = 1 if rows is None else max(1, math.ceil(rows / size))

@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.operations import ops
 
+from .ops import UniqueUsingIndexOp
+
 _KEEP: Any = object()
 
 
@@ -26,7 +28,7 @@ def desired_metadata(live: sa.MetaData, recorded: Iterable[ops.MigrateOperation]
     for table in live.sorted_tables:
         table.to_metadata(md)
     for op in recorded:
-        handler = _APPLY.get(type(op))
+        handler = next((_APPLY[t] for t in type(op).__mro__ if t in _APPLY), None)
         if handler is not None:
             handler(md, op)
     return md
@@ -216,6 +218,19 @@ def _drop_constraint(md: sa.MetaData, op: ops.DropConstraintOp) -> None:
             table.indexes.discard(index)
 
 
+def _unique_using_index(md: sa.MetaData, op: UniqueUsingIndexOp) -> None:
+    """The unique index becomes the constraint (PostgreSQL renames it to the constraint's)."""
+    table = _table(md, op.table_name, op.schema)
+    if table is None:
+        return
+    index = next((i for i in table.indexes if i.name == op.index_name), None)
+    if index is None:
+        return
+    table.indexes.discard(index)
+    columns = [e.name for e in index.expressions if isinstance(e, sa.Column)]
+    table.append_constraint(sa.UniqueConstraint(*columns, name=op.constraint_name))
+
+
 _APPLY: dict[type[Any], Callable[[sa.MetaData, Any], None]] = {
     ops.CreateTableOp: _create_table,
     ops.DropTableOp: _drop_table,
@@ -229,6 +244,7 @@ _APPLY: dict[type[Any], Callable[[sa.MetaData, Any], None]] = {
     ops.CreateCheckConstraintOp: _add_check,
     ops.CreateForeignKeyOp: _add_fk,
     ops.DropConstraintOp: _drop_constraint,
+    UniqueUsingIndexOp: _unique_using_index,
 }
 
 __all__ = ["desired_metadata", "table_key"]
@@ -265,6 +281,15 @@ def predicted_snapshot(md: sa.MetaData, base: Any) -> Any:
                 names = tuple(c.name for c in con.columns)
                 constraints.append(Constraint(name=str(con.name), kind="unique", columns=names,
                                               definition=f"UNIQUE ({', '.join(names)})"))
+            elif isinstance(con, sa.ForeignKeyConstraint) and con.name:
+                names = tuple(str(k) for k in con.column_keys)
+                target = con.elements[0].target_fullname.rsplit(".", 1)[0]
+                ref = target if "." in target else f"public.{target}"
+                constraints.append(Constraint(
+                    name=str(con.name), kind="foreign_key", columns=names,
+                    definition=f"FOREIGN KEY ({', '.join(names)})", ref_table=ref,
+                    ref_columns=tuple(e.target_fullname.rsplit(".", 1)[1]
+                                      for e in con.elements)))
         indexes = tuple(
             Index(name=str(i.name), unique=bool(i.unique),
                   keys=tuple(str(getattr(e, "name", e)) for e in i.expressions))
