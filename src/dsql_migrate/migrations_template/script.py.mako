@@ -6,7 +6,9 @@ Create Date: ${create_date}
 
 Runs on Aurora DSQL through dsql-migrate: every op below becomes DSQL-safe steps (one DDL per
 transaction, CREATE INDEX ASYNC awaited, type changes by table recreation), resumable where it
-stopped. op.backfill(table, set={...}, where=..., batch_size=...) updates rows in batches.
+stopped; `dsql-migrate upgrade --dry-run` shows them. Besides Alembic's ops:
+op.recreate_table(t) (a with-block), op.create_index_async, op.validate_constraint_async,
+op.create_unique_constraint_using_index and op.backfill(t, set={...}, where=...).
 """
 from __future__ import annotations
 
