@@ -192,16 +192,17 @@ def ranking(op_list: Sequence[ops.MigrateOperation],
             to_recreate: Mapping[tuple[str | None, str | None], list[str]],
             live: Snapshot) -> Callable[[ops.MigrateOperation], int]:
     """The order :func:`plan` runs ops in, as a sort key (the sort is stable): renames first;
-    then the ops of dropped tables that reference a recreated table (their foreign keys would
-    keep the recreated table's backup from being dropped); then recreations (so that new tables
-    reference the recreated ones); then everything else in the diff's order."""
-    dropped_first = _dropped_referencing(op_list, to_recreate, live)
+    then what removes a foreign key to a recreated table (the drop of that key, or all the ops
+    of a table that is dropped), since the key would keep the recreated table's backup from
+    being dropped; then recreations (so that new tables reference the recreated ones); then
+    everything else in the diff's order."""
+    dropped_tables, dropped_keys = _references_to_remove(op_list, to_recreate, live)
 
     def rank(op: ops.MigrateOperation) -> int:
         if isinstance(op, ops.RenameTableOp):
             return 0
         key = op_table(op)
-        if key in dropped_first:
+        if key in dropped_tables or (key, getattr(op, "constraint_name", None)) in dropped_keys:
             return 1
         if key in to_recreate:
             return 2
@@ -210,23 +211,33 @@ def ranking(op_list: Sequence[ops.MigrateOperation],
     return rank
 
 
-def _dropped_referencing(op_list: Sequence[ops.MigrateOperation],
-                         to_recreate: Mapping[tuple[str | None, str | None], list[str]],
-                         live: Snapshot) -> set[tuple[str | None, str | None]]:
+def _references_to_remove(op_list: Sequence[ops.MigrateOperation],
+                          to_recreate: Mapping[tuple[str | None, str | None], list[str]],
+                          live: Snapshot) -> tuple[set[tuple[str | None, str | None]],
+                                                   set[tuple[tuple[str | None, str | None],
+                                                             str | None]]]:
+    """Tables dropped, and foreign keys dropped, that reference a recreated table."""
     recreated = set()
     for schema, name in to_recreate:
         table = live.table(name, schema) if name is not None else None
         if table is not None:
             recreated.add(table.qualified)
-    out: set[tuple[str | None, str | None]] = set()
+    tables: set[tuple[str | None, str | None]] = set()
+    keys: set[tuple[tuple[str | None, str | None], str | None]] = set()
     for op in op_list:
-        if not isinstance(op, ops.DropTableOp):
+        key = op_table(op)
+        if key in to_recreate or not isinstance(op, (ops.DropTableOp, ops.DropConstraintOp)):
             continue
         table = live.table(op.table_name, op.schema)
-        if table is not None and any(c.kind == "foreign_key" and c.ref_table in recreated
-                                     for c in table.constraints):
-            out.add(op_table(op))
-    return out
+        if table is None:
+            continue
+        references = {c.name for c in table.constraints
+                      if c.kind == "foreign_key" and c.ref_table in recreated}
+        if isinstance(op, ops.DropTableOp) and references:
+            tables.add(key)
+        elif isinstance(op, ops.DropConstraintOp) and op.constraint_name in references:
+            keys.add((key, op.constraint_name))
+    return tables, keys
 
 
 def _dispatch(op: ops.MigrateOperation, ctx: Context) -> None:
