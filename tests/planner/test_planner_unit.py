@@ -192,3 +192,34 @@ def test_index_options_of_either_dialect_name_are_planned(dialect: str) -> None:
     classic = plan(op_list, live_snapshot(), metadata, CLASSIC)
     assert not any("ix_items_open" in sql for s in classic.steps for sql in s.sql)
     assert any("ix_items_open" in w and "not planned" in w for w in classic.warnings)
+
+
+def test_references_to_a_recreated_table_are_removed_before_it_is_recreated() -> None:
+    """A foreign key to the recreated table would keep its backup from being dropped: the drop
+    of that key, and a dropped table holding one, come before the recreation."""
+    def child(name: str) -> Table:
+        return Table(schema="public", name=name,
+                     columns=(Column("id", "bigint", False, position=1),
+                              Column("item_id", "bigint", True, position=2)),
+                     constraints=(Constraint(f"{name}_pkey", "primary_key", ("id",),
+                                             "PRIMARY KEY (id)"),
+                                  Constraint(f"fk_{name}_item", "foreign_key", ("item_id",),
+                                             "FOREIGN KEY (item_id) REFERENCES items(id)",
+                                             ref_table="public.items", ref_columns=("id",))))
+    items = live_snapshot().tables["public.items"]
+    live = Snapshot(schemas=("public",), tables={
+        "public.items": items, "public.kids": child("kids"), "public.pets": child("pets")})
+    metadata = desired_metadata()
+    metadata.tables["items"].c.name.type = sa.String(40)
+    sa.Table("kids", metadata, sa.Column("id", sa.BigInteger, primary_key=True),
+             sa.Column("item_id", sa.BigInteger))
+    op_list: list[ops.MigrateOperation] = [
+        ops.AlterColumnOp("items", "name", modify_type=sa.String(40), existing_type=sa.Text()),
+        ops.DropConstraintOp("fk_kids_item", "kids", type_="foreignkey"),
+        ops.DropTableOp("pets"),
+    ]
+    summaries = [s.summary for s in plan(op_list, live, metadata, CURRENT).steps]
+    first_recreation = next(i for i, s in enumerate(summaries) if "items__new" in s)
+    assert summaries.index("drop constraint fk_kids_item on kids") < first_recreation
+    assert summaries.index("drop table pets") < first_recreation
+    assert summaries[-1] == "drop backup items__old"
