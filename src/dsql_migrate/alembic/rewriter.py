@@ -183,7 +183,7 @@ def dsql_rewrite(context: Any, directives: list[Any], profile: Profile) -> None:
         live_md = _reflect(context.bind)
         target = _metadatas(context.opts.get("target_metadata"))
         upgrade.ops.extend(invalid_index_rebuilds(live, target))
-        added, dropped = missing_checks(live, target)
+        added, dropped = missing_checks(live, target, already=_check_names(upgrade))
         upgrade.ops.extend(added)
         upgrade.ops.extend(not_valid_validations(live, target, profile))
         if downgrade is not None:
@@ -406,10 +406,18 @@ def _named_checks(table: sa.Table) -> Iterator[sa.CheckConstraint]:
             yield constraint
 
 
-def missing_checks(live: Snapshot, target: Sequence[sa.MetaData],
+def _check_names(container: ops.OpContainer) -> set[str]:
+    """CHECKs the comparison already adds (Alembic's opt-in ``checkconstraint_byname``)."""
+    return {str(op.constraint_name) for op in _walk(container.ops)
+            if isinstance(op, ops.CreateCheckConstraintOp)}
+
+
+def missing_checks(live: Snapshot, target: Sequence[sa.MetaData], *,
+                   already: Iterable[str] = ()
                    ) -> tuple[list[ops.MigrateOperation], list[ops.MigrateOperation]]:
     """The model's named CHECK constraints that an existing table lacks (compared by name:
     the database rewrites the text of a condition), as upgrade ops and their downgrade."""
+    skip = set(already)
     added: list[ops.MigrateOperation] = []
     dropped: list[ops.MigrateOperation] = []
     for table in _model_tables(target):
@@ -417,7 +425,7 @@ def missing_checks(live: Snapshot, target: Sequence[sa.MetaData],
         if live_table is None:
             continue
         for check in _named_checks(table):
-            if live_table.constraint(str(check.name)) is None:
+            if live_table.constraint(str(check.name)) is None and str(check.name) not in skip:
                 added.append(ops.CreateCheckConstraintOp.from_constraint(check))
                 dropped.insert(0, ops.DropConstraintOp(str(check.name), table.name,
                                                        type_="check", schema=table.schema))
