@@ -109,16 +109,17 @@ def drop_column(op: ops.DropColumnOp, ctx: Context) -> None:
 
 @recreation_check(ops.AlterColumnOp)
 def alter_column_recreates(op: ops.AlterColumnOp, ctx: Context) -> str | None:
+    reasons = []
     if op.modify_type is not None and type_changes(op, ctx):
-        return f"change type of {op.column_name}"
+        reasons.append(f"change type of {op.column_name}")
     if op.modify_nullable is False and not not_null_by_check(ctx):
-        return f"set NOT NULL on {op.column_name}"
+        reasons.append(f"set NOT NULL on {op.column_name}")
     if op.modify_nullable is True and not ctx.profile.allows(Capability.DROP_NOT_NULL):
-        return f"drop NOT NULL on {op.column_name} ({ctx.profile.name} profile)"
+        reasons.append(f"drop NOT NULL on {op.column_name} ({ctx.profile.name} profile)")
     if op.modify_server_default is not False and not ctx.profile.allows(
             Capability.ALTER_COLUMN_DEFAULT):
-        return f"change the default of {op.column_name} ({ctx.profile.name} profile)"
-    return None
+        reasons.append(f"change the default of {op.column_name} ({ctx.profile.name} profile)")
+    return "; ".join(reasons) or None
 
 
 def type_changes(op: ops.AlterColumnOp, ctx: Context) -> bool:
