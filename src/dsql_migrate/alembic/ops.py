@@ -23,13 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from alembic.operations import BatchOperations, MigrateOperation, Operations, ops
+from alembic.operations.batch import BatchOperationsImpl
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from ..diff import ValidateConstraintOp
 from ..errors import DsqlMigrateError
+from .batch import _BatchTarget
 
 
 class NeedsPlugin(DsqlMigrateError):
@@ -146,20 +148,12 @@ class ValidateConstraintAsyncOp(ValidateConstraintOp):
         return ("validate_constraint", self.schema, self.table_name, self.constraint_name)
 
 
-class _RecreateTarget:
-    """What Alembic's batch ops read from ``operations.impl``: the table they apply to."""
-
-    def __init__(self, table_name: str, schema: str | None) -> None:
-        self.table_name = table_name
-        self.schema = schema
-
-
 class _Collector(BatchOperations):
     """``batch_op`` of ``op.recreate_table``: Alembic's batch methods, each op kept."""
 
     def __init__(self, operations: Operations, table_name: str, schema: str | None) -> None:
         super().__init__(operations.migration_context,
-                         impl=_RecreateTarget(table_name, schema))  # type: ignore[arg-type]
+                         impl=cast(BatchOperationsImpl, _BatchTarget(table_name, schema)))
         self.collected: list[MigrateOperation] = []
 
     def invoke(self, operation: MigrateOperation) -> Any:
