@@ -95,9 +95,14 @@ def scratch_url(raw_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh current directory with no configuration and no DSQL_MIGRATE_* variables."""
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh current directory with no configuration and no DSQL_MIGRATE_* variables; a
+    local emulator a command started in it (the default target, or a scratch server for a
+    desired .sql file) is destroyed afterwards."""
     monkeypatch.chdir(tmp_path)
     for name in ("DSQL_MIGRATE_URL", "DSQL_MIGRATE_LOCAL_DIR"):
         monkeypatch.delenv(name, raising=False)
-    return tmp_path
+    yield tmp_path
+    default = tmp_path / ".dsql-migrate" / "local"
+    if default.exists():
+        LocalInstance(default).destroy()
