@@ -24,6 +24,7 @@ import sys
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -241,10 +242,32 @@ def load_sql_target(path: Path, server: str) -> Desired:
             metadata = sa.MetaData()
             with engine.connect() as sa_conn:
                 for schema in desired_snapshot.schemas:
-                    metadata.reflect(sa_conn, schema=None if schema == "public" else schema)
+                    reflect(sa_conn, metadata, schema=None if schema == "public" else schema)
         finally:
             engine.dispose()
     return Desired(metadata=metadata, source=str(path), snapshot=desired_snapshot)
+
+
+def reflect(bind: sa.Connection, metadata: sa.MetaData | None = None, *,
+            schema: str | None = None) -> sa.MetaData:
+    """``metadata`` (a new one by default) with the tables of ``bind`` reflected, without the
+    warning SQLAlchemy 2.1 gives about the ``not_valid`` option it reflects itself on a NOT
+    VALID CHECK constraint ("Can't validate argument 'dialect_options'")."""
+    metadata = metadata if metadata is not None else sa.MetaData()
+    with quiet_reflection():
+        metadata.reflect(bind, schema=schema)
+    return metadata
+
+
+@contextmanager
+def quiet_reflection() -> Iterator[None]:
+    """Without SQLAlchemy 2.1's warning about a NOT VALID CHECK constraint's ``not_valid``
+    option, which its PostgreSQL reflection sets and its constructor then cannot validate
+    (noise: the constraint is reflected right)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Can't validate argument 'dialect_options'",
+                                category=sa.exc.SAWarning)
+        yield
 
 
 def engine_for(conninfo: str) -> sa.Engine:

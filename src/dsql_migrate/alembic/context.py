@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from alembic import context as _alembic
 
 from ..config import load_config
+from ..diff import quiet_reflection
 from ..profiles import get_profile
 from ..runner import RunOptions
 from . import impl as _impl  # noqa: F401 - registers the auroradsql impl
@@ -99,7 +100,8 @@ def begin_transaction() -> AbstractContextManager[None]:
 
 def run_migrations(**kw: Any) -> None:
     """Run the pending revisions, each compiled to a Plan and executed by the runner."""
-    _run_migrations(_alembic.get_context(), settings(), **kw)
+    with quiet_reflection():  # Alembic's comparison reflects too
+        _run_migrations(_alembic.get_context(), settings(), **kw)
 
 
 __all__ = ["begin_transaction", "configure", "run_migrations", "settings"]

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.operations import ops
 
+from ..diff import reflect
 from .ops import UniqueUsingIndexOp
 
 _KEEP: Any = object()
@@ -299,3 +300,13 @@ def predicted_snapshot(md: sa.MetaData, base: Any) -> Any:
             indexes=indexes, row_estimate=old.row_estimate if old is not None else 0,
             row_count=old.row_count if old is not None else None)
     return replace(base, tables=tables)
+
+
+def reflect_live(bind: sa.Connection) -> sa.MetaData:
+    """The live schema as SQLAlchemy metadata, Alembic's version table left out (see
+    :func:`dsql_migrate.diff.reflect`)."""
+    md = reflect(bind)
+    table = md.tables.get("alembic_version")
+    if table is not None:
+        md.remove(table)
+    return md

@@ -54,7 +54,7 @@ from ..planner._sql import default_sql, q
 from ..profiles import Capability, Profile
 from . import render as _render  # noqa: F401 - registers the renderers of our ops
 from .compile import fold_into_new_tables, renames_first
-from .model import desired_metadata, predicted_snapshot
+from .model import desired_metadata, predicted_snapshot, reflect_live
 from .ops import (
     BackfillOp,
     CommentOp,
@@ -180,7 +180,7 @@ def dsql_rewrite(context: Any, directives: list[Any], profile: Profile) -> None:
         live = _live(context)
         if live is None:
             continue
-        live_md = _reflect(context.bind)
+        live_md = reflect_live(context.bind)
         target = _metadatas(context.opts.get("target_metadata"))
         upgrade.ops.extend(invalid_index_rebuilds(live, target))
         added, dropped = missing_checks(live, target, already=_check_names(upgrade))
@@ -467,15 +467,6 @@ def _live(context: Any) -> Snapshot | None:
         return snapshot(conn)
     finally:
         conn.close()
-
-
-def _reflect(bind: sa.Connection) -> sa.MetaData:
-    md = sa.MetaData()
-    md.reflect(bind=bind)
-    table = md.tables.get("alembic_version")
-    if table is not None:
-        md.remove(table)
-    return md
 
 
 def _check_plannable(flat: list[ops.MigrateOperation], live: Snapshot, live_md: sa.MetaData,

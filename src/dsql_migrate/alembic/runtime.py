@@ -35,7 +35,7 @@ from ..runner import RetryPolicy, Runner, RunOptions, Session, StateStore, StepF
 from ..runner.events import Event, Listener
 from ..sql import quote_literal, quote_qualified
 from .compile import Compiled, compile_ops, expand, record
-from .model import desired_metadata, predicted_snapshot
+from .model import desired_metadata, predicted_snapshot, reflect_live
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def _run_online(mc: MigrationContext, step: Any, settings: DsqlSettings,
                                     data={"hash": plan.hash}))
         else:
             live = snapshot(session.conn)
-            live_md = _reflect(mc.connection)
+            live_md = reflect_live(mc.connection)
             plan, _ = _compile(mc, step, settings, live, live_md, version_sql=version_sql,
                                nonce=uuid.uuid4().hex, **kw)
         for warning in plan.warnings:
@@ -244,16 +244,6 @@ def _stored_plan(session: Session, store: StateStore, label: str) -> Plan | None
     return None
 
 
-def _reflect(bind: sa.Connection) -> sa.MetaData:
-    md = sa.MetaData()
-    md.reflect(bind=bind)
-    for name in ("alembic_version",):
-        table = md.tables.get(name)
-        if table is not None:
-            md.remove(table)
-    return md
-
-
 def _offline_schema(mc: MigrationContext) -> tuple[Snapshot, sa.MetaData]:
     """The live schema for a dry run (read-only), or nothing at all for ``--sql`` offline."""
     if mc.connection is None or mc.as_sql:
@@ -264,7 +254,7 @@ def _offline_schema(mc: MigrationContext) -> tuple[Snapshot, sa.MetaData]:
         live = snapshot(conn)
     finally:
         conn.close()
-    return live, _reflect(mc.connection)
+    return live, reflect_live(mc.connection)
 
 
 def _compile(mc: MigrationContext, step: Any, settings: DsqlSettings, live: Snapshot,
