@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg import sql
@@ -230,24 +230,21 @@ class LeaseLock:
         condition, params = self.held()
         row = conn.execute(sql.SQL("SELECT {}").format(condition), params).fetchone()
         if row is None or not row[0]:
-            holder = self.holder(conn)
-            self.token = None
-            raise LeaseLost(
-                "the lock was taken over by "
-                f"{holder.describe() if holder else 'nobody (it was released)'}; "
-                "this runner stopped before its next write",
-                hint="run 'dsql-migrate status' to see what the other runner did")
+            self._lost(conn)
 
     def check_fence(self, conn: Conn, cursor: psycopg.Cursor[Any]) -> None:
         if cursor.fetchone() is None:
-            holder = self.holder(conn)
-            self.token = None
-            raise LeaseLost(
-                "the lock was taken over by "
-                f"{holder.describe() if holder else 'nobody (it was released)'}; "
-                "this runner stopped before its next write",
-                hint="run 'dsql-migrate status' to see what the other runner did")
+            self._lost(conn)
         self._renewed_at = time.monotonic()
+
+    def _lost(self, conn: Conn) -> NoReturn:
+        holder = self.holder(conn)
+        self.token = None
+        raise LeaseLost(
+            "the lock was taken over by "
+            f"{holder.describe() if holder else 'nobody (it was released)'}; "
+            "this runner stopped before its next write",
+            hint="run 'dsql-migrate status' to see what the other runner did")
 
     def heartbeat(self) -> None:
         self.session.transaction("lock heartbeat", self.fence)
