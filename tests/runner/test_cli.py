@@ -76,3 +76,27 @@ def test_unlock_refuses_a_live_lock_without_force(workdir: Path, target_url: str
     assert f"run {runner.run_id}" in status.output
     forced = _run("unlock", *common, "--force")
     assert forced.exit_code == 0 and runner.run_id in forced.output
+
+
+def test_a_database_refusal_is_one_line_not_a_traceback(workdir: Path, raw_url: str,
+                                                        raw_conn: psycopg.Connection[Any],
+                                                        state_schema: str) -> None:
+    """A role that may not create the state schema: the server's message, exit 1."""
+    role = f"ro_{state_schema[-8:]}"
+    raw_conn.execute(f'CREATE ROLE "{role}" LOGIN')  # no CREATE on the database
+    try:
+        url = raw_url.replace("://admin@", f"://{role}@")
+        plan_file = workdir / "plan.json"
+        plan_file.write_text(recreate_plan("t_none", rows=1, batch_size=1).to_json())
+        for args in (("apply", str(plan_file)), ("status",), ("unlock",)):
+            result = CliRunner().invoke(main, [*args, "--url", url, "--state-schema",
+                                               state_schema])
+            assert result.exit_code in (0, 1), (args, result.output)
+            assert result.exception is None or isinstance(result.exception, SystemExit), \
+                (args, result.output)
+        apply = CliRunner().invoke(main, ["apply", str(plan_file), "--url", url,
+                                          "--state-schema", state_schema])
+        assert apply.exit_code == 1
+        assert "error: the database refused: permission denied" in apply.output
+    finally:
+        raw_conn.execute(f'DROP ROLE "{role}"')

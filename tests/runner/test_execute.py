@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+import json
+import uuid
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -14,12 +18,15 @@ from dsql_migrate.runner import (
     DestructiveRefused,
     LeaseLost,
     PlanConflict,
+    RunOptions,
     StateStore,
     StepFailed,
     VerificationFailed,
 )
+from dsql_migrate.runner.api import read_status, unfinished_plan
 from dsql_migrate.runner.events import Event
 from dsql_migrate.runner.session import Session
+from dsql_migrate.runner.state import encode_key
 
 
 def _state(raw_conn: psycopg.Connection[Any], schema: str, plan: Plan) -> dict[int, Any]:
@@ -337,3 +344,78 @@ def test_state_tables_of_an_earlier_layout_are_refused_clearly(
     with pytest.raises(ConfigError) as info:
         runner.store.ensure(runner.session)
     assert "earlier dsql-migrate" in info.value.message and "batches" in (info.value.hint or "")
+
+
+def test_a_changed_default_is_set_again_when_its_step_resumes(
+        make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str,
+        table_name: str) -> None:
+    """A step left 'running' (a killed runner) whose statement changes an existing default:
+    the statement runs again, it is not taken for done because the column has *a* default."""
+    raw_conn.execute(f'CREATE TABLE "{table_name}" (id bigint PRIMARY KEY, c text DEFAULT \'a\')')
+    plan = Plan(profile="current", steps=(
+        Step(1, StepKind.DDL, "default b", (f'ALTER TABLE "{table_name}" ALTER COLUMN c SET '
+                                            "DEFAULT 'b'",), table=table_name),))
+    make_runner().apply(plan)
+    raw_conn.execute(f'ALTER TABLE "{table_name}" ALTER COLUMN c SET DEFAULT \'a\'')
+    raw_conn.execute(f'UPDATE "{state_schema}".steps SET status = \'running\', '
+                     "statements_done = 0 WHERE plan_hash = %s", (plan.hash,))
+    raw_conn.execute(f'UPDATE "{state_schema}".plans SET status = \'running\' WHERE hash = %s',
+                     (plan.hash,))
+    make_runner().apply(plan)
+    default = raw_conn.execute(
+        "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = %s::regclass",
+        (f'"{table_name}"',)).fetchone()
+    assert default == ("'b'::text",)
+
+
+def test_an_abandoned_plan_is_not_finished_by_apply_without_a_file(
+        make_runner: Any, target_url: str, raw_conn: psycopg.Connection[Any], state_schema: str,
+        table_name: str) -> None:
+    create_source(raw_conn, table_name, 600)
+    first = recreate_plan(table_name, rows=600, batch_size=500)
+    with pytest.raises(DestructiveRefused):
+        make_runner().apply(first)
+    other = Plan(profile="current", steps=(
+        Step(1, StepKind.DML, "note", (f"UPDATE \"{table_name}\" SET note = 'x' WHERE id = 1",),
+             table=table_name),))
+    make_runner(abandon_previous=True).apply(other)
+    assert unfinished_plan(lambda: psycopg.connect(target_url, autocommit=True),
+                           schema=state_schema) is None
+    status = read_status(lambda: psycopg.connect(target_url, autocommit=True),
+                         schema=state_schema)
+    assert status["plan"]["hash"] == other.hash
+
+
+def test_a_failed_batch_names_its_sql(make_runner: Any, raw_conn: psycopg.Connection[Any],
+                                      state_schema: str, table_name: str) -> None:
+    create_source(raw_conn, table_name, 1_200)
+    raw_conn.execute(f'UPDATE "{table_name}" SET v = 40000 WHERE id = 900')
+    plan = recreate_plan(table_name, rows=1_200, batch_size=500)
+    copy = plan.steps[2]
+    narrow = Step(copy.id, copy.kind, copy.summary,
+                  (copy.sql[0].replace("v::bigint", "v::smallint"),), table=copy.table,
+                  batch=copy.batch, estimate=copy.estimate)
+    plan = Plan(profile="current", steps=(*plan.steps[:2], narrow))
+    with pytest.raises(StepFailed) as info:
+        make_runner().apply(plan)
+    assert "out of range" in info.value.message and "after key [500]" in info.value.message
+    assert info.value.sql_text is not None and "v::smallint" in info.value.sql_text
+    assert _state(raw_conn, state_schema, plan)[3][8] == info.value.sql_text
+
+
+def test_run_options_from_a_bad_config_are_configuration_errors() -> None:
+    for section in ({"batchsize": 100}, {"parallel": 0}):
+        with pytest.raises(ConfigError) as info:
+            RunOptions.from_config(section)
+        assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_keys_are_stored_in_a_form_that_reads_back_the_same(
+        raw_conn: psycopg.Connection[Any]) -> None:
+    values = [b"\x00\x01\xff", datetime.timedelta(days=1, seconds=1, microseconds=5),
+              uuid.UUID(int=7), datetime.date(2026, 11, 24), Decimal("1.50"), "it's"]
+    types = ["bytea", "interval", "uuid", "date", "numeric", "text"]
+    stored = json.loads(encode_key(values))
+    for value, text, type_ in zip(values, stored, types, strict=True):
+        row = raw_conn.execute(f"SELECT %s::{type_} = %s::{type_}", (text, value)).fetchone()
+        assert row == (True,), (value, text)

@@ -49,8 +49,24 @@ def note(message: str) -> None:
 
 def report_error(exc: DsqlMigrateError) -> None:
     click.echo(f"error: {exc.message}", err=True)
+    sql_text = getattr(exc, "sql_text", None)
+    if isinstance(sql_text, str) and sql_text.strip():
+        lines = sql_text.strip().splitlines()
+        shown = "\n       ".join(lines[:12]) + ("\n       ..." if len(lines) > 12 else "")
+        click.echo(f"  sql: {shown}", err=True)
     if exc.hint:
         click.echo(f"  hint: {exc.hint}", err=True)
+
+
+def database_error(exc: BaseException) -> DsqlMigrateError | None:
+    """A database error no command turned into a message (a missing privilege, a limit): one
+    line with the server's message and SQLSTATE, exit 1. None for anything else."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None or not isinstance(exc, psycopg.Error):
+        return None
+    from ..runner.retry import describe
+
+    return DsqlMigrateError(f"the database refused: {describe(exc)}")
 
 
 class DsqlMigrateGroup(click.Group):
@@ -85,6 +101,12 @@ class DsqlMigrateGroup(click.Group):
         except DsqlMigrateError as exc:
             report_error(exc)
             ctx.exit(int(exc.exit_code))
+        except Exception as exc:
+            error = database_error(exc)
+            if error is None:
+                raise
+            report_error(error)
+            ctx.exit(int(error.exit_code))
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)

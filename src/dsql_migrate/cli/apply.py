@@ -14,7 +14,7 @@ import click
 import psycopg
 
 from ..connect import Connector, resolve_target
-from ..errors import DsqlMigrateError
+from ..errors import ConfigError, DsqlMigrateError
 from ..local import DEFAULT_DIR
 from ..plan import Plan, PlanError, PlanHashMismatch
 from ..runner import RetryPolicy, RunOptions
@@ -77,7 +77,7 @@ def run_options(app: AppContext, **overrides: Any) -> tuple[RunOptions, RetryPol
     section = app.config.section("runner")
     retry = section.get("retry", {})
     if not isinstance(retry, dict):
-        raise DsqlMigrateError("[runner.retry] must be a table")
+        raise ConfigError("[runner.retry] must be a table")
     schema = state_schema(section, overrides.pop("state_schema", None))
     limits = app.config.profile().limits
     options = RunOptions.from_config(section, limits=limits, **overrides)

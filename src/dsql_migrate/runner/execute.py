@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 import psycopg
 from psycopg import sql
 
-from ..errors import DsqlMigrateError, ExitCode
+from ..errors import ConfigError, DsqlMigrateError, ExitCode
 from ..plan import Batch, Plan, Step, StepKind
 from ..profiles import Limits
 from . import postcondition
@@ -46,12 +46,21 @@ from .events import Event, Listener, ignore, serialized
 from .faults import CrashPoints
 from .lock import LeaseLock, LeaseLost
 from .retry import describe, is_limit_error
-from .session import Conn, Session
-from .state import DONE, FAILED, PENDING, RUNNING, STOPPED, LaneRow, StateStore, StepRow
+from .session import Conn, RetriesExhausted, Session
+from .state import (
+    ABANDONED,
+    DONE,
+    FAILED,
+    PENDING,
+    RUNNING,
+    STOPPED,
+    LaneRow,
+    StateStore,
+    StepRow,
+)
 
 log = logging.getLogger(__name__)
 
-ABANDONED = "abandoned"
 #: passes of a re-syncing verification (repair the changed ranges, compare again)
 MAX_VERIFY_PASSES = 5
 #: a lane only when the table has at least this many batches for each
@@ -113,11 +122,11 @@ class RunOptions:
             if key in ("retry", "state_schema"):
                 continue
             if key not in known:
-                raise DsqlMigrateError(
+                raise ConfigError(
                     f"unknown setting {key!r} in [runner]",
                     hint=f"known: {', '.join(sorted([*known, 'retry', 'state_schema']))}")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise DsqlMigrateError(f"[runner] {key} must be a positive number")
+                raise ConfigError(f"[runner] {key} must be a positive number")
             values[key] = known[key](value)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -221,14 +230,16 @@ class Runner:
                                 step.id))
                 raise DestructiveRefused(
                     f"step {step.id} is destructive ({step.summary}); the run stopped before it "
-                    f"with steps 1-{step.id - 1} applied",
-                    hint="review it, then run 'dsql-migrate apply --allow-destructive' to go on "
-                    "(or make the plan with 'dsql-migrate plan --allow-destructive' to approve it "
-                    "in the plan itself)")
+                    + (f"with steps 1-{step.id - 1} applied" if step.id > 1 else "with nothing "
+                       "applied"),
+                    hint="review it, then run 'dsql-migrate apply --allow-destructive' to go on")
             try:
                 self._run_step(step, row)
             except StepFailed as exc:
                 self._fail(step, exc)
+                raise
+            except RetriesExhausted as exc:
+                self._fail(step, StepFailed(exc.message, hint=exc.hint))
                 raise
             except DsqlMigrateError:
                 raise
@@ -282,7 +293,7 @@ class Runner:
             self.store.mark_step(conn, self._hash, step.id, FAILED, run_id=self.run_id,
                                  error=exc.message, error_sql=exc.sql_text)
             self.store.set_plan_status(conn, self._hash, FAILED, run_id=self.run_id,
-                                       error=f"step {step.id}: {exc.message}")
+                                       error=exc.message)
         try:
             self.session.transaction(f"mark step {step.id} failed", run)
         except (psycopg.Error, DsqlMigrateError) as err:
@@ -589,7 +600,8 @@ class Runner:
 
         A large table is split into lanes, disjoint key ranges walked at once on their own
         connections (``RunOptions.parallel``): DSQL scales with concurrent transactions, and
-        every batch stays within the per-transaction limits. One lane runs on this session.
+        every batch stays within the per-transaction limits. A single lane left to walk runs on
+        this session.
         """
         batch = step.batch
         if batch is None:
@@ -598,6 +610,8 @@ class Runner:
         bounds = sized_bounds(batch)
         lanes = self._lanes(step, batch, bounds, size)
         pending = [lane for lane in lanes if not lane.done]
+        # a batch size a previous run had to shrink (a 54000 limit error) stays shrunk
+        size = min([size, *(lane.batch_size for lane in pending if lane.batch_size)])
         totals = self.session.transaction(
             f"read the batches of step {step.id}",
             lambda c: self.store.batch_totals(c, self._hash, step.id)).get(step.id, (0, 0))
@@ -735,8 +749,13 @@ class Runner:
                     size = new
                     cursor = dataclasses.replace(cursor, next_upto=None)
                     continue
-                raise StepFailed(f"step {step.id} ({step.kind.value}) failed: {describe(exc)}",
-                                 sql_text=getattr(exc, "_dm_sql", None)) from None
+                # pipelined: an error may surface at a later fetch, untagged; name the batch
+                where = f"lane {lane.lane}, " if lane.lane else ""
+                raise StepFailed(
+                    f"step {step.id} ({step.kind.value}) failed in the batch after key "
+                    f"{cursor.after} ({where}{cursor.batches_done} batches done): "
+                    f"{describe(exc)}",
+                    sql_text=getattr(exc, "_dm_sql", None) or ";\n".join(step.sql)) from None
             if cursor.done:
                 return
             self.crash.reach("batch.after_commit")

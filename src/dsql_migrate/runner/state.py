@@ -28,7 +28,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -49,6 +49,7 @@ RUNNING = "running"
 DONE = "done"
 FAILED = "failed"
 STOPPED = "stopped"  # a plan that stopped before a destructive step it was not allowed to run
+ABANDONED = "abandoned"  # left as it was for another plan (--abandon-previous)
 
 TABLES: dict[str, str] = {
     "plans": """
@@ -300,8 +301,8 @@ class StateStore:
     def unfinished_plans(self, conn: Conn) -> list[PlanRow]:
         with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(sql.SQL(
-                "SELECT * FROM {} WHERE status <> %s ORDER BY created_at").format(
-                self.table("plans")), (DONE,)).fetchall()
+                "SELECT * FROM {} WHERE status NOT IN (%s, %s) ORDER BY created_at").format(
+                self.table("plans")), (DONE, ABANDONED)).fetchall()
         return [PlanRow(**r) for r in rows]
 
     def latest_plan(self, conn: Conn) -> PlanRow | None:
@@ -488,6 +489,16 @@ def _key_values(text: str | None) -> list[Any] | None:
 
 
 def encode_key(values: Sequence[Any]) -> str:
-    """A keyset cursor as JSON text (keys are numbers, strings, UUIDs, dates...)."""
-    return json.dumps([v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
-                       for v in values])
+    """A keyset cursor as JSON text (keys are numbers, strings, UUIDs, dates...), each value in
+    a form PostgreSQL reads back as the same value when cast to the key's type."""
+    return json.dumps([_key_value(v) for v in values])
+
+
+def _key_value(value: Any) -> Any:
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "\\x" + bytes(value).hex()  # bytea's hex input format
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds()!r} seconds"
+    return str(value)
