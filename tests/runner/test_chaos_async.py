@@ -113,3 +113,37 @@ def test_check_constraint_validated_by_an_async_job(
     job = raw_conn.execute(f'SELECT job_id FROM "{state_schema}".steps WHERE step = 2'
                            ).fetchone()
     assert job is not None and job[0]
+
+
+class _LostAnswer(Session):
+    """A session whose async submit goes through but whose answer is lost: the submit runs
+    again, as after a connection that dropped right after the server accepted it."""
+
+    def autocommit(self, what: str, fn: Any, **kw: Any) -> Any:
+        if what.endswith(" submit"):
+            fn(self.conn)
+        return super().autocommit(what, fn, **kw)
+
+
+def test_a_submit_whose_answer_was_lost_adopts_its_job(
+        has_jobs: bool, target_url: str, raw_conn: psycopg.Connection[Any], state_schema: str,
+        table_name: str) -> None:
+    if not has_jobs:
+        pytest.skip("the target has no sys.jobs (async jobs need the DSQL emulator)")
+    raw_conn.execute(f'CREATE TABLE "{table_name}" (id bigint PRIMARY KEY, email text)')
+    raw_conn.execute(f"INSERT INTO \"{table_name}\" SELECT g, 'u' || g FROM "
+                     "generate_series(1, 2000) g")
+    index = f"{table_name}_email_key"
+    plan = Plan(profile="current", steps=(
+        Step(1, StepKind.ASYNC_INDEX, "unique email",
+             (f'CREATE UNIQUE INDEX ASYNC "{index}" ON "{table_name}" (email)',),
+             details={"index": index, "check": valid_index_query(index, None)}),))
+    session = _LostAnswer(lambda: psycopg.connect(target_url, autocommit=True))
+    try:
+        result = Runner(session, store=StateStore(state_schema),
+                        options=RunOptions(async_poll_seconds=0.05)).apply(plan)
+    finally:
+        session.close()
+    assert result.steps_run == [1]
+    assert raw_conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
+                            (f'"{index}"',)).fetchone() == (True,)

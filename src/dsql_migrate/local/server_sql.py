@@ -20,7 +20,7 @@ resets at the end of every transaction, rolled back or not.
 from __future__ import annotations
 
 #: bump whenever the SQL below changes: ``install`` reinstalls when the recorded one differs
-VERSION = 6
+VERSION = 7
 
 INSTALL_SQL = r"""
 CREATE SCHEMA IF NOT EXISTS sys;
@@ -254,8 +254,15 @@ BEGIN
                                                                     table_name);
     END IF;
     IF job_type = 'INDEX_BUILD' THEN
+        -- on DSQL the index is in the catalog from the submit on; here from the build's start:
+        -- a build still waiting for the job runner holds its name too
         IF EXISTS (SELECT FROM pg_class c WHERE c.relname = object_name
-                   AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = rel)) THEN
+                   AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = rel))
+           OR EXISTS (SELECT FROM sys._jobs j JOIN pg_class t ON t.oid = j.table_oid
+                      WHERE j.job_type = 'INDEX_BUILD' AND j.object_name = _submit_job.object_name
+                      AND j.status IN ('submitted', 'processing')
+                      AND t.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = rel))
+        THEN
             IF if_not_exists THEN
                 INSERT INTO sys._jobs (job_id, status, job_type, object_name, statement,
                                        table_oid, end_time, details)

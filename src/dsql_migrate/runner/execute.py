@@ -837,34 +837,58 @@ class Runner:
                 self._finish_async(step, None)
                 return
         if job_id is None:
-            job_id = self._submit(step, statement)
+            try:
+                job_id = self._submit(step, statement, target)
+            except _AlreadySubmitted:
+                # the connection dropped after the submit went through: adopt that job
+                job_id = self._adopt_previous(step, kind, name, table, usable)
+                if job_id == "":
+                    self._finish_async(step, None)
+                    return
+                if job_id is None:  # an invalid leftover was dropped: build again
+                    job_id = self._submit(step, statement, target)
         self._wait(step, job_id, kind, name, table, usable=usable)
         self._finish_async(step, job_id)
 
     def _adopt_previous(self, step: Step, kind: str, name: str, table: str,
                         usable: tuple[str, tuple[Any, ...]]) -> str | None:
-        """After a crash between submit and storing the job id: find what is there."""
+        """After a crash between submit and storing the job id (or a submit whose answer was
+        lost): find what is there. "" when the object is usable already, a job id to wait
+        for, or None to submit anew."""
         if self._query_bool(*usable):
             return ""
         exists = self._object_exists(kind, name, table)
-        if not exists:
-            return None
         job = self.session.autocommit("find the job", lambda c: c.execute(
-            "SELECT job_id FROM sys.jobs WHERE object_name = %s OR object_name LIKE %s "
-            "ORDER BY start_time DESC LIMIT 1", (name, f"%.{name}")).fetchone())
-        if job is not None:
+            "SELECT job_id, lower(status) FROM sys.jobs WHERE object_name = %s OR "
+            "object_name LIKE %s ORDER BY start_time DESC LIMIT 1",
+            (name, f"%.{name}")).fetchone())
+        if job is not None and (exists or job[1] in ("submitted", "processing")):
             self._store_job(step, str(job[0]))
             return str(job[0])
+        if not exists:
+            return None
         if kind == "index":
             # an invalid leftover with no job to tell its story: drop it and build again
             self._drop_index(step, name, table)
         return None
 
-    def _submit(self, step: Step, statement: str) -> str:
+    def _submit(self, step: Step, statement: str, target: tuple[str, str, str]) -> str:
         self.session.transaction("lock fence", self.lock.fence)
 
+        attempts = 0
+
         def run(conn: Conn) -> str:
-            cursor = conn.execute(statement.encode())
+            nonlocal attempts
+            attempts += 1
+            # a retry after a lost connection: the first submit may have gone through
+            if attempts > 1 and self._object_exists(*target):
+                raise _AlreadySubmitted()
+            try:
+                cursor = conn.execute(statement.encode())
+            except (psycopg.errors.DuplicateTable, psycopg.errors.DuplicateObject):
+                if attempts > 1:
+                    raise _AlreadySubmitted() from None
+                raise
             result = cursor.fetchone() if cursor.description else None
             if result is None:
                 raise StepFailed(f"step {step.id}: the statement returned no job id "
@@ -900,13 +924,14 @@ class Runner:
             status = None if job is None else str(job[0]).lower()
             if status == "completed" or (job is None and self._query_bool(*usable)):
                 if not self._query_bool(*usable):
-                    self._async_failed(step, job_id, kind, name, table,
+                    self._async_failed(step, job_id, kind, name, table, usable=usable,
                                        details="the job completed but the object is not usable")
                 return
             if status in ("failed", "cancelled") or job is None:
                 details = "the job is gone from sys.jobs" if job is None else \
                     f"{status}: {job[1] or 'no details'}"
-                self._async_failed(step, job_id, kind, name, table, details=details)
+                self._async_failed(step, job_id, kind, name, table, details=details,
+                                   usable=usable)
             if not announced:
                 self.emit(Event("async.wait", f"step {step.id}: waiting for job {job_id}",
                                 step.id, data={"job_id": job_id}))
@@ -919,12 +944,15 @@ class Runner:
             time.sleep(self.options.async_poll_seconds)
 
     def _async_failed(self, step: Step, job_id: str, kind: str, name: str, table: str, *,
-                      details: str) -> None:
+                      details: str, usable: tuple[str, tuple[Any, ...]]) -> None:
         dropped = ""
         if kind == "index" and self._object_exists(kind, name, table):
-            # an invalid unique index keeps enforcing uniqueness: it must not stay behind
-            self._drop_index(step, name, table)
-            dropped = f"; the invalid index {name} was dropped"
+            if self._query_bool(*usable):  # not this job's: a valid index of that name
+                dropped = f"; a valid index {name} exists and was left as it is"
+            else:
+                # an invalid unique index keeps enforcing uniqueness: it must not stay behind
+                self._drop_index(step, name, table)
+                dropped = f"; the invalid index {name} was dropped"
         # the next attempt starts with a fresh job
         self._store_job_cleared(step)
         raise StepFailed(f"step {step.id}: job {job_id} failed: {details}{dropped}",
@@ -998,6 +1026,10 @@ class _Cursor:
 class _LaneMoved(Exception):
     """The fence of a lane's batch matched nothing: another run owns the lane, or its cursor
     moved (a retried batch whose first COMMIT went through)."""
+
+
+class _AlreadySubmitted(Exception):
+    """A retried async submit found its object already there: the first try went through."""
 
 
 class _Progress:
