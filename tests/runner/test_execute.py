@@ -95,6 +95,7 @@ def test_running_ddl_that_took_effect_is_not_run_again(
     # what a runner killed between the DDL and its done mark leaves behind
     with raw_conn.transaction():
         runner.store.insert_plan(raw_conn, plan, label=None, run_id="dead")
+        runner.store.insert_steps(raw_conn, plan.hash, plan.steps)
         raw_conn.execute(f'UPDATE "{state_schema}".steps SET status = %s, attempts = 1 '
                          "WHERE step = 1", ("running",))
     result = make_runner().apply(plan)
@@ -419,3 +420,17 @@ def test_keys_are_stored_in_a_form_that_reads_back_the_same(
     for value, text, type_ in zip(values, stored, types, strict=True):
         row = raw_conn.execute(f"SELECT %s::{type_} = %s::{type_}", (text, value)).fetchone()
         assert row == (True,), (value, text)
+
+
+def test_a_plan_of_thousands_of_steps_registers_within_the_row_limit(
+        make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str) -> None:
+    """3,100 step rows cannot go in one DSQL transaction: they are recorded in several."""
+    steps = [Step(1, StepKind.DDL, "drop", ("DROP TABLE IF EXISTS dm_none_at_all",),
+                  destructive=True)]
+    steps += [Step(i, StepKind.DML, f"no-op {i}", ("SELECT 1",)) for i in range(2, 3101)]
+    plan = Plan(profile="current", steps=tuple(steps))
+    with pytest.raises(DestructiveRefused):
+        make_runner().apply(plan)
+    count = raw_conn.execute(f'SELECT count(*) FROM "{state_schema}".steps WHERE plan_hash = %s',
+                             (plan.hash,)).fetchone()
+    assert count == (3100,)

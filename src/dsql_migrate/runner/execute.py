@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 MAX_VERIFY_PASSES = 5
 #: a lane only when the table has at least this many batches for each
 MIN_BATCHES_PER_LANE = 4
+#: step state rows inserted per transaction when a plan is registered
+STEP_ROWS_PER_TRANSACTION = 1000
 RESUME_HINT = ("run 'dsql-migrate apply' again to resume where it stopped; or give up: "
                "'dsql-migrate status' shows what was applied, then fix the cause and re-plan")
 
@@ -214,8 +216,7 @@ class Runner:
             return result
         self.emit(Event("plan.start", f"applying plan {plan.hash} ({len(plan.steps)} steps)",
                         data={"hash": plan.hash, "steps": len(plan.steps)}))
-        rows = {r.step: r for r in self.session.transaction(
-            "read the state", lambda c: self.store.get_steps(c, plan.hash))}
+        rows = {r.step: r for r in self._step_rows(plan)}
         for step in plan.steps:
             row = rows[step.id]
             if row.status == DONE:
@@ -279,6 +280,26 @@ class Runner:
             return DONE
         self.store.set_plan_status(conn, plan.hash, RUNNING, run_id=self.run_id)
         return existing.status
+
+    def _step_rows(self, plan: Plan) -> list[StepRow]:
+        """The state rows of the plan's steps, inserting those missing (a new plan, or one
+        whose registration was interrupted) in transactions of at most
+        ``STEP_ROWS_PER_TRANSACTION`` rows: a plan of thousands of steps stays legal."""
+        rows = self.session.transaction("read the state",
+                                        lambda c: self.store.get_steps(c, plan.hash))
+        have = {row.step for row in rows}
+        missing = [step for step in plan.steps if step.id not in have]
+        for start in range(0, len(missing), STEP_ROWS_PER_TRANSACTION):
+            chunk = missing[start:start + STEP_ROWS_PER_TRANSACTION]
+
+            def insert(conn: Conn, chunk: list[Step] = chunk) -> None:
+                self.lock.fence(conn)
+                self.store.insert_steps(conn, plan.hash, chunk)
+            self.session.transaction("record the plan's steps", insert)
+        if not missing:
+            return rows
+        return self.session.transaction("read the state",
+                                        lambda c: self.store.get_steps(c, plan.hash))
 
     def _set_plan_status(self, status: str, error: str | None = None) -> None:
         def run(conn: Conn) -> None:

@@ -318,15 +318,18 @@ class StateStore:
             "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now(), now())").format(
             self.table("plans")),
             (plan.hash, label, plan.profile, plan.to_json(), RUNNING, len(plan.steps), run_id))
-        rows = [(plan.hash, s.id, s.kind.value, s.summary, PENDING, s.estimate.rows)
-                for s in plan.steps]
-        for start in range(0, len(rows), 500):
-            with conn.cursor() as cur:
-                cur.executemany(sql.SQL(
-                    "INSERT INTO {} (plan_hash, step, kind, summary, status, attempts, "
-                    "statements_done, rows_done, batches_done, rows_estimate, updated_at) "
-                    "VALUES (%s, %s, %s, %s, %s, 0, 0, 0, 0, %s, now())").format(
-                    self.table("steps")), rows[start:start + 500])
+
+    def insert_steps(self, conn: Conn, plan_hash: str, steps: Sequence[Any]) -> None:
+        """The state rows of ``steps`` (plan steps): keep them well under the row limit per
+        transaction; the plan row is inserted first, on its own (:meth:`insert_plan`)."""
+        rows = [(plan_hash, s.id, s.kind.value, s.summary, PENDING, s.estimate.rows)
+                for s in steps]
+        with conn.cursor() as cur:
+            cur.executemany(sql.SQL(
+                "INSERT INTO {} (plan_hash, step, kind, summary, status, attempts, "
+                "statements_done, rows_done, batches_done, rows_estimate, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s, 0, 0, 0, 0, %s, now())").format(
+                self.table("steps")), rows)
 
     def set_plan_status(self, conn: Conn, plan_hash: str, status: str, *, run_id: str,
                         error: str | None = None) -> None:
