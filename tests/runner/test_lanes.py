@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from runner_plans import assert_batches_exactly_once, checksum, create_source, recreate_plan
 
+from dsql_migrate.runner import execute
 from dsql_migrate.runner.api import read_status
 from dsql_migrate.runner.events import Event, serialized
 from dsql_migrate.runner.lock import LeaseLost
@@ -52,6 +53,21 @@ def _run(make_runner: Any, plan: Any, watch: Any) -> Any:
         watch(event)
     runner.emit = serialized(both)
     return runner.apply(plan)
+
+
+def test_split_reads_in_short_transactions(make_runner: Any, raw_conn: psycopg.Connection[Any],
+                                           state_schema: str, table_name: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The split walks the key range in reads of at most SPLIT_READ_ROWS keys each (DSQL ends
+    long transactions): lanes of the same sizes as with one read per split key."""
+    monkeypatch.setattr(execute, "SPLIT_READ_ROWS", 700)
+    create_source(raw_conn, table_name, 12_000)
+    plan = recreate_plan(table_name, rows=12_000, batch_size=500)
+    make_runner(allow_destructive=True, parallel=3).apply(plan)
+    assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, 3, 12_000) == 3
+    ends = raw_conn.execute(f'SELECT end_key FROM "{state_schema}".lanes WHERE plan_hash = %s '
+                            "ORDER BY lane", (plan.hash,)).fetchall()
+    assert ends == [("[4000]",), ("[8000]",), (None,)]
 
 
 def test_parallel_one_walks_a_single_lane(make_runner: Any, raw_conn: psycopg.Connection[Any],

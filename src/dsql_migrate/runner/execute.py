@@ -67,6 +67,8 @@ MAX_VERIFY_PASSES = 5
 MIN_BATCHES_PER_LANE = 4
 #: step state rows inserted per transaction when a plan is registered
 STEP_ROWS_PER_TRANSACTION = 1000
+#: keys read per transaction while a large step is split into lanes
+SPLIT_READ_ROWS = 200_000
 RESUME_HINT = ("run 'dsql-migrate apply' again to resume where it stopped; or give up: "
                "'dsql-migrate status' shows what was applied, then fix the cause and re-plan")
 
@@ -687,16 +689,24 @@ class Runner:
             return whole
         stride = -(-int(rows or 0) // count)
         keys: list[list[Any]] = []
+        after: list[Any] | None = None
 
-        def next_key(conn: Conn) -> Any:
-            after = keys[-1] if keys else None
-            return conn.execute(bounds, page_params(batch, after, stride),
+        def walk(conn: Conn, rows: int) -> Any:
+            return conn.execute(bounds, page_params(batch, after, rows),
                                 prepare=False).fetchone()
-        for _ in range(count - 1):  # one read transaction per split key
-            page = self.session.transaction(f"split step {step.id} into lanes", next_key)
-            if page is None or all(v is None for v in page):
+        for _ in range(count - 1):
+            # read transactions of at most SPLIT_READ_ROWS keys: DSQL ends long transactions
+            left = stride
+            while left > 0:
+                take = min(left, SPLIT_READ_ROWS)
+                page = self.session.transaction(f"split step {step.id} into lanes",
+                                                functools.partial(walk, rows=take))
+                if page is None or all(v is None for v in page):
+                    break
+                after, left = list(page), left - take
+            if left > 0 or after is None:  # the table ended first
                 break
-            keys.append(list(page))
+            keys.append(after)
         starts: list[list[Any] | None] = [None, *keys]
         ends: list[list[Any] | None] = [*keys, None]
         return list(zip(starts, ends, strict=True))
