@@ -41,7 +41,7 @@ from ._common import AppContext, note, stdout_console
               help="SET NOT NULL by table recreation, or (current profile) by a validated "
               "CHECK (c IS NOT NULL).")
 @click.option("--batch-rows", type=click.IntRange(min=1),
-              help="Rows per batch (capped at the profile's row limit; default 1000).")
+              help="Rows per batch (default 1000; a recreation's copy: the row limit less 5).")
 @click.option("--exact-counts", is_flag=True,
               help="Count rows exactly for estimates instead of using catalog statistics.")
 @click.option("--scratch-url", envvar="DSQL_MIGRATE_SCRATCH_URL",

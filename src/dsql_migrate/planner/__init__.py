@@ -32,6 +32,9 @@ WRITES_RESYNC = "resync"
 NOT_NULL_RECREATE = "recreate"
 NOT_NULL_CHECK = "check"
 DEFAULT_BATCH_ROWS = 1000
+#: rows of the runner's own state written with each batch (the lane's cursor, the audit row,
+#: with room to spare): a batch holds at most the profile's row limit minus these
+STATE_ROWS_PER_BATCH = 5
 
 
 class PlanningError(DsqlMigrateError):
@@ -48,9 +51,13 @@ class Options:
     not_null: str = NOT_NULL_RECREATE  # "recreate" | "check" (current profile only)
     batch_rows: int | None = None  # default: min(1000, the profile's row limit)
 
-    def batch_size(self, profile: Profile) -> int:
+    def batch_size(self, profile: Profile, *, copy: bool = False) -> int:
+        """Rows per batch: ``batch_rows``, else 1,000 for changes to live rows, and for a copy
+        into a new table (which nothing else writes to, so no batch can conflict with the
+        application) the most a transaction allows next to the runner's state rows."""
         limit = profile.limits.rows_per_transaction
-        return max(1, min(self.batch_rows or DEFAULT_BATCH_ROWS, limit))
+        default = limit - STATE_ROWS_PER_BATCH if copy else DEFAULT_BATCH_ROWS
+        return max(1, min(self.batch_rows or default, limit))
 
 
 @dataclass
@@ -79,11 +86,13 @@ class Context:
         if message not in self.warnings:
             self.warnings.append(message)
 
-    def batch_size(self, live: LiveTable | None = None, *, statements: int = 1) -> int:
-        """Rows per batch: the option (default 1000), at most the profile's row limit, and
+    def batch_size(self, live: LiveTable | None = None, *, statements: int = 1,
+                   copy: bool = False) -> int:
+        """Rows per batch: the option (default: see :meth:`Options.batch_size`), at most the
+        profile's row limit, and
         small enough that ``statements`` writes of that many rows of ``live`` (average width
         from the statistics, plus an index entry per index) stay under half the byte limit."""
-        size = self.options.batch_size(self.profile)
+        size = self.options.batch_size(self.profile, copy=copy)
         size = max(1, min(size, self.profile.limits.rows_per_transaction // statements))
         if live is not None and live.row_bytes:
             per_row = live.row_bytes * (1 + len(live.indexes)) * statements

@@ -125,7 +125,7 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
             notes=[f"recreating {table}: {why}"])
 
     override = " OVERRIDING SYSTEM VALUE" if needs_override else ""
-    size = ctx.batch_size(live)
+    size = ctx.batch_size(live, copy=True)
     batch = keys.batch(table, src, size)
     ctx.add(StepKind.COPY, f"copy {table} into {new_name} in keyset batches",
             [f"INSERT INTO {new} ({cols(targets)}){override} SELECT {', '.join(exprs)} "
