@@ -67,7 +67,7 @@ def unbatched_copy(raw_url: str) -> float:
         return elapsed
 
 
-def recreate_plan(url: str, raw_url: str, desired: Path, batch_size: int) -> Plan:
+def recreate_plan(url: str, raw_url: str, desired: Path, batch_size: int | None) -> Plan:
     """What ``dsql-migrate plan`` makes of the type change, built by the same functions."""
     target = load_target(str(desired), scratch_server=raw_url)
     result, live = diff_live(url, target)
@@ -77,7 +77,8 @@ def recreate_plan(url: str, raw_url: str, desired: Path, batch_size: int) -> Pla
     return planned
 
 
-def runner_copy(url: str, plan: Plan, batch_size: int, parallel: int) -> tuple[float, int]:
+def runner_copy(url: str, plan: Plan, batch_size: int | None,
+                parallel: int) -> tuple[float, int]:
     timings: dict[str, float] = {}
     batches = 0
     copy = next(s.id for s in plan.steps if s.kind == StepKind.COPY)
@@ -101,9 +102,10 @@ def runner_copy(url: str, plan: Plan, batch_size: int, parallel: int) -> tuple[f
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--batch-size", type=int, default=2995,
-                        help="rows per batch (default 2995: the most a DSQL transaction allows "
-                        "next to the runner's state rows)")
+    parser.add_argument("--batch-size", type=int,
+                        help="rows per batch (default: the plan's, as for a user: 2995 for a "
+                        "recreation's copy, the most a DSQL transaction allows next to the "
+                        "runner's state rows)")
     parser.add_argument("--parallel", type=int, action="append", dest="parallels",
                         help="lanes walked at once; repeat to compare several (default: 1, and "
                         "4, the runner's default)")
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     parallels = args.parallels or [1, 4]
     results: dict[int, list[tuple[int, float, float]]] = {p: [] for p in parallels}
+    size = args.batch_size
     with tempfile.TemporaryDirectory(prefix="dsql-migrate-bench-") as tmp:
         desired = Path(tmp) / "desired.sql"
         wider = COLUMNS.replace("v integer", "v bigint")
@@ -126,6 +129,8 @@ def main(argv: list[str] | None = None) -> None:
                 for parallel in parallels:
                     make_source(raw, args.rows)
                     plan = recreate_plan(url, raw, desired, args.batch_size)
+                    size = next(s.batch.size for s in plan.steps if s.batch is not None
+                                and s.kind == StepKind.COPY)
                     base_seconds = unbatched_copy(raw)
                     copy_seconds, batches = runner_copy(url, plan, args.batch_size, parallel)
                     with psycopg.connect(raw) as conn:
@@ -142,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             if args.dir is None:
                 instance.destroy()
-    print(f"rows: {args.rows:,}, batches of <= {args.batch_size}, {args.repeat} rounds")
+    print(f"rows: {args.rows:,}, batches of <= {size}, {args.repeat} rounds")
     for parallel, rounds in results.items():
         ratios = sorted(base / copy for _, base, copy in rounds)
         median = statistics.median(ratios)
