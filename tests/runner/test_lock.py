@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from dsql_migrate.errors import ExitCode
 from dsql_migrate.runner import LeaseLock, LeaseLost, LockHeld, Session, StateStore, force_unlock
+from dsql_migrate.runner.lock import _process_gone, host_identity
 
 
 @pytest.fixture
@@ -83,3 +85,13 @@ def test_unlock_needs_force_for_a_live_lease(locks: Any, state_schema: str) -> N
     with pytest.raises(LeaseLost):
         holder.heartbeat()
     assert force_unlock(admin.store, admin.session) is None
+
+
+def test_a_pid_is_only_judged_on_the_same_host_boot_and_process_namespace() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: its pid no longer exists
+    assert host_identity().startswith(socket.gethostname() + "#")
+    assert _process_gone(host_identity(), child.pid)
+    # the same host name seen from another container (another boot or pid namespace)
+    assert not _process_gone(f"{socket.gethostname()}#00000000", child.pid)
+    assert not _process_gone(socket.gethostname(), child.pid)

@@ -18,6 +18,7 @@ expiry.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 import psycopg
@@ -83,9 +85,25 @@ class Holder:
         }
 
 
+def host_identity() -> str:
+    """This host's name, and a tag of its boot and process namespace: containers that share a
+    host name (host networking) do not share process ids, so a pid is only judged where the
+    tag matches too."""
+    parts = []
+    for path in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        try:
+            parts.append(os.readlink(path) if path.endswith("/pid")
+                         else Path(path).read_text())
+        except OSError:
+            parts.append("?")
+    tag = hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
+    return f"{socket.gethostname()}#{tag}"
+
+
 def _process_gone(host: str | None, pid: int | None) -> bool:
-    """True only when we *know* the holder is dead: same host, and no such process."""
-    if host != socket.gethostname() or pid is None or pid == os.getpid():
+    """True only when we *know* the holder is dead: the same host (and boot and process
+    namespace), and no such process."""
+    if host != host_identity() or pid is None or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
@@ -112,9 +130,9 @@ class LeaseLock:
         self.name = name
         self.lease_seconds = lease_seconds
         self.run_id = run_id or uuid.uuid4().hex[:16]
-        self.host = socket.gethostname()
+        self.host = host_identity()
         self.pid = os.getpid()
-        self.owner = owner or f"{os.environ.get('USER', 'runner')}@{self.host}"
+        self.owner = owner or f"{os.environ.get('USER', 'runner')}@{socket.gethostname()}"
         self.token: int | None = None
         self._renewed_at = 0.0
 
