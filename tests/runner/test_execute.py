@@ -216,6 +216,8 @@ def test_batches_shrink_on_a_limit_error(make_runner: Any, raw_conn: psycopg.Con
     assert shrinks and shrinks[0] == {"from": 1000, "to": 500, "lane": 0}
     assert all(e.data["batch_size"] <= 150 for e in events if e.kind == "batch")
     assert checksum(raw_conn, table_name)[0] == 1_200
+    # the guard's SELECT returns a row per batch: rows written only are counted
+    assert [e.data["rows_done"] for e in events if e.kind == "batch"][-1] == 1_200
 
 
 def test_lost_connection_mid_run_reconnects(make_runner: Any, raw_conn: psycopg.Connection[Any],

@@ -11,9 +11,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Event:
-    """``kind`` is one of: plan.start, plan.done, plan.nothing, plan.stopped, plan.failed,
-    lock.acquired, lock.waiting, step.start, step.skip, step.done, step.failed, step.resume,
-    step.lanes, batch, batch.shrink, async.submitted, async.wait, retry, reconnect, verify."""
+    """``kind`` is one of: plan.start, plan.done, plan.nothing, plan.stopped, lock.acquired,
+    lock.waiting, step.start, step.skip, step.done, step.failed, step.resume, step.lanes, batch,
+    batch.shrink, async.submitted, async.wait, retry, verify, verify.repair."""
 
     kind: str
     message: str

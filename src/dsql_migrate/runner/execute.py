@@ -839,7 +839,9 @@ class Runner:
         rows = 0
         for statement, result in zip(step.sql, results, strict=True):
             try:
-                rows += max(_rowcount(conn, result), 0)
+                count = max(_rowcount(conn, result), 0)
+                if (result.statusmessage or "").split(" ", 1)[0] in _WRITES:
+                    rows += count  # a check that returns rows does not count as rows done
             except psycopg.Error as exc:
                 exc._dm_sql = statement  # type: ignore[attr-defined]
                 raise
@@ -1052,6 +1054,10 @@ class _Cursor:
     last_rows: int = 0
     #: the bound of the next page, read with the previous batch (None: read it first)
     next_upto: list[Any] | None = None
+
+
+#: the command tags of statements whose row count is rows written
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
 
 
 class _LaneMoved(Exception):
