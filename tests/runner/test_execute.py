@@ -18,6 +18,7 @@ from dsql_migrate.runner import (
     DestructiveRefused,
     LeaseLost,
     PlanConflict,
+    Runner,
     RunOptions,
     StateStore,
     StepFailed,
@@ -436,3 +437,37 @@ def test_a_plan_of_thousands_of_steps_registers_within_the_row_limit(
     count = raw_conn.execute(f'SELECT count(*) FROM "{state_schema}".steps WHERE plan_hash = %s',
                              (plan.hash,)).fetchone()
     assert count == (3100,)
+
+
+class _LostCommitAnswer(Session):
+    """A session that loses the answer to some batch COMMITs that went through: the batch's
+    transaction runs again, as the runner's session does after a connection lost right then."""
+
+    def __init__(self, *args: Any, lose: set[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lose = lose
+        self.batches = 0
+
+    def transaction(self, what: str, fn: Any, **kw: Any) -> Any:
+        if what.endswith(" batch"):
+            self.batches += 1
+            if self.batches in self.lose:
+                super().transaction(what, fn, **kw)  # committed; the answer never arrives
+        return super().transaction(what, fn, **kw)
+
+
+def test_a_batch_whose_commit_answer_was_lost_is_not_applied_again(
+        target_url: str, raw_conn: psycopg.Connection[Any], state_schema: str,
+        table_name: str) -> None:
+    create_source(raw_conn, table_name, 2_000)
+    before = checksum(raw_conn, table_name)
+    plan = recreate_plan(table_name, rows=2_000, batch_size=300)
+    session = _LostCommitAnswer(lambda: psycopg.connect(target_url, autocommit=True),
+                                lose={2, 5})
+    try:
+        Runner(session, store=StateStore(state_schema),
+               options=RunOptions(allow_destructive=True, parallel=1)).apply(plan)
+    finally:
+        session.close()
+    assert checksum(raw_conn, table_name) == before
+    assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, 3, 2_000) == 1
