@@ -51,6 +51,7 @@ from ..errors import DsqlMigrateError
 from ..planner import Options, op_table, ranking, recreations
 from ..planner import plan as make_plan
 from ..planner._sql import default_sql, q
+from ..planner.recreate import referencing_keys
 from ..profiles import Capability, Profile
 from . import render as _render  # noqa: F401 - registers the renderers of our ops
 from .compile import fold_into_new_tables, renames_first
@@ -206,7 +207,7 @@ def explicit(container: ops.OpContainer, live: Snapshot, live_md: sa.MetaData,
         _leave_out_foreign_keys(container, profile)
     flat = list(flatten(container.ops))
     tables = recreations(flat, live, desired_metadata(live_md, flat), profile)
-    _Explicit(tables, live, profile).rewrite(container)
+    _Explicit(tables, live, profile, flat).rewrite(container)
     # one op per line, whatever render_as_batch says (Alembic renders ModifyTableOps as
     # batch_alter_table blocks then, and our ops have no batch form)
     container.ops[:] = [item for entry in container.ops for item in (
@@ -218,10 +219,11 @@ def explicit(container: ops.OpContainer, live: Snapshot, live_md: sa.MetaData,
 
 class _Explicit:
     def __init__(self, tables: dict[TableKey, list[str]], live: Snapshot,
-                 profile: Profile) -> None:
+                 profile: Profile, flat: Sequence[ops.MigrateOperation] = ()) -> None:
         self.tables = tables
         self.live = live
         self.profile = profile
+        self.flat = flat
         self.blocks: dict[TableKey, RecreateTableOp] = {}
 
     def rewrite(self, container: ops.OpContainer) -> None:
@@ -256,8 +258,24 @@ class _Explicit:
             assert table is not None
             reason = "; ".join(dict.fromkeys(self.tables[key]))
             block = self.blocks[key] = RecreateTableOp(table, schema=schema, reason=reason)
+            block.ops.extend(self._moved_keys(table, schema))
             out.append(block)
         return block
+
+    def _moved_keys(self, table: str, schema: str | None) -> list[ops.MigrateOperation]:
+        """A comment in the block on the foreign keys of other tables that reference it: the
+        plan moves them to the new table (dropped just before the swap, added again NOT VALID
+        right after it, then validated)."""
+        live = self.live.table(table, schema)
+        keys = referencing_keys(self.live, live, self.flat, self.profile) if live else []
+        if not keys:
+            return []
+        names = ", ".join(f"{c.name} ({child})" for child, _, c in keys)
+        text = (f"foreign keys of other tables that reference {table}: {names}. The plan "
+                "drops each just before the swap and adds it again right after it, NOT VALID, "
+                f"against the new {table}, then validates it with an async job (`upgrade "
+                "--dry-run` shows the steps)")
+        return [CommentOp(*textwrap.wrap(text, 84), table_name=table, schema=schema)]
 
     def safe_form(self, item: ops.MigrateOperation) -> list[ops.MigrateOperation]:
         """The explicit DSQL form of an op whose table is not recreated."""

@@ -26,14 +26,15 @@ Each stage is its own resumable step:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic.operations import ops
 
-from ..catalog import Constraint
+from ..catalog import Constraint, Snapshot
 from ..catalog import Table as LiveTable
 from ..plan import Estimate, StepKind
-from ..profiles import Capability
+from ..profiles import Capability, Profile
 from . import WRITES_RESYNC, Context, PlanningError
 from ._keyset import Keyset, keyset_for, pct
 from ._sql import (
@@ -298,21 +299,27 @@ def _verify_step(ctx: Context, *, live: LiveTable, table: str, src: str, new: st
 
 
 def _referencing_keys(ctx: Context, live: LiveTable) -> list[tuple[str, str | None, Constraint]]:
-    """Foreign keys of other tables that reference ``live`` and stay after this plan: (child
-    table as the plan names it, its schema, the key). Empty without foreign keys (``classic``).
+    return referencing_keys(ctx.live, live, ctx.all_ops, ctx.profile)
 
-    Left out: keys the plan drops itself (a drop_constraint of that name, or the drop of the
-    child table), which it runs before the recreation."""
-    if not ctx.profile.allows(Capability.FOREIGN_KEYS):
+
+def referencing_keys(snapshot: Snapshot, live: LiveTable, all_ops: Sequence[ops.MigrateOperation],
+                     profile: Profile) -> list[tuple[str, str | None, Constraint]]:
+    """Foreign keys of other tables that reference ``live`` (a table being recreated) and that
+    the recreation moves to the new table: (child table as the ops name it, its schema, the
+    key). Empty without foreign keys (``classic``).
+
+    Left out: keys ``all_ops`` drop themselves (a drop_constraint of that name, or the drop of
+    the child table), which the plan runs before the recreation."""
+    if not profile.allows(Capability.FOREIGN_KEYS):
         return []
-    renamed = {(op.schema, op.table_name): str(op.new_table_name) for op in ctx.all_ops
+    renamed = {(op.schema, op.table_name): str(op.new_table_name) for op in all_ops
                if isinstance(op, ops.RenameTableOp)}
-    dropped_tables = {(op.schema, op.table_name) for op in ctx.all_ops
+    dropped_tables = {(op.schema, op.table_name) for op in all_ops
                       if isinstance(op, ops.DropTableOp)}
-    dropped_keys = {(op.schema, op.table_name, op.constraint_name) for op in ctx.all_ops
+    dropped_keys = {(op.schema, op.table_name, op.constraint_name) for op in all_ops
                     if isinstance(op, ops.DropConstraintOp)}
     out = []
-    for other in sorted(ctx.live.tables.values(), key=lambda t: t.qualified):
+    for other in sorted(snapshot.tables.values(), key=lambda t: t.qualified):
         if other.qualified == live.qualified:
             continue  # a self-reference is part of the new table's definition
         schema = None if other.schema == "public" else other.schema
