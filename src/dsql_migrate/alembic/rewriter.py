@@ -7,7 +7,8 @@ them into the DSQL-safe form, explicitly, in the file a reviewer reads:
 - changes DSQL can only make by recreating the table (a type change, SET NOT NULL, and in the
   ``classic`` profile drops, defaults and new constraints: whatever the planner would recreate
   the table for) are grouped into one ``with op.recreate_table(t, reason=...) as batch_op:``
-  block per table;
+  block per table; foreign keys of other tables that reference such a table are named in a
+  comment in the block (the planner moves them to the new table around the swap);
 - indexes become ``op.create_index_async(...)``;
 - a unique constraint becomes ``op.create_index_async(..., unique=True)`` followed by
   ``op.create_unique_constraint_using_index(...)`` (DSQL cannot ``ADD UNIQUE (cols)``);
