@@ -165,7 +165,9 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
                 notes=[f"a foreign key follows its table through a rename: kept, it would "
                        f"reference the backup {old_name} and keep it from being dropped",
                        "added again against the new table right after the swap; rows of "
-                       f"{child} written in between are checked by its validation"])
+                       f"{child} written in between are checked by its validation",
+                       "if the swap then refuses (the source changed), the key stays dropped "
+                       "until the plan is resumed or planned again"])
     ctx.add(StepKind.SWAP, f"swap: keep {table} as backup {old_name}",
             [f"ALTER TABLE {src} RENAME TO {q(old_name)}"], table=table,
             details={"verified_by": verify, "writes": ctx.options.writes},
