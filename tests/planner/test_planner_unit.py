@@ -223,3 +223,62 @@ def test_references_to_a_recreated_table_are_removed_before_it_is_recreated() ->
     assert summaries.index("drop constraint fk_kids_item on kids") < first_recreation
     assert summaries.index("drop table pets") < first_recreation
     assert summaries[-1] == "drop backup items__old"
+
+
+def _items_with_children(*names: str) -> Snapshot:
+    tables = {"public.items": live_snapshot().tables["public.items"]}
+    for name in names:
+        tables[f"public.{name}"] = Table(
+            schema="public", name=name,
+            columns=(Column("id", "bigint", False, position=1),
+                     Column("item_id", "bigint", True, position=2)),
+            constraints=(Constraint(f"{name}_pkey", "primary_key", ("id",), "PRIMARY KEY (id)"),
+                         Constraint(f"fk_{name}_item", "foreign_key", ("item_id",),
+                                    "FOREIGN KEY (item_id) REFERENCES items(id) ON DELETE "
+                                    "SET NULL", ref_table="public.items", ref_columns=("id",))))
+    return Snapshot(schemas=("public",), tables=tables)
+
+
+def _widen_items() -> tuple[ops.MigrateOperation, sa.MetaData]:
+    metadata = desired_metadata()
+    metadata.tables["items"].c.name.type = sa.String(40)
+    return (ops.AlterColumnOp("items", "name", modify_type=sa.String(40),
+                              existing_type=sa.Text()), metadata)
+
+
+def test_a_renamed_table_dropping_its_reference_comes_first_and_its_re_add_after() -> None:
+    """The ops name a renamed table by its new name (kids → children); the drop of its key
+    still comes before the recreation, and the re-add of the same name after it."""
+    alter, metadata = _widen_items()
+    op_list: list[ops.MigrateOperation] = [
+        ops.RenameTableOp("kids", "children"),
+        alter,
+        ops.DropConstraintOp("fk_kids_item", "children", type_="foreignkey"),
+        ops.CreateForeignKeyOp("fk_kids_item", "children", "items", ["item_id"], ["id"]),
+    ]
+    summaries = [s.summary for s in plan(op_list, _items_with_children("kids"), metadata,
+                                         CURRENT).steps]
+    recreation = summaries.index("create items__new with the target definition of items")
+    swap = summaries.index("swap: keep items as backup items__old")
+    assert summaries.index("drop constraint fk_kids_item on children") < recreation
+    assert summaries.index("add foreign key fk_kids_item on children (NOT VALID)") > swap
+    assert not any("before the swap" in s for s in summaries)  # the revision's own drop
+
+
+def test_keys_referencing_a_recreated_table_are_moved_to_the_new_table() -> None:
+    alter, metadata = _widen_items()
+    planned = plan([alter], _items_with_children("kids", "pets"), metadata, CURRENT)
+    sql = [(s.kind, s.sql[0]) for s in planned.steps]
+    swap = next(i for i, (kind, _) in enumerate(sql) if kind is StepKind.SWAP)
+    assert sql[swap - 2:swap] == [
+        (StepKind.DDL, "ALTER TABLE kids DROP CONSTRAINT fk_kids_item"),
+        (StepKind.DDL, "ALTER TABLE pets DROP CONSTRAINT fk_pets_item")]
+    assert sql[swap + 2:swap + 6] == [
+        (StepKind.DDL, "ALTER TABLE kids ADD CONSTRAINT fk_kids_item FOREIGN KEY (item_id) "
+                       "REFERENCES items (id) ON DELETE SET NULL NOT VALID"),
+        (StepKind.DDL, "ALTER TABLE pets ADD CONSTRAINT fk_pets_item FOREIGN KEY (item_id) "
+                       "REFERENCES items (id) ON DELETE SET NULL NOT VALID"),
+        (StepKind.ASYNC_VALIDATE, "ALTER TABLE ASYNC kids VALIDATE CONSTRAINT fk_kids_item"),
+        (StepKind.ASYNC_VALIDATE, "ALTER TABLE ASYNC pets VALIDATE CONSTRAINT fk_pets_item")]
+    assert sql[-1] == (StepKind.DDL, "DROP TABLE items__old")
+    assert not any("backup" in w for w in planned.warnings)

@@ -229,6 +229,9 @@ class CommentOp(ops.OpContainer):
     def is_empty(self) -> bool:
         return False  # kept where empty containers are pruned
 
+    def reverse(self) -> CommentOp:
+        return CommentOp(*self.lines, table_name=self.table_name, schema=self.schema)
+
     def __repr__(self) -> str:
         return f"CommentOp({self.lines!r})"
 

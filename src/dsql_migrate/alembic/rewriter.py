@@ -7,7 +7,8 @@ them into the DSQL-safe form, explicitly, in the file a reviewer reads:
 - changes DSQL can only make by recreating the table (a type change, SET NOT NULL, and in the
   ``classic`` profile drops, defaults and new constraints: whatever the planner would recreate
   the table for) are grouped into one ``with op.recreate_table(t, reason=...) as batch_op:``
-  block per table;
+  block per table; foreign keys of other tables that reference such a table are named in a
+  comment in the block (the planner moves them to the new table around the swap);
 - indexes become ``op.create_index_async(...)``;
 - a unique constraint becomes ``op.create_index_async(..., unique=True)`` followed by
   ``op.create_unique_constraint_using_index(...)`` (DSQL cannot ``ADD UNIQUE (cols)``);
@@ -51,6 +52,7 @@ from ..errors import DsqlMigrateError
 from ..planner import Options, op_table, ranking, recreations
 from ..planner import plan as make_plan
 from ..planner._sql import default_sql, q
+from ..planner.recreate import referencing_keys
 from ..profiles import Capability, Profile
 from . import render as _render  # noqa: F401 - registers the renderers of our ops
 from .compile import fold_into_new_tables, renames_first
@@ -206,7 +208,7 @@ def explicit(container: ops.OpContainer, live: Snapshot, live_md: sa.MetaData,
         _leave_out_foreign_keys(container, profile)
     flat = list(flatten(container.ops))
     tables = recreations(flat, live, desired_metadata(live_md, flat), profile)
-    _Explicit(tables, live, profile).rewrite(container)
+    _Explicit(tables, live, profile, flat).rewrite(container)
     # one op per line, whatever render_as_batch says (Alembic renders ModifyTableOps as
     # batch_alter_table blocks then, and our ops have no batch form)
     container.ops[:] = [item for entry in container.ops for item in (
@@ -218,10 +220,11 @@ def explicit(container: ops.OpContainer, live: Snapshot, live_md: sa.MetaData,
 
 class _Explicit:
     def __init__(self, tables: dict[TableKey, list[str]], live: Snapshot,
-                 profile: Profile) -> None:
+                 profile: Profile, flat: Sequence[ops.MigrateOperation] = ()) -> None:
         self.tables = tables
         self.live = live
         self.profile = profile
+        self.flat = flat
         self.blocks: dict[TableKey, RecreateTableOp] = {}
 
     def rewrite(self, container: ops.OpContainer) -> None:
@@ -256,8 +259,24 @@ class _Explicit:
             assert table is not None
             reason = "; ".join(dict.fromkeys(self.tables[key]))
             block = self.blocks[key] = RecreateTableOp(table, schema=schema, reason=reason)
+            block.ops.extend(self._moved_keys(table, schema))
             out.append(block)
         return block
+
+    def _moved_keys(self, table: str, schema: str | None) -> list[ops.MigrateOperation]:
+        """A comment in the block on the foreign keys of other tables that reference it: the
+        plan moves them to the new table (dropped just before the swap, added again NOT VALID
+        right after it, then validated)."""
+        live = self.live.table(table, schema)
+        keys = referencing_keys(self.live, live, self.flat, self.profile) if live else []
+        if not keys:
+            return []
+        names = ", ".join(f"{c.name} ({child})" for child, _, c in keys)
+        text = (f"foreign keys of other tables that reference {table}: {names}. The plan "
+                "drops each just before the swap and adds it again right after it, NOT VALID, "
+                f"against the new {table}, then validates it with an async job (`upgrade "
+                "--dry-run` shows the steps)")
+        return [CommentOp(*textwrap.wrap(text, 84), table_name=table, schema=schema)]
 
     def safe_form(self, item: ops.MigrateOperation) -> list[ops.MigrateOperation]:
         """The explicit DSQL form of an op whose table is not recreated."""

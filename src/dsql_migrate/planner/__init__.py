@@ -211,8 +211,9 @@ def ranking(op_list: Sequence[ops.MigrateOperation],
         if isinstance(op, ops.RenameTableOp):
             return 0
         key = op_table(op)
-        if key in dropped_tables or (key, getattr(op, "constraint_name", None)) in dropped_keys:
-            return 1
+        if key in dropped_tables or (isinstance(op, ops.DropConstraintOp) and (
+                key, op.constraint_name) in dropped_keys):
+            return 1  # not the re-add of a dropped key: that one goes after the recreation
         if key in to_recreate:
             return 2
         return 3
@@ -225,10 +226,20 @@ def _references_to_remove(op_list: Sequence[ops.MigrateOperation],
                           live: Snapshot) -> tuple[set[tuple[str | None, str | None]],
                                                    set[tuple[tuple[str | None, str | None],
                                                              str | None]]]:
-    """Tables dropped, and foreign keys dropped, that reference a recreated table."""
+    """Tables dropped, and foreign keys dropped, that reference a recreated table. The ops
+    name a table renamed earlier in ``op_list`` by its new name; the live schema by its old."""
+    live_names: dict[tuple[str | None, str], str] = {}  # (schema, name in the ops) → live name
+    for op in op_list:
+        if isinstance(op, ops.RenameTableOp):
+            old = live_names.pop((op.schema, op.table_name), op.table_name)
+            live_names[(op.schema, str(op.new_table_name))] = old
+
+    def live_table(name: str, schema: str | None) -> LiveTable | None:
+        return live.table(live_names.get((schema, name), name), schema)
+
     recreated = set()
     for schema, name in to_recreate:
-        table = live.table(name, schema) if name is not None else None
+        table = live_table(name, schema) if name is not None else None
         if table is not None:
             recreated.add(table.qualified)
     tables: set[tuple[str | None, str | None]] = set()
@@ -237,7 +248,7 @@ def _references_to_remove(op_list: Sequence[ops.MigrateOperation],
         key = op_table(op)
         if key in to_recreate or not isinstance(op, (ops.DropTableOp, ops.DropConstraintOp)):
             continue
-        table = live.table(op.table_name, op.schema)
+        table = live_table(op.table_name, op.schema)
         if table is None:
             continue
         references = {c.name for c in table.constraints

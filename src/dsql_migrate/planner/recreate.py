@@ -13,6 +13,10 @@ Each stage is its own resumable step:
    difference fails the step and so blocks the swap; with ``--writes=resync`` the differing
    ranges are copied again until two passes agree;
 7. swap by renames, keeping the old table as ``<t>__old`` (never dropped before verification);
+   foreign keys of other tables that reference ``<t>`` are dropped just before the swap and
+   added again right after it, ``NOT VALID``, against the new table (``current`` profile), so
+   they do not follow the backup; their async validation then checks every child row,
+   including rows written between the drop and the re-add;
 8. secondary indexes created ASYNC and waited for;
 9. constraints confirmed validated (they were created with the table, so the copy checked
    every row);
@@ -21,11 +25,16 @@ Each stage is its own resumable step:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from alembic.operations import ops
 
+from ..catalog import Constraint, Snapshot
 from ..catalog import Table as LiveTable
 from ..plan import Estimate, StepKind
+from ..profiles import Capability, Profile
 from . import WRITES_RESYNC, Context, PlanningError
 from ._keyset import Keyset, keyset_for, pct
 from ._sql import (
@@ -40,7 +49,7 @@ from ._sql import (
     type_sql,
 )
 from .columns import live_name
-from .constraints import duplicates_query
+from .constraints import duplicates_query, validate_async
 from .indexes import async_index_step, index_options, index_sql
 
 NEW_SUFFIX = "__new"
@@ -147,6 +156,18 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
     verify = _verify_step(ctx, live=live, table=table, src=src, new=new, keys=keys, renames=renames,
                           desired=desired, targets=targets, exprs=exprs, compared=compared,
                           rows=rows)
+    referencing = _referencing_keys(ctx, live)
+    for child, child_schema, constraint in referencing:
+        ctx.add(StepKind.DDL, f"drop foreign key {constraint.name} of {child} (it references "
+                f"{table}) before the swap",
+                [f"ALTER TABLE {qual(child, child_schema)} DROP CONSTRAINT {q(constraint.name)}"],
+                table=child,
+                notes=[f"a foreign key follows its table through a rename: kept, it would "
+                       f"reference the backup {old_name} and keep it from being dropped",
+                       "added again against the new table right after the swap; rows of "
+                       f"{child} written in between are checked by its validation",
+                       "if the swap then refuses (the source changed), the key stays dropped "
+                       "until the plan is resumed or planned again"])
     ctx.add(StepKind.SWAP, f"swap: keep {table} as backup {old_name}",
             [f"ALTER TABLE {src} RENAME TO {q(old_name)}"], table=table,
             details={"verified_by": verify, "writes": ctx.options.writes},
@@ -156,10 +177,20 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
                    "not copied: pause writes for the swap itself"])
     ctx.add(StepKind.DDL, f"swap: put {new_name} in place as {table}",
             [f"ALTER TABLE {new} RENAME TO {q(table)}"], table=table)
+    # keys on the new table's primary key or unique constraints (created with the table) are
+    # added at once; a key on a unique index waits for that index's async build
+    keyed = {frozenset(c.name for c in k.columns) for k in desired.constraints
+             if isinstance(k, (sa.UniqueConstraint, sa.PrimaryKeyConstraint)) and len(k.columns)}
+    back = {old: new_col for new_col, old in renames.items()}
+    at_once = [r for r in referencing
+               if frozenset(back.get(c, c) for c in r[2].ref_columns) in keyed]
+    later = [r for r in referencing if r not in at_once]
+    _add_references_again(ctx, at_once, table, schema, back)
     for index in sorted(desired.indexes, key=lambda i: str(i.name)):
         sql = index_sql(index, ctx, table_name=table)
         if sql is not None:
             async_index_step(ctx, str(index.name), table, schema, sql)
+    _add_references_again(ctx, later, table, schema, back)
     ctx.add(StepKind.VERIFY, f"verify {table}: every constraint is validated",
             [f"SELECT conname FROM pg_constraint WHERE conrelid = {literal(src)}::regclass "
              "AND NOT convalidated"], table=table, details={"expect": "no rows"},
@@ -269,14 +300,72 @@ def _verify_step(ctx: Context, *, live: LiveTable, table: str, src: str, new: st
     return ctx.steps[-1].id
 
 
+def _referencing_keys(ctx: Context, live: LiveTable) -> list[tuple[str, str | None, Constraint]]:
+    return referencing_keys(ctx.live, live, ctx.all_ops, ctx.profile)
+
+
+def referencing_keys(snapshot: Snapshot, live: LiveTable, all_ops: Sequence[ops.MigrateOperation],
+                     profile: Profile) -> list[tuple[str, str | None, Constraint]]:
+    """Foreign keys of other tables that reference ``live`` (a table being recreated) and that
+    the recreation moves to the new table: (child table as the ops name it, its schema, the
+    key). Empty without foreign keys (``classic``).
+
+    Left out: keys ``all_ops`` drop themselves (a drop_constraint of that name, or the drop of
+    the child table), which the plan runs before the recreation."""
+    if not profile.allows(Capability.FOREIGN_KEYS):
+        return []
+    renamed = {(op.schema, op.table_name): str(op.new_table_name) for op in all_ops
+               if isinstance(op, ops.RenameTableOp)}
+    dropped_tables = {(op.schema, op.table_name) for op in all_ops
+                      if isinstance(op, ops.DropTableOp)}
+    dropped_keys = {(op.schema, op.table_name, op.constraint_name) for op in all_ops
+                    if isinstance(op, ops.DropConstraintOp)}
+    out = []
+    for other in sorted(snapshot.tables.values(), key=lambda t: t.qualified):
+        if other.qualified == live.qualified:
+            continue  # a self-reference is part of the new table's definition
+        schema = None if other.schema == "public" else other.schema
+        name = renamed.get((schema, other.name), other.name)
+        if {(schema, other.name), (schema, name)} & dropped_tables:
+            continue
+        for constraint in sorted(other.constraints, key=lambda c: c.name):
+            if constraint.kind != "foreign_key" or constraint.ref_table != live.qualified:
+                continue
+            if {(schema, other.name, constraint.name), (schema, name, constraint.name)} & \
+                    dropped_keys:
+                continue
+            out.append((name, schema, constraint))
+    return out
+
+
+def _add_references_again(ctx: Context, keys: list[tuple[str, str | None, Constraint]],
+                          table: str, schema: str | None, back: dict[str, str]) -> None:
+    for child, child_schema, constraint in keys:
+        _add_reference_again(ctx, child, child_schema, constraint, table, schema, back)
+    for child, child_schema, constraint in keys:
+        validate_async(ctx, child, child_schema, constraint.name)
+
+
+def _add_reference_again(ctx: Context, child: str, child_schema: str | None,
+                         constraint: Constraint, table: str, schema: str | None,
+                         back: dict[str, str]) -> None:
+    remote = [back.get(c, c) for c in constraint.ref_columns]
+    # ON DELETE / ON UPDATE / MATCH / DEFERRABLE: what pg_get_constraintdef() prints after the
+    # referenced columns (NOT VALID aside: the key is added NOT VALID and then validated)
+    tail = ""
+    match = re.search(r"\bREFERENCES\b[^(]*\([^)]*\)(.*)$", constraint.definition, re.S)
+    if match:
+        tail = re.sub(r"\s*\bNOT VALID\b", "", match.group(1)).rstrip()
+    ctx.add(StepKind.DDL, f"add foreign key {constraint.name} of {child} again, against the "
+            f"new {table} (NOT VALID)",
+            [f"ALTER TABLE {qual(child, child_schema)} ADD CONSTRAINT {q(constraint.name)} "
+             f"FOREIGN KEY ({cols(list(constraint.columns))}) REFERENCES {qual(table, schema)} "
+             f"({cols(remote)}){tail} NOT VALID"], table=child,
+            notes=["checked for new writes at once; the existing rows of "
+                   f"{child} are validated next"])
+
+
 def _warn_dependents(ctx: Context, live: LiveTable) -> None:
-    for other in ctx.live.tables.values():
-        for constraint in other.constraints:
-            if constraint.kind == "foreign_key" and constraint.ref_table == live.qualified and \
-                    other.name != live.name:
-                ctx.warn(f"foreign key {constraint.name} of {other.name} references "
-                         f"{live.name}; after the swap it references the backup table: "
-                         "recreate it")
     if ctx.live.views:
         ctx.warn(f"views that read {live.name} follow the backup table after the swap; "
                  "recreate them")
