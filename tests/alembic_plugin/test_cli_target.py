@@ -1,0 +1,100 @@
+"""An adopted project (stock env.py + the one-line change) under the dsql-migrate CLI: the
+target the CLI chose wins over alembic.ini's sqlalchemy.url, and bad URLs get clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic_project import INI as PROJECT_INI
+from alembic_project import sa_url, stock_env
+from click.testing import CliRunner, Result
+
+from dsql_migrate.cli import main
+
+INI = PROJECT_INI.replace("dsql_migrate.profile = {profile}\n", "")
+
+REVISION = '''\
+revision = "tg1"
+down_revision = None
+import sqlalchemy as sa
+from alembic import op
+
+
+def upgrade():
+    op.create_table("t7tg_items", sa.Column("id", sa.BigInteger, primary_key=True))
+
+
+def downgrade():
+    op.drop_table("t7tg_items")
+'''
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def adopted_project(root: Path, ini_url: str, revision: str = REVISION) -> Path:
+    """A stock Alembic project with the one-line change, as a user adopts it."""
+    versions = root / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    env = stock_env().replace("from alembic import context\n",
+                              "from dsql_migrate.alembic import context\n")
+    (root / "migrations" / "env.py").write_text(env)
+    (versions / "tg1_items.py").write_text(revision)
+    (root / "alembic.ini").write_text(INI.format(url=ini_url))
+    return root / "alembic.ini"
+
+
+def regclass(url: str, name: str) -> object:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+        return row[0] if row else None
+
+
+def test_url_wins_over_the_ini_with_a_stock_env_py(workdir: Path, dsql_url: str,
+                                                   scratch_url: str) -> None:
+    adopted_project(workdir, sa_url(scratch_url))
+    try:
+        up = cli("upgrade", "--url", dsql_url)
+        assert up.exit_code == 0, up.output
+        assert regclass(dsql_url, "t7tg_items") is not None
+        assert regclass(scratch_url, "t7tg_items") is None
+        assert regclass(scratch_url, "alembic_version") is None
+        assert "tg1 (head)" in cli("current", "--url", dsql_url).output
+        # the ini's database is at base: current without --url reads it
+        assert "tg1" not in cli("current").output
+    finally:
+        assert cli("downgrade", "base", "--url", dsql_url).exit_code == 0
+    assert regclass(dsql_url, "t7tg_items") is None
+
+
+def test_env_url_wins_over_the_ini(workdir: Path, dsql_url: str, scratch_url: str,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    adopted_project(workdir, sa_url(scratch_url))
+    with psycopg.connect(dsql_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS alembic_version")
+    monkeypatch.setenv("DSQL_MIGRATE_URL", dsql_url)
+    assert cli("stamp", "tg1").exit_code == 0
+    assert "tg1 (head)" in cli("current").output
+    with psycopg.connect(dsql_url, autocommit=True) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("tg1",)]
+    assert cli("stamp", "base").exit_code == 0
+
+
+def test_alembic_placeholder_url_is_a_clear_error(workdir: Path) -> None:
+    adopted_project(workdir, "driver://user:pass@localhost/dbname")
+    result = cli("current", "--url", "postgresql://admin@127.0.0.1:1/postgres")
+    assert result.exit_code == 2
+    assert "placeholder driver://user:pass@localhost/dbname" in result.output
+    assert "engine_from(config)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_psycopg2_url_without_psycopg2_says_use_psycopg(workdir: Path) -> None:
+    adopted_project(workdir, "postgresql+psycopg2://admin@127.0.0.1:1/postgres")
+    result = cli("current")
+    assert result.exit_code == 2
+    assert "psycopg2" in result.output and "postgresql+psycopg://" in result.output
+    assert "Traceback" not in result.output
