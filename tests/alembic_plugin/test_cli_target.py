@@ -98,3 +98,35 @@ def test_psycopg2_url_without_psycopg2_says_use_psycopg(workdir: Path) -> None:
     assert result.exit_code == 2
     assert "psycopg2" in result.output and "postgresql+psycopg://" in result.output
     assert "Traceback" not in result.output
+
+
+BROKEN = {
+    "syntax": ("def upgrade():\n    op.create_table('t7tg_x'\n", "SyntaxError"),
+    "unknown_op": ("def upgrade():\n    op.add_colum('t7tg_x', sa.Column('a', sa.Integer))\n",
+                   "AttributeError"),
+    "import": ("import no_such_module_t7tg\n\ndef upgrade():\n    pass\n",
+               "ModuleNotFoundError: No module named 'no_such_module_t7tg'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_a_python_error_in_a_revision_is_file_line_message(case: str, workdir: Path,
+                                                           dsql_url: str) -> None:
+    body, error = BROKEN[case]
+    revision = ('revision = "tg1"\ndown_revision = None\nimport sqlalchemy as sa\n'
+                "from alembic import op\n\n" + body + "\n\ndef downgrade():\n    pass\n")
+    adopted_project(workdir, sa_url(dsql_url), revision)
+    path = workdir / "migrations" / "versions" / "tg1_items.py"
+    lines = revision.splitlines()
+    line = next(i for i, text in enumerate(lines, 1)
+                if ("op." in text and "def" not in text) or "no_such" in text)
+    commands = [("upgrade", "--url", dsql_url)]
+    if case == "syntax":  # loading the revisions fails in every command
+        commands += [("history",), ("revision", "-m", "next")]
+    for command in commands:
+        result = cli(*command)
+        assert result.exit_code == 2, result.output
+        assert f"{path}:{line}" in result.output and error in result.output, result.output
+        assert "hint: fix the code at that line" in result.output
+        assert "Traceback" not in result.output
+    assert regclass(dsql_url, "t7tg_x") is None
