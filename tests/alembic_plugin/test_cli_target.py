@@ -130,3 +130,18 @@ def test_a_python_error_in_a_revision_is_file_line_message(case: str, workdir: P
         assert "hint: fix the code at that line" in result.output
         assert "Traceback" not in result.output
     assert regclass(dsql_url, "t7tg_x") is None
+
+
+def test_upgrade_sql_from_base_creates_the_version_table(workdir: Path,
+                                                         scratch_url: str) -> None:
+    adopted_project(workdir, sa_url(scratch_url))
+    result = cli("upgrade", "--sql")
+    assert result.exit_code == 0, result.output
+    script = result.output
+    create = script.index("BEGIN;\nCREATE TABLE alembic_version (")
+    assert create < script.index("CREATE TABLE t7tg_items") < script.index(
+        "INSERT INTO alembic_version")
+    assert script[create:].split("COMMIT;", 1)[0].count(";") == 2  # a transaction of its own
+    with psycopg.connect(scratch_url, autocommit=True) as conn:  # a fresh database
+        conn.execute(script.encode())
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("tg1",)]

@@ -146,6 +146,9 @@ def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
     base_md: sa.MetaData | None = None
     base_snapshot: Snapshot | None = None
     for step in mc._migrations_fn(heads, mc):
+        if mc.as_sql and not versions.heads:
+            # from base the script must create the version table itself, as Alembic's does
+            _emit(mc, settings, version_table_sql(mc))
         version_sql = versions.sql_for(step)
         if isinstance(step, StampStep):
             if settings.mode == RUN and not mc.as_sql:
@@ -166,6 +169,12 @@ def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
             _run_online(mc, step, settings, version_sql, **kw)
         for callback in mc.on_version_apply_callbacks:
             callback(ctx=mc, step=step.info, heads=set(versions.heads), run_args=kw)
+
+
+def version_table_sql(mc: MigrationContext) -> str:
+    """``CREATE TABLE alembic_version``, a transaction of its own (DSQL: one DDL each)."""
+    ddl = str(sa.schema.CreateTable(mc._version).compile(dialect=mc.dialect)).strip()
+    return f"-- the version table\nBEGIN;\n{ddl};\nCOMMIT;\n"
 
 
 def _label(step: Any) -> str:
