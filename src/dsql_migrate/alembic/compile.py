@@ -156,7 +156,7 @@ def _sql_text(sqltext: Any, label: str) -> str:
             "op.execute an SQL string") from None
 
 
-def _typed_bind(element: Any) -> Any:
+def _typed_bind(element: Any, **kw: Any) -> Any:
     """A bound value of no type (``sa.column('note')`` untyped) typed from its Python value,
     so that it renders as a literal; everything else as it is."""
     if (isinstance(element, sa.sql.elements.BindParameter)
