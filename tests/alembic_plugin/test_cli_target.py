@@ -145,3 +145,26 @@ def test_upgrade_sql_from_base_creates_the_version_table(workdir: Path,
     with psycopg.connect(scratch_url, autocommit=True) as conn:  # a fresh database
         conn.execute(script.encode())
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("tg1",)]
+
+
+def test_add_column_of_a_column_already_there_names_the_revision_and_op(
+        workdir: Path, dsql_url: str) -> None:
+    revision = ('revision = "tg1"\ndown_revision = None\nimport sqlalchemy as sa\n'
+                "from alembic import op\n\n"
+                "def upgrade():\n"
+                "    op.add_column('t7tg_users', sa.Column('nick', sa.Text))\n\n"
+                "def downgrade():\n    op.drop_column('t7tg_users', 'nick')\n")
+    adopted_project(workdir, sa_url(dsql_url), revision)
+    with psycopg.connect(dsql_url, autocommit=True) as conn:
+        # what an abandoned, half-applied run of the revision left
+        conn.execute("CREATE TABLE t7tg_users (id BIGINT PRIMARY KEY, nick TEXT)")
+    try:
+        result = cli("upgrade", "--abandon-previous", "--url", dsql_url)
+        assert result.exit_code == 1, result.output
+        assert ("tg1_items.py upgrade(): op.add_column('t7tg_users', 'nick'): t7tg_users "
+                "already has a column nick") in result.output
+        assert "ALTER TABLE t7tg_users DROP COLUMN nick" in result.output
+        assert "replace_existing" not in result.output and "Traceback" not in result.output
+    finally:
+        with psycopg.connect(dsql_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS t7tg_users")

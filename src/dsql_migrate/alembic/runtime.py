@@ -35,7 +35,7 @@ from ..runner import RetryPolicy, Runner, RunOptions, Session, StateStore, StepF
 from ..runner.events import Event, Listener
 from ..sql import quote_literal, quote_qualified
 from .compile import Compiled, compile_ops, expand, record
-from .model import desired_metadata, predicted_snapshot, reflect_live
+from .model import SchemaConflict, desired_metadata, predicted_snapshot, reflect_live
 
 log = logging.getLogger(__name__)
 
@@ -273,8 +273,12 @@ def _compile(mc: MigrationContext, step: Any, settings: DsqlSettings, live: Snap
     expanded = expand(recorded, settings.profile, where=_where(step),
                       batch_rows=settings.planner_options.batch_size(settings.profile))
     label = _label(step)
-    planned = compile_ops(expanded, live, live_md, settings.profile, settings.planner_options,
-                          source={"alembic": label})
+    try:
+        planned = compile_ops(expanded, live, live_md, settings.profile,
+                              settings.planner_options, source={"alembic": label})
+    except SchemaConflict as exc:
+        exc.message = f"{_where(step)}: {exc.message}"
+        raise
     details: dict[str, Any] = {"alembic_version": True}
     if nonce is not None:
         details["run"] = nonce  # a re-run after a downgrade is a new plan, not "already done"
