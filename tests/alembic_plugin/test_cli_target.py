@@ -3,10 +3,13 @@ target the CLI chose wins over alembic.ini's sqlalchemy.url, and bad URLs get cl
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 from alembic_project import INI as PROJECT_INI
 from alembic_project import sa_url, stock_env
 from click.testing import CliRunner, Result
@@ -168,3 +171,96 @@ def test_add_column_of_a_column_already_there_names_the_revision_and_op(
     finally:
         with psycopg.connect(dsql_url, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS t7tg_users")
+
+
+def test_check_describes_each_difference_on_one_line() -> None:
+    from dsql_migrate.cli.migrations import describe_diff
+    md = sa.MetaData()
+    items = sa.Table("items", md, sa.Column("id", sa.Integer), sa.Column("sku", sa.Text))
+    index = sa.Index("ix_sku", items.c.sku, unique=True)
+    assert describe_diff(("add_table", items)) == "+ table items: in the models only"
+    assert describe_diff(("remove_column", "s", "items", items.c.sku)) == (
+        "- column s.items.sku: in the database only")
+    assert describe_diff(("add_index", index)) == "+ index ix_sku on items: in the models only"
+    assert describe_diff([("modify_nullable", None, "items", "sku", {}, True, False)]) == (
+        "~ items.sku: nullable True in the database, False in the models")
+
+
+SECOND = '''\
+revision = "tg2"
+down_revision = "tg1"
+import sqlalchemy as sa
+from alembic import op
+
+
+def upgrade():
+    op.add_column("t7tg_items", sa.Column("a", sa.Integer))
+    op.alter_column("t7tg_items", "a", type_=sa.BigInteger)
+
+
+def downgrade():
+    op.create_index("ux_t7tg_items_a", "t7tg_items", ["a"], unique=True)
+'''
+
+
+def test_dry_run_shows_the_hash_the_upgrade_runs(workdir: Path, dsql_url: str) -> None:
+    adopted_project(workdir, sa_url(dsql_url))
+    url = ("--url", dsql_url)
+    try:
+        for _ in range(2):  # the second time after a downgrade: a new plan, hash known again
+            dry = cli("upgrade", "--dry-run", *url)
+            assert dry.exit_code == 0, dry.output
+            shown = next(w for w in dry.output.split() if w.startswith("sha256:"))
+            up = cli("upgrade", *url)
+            assert up.exit_code == 0, up.output
+            with psycopg.connect(dsql_url, autocommit=True) as conn:
+                hashes = [r[0] for r in conn.execute(
+                    "SELECT hash FROM dsql_migrate.plans WHERE label = %s",
+                    ("alembic upgrade <base> -> tg1",))]
+            assert shown in hashes, (shown, hashes)
+            assert cli("downgrade", "base", *url).exit_code == 0
+    finally:
+        cli("downgrade", "base", *url)
+
+
+def test_failed_downgrade_says_run_the_downgrade_again(workdir: Path, dsql_url: str) -> None:
+    adopted_project(workdir, sa_url(dsql_url))
+    (workdir / "migrations" / "versions" / "tg2_a.py").write_text(SECOND)
+    url = ("--url", dsql_url)
+    try:
+        assert cli("upgrade", *url).exit_code == 0
+        with psycopg.connect(dsql_url, autocommit=True) as conn:
+            conn.execute("INSERT INTO t7tg_items (id, a) VALUES (1, 5), (2, 5)")
+        down = cli("downgrade", "tg1", *url)
+        assert down.exit_code == 1, down.output
+        assert "Run the downgrade again" in down.output
+        assert "upgrade again" not in down.output
+    finally:
+        with psycopg.connect(dsql_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS t7tg_items")
+            conn.execute("DELETE FROM alembic_version")
+
+
+def test_sql_from_a_revision_after_base_says_offline_has_no_live_schema(workdir: Path) -> None:
+    adopted_project(workdir, "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    (workdir / "migrations" / "versions" / "tg2_a.py").write_text(SECOND)
+    assert cli("upgrade", "--sql").exit_code == 0  # from base: tg1 creates what tg2 changes
+    result = cli("upgrade", "--sql", "tg1:tg2")
+    assert result.exit_code == 2, result.output
+    assert "offline mode has no live schema to plan against after base" in result.output
+    assert "--dry-run" in result.output and "Traceback" not in result.output
+
+
+def test_plain_alembic_command_prints_failed_not_a_traceback(workdir: Path,
+                                                             dsql_url: str) -> None:
+    revision = REVISION.replace(
+        'op.create_table("t7tg_items", sa.Column("id", sa.BigInteger, primary_key=True))',
+        'op.execute("TRUNCATE t7tg_items")')
+    ini = adopted_project(workdir, sa_url(dsql_url), revision)
+    result = subprocess.run([sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"],
+                            capture_output=True, text=True, timeout=120, check=False,
+                            cwd=workdir)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0  # Alembic's own code for a failed command
+    assert "FAILED: DSQL would reject SQL in this revision" in output, output
+    assert "Traceback" not in output

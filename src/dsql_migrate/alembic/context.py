@@ -7,7 +7,8 @@ Everything is Alembic's, except:
   statement Alembic itself runs is its own transaction), compares types and server defaults,
   and installs the autogenerate rewriter (:mod:`.rewriter`);
 - :func:`run_migrations` runs each revision as a Plan through the runner
-  (:func:`.runtime.run_migrations`);
+  (:func:`.runtime.run_migrations`); under the plain ``alembic`` command our errors become
+  Alembic's ``CommandError`` (``FAILED: ...``, no traceback);
 - :func:`begin_transaction` is a no-op: there is no transaction around DDL on DSQL;
 - when ``dsql-migrate`` chose the target (``--url``, ``$DSQL_MIGRATE_URL``, the config file,
   the local emulator: a connector in ``config.attributes``) and ``env.py`` connected elsewhere
@@ -27,9 +28,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import context as _alembic
+from alembic.util import CommandError
 
 from ..config import load_config
 from ..diff import quiet_reflection
+from ..errors import DsqlMigrateError
 from ..profiles import get_profile
 from ..runner import RunOptions
 from . import impl as _impl  # noqa: F401 - registers the auroradsql impl
@@ -40,6 +43,8 @@ from .runtime import DsqlSettings
 from .runtime import run_migrations as _run_migrations
 
 ATTRIBUTE = "dsql_migrate"
+#: set by the dsql-migrate CLI, which reports our errors itself
+CLI = "dsql_migrate.cli"
 #: the target connection :func:`configure` opened in place of env.py's (closed after the run)
 _OWN_CONNECTION = "dsql_migrate.own_connection"
 
@@ -132,6 +137,11 @@ def run_migrations(**kw: Any) -> None:
     try:
         with quiet_reflection():  # Alembic's comparison reflects too
             _run_migrations(_alembic.get_context(), settings(), **kw)
+    except DsqlMigrateError as exc:
+        if _alembic.config.attributes.get(CLI):
+            raise  # dsql-migrate prints it, with its exit code
+        # under the plain `alembic` command: Alembic prints "FAILED: ..." with no traceback
+        raise CommandError(str(exc)) from exc
     finally:
         _close_own_connection()
 
