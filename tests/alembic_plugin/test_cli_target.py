@@ -235,6 +235,11 @@ def test_failed_downgrade_says_run_the_downgrade_again(workdir: Path, dsql_url: 
         assert down.exit_code == 1, down.output
         assert "Run the downgrade again" in down.output
         assert "upgrade again" not in down.output
+        with psycopg.connect(dsql_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM t7tg_items WHERE id = 2")
+        again = cli("downgrade", "tg1", *url)  # resumes: no failed plan left behind
+        assert again.exit_code == 0, again.output
+        assert cli("downgrade", "base", *url).exit_code == 0
     finally:
         with psycopg.connect(dsql_url, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS t7tg_items")

@@ -153,6 +153,8 @@ def alembic_errors(cfg: AlembicConfig | None = None) -> Iterator[None]:
 
 CODE_HINT = "fix the code at that line{line} and run the command again ({applied})"
 _APPLIED = "revisions before it stay applied"
+
+
 def _qualified(schema: str | None, name: str) -> str:
     return f"{schema}.{name}" if schema else name
 
