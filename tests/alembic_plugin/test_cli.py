@@ -74,6 +74,9 @@ def test_init_revision_upgrade_check_stamp(workdir: Path, dsql_url: str) -> None
     sys.modules.pop("models", None)  # env.py imports it again
     drift = cli("check", *url)
     assert drift.exit_code == 1 and "error:" in drift.output
+    assert "+ column t7cli_items.sku: in the models only" in drift.output, drift.output
+    assert "~ t7cli_items.qty: type INTEGER in the database, BIGINT in the models" in drift.output
+    assert "New upgrade operations detected" not in drift.output
 
     result = cli("revision", "--autogenerate", "-m", "sku", *url)
     assert result.exit_code == 0, result.output

@@ -60,6 +60,29 @@ def test_raw_sql_is_split_and_dsql_illegal_sql_refused() -> None:
     assert "r.py upgrade(): op.execute #2:1:1" in message
 
 
+def test_execute_of_text_with_binds_and_of_untyped_core_renders_the_values() -> None:
+    items = sa.table("t", sa.column("note"), sa.column("id"))
+
+    def upgrade() -> None:
+        op.execute(sa.text("UPDATE t SET a = :v WHERE b = :w").bindparams(v=1, w="it's"))
+        op.execute(items.update().values(note="core").where(items.c.id == 3))
+        op.execute(sa.text("UPDATE t SET t = '10:30' WHERE id = 1"))
+
+    out = expand(recorded(upgrade), CURRENT, where="r.py upgrade()", batch_rows=1000)
+    assert [o.sql for o in out.ops] == [  # type: ignore[attr-defined]
+        "UPDATE t SET a = 1 WHERE b = 'it''s'", "UPDATE t SET note='core' WHERE t.id = 3",
+        "UPDATE t SET t = '10:30' WHERE id = 1"]
+
+    def unrenderable() -> None:
+        op.execute("SELECT 1")
+        op.execute(items.update().values(note=object()).where(items.c.id == 3))
+
+    with pytest.raises(RevisionRefused) as refused:
+        expand(recorded(unrenderable), CURRENT, where="r.py upgrade()", batch_rows=1000)
+    assert "r.py upgrade(): op.execute #2: cannot render" in refused.value.message
+    assert "sa.column('note', sa.Text)" in str(refused.value.hint)
+
+
 def test_unbounded_update_is_a_warning_not_a_refusal() -> None:
     def upgrade() -> None:
         op.execute("UPDATE a SET x = 1")

@@ -97,8 +97,8 @@ def expand(recorded: Sequence[ops.MigrateOperation], profile: Profile, *, where:
     for operation in flatten(recorded):
         if isinstance(operation, ops.ExecuteSQLOp):
             number += 1
-            text = _sql_text(operation.sqltext)
             label = f"{where}: op.execute #{number}"
+            text = _sql_text(operation.sqltext, label)
             result = lint_script(text, settings, path=label)
             for d in result.diagnostics:
                 line = f"{label}:{d.line}:{d.column}: {d.rule}: {d.message}"
@@ -139,12 +139,32 @@ def _normalized(operation: ops.MigrateOperation) -> ops.MigrateOperation:
     return operation
 
 
-def _sql_text(sqltext: Any) -> str:
+def _sql_text(sqltext: Any, label: str) -> str:
+    """The SQL of an ``op.execute``, bound values rendered as literals (the SQL layer checks
+    and splits text, and a plan holds no parameters)."""
     if isinstance(sqltext, str):
         return sqltext
-    if isinstance(sqltext, sa.sql.elements.TextClause):
-        return sqltext.text
-    return str(sqltext.compile(dialect=_PG, compile_kwargs={"literal_binds": True}))
+    if isinstance(sqltext, sa.sql.elements.TextClause) and not sqltext._bindparams:
+        return sqltext.text  # as written: no ':name' to bind
+    statement = sa.sql.visitors.replacement_traverse(sqltext, {}, _typed_bind)
+    try:
+        return str(statement.compile(dialect=_PG, compile_kwargs={"literal_binds": True}))
+    except sa.exc.CompileError as exc:
+        raise RevisionRefused(
+            f"{label}: cannot render the statement as SQL: {exc}",
+            hint="give its columns and values types (sa.column('note', sa.Text)), or pass "
+            "op.execute an SQL string") from None
+
+
+def _typed_bind(element: Any, **kw: Any) -> Any:
+    """A bound value of no type (``sa.column('note')`` untyped) typed from its Python value,
+    so that it renders as a literal; everything else as it is."""
+    if (isinstance(element, sa.sql.elements.BindParameter)
+            and isinstance(element.type, sqltypes.NullType) and element.value is not None
+            and not element.callable):
+        return sa.bindparam(element.key, element.value, unique=element.unique,
+                            type_=sa.literal(element.value).type)
+    return None
 
 
 def _bulk_rows(operation: ops.BulkInsertOp, batch_rows: int) -> list[BulkRowsOp]:

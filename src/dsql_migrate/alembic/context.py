@@ -7,8 +7,13 @@ Everything is Alembic's, except:
   statement Alembic itself runs is its own transaction), compares types and server defaults,
   and installs the autogenerate rewriter (:mod:`.rewriter`);
 - :func:`run_migrations` runs each revision as a Plan through the runner
-  (:func:`.runtime.run_migrations`);
-- :func:`begin_transaction` is a no-op: there is no transaction around DDL on DSQL.
+  (:func:`.runtime.run_migrations`); under the plain ``alembic`` command our errors become
+  Alembic's ``CommandError`` (``FAILED: ...``, no traceback);
+- :func:`begin_transaction` is a no-op: there is no transaction around DDL on DSQL;
+- when ``dsql-migrate`` chose the target (``--url``, ``$DSQL_MIGRATE_URL``, the config file,
+  the local emulator: a connector in ``config.attributes``) and ``env.py`` connected elsewhere
+  (a stock ``env.py`` connects to ``sqlalchemy.url``), :func:`configure` connects to the target
+  instead, so the target is the same whatever the ``env.py``.
 
 Settings (profile, state schema) come from ``config.attributes["dsql_migrate"]`` when
 ``dsql-migrate`` runs Alembic, else from ``dsql_profile=...`` / ``dsql_state_schema=...``
@@ -23,18 +28,25 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import context as _alembic
+from alembic.util import CommandError
 
 from ..config import load_config
 from ..diff import quiet_reflection
+from ..errors import DsqlMigrateError
 from ..profiles import get_profile
 from ..runner import RunOptions
 from . import impl as _impl  # noqa: F401 - registers the auroradsql impl
 from . import ops as _ops  # noqa: F401 - registers op.backfill
+from .engine import CONNECTOR, engine_from, is_target_connection
 from .rewriter import chain_rewriter
 from .runtime import DsqlSettings
 from .runtime import run_migrations as _run_migrations
 
 ATTRIBUTE = "dsql_migrate"
+#: set by the dsql-migrate CLI, which reports our errors itself
+CLI = "dsql_migrate.cli"
+#: the target connection :func:`configure` opened in place of env.py's (closed after the run)
+_OWN_CONNECTION = "dsql_migrate.own_connection"
 
 
 def _no_hstore_lookup(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
@@ -85,12 +97,34 @@ def configure(*args: Any, dsql_profile: str | None = None,
     kw["process_revision_directives"] = chain_rewriter(
         kw.get("process_revision_directives"), base.profile)
     connection = kw.get("connection")
+    if connection is not None and _targets_elsewhere(connection):
+        connection = kw["connection"] = _target_connection()
     if connection is not None and not connection.in_transaction():
         # each statement Alembic itself runs (version table, stamps) commits on its own; an
         # env.py that opened a transaction (engine.begin()) keeps it, which DSQL accepts for
         # the one CREATE TABLE alembic_version or the stamp DML Alembic runs there
         kw["connection"] = connection.execution_options(isolation_level="AUTOCOMMIT")
     _alembic.configure(*args, **kw)
+
+
+def _targets_elsewhere(connection: sa.Connection) -> bool:
+    """The CLI chose a target and env.py's connection is not to it (stock env.py: the ini's
+    ``sqlalchemy.url``)."""
+    return CONNECTOR in _alembic.config.attributes and not is_target_connection(connection)
+
+
+def _target_connection() -> sa.Connection:
+    engine = engine_from(_alembic.config)
+    connection = engine.connect()
+    _alembic.config.attributes[_OWN_CONNECTION] = connection
+    return connection
+
+
+def _close_own_connection() -> None:
+    connection = _alembic.config.attributes.pop(_OWN_CONNECTION, None)
+    if isinstance(connection, sa.Connection):
+        connection.close()
+        connection.engine.dispose()
 
 
 def begin_transaction() -> AbstractContextManager[None]:
@@ -100,8 +134,16 @@ def begin_transaction() -> AbstractContextManager[None]:
 
 def run_migrations(**kw: Any) -> None:
     """Run the pending revisions, each compiled to a Plan and executed by the runner."""
-    with quiet_reflection():  # Alembic's comparison reflects too
-        _run_migrations(_alembic.get_context(), settings(), **kw)
+    try:
+        with quiet_reflection():  # Alembic's comparison reflects too
+            _run_migrations(_alembic.get_context(), settings(), **kw)
+    except DsqlMigrateError as exc:
+        if _alembic.config.attributes.get(CLI):
+            raise  # dsql-migrate prints it, with its exit code
+        # under the plain `alembic` command: Alembic prints "FAILED: ..." with no traceback
+        raise CommandError(str(exc)) from exc
+    finally:
+        _close_own_connection()
 
 
 __all__ = ["begin_transaction", "configure", "run_migrations", "settings"]

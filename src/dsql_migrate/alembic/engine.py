@@ -13,6 +13,8 @@ from ..connect import Connector, resolve_target
 
 #: the key of the target's :class:`~dsql_migrate.connect.Connector` in ``config.attributes``
 CONNECTOR = "dsql_migrate.connector"
+#: the execution option that marks an engine made by :func:`engine_from` for the target
+TARGET_OPTION = "dsql_migrate_target"
 
 
 def target_connector(config: Config) -> Connector:
@@ -40,7 +42,12 @@ def engine_from(config: Config) -> sa.Engine:
         return connector.connect()
 
     return sa.create_engine("postgresql+psycopg://", creator=creator, poolclass=sa.pool.NullPool,
-                            use_native_hstore=False)
+                            use_native_hstore=False, execution_options={TARGET_OPTION: True})
+
+
+def is_target_connection(connection: sa.Connection) -> bool:
+    """Whether ``connection`` comes from the target's engine (:func:`engine_from`)."""
+    return bool(connection.get_execution_options().get(TARGET_OPTION))
 
 
 def dsql_engine_options(url: str) -> dict[str, Any]:
@@ -53,4 +60,5 @@ def offline_url(config: Config) -> str:
     return config.get_main_option("sqlalchemy.url") or "postgresql+psycopg://"
 
 
-__all__ = ["CONNECTOR", "dsql_engine_options", "engine_from", "offline_url", "target_connector"]
+__all__ = ["CONNECTOR", "TARGET_OPTION", "dsql_engine_options", "engine_from",
+           "is_target_connection", "offline_url", "target_connector"]

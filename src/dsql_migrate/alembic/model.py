@@ -14,9 +14,16 @@ import sqlalchemy as sa
 from alembic.operations import ops
 
 from ..diff import reflect
+from ..errors import DsqlMigrateError, ExitCode
 from .ops import UniqueUsingIndexOp
 
 _KEEP: Any = object()
+
+
+class SchemaConflict(DsqlMigrateError):
+    """A revision's op contradicts the live schema (the column it adds is already there)."""
+
+    exit_code = ExitCode.FAILED
 
 
 def table_key(name: str, schema: str | None) -> str:
@@ -129,8 +136,18 @@ def _rename_table(md: sa.MetaData, op: ops.RenameTableOp) -> None:
 
 def _add_column(md: sa.MetaData, op: ops.AddColumnOp) -> None:
     table = _table(md, op.table_name, op.schema)
-    if table is not None:
-        table.append_column(_copy_column(op.column))
+    if table is None:
+        return
+    name = op.column.name
+    if name in table.c:
+        qualified = table_key(op.table_name, op.schema)
+        raise SchemaConflict(
+            f"op.add_column({op.table_name!r}, {name!r}): {qualified} already has a column "
+            f"{name}",
+            hint=f"an earlier run of this revision that stopped part-way (and was abandoned) "
+            f"may have added it: drop it (ALTER TABLE {qualified} DROP COLUMN {name}) and run "
+            f"again, or take the op out of the revision if the column is right as it is")
+    table.append_column(_copy_column(op.column))
 
 
 def _drop_column(md: sa.MetaData, op: ops.DropColumnOp) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,17 +24,18 @@ from typing import Any, TextIO
 import psycopg
 import sqlalchemy as sa
 from alembic.runtime.migration import HeadMaintainer, MigrationContext, StampStep
+from psycopg import sql
 
 from ..catalog import Snapshot, snapshot
 from ..errors import DsqlMigrateError, ExitCode
 from ..plan import Plan, Step, StepKind, render
-from ..planner import Options
+from ..planner import Options, PlanningError
 from ..profiles import Profile
 from ..runner import RetryPolicy, Runner, RunOptions, Session, StateStore, StepFailed
 from ..runner.events import Event, Listener
 from ..sql import quote_literal, quote_qualified
 from .compile import Compiled, compile_ops, expand, record
-from .model import desired_metadata, predicted_snapshot, reflect_live
+from .model import SchemaConflict, desired_metadata, predicted_snapshot, reflect_live
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,9 @@ def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
     base_md: sa.MetaData | None = None
     base_snapshot: Snapshot | None = None
     for step in mc._migrations_fn(heads, mc):
+        if mc.as_sql and not versions.heads:
+            # from base the script must create the version table itself, as Alembic's does
+            _emit(mc, settings, version_table_sql(mc))
         version_sql = versions.sql_for(step)
         if isinstance(step, StampStep):
             if settings.mode == RUN and not mc.as_sql:
@@ -158,7 +161,8 @@ def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
             if base_snapshot is None or base_md is None:
                 base_snapshot, base_md = _offline_schema(mc)
             plan, expanded = _compile(mc, step, settings, base_snapshot, base_md,
-                                      version_sql=version_sql, nonce=None, **kw)
+                                      version_sql=version_sql, nonce=_dry_run_nonce(
+                                          mc, settings, step), from_base=not heads, **kw)
             base_md = desired_metadata(base_md, expanded.ops)
             base_snapshot = predicted_snapshot(base_md, base_snapshot)
             _emit(mc, settings, _render_offline(step, plan, settings))
@@ -166,6 +170,12 @@ def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
             _run_online(mc, step, settings, version_sql, **kw)
         for callback in mc.on_version_apply_callbacks:
             callback(ctx=mc, step=step.info, heads=set(versions.heads), run_args=kw)
+
+
+def version_table_sql(mc: MigrationContext) -> str:
+    """``CREATE TABLE alembic_version``, a transaction of its own (DSQL: one DDL each)."""
+    ddl = str(sa.schema.CreateTable(mc._version).compile(dialect=mc.dialect)).strip()
+    return f"-- the version table\nBEGIN;\n{ddl};\nCOMMIT;\n"
 
 
 def _label(step: Any) -> str:
@@ -203,7 +213,7 @@ def _run_online(mc: MigrationContext, step: Any, settings: DsqlSettings,
             live = snapshot(session.conn)
             live_md = reflect_live(mc.connection)
             plan, _ = _compile(mc, step, settings, live, live_md, version_sql=version_sql,
-                               nonce=uuid.uuid4().hex, **kw)
+                               nonce=run_number(session.conn, store, label), **kw)
         for warning in plan.warnings:
             settings.on_event(Event("revision.warning", f"warning: {warning}"))
         options = replace(settings.run_options, label=label)
@@ -211,9 +221,10 @@ def _run_online(mc: MigrationContext, step: Any, settings: DsqlSettings,
         try:
             result = runner.apply(plan)
         except StepFailed as exc:
+            command = "upgrade" if step.is_upgrade else "downgrade"
             exc.hint = (f"{label} stopped part-way; nothing is rolled back on DSQL. Run the "
-                        "upgrade again to resume where it stopped ('dsql-migrate status' shows "
-                        "the steps), or fix the cause and run it with --abandon-previous")
+                        f"{command} again to resume where it stopped ('dsql-migrate status' "
+                        "shows the steps), or fix the cause and run it with --abandon-previous")
             raise
         if result.status != "nothing":
             _summarize(session, store, plan, label, settings.on_event)
@@ -232,6 +243,27 @@ def _summarize(session: Session, store: StateStore, plan: Plan, label: str,
                                                 else [])
     on_event(Event("revision.done", f"{label} done: " + "; ".join(parts),
                    data={"revision": label}))
+
+
+def run_number(conn: psycopg.Connection[Any], store: StateStore, label: str) -> str:
+    """How many plans of this revision step the state tables hold: part of the plan's hash, so
+    that an upgrade run again after a downgrade is a new plan (not "already done"), while a dry
+    run shows the hash the upgrade will have."""
+    if "plans" not in store.existing_tables(conn):
+        return "0"
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE label = %s").format(
+        store.table("plans")), (label,)).fetchone()
+    return str(row[0] if row else 0)
+
+
+def _dry_run_nonce(mc: MigrationContext, settings: DsqlSettings, step: Any) -> str | None:
+    if mc.as_sql or mc.connection is None or settings.mode != DRY_RUN:
+        return None
+    conn = connection_factory(mc.connection)()
+    try:
+        return run_number(conn, StateStore(settings.state_schema), _label(step))
+    finally:
+        conn.close()
 
 
 def _stored_plan(session: Session, store: StateStore, label: str) -> Plan | None:
@@ -259,13 +291,27 @@ def _offline_schema(mc: MigrationContext) -> tuple[Snapshot, sa.MetaData]:
 
 def _compile(mc: MigrationContext, step: Any, settings: DsqlSettings, live: Snapshot,
              live_md: sa.MetaData, *, version_sql: list[str], nonce: str | None,
-             **kw: Any) -> tuple[Plan, Compiled]:
+             from_base: bool = True, **kw: Any) -> tuple[Plan, Compiled]:
     recorded = record(step.migration_fn, mc, **kw)
     expanded = expand(recorded, settings.profile, where=_where(step),
                       batch_rows=settings.planner_options.batch_size(settings.profile))
     label = _label(step)
-    planned = compile_ops(expanded, live, live_md, settings.profile, settings.planner_options,
-                          source={"alembic": label})
+    try:
+        planned = compile_ops(expanded, live, live_md, settings.profile,
+                              settings.planner_options, source={"alembic": label})
+    except SchemaConflict as exc:
+        exc.message = f"{_where(step)}: {exc.message}"
+        raise
+    except PlanningError as exc:
+        if not mc.as_sql or from_base:
+            raise
+        start = ", ".join(step.from_revisions) or "<base>"
+        raise PluginError(
+            f"{_where(step)}: {exc.message}; upgrade --sql started at {start}, and offline "
+            "mode has no live schema to plan against after base (only what the script's own "
+            "revisions create)",
+            hint="run 'dsql-migrate upgrade --dry-run' against the database to see the plan "
+            "of the pending revisions, or --sql from base") from None
     details: dict[str, Any] = {"alembic_version": True}
     if nonce is not None:
         details["run"] = nonce  # a re-run after a downgrade is a new plan, not "already done"
