@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "dsql_emulator_jobs"
 POLL_SECONDS = 2.0
+#: how long stopping waits at most for each of the job runner's tasks
+CLOSE_TIMEOUT_SECONDS = 5.0
 #: how long a DROP INDEX waits at most for the builds it cancels to stop
 CANCEL_TIMEOUT_SECONDS = 10.0
 CANCEL_POLL_SECONDS = 0.02
@@ -80,8 +82,9 @@ class JobRunner:
         for task in (self._task, self._listener):
             if task is not None:
                 task.cancel()
+                # bounded: a stop must not hang on a task that ignores its cancellation
                 with contextlib.suppress(BaseException):
-                    await task
+                    await asyncio.wait_for(task, CLOSE_TIMEOUT_SECONDS)
 
     async def _listen(self) -> None:
         while True:

@@ -790,12 +790,15 @@ class Runner:
             if cursor.done:
                 return
             self.crash.reach("batch.after_commit")
-            rows_done, batches = progress.add(cursor.last_rows)
-            self.emit(Event("batch", f"step {step.id}: batch {batches} committed, "
-                            f"{cursor.last_rows} rows ({rows_done} in all)", step.id,
-                            data={"batch": batches, "lane": lane.lane,
-                                  "rows": cursor.last_rows, "rows_done": rows_done,
-                                  "batch_size": size, "rows_estimate": step.estimate.rows}))
+
+            def report(rows_done: int, batches: int, rows: int = cursor.last_rows,
+                       lane_number: int = lane.lane, size: int = size) -> None:
+                self.emit(Event("batch", f"step {step.id}: batch {batches} committed, "
+                                f"{rows} rows ({rows_done} in all)", step.id,
+                                data={"batch": batches, "lane": lane_number, "rows": rows,
+                                      "rows_done": rows_done, "batch_size": size,
+                                      "rows_estimate": step.estimate.rows}))
+            progress.add(cursor.last_rows, report)
             if inline:
                 self.lock.heartbeat_if_due()
 
@@ -1077,11 +1080,13 @@ class _Progress:
         self.batches = batches
         self._lock = threading.Lock()
 
-    def add(self, rows: int) -> tuple[int, int]:
+    def add(self, rows: int, report: Callable[[int, int], None]) -> None:
+        """Count a committed batch and report the totals, under one lock: batch numbers are
+        reported in order whatever lane committed them."""
         with self._lock:
             self.rows += rows
             self.batches += 1
-            return self.rows, self.batches
+            report(self.rows, self.batches)
 
 
 def _rowcount(conn: Conn, cursor: psycopg.Cursor[Any]) -> int:
