@@ -280,10 +280,11 @@ def test_an_alembic_upgrade_outlives_its_first_token(iam_target: tuple[LocalInst
         'revision = "i2"\ndown_revision = "i1"\nimport time\nimport sqlalchemy as sa\n'
         "from alembic import op\n\n"
         "def upgrade():\n"
-        "    time.sleep(2.5)  # recorded, not run: the runner connects after the first token\n"
+        "    time.sleep(4.5)  # recorded, not run: the runner connects after the first token\n"
         '    op.add_column("iam_alembic", sa.Column("note", sa.Text))\n\n'
         "def downgrade():\n    pass\n")
-    result = runner.invoke(main, ["upgrade", "--url", url + "&token_ttl=1"])
+    # 3 s: a token is signed to the second, so a shorter one may be stale on arrival under load
+    result = runner.invoke(main, ["upgrade", "--url", url + "&token_ttl=3"])
     assert result.exit_code == 0, result.output
     with psycopg.connect(instance.raw_url()) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("i2",)
