@@ -39,6 +39,11 @@ class Capability(str, Enum):
     JSONB = "jsonb"
 
 
+#: rows of the runner's own state written with each batch (the lane's cursor, the audit row,
+#: with room to spare): a batch holds at most the profile's row limit minus these
+STATE_ROWS_PER_BATCH = 5
+
+
 @dataclass(frozen=True)
 class Limits:
     """Numeric limits of a cluster (DSQL.md §3). Units are in the field names."""

@@ -25,16 +25,13 @@ from ..catalog import Snapshot
 from ..catalog import Table as LiveTable
 from ..errors import ConfigError, DsqlMigrateError, ExitCode
 from ..plan import Batch, Estimate, Plan, Step, StepKind
-from ..profiles import Capability, Profile
+from ..profiles import STATE_ROWS_PER_BATCH, Capability, Profile
 
 WRITES_PAUSE = "pause"
 WRITES_RESYNC = "resync"
 NOT_NULL_RECREATE = "recreate"
 NOT_NULL_CHECK = "check"
 DEFAULT_BATCH_ROWS = 1000
-#: rows of the runner's own state written with each batch (the lane's cursor, the audit row,
-#: with room to spare): a batch holds at most the profile's row limit minus these
-STATE_ROWS_PER_BATCH = 5
 
 
 class PlanningError(DsqlMigrateError):

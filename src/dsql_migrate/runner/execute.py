@@ -40,7 +40,7 @@ from psycopg import sql
 
 from ..errors import ConfigError, DsqlMigrateError, ExitCode
 from ..plan import Batch, Plan, Step, StepKind
-from ..profiles import Limits
+from ..profiles import STATE_ROWS_PER_BATCH, Limits
 from . import postcondition
 from .events import Event, Listener, ignore, serialized
 from .faults import CrashPoints
@@ -607,11 +607,13 @@ class Runner:
 
     # batched --------------------------------------------------------------------------------------
 
-    def _initial_batch_size(self, step: Step, batch: Batch, before: StepRow) -> int:
+    def _initial_batch_size(self, batch: Batch) -> int:
+        """The configured (else the plan's) batch size within the limits; a size a previous
+        run had to shrink is kept in the step's lanes (see :meth:`_run_batched`)."""
         limits = self.options.limits
-        size = before.batch_size or self.options.batch_size or batch.size
+        size = self.options.batch_size or batch.size
         # the state rows written with each batch count against the row limit too
-        size = min(size, limits.rows_per_transaction - 5)
+        size = min(size, limits.rows_per_transaction - STATE_ROWS_PER_BATCH)
         width = self.session.autocommit("estimate the row width", lambda c: _row_width(c, batch))
         if width:
             budget = int(limits.bytes_per_transaction * self.options.byte_budget_share)
@@ -629,7 +631,7 @@ class Runner:
         batch = step.batch
         if batch is None:
             raise StepFailed(f"step {step.id} ({step.kind.value}) has no batch definition")
-        size = self._initial_batch_size(step, batch, before)
+        size = self._initial_batch_size(batch)
         bounds = sized_bounds(batch)
         lanes = self._lanes(step, batch, bounds, size)
         pending = [lane for lane in lanes if not lane.done]
