@@ -42,6 +42,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .catalog import EXCLUDED_SCHEMAS, Snapshot, snapshot
 from .errors import ConfigError, DsqlMigrateError, ExitCode
+from .ops import ChangePrimaryKeyOp, ValidateConstraintOp
 from .sql import dsql_syntax, parse_script
 
 log = logging.getLogger(__name__)
@@ -51,35 +52,6 @@ class TargetError(DsqlMigrateError):
     """The desired-state target cannot be loaded: bad module, attribute or SQL file."""
 
     exit_code = ExitCode.USAGE
-
-
-# -- our own ops, for what Alembic lacks ---------------------------------------------------------
-
-
-class ValidateConstraintOp(ops.MigrateOperation):
-    """Validate a constraint that exists but is ``NOT VALID`` (a CHECK or a foreign key)."""
-
-    def __init__(self, table_name: str, constraint_name: str, *,
-                 schema: str | None = None) -> None:
-        self.table_name = table_name
-        self.constraint_name = constraint_name
-        self.schema = schema
-
-    def __repr__(self) -> str:
-        return f"ValidateConstraintOp({self.table_name!r}, {self.constraint_name!r})"
-
-
-class ChangePrimaryKeyOp(ops.MigrateOperation):
-    """Change the primary key of a table (Alembic does not compare primary keys)."""
-
-    def __init__(self, table_name: str, columns: Sequence[str], *,
-                 schema: str | None = None) -> None:
-        self.table_name = table_name
-        self.columns = tuple(columns)
-        self.schema = schema
-
-    def __repr__(self) -> str:
-        return f"ChangePrimaryKeyOp({self.table_name!r}, {self.columns!r})"
 
 
 # -- targets -------------------------------------------------------------------------------------

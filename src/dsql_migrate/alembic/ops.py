@@ -29,8 +29,8 @@ from alembic.operations import BatchOperations, MigrateOperation, Operations, op
 from alembic.operations.batch import BatchOperationsImpl
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
-from ..diff import ValidateConstraintOp
 from ..errors import DsqlMigrateError
+from ..ops import ValidateConstraintOp
 from .batch import _BatchTarget
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.operations import ops
 
-from ..diff import ChangePrimaryKeyOp, ValidateConstraintOp
+from ..ops import ChangePrimaryKeyOp, ValidateConstraintOp
 from ..plan import StepKind
 from ..profiles import Capability
 from . import Context, handles, recreation_check
