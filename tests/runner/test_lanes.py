@@ -9,10 +9,10 @@ import psycopg
 import pytest
 from runner_plans import assert_batches_exactly_once, checksum, create_source, recreate_plan
 
-from dsql_migrate.runner import execute
 from dsql_migrate.runner.api import read_status
 from dsql_migrate.runner.events import Event, serialized
 from dsql_migrate.runner.lock import LeaseLost
+from dsql_migrate.runner.steps import lanes
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ def test_split_reads_in_short_transactions(make_runner: Any, raw_conn: psycopg.C
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The split walks the key range in reads of at most SPLIT_READ_ROWS keys each (DSQL ends
     long transactions): lanes of the same sizes as with one read per split key."""
-    monkeypatch.setattr(execute, "SPLIT_READ_ROWS", 700)
+    monkeypatch.setattr(lanes, "SPLIT_READ_ROWS", 700)
     create_source(raw_conn, table_name, 12_000)
     plan = recreate_plan(table_name, rows=12_000, batch_size=500)
     make_runner(allow_destructive=True, parallel=3).apply(plan)

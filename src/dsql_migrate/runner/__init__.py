@@ -7,18 +7,17 @@ tables (:mod:`.state`) under a lease lock (:mod:`.lock`).
 
 from __future__ import annotations
 
-from .events import Event
-from .execute import (
-    ApplyResult,
+from .errors import (
     AsyncTimeout,
     DestructiveRefused,
     PlanConflict,
-    Runner,
-    RunOptions,
     StepFailed,
     VerificationFailed,
 )
+from .events import Event
+from .execute import Runner
 from .lock import LeaseLock, LeaseLost, LockHeld, force_unlock
+from .options import ApplyResult, RunOptions
 from .retry import RetryPolicy
 from .session import ConnectionFactory, Session
 from .state import DEFAULT_SCHEMA, StateStore

@@ -7,8 +7,9 @@ from typing import Any
 
 from ..plan import Plan
 from .events import Event, Listener, ignore, serialized
-from .execute import ApplyResult, Runner, RunOptions
+from .execute import Runner
 from .lock import Holder, LeaseLock, force_unlock
+from .options import ApplyResult, RunOptions
 from .retry import RetryPolicy
 from .session import Conn, Session
 from .state import DEFAULT_SCHEMA, StateStore

@@ -1,0 +1,57 @@
+"""How a run behaves: :class:`RunOptions` (from ``[runner]`` of the configuration and the
+command line) and what a run returns (:class:`ApplyResult`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+from ..profiles import Limits
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    allow_destructive: bool = False
+    #: rows per batch to start from; None: the plan's batch size
+    batch_size: int | None = None
+    lease_seconds: float = 60.0
+    wait_lock_seconds: float = 0.0
+    async_timeout_seconds: float = 3600.0
+    async_poll_seconds: float = 1.0
+    #: lanes a large batched step is split into, each walked on its own connection
+    parallel: int = 4
+    #: share of the per-transaction byte limit a batch may use, by estimated row width
+    byte_budget_share: float = 0.5
+    label: str | None = None
+    #: mark a different, unfinished plan abandoned instead of refusing to run
+    abandon_previous: bool = False
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], **overrides: Any) -> RunOptions:
+        known = {"batch_size": int, "parallel": int, "lease_seconds": float,
+                 "async_timeout_seconds": float, "async_poll_seconds": float,
+                 "byte_budget_share": float}
+        values: dict[str, Any] = {}
+        for key, value in section.items():
+            if key in ("retry", "state_schema"):
+                continue
+            if key not in known:
+                raise ConfigError(
+                    f"unknown setting {key!r} in [runner]",
+                    hint=f"known: {', '.join(sorted([*known, 'retry', 'state_schema']))}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"[runner] {key} must be a positive number")
+            values[key] = known[key](value)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass
+class ApplyResult:
+    plan_hash: str
+    status: str  # done | nothing
+    steps_run: list[int] = field(default_factory=list)
+    steps_skipped: list[int] = field(default_factory=list)
