@@ -106,7 +106,8 @@ class Runner:
 
     def _apply_locked(self, plan: Plan) -> ApplyResult:
         result = ApplyResult(plan.hash, "done")
-        if self.session.transaction("register the plan", self._register) == DONE:
+        status, resuming = self.session.transaction("register the plan", self._register)
+        if status == DONE:
             self.emit(Event("plan.nothing", f"plan {plan.hash} was already applied: nothing to do",
                             data={"hash": plan.hash}))
             result.status = "nothing"
@@ -114,6 +115,7 @@ class Runner:
         self.emit(Event("plan.start", f"applying plan {plan.hash} ({len(plan.steps)} steps)",
                         data={"hash": plan.hash, "steps": len(plan.steps)}))
         rows = {r.step: r for r in self._step_rows(plan)}
+        self._on_start(plan)
         for step in plan.steps:
             row = rows[step.id]
             if row.status == DONE:
@@ -121,38 +123,63 @@ class Runner:
                 self.emit(Event("step.skip", f"step {step.id} already done: {step.summary}",
                                 step.id))
                 continue
-            if step.destructive and not (self.options.allow_destructive
-                                         or plan.approved_destructive):
-                self._set_plan_status(STOPPED, f"stopped before destructive step {step.id}")
-                self.emit(Event("plan.stopped", f"stopped before destructive step {step.id}",
-                                step.id))
-                raise DestructiveRefused(
-                    f"step {step.id} is destructive ({step.summary}); the run stopped before it "
-                    + (f"with steps 1-{step.id - 1} applied" if step.id > 1 else "with nothing "
-                       "applied"),
-                    hint="review it, then run 'dsql-migrate apply --allow-destructive' to go on")
-            try:
-                self._run_step(step, row)
-            except StepFailed as exc:
-                self._fail(step, exc)
-                raise
-            except RetriesExhausted as exc:
-                self._fail(step, StepFailed(exc.message, hint=exc.hint))
-                raise
-            except DsqlMigrateError:
-                raise
-            except psycopg.Error as exc:
-                failure = StepFailed(f"step {step.id} ({step.kind.value}) failed: "
-                                     f"{describe(exc)}", sql_text=getattr(exc, "_dm_sql", None))
-                self._fail(step, failure)
-                raise failure from None
+            self._refuse_unapproved(plan, step)
+            if resuming and _untouched(row) and self._already_in_place(step):
+                result.steps_skipped.append(step.id)
+                continue
+            self._before_step(step)
+            self._run_recorded(step, row)
             result.steps_run.append(step.id)
+        self._on_end(plan)
         self._set_plan_status(DONE)
         self.emit(Event("plan.done", f"plan {plan.hash} applied",
                         data={"hash": plan.hash, "steps_run": len(result.steps_run)}))
         return result
 
-    def _register(self, conn: Conn) -> str:
+    # -- hook points: checks of the whole database around the steps ------------------------------
+
+    def _on_start(self, plan: Plan) -> None:
+        """Before the first step that runs (the plan is registered, the lock held)."""
+
+    def _before_step(self, step: Step) -> None:
+        """Right before ``step`` runs (after the destructive-step gate and the resume probe)."""
+
+    def _on_end(self, plan: Plan) -> None:
+        """After the last step, before the plan is marked done."""
+
+    # -- the steps in order ----------------------------------------------------------------------
+
+    def _refuse_unapproved(self, plan: Plan, step: Step) -> None:
+        if not step.destructive or self.options.allow_destructive or plan.approved_destructive:
+            return
+        self._set_plan_status(STOPPED, f"stopped before destructive step {step.id}")
+        self.emit(Event("plan.stopped", f"stopped before destructive step {step.id}", step.id))
+        raise DestructiveRefused(
+            f"step {step.id} is destructive ({step.summary}); the run stopped before it "
+            + (f"with steps 1-{step.id - 1} applied" if step.id > 1 else "with nothing "
+               "applied"),
+            hint="review it, then run 'dsql-migrate apply --allow-destructive' to go on")
+
+    def _run_recorded(self, step: Step, row: StepRow) -> None:
+        """Run ``step``; a failure is recorded in the state (step and plan failed) first."""
+        try:
+            self._run_step(step, row)
+        except StepFailed as exc:
+            self._fail(step, exc)
+            raise
+        except RetriesExhausted as exc:
+            self._fail(step, StepFailed(exc.message, hint=exc.hint))
+            raise
+        except DsqlMigrateError:
+            raise
+        except psycopg.Error as exc:
+            failure = StepFailed(f"step {step.id} ({step.kind.value}) failed: "
+                                 f"{describe(exc)}", sql_text=getattr(exc, "_dm_sql", None))
+            self._fail(step, failure)
+            raise failure from None
+
+    def _register(self, conn: Conn) -> tuple[str, bool]:
+        """Record the plan (or find it); its status and whether an earlier run registered it."""
         plan = self.plan
         assert plan is not None
         self.lock.fence(conn)
@@ -172,11 +199,11 @@ class Runner:
         existing = self.store.get_plan(conn, plan.hash)
         if existing is None:
             self.store.insert_plan(conn, plan, label=self.options.label, run_id=self.run_id)
-            return PENDING
+            return PENDING, False
         if existing.status == DONE:
-            return DONE
+            return DONE, True
         self.store.set_plan_status(conn, plan.hash, RUNNING, run_id=self.run_id)
-        return existing.status
+        return existing.status, True
 
     def _step_rows(self, plan: Plan) -> list[StepRow]:
         """The state rows of the plan's steps, inserting those missing (a new plan, or one
@@ -238,16 +265,36 @@ class Runner:
         self.crash.reach("step.after_mark_running")
         return before
 
+    def _already_in_place(self, step: Step) -> bool:
+        """A step of a resumed plan that no run started: its kind's probe says whether its
+        effect is already there (an earlier run made it and lost the record; DESIGN.md §3.3).
+        Asked at the step's turn, after the steps before it: a drop's "gone" only means done
+        once whatever comes before it has run."""
+        evidence = implementation(step.kind).probe(self._context(), step)
+        if evidence is None:
+            return False
+
+        def record(conn: Conn) -> None:
+            self.lock.fence(conn)
+            self.store.update_step(conn, self._hash, step.id,
+                                   {"statements_done": len(step.sql)})
+            self.store.mark_step(conn, self._hash, step.id, DONE, run_id=self.run_id)
+        self.session.transaction(f"mark step {step.id} done", record)
+        self.emit(Event("step.skip", f"step {step.id} already in place ({evidence}): "
+                        f"{step.summary}", step.id, data={"evidence": evidence}))
+        return True
+
     def _run_step(self, step: Step, row: StepRow) -> None:
         impl = implementation(step.kind)
         ctx = self._context()
-        resumed = row.status in (RUNNING, FAILED) or row.attempts > 0
+        resumed = not _untouched(row)
         verb = "resuming" if resumed else "running"
+        rows_done = impl.rows_done(ctx, step, row) if resumed else row.rows_done
         self.emit(Event("step.resume" if resumed else "step.start",
                         f"step {step.id} ({step.kind.value}) {verb}: {step.summary}", step.id,
                         data={"kind": step.kind.value, "table": step.table,
                               "rows_estimate": step.estimate.rows,
-                              "rows_done": row.rows_done}))
+                              "rows_done": rows_done}))
         started = time.monotonic()
         before = self._mark_running(step)
         if resumed:
@@ -257,3 +304,7 @@ class Runner:
         self.emit(Event("step.done", f"step {step.id} done", step.id,
                         data={"seconds": round(time.monotonic() - started, 3)}))
 
+
+def _untouched(row: StepRow) -> bool:
+    """No run has started the step: its own resume rule has nothing to pick up."""
+    return row.status not in (RUNNING, FAILED) and row.attempts == 0
