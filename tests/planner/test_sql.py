@@ -57,3 +57,15 @@ def test_names_and_types() -> None:
     assert normalize_type("CHARACTER VARYING(20)") == normalize_type("VARCHAR(20)")
     assert normalize_type("integer") == normalize_type("INTEGER") != normalize_type("bigint")
     assert normalize_type("numeric(10, 2)") == normalize_type("NUMERIC(10,2)")
+
+
+def test_long_names_put_aside_stay_distinct() -> None:
+    """A 63-byte table and its primary key (PostgreSQL cuts ``<table>_pkey`` to 63 bytes) are
+    both put aside by a recreation: their ``__old`` names must differ (issue 14, point 3)."""
+    table = "x" * 63
+    pkey = ("x" * 63)[:58] + "_pkey"
+    assert suffixed(table, "__old") != suffixed(pkey, "__old")
+    assert all(len(suffixed(n, s).encode()) == 63 for n in (table, pkey)
+               for s in ("__old", "__new"))
+    assert suffixed("é" * 40, "__new").endswith("__new")
+    assert suffixed("orders", "__old") == "orders__old"

@@ -55,7 +55,10 @@ class Keyset:
                 f"ORDER BY {desc} LIMIT 1")
 
     def batch(self, table: str, table_sql: str, size: int) -> Batch:
-        return Batch(table=table, key=self.key, key_types=self.types, size=size,
+        """The batch over ``table_sql`` (the relation quoted as an identifier: the runner
+        resolves it with ``to_regclass``, so a bare ``table`` name with a space, a quote or
+        capitals would not do)."""
+        return Batch(table=table_sql, key=self.key, key_types=self.types, size=size,
                      bounds=self.bounds(table_sql, size))
 
 

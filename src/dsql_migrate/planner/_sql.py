@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 
@@ -26,11 +27,23 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+#: suffixes of the names a recreation puts objects aside under (``planner.recreate``)
+ASIDE_SUFFIXES = ("__new", "__old")
+
+
 def suffixed(name: str, suffix: str) -> str:
-    """``name + suffix``, the name shortened so the result fits PostgreSQL's 63 bytes."""
-    room = MAX_IDENTIFIER - len(suffix.encode())
+    """``name + suffix``, the name shortened so the result fits PostgreSQL's 63 bytes.
+
+    A name put aside (``__new``/``__old``) that must be cut also gets a short hash of the whole
+    name: a 63-byte table and its ``<table>_pkey`` (PostgreSQL cuts that name the same way)
+    would otherwise both be put aside as the same ``<first 58 bytes>__old``. Other suffixes
+    (``_pkey``, ``_not_null``) are cut the way PostgreSQL cuts its own generated names."""
+    if len((name + suffix).encode()) <= MAX_IDENTIFIER:
+        return name + suffix
+    tag = "_" + hashlib.sha1(name.encode()).hexdigest()[:8] if suffix in ASIDE_SUFFIXES else ""
+    room = MAX_IDENTIFIER - len(suffix.encode()) - len(tag)
     base = name.encode()[:room].decode(errors="ignore")
-    return base + suffix
+    return base + tag + suffix
 
 
 def type_sql(type_: sa.types.TypeEngine[object]) -> str:

@@ -87,9 +87,7 @@ def _keyset_bounds(batch: Batch) -> str:
     cond = f"({keys}) > ({', '.join(afters)})"
     cap = f"({ends[0]} IS NULL OR ({keys}) <= ({', '.join(ends)}))"
     desc = ", ".join(f"{c} DESC" for c in cols)
-    table = batch.table if batch.table.startswith('"') or "." in batch.table \
-        else sql.Identifier(batch.table).as_string()
-    return (f"SELECT {keys} FROM (SELECT {keys} FROM {table} WHERE ({afters[0]} IS NULL "
+    return (f"SELECT {keys} FROM (SELECT {keys} FROM {batch.table} WHERE ({afters[0]} IS NULL "
             f"OR {cond}) AND {cap} ORDER BY {keys} LIMIT %(size)s) AS page "
             f"ORDER BY {desc} LIMIT 1")
 

@@ -23,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from ...plan import Step, StepKind
+from ...sql.quoting import quote_qualified
 from ..errors import AsyncTimeout, StepFailed
 from ..events import Event
 from ..retry import describe
@@ -208,7 +209,7 @@ def _drop_index(ctx: StepContext, step: Step, name: str, table: str) -> None:
 def _object_exists(ctx: StepContext, kind: str, name: str, table: str) -> bool:
     if kind == "index":
         schema = _schema_of(table)
-        rel = f'"{schema}"."{name}"' if schema else f'"{name}"'
+        rel = quote_qualified(schema, name)
         return ctx.query_bool("SELECT to_regclass(%s) IS NOT NULL", (rel,))
     return ctx.query_bool(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = "
@@ -254,7 +255,7 @@ def _usable_check(kind: str, name: str, table: str,
         return custom, ()
     if kind == "index":
         schema = _schema_of(table)
-        rel = f'"{schema}"."{name}"' if schema else f'"{name}"'
+        rel = quote_qualified(schema, name)
         return ("SELECT coalesce((SELECT indisvalid AND indisready FROM pg_catalog.pg_index "
                 "WHERE indexrelid = to_regclass(%s)), false)", (rel,))
     return ("SELECT coalesce((SELECT convalidated FROM pg_catalog.pg_constraint WHERE conrelid "
