@@ -74,3 +74,24 @@ def test_bad_values_are_reported(workdir: Path, body: str, message: str) -> None
     with pytest.raises(ConfigError, match=message):
         _ = config.url
         config.profile()
+
+
+@pytest.mark.parametrize("file, text", [
+    ("dsql-migrate.toml", 'urll = "postgresql://a@h/db"\n'),
+    ("pyproject.toml", '[tool.dsql-migrate]\nurll = "postgresql://a@h/db"\n'),
+])
+def test_unknown_key_is_refused_naming_key_and_file(workdir: Path, file: str, text: str) -> None:
+    """A misspelt key must not silently fall back (``urll`` would target a new local emulator)."""
+    (workdir / file).write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(start=workdir)
+    assert "'urll'" in info.value.message and file in info.value.message
+    assert info.value.hint is not None and "did you mean 'url'" in info.value.hint
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_unknown_table_is_refused(workdir: Path) -> None:
+    (workdir / "dsql-migrate.toml").write_text("[runnr]\nparallel = 2\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(start=workdir)
+    assert "dsql-migrate.toml: unknown key 'runnr'" in info.value.message

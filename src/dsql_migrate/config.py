@@ -15,6 +15,7 @@ Example ``dsql-migrate.toml``::
 
 from __future__ import annotations
 
+import difflib
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,10 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 CONFIG_FILE = "dsql-migrate.toml"
+#: the top-level keys, each with what it holds; a key not here is refused (a misspelt ``urll``
+#: must not quietly leave the target to the default local emulator)
+KEYS: dict[str, type] = {"url": str, "profile": str, "limits": dict, "dsql": dict,
+                         "runner": dict, "lint": dict}
 PYPROJECT_FILE = "pyproject.toml"
 PYPROJECT_TABLE = "dsql-migrate"
 
@@ -106,4 +111,16 @@ def load_config(path: Path | None = None, *, start: Path | None = None) -> Confi
     data = _read_toml(path)
     if path.name == PYPROJECT_FILE:
         data = data.get("tool", {}).get(PYPROJECT_TABLE, {})
+    _check_keys(path, data)
     return Config(path=path, data=data)
+
+
+def _check_keys(path: Path, data: Mapping[str, Any]) -> None:
+    where = f"[tool.{PYPROJECT_TABLE}] in {path}" if path.name == PYPROJECT_FILE else str(path)
+    for key in data:
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, list(KEYS), n=1)
+            known = ", ".join(k if KEYS[k] is str else f"[{k}]" for k in KEYS)
+            raise ConfigError(
+                f"{where}: unknown key {key!r}",
+                hint=(f"did you mean {close[0]!r}? " if close else "") + f"known: {known}")
