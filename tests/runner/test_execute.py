@@ -350,6 +350,52 @@ def test_state_tables_of_an_earlier_layout_are_refused_clearly(
     assert "earlier dsql-migrate" in info.value.message and "batches" in (info.value.hint or "")
 
 
+def test_steps_table_with_the_old_cursor_columns_is_refused(
+        make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str) -> None:
+    """steps.cursor and steps.batch_size moved to the lanes: a steps table that still has them
+    was made by an earlier dsql-migrate."""
+    fresh = make_runner()
+    fresh.store.ensure(fresh.session)
+    columns = {r[0] for r in raw_conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND "
+        "table_name = 'steps'", (state_schema,)).fetchall()}
+    assert not {"cursor", "batch_size"} & columns
+    raw_conn.execute(f'ALTER TABLE "{state_schema}".steps ADD COLUMN cursor text')
+    runner = make_runner()
+    with pytest.raises(ConfigError) as info:
+        runner.store.ensure(runner.session)
+    assert "earlier dsql-migrate" in info.value.message and "steps" in info.value.message
+
+
+def test_resume_event_reports_the_rows_already_done(
+        make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str,
+        table_name: str) -> None:
+    create_source(raw_conn, table_name, 1_200)
+    guard = f"{table_name}_stop"
+    raw_conn.execute(f"""CREATE FUNCTION "{guard}"(n bigint) RETURNS boolean LANGUAGE plpgsql
+        AS $$ BEGIN IF n > 700 THEN RAISE EXCEPTION 'stopped at %', n; END IF;
+        RETURN true; END $$""")
+    plan = recreate_plan(table_name, rows=1_200, batch_size=100, drop_backup=False)
+    copy = plan.steps[2]
+    stopping = Step(copy.id, copy.kind, copy.summary,
+                    (f'SELECT "{guard}"(max(id)) FROM "{table_name}" WHERE '
+                     "(%(after_id)s::bigint IS NULL OR id > %(after_id)s::bigint) AND "
+                     "id <= %(upto_id)s::bigint", *copy.sql),
+                    table=copy.table, batch=copy.batch, estimate=copy.estimate)
+    plan = Plan(profile="current", steps=(*plan.steps[:2], stopping, *plan.steps[3:]))
+    try:
+        with pytest.raises(StepFailed):
+            make_runner(parallel=1).apply(plan)
+        raw_conn.execute(f"""CREATE OR REPLACE FUNCTION "{guard}"(n bigint) RETURNS boolean
+            LANGUAGE sql AS 'SELECT true'""")
+        events: list[Event] = []
+        make_runner(events, parallel=1).apply(plan)
+    finally:
+        raw_conn.execute(f'DROP FUNCTION IF EXISTS "{guard}"(bigint) CASCADE')
+    resume = next(e for e in events if e.kind == "step.resume")
+    assert resume.step == copy.id and resume.data["rows_done"] == 700
+
+
 def test_a_changed_default_is_set_again_when_its_step_resumes(
         make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str,
         table_name: str) -> None:

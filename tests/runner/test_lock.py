@@ -11,7 +11,9 @@ import psycopg
 import pytest
 
 from dsql_migrate.errors import ExitCode
+from dsql_migrate.plan import Plan, Step, StepKind
 from dsql_migrate.runner import LeaseLock, LeaseLost, LockHeld, Session, StateStore, force_unlock
+from dsql_migrate.runner.events import Event
 from dsql_migrate.runner.lock import _process_gone, host_identity
 
 
@@ -95,3 +97,28 @@ def test_a_pid_is_only_judged_on_the_same_host_boot_and_process_namespace() -> N
     # the same host name seen from another container (another boot or pid namespace)
     assert not _process_gone(f"{socket.gethostname()}#00000000", child.pid)
     assert not _process_gone(socket.gethostname(), child.pid)
+
+
+def test_no_waiting_event_when_the_lock_is_free(make_runner: Any, table_name: str) -> None:
+    """``--wait-lock`` with a free lock takes it at once and says nothing about waiting."""
+    events: list[Event] = []
+    plan = Plan(profile="current", steps=(
+        Step(1, StepKind.DDL, "create",
+             (f'CREATE TABLE "{table_name}" (id bigint PRIMARY KEY)',)),))
+    make_runner(events, wait_lock_seconds=30).apply(plan)
+    kinds = [e.kind for e in events]
+    assert "lock.waiting" not in kinds and kinds[0] == "lock.acquired"
+
+
+def test_waiting_event_names_the_holder(make_runner: Any, table_name: str) -> None:
+    holder = make_runner()
+    holder.store.ensure(holder.session)
+    assert holder.lock.try_acquire() is None
+    events: list[Event] = []
+    plan = Plan(profile="current", steps=(
+        Step(1, StepKind.DDL, "create",
+             (f'CREATE TABLE "{table_name}" (id bigint PRIMARY KEY)',)),))
+    with pytest.raises(LockHeld):
+        make_runner(events, wait_lock_seconds=0.5).apply(plan)
+    waiting = [e for e in events if e.kind == "lock.waiting"]
+    assert len(waiting) == 1 and holder.run_id in waiting[0].message

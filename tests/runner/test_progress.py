@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 
+from rich.console import Console
+
 from dsql_migrate.runner.events import Event
 from dsql_migrate.runner.progress import (
     JsonReporter,
@@ -75,3 +77,21 @@ def test_status_text_lists_steps_with_rows_jobs_and_errors() -> None:
     assert "lock: free" in text and "plan sha256:abc: failed" in text
     assert "1,500 rows in 3 batches" in text and "job j1; 2 attempts" in text
     assert "sql: CREATE UNIQUE INDEX ASYNC" in text
+
+
+def test_rich_reporter_rate_counts_only_the_rows_of_this_run() -> None:
+    """A resumed step starts at the rows an earlier run did: they are not this run's speed."""
+    now = [100.0]
+    reporter = RichReporter(Console(file=io.StringIO(), force_terminal=True, width=120),
+                            clock=lambda: now[0])
+    reporter(Event("step.resume", "step 1 (copy) resuming: copy t", 1,
+                   data={"rows_done": 9_000, "rows_estimate": 10_000}))
+    now[0] = 102.0
+    reporter(Event("batch", "step 1: batch 19", 1,
+                   data={"batch": 19, "rows": 500, "rows_done": 9_500, "rows_estimate": 10_000}))
+    now[0] = 104.0
+    reporter(Event("batch", "step 1: batch 20", 1,
+                   data={"batch": 20, "rows": 500, "rows_done": 10_000, "rows_estimate": 10_000}))
+    reporter.close()
+    task = reporter.progress.tasks[0]
+    assert task.fields["rate"] == "250 rows/s"  # 1,000 rows in 4 s, not 10,000

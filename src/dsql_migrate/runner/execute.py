@@ -90,10 +90,14 @@ class Runner:
         self.plan = plan
         self._plan_hash = plan.hash  # computed once: it serialises the whole plan
         self.store.ensure(self.session)
-        if self.options.wait_lock_seconds:
-            self.emit(Event("lock.waiting", "waiting for the lock",
-                            data={"seconds": self.options.wait_lock_seconds}))
-        self.lock.acquire(self.options.wait_lock_seconds)
+        holder = self.lock.try_acquire()
+        if holder is not None:
+            if self.options.wait_lock_seconds:  # only when there is something to wait for
+                self.emit(Event("lock.waiting", f"waiting for the lock held by "
+                                f"{holder.describe()}",
+                                data={"seconds": self.options.wait_lock_seconds,
+                                      "holder": holder.as_dict()}))
+            self.lock.acquire(self.options.wait_lock_seconds)
         self.emit(Event("lock.acquired", f"lock taken (fencing token {self.lock.token})",
                         data={"run_id": self.run_id, "fencing_token": self.lock.token}))
         try:

@@ -8,6 +8,8 @@ one JSON object per event, every event, for machines.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from rich.console import Console
@@ -62,8 +64,13 @@ class PlainReporter:
 class RichReporter:
     """Step lines and a progress bar per batched step, for a terminal."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console
+        self._clock = clock
+        #: per step: the rows an earlier run had done and when this run started it, so that
+        #: the rate is this run's own
+        self._since: dict[int, tuple[int, float]] = {}
         self.progress = Progress(
             TextColumn("step {task.fields[step]}"),
             BarColumn(),
@@ -81,6 +88,8 @@ class RichReporter:
         if event.kind == "batch" and event.step is not None:
             self._advance(event)
             return
+        if event.kind in ("step.start", "step.resume") and event.step is not None:
+            self._since[event.step] = (int(event.data.get("rows_done") or 0), self._clock())
         if event.kind in ("step.done", "step.failed") and event.step in self._tasks:
             self.progress.stop_task(self._tasks[event.step])
         if event.kind in QUIET_KINDS:
@@ -102,8 +111,10 @@ class RichReporter:
             task = self.progress.add_task("copy", total=estimate or None, step=event.step,
                                           rate="")
             self._tasks[event.step] = task
-        elapsed = self.progress.tasks[task].elapsed or 0.0
-        rate = f"{done / elapsed:,.0f} rows/s" if elapsed > 0 else ""
+        before, started = self._since.get(event.step, (0, None))
+        elapsed = (self._clock() - started if started is not None
+                   else self.progress.tasks[task].elapsed or 0.0)
+        rate = f"{(done - before) / elapsed:,.0f} rows/s" if elapsed > 0 else ""
         total = max(estimate or 0, done) or None
         self.progress.update(task, completed=done, total=total, rate=rate)
 

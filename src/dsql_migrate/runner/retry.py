@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DsqlMigrateError
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "XX000", "40P01"})
 #: the limit errors (rows, bytes, transaction age): a batch shrinks and tries again
@@ -61,6 +61,27 @@ def sqlstate(exc: BaseException) -> str | None:
 def is_retryable(exc: BaseException) -> bool:
     """A conflict or a transient server error: run the whole transaction again."""
     return sqlstate(exc) in RETRYABLE_SQLSTATES
+
+
+#: SQLSTATEs of a refused login (invalid authorization, invalid password)
+AUTH_SQLSTATES = frozenset({"28000", "28P01"})
+#: what a refused login says when the error carries no SQLSTATE (libpq's connection failures,
+#: DSQL's IAM check)
+_AUTH_TEXT = ("password authentication failed", "authentication failed", "access denied",
+              "no pg_hba.conf entry", "does not exist", "invalid password",
+              "pam authentication")
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """A login the server refused: waiting will not fix the credentials, so no retry."""
+    if sqlstate(exc) in AUTH_SQLSTATES:
+        return True
+    if not isinstance(exc, (psycopg.OperationalError, DsqlMigrateError)):
+        return False
+    text = (exc.message if isinstance(exc, DsqlMigrateError) else str(exc)).lower()
+    if "does not exist" in text:  # a role (or database) that is not there, not a table
+        return 'role "' in text or 'database "' in text
+    return any(part in text for part in _AUTH_TEXT)
 
 
 def is_limit_error(exc: BaseException) -> bool:

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 import psycopg
 
 from ..errors import ConnectError, DsqlMigrateError
-from .retry import RetryPolicy, describe, is_connection_lost, is_retryable
+from .retry import RetryPolicy, describe, is_auth_failure, is_connection_lost, is_retryable
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,9 @@ class Session:
             try:
                 conn = self.conn
             except (psycopg.OperationalError, ConnectError) as exc:
-                # the endpoint is unreachable for a moment (a deploy, a network blip)
-                if attempt >= self.retry.attempts:
+                # the endpoint is unreachable for a moment (a deploy, a network blip); a
+                # refused login is not: waiting does not fix credentials
+                if attempt >= self.retry.attempts or is_auth_failure(exc):
                     raise
                 self._pause(what, attempt, exc)
                 continue

@@ -3,8 +3,9 @@
 ``plans``
     one row per plan ever applied: hash, label, the plan JSON, status, times.
 ``steps``
-    one row per (plan hash, step id): status, attempts, keyset cursor, rows done, job id, the
-    figures of a verification, the error and the SQL that failed, times.
+    one row per (plan hash, step id): status, attempts, statements done, rows and batches done
+    (a batched step's cursors are its lanes), job id, the figures of a verification, the error
+    and the SQL that failed, times.
 ``lanes``
     the keyset cursors of a batched step: one row per lane, a disjoint key range ``(start, end]``
     of the table walked by its own connection. A lane's batch advances its cursor in the same
@@ -75,10 +76,8 @@ TABLES: dict[str, str] = {
             status TEXT NOT NULL,
             attempts INTEGER NOT NULL,
             statements_done INTEGER NOT NULL,
-            cursor TEXT,
             rows_done BIGINT NOT NULL,
             batches_done BIGINT NOT NULL,
-            batch_size INTEGER,
             rows_estimate BIGINT,
             job_id TEXT,
             figures TEXT,
@@ -171,10 +170,8 @@ class StepRow:
     status: str
     attempts: int
     statements_done: int
-    cursor: str | None
     rows_done: int
     batches_done: int
-    batch_size: int | None
     rows_estimate: int | None
     job_id: str | None
     figures: str | None
@@ -184,10 +181,6 @@ class StepRow:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
-
-    @property
-    def cursor_values(self) -> list[Any] | None:
-        return None if self.cursor is None else list(json.loads(self.cursor))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -199,7 +192,6 @@ class StepRow:
             "rows_done": self.rows_done,
             "rows_estimate": self.rows_estimate,
             "batches_done": self.batches_done,
-            "cursor": self.cursor_values,
             "job_id": self.job_id,
             "figures": None if self.figures is None else json.loads(self.figures),
             "error": self.error,
@@ -252,8 +244,7 @@ class StateStore:
                 sql.Identifier(self.schema)), self.schema_exists)
             created = True
         existing = session.autocommit("state tables", self.existing_tables)
-        if "batches" in existing and "lanes" not in existing:
-            self._refuse_old_layout(session)
+        self._refuse_old_layout(session, existing)
         for name, ddl in TABLES.items():
             if name in existing:
                 continue
@@ -263,18 +254,30 @@ class StateStore:
             created = True
         return created
 
-    def _refuse_old_layout(self, session: Session) -> None:
-        def has_lane(conn: Conn) -> bool:
-            return conn.execute(
-                "SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND "
-                "table_name = 'batches' AND column_name = 'lane'", (self.schema,)
-            ).fetchone() is not None
-        if not session.autocommit("state table layout", has_lane):
-            raise ConfigError(
-                f"the state tables in schema {self.schema!r} were created by an earlier "
-                "dsql-migrate (batches without lanes)",
-                hint=f"once 'dsql-migrate status' shows no unfinished plan, drop the table "
-                f"{self.schema}.batches (it is only an audit trail); the runner creates it anew")
+    #: columns of an earlier layout: (table, column, present in the earlier layout or not)
+    _LAYOUT = (("batches", "lane", False), ("steps", "cursor", True),
+               ("steps", "batch_size", True))
+
+    def _refuse_old_layout(self, session: Session, existing: set[str]) -> None:
+        """State tables made by an earlier dsql-migrate: batches without lanes, steps with the
+        cursor and batch size the lanes took over. Refused, never mixed with the new ones."""
+        def columns(conn: Conn) -> set[tuple[str, str]]:
+            rows = conn.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = %s", (self.schema,)).fetchall()
+            return {(str(r[0]), str(r[1])) for r in rows}
+        if not existing & {table for table, _, _ in self._LAYOUT}:
+            return
+        have = session.autocommit("state table layout", columns)
+        for table, column, old in self._LAYOUT:
+            if table in existing and ((table, column) in have) == old:
+                what = f"{table} with {column}" if old else f"{table} without {column}s"
+                raise ConfigError(
+                    f"the state tables in schema {self.schema!r} were created by an earlier "
+                    f"dsql-migrate ({what})",
+                    hint=f"once 'dsql-migrate status' of the earlier version shows no "
+                    f"unfinished plan, drop the table {self.schema}.{table}; the runner "
+                    "creates it anew")
 
     def _create(self, session: Session, what: str, statement: sql.Composed,
                 exists: Any) -> None:
