@@ -428,6 +428,8 @@ def render_text(plan: Plan, *, width: int = 100, color: bool = False) -> str:
                       if not color else "auto", highlight=False, soft_wrap=True)
     console.print(f"[bold]{escape(summary_line(plan))}[/bold]")
     console.print(f"hash {plan.hash}")
+    for warning in plan.warnings:  # in the header: a reviewer reads them before the steps
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     if not plan.is_empty:
         table = Table(show_lines=False, header_style="bold")
         for column in ("#", "kind", "table", "summary", "batches", "!"):
@@ -444,8 +446,6 @@ def render_text(plan: Plan, *, width: int = 100, color: bool = False) -> str:
             for note in step.notes:
                 console.print(f"   note: {note}", markup=False)
             console.print(_step_sql_text(step), markup=False, end="")
-    for warning in plan.warnings:
-        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     return buffer.getvalue()
 
 

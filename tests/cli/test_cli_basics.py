@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -33,3 +34,13 @@ def test_console_script_entry_point_runs() -> None:
     result = subprocess.run([sys.executable, "-m", "dsql_migrate", "--version"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_misspelt_config_key_stops_every_command_with_exit_2(workdir: Path) -> None:
+    """``urll`` must not quietly fall back to starting a local emulator."""
+    (workdir / "dsql-migrate.toml").write_text('urll = "postgresql://a@h/db"\n')
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 2
+    assert "unknown key 'urll'" in result.stderr and "dsql-migrate.toml" in result.stderr
+    assert "did you mean 'url'" in result.stderr
+    assert not (workdir / ".dsql-migrate").exists()  # nothing was started

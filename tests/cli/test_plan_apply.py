@@ -74,7 +74,7 @@ def test_plan_apply_then_finish_the_destructive_step(private_url: str, workdir: 
         assert valid == (True,)
 
     code, _, err = run("apply", "--url", private_url)
-    assert code == 1 and "no partially applied plan" in err
+    assert code == 2 and "no partially applied plan" in err  # nothing to apply: usage
 
 
 def test_plan_apply_with_nothing_to_do(private_url: str, workdir: Path) -> None:

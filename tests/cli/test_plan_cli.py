@@ -156,3 +156,56 @@ def test_desired_file_may_use_dsql_syntax(scratch_url: str, raw_url: str, workdi
     plan = json.loads(out)
     assert [s["kind"] for s in plan["steps"]] == ["ddl", "async_index"]
     assert "CREATE UNIQUE INDEX ASYNC a_v ON a" in plan["steps"][1]["sql"][0]
+
+
+def test_plan_connection_failure_is_one_line_with_a_hint(raw_url: str, workdir: Path) -> None:
+    (workdir / "desired.sql").write_text(DESIRED)
+    code, _, err = run("plan", "--url", "postgresql://admin@127.0.0.1:1/postgres",
+                       "--target", "desired.sql", "--scratch-url", raw_url)
+    assert code == 1, err
+    assert "Traceback" not in err and err.startswith("error: could not connect to 127.0.0.1:1")
+    assert "hint:" in err and len(err.strip().splitlines()) <= 3
+
+
+def test_rename_of_a_table_that_does_not_exist_is_an_error(scratch_url: str, raw_url: str,
+                                                           workdir: Path) -> None:
+    desired = setup_live(scratch_url, workdir)
+    common = ["--url", scratch_url, "--target", str(desired), "--scratch-url", raw_url]
+    code, _, err = run("plan", *common, "--rename", "notez=notas")
+    assert code == 2 and "--rename notez=notas" in err and "no table notez" in err
+    # already renamed (a plan made again after the apply): nothing to rename, and it says so
+    code, _, err = run("plan", *common, "--rename", "notez=notes")
+    assert code == 0 and "nothing to rename" in err
+    code, _, err = run("plan", *common, "--rename", "notes.bodyy=author")
+    assert code == 2 and "--rename notes.bodyy=author" in err and "no column bodyy" in err
+    code, _, _ = run("plan", *common, "--rename", "notes.body=author")
+    assert code == 0
+
+
+def test_an_empty_target_says_so_and_its_drops_need_approval(scratch_url: str, raw_url: str,
+                                                             workdir: Path) -> None:
+    setup_live(scratch_url, workdir)
+    empty = workdir / "empty.sql"
+    empty.write_text("-- nothing here yet\n")
+    common = ["--url", scratch_url, "--target", str(empty), "--scratch-url", raw_url]
+    code, out, _ = run("plan", *common)
+    assert code == 0
+    head = out.splitlines()[:4]
+    assert any("defines no tables" in line for line in head), out
+    code, _, err = run("plan", *common, "--apply")
+    assert code == 5 and "destructive" in err
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('notes') IS NOT NULL").fetchone() == (True,)
+
+
+def test_plan_against_a_remote_target_leaves_no_emulator_running(
+        scratch_url: str, workdir: Path) -> None:
+    """A .sql target is loaded on the local emulator when no --scratch-url is given: one this
+    command started is stopped again when the target is elsewhere."""
+    from dsql_migrate.local import DEFAULT_DIR, LocalInstance
+
+    desired = setup_live(scratch_url, workdir)
+    code, out, err = run("plan", "--url", scratch_url, "--target", str(desired))
+    assert code == 0, err
+    assert "ADD COLUMN author" in out
+    assert not LocalInstance(workdir / DEFAULT_DIR).status().running

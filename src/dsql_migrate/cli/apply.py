@@ -14,7 +14,7 @@ import click
 import psycopg
 
 from ..connect import Connector, resolve_target
-from ..errors import ConfigError, DsqlMigrateError
+from ..errors import ConfigError
 from ..local import DEFAULT_DIR
 from ..plan import Plan, PlanError, PlanHashMismatch
 from ..runner import RetryPolicy, RunOptions
@@ -135,7 +135,7 @@ def apply(app: AppContext, plan_file: Path | None, url: str | None, expect_hash:
         schema = _state_schema(app, state_schema)
         stored = unfinished_plan(target.factory, schema=schema)
         if stored is None:
-            raise DsqlMigrateError(
+            raise ConfigError(
                 "no plan file given, and no partially applied plan to finish",
                 hint="pass the PLAN.json to apply, or make one with 'dsql-migrate plan -o'")
         if expect_hash is not None and stored.hash != expect_hash.strip():

@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from ..connect import conninfo_for, redact_url, resolve_target
-from ..diff import Renames, diff_live, load_target
+from ..catalog import Snapshot
+from ..connect import LOCAL, Connector, Target, conninfo_for, redact_url, resolve_target
+from ..diff import Desired, Renames, diff_live, load_target
 from ..errors import ConfigError, ExitCode
 from ..local import DEFAULT_DIR, LocalInstance
 from ..plan import FORMATS, render, render_text
@@ -67,18 +68,24 @@ def plan(app: AppContext, *, url: str | None, target_spec: str, profile: str | N
     chosen = app.config.profile(profile)
     options = Options(writes=writes, not_null=not_null, batch_rows=batch_rows)
     rename_specs = Renames.parse(renames)
-    scratch = None
-    if target_spec.endswith(".sql"):
-        if not Path(target_spec).is_file():
-            raise ConfigError(f"{target_spec}: no such file")
-        scratch = scratch_url or _local_scratch_server(local_dir)
-    desired = load_target(target_spec, scratch_server=scratch)
+    if target_spec.endswith(".sql") and not Path(target_spec).is_file():
+        raise ConfigError(f"{target_spec}: no such file")
     target = resolve_target(url, app.config, local_dir=local_dir)
+    # one connection first: an unreachable target is one line and a hint, before anything
+    # (a scratch emulator for a .sql target) is started
+    Connector(target, on_start=note).connect(autocommit=True).close()
+    desired = _load_desired(target_spec, scratch_url, local_dir, target)
     conninfo = conninfo_for(target, on_start=note)
     result, live = diff_live(conninfo, desired, renames=rename_specs, exact_counts=exact_counts)
+    _check_renames(rename_specs, live)
+    warnings = list(result.warnings)
+    if not desired.metadata.tables:
+        warnings.insert(0, f"the target {target_spec} defines no tables: every table of the "
+                        "live schema is dropped (destructive steps: apply needs "
+                        "--allow-destructive)")
     planned = make_plan(result.ops, live, result.desired, chosen, options,
                         source={"target": target_spec, "url": redact_url(target.display)},
-                        warnings=result.warnings)
+                        warnings=warnings)
     if allow_destructive:
         planned = planned.approved()
     ctx = click.get_current_context()
@@ -107,10 +114,50 @@ def plan(app: AppContext, *, url: str | None, target_spec: str, profile: str | N
                      allow_destructive=allow_destructive, label=f"plan --target {target_spec}")
 
 
-def _local_scratch_server(local_dir: Path) -> str:
-    """The local emulator's server, where desired-state files are loaded (started if needed)."""
+def _load_desired(target_spec: str, scratch_url: str | None, local_dir: Path,
+                  target: Target) -> Desired:
+    """The desired schema; a .sql file is loaded on ``scratch_url``, else on the local emulator,
+    which is stopped again afterwards when this command started it for nothing else (the
+    target is not that emulator): a plan against a remote target leaves nothing running."""
+    if not target_spec.endswith(".sql") or scratch_url:
+        return load_target(target_spec, scratch_server=scratch_url)
     instance = LocalInstance(local_dir)
-    if not instance.status().running:
-        note(f"starting the local emulator in {local_dir}")
+    started = not instance.status().running
+    if started:
+        note(f"starting the local emulator in {local_dir} to load {target_spec}")
     instance.start()
-    return instance.raw_url()
+    try:
+        return load_target(target_spec, scratch_server=instance.raw_url())
+    finally:
+        is_target = target.kind == LOCAL and target.local_dir is not None \
+            and target.local_dir.resolve() == local_dir.resolve()
+        if started and not is_target:
+            instance.stop()
+            note(f"stopped the local emulator in {local_dir}")
+
+
+def _check_renames(renames: Renames, live: Snapshot) -> None:
+    """Every declared rename names something the live schema has (or already has under the new
+    name): a misspelt --rename must not silently turn into a drop and a create."""
+    for old, new in renames.tables.items():
+        if live.table(old) is not None:
+            continue
+        if live.table(new) is None:
+            raise ConfigError(f"--rename {old}={new}: the live schema has no table {old}",
+                              hint="check the spelling; 'dsql-migrate inspect' lists the tables")
+        note(f"--rename {old}={new}: there is a table {new} and no table {old}: nothing to "
+             "rename")
+    for (table, old), new in renames.columns.items():
+        live_name = next((o for o, n in renames.tables.items() if n == table), table)
+        found = live.table(live_name) or live.table(table)
+        if found is None:
+            raise ConfigError(f"--rename {table}.{old}={new}: the live schema has no table "
+                              f"{table}")
+        if found.column(old) is not None:
+            continue
+        if found.column(new) is None:
+            raise ConfigError(
+                f"--rename {table}.{old}={new}: table {table} has no column {old}",
+                hint=f"its columns: {', '.join(c.name for c in found.columns)}")
+        note(f"--rename {table}.{old}={new}: table {table} has a column {new} and no column "
+             f"{old}: nothing to rename")
