@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from runner_plans import assert_batches_exactly_once, checksum, create_source, recreate_plan
 
+from dsql_migrate.plan import Plan, Step
 from dsql_migrate.runner.api import read_status
 from dsql_migrate.runner.events import Event, serialized
 from dsql_migrate.runner.lock import LeaseLost
@@ -105,3 +106,37 @@ def test_a_lane_taken_over_stops_the_runner_before_its_next_write(
     assert late == (0,)
     done = raw_conn.execute(f'SELECT count(*) FROM "{state_schema}".batches').fetchone()
     assert done is not None and 4 <= done[0] < 24
+
+
+def test_lanes_shrink_their_batches_on_a_limit_error(
+        make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str,
+        table_name: str) -> None:
+    """Lanes walked at once each meet 54000 and halve their own batch size; the rows arrive
+    once, each key range recorded once, and the shrunk size is kept in the lane's row."""
+    create_source(raw_conn, table_name, 12_000)
+    guard = f"{table_name}_guard"
+    raw_conn.execute(f"""CREATE FUNCTION "{guard}"(n bigint) RETURNS boolean LANGUAGE plpgsql
+        AS $$ BEGIN IF n > 150 THEN RAISE EXCEPTION USING ERRCODE = '54000',
+        MESSAGE = 'transaction row limit exceeded'; END IF; RETURN true; END $$""")
+    plan = recreate_plan(table_name, rows=12_000, batch_size=1000, drop_backup=False)
+    copy = plan.steps[2]
+    limited = Step(copy.id, copy.kind, copy.summary,
+                   (f'SELECT "{guard}"(count(*)) FROM "{table_name}" WHERE '
+                    "(%(after_id)s::bigint IS NULL OR id > %(after_id)s::bigint) AND "
+                    "id <= %(upto_id)s::bigint", *copy.sql),
+                   table=copy.table, batch=copy.batch, estimate=copy.estimate)
+    plan = Plan(profile="current", steps=(*plan.steps[:2], limited, *plan.steps[3:]))
+    before = checksum(raw_conn, table_name)
+    events: list[Event] = []
+    try:
+        make_runner(events, parallel=3).apply(plan)
+    finally:
+        raw_conn.execute(f'DROP FUNCTION IF EXISTS "{guard}"(bigint) CASCADE')
+    shrinks = [e.data for e in events if e.kind == "batch.shrink"]
+    assert {s["lane"] for s in shrinks} == {0, 1, 2}
+    assert all(e.data["batch_size"] <= 150 for e in events if e.kind == "batch")
+    assert checksum(raw_conn, table_name) == before
+    assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, copy.id, 12_000) == 3
+    sizes = raw_conn.execute(f'SELECT batch_size FROM "{state_schema}".lanes WHERE plan_hash = '
+                             "%s", (plan.hash,)).fetchall()
+    assert all(size <= 150 for (size,) in sizes)
