@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import uuid
@@ -517,3 +518,19 @@ def test_a_batch_whose_commit_answer_was_lost_is_not_applied_again(
         session.close()
     assert checksum(raw_conn, table_name) == before
     assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, 3, 2_000) == 1
+
+
+def test_a_failing_runner_query_is_reported_with_its_sql(
+        make_runner: Any, raw_conn: psycopg.Connection[Any], table_name: str) -> None:
+    """Not only the plan's statements: the queries the runner makes of a batch (its page bound,
+    its row count) are shown when they fail, so a broken plan can be read from the error."""
+    create_source(raw_conn, table_name, 100)
+    plan = recreate_plan(table_name, rows=100, batch_size=10, drop_backup=False)
+    copy = plan.steps[2]
+    assert copy.batch is not None
+    broken = dataclasses.replace(copy, batch=dataclasses.replace(
+        copy.batch, bounds=copy.batch.bounds.replace("ORDER BY id DESC", "ORDER BY nope DESC")))
+    plan = Plan(profile="current", steps=(*plan.steps[:2], broken))
+    with pytest.raises(StepFailed) as info:
+        make_runner(parallel=1).apply(plan)
+    assert info.value.sql_text is not None and "ORDER BY nope DESC" in info.value.sql_text

@@ -61,8 +61,8 @@ def page_params(batch: Batch, after: Sequence[Any] | None, size: int,
 
 
 def reltuples(conn: Conn, table: str) -> int:
-    row = conn.execute("SELECT reltuples::bigint FROM pg_catalog.pg_class "
-                       "WHERE oid = to_regclass(%s)", (table,)).fetchone()
+    row = execute(conn, "SELECT reltuples::bigint FROM pg_catalog.pg_class "
+                  "WHERE oid = to_regclass(%(table)s)", {"table": table}).fetchone()
     return max(int(row[0]), 0) if row is not None and row[0] is not None else 0
 
 

@@ -132,8 +132,7 @@ def _split(ctx: StepContext, step: Step, batch: Batch, bounds: str,
     after: list[Any] | None = None
 
     def walk(conn: Conn, rows: int) -> Any:
-        return conn.execute(bounds, page_params(batch, after, rows),
-                            prepare=False).fetchone()
+        return run_statement(conn, bounds, page_params(batch, after, rows)).fetchone()
     for _ in range(count - 1):
         # read transactions of at most SPLIT_READ_ROWS keys: DSQL ends long transactions
         left = stride
@@ -228,7 +227,9 @@ def _run_lane(ctx: StepContext, session: Session, step: Step, batch: Batch, boun
                 f"step {step.id} ({step.kind.value}) failed in the batch after key "
                 f"{cursor.after} ({where}{cursor.batches_done} batches done): "
                 f"{describe(exc)}",
-                sql_text=getattr(exc, "_dm_sql", None) or ";\n".join(step.sql)) from None
+                # pipelined, the failing statement cannot be told: all the batch sends
+                sql_text=getattr(exc, "_dm_sql", None) or ";\n".join([bounds, *step.sql])
+            ) from None
         if cursor.done:
             return
         ctx.crash.reach("batch.after_commit")
@@ -263,8 +264,8 @@ def _lane_batch(ctx: StepContext, conn: Conn, *, step: Step, batch: Batch, bound
     lease = ctx.lock.held()
     upto = cursor.next_upto
     if upto is None:
-        page = conn.execute(bounds, page_params(batch, cursor.after, size, lane.end),
-                            prepare=False).fetchone()
+        page = run_statement(conn, bounds,
+                             page_params(batch, cursor.after, size, lane.end)).fetchone()
         if page is None or all(v is None for v in page):
             fence = ctx.store.advance_lane(
                 conn, ctx.plan_hash, step.id, lane.lane, expect_batches=cursor.batches_done,
@@ -279,8 +280,7 @@ def _lane_batch(ctx: StepContext, conn: Conn, *, step: Step, batch: Batch, bound
         cursor=upto, batch_size=size, done=False, run_id=ctx.run_id, lease=lease)
     params = {**key_params(batch, "after", cursor.after), **key_params(batch, "upto", upto)}
     results = [run_statement(conn, statement, params) for statement in step.sql]
-    next_page = conn.execute(bounds, page_params(batch, upto, size, lane.end),
-                             prepare=False)
+    next_page = run_statement(conn, bounds, page_params(batch, upto, size, lane.end))
     if fence.fetchone() is None:
         raise _LaneMoved()
     rows = 0

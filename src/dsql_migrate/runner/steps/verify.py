@@ -125,7 +125,7 @@ def _compare_ranges(ctx: StepContext, step: Step, batch: Batch, bounds: str,
 
     def one(conn: Conn, after: list[Any] | None) -> tuple[list[Any], list[Any]] | None:
         params = page_params(batch, after, batch.size)
-        page = conn.execute(bounds, params, prepare=False).fetchone()
+        page = run_statement(conn, bounds, params).fetchone()
         if page is None or all(v is None for v in page):
             return None
         upto = list(page)
