@@ -69,3 +69,15 @@ def test_long_names_put_aside_stay_distinct() -> None:
                for s in ("__old", "__new"))
     assert suffixed("é" * 40, "__new").endswith("__new")
     assert suffixed("orders", "__old") == "orders__old"
+
+
+def test_a_name_with_a_percent_sign_is_refused_at_plan_time() -> None:
+    """A plan's batched statements are run with parameters (``%`` doubled) and its DDL without
+    (``%`` as is): one spelling of such a name cannot serve both, so the planner refuses it
+    before anything runs rather than fail half-way (issue 14, point 3)."""
+    from dsql_migrate.planner import PlanningError
+
+    with pytest.raises(PlanningError) as info:
+        q("100% sure")
+    assert "'100% sure'" in info.value.message and "%" in (info.value.hint or "")
+    assert q("sure") == "sure" and q("Mixed Case") == '"Mixed Case"'

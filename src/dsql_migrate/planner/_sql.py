@@ -15,7 +15,17 @@ MAX_IDENTIFIER = 63
 
 
 def q(name: str) -> str:
-    """``name`` quoted where PostgreSQL needs it."""
+    """``name`` quoted where PostgreSQL needs it.
+
+    A name with ``%`` is refused: a plan runs its batched statements with parameters (where
+    ``%`` is written ``%%``) and its DDL without, and the same table's name appears in both."""
+    if "%" in name:
+        from . import PlanningError
+
+        raise PlanningError(
+            f"cannot plan a change that names {name!r}: a name with '%' is not supported",
+            hint="rename the object to a name without '%' (by hand, outside the plan), "
+            "then plan again")
     return str(_PREPARER.quote(name))
 
 
