@@ -30,7 +30,7 @@ def rowcount(conn: Conn, cursor: psycopg.Cursor[Any]) -> int:
 
 
 def execute(conn: Conn, statement: str,
-             params: Mapping[str, Any] | None = None) -> psycopg.Cursor[Any]:
+            params: Mapping[str, Any] | None = None) -> psycopg.Cursor[Any]:
     """Run one statement of a plan (as written: no placeholders unless ``params``), tagging a
     failure with the statement for the error report."""
     try:

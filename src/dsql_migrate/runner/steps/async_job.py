@@ -128,7 +128,7 @@ def _submit(ctx: StepContext, step: Step, statement: str, target: tuple[str, str
     ctx.crash.reach("async.after_submit")
     _store_job(ctx, step, job_id)
     ctx.emit(Event("async.submitted", f"step {step.id}: job {job_id} submitted", step.id,
-                    data={"job_id": job_id}))
+                   data={"job_id": job_id}))
     return job_id
 
 
@@ -153,16 +153,16 @@ def _wait(ctx: StepContext, step: Step, job_id: str, kind: str, name: str, table
         if status == "completed" or (job is None and ctx.query_bool(*usable)):
             if not ctx.query_bool(*usable):
                 _async_failed(ctx, step, job_id, kind, name, table, usable=usable,
-                                   details="the job completed but the object is not usable")
+                              details="the job completed but the object is not usable")
             return
         if status in ("failed", "cancelled") or job is None:
             details = "the job is gone from sys.jobs" if job is None else \
                 f"{status}: {job[1] or 'no details'}"
             _async_failed(ctx, step, job_id, kind, name, table, details=details,
-                               usable=usable)
+                          usable=usable)
         if not announced:
             ctx.emit(Event("async.wait", f"step {step.id}: waiting for job {job_id}",
-                            step.id, data={"job_id": job_id}))
+                           step.id, data={"job_id": job_id}))
             announced = True
         if time.monotonic() > deadline:
             raise AsyncTimeout(
@@ -203,7 +203,7 @@ def _drop_index(ctx: StepContext, step: Step, name: str, table: str) -> None:
     statement = sql.SQL("DROP INDEX IF EXISTS {}").format(ident)
     ctx.session.transaction("lock fence", ctx.lock.fence)
     ctx.session.autocommit(f"step {step.id} drop invalid index",
-                            lambda c: c.execute(statement))
+                           lambda c: c.execute(statement))
 
 
 def _object_exists(ctx: StepContext, kind: str, name: str, table: str) -> bool:

@@ -79,14 +79,14 @@ def run_batched(ctx: StepContext, step: Step, before: StepRow) -> None:
     progress = _Progress(*totals)
     if len(pending) == 1:
         _run_lane(ctx, ctx.session, step, batch, bounds, size, pending[0], progress,
-                       inline=True)
+                  inline=True)
     elif pending:
         _run_lanes(ctx, step, batch, bounds, size, pending, progress)
 
     def finish(conn: Conn) -> None:
         ctx.lock.fence(conn)
         rows, batches = ctx.store.batch_totals(conn, ctx.plan_hash, step.id).get(step.id,
-                                                                              (0, 0))
+                                                                                 (0, 0))
         ctx.mark_done(conn, step, rows_done=rows, batches_done=batches)
     ctx.session.transaction(f"mark step {step.id} done", finish)
 
@@ -106,13 +106,13 @@ def _lanes(ctx: StepContext, step: Step, batch: Batch, bounds: str, size: int) -
         ctx.lock.fence(conn)
         if not ctx.store.get_lanes(conn, ctx.plan_hash, step.id):
             ctx.store.insert_lanes(conn, ctx.plan_hash, step.id, ranges, batch_size=size,
-                                    run_id=ctx.run_id)
+                                   run_id=ctx.run_id)
         return claim(conn)
     lanes = ctx.session.transaction(f"split step {step.id} into lanes", create)
     if len(lanes) > 1:
         ctx.emit(Event("step.lanes", f"step {step.id}: {len(lanes)} lanes over "
-                        f"{batch.table}, walked at once", step.id,
-                        data={"lanes": len(lanes)}))
+                       f"{batch.table}, walked at once", step.id,
+                       data={"lanes": len(lanes)}))
     return lanes
 
 
@@ -139,7 +139,7 @@ def _split(ctx: StepContext, step: Step, batch: Batch, bounds: str,
         while left > 0:
             take = min(left, SPLIT_READ_ROWS)
             page = ctx.session.transaction(f"split step {step.id} into lanes",
-                                            functools.partial(walk, rows=take))
+                                           functools.partial(walk, rows=take))
             if page is None or all(v is None for v in page):
                 break
             after, left = list(page), left - take
@@ -216,8 +216,8 @@ def _run_lane(ctx: StepContext, session: Session, step: Step, batch: Batch, boun
             if is_limit_error(exc) and size > 1:
                 new = max(size // 2, 1)
                 ctx.emit(Event("batch.shrink", f"step {step.id}: {describe(exc)}; batch "
-                                f"size {size} -> {new}", step.id,
-                                data={"from": size, "to": new, "lane": lane.lane}))
+                               f"size {size} -> {new}", step.id,
+                               data={"from": size, "to": new, "lane": lane.lane}))
                 size = new
                 cursor = dataclasses.replace(cursor, next_upto=None)
                 continue
@@ -237,8 +237,8 @@ def _run_lane(ctx: StepContext, session: Session, step: Step, batch: Batch, boun
         def report(rows_done: int, batches: int, rows: int = cursor.last_rows,
                    lane_number: int = lane.lane, size: int = size) -> None:
             ctx.emit(Event("batch", f"step {step.id}: batch {batches} committed, "
-                            f"{rows} rows ({rows_done} in all)", step.id,
-                            data={"batch": batches, "lane": lane_number, "rows": rows,
+                           f"{rows} rows ({rows_done} in all)", step.id,
+                           data={"batch": batches, "lane": lane_number, "rows": rows,
                                   "rows_done": rows_done, "batch_size": size,
                                   "rows_estimate": step.estimate.rows}))
         progress.add(cursor.last_rows, report)
@@ -297,7 +297,7 @@ def _lane_batch(ctx: StepContext, conn: Conn, *, step: Step, batch: Batch, bound
     number = cursor.batches_done + 1
     ctx.crash.reach("batch.before_commit")
     ctx.store.record_batch(conn, ctx.plan_hash, step.id, lane.lane, number,
-                            after=cursor.after, upto=upto, rows=rows, run_id=ctx.run_id)
+                           after=cursor.after, upto=upto, rows=rows, run_id=ctx.run_id)
     return _Cursor(upto, number, False, rows, next_upto)
 
 

@@ -109,11 +109,11 @@ def _check_ranges(ctx: StepContext, step: Step, batch: Batch,
         if ok or not repair:
             break
         _repair(ctx, step, batch, mismatched, repair=repair,
-                     tail=tail if isinstance(tail, str) and not totals_ok else None,
-                     last=last)
+                tail=tail if isinstance(tail, str) and not totals_ok else None,
+                last=last)
         ctx.emit(Event("verify.repair", f"step {step.id}: copied {len(mismatched)} "
-                        "changed key range(s) again", step.id,
-                        data={"ranges": len(mismatched), "pass": attempt}))
+                       "changed key range(s) again", step.id,
+                       data={"ranges": len(mismatched), "pass": attempt}))
     return ok, figures, failed_sql
 
 
@@ -134,7 +134,7 @@ def _compare_ranges(ctx: StepContext, step: Step, batch: Batch, bounds: str,
                       for s in step.sql]
     while True:
         out = ctx.session.transaction(f"verify step {step.id} range",
-                                       functools.partial(one, after=after))
+                                      functools.partial(one, after=after))
         if out is None:
             return mismatched, ranges, after
         upto, results = out
@@ -177,8 +177,8 @@ def _run_verify(ctx: StepContext, step: Step, before: StepRow) -> None:
             ctx.mark_done(conn, step)
     ctx.session.transaction(f"record verification {step.id}", record)
     ctx.emit(Event("verify", f"step {step.id}: {'passed' if ok else 'FAILED'}: "
-                    f"{figures_text(figures)}", step.id,
-                    data={"figures": figures, "ok": ok}))
+                   f"{figures_text(figures)}", step.id,
+                   data={"figures": figures, "ok": ok}))
     if not ok:
         raise VerificationFailed(
             f"step {step.id}: verification failed: {figures_text(figures)}",
