@@ -144,7 +144,7 @@ def test_no_login_without_a_token_or_a_password(iam_target: tuple[LocalInstance,
         assert conn.execute("select current_user").fetchone() == ("admin",)
     for password in (None, ""):
         with pytest.raises(psycopg.OperationalError,
-                           match="no password supplied|IAM authentication failed"):
+                           match=r"no password supplied|IAM authentication failed"):
             _connect_with(url, "admin", password)  # type: ignore[arg-type]
     # the bootstrap superuser is refused even with a valid token
     token = TokenProvider(DsqlEndpoint.from_url(url.replace("admin@", "postgres@"),

@@ -230,3 +230,59 @@ def test_lost_passwords_are_replaced_at_the_next_start(tmp_path: Path) -> None:
             _connect_ok(old_superuser)
     finally:
         instance.destroy()
+
+
+def _job_result(conn: psycopg.Connection[Any], statement: str) -> tuple[str, str | None]:
+    row = conn.execute(statement).fetchone()
+    assert row is not None
+    conn.execute("CALL sys.wait_for_job(%s)", (row[0],))
+    found = conn.execute("SELECT status, details FROM sys.jobs WHERE job_id = %s",
+                         (row[0],)).fetchone()
+    assert found is not None
+    return found[0], found[1]
+
+
+def _admin_is_superuser(instance: LocalInstance) -> bool:
+    with psycopg.connect(instance.superuser_url()) as conn:
+        row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'admin'").fetchone()
+    return bool(row and row[0])
+
+
+@pytest.fixture
+def target(open_dir: Path) -> Iterator[LocalInstance]:
+    instance = LocalInstance(open_dir / "target")
+    instance.start()
+    yield instance
+    instance.destroy()
+
+
+def test_a_validation_job_cannot_become_the_superuser(target: LocalInstance) -> None:
+    """The job runner validates a constraint as a role the submitter could be, not as the
+    superuser that merely SET ROLE: a check function's RESET ROLE gains nothing."""
+    with psycopg.connect(target.url(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE v (id int PRIMARY KEY)")
+        conn.execute("INSERT INTO v VALUES (1)")
+        conn.execute("CREATE FUNCTION v_ok(int) RETURNS boolean LANGUAGE sql AS "
+                     "$$ RESET ROLE; ALTER ROLE admin SUPERUSER; SELECT true $$")
+        conn.execute("ALTER TABLE v ADD CONSTRAINT v_c CHECK (v_ok(id)) NOT VALID")
+        status, details = _job_result(conn, "ALTER TABLE ASYNC v VALIDATE CONSTRAINT v_c")
+    assert not _admin_is_superuser(target)
+    assert status == "failed" and details is not None and "permission denied" in details
+
+
+def test_submitting_a_job_ignores_the_callers_search_path(target: LocalInstance) -> None:
+    """``sys._submit_job`` runs with the superuser's rights: it must not call functions that
+    the caller put first on the search path."""
+    with psycopg.connect(target.url(), autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA evil")
+        conn.execute("CREATE TABLE public.w (id int PRIMARY KEY, v text)")
+        for signature, returns, value in (("replace(text, text, text)", "text", "'x'"),
+                                          ("format(text)", "text", "'x'"),
+                                          ("gen_random_uuid()", "uuid",
+                                           "pg_catalog.gen_random_uuid()")):
+            conn.execute(f"CREATE FUNCTION evil.{signature} RETURNS {returns} LANGUAGE sql AS "
+                         f"$$ ALTER ROLE admin SUPERUSER; SELECT {value} $$")
+        conn.execute("SET search_path = evil, pg_catalog, public")
+        status, _ = _job_result(conn, "CREATE INDEX ASYNC w_v ON w (v)")
+    assert not _admin_is_superuser(target)
+    assert status == "completed"

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from psycopg.conninfo import make_conninfo
+
 from ..profiles import get_profile
 from .iam import CERT_FILE, IamCredentials, ensure_certificate, server_tls_context
 from .jobs import JobRunner
-from .postgres import HOST, SUPERUSER, load_passwords, make_url
+from .postgres import DATABASE, HOST, SUPERUSER, load_passwords, make_url
 from .proxy import Faults, Proxy, ProxySettings
 
 log = logging.getLogger(__name__)
@@ -127,7 +129,15 @@ async def run(state_dir: Path, stop: asyncio.Event,
             *ensure_certificate(state_dir, proxy_settings.iam.region))
     # the job runner is the superuser (it builds indexes on any table), with its password
     superuser_password = load_passwords(state_dir).get(SUPERUSER)
-    jobs = JobRunner(make_url(settings.backend_port, SUPERUSER, password=superuser_password))
+    socket_dir = str(Path(settings.backend_socket).parent)
+    backend_port = settings.backend_port
+
+    def as_role(role: str) -> str:
+        """A job's connection: its submitter, let in on the private socket by peer auth."""
+        return make_conninfo(host=socket_dir, port=backend_port, user=role, dbname=DATABASE)
+
+    jobs = JobRunner(make_url(settings.backend_port, SUPERUSER, password=superuser_password),
+                     role_conninfo=as_role)
 
     # called from the client's proxy thread before its DROP INDEX is forwarded
     proxy = Proxy(proxy_settings, on_dropped_indexes=jobs.cancel_builds)
