@@ -16,7 +16,7 @@ from dsql_migrate.local import LocalInstance
 from dsql_migrate.local.proxy import Faults
 
 DB_FIXTURES = {"local_instance", "dsql_url", "raw_url", "conn", "raw_conn", "classic_url",
-               "emulator", "scratch_url"}
+               "emulator", "scratch_url", "superuser_url", "classic_instance"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -37,14 +37,20 @@ def local_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIn
 
 
 @pytest.fixture(scope="session")
-def classic_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The emulator URL of a second local target, with the ``classic`` profile."""
+def classic_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
+    """A second local target, with the ``classic`` profile."""
     instance = LocalInstance(tmp_path_factory.mktemp("local") / "classic", profile="classic")
-    url = instance.start()
+    instance.start()
     try:
-        yield url
+        yield instance
     finally:
         instance.destroy()
+
+
+@pytest.fixture(scope="session")
+def classic_url(classic_instance: LocalInstance) -> str:
+    """The emulator URL of the ``classic`` local target."""
+    return classic_instance.url()
 
 
 @pytest.fixture
@@ -63,8 +69,16 @@ def dsql_url(local_instance: LocalInstance) -> str:
 
 @pytest.fixture(scope="session")
 def raw_url(local_instance: LocalInstance) -> str:
-    """The embedded PostgreSQL, directly (no DSQL rules): for setting up and checking."""
+    """The embedded PostgreSQL, directly (no DSQL rules), as ``admin`` with its password (not a
+    superuser, as on DSQL): for setting up and checking."""
     return local_instance.raw_url()
+
+
+@pytest.fixture(scope="session")
+def superuser_url(local_instance: LocalInstance) -> str:
+    """The embedded PostgreSQL's bootstrap superuser ``postgres``, with its password: only for
+    what admin may not do."""
+    return local_instance.superuser_url()
 
 
 @pytest.fixture
@@ -80,7 +94,7 @@ def raw_conn(raw_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 @pytest.fixture
-def scratch_url(raw_url: str) -> Iterator[str]:
+def scratch_url(raw_url: str, superuser_url: str) -> Iterator[str]:
     """A fresh, empty database on the embedded server (direct, no DSQL rules), dropped after."""
     name = f"scratch_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(raw_url, autocommit=True) as admin:
@@ -89,8 +103,7 @@ def scratch_url(raw_url: str) -> Iterator[str]:
         yield urlunsplit(urlsplit(raw_url)._replace(path=f"/{name}"))
     finally:
         # as the superuser: FORCE may have to end a backend of another role (autovacuum)
-        superuser = raw_url.replace("//admin@", "//postgres@", 1)
-        with psycopg.connect(superuser, autocommit=True) as admin:
+        with psycopg.connect(superuser_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

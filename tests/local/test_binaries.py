@@ -63,3 +63,47 @@ def test_bundled_pgserver_binaries_are_the_last_resort(monkeypatch: pytest.Monke
     found = find_binaries({})
     assert found.bin_dir == bundled
     assert found.major >= 16
+
+
+def _fake_server(directory: Path, version: str) -> Path:
+    """A directory with initdb, pg_ctl and a postgres that says it is ``version``."""
+    directory.mkdir(parents=True)
+    for name in binaries.REQUIRED:
+        script = directory / name
+        script.write_text(f"#!/bin/sh\necho '{name} (PostgreSQL) {version}'\n")
+        script.chmod(0o755)
+    return directory
+
+
+def test_postgresql_16_is_preferred_over_an_older_server_found_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = _fake_server(tmp_path / "15" / "bin", "15.8")
+    new = _fake_server(tmp_path / "bundled" / "bin", "16.2")
+    monkeypatch.setattr(binaries, "candidate_dirs", lambda: iter((old, new)))
+    found = find_binaries({})
+    assert (found.bin_dir, found.major) == (new, 16)
+
+
+def test_only_an_older_server_is_refused_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = _fake_server(tmp_path / "15" / "bin", "15.8")
+    monkeypatch.setattr(binaries, "candidate_dirs", lambda: iter((old,)))
+    with pytest.raises(ConfigError) as info:
+        find_binaries({})
+    assert info.value.exit_code == ExitCode.USAGE
+    assert "PostgreSQL 16 or newer" in str(info.value) and f"PostgreSQL 15 in {old}" in str(
+        info.value)
+    assert info.value.hint is not None
+    assert "--allow-old-postgres" in info.value.hint and "embedded-pg" in info.value.hint
+    assert find_binaries({}, allow_old=True).bin_dir == old
+    assert find_binaries({binaries.ENV_ALLOW_OLD: "1"}).major == 15
+
+
+def test_an_explicit_older_server_is_refused_unless_allowed(tmp_path: Path) -> None:
+    old = _fake_server(tmp_path / "15" / "bin", "15.8")
+    with pytest.raises(ConfigError, match="is PostgreSQL 15") as info:
+        find_binaries({ENV_BIN: str(old)})
+    assert info.value.exit_code == ExitCode.USAGE
+    assert find_binaries({ENV_BIN: str(old), binaries.ENV_ALLOW_OLD: "yes"}).major == 15

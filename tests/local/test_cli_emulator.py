@@ -29,10 +29,16 @@ def test_start_profile_raw_url_status_stop(tmp_path: Path) -> None:
         assert again.exit_code == 0 and again.stdout.strip() == url
         raw = runner.invoke(main, ["local", "url", "--raw", "--dir", directory]).stdout.strip()
         assert raw != url
-        status = json.loads(runner.invoke(
-            main, ["local", "status", "--dir", directory, "--format", "json"]).stdout)
+        password = json.loads((Path(directory) / "passwords.json").read_text())["admin"]
+        assert raw.startswith(f"postgresql://admin:{password}@127.0.0.1:")
+        status_output = runner.invoke(
+            main, ["local", "status", "--dir", directory, "--format", "json"]).stdout
+        assert password not in status_output  # status shows no secret
+        status = json.loads(status_output)
         assert status["running"] and status["profile"] == "classic"
-        assert status["url"] == url and status["raw_url"] == raw
+        assert status["url"] == url
+        assert status["raw_url"] == raw.replace(f":{password}@", "@")
+        assert status["postgres_version"] >= 16
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE j (id bigint PRIMARY KEY, doc json)")
             try:

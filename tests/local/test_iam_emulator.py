@@ -130,6 +130,29 @@ def test_tokens_are_checked(iam_target: tuple[LocalInstance, str], aws_env: None
                         password=admin.token(), sslmode="disable", connect_timeout=5)
 
 
+def test_no_login_without_a_token_or_a_password(iam_target: tuple[LocalInstance, str],
+                                                aws_env: None) -> None:
+    """Issue 15: the raw server port let anyone in with no token (it trusted every login); now
+    it asks every role for its password, and the emulator asks every role for a token."""
+    instance, url = iam_target
+    raw_port = instance.status().server.port
+    for user in ("admin", "postgres", "reader"):
+        with pytest.raises(psycopg.OperationalError, match="no password supplied"):
+            psycopg.connect(host="127.0.0.1", port=raw_port, user=user, dbname="postgres",
+                            sslmode="disable", connect_timeout=5)
+    with psycopg.connect(instance.raw_url()) as conn:  # with the password, as documented
+        assert conn.execute("select current_user").fetchone() == ("admin",)
+    for password in (None, ""):
+        with pytest.raises(psycopg.OperationalError,
+                           match=r"no password supplied|IAM authentication failed"):
+            _connect_with(url, "admin", password)  # type: ignore[arg-type]
+    # the bootstrap superuser is refused even with a valid token
+    token = TokenProvider(DsqlEndpoint.from_url(url.replace("admin@", "postgres@"),
+                                                "test")).token()
+    with pytest.raises(psycopg.OperationalError, match="not permitted to log in"):
+        _connect_with(url, "postgres", token)
+
+
 def test_the_cluster_shaped_name_for_aws_connectors(iam_target: tuple[LocalInstance, str],
                                                     aws_env: None) -> None:
     """``local.dsql.<region>.on.aws`` with ``hostaddr``: what AWS's connectors can be given."""

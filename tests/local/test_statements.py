@@ -16,6 +16,8 @@ import psycopg
 import pytest
 from psycopg import pq
 
+from dsql_migrate.local import LocalInstance
+
 CASES_DIR = Path(__file__).parent / "cases"
 
 SETUP = """
@@ -66,24 +68,17 @@ def _connect(url: str) -> psycopg.Connection[Any]:
 
 
 @pytest.fixture(scope="module")
-def targets(dsql_url: str, classic_url: str) -> Iterator[dict[str, psycopg.Connection[Any]]]:
+def targets(local_instance: LocalInstance, classic_instance: LocalInstance
+            ) -> Iterator[dict[str, psycopg.Connection[Any]]]:
     connections = {}
-    for name, url in (("current", dsql_url), ("classic", classic_url)):
-        raw_url = url  # prepared through the emulator would break the one-DDL rule: go raw
-        with psycopg.connect(_raw(url), autocommit=True) as raw:
+    for name, instance in (("current", local_instance), ("classic", classic_instance)):
+        # prepared through the emulator would break the one-DDL rule: go raw
+        with psycopg.connect(instance.raw_url(), autocommit=True) as raw:
             raw.execute(SETUP)
-        connections[name] = _connect(raw_url)
+        connections[name] = _connect(instance.url())
     yield connections
     for conn in connections.values():
         conn.close()
-
-
-def _raw(url: str) -> str:
-    """The direct PostgreSQL URL behind an emulator URL."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        port = conn.execute("SELECT current_setting('port')").fetchone()
-    assert port is not None
-    return url.rsplit(":", 1)[0] + f":{port[0]}/postgres"
 
 
 @pytest.mark.parametrize("protocol", ["simple", "extended"])

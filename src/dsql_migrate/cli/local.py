@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from ..local import DEFAULT_DIR, LocalInstance
+from ..local.binaries import ENV_ALLOW_OLD, MIN_MAJOR, OLD_SERVER_DIFFERENCES
 from ..local.proxy import Faults
 from ..profiles import PROFILES
 from ._common import note
@@ -53,6 +54,10 @@ def emulator_options(func: F) -> F:
                      help="Act as a cluster endpoint: TLS only, IAM auth tokens as passwords "
                           "(signed with this environment's AWS credentials); prints a dsql:// "
                           "URL."),
+        click.option("--allow-old-postgres", is_flag=True, default=None,
+                     envvar=ENV_ALLOW_OLD,
+                     help=f"Run a PostgreSQL server older than {MIN_MAJOR} (DSQL's version) "
+                          "if no newer one is found, and say what then differs."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -62,13 +67,24 @@ def emulator_options(func: F) -> F:
 def _instance(directory: Path, *, port: int | None, profile: str | None,
               fail_commits: float | None, max_connection_age: float | None,
               seed: int | None, transaction_age: float | None,
-              iam: bool | None) -> LocalInstance:
+              iam: bool | None, allow_old_postgres: bool | None) -> LocalInstance:
     faults = None
     if fail_commits is not None or max_connection_age is not None or seed is not None:
         faults = Faults(commit_failure_rate=fail_commits or 0.0,
                         max_connection_age=max_connection_age, seed=seed)
     return LocalInstance(directory, port=port, profile=profile, faults=faults,
-                         transaction_age=transaction_age, iam=iam)
+                         transaction_age=transaction_age, iam=iam,
+                         allow_old_postgres=allow_old_postgres)
+
+
+def _warn_if_old(instance: LocalInstance) -> None:
+    """Say what differs from DSQL when the server is older than DSQL's PostgreSQL."""
+    major = instance.status().server.major
+    if major is not None and major < MIN_MAJOR:
+        note(f"warning: the local target runs PostgreSQL {major}, not {MIN_MAJOR} as DSQL; "
+             "what differs:")
+        for difference in OLD_SERVER_DIFFERENCES:
+            note(f"  - {difference}")
 
 
 @click.group()
@@ -83,7 +99,10 @@ def local() -> None:
               help="Seconds to wait for the target to accept connections.")
 def start(directory: Path, timeout: float, **options: Any) -> None:
     """Start the local target in the background and print its URL on stdout."""
-    click.echo(_instance(directory, **options).start(timeout=timeout))
+    instance = _instance(directory, **options)
+    url = instance.start(timeout=timeout)
+    _warn_if_old(instance)
+    click.echo(url)
 
 
 @local.command()
@@ -104,24 +123,36 @@ def status(directory: Path, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(current.as_dict(), indent=2))
         return
+    version = f"PostgreSQL {current.server.major}" if current.server.major else "PostgreSQL ?"
     if current.running:
         click.echo(f"running  profile {current.profile}  emulator pid {current.emulator_pid}  "
                    f"{current.url}")
-        click.echo(f"         postgres pid {current.server.pid}  {current.raw_url} (raw)")
+        click.echo(f"         {version} pid {current.server.pid}  {current.raw_url} (raw; "
+                   "'local url --raw' adds the password)")
     elif current.server.running:
         click.echo(f"postgres running (pid {current.server.pid}) but the emulator is not: "
                    "run 'dsql-migrate local start'")
     else:
-        click.echo(f"not running  (data in {current.server.data_dir})")
+        click.echo(f"not running  ({version}, data in {current.server.data_dir})")
 
 
 @local.command()
 @dir_option
-@click.option("--raw", is_flag=True, help="The direct PostgreSQL URL, bypassing the DSQL rules.")
-def url(directory: Path, raw: bool) -> None:
+@click.option("--raw", is_flag=True,
+              help="The direct PostgreSQL URL of admin, with its password, bypassing the DSQL "
+                   "rules.")
+@click.option("--superuser", is_flag=True,
+              help="With --raw: the server's bootstrap superuser postgres, with its password.")
+def url(directory: Path, raw: bool, superuser: bool) -> None:
     """Print the URL of the running local target."""
     instance = LocalInstance(directory)
-    click.echo(instance.raw_url() if raw else instance.url())
+    if superuser and not raw:
+        raise click.UsageError("--superuser goes with --raw (the emulator refuses the "
+                               "superuser)")
+    if raw:
+        click.echo(instance.superuser_url() if superuser else instance.raw_url())
+    else:
+        click.echo(instance.url())
 
 
 @local.command()
@@ -132,6 +163,7 @@ def serve(directory: Path, **options: Any) -> None:
     instance = _instance(directory, **options)
 
     def ready(url: str) -> None:
+        _warn_if_old(instance)
         click.echo(url)
         note("serving; press Ctrl-C to stop")
 

@@ -4,7 +4,10 @@ Search order: ``$DSQL_MIGRATE_PG_BIN``, ``pg_config --bindir``, ``/usr/lib/postg
 (Debian, Ubuntu), ``/usr/pgsql-<newest>/bin`` (RHEL, Fedora), Homebrew and Postgres.app
 locations, ``PATH``, and last the PostgreSQL build that the optional ``pgserver`` package ships
 in its wheel (``pip install 'dsql-migrate[embedded-pg]'``). The first directory that holds all
-three programs wins.
+three programs of PostgreSQL 16 or newer (DSQL is PostgreSQL 16) wins, so the bundled build is
+preferred over an older system server. An older server is used only when asked for explicitly
+(``allow_old``: ``local start --allow-old-postgres`` or ``$DSQL_MIGRATE_ALLOW_OLD_POSTGRES=1``),
+and :data:`OLD_SERVER_DIFFERENCES` says what then differs from DSQL.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +27,21 @@ from ..errors import ConfigError
 log = logging.getLogger(__name__)
 
 ENV_BIN = "DSQL_MIGRATE_PG_BIN"
+ENV_ALLOW_OLD = "DSQL_MIGRATE_ALLOW_OLD_POSTGRES"
 REQUIRED = ("initdb", "pg_ctl", "postgres")
+#: DSQL is PostgreSQL 16: older servers lack its syntax and functions
+MIN_MAJOR = 16
+
+#: what differs from DSQL when the emulator runs on a server older than :data:`MIN_MAJOR`
+OLD_SERVER_DIFFERENCES = (
+    "PostgreSQL 16 syntax that DSQL accepts is rejected (e.g. a column's STORAGE clause in "
+    "CREATE TABLE), and PostgreSQL 16 functions are missing (e.g. pg_input_is_valid, which the "
+    "planner's checks use)",
+    "only admin can connect through the emulator: roles made with CREATE ROLE ... LOGIN cannot "
+    "(PostgreSQL 15's pg_ident.conf cannot map to every role)",
+    "admin's CREATEROLE lets it grant itself any non-superuser role, such as "
+    "pg_execute_server_program (PostgreSQL 16 requires ADMIN OPTION)",
+)
 
 INSTALL_HINT = (
     "install the PostgreSQL server (Debian/Ubuntu: 'apt-get install postgresql'; "
@@ -32,6 +49,22 @@ INSTALL_HINT = (
     "or 'pip install dsql-migrate[embedded-pg]' (Python 3.10 to 3.12), "
     f"or point {ENV_BIN} at the directory that holds initdb, pg_ctl and postgres"
 )
+
+
+def allow_old_from_env(env: Mapping[str, str] | None = None) -> bool:
+    environ = os.environ if env is None else env
+    return environ.get(ENV_ALLOW_OLD, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def too_old_error(found: str) -> ConfigError:
+    return ConfigError(
+        f"the local target needs PostgreSQL {MIN_MAJOR} or newer (DSQL is PostgreSQL "
+        f"{MIN_MAJOR}); {found}",
+        hint=f"'pip install dsql-migrate[embedded-pg]' (ships PostgreSQL {MIN_MAJOR}), install "
+        f"PostgreSQL {MIN_MAJOR} (e.g. 'apt-get install postgresql-{MIN_MAJOR}') or point "
+        f"{ENV_BIN} at one; or run the older server anyway with 'local start "
+        "--allow-old-postgres', which lists what then differs from DSQL",
+    )
 
 
 @dataclass(frozen=True)
@@ -124,9 +157,16 @@ def server_major_version(bin_dir: Path) -> int:
     return int(match.group(1))
 
 
-def find_binaries(env: dict[str, str] | None = None) -> PgBinaries:
-    """The PostgreSQL server binaries to use, or a :class:`ConfigError` saying how to get some."""
+def find_binaries(env: dict[str, str] | None = None, *, allow_old: bool | None = None
+                  ) -> PgBinaries:
+    """The PostgreSQL server binaries to use, or a :class:`ConfigError` saying how to get some.
+
+    The first candidate of PostgreSQL :data:`MIN_MAJOR` or newer; with ``allow_old`` (default:
+    ``$DSQL_MIGRATE_ALLOW_OLD_POSTGRES``) the first candidate of any version when none is.
+    """
     environ = os.environ if env is None else env
+    if allow_old is None:
+        allow_old = allow_old_from_env(environ)
     explicit = environ.get(ENV_BIN)
     if explicit:
         directory = Path(explicit).expanduser()
@@ -136,13 +176,27 @@ def find_binaries(env: dict[str, str] | None = None) -> PgBinaries:
                 f"{ENV_BIN}={explicit} does not hold {', '.join(missing)}",
                 hint="set it to the bin directory of a PostgreSQL server installation",
             )
-        return PgBinaries(directory, server_major_version(directory))
+        chosen = PgBinaries(directory, server_major_version(directory))
+        if chosen.major < MIN_MAJOR and not allow_old:
+            raise too_old_error(f"{ENV_BIN}={explicit} is PostgreSQL {chosen.major}")
+        return chosen
     seen: set[Path] = set()
+    older: list[PgBinaries] = []
     for directory in candidate_dirs():
         if directory in seen:
             continue
         seen.add(directory)
         if _has_all(directory):
-            log.debug("using PostgreSQL binaries in %s", directory)
-            return PgBinaries(directory, server_major_version(directory))
+            found = PgBinaries(directory, server_major_version(directory))
+            if found.major >= MIN_MAJOR:
+                log.debug("using PostgreSQL %s binaries in %s", found.major, directory)
+                return found
+            older.append(found)
+    if older and allow_old:
+        log.debug("using the older PostgreSQL %s binaries in %s", older[0].major,
+                  older[0].bin_dir)
+        return older[0]
+    if older:
+        listed = ", ".join(f"PostgreSQL {b.major} in {b.bin_dir}" for b in older)
+        raise too_old_error(f"found only {listed}")
     raise ConfigError("no PostgreSQL server binaries found on this machine", hint=INSTALL_HINT)

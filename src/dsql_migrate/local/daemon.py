@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from psycopg.conninfo import make_conninfo
+
 from ..profiles import get_profile
 from .iam import CERT_FILE, IamCredentials, ensure_certificate, server_tls_context
 from .jobs import JobRunner
-from .postgres import HOST, SOCKET_DIR, SUPERUSER, make_url
+from .postgres import DATABASE, HOST, SUPERUSER, load_passwords, make_url
 from .proxy import Faults, Proxy, ProxySettings
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ class EmulatorSettings:
     profile: str = "current"
     port: int | None = None
     backend_port: int | None = None
+    #: the server's Unix socket, in the instance's private socket directory
+    backend_socket: str | None = None
     faults: Faults | None = None
     transaction_age: float | None = None
     #: overrides of the profile's limits (see ``Profile.with_limits``)
@@ -62,6 +66,7 @@ class EmulatorSettings:
             profile=str(raw.get("profile", "current")),
             port=raw.get("port"),
             backend_port=raw.get("backend_port"),
+            backend_socket=raw.get("backend_socket"),
             faults=Faults.from_dict(raw.get("faults")),
             transaction_age=raw.get("transaction_age"),
             limits=raw.get("limits") or None,
@@ -74,6 +79,7 @@ class EmulatorSettings:
             "profile": self.profile,
             "port": self.port,
             "backend_port": self.backend_port,
+            "backend_socket": self.backend_socket,
             "faults": (self.faults or Faults()).as_dict(),
             "transaction_age": self.transaction_age,
             "limits": self.limits,
@@ -106,21 +112,32 @@ def read_pid_file(state_dir: Path) -> tuple[int, int] | None:
 async def run(state_dir: Path, stop: asyncio.Event,
               on_ready: Callable[[str], None] | None = None) -> None:
     settings = EmulatorSettings.load(state_dir)
-    if settings.backend_port is None:
-        raise SystemExit("no backend port recorded: start with 'dsql-migrate local start'")
+    if settings.backend_port is None or settings.backend_socket is None:
+        raise SystemExit("no backend recorded: start with 'dsql-migrate local start'")
     profile = get_profile(settings.profile)
     if settings.limits:
         profile = profile.with_limits(settings.limits)
     proxy_settings = ProxySettings(
         profile=profile, backend_host=HOST, backend_port=settings.backend_port,
-        backend_socket=f"{SOCKET_DIR}/.s.PGSQL.{settings.backend_port}",
+        backend_socket=settings.backend_socket,
         faults=settings.faults or Faults(), transaction_age=settings.transaction_age,
+        refused_roles=frozenset({SUPERUSER}),
     )
     if settings.iam:
         proxy_settings.iam = IamCredentials.load(state_dir)
         proxy_settings.tls = server_tls_context(
             *ensure_certificate(state_dir, proxy_settings.iam.region))
-    jobs = JobRunner(make_url(settings.backend_port, SUPERUSER))
+    # the job runner is the superuser (it builds indexes on any table), with its password
+    superuser_password = load_passwords(state_dir).get(SUPERUSER)
+    socket_dir = str(Path(settings.backend_socket).parent)
+    backend_port = settings.backend_port
+
+    def as_role(role: str) -> str:
+        """A job's connection: its submitter, let in on the private socket by peer auth."""
+        return make_conninfo(host=socket_dir, port=backend_port, user=role, dbname=DATABASE)
+
+    jobs = JobRunner(make_url(settings.backend_port, SUPERUSER, password=superuser_password),
+                     role_conninfo=as_role)
 
     # called from the client's proxy thread before its DROP INDEX is forwarded
     proxy = Proxy(proxy_settings, on_dropped_indexes=jobs.cancel_builds)

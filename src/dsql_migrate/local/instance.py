@@ -3,8 +3,11 @@
 A :class:`LocalInstance` is the embedded PostgreSQL server (:mod:`.postgres`) and, in front of
 it, the emulator (:mod:`.daemon`: the DSQL-rules proxy of :mod:`.proxy` and the job runner of
 :mod:`.jobs`), a background process whose pid and port are kept in the state directory. The URL
-that :meth:`LocalInstance.start` returns is the emulator's, the contract users connect to;
-:meth:`LocalInstance.raw_url` is the direct PostgreSQL URL, for debugging.
+that :meth:`LocalInstance.start` returns is the emulator's, the contract users connect to (as
+``admin`` or a role made with ``CREATE ROLE ... LOGIN``, never as the server's superuser);
+:meth:`LocalInstance.raw_url` is the direct PostgreSQL URL of ``admin`` with its password, for
+tools that need plain PostgreSQL (``admin`` may create databases), and
+:meth:`LocalInstance.superuser_url` the bootstrap superuser's, for what only a superuser may do.
 
 The profile (``current`` or ``classic``) is stored with the instance; fault injection can be
 changed while it runs (:meth:`LocalInstance.set_faults`).
@@ -46,7 +49,6 @@ from .postgres import (
     EmbeddedPostgres,
     ServerStatus,
     choose_port,
-    make_url,
     process_alive,
 )
 from .proxy import Faults
@@ -101,9 +103,10 @@ class LocalInstance:
         transaction_age: float | None = None,
         limits: Mapping[str, int] | None = None,
         iam: bool | None = None,
+        allow_old_postgres: bool | None = None,
     ) -> None:
         self.directory = Path(directory) if directory is not None else DEFAULT_DIR
-        self.postgres = EmbeddedPostgres(self.directory)
+        self.postgres = EmbeddedPostgres(self.directory, allow_old=allow_old_postgres)
         self.requested_port = port
         self.requested_profile = get_profile(profile).name if profile else None
         self.requested_faults = faults
@@ -179,7 +182,8 @@ class LocalInstance:
                     + ("with" if settings.iam else "without") + " --iam",
                     hint="stop it first ('dsql-migrate local stop') to change that",
                 )
-            if running[1] and _accepts(running[1]) and settings.backend_port == backend_port:
+            if running[1] and _accepts(running[1]) and settings.backend_port == backend_port \
+                    and settings.backend_socket == str(self.postgres.socket_path(backend_port)):
                 return public_url(self.state_dir, running[1], settings)
             self._stop_emulator()
         settings.profile = self.requested_profile or settings.profile
@@ -197,6 +201,7 @@ class LocalInstance:
             credentials.save(self.state_dir)
             ensure_certificate(self.state_dir, credentials.region)
         settings.backend_port = backend_port
+        settings.backend_socket = str(self.postgres.socket_path(backend_port))
         settings.port = choose_port(self.requested_port, settings.port)
         settings.save(self.state_dir)
         return None
@@ -229,7 +234,7 @@ class LocalInstance:
     def _install(self, backend_port: int) -> None:
         """Install or upgrade the emulator's objects in the database (as the superuser)."""
         try:
-            with psycopg.connect(make_url(backend_port, SUPERUSER), autocommit=True,
+            with psycopg.connect(self.postgres.url(SUPERUSER), autocommit=True,
                                  connect_timeout=10) as conn:
                 row = conn.execute(
                     "SELECT to_regclass('sys._emulator') IS NOT NULL").fetchone()
@@ -313,7 +318,15 @@ class LocalInstance:
         return public_url(self.state_dir, found[1], self.settings())
 
     def raw_url(self) -> str:
+        """The running server's own URL, no DSQL rules: ``admin`` with its password (a
+        secret: do not log it). ``admin`` owns the database and may create databases."""
         return self.postgres.url()
+
+    def superuser_url(self) -> str:
+        """The running server's URL for its bootstrap superuser ``postgres``, with its password:
+        for what only a superuser may do (the emulator's own objects, ``DROP DATABASE ... WITH
+        (FORCE)`` of other roles' sessions). Never reachable through the emulator."""
+        return self.postgres.url(SUPERUSER)
 
     def status(self) -> InstanceStatus:
         server = self.postgres.status()

@@ -3,8 +3,10 @@
 ``sys._submit_job`` (see :mod:`.server_sql`) inserts a row in ``sys._jobs`` and notifies channel
 ``dsql_emulator_jobs``; PostgreSQL delivers a notification only when the transaction commits, so
 a rolled-back transaction leaves neither a job nor a build. The :class:`JobRunner` listens on that
-channel (and polls, to pick up jobs submitted while it was down), claims each job and runs it as
-the superuser on a connection of its own:
+channel (and polls, to pick up jobs submitted while it was down), claims each job (as the
+superuser, on the bookkeeping connection) and runs it on a connection of its own, logged in as the
+role that submitted it (``SET ROLE`` to the table's owner there can be undone by the job's own
+code only as far as the submitter, never to the superuser):
 
 - an index build is ``CREATE [UNIQUE] INDEX CONCURRENTLY``: ``pg_index.indisvalid`` is false while
   it builds, and a failed unique build leaves an invalid index that still enforces uniqueness on
@@ -24,6 +26,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -68,8 +71,14 @@ def is_job_statement(statement: str, job_type: str) -> bool:
 
 
 class JobRunner:
-    def __init__(self, conninfo: str) -> None:
+    """``conninfo`` is the superuser's, for the bookkeeping; ``role_conninfo(role)`` a connection
+    string that logs in as ``role`` (the server lets the emulator in as any role but the
+    superuser), for running a job as its submitter. Without it jobs run as the superuser."""
+
+    def __init__(self, conninfo: str,
+                 role_conninfo: Callable[[str], str] | None = None) -> None:
         self.conninfo = conninfo
+        self.role_conninfo = role_conninfo
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -125,27 +134,44 @@ class JobRunner:
         except psycopg.Error as exc:
             log.warning("job runner: %s", exc)
 
+    def _build_conninfo(self, submitter: str | None) -> str:
+        if self.role_conninfo is None or submitter is None:
+            return self.conninfo
+        return self.role_conninfo(submitter)
+
     async def _run_one(self) -> bool:
         # two connections: ``build`` runs only the job's statement (its pid is the one a DROP
         # INDEX signals, so a cancel can never hit the bookkeeping on ``conn``)
-        async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn, \
-                await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as build:
+        async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
             row = await (await conn.execute(
-                "UPDATE sys._jobs SET status = 'processing', worker_pid = %s "
+                "UPDATE sys._jobs SET status = 'processing', worker_pid = NULL "
                 "WHERE job_id = (SELECT job_id FROM sys._jobs WHERE status = 'submitted' "
                 "ORDER BY start_time LIMIT 1 FOR UPDATE SKIP LOCKED) "
                 "RETURNING job_id, statement, search_path, job_type, object_name, "
-                "table_oid", (build.info.backend_pid,))).fetchone()
+                "table_oid, submitter, submitter IN (SELECT rolname FROM pg_roles "
+                "WHERE rolsuper)")).fetchone()
             if row is None:
                 return False
-            job_id, statement, search_path, job_type, object_name, table_oid = row
+            job_id, statement, search_path, job_type, object_name, table_oid, submitter, \
+                by_superuser = row
             log.info("running job %s: %s", job_id, statement)
             status, details = "completed", None
             try:
                 if not is_job_statement(statement, job_type):
                     raise psycopg.errors.InsufficientPrivilege(
                         "not a statement an asynchronous job runs")
-                await self._execute(build, statement, search_path, table_oid)
+                async with await psycopg.AsyncConnection.connect(
+                        self._build_conninfo(None if by_superuser else submitter),
+                        autocommit=True) as build:
+                    # a DROP INDEX that came first cancelled the job: it must not run; one that
+                    # comes later finds the build's pid here and signals it
+                    claimed = await (await conn.execute(
+                        "UPDATE sys._jobs SET worker_pid = %s WHERE job_id = %s AND "
+                        "status = 'processing' RETURNING job_id",
+                        (build.info.backend_pid, job_id))).fetchone()
+                    if claimed is None:
+                        raise psycopg.errors.QueryCanceled("cancelled before it started")
+                    await self._execute(build, statement, search_path, table_oid)
             except psycopg.errors.QueryCanceled:
                 status, details = "cancelled", "cancelled by DROP INDEX"
             except psycopg.Error as exc:

@@ -6,33 +6,49 @@ accepts connections, and stops it. It reuses an existing data directory, recover
 ``postmaster.pid`` a crash leaves behind, and when run as root starts the server as an
 unprivileged account (see :mod:`.accounts`).
 
-Every instance has a database ``postgres`` and a login role ``admin`` (DSQL's admin role name)
-that owns it, so local URLs look like DSQL's. The bootstrap superuser ``postgres`` is kept for the
-emulator's own objects; users connect as ``admin``.
+Every instance has a database ``postgres`` and a login role ``admin`` (DSQL's admin role name,
+not a PostgreSQL superuser) that owns it, so local URLs look like DSQL's. The bootstrap superuser
+``postgres`` is kept for the emulator's own objects; users connect as ``admin``.
+
+Nothing is trusted (see docs/local.md, "Security model"): ``initdb`` gives the superuser a random
+password, kept with admin's in ``<state dir>/passwords.json`` (mode 0600); over TCP every role
+needs its password; the Unix socket lives in a private 0700 directory of the instance (a short
+one under the temporary directory, recorded in the state, when the instance's path is too long
+for a socket address), where the superuser needs its password too and every other role is let
+in by ``peer`` authentication for the OS user that runs the emulator only (pg_ident.conf): that
+is how the emulator connects users who have no password, such as roles made with
+``CREATE ROLE ... LOGIN``.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import hashlib
+import hmac
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
 
 from ..errors import ConfigError, LocalServerError
 from .accounts import Account, server_account
-from .binaries import PgBinaries, find_binaries
+from .binaries import MIN_MAJOR, PgBinaries, allow_old_from_env, find_binaries, too_old_error
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +56,23 @@ STATE_FILE = "instance.json"
 DATA_SUBDIR = "pgdata"
 LOG_FILE = "server.log"
 CONF_FILE = "dsql_migrate.conf"
+PASSWORDS_FILE = "passwords.json"
+SOCKET_SUBDIR = "run"
+IDENT_MAP = "dsql_emulator"
 HOST = "127.0.0.1"
 DATABASE = "postgres"
 ADMIN_ROLE = "admin"
 SUPERUSER = "postgres"
-#: where the server also listens on a Unix-domain socket, for the emulator's hop to it (short,
-#: world-writable, and the same for every account, so it works when root runs the server as an
-#: unprivileged account); users connect over TCP
-SOCKET_DIR = "/tmp"
+#: the longest Unix socket directory that leaves room for ``/.s.PGSQL.65535`` in a socket
+#: address (107 bytes on Linux, 103 on macOS)
+MAX_SOCKET_DIR = 103 - len("/.s.PGSQL.65535")
+SHORT_SOCKET_PREFIX = "dsql-migrate-"
 
-#: settings written on every start; ``port`` is added there
+#: settings written on every start; ``port`` and ``unix_socket_directories`` are added there
 SERVER_SETTINGS: dict[str, str] = {
     "listen_addresses": f"'{HOST}'",
-    "unix_socket_directories": f"'{SOCKET_DIR}'",
+    "unix_socket_permissions": "0700",
+    "password_encryption": "'scram-sha-256'",
     "max_connections": "200",
     "synchronous_commit": "off",  # a local development target: speed over durability
     "timezone": "'UTC'",
@@ -62,7 +82,11 @@ SERVER_SETTINGS: dict[str, str] = {
 
 
 def is_port_free(port: int, host: str = HOST) -> bool:
+    """Whether a server could listen on ``port``. With ``SO_REUSEADDR``, as the emulator's proxy
+    and PostgreSQL listen: a port whose last connections are in TIME_WAIT (a target that was
+    just stopped) is free to them, so a restart keeps its URL."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -125,8 +149,11 @@ class ServerStatus:
     data_dir: Path
     log_file: Path
     major: int | None
+    bin_dir: str | None = None
 
     def url(self, role: str = ADMIN_ROLE) -> str | None:
+        """The raw URL without its password (for display; the password is in the state
+        directory's ``passwords.json``)."""
         if self.port is None:
             return None
         return make_url(self.port, role)
@@ -140,11 +167,58 @@ class ServerStatus:
             "data_dir": str(self.data_dir),
             "log_file": str(self.log_file),
             "postgres_version": self.major,
+            "postgres_bin_dir": self.bin_dir,
         }
 
 
-def make_url(port: int, role: str = ADMIN_ROLE, host: str = HOST) -> str:
-    return f"postgresql://{role}@{host}:{port}/{DATABASE}"
+def make_url(port: int, role: str = ADMIN_ROLE, host: str = HOST,
+             password: str | None = None) -> str:
+    secret = f":{quote(password, safe='')}" if password else ""
+    return f"postgresql://{role}{secret}@{host}:{port}/{DATABASE}"
+
+
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5802/7677), so that
+    the password itself never appears in a statement or a server log."""
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``path`` readable by its owner only (created 0600, never wider for a moment)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    tmp.replace(path)
+
+
+def load_passwords(state_dir: Path) -> dict[str, str]:
+    """The roles' passwords kept in ``<state dir>/passwords.json`` ({} when there is none)."""
+    try:
+        raw = json.loads((state_dir / PASSWORDS_FILE).read_text())
+    except FileNotFoundError:
+        return {}
+    except PermissionError:
+        raise LocalServerError(
+            f"cannot read {state_dir / PASSWORDS_FILE}: permission denied",
+            hint="run as the user that started the local target (or as root)",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise LocalServerError(
+            f"{state_dir / PASSWORDS_FILE}: unreadable ({exc})",
+            hint="remove it: the next 'dsql-migrate local start' sets new passwords",
+        ) from None
+    return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
 
 
 @dataclass
@@ -156,6 +230,8 @@ class _State:
     bin_dir: str | None = None
     account: str | None = None
     bootstrapped: bool = False
+    #: the private directory of the server's Unix socket, when it is not ``<state dir>/run``
+    socket_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -169,8 +245,8 @@ class _State:
                 f"{path}: unreadable launcher state ({exc})",
                 hint="remove the file; the data directory is kept and reused",
             ) from None
-        known = {k: raw.pop(k) for k in ("data_dir", "port", "bin_dir", "account", "bootstrapped")
-                 if k in raw}
+        known = {k: raw.pop(k) for k in ("data_dir", "port", "bin_dir", "account", "bootstrapped",
+                                         "socket_dir") if k in raw}
         return cls(**known, extra=raw)
 
     def save(self, path: Path) -> None:
@@ -180,6 +256,7 @@ class _State:
             "bin_dir": self.bin_dir,
             "account": self.account,
             "bootstrapped": self.bootstrapped,
+            "socket_dir": self.socket_dir,
             **self.extra,
         }
         tmp = path.with_suffix(".tmp")
@@ -197,11 +274,14 @@ class EmbeddedPostgres:
         port: int | None = None,
         binaries: PgBinaries | None = None,
         account: Account | None = None,
+        allow_old: bool | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.requested_port = port
         self._binaries = binaries
         self._account = account
+        #: run a server older than PostgreSQL 16 (None: ``$DSQL_MIGRATE_ALLOW_OLD_POSTGRES``)
+        self.allow_old = allow_old_from_env() if allow_old is None else allow_old
 
     # -- where things are -------------------------------------------------------------------
 
@@ -226,6 +306,30 @@ class EmbeddedPostgres:
     @property
     def log_file(self) -> Path:
         return self.data_dir / LOG_FILE
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.state_dir / PASSWORDS_FILE
+
+    def passwords(self) -> dict[str, str]:
+        return load_passwords(self.state_dir)
+
+    def _default_socket_dir(self, data_dir: Path) -> Path:
+        """Inside the instance: ``<state dir>/run``, or beside a data directory kept elsewhere."""
+        if data_dir.parent == self.state_dir:
+            return self.state_dir / SOCKET_SUBDIR
+        return data_dir.with_name(data_dir.name + "." + SOCKET_SUBDIR)
+
+    @property
+    def socket_dir(self) -> Path:
+        """The private directory of the server's Unix socket."""
+        state = self._state()
+        if state.socket_dir:
+            return Path(state.socket_dir)
+        return self._default_socket_dir(self.data_dir)
+
+    def socket_path(self, port: int) -> Path:
+        return self.socket_dir / f".s.PGSQL.{port}"
 
     def _choose_data_dir(self) -> Path:
         """Inside the state directory, unless the server account cannot reach it (root only)."""
@@ -278,18 +382,26 @@ class EmbeddedPostgres:
         port = (found[1] if running and found else None) or state.port
         return ServerStatus(
             running=running, pid=pid, port=port, data_dir=self.data_dir,
-            log_file=self.log_file, major=self._major(),
+            log_file=self.log_file, major=self._major(), bin_dir=state.bin_dir,
         )
 
     def url(self, role: str = ADMIN_ROLE) -> str:
-        """The URL of the running server, or an error saying how to start it."""
+        """The URL of the running server with the role's password (``admin``, or ``postgres``,
+        the bootstrap superuser), or an error saying how to start it."""
         status = self.status()
         if not status.running or status.port is None:
             raise LocalServerError(
                 f"the local server in {self.state_dir} is not running",
                 hint="start it with 'dsql-migrate local start'",
             )
-        return make_url(status.port, role)
+        password = self.passwords().get(role)
+        if password is None:
+            raise LocalServerError(
+                f"no password is recorded for role {role!r} in {self.passwords_file}",
+                hint="restart the local target ('dsql-migrate local stop', then 'start') to set "
+                "new passwords",
+            )
+        return make_url(status.port, role, password=password)
 
     # -- start ----------------------------------------------------------------------------
 
@@ -310,28 +422,87 @@ class EmbeddedPostgres:
             state.data_dir = str(self._choose_data_dir())
             state.save(self.state_file)
         data_dir = Path(state.data_dir)
-        self._remove_stale_pid(data_dir)
+        self._remove_stale_pid(data_dir, state)
         binaries = self._resolve_binaries(state, data_dir)
+        passwords = self.passwords()
+        new_passwords = not {SUPERUSER, ADMIN_ROLE} <= passwords.keys()
+        if new_passwords:
+            passwords = {SUPERUSER: secrets.token_hex(24), ADMIN_ROLE: secrets.token_hex(24)}
         if not (data_dir / "PG_VERSION").exists():
-            self._initdb(binaries, data_dir)
+            self._save_passwords(passwords)
+            self._initdb(binaries, data_dir, passwords[SUPERUSER])
             state.bootstrapped = False
+        elif new_passwords:
+            # an instance made before passwords (or whose file was lost): set new ones
+            self._set_superuser_password(binaries, data_dir, passwords[SUPERUSER])
+            self._save_passwords(passwords)
+        state.socket_dir = self._prepare_socket_dir(data_dir, state.socket_dir)
         port = choose_port(self.requested_port, state.port)
-        self._write_conf(data_dir, port)
+        self._write_conf(data_dir, port, Path(state.socket_dir or
+                                              self._default_socket_dir(data_dir)))
+        self._write_auth(data_dir, binaries.major)
         state.port, state.bin_dir, state.account = port, str(binaries.bin_dir), self.account.name
         state.save(self.state_file)
         self._pg_ctl_start(binaries, data_dir, timeout)
-        if not state.bootstrapped:
-            self._bootstrap(port)
+        if not state.bootstrapped or new_passwords:
+            self._bootstrap(port, passwords)
             state.bootstrapped = True
             state.save(self.state_file)
         return self.status()
 
+    def _save_passwords(self, passwords: dict[str, str]) -> None:
+        write_private(self.passwords_file, json.dumps(passwords, indent=2) + "\n")
+
+    def _prepare_socket_dir(self, data_dir: Path, recorded: str | None) -> str | None:
+        """Make the socket's private directory (0700, the server account's); returns the
+        directory to record in the state, None for the default one.
+
+        The default ``<state dir>/run`` when the socket address fits in it; otherwise a
+        short one made with :func:`tempfile.mkdtemp` (unguessable, 0700) under the temporary
+        directory and recorded, reused while it is still ours.
+        """
+        default = self._default_socket_dir(data_dir)
+        if len(str(default)) <= MAX_SOCKET_DIR:
+            self._own_private_dir(default)
+            return None
+        if recorded and self._is_private_dir(Path(recorded)):
+            return recorded
+        base = Path(tempfile.gettempdir())
+        if len(str(base)) > MAX_SOCKET_DIR - len(SHORT_SOCKET_PREFIX) - 10:
+            base = Path("/tmp")
+        short = Path(tempfile.mkdtemp(prefix=SHORT_SOCKET_PREFIX, dir=base))
+        self._own_private_dir(short)
+        log.info("the instance path is too long for a socket address: the server's socket is "
+                 "in %s", short)
+        return str(short)
+
+    def _own_private_dir(self, path: Path) -> None:
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            path.unlink()
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)
+        self.account.give(path)
+
+    def _is_private_dir(self, path: Path) -> bool:
+        """Whether ``path`` is still the directory we made (after a reboot anybody could have
+        made one of that name in the temporary directory)."""
+        try:
+            info = path.lstat()
+        except OSError:
+            return False
+        return (stat.S_ISDIR(info.st_mode) and info.st_uid == self.account.uid
+                and info.st_mode & 0o077 == 0)
+
     def _resolve_binaries(self, state: _State, data_dir: Path) -> PgBinaries:
         wanted = self._major_of(data_dir)
+        if wanted is not None and wanted < MIN_MAJOR and not self.allow_old:
+            raise too_old_error(
+                f"the data directory {data_dir} was made by PostgreSQL {wanted}; "
+                "'dsql-migrate local destroy' and start again to make it anew (its data is lost)")
         if self._binaries is not None:
             binaries = self._binaries
         else:
-            binaries = find_binaries()
+            binaries = find_binaries(allow_old=self.allow_old or wanted is not None)
             if wanted is not None and binaries.major != wanted and state.bin_dir:
                 recorded = Path(state.bin_dir)
                 if (recorded / "postgres").exists():
@@ -359,7 +530,7 @@ class EmbeddedPostgres:
         except (OSError, ValueError):
             return None
 
-    def _remove_stale_pid(self, data_dir: Path) -> None:
+    def _remove_stale_pid(self, data_dir: Path, state: _State) -> None:
         pid_file = data_dir / "postmaster.pid"
         found = self._postmaster_pid()
         if found is None:
@@ -373,9 +544,12 @@ class EmbeddedPostgres:
         log.warning("removing the stale %s left by a server that died (pid %s)", pid_file, pid)
         pid_file.unlink(missing_ok=True)
         if found[1] is not None:
-            _remove_stale_socket_lock(found[1], pid)
+            socket_dir = Path(state.socket_dir) if state.socket_dir else \
+                self._default_socket_dir(data_dir)
+            _remove_stale_socket_lock(socket_dir, found[1], pid)
 
-    def _run_as_server(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    def _run_as_server(self, args: list[str], timeout: float,
+                       stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C"
         if self.account.is_switch:
@@ -383,7 +557,7 @@ class EmbeddedPostgres:
         try:
             return subprocess.run(  # type: ignore[call-overload, no-any-return]
                 args, capture_output=True, text=True, timeout=timeout, cwd="/",
-                env=env, check=False, **self.account.popen_kwargs(),
+                env=env, check=False, input=stdin, **self.account.popen_kwargs(),
             )
         except subprocess.TimeoutExpired:
             raise LocalServerError(
@@ -391,7 +565,7 @@ class EmbeddedPostgres:
                 hint=f"see {self.log_file}",
             ) from None
 
-    def _initdb(self, binaries: PgBinaries, data_dir: Path) -> None:
+    def _initdb(self, binaries: PgBinaries, data_dir: Path, password: str) -> None:
         # initdb into a scratch directory and rename it, so a crash never leaves half a cluster
         scratch = data_dir.with_name(data_dir.name + ".initdb")
         if scratch.exists():
@@ -400,13 +574,22 @@ class EmbeddedPostgres:
         scratch.mkdir(mode=0o700)
         self.account.give(scratch)
         log.info("initialising a PostgreSQL %s data directory in %s", binaries.major, data_dir)
-        result = self._run_as_server(
-            [
-                binaries.path("initdb"), "-D", str(scratch), "-U", SUPERUSER,
-                "--encoding=UTF8", "--locale=C", "--auth=trust", "--no-instructions",
-            ],
-            timeout=300,
-        )
+        # the superuser's password, for initdb (running as the server account) to read
+        fd, pwfile = tempfile.mkstemp(prefix=".pw-", dir=data_dir.parent)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(password + "\n")
+            self.account.give(Path(pwfile))
+            result = self._run_as_server(
+                [
+                    binaries.path("initdb"), "-D", str(scratch), "-U", SUPERUSER,
+                    "--encoding=UTF8", "--locale=C", "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}", "--no-instructions",
+                ],
+                timeout=300,
+            )
+        finally:
+            Path(pwfile).unlink(missing_ok=True)
         if result.returncode != 0:
             shutil.rmtree(scratch, ignore_errors=True)
             detail = (result.stderr or result.stdout).strip().splitlines()
@@ -420,12 +603,55 @@ class EmbeddedPostgres:
             data_dir.rmdir()  # an empty directory only: never remove anything with data
         scratch.rename(data_dir)
 
-    def _write_conf(self, data_dir: Path, port: int) -> None:
-        settings = {**SERVER_SETTINGS, "port": str(port)}
+    def _write_conf(self, data_dir: Path, port: int, socket_dir: Path) -> None:
+        settings = {**SERVER_SETTINGS, "port": str(port),
+                    "unix_socket_directories": f"'{socket_dir}'"}
         text = "".join(f"{key} = {value}\n" for key, value in settings.items())
         path = data_dir / CONF_FILE
         path.write_text(text)
         self.account.give(path)
+
+    def _write_auth(self, data_dir: Path, major: int) -> None:
+        """pg_hba.conf and pg_ident.conf, rewritten on every start (there is no ``trust``).
+
+        The superuser needs its password everywhere; over TCP every role needs its password;
+        on the private Unix socket the OS user that runs the emulator (us) may connect as any
+        other role, which is how the emulator lets in users who have no password.
+        """
+        me = _current_os_user()
+        hba = (
+            "# managed by dsql-migrate, rewritten at every start (see docs/local.md)\n"
+            f"local all {SUPERUSER} scram-sha-256\n"
+            f"local all all peer map={IDENT_MAP}\n"
+            f"host all all {HOST}/32 scram-sha-256\n"
+        )
+        # PostgreSQL 16 maps to every role with "all"; 15 only to the roles named
+        roles = "all" if major >= MIN_MAJOR else ADMIN_ROLE
+        ident = (
+            "# managed by dsql-migrate, rewritten at every start (see docs/local.md)\n"
+            f"{IDENT_MAP} {me} {roles}\n"
+        )
+        for name, text in (("pg_hba.conf", hba), ("pg_ident.conf", ident)):
+            path = data_dir / name
+            path.write_text(text)
+            os.chmod(path, 0o600)
+            self.account.give(path)
+
+    def _set_superuser_password(self, binaries: PgBinaries, data_dir: Path,
+                                password: str) -> None:
+        """Set the superuser's password in single-user mode (the server is stopped)."""
+        statement = f"ALTER ROLE {SUPERUSER} PASSWORD '{scram_verifier(password)}'\n"
+        result = self._run_as_server(
+            [binaries.path("postgres"), "--single", "-D", str(data_dir), DATABASE],
+            timeout=120, stdin=statement,
+        )
+        if result.returncode != 0 or "ERROR" in result.stdout + result.stderr:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise LocalServerError(
+                "could not set the superuser's password: "
+                + (detail[-1] if detail else f"exit {result.returncode}"),
+                hint=f"see {data_dir / LOG_FILE}",
+            )
 
     def _pg_ctl_start(self, binaries: PgBinaries, data_dir: Path, timeout: float) -> None:
         log_file = data_dir / LOG_FILE
@@ -457,15 +683,20 @@ class EmbeddedPostgres:
                 hint=f"the full server log is in {log_file}",
             )
 
-    def _bootstrap(self, port: int) -> None:
-        """Create the ``admin`` role and give it the ``postgres`` database."""
-        conninfo = make_url(port, SUPERUSER)
+    def _bootstrap(self, port: int, passwords: dict[str, str]) -> None:
+        """Create the ``admin`` role (not a superuser, as on DSQL), set its password and give it
+        the ``postgres`` database."""
+        conninfo = make_url(port, SUPERUSER, password=passwords[SUPERUSER])
         try:
             with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
                 conn.execute(
                     "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'admin') "
                     "THEN CREATE ROLE admin LOGIN CREATEDB CREATEROLE; END IF; END $$"
                 )
+                conn.execute(sql.SQL(
+                    "ALTER ROLE admin NOSUPERUSER NOREPLICATION NOBYPASSRLS LOGIN CREATEDB "
+                    "CREATEROLE PASSWORD {}").format(
+                        sql.Literal(scram_verifier(passwords[ADMIN_ROLE]))))
                 conn.execute("ALTER DATABASE postgres OWNER TO admin")
                 conn.execute("ALTER SCHEMA public OWNER TO admin")
         except psycopg.Error as exc:
@@ -500,9 +731,13 @@ class EmbeddedPostgres:
         """Stop the server and remove its data directory and the state directory's contents."""
         self.stop()
         data_dir = self.data_dir
+        socket_dir = self.socket_dir
         if data_dir.exists():
             shutil.rmtree(data_dir)
-        for leftover in (self.state_file, self.state_dir / DATA_SUBDIR):
+        if socket_dir.is_dir() and not socket_dir.is_symlink():
+            shutil.rmtree(socket_dir)
+        for leftover in (self.state_file, self.state_dir / DATA_SUBDIR, self.passwords_file,
+                         self.state_dir / SOCKET_SUBDIR):
             if leftover.is_dir():
                 shutil.rmtree(leftover)
             elif leftover.exists():
@@ -511,14 +746,18 @@ class EmbeddedPostgres:
             self.state_dir.rmdir()
 
 
-def _remove_stale_socket_lock(port: int, dead_pid: int) -> None:
-    """Remove the Unix-socket lock a killed server left in the shared socket directory.
+def _current_os_user() -> str:
+    return Account.current().name
+
+
+def _remove_stale_socket_lock(socket_dir: Path, port: int, dead_pid: int) -> None:
+    """Remove the Unix-socket lock a killed server left in its socket directory.
 
     PostgreSQL judges the lock by ``kill(pid, 0)``, which a dead server's zombie still passes,
     so it would refuse to start; we know better (:func:`process_alive`) and only remove a lock
     that names the dead server.
     """
-    lock = Path(SOCKET_DIR) / f".s.PGSQL.{port}.lock"
+    lock = socket_dir / f".s.PGSQL.{port}.lock"
     try:
         owner = int(lock.read_text().splitlines()[0])
     except (OSError, ValueError, IndexError):
@@ -526,7 +765,7 @@ def _remove_stale_socket_lock(port: int, dead_pid: int) -> None:
     if owner == dead_pid and not process_alive(owner):
         log.warning("removing the stale socket lock %s (pid %s)", lock, owner)
         lock.unlink(missing_ok=True)
-        (Path(SOCKET_DIR) / f".s.PGSQL.{port}").unlink(missing_ok=True)
+        (socket_dir / f".s.PGSQL.{port}").unlink(missing_ok=True)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

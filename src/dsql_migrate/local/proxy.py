@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import re
 import select
@@ -83,7 +82,9 @@ class ProxySettings:
     profile: Profile
     backend_host: str
     backend_port: int
-    #: the server's Unix-domain socket, when it has one: a cheaper hop than TCP
+    #: the server's Unix-domain socket, in the instance's private directory: the server lets
+    #: the emulator's OS user in there as any role but the superuser (``peer``), so clients
+    #: need no password for it; without it (None), TCP, where every role needs a password
     backend_socket: str | None = None
     faults: Faults = field(default_factory=Faults)
     #: the transaction age limit in seconds (DSQL: 300)
@@ -92,6 +93,9 @@ class ProxySettings:
     tls: ssl.SSLContext | None = None
     #: require an IAM auth token as password, checked against these credentials
     iam: IamCredentials | None = None
+    #: roles refused before anything reaches the server: the server's bootstrap superuser,
+    #: which DSQL does not have
+    refused_roles: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.transaction_age is None:
@@ -381,6 +385,11 @@ class Session:
                     f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}: "
                     "server supports 3.0")
             body, user = self._startup_body(payload)
+            if user in self.settings.refused_roles:
+                self._fail("28000", f'role "{user}" is not permitted to log in to the local '
+                           "DSQL target (the local server's bootstrap superuser; connect as "
+                           "admin)")
+                return False
             if self.settings.iam is not None and not self._authenticate(user):
                 return False
             try:
@@ -428,7 +437,7 @@ class Session:
 
     def _connect_backend(self) -> socket.socket:
         path = self.settings.backend_socket
-        if path is not None and os.path.exists(path):
+        if path is not None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.connect(path)

@@ -15,12 +15,17 @@ packet of every connection it opens, so the direct (raw) URL stays plain Postgre
 
 Per-transaction counters are custom settings set with ``set_config(..., true)``, which PostgreSQL
 resets at the end of every transaction, rolled back or not.
+
+Every ``SECURITY DEFINER`` function (they run with the superuser's rights) pins its
+``search_path`` to ``pg_catalog, pg_temp``, so that no caller can slip in a function of its own;
+what needs the caller's search path (resolving a table name) is done by a ``SECURITY INVOKER``
+wrapper before it calls in.
 """
 
 from __future__ import annotations
 
 #: bump whenever the SQL below changes: ``install`` reinstalls when the recorded one differs
-VERSION = 7
+VERSION = 8
 
 INSTALL_SQL = r"""
 CREATE SCHEMA IF NOT EXISTS sys;
@@ -41,6 +46,8 @@ CREATE TABLE IF NOT EXISTS sys._jobs (
     search_path text,
     worker_pid  int
 );
+-- who submitted the job: the job runner connects as that role to run it
+ALTER TABLE sys._jobs ADD COLUMN IF NOT EXISTS submitter text;
 
 CREATE OR REPLACE VIEW sys.jobs AS
     SELECT job_id, status, job_type, object_name, details, start_time, end_time
@@ -233,21 +240,35 @@ CREATE EVENT TRIGGER dsql_emulator_ddl_end ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'CREATE SCHEMA') EXECUTE FUNCTION sys._on_ddl_end();
 
 -- CREATE [UNIQUE] INDEX ASYNC: record a job; the daemon builds it after this transaction commits
-CREATE OR REPLACE FUNCTION sys._submit_job(
+-- (SECURITY INVOKER: the table name resolves on the caller's search path, which is recorded for
+-- the job; the privileged part, sys._record_job, sees neither)
+DROP FUNCTION IF EXISTS sys._submit_job(text, text, text, text, int, boolean);
+CREATE FUNCTION sys._submit_job(
     job_type text, object_name text, statement text, table_name text,
     new_indexes int, if_not_exists boolean DEFAULT false
 ) RETURNS TABLE (job_id text)
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+LANGUAGE plpgsql SECURITY INVOKER AS $$
+BEGIN
+    PERFORM sys._count_ddl();
+    RETURN QUERY SELECT r.job_id FROM sys._record_job(
+        _submit_job.job_type, _submit_job.object_name, _submit_job.statement,
+        _submit_job.table_name, _submit_job.table_name::regclass, _submit_job.new_indexes,
+        _submit_job.if_not_exists,
+        pg_catalog.current_setting('search_path')) AS r;
+END $$;
+
+CREATE OR REPLACE FUNCTION sys._record_job(
+    job_type text, object_name text, statement text, table_name text, rel regclass,
+    new_indexes int, if_not_exists boolean, caller_search_path text
+) RETURNS TABLE (job_id text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    rel regclass;
     id text := replace(gen_random_uuid()::text, '-', '');
     existing int;
     index_limit int := coalesce(nullif(current_setting('dsql.index_limit', true), ''),
                                 '24')::int;
     caller text := session_user;
 BEGIN
-    PERFORM sys._count_ddl();
-    rel := table_name::regclass;
     IF NOT has_table_privilege(caller, rel, 'SELECT') OR NOT pg_has_role(
         caller, (SELECT relowner FROM pg_class WHERE oid = rel), 'USAGE') THEN
         RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = format('must be owner of table %s',
@@ -259,15 +280,15 @@ BEGIN
         IF EXISTS (SELECT FROM pg_class c WHERE c.relname = object_name
                    AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = rel))
            OR EXISTS (SELECT FROM sys._jobs j JOIN pg_class t ON t.oid = j.table_oid
-                      WHERE j.job_type = 'INDEX_BUILD' AND j.object_name = _submit_job.object_name
+                      WHERE j.job_type = 'INDEX_BUILD' AND j.object_name = _record_job.object_name
                       AND j.status IN ('submitted', 'processing')
                       AND t.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = rel))
         THEN
             IF if_not_exists THEN
                 INSERT INTO sys._jobs (job_id, status, job_type, object_name, statement,
-                                       table_oid, end_time, details)
+                                       table_oid, end_time, details, submitter)
                 VALUES (id, 'completed', job_type, object_name, statement, rel,
-                        clock_timestamp(), 'already exists');
+                        clock_timestamp(), 'already exists', caller);
                 RETURN QUERY SELECT id;
                 RETURN;
             END IF;
@@ -284,8 +305,9 @@ BEGIN
                                  index_limit);
         END IF;
     END IF;
-    INSERT INTO sys._jobs (job_id, job_type, object_name, statement, table_oid, search_path)
-    VALUES (id, job_type, object_name, statement, rel, current_setting('search_path'));
+    INSERT INTO sys._jobs (job_id, job_type, object_name, statement, table_oid, search_path,
+                           submitter)
+    VALUES (id, job_type, object_name, statement, rel, caller_search_path, caller);
     PERFORM pg_notify('dsql_emulator_jobs', id);
     RETURN QUERY SELECT id;
 END $$;
