@@ -278,3 +278,4 @@ def index_volatile_function(p: ParsedStatement, ctx: LintContext) -> Iterator[Fi
         todo = "index a stored column instead, or use an immutable expression"
         yield Finding(f"{op.upper()} is not IMMUTABLE and cannot be used in an index", todo,
                       location=value_fn.get("location"), detail=todo)
+
