@@ -614,9 +614,10 @@ table_rule("unsupported_two_phase_commit", """Two-phase commit is not supported.
     """, __name__)
 table_rule("unsupported_create_language", """CREATE LANGUAGE is not supported.
 
-    Functions can only be written in `LANGUAGE sql`.
+    Functions can only be written in `LANGUAGE sql`. (`CREATE LANGUAGE name` without a handler
+    is PostgreSQL's old spelling of CREATE EXTENSION: see `unsupported_create_extension`.)
 
-    Example: `CREATE LANGUAGE plperl;`
+    Example: `CREATE LANGUAGE plsample HANDLER plsample_call_handler;`
     """, __name__)
 table_rule("unsupported_do", """DO blocks are not supported.
 
