@@ -77,7 +77,7 @@ class Found(NamedTuple):
     location: int | None = None
 
 
-Classifier = Callable[[Node, "_Ctx"], Iterator[Found]]
+Classifier = Callable[[Node, "_Ctx"], None]
 _CLASSIFIERS: dict[str, Classifier] = {}
 
 
@@ -85,6 +85,7 @@ class _Ctx(NamedTuple):
     limits: Limits
     is_async: bool
     text: str
+    out: list[Found]  # classifiers append here (cheaper than generators on the hot path)
 
 
 def classifier(*kinds: str) -> Callable[[Classifier], Classifier]:
@@ -277,13 +278,14 @@ def classify(node_type: str, node: Node, limits: Limits, *, is_async: bool = Fal
              text: str = "") -> list[Found]:
     """Every form the statement ``node`` (of pglast type ``node_type``) uses, in the order
     DSQL would complain about them. ``text`` is the statement's text (ASYNC blanked or not)."""
-    ctx = _Ctx(limits, is_async, text)
+    found: list[Found] = []
     if is_async and node_type not in ("IndexStmt", "AlterTableStmt"):
-        return []  # a syntax error, left to PostgreSQL
+        return found  # a syntax error, left to PostgreSQL
     func = _CLASSIFIERS.get(node_type)
-    found = list(func(node, ctx)) if func is not None else []
+    if func is not None:
+        func(node, _Ctx(limits, is_async, text, found))
     if "advisory" in text.lower():
-        found.extend(_advisory_locks(node))
+        _advisory_locks(node, found)
     return found
 
 
@@ -302,19 +304,19 @@ def _svals(nodes: list[Node] | None) -> list[str]:
     return [n["String"]["sval"] for n in nodes or () if "String" in n]
 
 
-def _advisory_locks(node: Node) -> Iterator[Found]:
+def _advisory_locks(node: Node, out: list[Found]) -> None:
     for item in _walk(node):
         call = item.get("FuncCall")
         if call is None:
             continue
         names = _svals(call.get("funcname"))
         if names and "advisory" in names[-1].lower():
-            yield Found(Form.ADVISORY_LOCK, names[-1], call.get("location"))
+            out.append(Found(Form.ADVISORY_LOCK, names[-1], call.get("location")))
 
 
 def _fixed(form: Form, construct: str | None = None) -> Classifier:
-    def classify_fixed(node: Node, ctx: _Ctx) -> Iterator[Found]:
-        yield Found(form, construct)
+    def classify_fixed(node: Node, ctx: _Ctx) -> None:
+        ctx.out.append(Found(form, construct))
 
     return classify_fixed
 
@@ -358,46 +360,46 @@ for _kind, _form, _construct in (
 
 
 @classifier("CreateTableAsStmt")
-def _ctas(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _ctas(node: Node, ctx: _Ctx) -> None:
     if node.get("objtype") == "OBJECT_MATVIEW":
-        yield Found(Form.MATERIALIZED_VIEW)
+        ctx.out.append(Found(Form.MATERIALIZED_VIEW))
     else:
-        yield Found(Form.CREATE_TABLE_AS)
+        ctx.out.append(Found(Form.CREATE_TABLE_AS))
 
 
 @classifier("SelectStmt")
-def _select(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _select(node: Node, ctx: _Ctx) -> None:
     if node.get("intoClause"):
-        yield Found(Form.CREATE_TABLE_AS, "SELECT INTO")
+        ctx.out.append(Found(Form.CREATE_TABLE_AS, "SELECT INTO"))
     for item in _walk(node.get("lockingClause")):
         if item.get("LockingClause", {}).get("strength") == "LCS_FORKEYSHARE":
-            yield Found(Form.FOR_KEY_SHARE)
+            ctx.out.append(Found(Form.FOR_KEY_SHARE))
             return
 
 
 @classifier("ViewStmt")
-def _view(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _view(node: Node, ctx: _Ctx) -> None:
     if node.get("view", {}).get("relpersistence") == "t":
-        yield Found(Form.TEMP_VIEW)
+        ctx.out.append(Found(Form.TEMP_VIEW))
 
 
 @classifier("DefineStmt")
-def _define(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _define(node: Node, ctx: _Ctx) -> None:
     if node.get("kind") == "OBJECT_TYPE":
-        yield Found(Form.CREATE_TYPE)
+        ctx.out.append(Found(Form.CREATE_TYPE))
 
 
 @classifier("CreateFunctionStmt")
-def _function(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _function(node: Node, ctx: _Ctx) -> None:
     if node.get("is_procedure"):
-        yield Found(Form.PROCEDURE)
+        ctx.out.append(Found(Form.PROCEDURE))
         return
     for opt in node.get("options", []):
         elem = opt.get("DefElem", {})
         if elem.get("defname") == "language":
             language = elem.get("arg", {}).get("String", {}).get("sval", "").lower()
             if language != "sql":
-                yield Found(Form.FUNCTION_LANGUAGE, f"functions in language {language}")
+                ctx.out.append(Found(Form.FUNCTION_LANGUAGE, f"functions in language {language}"))
 
 
 _DROP_FORMS = {
@@ -409,42 +411,42 @@ _DROP_FORMS = {
 
 
 @classifier("DropStmt")
-def _drop(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _drop(node: Node, ctx: _Ctx) -> None:
     kind = node.get("removeType")
     form = _DROP_FORMS.get(kind or "")
     if form is Form.STATISTICS:
-        yield Found(form, "DROP STATISTICS")
+        ctx.out.append(Found(form, "DROP STATISTICS"))
     elif form is not None:
-        yield Found(form)
+        ctx.out.append(Found(form))
     elif kind == "OBJECT_TRIGGER" and not node.get("missing_ok"):
         # DSQL has no triggers, so dropping one can only fail; IF EXISTS is fine (AWS's corpus)
         for obj in node.get("objects", []):
             names = _svals(obj.get("List", {}).get("items"))
             if len(names) >= 2:
-                yield Found(Form.DROP_MISSING_TRIGGER,
-                            f'trigger "{names[-1]}" for table "{names[-2]}"')
+                ctx.out.append(Found(Form.DROP_MISSING_TRIGGER,
+                            f'trigger "{names[-1]}" for table "{names[-2]}"'))
                 return
 
 
 @classifier("CopyStmt")
-def _copy(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _copy(node: Node, ctx: _Ctx) -> None:
     if node.get("filename") or node.get("is_program"):
-        yield Found(Form.COPY_FILE)
+        ctx.out.append(Found(Form.COPY_FILE))
 
 
 @classifier("VacuumStmt")
-def _vacuum(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _vacuum(node: Node, ctx: _Ctx) -> None:
     if node.get("is_vacuumcmd"):
-        yield Found(Form.VACUUM)
+        ctx.out.append(Found(Form.VACUUM))
 
 
-def _isolation(options: list[Node]) -> Iterator[Found]:
+def _isolation(options: list[Node], out: list[Found]) -> None:
     for opt in options:
         elem = opt.get("DefElem", {})
         if elem.get("defname") in ("transaction_isolation", "default_transaction_isolation"):
             level = elem.get("arg", {}).get("A_Const", {}).get("sval", {}).get("sval", "")
             if level.lower() != "repeatable read":
-                yield Found(Form.ISOLATION_LEVEL, f"isolation level {level}")
+                out.append(Found(Form.ISOLATION_LEVEL, f"isolation level {level}"))
 
 
 _TXN_FORMS = {
@@ -458,37 +460,37 @@ _TXN_FORMS = {
 
 
 @classifier("TransactionStmt")
-def _transaction(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _transaction(node: Node, ctx: _Ctx) -> None:
     form = _TXN_FORMS.get(node.get("kind", ""))
     if form is not None:
-        yield Found(form)
+        ctx.out.append(Found(form))
         return
-    yield from _isolation(node.get("options", []))
+    _isolation(node.get("options", []), ctx.out)
 
 
 @classifier("VariableSetStmt")
-def _set(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _set(node: Node, ctx: _Ctx) -> None:
     name = (node.get("name") or "").lower()
     if name == "role":
-        yield Found(Form.SET_ROLE)
+        ctx.out.append(Found(Form.SET_ROLE))
     elif name == "session_authorization":
-        yield Found(Form.SET_ROLE, "SET SESSION AUTHORIZATION")
+        ctx.out.append(Found(Form.SET_ROLE, "SET SESSION AUTHORIZATION"))
     elif name in ("transaction", "session characteristics"):
-        yield from _isolation(node.get("args", []))
+        _isolation(node.get("args", []), ctx.out)
     elif name in ("transaction_isolation", "default_transaction_isolation"):
         args = node.get("args", [])
         level = args[0].get("A_Const", {}).get("sval", {}).get("sval", "") if args else ""
         if level and level.lower() != "repeatable read":
-            yield Found(Form.ISOLATION_LEVEL, f"isolation level {level}")
+            ctx.out.append(Found(Form.ISOLATION_LEVEL, f"isolation level {level}"))
 
 
 @classifier("CreateSchemaStmt")
-def _schema(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _schema(node: Node, ctx: _Ctx) -> None:
     for elt in node.get("schemaElts", []):
         ((kind, inner),) = elt.items()
         func = _CLASSIFIERS.get(kind)
         if func is not None:
-            yield from func(inner, ctx)
+            func(inner, ctx)
 
 
 # -- types and columns
@@ -512,33 +514,33 @@ def _int_const(node: Node) -> int | None:
     return None
 
 
-def _numeric_bounds(type_node: Node) -> Iterator[Found]:
+def _numeric_bounds(type_node: Node, out: list[Found]) -> None:
     mods = [_int_const(m) for m in type_node.get("typmods", [])]
     if not mods or None in mods:
         return
     precision = mods[0] or 0
     scale = mods[1] if len(mods) > 1 and mods[1] is not None else 0
     if precision > CLASSIC_NUMERIC_PRECISION or not 0 <= scale <= CLASSIC_NUMERIC_SCALE:
-        yield Found(Form.WIDE_NUMERIC, None, type_node.get("location"))
+        out.append(Found(Form.WIDE_NUMERIC, None, type_node.get("location")))
 
 
-def _type_forms(type_node: Node) -> Iterator[Found]:
+def _type_forms(type_node: Node, out: list[Found]) -> None:
     name = _type_name(type_node)
     location = type_node.get("location")
     if name in _SERIALS:
-        yield Found(Form.SERIAL, name, location)
+        out.append(Found(Form.SERIAL, name, location))
     if type_node.get("arrayBounds"):
-        yield Found(Form.ARRAY_COLUMN, None, location)
+        out.append(Found(Form.ARRAY_COLUMN, None, location))
     if name in ("inet", "cidr"):
-        yield Found(Form.INET_COLUMN, f"column type {name}", location)
+        out.append(Found(Form.INET_COLUMN, f"column type {name}", location))
     if name == "jsonb":
-        yield Found(Form.JSONB_COLUMN, None, location)
+        out.append(Found(Form.JSONB_COLUMN, None, location))
     if name == "numeric":
-        yield from _numeric_bounds(type_node)
+        _numeric_bounds(type_node, out)
 
 
 def _cache_forms(options: list[Node], limits: Limits, what: str,
-                 missing: Form, bad: Form) -> Iterator[Found]:
+                 missing: Form, bad: Form, out: list[Found]) -> None:
     cache: int | None = None
     for opt in options:
         elem = opt.get("DefElem", {})
@@ -547,48 +549,48 @@ def _cache_forms(options: list[Node], limits: Limits, what: str,
             cache = arg.get("Integer", {}).get("ival", 1) if "Integer" in arg else \
                 int(float(arg.get("Float", {}).get("fval", "1")))
     if cache is None:
-        yield Found(missing, f"{what} requires an explicit CACHE (1 or >= "
-                             f"{limits.min_large_cache})")
+        out.append(Found(missing, f"{what} requires an explicit CACHE (1 or >= "
+                             f"{limits.min_large_cache})"))
     elif cache != 1 and cache < limits.min_large_cache:
-        yield Found(bad, f"CACHE {cache} is not supported: use CACHE 1 or CACHE >= "
-                         f"{limits.min_large_cache}")
+        out.append(Found(bad, f"CACHE {cache} is not supported: use CACHE 1 or CACHE >= "
+                         f"{limits.min_large_cache}"))
 
 
-def _key_count(keys: list[Node], ctx: _Ctx, location: int | None) -> Iterator[Found]:
+def _key_count(keys: list[Node], ctx: _Ctx, location: int | None) -> None:
     if len(keys) > ctx.limits.key_columns_per_index:
-        yield Found(Form.KEY_COLUMNS, str(ctx.limits.key_columns_per_index), location)
+        ctx.out.append(Found(Form.KEY_COLUMNS, str(ctx.limits.key_columns_per_index), location))
 
 
-def _constraint_forms(con: Node, ctx: _Ctx, *, in_create: bool) -> Iterator[Found]:
+def _constraint_forms(con: Node, ctx: _Ctx, *, in_create: bool) -> None:
     kind = con.get("contype")
     location = con.get("location")
     if kind == "CONSTR_EXCLUSION":
-        yield Found(Form.EXCLUSION, None, location)
+        ctx.out.append(Found(Form.EXCLUSION, None, location))
     elif kind == "CONSTR_FOREIGN":
-        yield Found(Form.FOREIGN_KEY, None, location)
+        ctx.out.append(Found(Form.FOREIGN_KEY, None, location))
         if not in_create and not con.get("skip_validation"):
-            yield Found(Form.ADD_FOREIGN_KEY_VALIDATED, None, location)
+            ctx.out.append(Found(Form.ADD_FOREIGN_KEY_VALIDATED, None, location))
     elif kind in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
-        yield from _key_count(con.get("keys", []), ctx, location)
+        _key_count(con.get("keys", []), ctx, location)
 
 
-def _column_forms(col: Node, ctx: _Ctx, *, in_create: bool) -> Iterator[Found]:
+def _column_forms(col: Node, ctx: _Ctx, *, in_create: bool) -> None:
     type_node = col.get("typeName", {})
-    yield from _type_forms(type_node)
+    _type_forms(type_node, ctx.out)
     if col.get("collClause"):
-        yield Found(Form.COLLATE, None, col["collClause"].get("location"))
+        ctx.out.append(Found(Form.COLLATE, None, col["collClause"].get("location")))
     for item in col.get("constraints", []):
         con = item["Constraint"]
         if con.get("contype") == "CONSTR_IDENTITY":
             if _type_name(type_node) != "int8":
-                yield Found(Form.IDENTITY_TYPE, None, col.get("location"))
-            yield from _cache_forms(con.get("options", []), ctx.limits, "identity column",
-                                    Form.IDENTITY_CACHE_MISSING, Form.IDENTITY_CACHE)
+                ctx.out.append(Found(Form.IDENTITY_TYPE, None, col.get("location")))
+            _cache_forms(con.get("options", []), ctx.limits, "identity column",
+                                    Form.IDENTITY_CACHE_MISSING, Form.IDENTITY_CACHE, ctx.out)
         else:
-            yield from _constraint_forms(con, ctx, in_create=in_create)
+            _constraint_forms(con, ctx, in_create=in_create)
 
 
-def _numeric_keys(node: Node) -> Iterator[Found]:
+def _numeric_keys(node: Node, out: list[Found]) -> None:
     """numeric columns used as keys of a PRIMARY KEY / UNIQUE declared in the same CREATE TABLE
     (the only place a statement alone shows a key's type)."""
     numeric: set[str] = set()
@@ -599,7 +601,7 @@ def _numeric_keys(node: Node) -> Iterator[Found]:
         numeric.add(col.get("colname", ""))
         for item in col.get("constraints", []):
             if item["Constraint"].get("contype") in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
-                yield Found(Form.NUMERIC_KEY, None, col.get("location"))
+                out.append(Found(Form.NUMERIC_KEY, None, col.get("location")))
                 return
     if not numeric:
         return
@@ -607,58 +609,58 @@ def _numeric_keys(node: Node) -> Iterator[Found]:
         con = elt.get("Constraint")
         if con and con.get("contype") in ("CONSTR_PRIMARY", "CONSTR_UNIQUE") and \
                 numeric.intersection(_svals(con.get("keys"))):
-            yield Found(Form.NUMERIC_KEY, None, con.get("location"))
+            out.append(Found(Form.NUMERIC_KEY, None, con.get("location")))
             return
 
 
 @classifier("CreateStmt")
-def _create_table(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _create_table(node: Node, ctx: _Ctx) -> None:
     rel = node.get("relation", {})
     if rel.get("relpersistence") == "t":
-        yield Found(Form.TEMPORARY, None, rel.get("location"))
+        ctx.out.append(Found(Form.TEMPORARY, None, rel.get("location")))
     if node.get("inhRelations") and not node.get("partbound"):
-        yield Found(Form.INHERITS)
+        ctx.out.append(Found(Form.INHERITS))
     if node.get("partspec"):
-        yield Found(Form.PARTITION_BY)
+        ctx.out.append(Found(Form.PARTITION_BY))
     if node.get("partbound"):
-        yield Found(Form.PARTITION_OF)
+        ctx.out.append(Found(Form.PARTITION_OF))
     if node.get("tablespacename"):
-        yield Found(Form.TABLESPACE)
+        ctx.out.append(Found(Form.TABLESPACE))
     if node.get("options"):
-        yield Found(Form.STORAGE_PARAMETERS)
+        ctx.out.append(Found(Form.STORAGE_PARAMETERS))
     columns = 0
     for elt in node.get("tableElts", []):
         if "ColumnDef" in elt:
             columns += 1
-            yield from _column_forms(elt["ColumnDef"], ctx, in_create=True)
+            _column_forms(elt["ColumnDef"], ctx, in_create=True)
         elif "Constraint" in elt:
-            yield from _constraint_forms(elt["Constraint"], ctx, in_create=True)
-    yield from _numeric_keys(node)
+            _constraint_forms(elt["Constraint"], ctx, in_create=True)
+    _numeric_keys(node, ctx.out)
     if columns > ctx.limits.columns_per_table:
-        yield Found(Form.TOO_MANY_COLUMNS, str(ctx.limits.columns_per_table))
+        ctx.out.append(Found(Form.TOO_MANY_COLUMNS, str(ctx.limits.columns_per_table)))
 
 
 @classifier("CreateSeqStmt")
-def _sequence(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _sequence(node: Node, ctx: _Ctx) -> None:
     if node.get("sequence", {}).get("relpersistence") == "t":
-        yield Found(Form.TEMPORARY, "temporary sequence")
-    yield from _sequence_options(node.get("options", []), ctx, create=True)
+        ctx.out.append(Found(Form.TEMPORARY, "temporary sequence"))
+    _sequence_options(node.get("options", []), ctx, create=True)
 
 
 @classifier("AlterSeqStmt")
-def _alter_sequence(node: Node, ctx: _Ctx) -> Iterator[Found]:
-    yield from _sequence_options(node.get("options", []), ctx, create=False)
+def _alter_sequence(node: Node, ctx: _Ctx) -> None:
+    _sequence_options(node.get("options", []), ctx, create=False)
 
 
-def _sequence_options(options: list[Node], ctx: _Ctx, *, create: bool) -> Iterator[Found]:
+def _sequence_options(options: list[Node], ctx: _Ctx, *, create: bool) -> None:
     for opt in options:
         elem = opt.get("DefElem", {})
         if elem.get("defname") == "as" and \
                 _type_name(elem.get("arg", {}).get("TypeName", {})) != "int8":
-            yield Found(Form.SEQUENCE_TYPE)
+            ctx.out.append(Found(Form.SEQUENCE_TYPE))
     if create or any(o.get("DefElem", {}).get("defname") == "cache" for o in options):
-        yield from _cache_forms(options, ctx.limits, "sequence", Form.SEQUENCE_CACHE_MISSING,
-                                Form.SEQUENCE_CACHE)
+        _cache_forms(options, ctx.limits, "sequence", Form.SEQUENCE_CACHE_MISSING,
+                                Form.SEQUENCE_CACHE, ctx.out)
 
 
 # -- indexes
@@ -668,31 +670,31 @@ _EXPLICIT_USING = re.compile(r"\bON\s+(?:ONLY\s+)?[\w.\"]+\s+USING\b", re.IGNORE
 
 
 @classifier("IndexStmt")
-def _index(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _index(node: Node, ctx: _Ctx) -> None:
     if node.get("concurrent"):
-        yield Found(Form.INDEX_CONCURRENTLY)
+        ctx.out.append(Found(Form.INDEX_CONCURRENTLY))
     elif not ctx.is_async:
-        yield Found(Form.INDEX_SYNC)
+        ctx.out.append(Found(Form.INDEX_SYNC))
     if node.get("tableSpace"):
-        yield Found(Form.TABLESPACE)
+        ctx.out.append(Found(Form.TABLESPACE))
     method = node.get("accessMethod", "btree")
     if method != "btree":
-        yield Found(Form.INDEX_USING, f"USING {method}")
+        ctx.out.append(Found(Form.INDEX_USING, f"USING {method}"))
     elif _EXPLICIT_USING.search(ctx.text):
-        yield Found(Form.INDEX_USING, "USING btree")
+        ctx.out.append(Found(Form.INDEX_USING, "USING btree"))
     if node.get("whereClause"):
-        yield Found(Form.PARTIAL_INDEX)
+        ctx.out.append(Found(Form.PARTIAL_INDEX))
     params = [p["IndexElem"] for p in node.get("indexParams", []) if "IndexElem" in p]
-    yield from _key_count(params, ctx, None)
+    _key_count(params, ctx, None)
     for param in params:
         if param.get("expr"):
-            yield Found(Form.EXPRESSION_INDEX)
+            ctx.out.append(Found(Form.EXPRESSION_INDEX))
         if param.get("ordering", "SORTBY_DEFAULT") != "SORTBY_DEFAULT":
-            yield Found(Form.INDEX_ORDER)
+            ctx.out.append(Found(Form.INDEX_ORDER))
         if param.get("opclass"):
-            yield Found(Form.INDEX_OPCLASS)
+            ctx.out.append(Found(Form.INDEX_OPCLASS))
         if param.get("collation"):
-            yield Found(Form.COLLATE, "COLLATE on index keys")
+            ctx.out.append(Found(Form.COLLATE, "COLLATE on index keys"))
 
 
 # -- ALTER TABLE
@@ -720,54 +722,54 @@ _TRIGGER_SUBTYPES = ("AT_EnableTrig", "AT_DisableTrig", "AT_EnableAlwaysTrig",
 
 
 @classifier("AlterTableStmt")
-def _alter_table(node: Node, ctx: _Ctx) -> Iterator[Found]:
+def _alter_table(node: Node, ctx: _Ctx) -> None:
     objtype = node.get("objtype")
     if objtype == "OBJECT_TYPE":
-        yield Found(Form.ALTER_TYPE)
+        ctx.out.append(Found(Form.ALTER_TYPE))
         return
     if objtype not in (None, "OBJECT_TABLE"):
         return
     cmds = [c["AlterTableCmd"] for c in node.get("cmds", []) if "AlterTableCmd" in c]
     if ctx.is_async:
         if len(cmds) == 1 and cmds[0].get("subtype") == "AT_ValidateConstraint":
-            yield Found(Form.VALIDATE_ASYNC)
+            ctx.out.append(Found(Form.VALIDATE_ASYNC))
         else:
-            yield Found(Form.ALTER_TABLE_ASYNC_OTHER)
+            ctx.out.append(Found(Form.ALTER_TABLE_ASYNC_OTHER))
         return
     for cmd in cmds:
         subtype = cmd.get("subtype", "")
         entry = _ALTER_FORMS.get(subtype)
         if entry is not None:
-            yield Found(entry[0], entry[1])
+            ctx.out.append(Found(entry[0], entry[1]))
         elif subtype in _TRIGGER_SUBTYPES:
-            yield Found(Form.TRIGGER, "triggers")
+            ctx.out.append(Found(Form.TRIGGER, "triggers"))
         elif subtype == "AT_ValidateConstraint":
-            yield Found(Form.VALIDATE_SYNC)
+            ctx.out.append(Found(Form.VALIDATE_SYNC))
         elif subtype == "AT_AddColumn":
             col = cmd.get("def", {}).get("ColumnDef", {})
             if col.get("constraints") or col.get("raw_default"):
-                yield Found(Form.ADD_COLUMN_INLINE, None, col.get("location"))
-            yield from _column_forms(col, ctx, in_create=False)
+                ctx.out.append(Found(Form.ADD_COLUMN_INLINE, None, col.get("location")))
+            _column_forms(col, ctx, in_create=False)
         elif subtype == "AT_AddConstraint":
-            yield from _added_constraint(cmd.get("def", {}).get("Constraint", {}), ctx)
+            _added_constraint(cmd.get("def", {}).get("Constraint", {}), ctx)
 
 
-def _added_constraint(con: Node, ctx: _Ctx) -> Iterator[Found]:
+def _added_constraint(con: Node, ctx: _Ctx) -> None:
     kind = con.get("contype")
     location = con.get("location")
     if kind == "CONSTR_PRIMARY":
-        yield Found(Form.PRIMARY_KEY_USING_INDEX if con.get("indexname") else
-                    Form.ADD_PRIMARY_KEY, None, location)
+        ctx.out.append(Found(Form.PRIMARY_KEY_USING_INDEX if con.get("indexname") else
+                    Form.ADD_PRIMARY_KEY, None, location))
     elif kind == "CONSTR_UNIQUE":
-        yield Found(Form.UNIQUE_USING_INDEX if con.get("indexname") else Form.ADD_UNIQUE,
-                    None, location)
-        yield from _key_count(con.get("keys", []), ctx, location)
+        ctx.out.append(Found(Form.UNIQUE_USING_INDEX if con.get("indexname") else Form.ADD_UNIQUE,
+                    None, location))
+        _key_count(con.get("keys", []), ctx, location)
     elif kind == "CONSTR_CHECK":
-        yield Found(Form.ADD_CHECK, None, location)
+        ctx.out.append(Found(Form.ADD_CHECK, None, location))
         if not con.get("skip_validation"):
-            yield Found(Form.ADD_CHECK_VALIDATED, None, location)
+            ctx.out.append(Found(Form.ADD_CHECK_VALIDATED, None, location))
     else:
-        yield from _constraint_forms(con, ctx, in_create=False)
+        _constraint_forms(con, ctx, in_create=False)
 
 
 __all__ += ["Found", "classifier", "classify", "may_use_forms", "needs_tree"]
