@@ -20,7 +20,6 @@ Where the verdict comes from (AWS documentation, DSQL.md, or AWS's ``dsql-lint``
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -398,17 +397,31 @@ def rejection(profile: Profile, form: Form) -> FormRule | None:
     return rejected_forms(profile).get(form)
 
 
-@functools.lru_cache(maxsize=64)
+#: per profile object: (the profile, its rejected forms, the same as a set). Keyed by identity
+#: because hashing a Profile (all its limits) on every statement costs more than the lookup
+_BY_PROFILE: dict[int, tuple[Profile, Mapping[Form, FormRule], frozenset[Form]]] = {}
+
+
+def _column(profile: Profile) -> tuple[Profile, Mapping[Form, FormRule], frozenset[Form]]:
+    entry = _BY_PROFILE.get(id(profile))
+    if entry is None or entry[0] is not profile:
+        rejected = {form: r for form, r in FORM_RULES.items()
+                    if r.allowed_by is None or not profile.allows(r.allowed_by)}
+        entry = (profile, MappingProxyType(rejected), frozenset(rejected))
+        if len(_BY_PROFILE) > 64:  # profiles built from configuration come and go
+            _BY_PROFILE.clear()
+        _BY_PROFILE[id(profile)] = entry
+    return entry
+
+
 def rejected_forms(profile: Profile) -> Mapping[Form, FormRule]:
     """The forms ``profile`` rejects (its column of the table), computed once per profile."""
-    return MappingProxyType({form: r for form, r in FORM_RULES.items()
-                             if r.allowed_by is None or not profile.allows(r.allowed_by)})
+    return _column(profile)[1]
 
 
-@functools.lru_cache(maxsize=64)
 def rejected_set(profile: Profile) -> frozenset[Form]:
     """The same as a set, for quick membership tests."""
-    return frozenset(rejected_forms(profile))
+    return _column(profile)[2]
 
 
 __all__ = ["FORM_RULES", "Form", "FormRule", "rejected_forms", "rejected_set", "rejection"]

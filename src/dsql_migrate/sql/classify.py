@@ -371,7 +371,7 @@ def _ctas(node: Node, ctx: _Ctx) -> None:
 def _select(node: Node, ctx: _Ctx) -> None:
     if node.get("intoClause"):
         ctx.out.append(Found(Form.CREATE_TABLE_AS, "SELECT INTO"))
-    for item in _walk(node.get("lockingClause")):
+    for item in node.get("lockingClause") or ():
         if item.get("LockingClause", {}).get("strength") == "LCS_FORKEYSHARE":
             ctx.out.append(Found(Form.FOR_KEY_SHARE))
             return
@@ -497,8 +497,10 @@ def _schema(node: Node, ctx: _Ctx) -> None:
 
 
 def _type_name(type_node: Node) -> str:
-    names = _svals(type_node.get("names"))
-    return names[-1].lower() if names else ""
+    names = type_node.get("names")
+    if not names:
+        return ""
+    return str(names[-1].get("String", {}).get("sval", "")).lower()
 
 
 _SERIALS = {"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"}
@@ -524,7 +526,8 @@ def _numeric_bounds(type_node: Node, out: list[Found]) -> None:
         out.append(Found(Form.WIDE_NUMERIC, None, type_node.get("location")))
 
 
-def _type_forms(type_node: Node, out: list[Found]) -> None:
+def _type_forms(type_node: Node, out: list[Found]) -> str:
+    """Append the forms of a column type; return the type's name."""
     name = _type_name(type_node)
     location = type_node.get("location")
     if name in _SERIALS:
@@ -537,6 +540,7 @@ def _type_forms(type_node: Node, out: list[Found]) -> None:
         out.append(Found(Form.JSONB_COLUMN, None, location))
     if name == "numeric":
         _numeric_bounds(type_node, out)
+    return name
 
 
 def _cache_forms(options: list[Node], limits: Limits, what: str,
@@ -574,41 +578,38 @@ def _constraint_forms(con: Node, ctx: _Ctx, *, in_create: bool) -> None:
         _key_count(con.get("keys", []), ctx, location)
 
 
-def _column_forms(col: Node, ctx: _Ctx, *, in_create: bool) -> None:
+def _column_forms(col: Node, ctx: _Ctx, *, in_create: bool) -> str:
+    """Append the forms of a column definition; return its type's name."""
     type_node = col.get("typeName", {})
-    _type_forms(type_node, ctx.out)
+    type_name = _type_forms(type_node, ctx.out)
     if col.get("collClause"):
         ctx.out.append(Found(Form.COLLATE, None, col["collClause"].get("location")))
     for item in col.get("constraints", []):
         con = item["Constraint"]
         if con.get("contype") == "CONSTR_IDENTITY":
-            if _type_name(type_node) != "int8":
+            if type_name != "int8":
                 ctx.out.append(Found(Form.IDENTITY_TYPE, None, col.get("location")))
             _cache_forms(con.get("options", []), ctx.limits, "identity column",
-                                    Form.IDENTITY_CACHE_MISSING, Form.IDENTITY_CACHE, ctx.out)
+                         Form.IDENTITY_CACHE_MISSING, Form.IDENTITY_CACHE, ctx.out)
         else:
             _constraint_forms(con, ctx, in_create=in_create)
+    return type_name
 
 
-def _numeric_keys(node: Node, out: list[Found]) -> None:
-    """numeric columns used as keys of a PRIMARY KEY / UNIQUE declared in the same CREATE TABLE
-    (the only place a statement alone shows a key's type)."""
-    numeric: set[str] = set()
-    for elt in node.get("tableElts", []):
-        col = elt.get("ColumnDef")
-        if col is None or _type_name(col.get("typeName", {})) != "numeric":
-            continue
-        numeric.add(col.get("colname", ""))
+def _numeric_keys(node: Node, numeric: list[Node], out: list[Found]) -> None:
+    """numeric columns (``numeric``, from the same CREATE TABLE: the only place a statement
+    alone shows a key's type) used as keys of a PRIMARY KEY or UNIQUE constraint."""
+    names = set()
+    for col in numeric:
+        names.add(col.get("colname", ""))
         for item in col.get("constraints", []):
             if item["Constraint"].get("contype") in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
                 out.append(Found(Form.NUMERIC_KEY, None, col.get("location")))
                 return
-    if not numeric:
-        return
     for elt in node.get("tableElts", []):
         con = elt.get("Constraint")
         if con and con.get("contype") in ("CONSTR_PRIMARY", "CONSTR_UNIQUE") and \
-                numeric.intersection(_svals(con.get("keys"))):
+                names.intersection(_svals(con.get("keys"))):
             out.append(Found(Form.NUMERIC_KEY, None, con.get("location")))
             return
 
@@ -629,13 +630,16 @@ def _create_table(node: Node, ctx: _Ctx) -> None:
     if node.get("options"):
         ctx.out.append(Found(Form.STORAGE_PARAMETERS))
     columns = 0
+    numeric: list[Node] = []
     for elt in node.get("tableElts", []):
         if "ColumnDef" in elt:
             columns += 1
-            _column_forms(elt["ColumnDef"], ctx, in_create=True)
+            if _column_forms(elt["ColumnDef"], ctx, in_create=True) == "numeric":
+                numeric.append(elt["ColumnDef"])
         elif "Constraint" in elt:
             _constraint_forms(elt["Constraint"], ctx, in_create=True)
-    _numeric_keys(node, ctx.out)
+    if numeric:
+        _numeric_keys(node, numeric, ctx.out)
     if columns > ctx.limits.columns_per_table:
         ctx.out.append(Found(Form.TOO_MANY_COLUMNS, str(ctx.limits.columns_per_table)))
 
