@@ -55,8 +55,6 @@ NEEDS_CATALOG = {
     "ALTER TABLE ASYNC t VALIDATE CONSTRAINT missing": "no such constraint (42704 at submit)",
     "ALTER TABLE ASYNC t VALIDATE CONSTRAINT t_b_uq": "a UNIQUE constraint (42809 at submit)",
     "ALTER TABLE ASYNC no_such_table VALIDATE CONSTRAINT t_nv": "no such table (42P01)",
-    "CREATE TABLE nu4 (id bigint PRIMARY KEY, v numeric(1001, 0))":
-        "PostgreSQL's own bound on numeric precision (22023)",
 }
 
 

@@ -87,6 +87,7 @@ class Form(str, Enum):
     INET_COLUMN = "inet_column"
     JSONB_COLUMN = "jsonb_column"
     WIDE_NUMERIC = "wide_numeric"
+    NUMERIC_BOUNDS = "numeric_bounds"
     NUMERIC_KEY = "numeric_key"
     COLLATE = "collate"
     IDENTITY_TYPE = "identity_type"
@@ -289,6 +290,10 @@ FORM_RULES: dict[Form, FormRule] = {
                              "use numeric(p, s) with p <= 38 and 0 <= s <= 37, or target the "
                              "current profile", allowed_by=C.WIDE_NUMERIC,
                              source="AWS docs, supported data types; release notes 2026-08-25"),
+    F.NUMERIC_BOUNDS: FormRule("NUMERIC precision must be between 1 and 1000", "numeric_bounds",
+                               "use a precision of 1 to 1000 and a scale of -1000 to 1000",
+                               sqlstate="22023", message="{construct}",
+                               source="AWS docs, supported data types; PostgreSQL's own bounds"),
     F.NUMERIC_KEY: FormRule("numeric columns as index keys", "numeric_index_key",
                             "key on another column (numeric has no index support in classic), "
                             "or target the current profile", allowed_by=C.NUMERIC_INDEX_KEY,

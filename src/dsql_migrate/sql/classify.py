@@ -138,6 +138,7 @@ _COLUMN_WORDS: dict[Form, tuple[str, ...]] = {
     Form.INET_COLUMN: ("inet", "cidr"),
     Form.JSONB_COLUMN: ("jsonb",),
     Form.WIDE_NUMERIC: ("numeric", "dec"),
+    Form.NUMERIC_BOUNDS: ("numeric", "dec"),
     Form.NUMERIC_KEY: ("numeric", "dec"),
     Form.COLLATE: ("collate",),
     Form.IDENTITY_TYPE: ("identity",),
@@ -522,7 +523,14 @@ def _numeric_bounds(type_node: Node, out: list[Found]) -> None:
         return
     precision = mods[0] or 0
     scale = mods[1] if len(mods) > 1 and mods[1] is not None else 0
-    if precision > CLASSIC_NUMERIC_PRECISION or not 0 <= scale <= CLASSIC_NUMERIC_SCALE:
+    location = type_node.get("location")
+    if not 1 <= precision <= 1000:  # PostgreSQL's bounds, and DSQL's since 2026-08-25
+        out.append(Found(Form.NUMERIC_BOUNDS, f"NUMERIC precision {precision} must be between 1 "
+                                              "and 1000", location))
+    elif not -1000 <= scale <= 1000:
+        out.append(Found(Form.NUMERIC_BOUNDS, f"NUMERIC scale {scale} must be between -1000 "
+                                              "and 1000", location))
+    elif precision > CLASSIC_NUMERIC_PRECISION or not 0 <= scale <= CLASSIC_NUMERIC_SCALE:
         out.append(Found(Form.WIDE_NUMERIC, None, type_node.get("location")))
 
 

@@ -403,3 +403,12 @@ table_rule("numeric_index_key", """numeric columns cannot be index keys in the `
 
     Example (classic): `CREATE TABLE rates (code numeric(6, 0) PRIMARY KEY, rate numeric);`
     """, __name__)
+
+table_rule("numeric_bounds", """numeric precision must be 1 to 1000, scale -1000 to 1000.
+
+    These are PostgreSQL's bounds and, since 2026-08-25, DSQL's (error 22023). In the `classic`
+    profile the tighter `numeric_precision` bounds apply as well.
+
+    Example: `CREATE TABLE t (id bigint PRIMARY KEY, v numeric(1001, 2));` →
+    `CREATE TABLE t (id bigint PRIMARY KEY, v numeric(1000, 2));`
+    """, __name__)
