@@ -65,7 +65,7 @@ _TXN_WORDS = {
     "begin work", "commit work", "rollback work",
 }
 #: substrings that send even a SELECT/INSERT to the full check
-_NEEDLES = ("advisory", "into", "wait_for_job", ";", "--", "/*", "key share")
+_NEEDLES = ("advisory", "into", "wait_for_job", ";", "--", "/*", "share")
 _NEEDLES_NO_INTO = ("advisory", "wait_for_job", ";", "--", "/*")
 _FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
 

@@ -102,7 +102,7 @@ def classifier(*kinds: str) -> Callable[[Classifier], Classifier]:
 #: lower-cased substrings without which a statement of these kinds uses no form (so the tree
 #: need not be decoded): the common DML stays as cheap as it was
 _DML_NEEDLES: dict[str, tuple[str, ...]] = {
-    "SelectStmt": ("into", "advisory", "key share"),
+    "SelectStmt": ("into", "advisory", "share"),
     "InsertStmt": ("advisory",),
     "UpdateStmt": ("advisory",),
     "DeleteStmt": ("advisory",),
