@@ -43,3 +43,40 @@ def test_with_limits_leaves_the_original_alone() -> None:
     assert smaller.limits.rows_per_transaction == 100
     assert CURRENT.limits.rows_per_transaction == 3000
     assert smaller.capabilities == CURRENT.capabilities
+
+
+# --- the shared table of statement forms (dsql_migrate.forms) -----------------------------------
+
+
+def test_each_profile_rejects_a_column_of_the_one_table() -> None:
+    from dsql_migrate.forms import FORM_RULES, rejected_forms
+
+    classic, current = set(rejected_forms(CLASSIC)), set(rejected_forms(CURRENT))
+    assert current < classic
+    for form, form_rule in FORM_RULES.items():
+        if form_rule.allowed_by is None:
+            assert form in current and form in classic, form
+        else:  # a capability form: current allows it, classic rejects it
+            assert form in classic and form not in current, form
+
+
+@pytest.mark.parametrize(("form", "sqlstate", "message"), [
+    ("STATISTICS", "0A000", "CREATE STATISTICS is not supported"),
+    ("FOR_KEY_SHARE", "0A000", "SELECT ... FOR KEY SHARE is not supported"),
+    ("WIDE_NUMERIC", "0A000", "numeric precision above 38 or scale outside 0..37 is not supported"),
+    ("NUMERIC_KEY", "0A000", "numeric columns as index keys is not supported"),
+])
+def test_features_of_2026_are_current_only(form: str, sqlstate: str, message: str) -> None:
+    from dsql_migrate.forms import Form, rejection
+
+    assert rejection(CURRENT, Form[form]) is None
+    rule = rejection(CLASSIC, Form[form])
+    assert rule is not None
+    assert (rule.sqlstate, rule.error()) == (sqlstate, message)
+
+
+def test_a_profile_with_other_limits_has_the_same_verdicts() -> None:
+    from dsql_migrate.forms import rejected_forms
+
+    smaller = CLASSIC.with_limits({"rows_per_transaction": 100})
+    assert dict(rejected_forms(smaller)) == dict(rejected_forms(CLASSIC))

@@ -4,6 +4,10 @@ DSQL relaxed many restrictions during 2026, so the rules are dated *profiles* ra
 ``if`` statements scattered over the code. The linter, the planner and the local emulator all
 ask a :class:`Profile` ``allows(Capability.X)`` and read its :class:`Limits`.
 
+Which statement *forms* each profile accepts or rejects, with DSQL's error and the lint rule that
+reports it, is one table beside this module (:mod:`dsql_migrate.forms`): the linter and the local
+emulator both decide from it, so they cannot disagree.
+
 Limits are defaults that AWS may change: every one can be overridden from configuration with
 :meth:`Profile.with_limits`.
 """
@@ -37,6 +41,10 @@ class Capability(str, Enum):
     VALIDATE_CONSTRAINT_ASYNC = "validate_constraint_async"
     DROP_CONSTRAINT = "drop_constraint"
     JSONB = "jsonb"
+    STATISTICS = "statistics"  # CREATE/ALTER/DROP STATISTICS (2026-08-27)
+    FOR_KEY_SHARE = "for_key_share"  # SELECT ... FOR KEY SHARE (2026-08-25)
+    WIDE_NUMERIC = "wide_numeric"  # numeric precision up to 1000, scale -1000..1000 (2026-08-25)
+    NUMERIC_INDEX_KEY = "numeric_index_key"  # numeric columns as index keys (2026-08-25)
 
 
 #: rows of the runner's own state written with each batch (the lane's cursor, the audit row,

@@ -6,6 +6,13 @@ pglast node type so that a statement only meets the rules that can apply to it) 
 function's docstring is the rule's documentation: first line = summary, then the problem, the
 fix and an example; ``docs/lint-rules.md`` is generated from it.
 
+Whether a statement is rejected is not the rules' to decide: it is the shared table's
+(:mod:`dsql_migrate.forms`), which the local emulator reads too. A rule named in that table as a
+form's ``lint_rule`` is *form-driven*: it runs only on statements that use one of its forms
+rejected by the profile, and when its check finds nothing more precise to say, the engine reports
+the table's words (see :mod:`dsql_migrate.lint.engine`). A rule that no form names (transaction
+blocks, counts, identifier lengths, warnings) decides by itself.
+
 A rule yields :class:`Finding` values. A finding says what ``--fix`` does about it
 (:class:`FixStatus`); the rewrite itself is the rule's *fixer*, attached with
 ``@my_rule.fixer`` and applied once per statement (see :mod:`dsql_migrate.lint.fixer`).
@@ -18,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from ..forms import FORM_RULES, Form, rejected_forms
 from ..profiles import Capability, Limits, Profile
 from ..sql import ParsedStatement
 
@@ -104,8 +112,17 @@ class Rule:
     unless: Capability | None = None
     #: the rule is off in profiles that do not allow this capability
     only_if: Capability | None = None
+    #: the forms of the shared table this rule reports (empty: the rule decides by itself)
+    forms: tuple[Form, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.forms = tuple(f for f, r in FORM_RULES.items() if r.lint_rule == self.id)
 
     def active_in(self, profile: Profile) -> bool:
+        if self.forms:  # the table says where: wherever one of its forms is rejected
+            rejected = rejected_forms(profile)
+            if not any(f in rejected for f in self.forms):
+                return False
         if self.unless is not None and profile.allows(self.unless):
             return False
         return self.only_if is None or profile.allows(self.only_if)
@@ -192,6 +209,18 @@ def rule(
     return register
 
 
+def table_rule(rule_id: str, doc: str, module: str) -> Rule:
+    """Register a rule whose findings are the shared table's words alone (its check finds
+    nothing more precise): the form it reports needs no more than its docstring."""
+
+    def check(p: ParsedStatement, ctx: LintContext) -> Iterable[Finding]:
+        return ()
+
+    check.__doc__ = doc
+    check.__module__ = module
+    return rule(rule_id, nodes=())(check)
+
+
 def script_rule(
     rule_id: str, *, severity: Severity = Severity.ERROR, default_enabled: bool = True
 ) -> Callable[[ScriptCheck], Rule]:
@@ -244,4 +273,5 @@ __all__ = [
     "any_of",
     "rule",
     "script_rule",
+    "table_rule",
 ]

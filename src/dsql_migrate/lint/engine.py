@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..forms import Form, FormRule, rejected_forms, rejected_set
 from ..profiles import Profile
 from ..sql import Block, ParsedStatement, StatementKind, parse_script, transaction_blocks
+from ..sql.classify import Found, classify, may_use_forms, needs_tree
 from . import rules as _rules  # noqa: F401  (registers every rule)
 from .core import (
     REGISTRY,
@@ -185,12 +187,68 @@ def _diagnostic(r: Rule, p: ParsedStatement, f: Finding, path: str) -> Diagnosti
                       p.statement.index, _preview(p.text), FixResult(status, f.detail), path)
 
 
+@dataclass(frozen=True)
+class _Verdicts:
+    """The profile's column of the shared table, looked up once per script."""
+
+    profile: Profile
+    rejected: Mapping[Form, FormRule]
+    forms: frozenset[Form]
+
+    @classmethod
+    def of(cls, profile: Profile) -> _Verdicts:
+        return cls(profile, rejected_forms(profile), rejected_set(profile))
+
+
+def _rejected_forms(
+    p: ParsedStatement, verdicts: _Verdicts
+) -> dict[str, list[tuple[Found, FormRule]]]:
+    """The forms of ``p`` that the profile rejects, by the lint rule that reports them:
+    classified once, from the same table and classifier the local emulator uses."""
+    if p.node_type is None or not may_use_forms(p.node_type, p.lower):
+        return {}
+    profile = verdicts.profile
+    if p.json is not None and not needs_tree(p.node_type, p.json, p.lower, verdicts.forms,
+                                             profile.limits, is_async=p.is_async):
+        return {}
+    rejected = verdicts.rejected
+    flagged: dict[str, list[tuple[Found, FormRule]]] = {}
+    for found in classify(p.node_type, p.node or {}, profile.limits, is_async=p.is_async,
+                          text=p.text):
+        form_rule = rejected.get(found.form)
+        if form_rule is not None:
+            flagged.setdefault(form_rule.lint_rule, []).append((found, form_rule))
+    return flagged
+
+
+def _table_findings(
+    p: ParsedStatement,
+    flagged: dict[str, list[tuple[Found, FormRule]]],
+    settings: LintSettings,
+    ignored: set[str],
+    path: str,
+) -> Iterator[Diagnostic]:
+    """The table's own words for rejected forms no rule's check described."""
+    for rule_id, occurrences in flagged.items():
+        r = REGISTRY.rules.get(rule_id)
+        if r is None or rule_id not in settings.enabled or rule_id in ignored:
+            continue
+        for found, form_rule in occurrences:
+            where = ("in DSQL" if form_rule.allowed_by is None
+                     else f"in the {settings.profile.name} profile")
+            message = f"{form_rule.error(found.construct)} {where} ({form_rule.sqlstate})"
+            finding = Finding(message, form_rule.fix, location=found.location,
+                              detail=form_rule.fix)
+            yield _diagnostic(r, p, finding, path)
+
+
 def lint_statements(
     statements: list[ParsedStatement], settings: LintSettings, path: str = "<stdin>"
 ) -> list[Diagnostic]:
     """Diagnostics for already parsed statements, sorted by position."""
     ctx = LintContext(settings.profile, statements, dict(settings.options))
     dispatch = _dispatch(settings.enabled, settings.profile)
+    verdicts = _Verdicts.of(settings.profile)
     out: list[Diagnostic] = []
     ignored_by_stmt: dict[int, set[str]] = {}
     for p in statements:
@@ -202,13 +260,21 @@ def lint_statements(
             if "parse_error" in settings.enabled and "parse_error" not in ignored:
                 out.append(_parse_error(p, path))
             continue
+        flagged = _rejected_forms(p, verdicts)
+        found_by_forms = False
         for r in dispatch.for_node(p.node_type):
-            if r.check is None or (r.prefilter is not None and not r.prefilter(p.lower)):
+            if r.check is None or (ignored and r.id in ignored):
                 continue
-            if ignored and r.id in ignored:
+            if r.forms:  # the shared table decides whether it fires, not the rule
+                if r.id not in flagged:
+                    continue
+            elif r.prefilter is not None and not r.prefilter(p.lower):
                 continue
             for finding in r.check(p, ctx):
+                found_by_forms = found_by_forms or bool(r.forms)
                 out.append(_diagnostic(r, p, finding, path))
+        if flagged and not found_by_forms:
+            out.extend(_table_findings(p, flagged, settings, ignored, path))
     for r in dispatch.script:
         assert r.script_check is not None
         for p, finding in r.script_check(ctx):

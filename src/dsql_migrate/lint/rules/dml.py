@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from ...sql import ParsedStatement
 from .. import _tree as t
-from ..core import Finding, FixStatus, LintContext, Severity, any_of, rule
+from ..core import Finding, FixStatus, LintContext, Severity, any_of, rule, table_rule
 from ..fixer import FixTarget
 
 
@@ -89,3 +89,13 @@ def unbatched_dml(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
                 f"{limit:,} rows)")
         yield Finding(f"{verb} on {t.relname(p.node.get('relation'))} has no WHERE clause and "
                       f"fails if it touches more than {limit:,} rows", todo, detail=todo)
+
+
+table_rule("for_key_share", """SELECT ... FOR KEY SHARE needs the `current` profile.
+
+    DSQL added `FOR KEY SHARE` on 2026-08-25; before that only `FOR UPDATE` locks rows. In the
+    `classic` profile use `FOR UPDATE` (it conflicts with more writers) or target `current`.
+
+    Example (classic): `SELECT id FROM customers WHERE id = 7 FOR KEY SHARE;` →
+    `SELECT id FROM customers WHERE id = 7 FOR UPDATE;`
+    """, __name__)

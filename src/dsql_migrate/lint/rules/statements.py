@@ -8,7 +8,7 @@ from pglast import enums
 
 from ...sql import ParsedStatement
 from .. import _tree as t
-from ..core import Finding, FixStatus, LintContext, any_of, rule
+from ..core import Finding, FixStatus, LintContext, any_of, rule, table_rule
 from ..fixer import FixTarget
 
 
@@ -108,8 +108,6 @@ _UNSUPPORTED: dict[str, tuple[str, str, str]] = {
                     "use your driver's prepared statements (extended protocol)"),
     "DeclareCursorStmt": ("unsupported_declare_cursor", "DECLARE CURSOR",
                           "page through results with keyset pagination (WHERE key > :last)"),
-    "DeallocateStmt": ("unsupported_deallocate", "DEALLOCATE",
-                       "remove it; there are no SQL-level prepared statements"),
     "DiscardStmt": ("unsupported_discard", "DISCARD",
                     "remove it; open a new connection for a clean session"),
     "CreateForeignServerStmt": ("unsupported_create_server", "CREATE SERVER (foreign data)",
@@ -197,12 +195,6 @@ _register_unsupported("unsupported_notify", """NOTIFY is not supported.
     Publish events through a queue outside the database.
 
     Example: `NOTIFY order_events, 'created';`
-    """)
-_register_unsupported("unsupported_deallocate", """DEALLOCATE is not supported.
-
-    There are no SQL-level prepared statements to deallocate.
-
-    Example: `DEALLOCATE ALL;`
     """)
 _register_unsupported("unsupported_discard", """DISCARD is not supported.
 
@@ -532,7 +524,6 @@ def unsupported_temp_view(p: ParsedStatement, ctx: LintContext) -> Iterator[Find
 
 _DROP_KINDS = {
     "OBJECT_TYPE": ("unsupported_drop_type", "DROP TYPE"),
-    "OBJECT_TRIGGER": ("unsupported_drop_trigger", "DROP TRIGGER"),
     "OBJECT_POLICY": ("unsupported_drop_policy", "DROP POLICY"),
     "OBJECT_MATVIEW": ("unsupported_drop_materialized_view", "DROP MATERIALIZED VIEW"),
 }
@@ -557,11 +548,17 @@ def unsupported_drop_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Find
 
 @rule("unsupported_drop_trigger", nodes=("DropStmt",), prefilter=any_of("trigger"))
 def unsupported_drop_trigger(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
-    """DROP TRIGGER is not supported (DSQL has no triggers).
+    """DROP TRIGGER without IF EXISTS always fails (DSQL has no triggers).
 
-    Example: `DROP TRIGGER audit ON orders;`
+    DSQL accepts `DROP TRIGGER IF EXISTS name ON table` (there is nothing to drop, so it does
+    nothing: scripts written for PostgreSQL keep working), but a plain `DROP TRIGGER` fails with
+    42704 because no trigger can exist. Add `IF EXISTS`, or remove the statement.
+
+    Example: `DROP TRIGGER audit ON orders;` → `DROP TRIGGER IF EXISTS audit ON orders;`
     """
-    return _drop_of(p, "unsupported_drop_trigger")
+    todo = "add IF EXISTS, or remove the statement: DSQL has no triggers"
+    yield Finding("DROP TRIGGER without IF EXISTS always fails in DSQL (there are no triggers)",
+                  todo, detail=todo)
 
 
 @rule("unsupported_drop_policy", nodes=("DropStmt",), prefilter=any_of("policy"))
@@ -606,3 +603,40 @@ def unsupported_alter_policy(p: ParsedStatement, ctx: LintContext) -> Iterator[F
     """
     todo = "filter rows in the application or through views"
     yield Finding("ALTER POLICY is not supported in DSQL", todo, detail=todo)
+
+
+table_rule("unsupported_two_phase_commit", """Two-phase commit is not supported.
+
+    `PREPARE TRANSACTION`, `COMMIT PREPARED` and `ROLLBACK PREPARED` are rejected: commit each
+    transaction on its own and make the work idempotent so that a retry is safe.
+
+    Example: `PREPARE TRANSACTION 'tx1';`
+    """, __name__)
+table_rule("unsupported_create_language", """CREATE LANGUAGE is not supported.
+
+    Functions can only be written in `LANGUAGE sql`. (`CREATE LANGUAGE name` without a handler
+    is PostgreSQL's old spelling of CREATE EXTENSION: see `unsupported_create_extension`.)
+
+    Example: `CREATE LANGUAGE plsample HANDLER plsample_call_handler;`
+    """, __name__)
+table_rule("unsupported_do", """DO blocks are not supported.
+
+    A `DO` block runs procedural code (PL/pgSQL), which DSQL does not have. Run the statements
+    from the application, or write a `LANGUAGE sql` function.
+
+    Example: `DO $$ BEGIN PERFORM 1; END $$;`
+    """, __name__)
+table_rule("unsupported_create_rule", """CREATE RULE is not supported.
+
+    Query rewrite rules are, like triggers, not available: do the work in the application.
+
+    Example: `CREATE RULE keep AS ON DELETE TO orders DO INSTEAD NOTHING;`
+    """, __name__)
+table_rule("unsupported_statistics", """CREATE/ALTER/DROP STATISTICS needs the `current` profile.
+
+    Extended statistics arrived in DSQL on 2026-08-27. In the `classic` profile remove the
+    statement (DSQL maintains ordinary statistics itself; `ANALYZE table` is allowed).
+
+    Example (classic): `CREATE STATISTICS orders_stats (dependencies) ON customer_id, region
+    FROM orders;`
+    """, __name__)

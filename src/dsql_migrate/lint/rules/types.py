@@ -10,7 +10,7 @@ from pglast import enums
 from ...profiles import Capability
 from ...sql import ParsedStatement
 from .. import _tree as t
-from ..core import Finding, FixStatus, LintContext, Severity, any_of, rule
+from ..core import Finding, FixStatus, LintContext, Severity, any_of, rule, table_rule
 from ..fixer import FixTarget, column_snippet, object_column_defs, seq_option
 
 _SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint"}
@@ -384,3 +384,31 @@ def serial_sequence_idiom(p: ParsedStatement, ctx: LintContext) -> Iterator[Find
             yield Finding("column default nextval(...) emulates SERIAL; DSQL's way is an "
                           "identity column", todo, location=call.get("location"), detail=todo)
             return
+
+
+table_rule("numeric_precision", """numeric precision over 38 or scale outside 0..37 needs `current`.
+
+    Until 2026-08-25 DSQL's `numeric` took a precision of at most 38 and a scale of at most 37
+    (the `classic` profile); since then precision goes up to 1000 and scale from -1000 to 1000.
+
+    Example (classic): `CREATE TABLE t (id bigint PRIMARY KEY, amount numeric(60, 2));` →
+    `CREATE TABLE t (id bigint PRIMARY KEY, amount numeric(38, 2));`
+    """, __name__)
+table_rule("numeric_index_key", """numeric columns cannot be index keys in the `classic` profile.
+
+    Until 2026-08-25 DSQL had no index support for `numeric`: a primary key, UNIQUE constraint
+    or index keyed on a numeric column was rejected. Key on an integer or text column, or target
+    the `current` profile. (The linter sees a column's type only when the same CREATE TABLE
+    declares it.)
+
+    Example (classic): `CREATE TABLE rates (code numeric(6, 0) PRIMARY KEY, rate numeric);`
+    """, __name__)
+
+table_rule("numeric_bounds", """numeric precision must be 1 to 1000, scale -1000 to 1000.
+
+    These are PostgreSQL's bounds and, since 2026-08-25, DSQL's (error 22023). In the `classic`
+    profile the tighter `numeric_precision` bounds apply as well.
+
+    Example: `CREATE TABLE t (id bigint PRIMARY KEY, v numeric(1001, 2));` →
+    `CREATE TABLE t (id bigint PRIMARY KEY, v numeric(1000, 2));`
+    """, __name__)

@@ -7,6 +7,7 @@ ALTER TYPE mood ADD VALUE 'meh';
 ALTER TYPE pair ADD ATTRIBUTE c int;
 ALTER POLICY tenant_rows ON orders USING (true);
 ALTER TABLE orders ADD COLUMN c int;
+DROP TRIGGER IF EXISTS audit ON orders;
 -- @expect
 -- unsupported_drop_type unfixable @1:1
 -- unsupported_drop_trigger unfixable @2:1
