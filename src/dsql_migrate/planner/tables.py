@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import sqlalchemy as sa
 from alembic.operations import ops
 
@@ -12,9 +14,14 @@ from ._sql import cols, column_sql, expr_sql, q, qual, type_sql
 
 
 def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
-                     pk_name: str | None = None) -> str:
+                     pk_name: str | None = None,
+                     constraint_names: Mapping[int, str] | None = None,
+                     reloptions: Sequence[str] = ()) -> str:
     """DSQL-legal ``CREATE TABLE``: identity with CACHE, no SERIAL, inline PK and constraints,
-    foreign keys only where the profile has them."""
+    foreign keys only where the profile has them. ``constraint_names`` (by ``id()`` of the
+    constraint) overrides the constraints' own names; ``reloptions`` are storage parameters
+    (``name=value``) given as ``WITH (...)``."""
+    renamed = constraint_names or {}
     floor = ctx.profile.limits.min_large_cache
     lines = [column_sql(c, cache_floor=floor) for c in table.columns]
     for column in table.columns:
@@ -22,12 +29,13 @@ def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
     _check_limits(table, ctx)
     pk = table.primary_key
     if pk is not None and len(pk.columns):
-        named = pk.name if isinstance(pk.name, str) else pk_name
+        named = renamed.get(id(pk)) or (pk.name if isinstance(pk.name, str) else pk_name)
         prefix = f"CONSTRAINT {q(named)} " if named else ""
         lines.append(f"{prefix}PRIMARY KEY ({cols([c.name for c in pk.columns])})")
     for constraint in sorted(table.constraints, key=lambda c: str(c.name or "")):
-        named = (f"CONSTRAINT {q(str(constraint.name))} "
-                 if isinstance(constraint.name, str) else "")
+        given = renamed.get(id(constraint)) or (
+            constraint.name if isinstance(constraint.name, str) else None)
+        named = f"CONSTRAINT {q(given)} " if given else ""
         if isinstance(constraint, sa.UniqueConstraint) and not isinstance(
                 constraint, sa.PrimaryKeyConstraint):
             lines.append(f"{named}UNIQUE ({cols([c.name for c in constraint.columns])})")
@@ -41,7 +49,8 @@ def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
             else:
                 ctx.warn(integrity_note(table.name, constraint))
     body = ",\n  ".join(lines)
-    return f"CREATE TABLE {qual(name or table.name, table.schema)} (\n  {body}\n)"
+    storage = f" WITH ({', '.join(reloptions)})" if reloptions else ""
+    return f"CREATE TABLE {qual(name or table.name, table.schema)} (\n  {body}\n){storage}"
 
 
 def foreign_key_sql(fk: sa.ForeignKeyConstraint) -> str:
