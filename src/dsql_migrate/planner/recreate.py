@@ -628,23 +628,40 @@ def moved_keys(ctx: Context, live: LiveTable, table: str,
 def recreation_order(keys: Sequence[tuple[str | None, str | None]],
                      op_list: Sequence[ops.MigrateOperation], live: Snapshot,
                      desired: sa.MetaData) -> dict[tuple[str | None, str | None], int]:
-    """The position of each recreated table: a table comes after the recreated tables its
-    target definition references (its new table's foreign keys need their new columns), else
-    in the ops' order; a cycle is broken in the ops' order."""
+    """The position of each recreated table. A table comes after the recreated tables its
+    target definition references (its new table's foreign keys need their new columns), and
+    before a recreated table that its live table references by a key the target no longer has
+    (so the key leaves with the child, and need not be moved to a parent that may no longer
+    have the referenced key); else in the ops' order. A cycle is broken in the ops' order."""
     wanted = list(dict.fromkeys(keys))
 
-    def references(key: tuple[str | None, str | None]) -> list[tuple[str | None, str | None]]:
+    def target(key: tuple[str | None, str | None]) -> sa.Table | None:
         schema, name = key
-        table = desired.tables.get(f"{schema}.{name}" if schema else str(name))
-        if table is None:
-            return []
-        out: list[tuple[str | None, str | None]] = []
-        for fk in table.foreign_key_constraints:
+        return desired.tables.get(f"{schema}.{name}" if schema else str(name))
+
+    def live_of(key: tuple[str | None, str | None]) -> LiveTable | None:
+        return live.table(str(key[1]), key[0])
+
+    before: dict[tuple[str | None, str | None], set[tuple[str | None, str | None]]] = {
+        key: set() for key in wanted}
+    for key in wanted:
+        table = target(key)
+        kept: set[str] = set()
+        for fk in table.foreign_key_constraints if table is not None else ():
+            kept.add(str(fk.name))
             ref = fk.elements[0].column.table if fk.elements else None
-            if ref is not None and (ref.schema, ref.name) in wanted and \
+            if ref is not None and (ref.schema, ref.name) in before and \
                     (ref.schema, ref.name) != key:
-                out.append((ref.schema, ref.name))
-        return out
+                before[key].add((ref.schema, ref.name))
+        child = live_of(key)
+        for constraint in child.constraints if child is not None else ():
+            if constraint.kind != "foreign_key" or constraint.name in kept:
+                continue
+            for other in wanted:
+                parent = live_of(other)
+                if other != key and parent is not None and \
+                        parent.qualified == constraint.ref_table:
+                    before[other].add(key)  # the child, and its dropped key, go first
 
     order: list[tuple[str | None, str | None]] = []
     visiting: set[tuple[str | None, str | None]] = set()
@@ -653,8 +670,8 @@ def recreation_order(keys: Sequence[tuple[str | None, str | None]],
         if key in order or key in visiting:
             return
         visiting.add(key)
-        for ref in references(key):
-            visit(ref)
+        for first in sorted(before[key], key=wanted.index):
+            visit(first)
         visiting.discard(key)
         order.append(key)
 

@@ -1,6 +1,7 @@
--- both tables recreated in one plan; the child's key to the parent is dropped by the change,
--- but still references the parent when the parent is swapped (first): it must be moved, or
--- the parent's backup cannot be dropped (2BP01) (issue 13, downgrade)
+-- both tables recreated in one plan; the child's key to the parent is dropped by the change:
+-- the child is recreated first, so the key leaves with the child's backup; before, the parent
+-- went first and the key followed the parent's backup, whose drop then failed with 2BP01
+-- (issue 13, downgrade)
 CREATE TABLE accounts (id int PRIMARY KEY, name varchar(20) NOT NULL);
 CREATE TABLE sessions (
   id int PRIMARY KEY,
