@@ -173,3 +173,50 @@ def test_unnamed_constraints_of_the_target_keep_the_live_names(
         names = conn.execute("SELECT conname FROM pg_constraint WHERE conrelid = "
                              "'att_runs'::regclass ORDER BY 1").fetchall()
     assert names == [("att_code_uq",), ("att_run_pk",)]
+
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "plan.md"
+
+
+def test_the_documented_recreation_example_plans_what_the_page_shows(
+        target: LocalInstance, tmp_path: Path) -> None:
+    """docs/plan.md, "What a recreation carries over": the example runs and its plan holds the
+    statements the page shows, in that order."""
+    import re
+    import shlex
+
+    from click.testing import CliRunner
+
+    from dsql_migrate.cli import main
+
+    section = PAGE.read_text().split("#### What a recreation carries over", 1)[1]
+    section = section.split("\n#### ", 1)[0]
+    with psycopg.connect(target.raw_url(), autocommit=True) as conn:
+        conn.execute("DROP TABLE att_runs CASCADE")
+        for line in section.splitlines():
+            if line.startswith("$ dsql-migrate sql "):
+                words = shlex.split(line)
+                assert "--write" in words, line
+                statement = words[3]
+                if statement.startswith("CREATE ROLE") and conn.execute(
+                        "SELECT 1 FROM pg_roles WHERE rolname = %s",
+                        (statement.split()[-1],)).fetchone():
+                    continue
+                conn.execute(statement)
+    desired = re.search(r"```sql\n(CREATE TABLE runs \(.*?)```", section, re.S)
+    shown = re.findall(r"```sql\n(CREATE TABLE runs__new.*?)```", section, re.S)
+    assert desired is not None and len(shown) == 1
+    (tmp_path / "runs.sql").write_text(desired.group(1))
+    result = CliRunner().invoke(main, ["plan", "--url", target.url(), "--target",
+                                       str(tmp_path / "runs.sql"), "--scratch-url",
+                                       target.raw_url()])
+    assert result.exit_code == 0, result.output
+    printed = [line for line in result.stdout.splitlines()
+               if not line.startswith(("--", "   note:"))]
+    text = " ".join(" ".join(printed).split())
+    position = 0
+    for documented in re.split(r";\n", shown[0].strip().rstrip(";")):
+        statement = " ".join(documented.split())
+        found = text.find(statement, position)
+        assert found >= 0, statement
+        position = found + len(statement)
