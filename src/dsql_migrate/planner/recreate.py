@@ -687,7 +687,8 @@ def referencing_keys(snapshot: Snapshot, live: LiveTable, all_ops: Sequence[ops.
     key). Empty without foreign keys (``classic``).
 
     Left out: keys ``all_ops`` drop themselves (a drop_constraint of that name, or the drop of
-    the child table), which the plan runs before the recreation."""
+    the child table). The planner passes the ops planned *before* the recreation (see
+    :func:`moved_keys`), so a key that the plan drops later is still moved."""
     if not profile.allows(Capability.FOREIGN_KEYS):
         return []
     renamed = {(op.schema, op.table_name): str(op.new_table_name) for op in all_ops

@@ -10,7 +10,7 @@ from alembic.operations import ops
 from ..plan import Estimate, StepKind
 from ..profiles import Capability
 from . import Context, handles
-from ._sql import cols, column_sql, expr_sql, q, qual, type_sql
+from ._sql import cols, column_sql, expr_sql, literal, q, qual, type_sql
 
 
 def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
@@ -144,11 +144,34 @@ def create_table(op: ops.CreateTableOp, ctx: Context) -> None:
 def drop_table(op: ops.DropTableOp, ctx: Context) -> None:
     live = ctx.live_table(op.table_name, op.schema)
     rows = live.rows if live is not None else None
+    notes = [f"drops the table and its ~{rows if rows is not None else '?'} rows; "
+             "if it was renamed, declare the rename (--rename old=new) instead"]
+    for suffix, what in (("__old", "the backup of {} left by a recreation that did not finish "
+                                   "(its original rows)"),
+                         ("__new", "the new table of a recreation of {} that did not finish "
+                                   "(a partial copy)")):
+        base = op.table_name.removesuffix(suffix)
+        if base != op.table_name and ctx.live_table(base, op.schema) is not None:
+            notes.insert(0, f"looks like {what.format(base)}: check it before approving")
     ctx.add(StepKind.DDL, f"drop table {op.table_name}",
             [f"DROP TABLE {qual(op.table_name, op.schema)}"], table=op.table_name,
-            destructive=True, reversible=False, estimate=Estimate(rows=rows),
-            notes=[f"drops the table and its ~{rows if rows is not None else '?'} rows; "
-                   "if it was renamed, declare the rename (--rename old=new) instead"])
+            destructive=True, reversible=False, estimate=Estimate(rows=rows), notes=notes)
+
+
+@handles(ops.CreateTableCommentOp)
+def set_table_comment(op: ops.CreateTableCommentOp, ctx: Context) -> None:
+    _table_comment(op.table_name, op.schema, op.comment, ctx)
+
+
+@handles(ops.DropTableCommentOp)
+def drop_table_comment(op: ops.DropTableCommentOp, ctx: Context) -> None:
+    _table_comment(op.table_name, op.schema, None, ctx)
+
+
+def _table_comment(table: str, schema: str | None, comment: str | None, ctx: Context) -> None:
+    text = "NULL" if comment is None else literal(comment)
+    ctx.add(StepKind.DDL, f"comment on table {table}",
+            [f"COMMENT ON TABLE {qual(table, schema)} IS {text}"], table=table)
 
 
 @handles(ops.RenameTableOp)
