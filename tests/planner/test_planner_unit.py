@@ -305,3 +305,20 @@ def test_dropping_the_backup_of_a_recreation_says_so() -> None:
     (step,) = planned.steps
     assert step.destructive
     assert any("backup of items left by a recreation" in note for note in step.notes)
+
+
+def test_a_view_reading_a_dropped_column_refuses_the_recreation() -> None:
+    """The view could not be created again after the swap: refused before anything runs, as
+    PostgreSQL refuses to drop a column a view reads."""
+    from dsql_migrate.catalog import View
+    from dsql_migrate.planner import PlanningError
+
+    snapshot = live_snapshot()
+    view = View(schema="public", name="item_names", definition=" SELECT name FROM items;",
+                depends_on=("public.items",), columns_used=(("public.items", "name"),))
+    live = Snapshot(schemas=("public",), tables=snapshot.tables, views=(view,))
+    metadata = sa.MetaData()
+    sa.Table("items", metadata, sa.Column("id", sa.BigInteger, primary_key=True))
+    with pytest.raises(PlanningError, match="view item_names reads items.name, which this "
+                                            "change drops"):
+        plan([ops.DropColumnOp("items", "name")], live, metadata, CLASSIC)

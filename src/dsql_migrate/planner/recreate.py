@@ -91,6 +91,11 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
     keys = keyset_for(live)
     rows = live.rows
     views = ctx.live.dependent_views(live.qualified)
+    if views and live.name != table:
+        raise PlanningError(
+            f"cannot recreate {table} (renamed from {live.name} in this change): views read it "
+            f"({', '.join(v.name for v in views)}), and their definitions name {live.name}; "
+            "rename the table in a change of its own first, then plan this one")
     _refuse_broken_views(views, live, desired, back, table)
     names = constraint_names(desired, live, back)
     temporary = _temporary_names(desired, live, names)
@@ -281,10 +286,17 @@ def constraint_names(desired: sa.Table, live: LiveTable,
     return out
 
 
-def _relation_constraints(desired: sa.Table) -> list[sa.Constraint]:
-    """The constraints whose name is also an index name (unique per schema)."""
-    return [c for c in desired.constraints
-            if isinstance(c, (sa.PrimaryKeyConstraint, sa.UniqueConstraint)) and len(c.columns)]
+def _relation_constraints(
+        desired: sa.Table,
+        names: Mapping[int, str]) -> list[sa.PrimaryKeyConstraint | sa.UniqueConstraint]:
+    """The constraints whose name is also an index name (unique per schema): the primary key,
+    then the unique constraints by name (``Table.constraints`` is a set: sorted, so that the
+    same inputs give the same plan)."""
+    found = [c for c in desired.constraints
+             if isinstance(c, (sa.PrimaryKeyConstraint, sa.UniqueConstraint)) and len(c.columns)]
+    return sorted(found, key=lambda c: (not isinstance(c, sa.PrimaryKeyConstraint),
+                                        names.get(id(c), ""),
+                                        [col.name for col in c.columns]))
 
 
 def _temporary_names(desired: sa.Table, live: LiveTable,
@@ -292,7 +304,8 @@ def _temporary_names(desired: sa.Table, live: LiveTable,
     """``<name>__new`` for each PK/unique constraint whose name an index of the old table
     holds (it is free again only after the swap)."""
     taken = {i.name for i in live.indexes}
-    return {id(c): suffixed(names[id(c)], NEW_SUFFIX) for c in _relation_constraints(desired)
+    return {id(c): suffixed(names[id(c)], NEW_SUFFIX)
+            for c in _relation_constraints(desired, names)
             if id(c) in names and names[id(c)] in taken}
 
 
@@ -300,7 +313,7 @@ def _old_names(desired: sa.Table, live: LiveTable,
                names: Mapping[int, str]) -> dict[str, str]:
     """The old table's index names the new table needs (PK, unique constraints, indexes) →
     the ``__old`` names they move to after the swap."""
-    wanted = {names[id(c)] for c in _relation_constraints(desired) if id(c) in names}
+    wanted = {names[id(c)] for c in _relation_constraints(desired, names) if id(c) in names}
     wanted |= {str(i.name) for i in desired.indexes if i.name}
     return {i.name: suffixed(i.constraint or i.name, OLD_SUFFIX) for i in live.indexes
             if i.name in wanted}
@@ -324,7 +337,7 @@ def _restore_names(ctx: Context, desired: sa.Table, live: LiveTable, names: Mapp
             ctx.add(StepKind.DDL, f"free the name {index.name} (the backup's index)",
                     [f"ALTER INDEX {qual(index.name, schema)} RENAME TO {q(moved)}"],
                     table=table)
-    for constraint in _relation_constraints(desired):
+    for constraint in _relation_constraints(desired, names):
         temp = temporary.get(id(constraint))
         if temp is not None:
             final = names[id(constraint)]
@@ -521,12 +534,12 @@ def _unique_prechecks(desired: sa.Table, live: LiveTable, renames: dict[str, str
     live_pk = list(live.primary_key.columns) if live.primary_key else []
     if pk and [renames.get(c, c) for c in pk] != live_pk:
         groups.append(("primary key", pk, False))
-    for constraint in desired.constraints:
+    for constraint in sorted(desired.constraints, key=lambda c: str(c.name or "")):
         if isinstance(constraint, sa.UniqueConstraint) and not isinstance(
                 constraint, sa.PrimaryKeyConstraint):
             groups.append((str(constraint.name or "unique"),
                            [c.name for c in constraint.columns], True))
-    for index in desired.indexes:
+    for index in sorted(desired.indexes, key=lambda i: str(i.name)):
         names = [e.name for e in index.expressions if isinstance(e, sa.Column)]
         if index.unique and len(names) == len(index.expressions) and not index_options(
                 index).get("where"):
