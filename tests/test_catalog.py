@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
 import pytest
 
-from dsql_migrate.catalog import EXCLUDED_SCHEMAS, snapshot
+from dsql_migrate.catalog import EXCLUDED_SCHEMAS, Grant, Statistics, snapshot, table_as_dict
 
 
 class CountingCursor(psycopg.Cursor[Any]):
@@ -152,3 +153,72 @@ def test_more_schemas_can_be_excluded(rich_schema: str) -> None:
         snap = snapshot(conn, excluded_schemas={"app"})
     assert "app.things" not in snap.tables and "app" not in snap.schemas
     assert "sys" in EXCLUDED_SCHEMAS and "dsql_migrate" in EXCLUDED_SCHEMAS
+
+
+@pytest.fixture
+def attached_schema(scratch_url: str) -> str:
+    """A table with everything a recreation must carry over attached to it."""
+    statements = [
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cat_app') THEN "
+        "CREATE ROLE cat_app; END IF; IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+        "'cat reader') THEN CREATE ROLE \"cat reader\"; END IF; END $$",
+        "CREATE TABLE runs (id bigint GENERATED ALWAYS AS IDENTITY (START WITH 100 "
+        "INCREMENT BY 5 CACHE 65536) PRIMARY KEY, status text, score int) "
+        "WITH (fillfactor = 70)",
+        "COMMENT ON TABLE runs IS 'one row per run'",
+        "COMMENT ON COLUMN runs.status IS 'queued, running or done'",
+        "GRANT SELECT, INSERT ON runs TO cat_app",
+        "GRANT UPDATE (status) ON runs TO cat_app",
+        "GRANT SELECT ON runs TO \"cat reader\" WITH GRANT OPTION",
+        "GRANT SELECT ON runs TO PUBLIC",
+        "CREATE STATISTICS runs_stats (ndistinct, dependencies) ON status, score FROM runs",
+        "ALTER STATISTICS runs_stats SET STATISTICS 500",
+        "CREATE VIEW active_runs AS SELECT id, status FROM runs WHERE status <> 'done'",
+        "COMMENT ON VIEW active_runs IS 'not done yet'",
+        "GRANT SELECT ON active_runs TO cat_app",
+        "CREATE VIEW active_count AS SELECT count(*) AS n FROM active_runs",
+    ]
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+    return scratch_url
+
+
+def test_snapshot_reads_what_is_attached_to_a_table(attached_schema: str) -> None:
+    """Issue 14 point 6: grants, comments, identity options, reloptions, extended statistics
+    and dependent views (a view on a view too) are part of the snapshot."""
+    with psycopg.connect(attached_schema, autocommit=True) as conn:
+        snap = snapshot(conn)
+    runs = snap.table("runs")
+    assert runs is not None
+    assert runs.comment == "one row per run"
+    status = runs.column("status")
+    assert status is not None and status.comment == "queued, running or done"
+    idc = runs.column("id")
+    assert idc is not None and (idc.identity, idc.identity_cache, idc.identity_start,
+                                idc.identity_increment, idc.identity_cycle) == (
+        "always", 65536, 100, 5, False)
+    assert runs.reloptions == ("fillfactor=70",)
+    assert set(runs.grants) == {
+        Grant("cat_app", "SELECT"), Grant("cat_app", "INSERT"),
+        Grant("cat_app", "UPDATE", column="status"),
+        Grant("cat reader", "SELECT", grantable=True), Grant("PUBLIC", "SELECT"),
+    }
+    assert runs.statistics == (Statistics(
+        name="runs_stats", schema="public", kinds=("ndistinct", "dependencies"),
+        columns=("status", "score"), target=500),)
+
+    views = {v.name: v for v in snap.views}
+    active = views["active_runs"]
+    assert active.comment == "not done yet"
+    assert active.grants == (Grant("cat_app", "SELECT"),)
+    assert active.depends_on == ("public.runs",)
+    assert set(active.columns_used) == {("public.runs", "id"), ("public.runs", "status")}
+    assert views["active_count"].depends_on == ("public.active_runs",)
+    # dependency order: a view comes after the views it reads
+    assert [v.name for v in snap.dependent_views("public.runs")] == [
+        "active_runs", "active_count"]
+    described = table_as_dict(runs)
+    json.dumps(described)  # JSON-able: part of a plan's fingerprint
+    assert described["comment"] == "one row per run" and described["grants"]
+    json.dumps(snap.as_dict())

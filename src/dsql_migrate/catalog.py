@@ -2,8 +2,14 @@
 
 DSQL is remote: every round trip costs milliseconds, so :func:`snapshot` reads each kind of
 object for *all* tables at once (schemas, tables, columns, constraints, indexes, sequences,
-views, row widths: eight queries, plus one for exact row counts when asked) however many tables
-there are.
+views, privileges, extended statistics, row widths: ten queries, plus one for exact row counts
+when asked) however many tables there are.
+
+Besides the shape of each table, the snapshot reads what is *attached* to it and must survive
+a table recreation: privileges granted on the table and its columns, comments on the table and
+its columns, identity sequence settings, storage parameters (``reloptions``), extended
+statistics, and the views that read it (with their own privileges and comments). Everything in
+a :class:`Table` is a plain, JSON-able value, so it is part of a plan's fingerprint.
 
 Row counts are estimates from ``pg_class.reltuples`` (``None`` when the table was never
 analyzed); ``exact_counts=True`` adds one query that counts every table. Average row widths
@@ -18,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
@@ -41,6 +47,36 @@ class Column:
     identity: str | None = None  # "always" | "by default"
     identity_cache: int | None = None
     position: int = 0
+    comment: str | None = None
+    #: identity sequence options besides CACHE (None when the column is not an identity)
+    identity_start: int | None = None
+    identity_increment: int | None = None
+    identity_min: int | None = None
+    identity_max: int | None = None
+    identity_cycle: bool | None = None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One privilege on a table or view (``column`` set: a column privilege). The owner's own
+    privileges are implicit and not listed."""
+
+    grantee: str  # a role name, or "PUBLIC"
+    privilege: str  # "SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", ...
+    column: str | None = None
+    grantable: bool = False
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """An extended statistics object (``CREATE STATISTICS``) on a table."""
+
+    name: str
+    schema: str  # the statistics object's own schema
+    kinds: tuple[str, ...]  # "ndistinct" | "dependencies" | "mcv"
+    columns: tuple[str, ...] = ()
+    expressions: tuple[str, ...] = ()
+    target: int | None = None  # ALTER STATISTICS ... SET STATISTICS (None: the default)
 
 
 @dataclass(frozen=True)
@@ -78,6 +114,10 @@ class Table:
     row_estimate: int | None = None
     row_count: int | None = None  # exact, when asked for
     row_bytes: int | None = None  # average row width from pg_stats (None: never analyzed)
+    comment: str | None = None
+    reloptions: tuple[str, ...] = ()  # storage parameters, "name=value"
+    grants: tuple[Grant, ...] = ()
+    statistics: tuple[Statistics, ...] = ()
 
     @property
     def qualified(self) -> str:
@@ -116,6 +156,16 @@ class View:
     schema: str
     name: str
     definition: str
+    comment: str | None = None
+    grants: tuple[Grant, ...] = ()
+    #: the tables and views it reads directly, "schema.name"
+    depends_on: tuple[str, ...] = ()
+    #: the columns it reads: ("schema.relation", "column")
+    columns_used: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -142,8 +192,38 @@ class Snapshot:
             "schemas": list(self.schemas),
             "tables": {key: table_as_dict(t) for key, t in sorted(self.tables.items())},
             "sequences": [s.__dict__ for s in self.sequences],
-            "views": [v.__dict__ for v in self.views],
+            "views": [asdict(v) for v in self.views],
         }
+
+    def view(self, qualified: str) -> View | None:
+        return next((v for v in self.views if v.qualified == qualified), None)
+
+    def dependent_views(self, qualified: str) -> list[View]:
+        """The views that read ``qualified`` (a table or view), directly or through other
+        views, in an order that creates each after the views it reads."""
+        found: dict[str, View] = {}
+        pending = [qualified]
+        while pending:
+            target = pending.pop()
+            for view in self.views:
+                if target in view.depends_on and view.qualified not in found:
+                    found[view.qualified] = view
+                    pending.append(view.qualified)
+        ordered: list[View] = []
+        done: set[str] = set()
+
+        def visit(view: View, path: frozenset[str]) -> None:
+            if view.qualified in done or view.qualified in path:
+                return
+            for dep in view.depends_on:
+                if dep in found:
+                    visit(found[dep], path | {view.qualified})
+            done.add(view.qualified)
+            ordered.append(view)
+
+        for key in sorted(found):
+            visit(found[key], frozenset())
+        return ordered
 
 
 def table_as_dict(table: Table) -> dict[str, Any]:
@@ -161,6 +241,10 @@ def table_as_dict(table: Table) -> dict[str, Any]:
             {**i.__dict__, "keys": list(i.keys), "include": list(i.include)}
             for i in table.indexes
         ],
+        "comment": table.comment,
+        "reloptions": list(table.reloptions),
+        "grants": [asdict(g) for g in table.grants],
+        "statistics": [asdict(st) for st in table.statistics],
     }
 
 
@@ -171,7 +255,8 @@ def table_as_dict(table: Table) -> dict[str, Any]:
 _USER_NS = "n.nspname <> ALL(%(excluded)s) AND n.nspname NOT LIKE 'pg\\_%%'"
 
 TABLES_SQL = f"""
-SELECT n.nspname, c.relname, c.reltuples::bigint
+SELECT n.nspname, c.relname, c.reltuples::bigint, obj_description(c.oid, 'pg_class'),
+       c.reloptions
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND {_USER_NS}
 ORDER BY 1, 2
@@ -183,7 +268,9 @@ SELECT n.nspname FROM pg_namespace n WHERE {_USER_NS} ORDER BY 1
 
 COLUMNS_SQL = f"""
 SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
-       pg_get_expr(d.adbin, d.adrelid), a.attidentity, s.seqcache, a.attnum
+       pg_get_expr(d.adbin, d.adrelid), a.attidentity, s.seqcache, a.attnum,
+       col_description(a.attrelid, a.attnum), s.seqstart, s.seqincrement, s.seqmin, s.seqmax,
+       s.seqcycle
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -254,12 +341,59 @@ WHERE schemaname <> ALL(%(excluded)s) AND schemaname NOT LIKE 'pg\\_%%'
 GROUP BY 1, 2
 """
 
+# a view's dependencies are those of its rewrite rule: the relations (and their columns) it reads
 VIEWS_SQL = f"""
-SELECT n.nspname, c.relname, pg_get_viewdef(c.oid, true)
+SELECT n.nspname, c.relname, pg_get_viewdef(c.oid, true), obj_description(c.oid, 'pg_class'),
+       ARRAY(SELECT DISTINCT ARRAY[rn.nspname, r.relname, coalesce(a.attname, '')]
+             FROM pg_rewrite rw
+             JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+                  AND d.refclassid = 'pg_class'::regclass
+             JOIN pg_class r ON r.oid = d.refobjid AND r.oid <> c.oid
+             JOIN pg_namespace rn ON rn.oid = r.relnamespace
+             LEFT JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = d.refobjsubid
+                  AND d.refobjsubid > 0
+             WHERE rw.ev_class = c.oid)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'v' AND {_USER_NS}
 ORDER BY 1, 2
 """
+
+# privileges on tables and views, and on their columns; the owner's own are implicit
+GRANTS_SQL = f"""
+SELECT n.nspname, c.relname, NULL::text, coalesce(r.rolname, 'PUBLIC'), g.privilege_type,
+       g.is_grantable
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL aclexplode(c.relacl) g
+LEFT JOIN pg_roles r ON r.oid = g.grantee
+WHERE c.relkind IN ('r', 'p', 'v') AND g.grantee <> c.relowner AND {_USER_NS}
+UNION ALL
+SELECT n.nspname, c.relname, a.attname, coalesce(r.rolname, 'PUBLIC'), g.privilege_type,
+       g.is_grantable
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL aclexplode(a.attacl) g
+LEFT JOIN pg_roles r ON r.oid = g.grantee
+WHERE c.relkind IN ('r', 'p', 'v') AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attacl IS NOT NULL AND g.grantee <> c.relowner AND {_USER_NS}
+ORDER BY 1, 2, 3 NULLS FIRST, 4, 5
+"""
+
+STATISTICS_SQL = f"""
+SELECT n.nspname, c.relname, sn.nspname, s.stxname, s.stxkind::text[],
+       ARRAY(SELECT a.attname FROM unnest(s.stxkeys) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = s.stxrelid AND a.attnum = k.num
+             ORDER BY k.ord),
+       pg_get_statisticsobjdef_expressions(s.oid), s.stxstattarget
+FROM pg_statistic_ext s
+JOIN pg_class c ON c.oid = s.stxrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_namespace sn ON sn.oid = s.stxnamespace
+WHERE {_USER_NS}
+ORDER BY 1, 2, 4
+"""
+
+_STATISTICS_KINDS = {"d": "ndistinct", "f": "dependencies", "m": "mcv"}  # "e": implied
 
 _CONSTRAINT_KINDS = {"p": "primary_key", "u": "unique", "c": "check", "f": "foreign_key"}
 
@@ -284,15 +418,21 @@ def snapshot(
         index_rows = cur.execute(INDEXES_SQL, params).fetchall()
         sequence_rows = cur.execute(SEQUENCES_SQL, params).fetchall()
         view_rows = cur.execute(VIEWS_SQL, params).fetchall()
+        grant_rows = cur.execute(GRANTS_SQL, params).fetchall()
+        statistics_rows = cur.execute(STATISTICS_SQL, params).fetchall()
         widths = {(r[0], r[1]): int(r[2]) for r in cur.execute(ROW_WIDTHS_SQL, params)}
         counts = _exact_counts(cur, [(r[0], r[1]) for r in table_rows]) if exact_counts else {}
 
     columns: dict[tuple[str, str], list[Column]] = {}
-    for schema, table, name, type_, nullable, default, identity, cache, position in column_rows:
+    for (schema, table, name, type_, nullable, default, identity, cache, position, comment,
+         start, increment, minimum, maximum, cycle) in column_rows:
         columns.setdefault((schema, table), []).append(Column(
             name=name, type=type_, nullable=bool(nullable), default=default,
             identity={"a": "always", "d": "by default"}.get(identity or ""),
             identity_cache=None if cache is None else int(cache), position=int(position),
+            comment=comment, identity_start=_int(start), identity_increment=_int(increment),
+            identity_min=_int(minimum), identity_max=_int(maximum),
+            identity_cycle=None if cycle is None else bool(cycle),
         ))
     constraints: dict[tuple[str, str], list[Constraint]] = {}
     for (schema, table, name, contype, definition, validated, index, cols, ref_table,
@@ -311,8 +451,20 @@ def snapshot(
             nulls_not_distinct=bool(nnd), predicate=predicate, valid=bool(valid),
             definition=definition, constraint=constraint,
         ))
+    grants: dict[tuple[str, str], list[Grant]] = {}
+    for schema, relation, column, grantee, privilege, grantable in grant_rows:
+        grants.setdefault((schema, relation), []).append(Grant(
+            grantee=grantee, privilege=privilege, column=column, grantable=bool(grantable)))
+    statistics: dict[tuple[str, str], list[Statistics]] = {}
+    for (schema, table, stat_schema, name, kinds, stat_columns, expressions,
+         target) in statistics_rows:
+        statistics.setdefault((schema, table), []).append(Statistics(
+            name=name, schema=stat_schema,
+            kinds=tuple(_STATISTICS_KINDS[k] for k in kinds or () if k in _STATISTICS_KINDS),
+            columns=tuple(stat_columns or ()), expressions=tuple(expressions or ()),
+            target=None if target is None or int(target) < 0 else int(target)))
     tables: dict[str, Table] = {}
-    for schema, name, reltuples in table_rows:
+    for schema, name, reltuples, comment, reloptions in table_rows:
         key = (schema, name)
         tables[f"{schema}.{name}"] = Table(
             schema=schema, name=name,
@@ -323,14 +475,30 @@ def snapshot(
             row_estimate=None if reltuples is None or reltuples < 0 else int(reltuples),
             row_count=counts.get(key),
             row_bytes=widths.get(key),
+            comment=comment,
+            reloptions=tuple(reloptions or ()),
+            grants=tuple(grants.get(key, ())),
+            statistics=tuple(statistics.get(key, ())),
         )
     return Snapshot(
         schemas=schemas,
         tables=tables,
         sequences=tuple(Sequence(schema=r[0], name=r[1], data_type=r[2], cache=int(r[3]),
                                  owned_by=r[4]) for r in sequence_rows),
-        views=tuple(View(schema=r[0], name=r[1], definition=r[2]) for r in view_rows),
+        views=tuple(_view(row, grants.get((row[0], row[1]), [])) for row in view_rows),
     )
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _view(row: tuple[Any, ...], grants: list[Grant]) -> View:
+    schema, name, definition, comment, dependencies = row
+    relations = sorted({f"{s}.{r}" for s, r, _ in dependencies or ()})
+    used = sorted({(f"{s}.{r}", c) for s, r, c in dependencies or () if c})
+    return View(schema=schema, name=name, definition=definition, comment=comment,
+                grants=tuple(grants), depends_on=tuple(relations), columns_used=tuple(used))
 
 
 def _exact_counts(cur: psycopg.Cursor[Any],

@@ -208,3 +208,124 @@ def test_hand_written_drop_recreate_and_add_again(project: Path, dsql_url: str) 
         assert references(dsql_url) == BOTH_NEW
     finally:
         drop_tables(dsql_url)
+
+
+TWO_FIRST = '''"""two tables"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "rr_first"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rr_workspaces",
+        sa.Column("id", sa.BigInteger, autoincrement=False),
+        sa.Column("slug", sa.String(20), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="rr_ws_pk"),
+    )
+    op.create_table(
+        "rr_agents",
+        sa.Column("id", sa.BigInteger, autoincrement=False),
+        sa.Column("ws_slug", sa.String(20)),
+        sa.PrimaryKeyConstraint("id", name="rr_agent_pk"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("rr_agents")
+    op.drop_table("rr_workspaces")
+'''
+
+# the child's change comes first in the revision, as in the history where this was seen
+TWO_SECOND = '''"""widen both, key the child to the parent's slug"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "rr_second"
+down_revision = "rr_first"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.alter_column("rr_agents", "ws_slug", type_=sa.String(40), existing_type=sa.String(20))
+    op.create_foreign_key("fk_rr_agents_ws", "rr_agents", "rr_workspaces", ["ws_slug"],
+                          ["slug"])
+    op.alter_column("rr_workspaces", "slug", type_=sa.String(40), existing_type=sa.String(20),
+                    existing_nullable=False)
+    op.create_unique_constraint("rr_workspaces_slug_key", "rr_workspaces", ["slug"])
+
+
+def downgrade() -> None:
+    op.drop_constraint("rr_workspaces_slug_key", "rr_workspaces", type_="unique")
+    op.alter_column("rr_workspaces", "slug", type_=sa.String(20), existing_type=sa.String(40),
+                    existing_nullable=False)
+    op.drop_constraint("fk_rr_agents_ws", "rr_agents", type_="foreignkey")
+    op.alter_column("rr_agents", "ws_slug", type_=sa.String(20), existing_type=sa.String(40))
+'''
+
+
+def rr_state(url: str) -> dict[str, object]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {
+            "constraints": conn.execute(
+                "SELECT conrelid::regclass::text, conname, contype::text FROM pg_constraint "
+                "WHERE conrelid IN ('rr_agents'::regclass, 'rr_workspaces'::regclass) "
+                "ORDER BY 1, 2").fetchall(),
+            "leftovers": conn.execute(
+                "SELECT relname FROM pg_class WHERE relname LIKE 'rr\\_%' AND "
+                "(relname LIKE '%\\_\\_old%' OR relname LIKE '%\\_\\_new%')").fetchall(),
+            "rows": conn.execute("SELECT (SELECT count(*) FROM rr_agents), "
+                                 "(SELECT count(*) FROM rr_workspaces)").fetchone(),
+        }
+
+
+def drop_rr(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name in ("rr_agents", "rr_agents__old", "rr_agents__new", "rr_workspaces",
+                     "rr_workspaces__old", "rr_workspaces__new"):
+            conn.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
+        if conn.execute("SELECT to_regclass('alembic_version')").fetchone() != (None,):
+            conn.execute("DELETE FROM alembic_version")
+
+
+def test_two_tables_recreated_in_one_revision_with_a_key_between_them(
+        project: Path, dsql_url: str) -> None:
+    """Issue 13: the referenced table is recreated first (its new unique key exists when the
+    child's new table references it), on downgrade the child goes first (its key leaves with
+    it, so the parent's backup can be dropped), and the primary keys keep their names."""
+    args = ["--url", dsql_url, "--profile", "current"]
+    drop_rr(dsql_url)
+    use_models(project, "import sqlalchemy as sa\nmetadata = sa.MetaData()\n")
+    versions = project / "migrations" / "versions"
+    (versions / "rr_first.py").write_text(TWO_FIRST)
+    (versions / "rr_second.py").write_text(TWO_SECOND)
+    try:
+        up = cli("upgrade", "rr_first", *args)
+        assert up.exit_code == 0, up.output
+        with psycopg.connect(dsql_url, autocommit=True) as conn:
+            conn.execute("INSERT INTO rr_workspaces VALUES (1, 'a'), (2, 'b')")
+            conn.execute("INSERT INTO rr_agents VALUES (1, 'a'), (2, 'b'), (3, NULL)")
+        up = cli("upgrade", "head", *args)
+        assert up.exit_code == 0, up.output
+        state = rr_state(dsql_url)
+        assert state["constraints"] == [
+            ("rr_agents", "fk_rr_agents_ws", "f"), ("rr_agents", "rr_agent_pk", "p"),
+            ("rr_workspaces", "rr_workspaces_slug_key", "u"), ("rr_workspaces", "rr_ws_pk", "p")]
+        assert state["leftovers"] == [] and state["rows"] == (3, 2)
+        with psycopg.connect(dsql_url, autocommit=True) as conn, \
+                pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute("INSERT INTO rr_agents VALUES (9, 'nope')")
+
+        down = cli("downgrade", "rr_first", *args)
+        assert down.exit_code == 0, down.output
+        state = rr_state(dsql_url)
+        assert state["constraints"] == [
+            ("rr_agents", "rr_agent_pk", "p"), ("rr_workspaces", "rr_ws_pk", "p")]
+        assert state["leftovers"] == [] and state["rows"] == (3, 2)
+    finally:
+        drop_rr(dsql_url)

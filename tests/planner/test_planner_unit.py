@@ -282,3 +282,43 @@ def test_keys_referencing_a_recreated_table_are_moved_to_the_new_table() -> None
         (StepKind.ASYNC_VALIDATE, "ALTER TABLE ASYNC pets VALIDATE CONSTRAINT fk_pets_item")]
     assert sql[-1] == (StepKind.DDL, "DROP TABLE items__old")
     assert not any("backup" in w for w in planned.warnings)
+
+
+def test_table_comments_are_planned_not_refused() -> None:
+    """A comment change on a table that is not recreated is one COMMENT statement (there was
+    no planner for Alembic's comment ops: any comment difference failed the plan)."""
+    metadata = desired_metadata()
+    set_comment = ops.CreateTableCommentOp("items", "all the items", existing_comment=None)
+    drop_comment = ops.DropTableCommentOp("items", existing_comment="all the items")
+    planned = plan([set_comment], live_snapshot(), metadata, CURRENT)
+    assert [s.sql for s in planned.steps] == [("COMMENT ON TABLE items IS 'all the items'",)]
+    planned = plan([drop_comment], live_snapshot(), metadata, CURRENT)
+    assert [s.sql for s in planned.steps] == [("COMMENT ON TABLE items IS NULL",)]
+
+
+def test_dropping_the_backup_of_a_recreation_says_so() -> None:
+    snapshot = live_snapshot()
+    backup = Table(schema="public", name="items__old", columns=snapshot.tables[
+        "public.items"].columns)
+    live = Snapshot(schemas=("public",), tables={**snapshot.tables, "public.items__old": backup})
+    planned = plan([ops.DropTableOp("items__old")], live, desired_metadata(), CURRENT)
+    (step,) = planned.steps
+    assert step.destructive
+    assert any("backup of items left by a recreation" in note for note in step.notes)
+
+
+def test_a_view_reading_a_dropped_column_refuses_the_recreation() -> None:
+    """The view could not be created again after the swap: refused before anything runs, as
+    PostgreSQL refuses to drop a column a view reads."""
+    from dsql_migrate.catalog import View
+    from dsql_migrate.planner import PlanningError
+
+    snapshot = live_snapshot()
+    view = View(schema="public", name="item_names", definition=" SELECT name FROM items;",
+                depends_on=("public.items",), columns_used=(("public.items", "name"),))
+    live = Snapshot(schemas=("public",), tables=snapshot.tables, views=(view,))
+    metadata = sa.MetaData()
+    sa.Table("items", metadata, sa.Column("id", sa.BigInteger, primary_key=True))
+    with pytest.raises(PlanningError, match="view item_names reads items.name, which this "
+                                            "change drops"):
+        plan([ops.DropColumnOp("items", "name")], live, metadata, CLASSIC)

@@ -66,6 +66,10 @@ class Context:
     all_ops: Sequence[ops.MigrateOperation] = ()
     steps: list[Step] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the ops planned so far, in plan order (a recreation asks which keys are dropped already)
+    planned_ops: list[ops.MigrateOperation] = field(default_factory=list)
+    #: the tables recreated so far, (schema, table), in plan order
+    recreated: list[tuple[str | None, str]] = field(default_factory=list)
 
     def add(self, kind: StepKind, summary: str, sql: Sequence[str], *, table: str | None,
             destructive: bool = False, reversible: bool = True, batch: Batch | None = None,
@@ -157,16 +161,20 @@ def plan(
     to_recreate = _tables_to_recreate(op_list, ctx)
     recreated: set[tuple[str | None, str]] = set()
     dropped = {op_table(op) for op in op_list if isinstance(op, ops.DropTableOp)}
-    for op in _ordered(op_list, to_recreate, live):
+    for op in _ordered(op_list, to_recreate, live, desired):
         key = op_table(op)
         if isinstance(op, ops.DropIndexOp) and key in dropped:
+            ctx.planned_ops.append(op)
             continue  # dropping the table drops its indexes
         if key in to_recreate and key[1] is not None and not isinstance(op, ops.RenameTableOp):
             if key not in recreated:
                 recreated.add((key[0], key[1]))
                 recreate.recreate_table(key[1], key[0], to_recreate[key], ctx)
+                ctx.recreated.append((key[0], key[1]))
+            ctx.planned_ops.append(op)
             continue
         _dispatch(op, ctx)
+        ctx.planned_ops.append(op)
     return Plan(profile=profile.name, steps=tuple(ctx.steps), source=dict(source or {}),
                 warnings=tuple(ctx.warnings))
 
@@ -190,8 +198,14 @@ def recreations(
 
 def _ordered(op_list: Sequence[ops.MigrateOperation],
              to_recreate: Mapping[tuple[str | None, str | None], list[str]],
-             live: Snapshot) -> list[ops.MigrateOperation]:
-    return sorted(op_list, key=ranking(op_list, to_recreate, live))  # stable
+             live: Snapshot, desired: sa.MetaData) -> list[ops.MigrateOperation]:
+    """The ops in :func:`ranking` order; among recreations, a referenced table before the
+    tables that reference it (a new table's foreign keys need the new referenced columns)."""
+    from .recreate import recreation_order
+
+    rank = ranking(op_list, to_recreate, live)
+    order = recreation_order(list(to_recreate), op_list, live, desired)
+    return sorted(op_list, key=lambda op: (rank(op), order.get(op_table(op), 0)))  # stable
 
 
 def ranking(op_list: Sequence[ops.MigrateOperation],

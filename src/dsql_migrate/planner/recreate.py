@@ -1,43 +1,55 @@
 """Table recreation: how DSQL does what it cannot do in place (DSQL.md §6).
 
-Each stage is its own resumable step:
+Each stage is its own resumable step (one DDL statement per step):
 
 1. data pre-checks (casts that would fail, NULLs, duplicates) that change nothing;
-2. the names the new table needs (primary key, unique constraints, indexes) are taken off the
-   old table by renaming them with a ``__old`` suffix;
-3. ``CREATE TABLE <t>__new`` with the target definition (constraints inline, so every copied row
-   is checked);
+2. ``CREATE TABLE <t>__new`` with the target definition (constraints inline, so every copied row
+   is checked) and the old table's storage parameters; a primary-key or unique constraint whose
+   name the old table still holds gets a temporary ``__new`` name (index names are unique per
+   schema), so the live table keeps every name until the swap;
+3. what is attached to the old table, put on the new one: comments on the table and its
+   columns, and privileges on both (GRANTs to every role: ``AWS IAM GRANT`` maps IAM to roles,
+   so the mappings stay valid);
 4. a keyset-batched copy on the old primary key, with the casts;
-5. identity columns restarted after the copied values;
-6. verify: row counts and checksums per key range; with writes paused (the default) any
+5. verify: row counts and checksums per key range; with writes paused (the default) any
    difference fails the step and so blocks the swap; with ``--writes=resync`` the differing
    ranges are copied again until two passes agree;
+6. foreign keys of other tables that still reference ``<t>`` at this point of the plan (also
+   keys the plan drops later, and keys of tables recreated earlier in it) are dropped; identity
+   sequences restarted after both the copied values and the old sequence; views that read
+   ``<t>`` (and views on those views) dropped, dependents first;
 7. swap by renames, keeping the old table as ``<t>__old`` (never dropped before verification);
-   foreign keys of other tables that reference ``<t>`` are dropped just before the swap and
-   added again right after it, ``NOT VALID``, against the new table (``current`` profile), so
-   they do not follow the backup; their async validation then checks every child row,
-   including rows written between the drop and the re-add;
+   the old table's constraint and index names move to ``__old`` and the new table takes the
+   original names; views created again against the new table (in dependency order, with their
+   grants and comments); extended statistics moved; foreign keys added again, ``NOT VALID``,
+   against the new table and validated by async jobs (rows written between the drop and the
+   re-add are checked too);
 8. secondary indexes created ASYNC and waited for;
 9. constraints confirmed validated (they were created with the table, so the copy checked
    every row);
 10. the backup dropped, as a separate destructive step.
+
+Names that a recreation creates (``<t>__new``, ``<t>__old``, ``<name>__new``, ``<name>__old``)
+must be free: a plan abandoned part-way leaves them behind, and planning over them is refused
+with a message that says what is left and what to do.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from alembic.operations import ops
 
-from ..catalog import Constraint, Snapshot
+from ..catalog import Constraint, Grant, Snapshot, View
 from ..catalog import Table as LiveTable
 from ..plan import Estimate, StepKind
 from ..profiles import Capability, Profile
 from . import WRITES_RESYNC, Context, PlanningError
 from ._keyset import Keyset, keyset_for, pct
 from ._sql import (
+    MAX_IDENTIFIER,
     cast_failure_predicate,
     cols,
     default_sql,
@@ -75,8 +87,20 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
     old_name = suffixed(table, OLD_SUFFIX)
     new = qual(new_name, schema)
     renames = _column_renames(ctx, table)
+    back = {old: new_col for new_col, old in renames.items()}
     keys = keyset_for(live)
     rows = live.rows
+    views = ctx.live.dependent_views(live.qualified)
+    if views and live.name != table:
+        raise PlanningError(
+            f"cannot recreate {table} (renamed from {live.name} in this change): views read it "
+            f"({', '.join(v.name for v in views)}), and their definitions name {live.name}; "
+            "rename the table in a change of its own first, then plan this one")
+    _refuse_broken_views(views, live, desired, back, table)
+    names = constraint_names(desired, live, back)
+    temporary = _temporary_names(desired, live, names)
+    _refuse_leftovers(ctx, live, table, schema, [new_name, old_name, *temporary.values(),
+                                                 *_old_names(desired, live, names).values()])
 
     # source expression of every target column that gets a value from the old table
     targets: list[str] = []
@@ -124,14 +148,20 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
         ctx.add(StepKind.VERIFY, f"pre-check: {summary}", [query], table=table,
                 details={"expect": "no rows"},
                 notes=["reports the offending rows; nothing is changed"])
-    _free_names(desired, live, ctx, table, schema)
 
     from .tables import create_table_sql
 
     ctx.add(StepKind.DDL, f"create {new_name} with the target definition of {table}",
             [create_table_sql(desired, ctx, name=new_name,
-                                                pk_name=suffixed(table, "_pkey"))], table=table,
-            notes=[f"recreating {table}: {why}"])
+                              constraint_names={**names, **temporary},
+                              reloptions=live.reloptions)], table=table,
+            notes=[f"recreating {table}: {why}"]
+            + ([f"{', '.join(sorted(temporary.values()))}: temporary names while the old "
+                f"table holds the originals; renamed right after the swap"]
+               if temporary else []))
+    _carry_comments(ctx, desired, live, back, new, table)
+    _carry_grants(ctx, live.grants, back, set(desired.columns.keys()), new, table,
+                  what=f"privileges on {table}")
 
     override = " OVERRIDING SYSTEM VALUE" if needs_override else ""
     size = ctx.batch_size(live, copy=True)
@@ -145,18 +175,11 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
             # loudly rather than be skipped (it also cost ~75% more per batch)
             notes=["resumable: each batch commits in the same transaction as its cursor, so "
                    "no batch is applied twice"])
-    for column in desired.columns:
-        if column.identity is not None and column.name in targets:
-            ctx.add(StepKind.DML, f"restart identity {table}.{column.name} after the copied "
-                    "values",
-                    [f"SELECT setval(pg_get_serial_sequence({literal(new)}, "
-                     f"{literal(column.name)}), coalesce(max({q(column.name)}), 0) + 1, false) "
-                     f"FROM {new}"], table=table)
 
     verify = _verify_step(ctx, live=live, table=table, src=src, new=new, keys=keys, renames=renames,
                           desired=desired, targets=targets, exprs=exprs, compared=compared,
                           rows=rows)
-    referencing = _referencing_keys(ctx, live)
+    referencing = moved_keys(ctx, live, table, schema)
     for child, child_schema, constraint in referencing:
         ctx.add(StepKind.DDL, f"drop foreign key {constraint.name} of {child} (it references "
                 f"{table}) before the swap",
@@ -168,6 +191,12 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
                        f"{child} written in between are checked by its validation",
                        "if the swap then refuses (the source changed), the key stays dropped "
                        "until the plan is resumed or planned again"])
+    _restart_identities(ctx, desired, live, renames, targets, new, table)
+    for view in reversed(views):
+        ctx.add(StepKind.DDL, f"drop view {view.name} (it reads {table}) before the swap",
+                [f"DROP VIEW {qual(view.name, view.schema)}"], table=table,
+                notes=["a view is bound to the table itself, not to its name: kept, it would "
+                       f"read the backup {old_name}; created again right after the swap"])
     ctx.add(StepKind.SWAP, f"swap: keep {table} as backup {old_name}",
             [f"ALTER TABLE {src} RENAME TO {q(old_name)}"], table=table,
             details={"verified_by": verify, "writes": ctx.options.writes},
@@ -177,11 +206,14 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
                    "not copied: pause writes for the swap itself"])
     ctx.add(StepKind.DDL, f"swap: put {new_name} in place as {table}",
             [f"ALTER TABLE {new} RENAME TO {q(table)}"], table=table)
+    _restore_names(ctx, desired, live, names, temporary, table, schema, old_name)
+    for view in views:
+        _create_view_again(ctx, view, table)
+    _move_statistics(ctx, live, back, set(desired.columns.keys()), table, schema)
     # keys on the new table's primary key or unique constraints (created with the table) are
     # added at once; a key on a unique index waits for that index's async build
     keyed = {frozenset(c.name for c in k.columns) for k in desired.constraints
              if isinstance(k, (sa.UniqueConstraint, sa.PrimaryKeyConstraint)) and len(k.columns)}
-    back = {old: new_col for new_col, old in renames.items()}
     at_once = [r for r in referencing
                if frozenset(back.get(c, c) for c in r[2].ref_columns) in keyed]
     later = [r for r in referencing if r not in at_once]
@@ -200,7 +232,298 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
             table=table, destructive=True, reversible=False, estimate=Estimate(rows=rows),
             notes=["the backup of the old table; drop it once the application works on the "
                    "new one"])
-    _warn_dependents(ctx, live)
+
+
+# -- names -----------------------------------------------------------------------------------
+
+
+def pg_default_name(table: str, columns: Sequence[str], label: str) -> str:
+    """The name PostgreSQL gives an unnamed constraint of ``table`` (``makeObjectName``:
+    ``<table>_<col>_<col>_<label>``, the longer part shortened to fit 63 bytes)."""
+    name1, name2 = table, "_".join(columns)
+    room = MAX_IDENTIFIER - len(label) - 1 - (1 if name2 else 0)
+    while len(name1.encode()) + len(name2.encode()) > room:
+        if len(name1.encode()) > len(name2.encode()):
+            name1 = name1[:-1]
+        else:
+            name2 = name2[:-1]
+    return "_".join(part for part in (name1, name2, label) if part)
+
+
+def constraint_names(desired: sa.Table, live: LiveTable,
+                     back: Mapping[str, str]) -> dict[int, str]:
+    """The name of each constraint of the recreated table, by ``id()`` of the SQLAlchemy
+    constraint: its own name; unnamed, the name of the live constraint it stands for (same kind
+    and columns: a recreation keeps names, as an in-place change on PostgreSQL would); else the
+    name PostgreSQL would give it on ``<table>`` (never the ``<table>__new`` it is created
+    as). Unnamed CHECKs are left to PostgreSQL."""
+    out: dict[int, str] = {}
+    table = desired.name
+
+    def live_match(kind: str, columns: list[str], ref: str | None = None) -> str | None:
+        for constraint in live.constraints:
+            if constraint.kind != kind or [back.get(c, c) for c in constraint.columns] != columns:
+                continue
+            if ref is None or (constraint.ref_table or "").split(".")[-1] == ref:
+                return constraint.name
+        return None
+
+    for constraint in desired.constraints:
+        columns = [c.name for c in getattr(constraint, "columns", ())]
+        if isinstance(constraint.name, str):
+            out[id(constraint)] = constraint.name
+        elif isinstance(constraint, sa.PrimaryKeyConstraint):
+            if columns:
+                pk = live.primary_key
+                out[id(constraint)] = pk.name if pk is not None else suffixed(table, "_pkey")
+        elif isinstance(constraint, sa.UniqueConstraint):
+            out[id(constraint)] = live_match("unique", columns) or pg_default_name(
+                table, columns, "key")
+        elif isinstance(constraint, sa.ForeignKeyConstraint):
+            ref = constraint.elements[0].column.table.name if constraint.elements else None
+            out[id(constraint)] = live_match("foreign_key", columns, ref) or pg_default_name(
+                table, columns, "fkey")
+    return out
+
+
+def _relation_constraints(
+        desired: sa.Table,
+        names: Mapping[int, str]) -> list[sa.PrimaryKeyConstraint | sa.UniqueConstraint]:
+    """The constraints whose name is also an index name (unique per schema): the primary key,
+    then the unique constraints by name (``Table.constraints`` is a set: sorted, so that the
+    same inputs give the same plan)."""
+    found = [c for c in desired.constraints
+             if isinstance(c, (sa.PrimaryKeyConstraint, sa.UniqueConstraint)) and len(c.columns)]
+    return sorted(found, key=lambda c: (not isinstance(c, sa.PrimaryKeyConstraint),
+                                        names.get(id(c), ""),
+                                        [col.name for col in c.columns]))
+
+
+def _temporary_names(desired: sa.Table, live: LiveTable,
+                     names: Mapping[int, str]) -> dict[int, str]:
+    """``<name>__new`` for each PK/unique constraint whose name an index of the old table
+    holds (it is free again only after the swap)."""
+    taken = {i.name for i in live.indexes}
+    return {id(c): suffixed(names[id(c)], NEW_SUFFIX)
+            for c in _relation_constraints(desired, names)
+            if id(c) in names and names[id(c)] in taken}
+
+
+def _old_names(desired: sa.Table, live: LiveTable,
+               names: Mapping[int, str]) -> dict[str, str]:
+    """The old table's index names the new table needs (PK, unique constraints, indexes) →
+    the ``__old`` names they move to after the swap."""
+    wanted = {names[id(c)] for c in _relation_constraints(desired, names) if id(c) in names}
+    wanted |= {str(i.name) for i in desired.indexes if i.name}
+    return {i.name: suffixed(i.constraint or i.name, OLD_SUFFIX) for i in live.indexes
+            if i.name in wanted}
+
+
+def _restore_names(ctx: Context, desired: sa.Table, live: LiveTable, names: Mapping[int, str],
+                   temporary: Mapping[int, str], table: str, schema: str | None,
+                   old_name: str) -> None:
+    """After the swap: the backup's names move to ``__old``, then the new table's temporary
+    names become the original ones (each rename its own step)."""
+    old = qual(old_name, schema)
+    for index in live.indexes:
+        moved = _old_names(desired, live, names).get(index.name)
+        if moved is None:
+            continue
+        if index.constraint is not None:
+            ctx.add(StepKind.DDL, f"free the name {index.constraint} (the backup's constraint)",
+                    [f"ALTER TABLE {old} RENAME CONSTRAINT {q(index.constraint)} TO {q(moved)}"],
+                    table=table)
+        else:
+            ctx.add(StepKind.DDL, f"free the name {index.name} (the backup's index)",
+                    [f"ALTER INDEX {qual(index.name, schema)} RENAME TO {q(moved)}"],
+                    table=table)
+    for constraint in _relation_constraints(desired, names):
+        temp = temporary.get(id(constraint))
+        if temp is not None:
+            final = names[id(constraint)]
+            ctx.add(StepKind.DDL, f"name constraint {final} of {table} as before",
+                    [f"ALTER TABLE {qual(table, schema)} RENAME CONSTRAINT {q(temp)} TO "
+                     f"{q(final)}"], table=table)
+
+
+def _refuse_leftovers(ctx: Context, live: LiveTable, table: str, schema: str | None,
+                      names: Iterable[str]) -> None:
+    """Refuse to plan over the leftovers of a recreation that did not finish: the names this
+    one creates must be free (else ``<t>__old`` would become ``<t>__old__old``, or a step
+    would fail half-way)."""
+    taken = _relation_names(ctx.live, live.schema)
+    clash = sorted({n for n in names if n in taken})
+    if clash:
+        raise PlanningError(
+            f"cannot recreate {table}: {', '.join(clash)} already exist(s) in schema "
+            f"{live.schema}, left by an earlier recreation of {table} that did not finish "
+            "(a plan interrupted or abandoned part-way). Resume that plan (`dsql-migrate "
+            "apply` with the same plan), or check what is left and drop or rename it yourself "
+            f"(a {suffixed(table, OLD_SUFFIX)} table is the backup of the original rows), then "
+            "plan again")
+
+
+def _relation_names(snapshot: Snapshot, schema: str) -> set[str]:
+    names = {t.name for t in snapshot.tables.values() if t.schema == schema}
+    names |= {i.name for t in snapshot.tables.values() if t.schema == schema for i in t.indexes}
+    names |= {v.name for v in snapshot.views if v.schema == schema}
+    names |= {s.name for s in snapshot.sequences if s.schema == schema}
+    return names
+
+
+# -- what is attached to the table -----------------------------------------------------------
+
+
+def _refuse_broken_views(views: Sequence[View], live: LiveTable, desired: sa.Table,
+                         back: Mapping[str, str], table: str) -> None:
+    """A view that reads a column the recreation drops or renames cannot be created again
+    from its definition: refused, as PostgreSQL refuses to drop a column a view reads."""
+    for view in views:
+        for relation, column in view.columns_used:
+            if relation != live.qualified:
+                continue
+            after = back.get(column, column)
+            if after not in desired.columns:
+                raise PlanningError(
+                    f"cannot recreate {table}: view {view.name} reads {table}.{column}, which "
+                    "this change drops (PostgreSQL refuses this too: other objects depend on "
+                    "it); drop or change the view first")
+            if after != column:
+                raise PlanningError(
+                    f"cannot recreate {table}: view {view.name} reads {table}.{column}, which "
+                    f"this change renames to {after}; the view cannot be created again from "
+                    "its definition: drop the view first and create it again after the change")
+
+
+def _carry_comments(ctx: Context, desired: sa.Table, live: LiveTable, back: Mapping[str, str],
+                    new: str, table: str) -> None:
+    """Comments of the target (when it states them), else those of the live table, unless an
+    op of the plan drops them."""
+    dropped_table = any(isinstance(op, ops.DropTableCommentOp) and op.table_name == table
+                        for op in ctx.all_ops)
+    dropped_columns = {op.column_name for op in ctx.all_ops
+                       if isinstance(op, ops.AlterColumnOp) and op.table_name == table
+                       and op.modify_comment is None}
+    comment = desired.comment if desired.comment is not None else (
+        None if dropped_table else live.comment)
+    if comment is not None:
+        ctx.add(StepKind.DDL, f"comment on {table} (as before)",
+                [f"COMMENT ON TABLE {new} IS {literal(comment)}"], table=table)
+    for live_column in live.columns:
+        name = back.get(live_column.name, live_column.name)
+        target = desired.columns.get(name)
+        if target is None:
+            continue
+        text = target.comment if target.comment is not None else (
+            None if live_column.name in dropped_columns or name in dropped_columns
+            else live_column.comment)
+        if text is not None:
+            ctx.add(StepKind.DDL, f"comment on {table}.{name} (as before)",
+                    [f"COMMENT ON COLUMN {new}.{q(name)} IS {literal(text)}"], table=table)
+    sources = {back.get(c.name, c.name) for c in live.columns}
+    for column in desired.columns:
+        if column.comment is not None and column.name not in sources:
+            ctx.add(StepKind.DDL, f"comment on {table}.{column.name}",
+                    [f"COMMENT ON COLUMN {new}.{q(column.name)} IS {literal(column.comment)}"],
+                    table=table)
+
+
+def grant_statements(grants: Iterable[Grant], target: str, *, back: Mapping[str, str] = {},
+                     columns: set[str] | None = None) -> list[str]:
+    """``GRANT`` statements giving ``grants`` again on ``target``, one per grantee and grant
+    option (column privileges of columns renamed by ``back``, those in no longer in
+    ``columns`` left out, as PostgreSQL drops them with the column)."""
+    grouped: dict[tuple[str, bool], list[str]] = {}
+    for grant in grants:
+        item = grant.privilege
+        if grant.column is not None:
+            column = back.get(grant.column, grant.column)
+            if columns is not None and column not in columns:
+                continue
+            item = f"{grant.privilege} ({q(column)})"
+        grouped.setdefault((grant.grantee, grant.grantable), []).append(item)
+    out = []
+    for (grantee, grantable), items in sorted(grouped.items()):
+        who = "PUBLIC" if grantee == "PUBLIC" else q(grantee)
+        option = " WITH GRANT OPTION" if grantable else ""
+        out.append(f"GRANT {', '.join(items)} ON TABLE {target} TO {who}{option}")
+    return out
+
+
+def _carry_grants(ctx: Context, grants: Sequence[Grant], back: Mapping[str, str],
+                  columns: set[str] | None, target: str, table: str, *, what: str) -> None:
+    for statement in grant_statements(grants, target, back=back, columns=columns):
+        grantee = statement.rsplit(" TO ", 1)[1].removesuffix(" WITH GRANT OPTION")
+        ctx.add(StepKind.DDL, f"{what} for {grantee} (as before)", [statement], table=table,
+                notes=["a new table has no privileges but its owner's: without this the "
+                       "application roles (and the IAM identities mapped to them) lose access"])
+
+
+def _restart_identities(ctx: Context, desired: sa.Table, live: LiveTable,
+                        renames: Mapping[str, str], targets: Sequence[str], new: str,
+                        table: str) -> None:
+    """Identity sequences of the new table continue after the copied values and after the
+    old sequence (ids handed out and deleted are not given again); run just before the swap,
+    after the last copy."""
+    for column in desired.columns:
+        if column.identity is None or column.name not in targets:
+            continue
+        start = f"coalesce(max({q(column.name)}), 0) + 1"
+        old = _old_sequence(ctx.live, live, renames.get(column.name, column.name))
+        increment = column.identity.increment or 1
+        if old is not None and increment > 0:
+            start = (f"greatest({start}, (SELECT CASE WHEN is_called THEN last_value + "
+                     f"{increment} ELSE last_value END FROM {old}))")
+        ctx.add(StepKind.DML, f"restart identity {table}.{column.name} after the copied "
+                "values and the old sequence",
+                [f"SELECT setval(pg_get_serial_sequence({literal(new)}, "
+                 f"{literal(column.name)}), {start}, false) FROM {new}"], table=table)
+
+
+def _old_sequence(snapshot: Snapshot, live: LiveTable, column: str) -> str | None:
+    live_col = live.column(column)
+    if live_col is None or live_col.identity is None:
+        return None
+    for sequence in snapshot.sequences:
+        if sequence.schema == live.schema and sequence.owned_by == f"{live.name}.{column}":
+            return qual(sequence.name, sequence.schema)
+    return None
+
+
+def _create_view_again(ctx: Context, view: View, table: str) -> None:
+    name = qual(view.name, view.schema)
+    definition = view.definition.strip().rstrip(";").strip()
+    ctx.add(StepKind.DDL, f"create view {view.name} again, reading the new {table}",
+            [f"CREATE VIEW {name} AS {definition}"], table=table)
+    if view.comment is not None:
+        ctx.add(StepKind.DDL, f"comment on view {view.name} (as before)",
+                [f"COMMENT ON VIEW {name} IS {literal(view.comment)}"], table=table)
+    _carry_grants(ctx, view.grants, {}, None, name, table, what=f"privileges on {view.name}")
+
+
+def _move_statistics(ctx: Context, live: LiveTable, back: Mapping[str, str],
+                     columns: set[str], table: str, schema: str | None) -> None:
+    """Extended statistics (planner hints, no data) move to the new table: dropped from the
+    backup and created again (both idempotent, so a resumed step runs them again safely)."""
+    for stat in live.statistics:
+        name = qual(stat.name, stat.schema)
+        new_columns = [back.get(c, c) for c in stat.columns]
+        if any(c not in columns for c in new_columns):
+            ctx.warn(f"extended statistics {stat.name} on {table}: a column it covers is "
+                     "dropped, so it is dropped with it (as PostgreSQL does)")
+            ctx.add(StepKind.DDL, f"drop statistics {stat.name} of the backup",
+                    [f"DROP STATISTICS IF EXISTS {name}"], table=table)
+            continue
+        kinds = f" ({', '.join(stat.kinds)})" if stat.kinds and not stat.expressions else ""
+        on = ", ".join([q(c) for c in new_columns] + [f"({e})" for e in stat.expressions])
+        ctx.add(StepKind.DDL, f"drop statistics {stat.name} of the backup",
+                [f"DROP STATISTICS IF EXISTS {name}"], table=table)
+        ctx.add(StepKind.DDL, f"create statistics {stat.name} on {table} again",
+                [f"CREATE STATISTICS IF NOT EXISTS {name}{kinds} ON {on} FROM "
+                 f"{qual(table, schema)}"], table=table)
+        if stat.target is not None:
+            ctx.add(StepKind.DDL, f"statistics target of {stat.name} (as before)",
+                    [f"ALTER STATISTICS {name} SET STATISTICS {stat.target}"], table=table)
 
 
 def _unique_prechecks(desired: sa.Table, live: LiveTable, renames: dict[str, str], table: str,
@@ -211,12 +534,12 @@ def _unique_prechecks(desired: sa.Table, live: LiveTable, renames: dict[str, str
     live_pk = list(live.primary_key.columns) if live.primary_key else []
     if pk and [renames.get(c, c) for c in pk] != live_pk:
         groups.append(("primary key", pk, False))
-    for constraint in desired.constraints:
+    for constraint in sorted(desired.constraints, key=lambda c: str(c.name or "")):
         if isinstance(constraint, sa.UniqueConstraint) and not isinstance(
                 constraint, sa.PrimaryKeyConstraint):
             groups.append((str(constraint.name or "unique"),
                            [c.name for c in constraint.columns], True))
-    for index in desired.indexes:
+    for index in sorted(desired.indexes, key=lambda i: str(i.name)):
         names = [e.name for e in index.expressions if isinstance(e, sa.Column)]
         if index.unique and len(names) == len(index.expressions) and not index_options(
                 index).get("where"):
@@ -228,27 +551,6 @@ def _unique_prechecks(desired: sa.Table, live: LiveTable, renames: dict[str, str
         out.append((f"no duplicate ({', '.join(source)}) in {table} for {label}",
                     duplicates_query(table, schema, source, nulls_distinct=nulls_distinct)))
     return out
-
-
-def _free_names(desired: sa.Table, live: LiveTable, ctx: Context, table: str,
-                schema: str | None) -> None:
-    """Rename the old table's PK/unique constraints and indexes whose names the new needs."""
-    pk_name = desired.primary_key.name
-    wanted = {pk_name if isinstance(pk_name, str) else suffixed(table, "_pkey")}
-    wanted |= {str(c.name) for c in desired.constraints
-               if isinstance(c, sa.UniqueConstraint) and c.name}
-    wanted |= {str(i.name) for i in desired.indexes if i.name}
-    src = qual(table, schema)
-    for constraint in live.constraints:
-        if constraint.kind in ("primary_key", "unique") and constraint.name in wanted:
-            ctx.add(StepKind.DDL, f"free the name {constraint.name} (old table's constraint)",
-                    [f"ALTER TABLE {src} RENAME CONSTRAINT {q(constraint.name)} TO "
-                     f"{q(suffixed(constraint.name, OLD_SUFFIX))}"], table=table)
-    for index in live.indexes:
-        if index.constraint is None and index.name in wanted:
-            ctx.add(StepKind.DDL, f"free the name {index.name} (old table's index)",
-                    [f"ALTER INDEX {qual(index.name, schema)} RENAME TO "
-                     f"{q(suffixed(index.name, OLD_SUFFIX))}"], table=table)
 
 
 def _verify_step(ctx: Context, *, live: LiveTable, table: str, src: str, new: str,
@@ -300,8 +602,95 @@ def _verify_step(ctx: Context, *, live: LiveTable, table: str, src: str, new: st
     return ctx.steps[-1].id
 
 
-def _referencing_keys(ctx: Context, live: LiveTable) -> list[tuple[str, str | None, Constraint]]:
-    return referencing_keys(ctx.live, live, ctx.all_ops, ctx.profile)
+def moved_keys(ctx: Context, live: LiveTable, table: str,
+               schema: str | None) -> list[tuple[str, str | None, Constraint]]:
+    """The foreign keys that reference ``table`` at its swap, in plan order: the live keys of
+    other tables, except those the ops planned *before* this recreation dropped (a key the plan
+    drops later still references the table now, and would follow the backup) and those of
+    tables recreated earlier in the plan (their old table is gone); plus the keys of tables
+    recreated earlier, which their new table was created with."""
+    recreated_before = set(ctx.recreated)
+    out: list[tuple[str, str | None, Constraint]] = [
+        (child, child_schema, constraint) for child, child_schema, constraint
+        in referencing_keys(ctx.live, live, ctx.planned_ops, ctx.profile)
+        if (child_schema, child) not in recreated_before]
+    if not ctx.profile.allows(Capability.FOREIGN_KEYS):
+        return out
+    for child_schema, child in ctx.recreated:
+        desired = ctx.desired_table(child, child_schema)
+        if desired is None or (child_schema, child) == (schema, table):
+            continue
+        child_live = ctx.live_table(live_name(ctx, child), child_schema)
+        names = constraint_names(desired, child_live, {}) if child_live else {}
+        for fk in sorted(desired.foreign_key_constraints, key=lambda k: str(k.name or "")):
+            ref = fk.elements[0].column.table if fk.elements else None
+            if ref is None or ref.name != table or ref.schema != schema:
+                continue
+            from .tables import foreign_key_sql
+
+            renames = _column_renames(ctx, table)
+            out.append((child, child_schema, Constraint(
+                name=names.get(id(fk)) or str(fk.name), kind="foreign_key",
+                columns=tuple(c.name for c in fk.columns), definition=foreign_key_sql(fk),
+                ref_table=live.qualified,
+                ref_columns=tuple(renames.get(e.column.name, e.column.name)
+                                  for e in fk.elements))))
+    return out
+
+
+def recreation_order(keys: Sequence[tuple[str | None, str | None]],
+                     op_list: Sequence[ops.MigrateOperation], live: Snapshot,
+                     desired: sa.MetaData) -> dict[tuple[str | None, str | None], int]:
+    """The position of each recreated table. A table comes after the recreated tables its
+    target definition references (its new table's foreign keys need their new columns), and
+    before a recreated table that its live table references by a key the target no longer has
+    (so the key leaves with the child, and need not be moved to a parent that may no longer
+    have the referenced key); else in the ops' order. A cycle is broken in the ops' order."""
+    wanted = list(dict.fromkeys(keys))
+
+    def target(key: tuple[str | None, str | None]) -> sa.Table | None:
+        schema, name = key
+        return desired.tables.get(f"{schema}.{name}" if schema else str(name))
+
+    def live_of(key: tuple[str | None, str | None]) -> LiveTable | None:
+        return live.table(str(key[1]), key[0])
+
+    before: dict[tuple[str | None, str | None], set[tuple[str | None, str | None]]] = {
+        key: set() for key in wanted}
+    for key in wanted:
+        table = target(key)
+        kept: set[str] = set()
+        for fk in table.foreign_key_constraints if table is not None else ():
+            kept.add(str(fk.name))
+            ref = fk.elements[0].column.table if fk.elements else None
+            if ref is not None and (ref.schema, ref.name) in before and \
+                    (ref.schema, ref.name) != key:
+                before[key].add((ref.schema, ref.name))
+        child = live_of(key)
+        for constraint in child.constraints if child is not None else ():
+            if constraint.kind != "foreign_key" or constraint.name in kept:
+                continue
+            for other in wanted:
+                parent = live_of(other)
+                if other != key and parent is not None and \
+                        parent.qualified == constraint.ref_table:
+                    before[other].add(key)  # the child, and its dropped key, go first
+
+    order: list[tuple[str | None, str | None]] = []
+    visiting: set[tuple[str | None, str | None]] = set()
+
+    def visit(key: tuple[str | None, str | None]) -> None:
+        if key in order or key in visiting:
+            return
+        visiting.add(key)
+        for first in sorted(before[key], key=wanted.index):
+            visit(first)
+        visiting.discard(key)
+        order.append(key)
+
+    for key in wanted:
+        visit(key)
+    return {key: position for position, key in enumerate(order)}
 
 
 def referencing_keys(snapshot: Snapshot, live: LiveTable, all_ops: Sequence[ops.MigrateOperation],
@@ -311,7 +700,8 @@ def referencing_keys(snapshot: Snapshot, live: LiveTable, all_ops: Sequence[ops.
     key). Empty without foreign keys (``classic``).
 
     Left out: keys ``all_ops`` drop themselves (a drop_constraint of that name, or the drop of
-    the child table), which the plan runs before the recreation."""
+    the child table). The planner passes the ops planned *before* the recreation (see
+    :func:`moved_keys`), so a key that the plan drops later is still moved."""
     if not profile.allows(Capability.FOREIGN_KEYS):
         return []
     renamed = {(op.schema, op.table_name): str(op.new_table_name) for op in all_ops
@@ -363,9 +753,3 @@ def _add_reference_again(ctx: Context, child: str, child_schema: str | None,
              f"({cols(remote)}){tail} NOT VALID"], table=child,
             notes=["checked for new writes at once; the existing rows of "
                    f"{child} are validated next"])
-
-
-def _warn_dependents(ctx: Context, live: LiveTable) -> None:
-    if ctx.live.views:
-        ctx.warn(f"views that read {live.name} follow the backup table after the swap; "
-                 "recreate them")

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import sqlalchemy as sa
 from alembic.operations import ops
 
 from ..plan import Estimate, StepKind
 from ..profiles import Capability
 from . import Context, handles
-from ._sql import cols, column_sql, expr_sql, q, qual, type_sql
+from ._sql import cols, column_sql, expr_sql, literal, q, qual, type_sql
 
 
 def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
-                     pk_name: str | None = None) -> str:
+                     pk_name: str | None = None,
+                     constraint_names: Mapping[int, str] | None = None,
+                     reloptions: Sequence[str] = ()) -> str:
     """DSQL-legal ``CREATE TABLE``: identity with CACHE, no SERIAL, inline PK and constraints,
-    foreign keys only where the profile has them."""
+    foreign keys only where the profile has them. ``constraint_names`` (by ``id()`` of the
+    constraint) overrides the constraints' own names; ``reloptions`` are storage parameters
+    (``name=value``) given as ``WITH (...)``."""
+    renamed = constraint_names or {}
     floor = ctx.profile.limits.min_large_cache
     lines = [column_sql(c, cache_floor=floor) for c in table.columns]
     for column in table.columns:
@@ -22,12 +29,13 @@ def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
     _check_limits(table, ctx)
     pk = table.primary_key
     if pk is not None and len(pk.columns):
-        named = pk.name if isinstance(pk.name, str) else pk_name
+        named = renamed.get(id(pk)) or (pk.name if isinstance(pk.name, str) else pk_name)
         prefix = f"CONSTRAINT {q(named)} " if named else ""
         lines.append(f"{prefix}PRIMARY KEY ({cols([c.name for c in pk.columns])})")
     for constraint in sorted(table.constraints, key=lambda c: str(c.name or "")):
-        named = (f"CONSTRAINT {q(str(constraint.name))} "
-                 if isinstance(constraint.name, str) else "")
+        given = renamed.get(id(constraint)) or (
+            constraint.name if isinstance(constraint.name, str) else None)
+        named = f"CONSTRAINT {q(given)} " if given else ""
         if isinstance(constraint, sa.UniqueConstraint) and not isinstance(
                 constraint, sa.PrimaryKeyConstraint):
             lines.append(f"{named}UNIQUE ({cols([c.name for c in constraint.columns])})")
@@ -41,7 +49,8 @@ def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
             else:
                 ctx.warn(integrity_note(table.name, constraint))
     body = ",\n  ".join(lines)
-    return f"CREATE TABLE {qual(name or table.name, table.schema)} (\n  {body}\n)"
+    storage = f" WITH ({', '.join(reloptions)})" if reloptions else ""
+    return f"CREATE TABLE {qual(name or table.name, table.schema)} (\n  {body}\n){storage}"
 
 
 def foreign_key_sql(fk: sa.ForeignKeyConstraint) -> str:
@@ -135,11 +144,34 @@ def create_table(op: ops.CreateTableOp, ctx: Context) -> None:
 def drop_table(op: ops.DropTableOp, ctx: Context) -> None:
     live = ctx.live_table(op.table_name, op.schema)
     rows = live.rows if live is not None else None
+    notes = [f"drops the table and its ~{rows if rows is not None else '?'} rows; "
+             "if it was renamed, declare the rename (--rename old=new) instead"]
+    for suffix, what in (("__old", "the backup of {} left by a recreation that did not finish "
+                                   "(its original rows)"),
+                         ("__new", "the new table of a recreation of {} that did not finish "
+                                   "(a partial copy)")):
+        base = op.table_name.removesuffix(suffix)
+        if base != op.table_name and ctx.live_table(base, op.schema) is not None:
+            notes.insert(0, f"looks like {what.format(base)}: check it before approving")
     ctx.add(StepKind.DDL, f"drop table {op.table_name}",
             [f"DROP TABLE {qual(op.table_name, op.schema)}"], table=op.table_name,
-            destructive=True, reversible=False, estimate=Estimate(rows=rows),
-            notes=[f"drops the table and its ~{rows if rows is not None else '?'} rows; "
-                   "if it was renamed, declare the rename (--rename old=new) instead"])
+            destructive=True, reversible=False, estimate=Estimate(rows=rows), notes=notes)
+
+
+@handles(ops.CreateTableCommentOp)
+def set_table_comment(op: ops.CreateTableCommentOp, ctx: Context) -> None:
+    _table_comment(op.table_name, op.schema, op.comment, ctx)
+
+
+@handles(ops.DropTableCommentOp)
+def drop_table_comment(op: ops.DropTableCommentOp, ctx: Context) -> None:
+    _table_comment(op.table_name, op.schema, None, ctx)
+
+
+def _table_comment(table: str, schema: str | None, comment: str | None, ctx: Context) -> None:
+    text = "NULL" if comment is None else literal(comment)
+    ctx.add(StepKind.DDL, f"comment on table {table}",
+            [f"COMMENT ON TABLE {qual(table, schema)} IS {text}"], table=table)
 
 
 @handles(ops.RenameTableOp)
