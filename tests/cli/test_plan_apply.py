@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from dsql_migrate.cli import main
 from dsql_migrate.local import LocalInstance
+from dsql_migrate.plan import Plan, Step, StepKind
 
 pytestmark = pytest.mark.integration
 
@@ -126,3 +128,21 @@ def test_plan_approved_with_allow_destructive_applies_without_the_flag(
     assert code == 0
     with psycopg.connect(private_url, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('orders__old')").fetchone() == (None,)
+
+
+def test_apply_does_not_retry_a_refused_login(dsql_url: str, workdir: Path) -> None:
+    """A role the server does not know is refused at once, one line, no retries (waiting does
+    not fix credentials)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(dsql_url)
+    nobody = urlunsplit(parts._replace(netloc=f"nobody_{parts.port}@{parts.hostname}:"
+                                              f"{parts.port}"))
+    plan = Plan(profile="current", steps=(
+        Step(1, StepKind.DDL, "create", ("CREATE TABLE never_made (id bigint PRIMARY KEY)",)),))
+    (workdir / "plan.json").write_text(plan.to_json())
+    started = time.monotonic()
+    code, _, err = run("apply", "plan.json", "--url", nobody, "--log-format", "json")
+    assert code == 1 and "could not connect" in err, err
+    assert '"retry"' not in err and "retry" not in err.lower()
+    assert time.monotonic() - started < 5

@@ -79,10 +79,12 @@ def sized_bounds(batch: Batch) -> str:
 
 
 def _keyset_bounds(batch: Batch) -> str:
-    """The last key of the next page of at most ``%(size)s`` rows after the cursor."""
-    cols = [sql.Identifier(k).as_string() for k in batch.key]
-    afters = [f"%(after_{k})s::{t}" for k, t in zip(batch.key, batch.key_types, strict=True)]
-    ends = [f"%(end_{k})s::{t}" for k, t in zip(batch.key, batch.key_types, strict=True)]
+    """The last key of the next page of at most ``%(size)s`` rows after the cursor. The key
+    columns are identifiers (``%`` doubled: the query runs with parameters), their parameters
+    numbered: a column's name may hold anything."""
+    cols = [sql.Identifier(k).as_string().replace("%", "%%") for k in batch.key]
+    afters = [f"%(after_{i})s::{t}" for i, t in enumerate(batch.key_types, start=1)]
+    ends = [f"%(end_{i})s::{t}" for i, t in enumerate(batch.key_types, start=1)]
     keys = ", ".join(cols)
     cond = f"({keys}) > ({', '.join(afters)})"
     cap = f"({ends[0]} IS NULL OR ({keys}) <= ({', '.join(ends)}))"

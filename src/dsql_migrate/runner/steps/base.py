@@ -11,9 +11,10 @@ A kind's module holds, side by side:
     the step's run after an earlier attempt of it was interrupted (its state row is ``running``
     or ``failed``): where it picks up, and why nothing is done twice.
 ``probe``
-    the postcondition: whether the step's whole effect is already in the database. The Runner
-    asks it of every step that is not done when it resumes a plan (DESIGN.md §3.3), just before
-    the step's turn, and marks a step whose effect is there done instead of running it.
+    the postcondition: whether the step's whole effect is already in the database. When the
+    Runner resumes a plan, it asks it of every step that no run has started yet (the one that
+    was interrupted follows ``resume``), at the step's turn (DESIGN.md §3.3), and marks a step
+    whose effect is there done instead of running it.
 """
 
 from __future__ import annotations
