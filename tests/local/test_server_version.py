@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from dsql_migrate.local import binaries
+from dsql_migrate.local import binaries, postgres
+from dsql_migrate.local.accounts import server_account
 from dsql_migrate.local.binaries import ENV_ALLOW_OLD, MIN_MAJOR, OLD_SERVER_DIFFERENCES
 
 pytestmark = pytest.mark.integration
@@ -77,3 +80,40 @@ def test_an_older_server_needs_allow_old_postgres_and_says_what_differs(tmp_path
         assert again.returncode == 2 and f"made by PostgreSQL {major}" in again.stderr
     finally:
         _cli("local", "destroy", "--dir", directory, "--yes", cwd=tmp_path, env=env)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another account")
+def test_as_root_an_unreachable_bundled_server_is_copied_where_its_account_can_run_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI clones as root, maybe under /root: the virtual environment's embedded-pg build is then
+    out of the server account's reach, and a copy of it is used."""
+    bundled = binaries._pgserver_bindir()
+    if bundled is None:
+        pytest.skip("the optional pgserver package is not installed")
+    private = tmp_path / "site"  # the pytest base directory is root's, mode 0700
+    if server_account().can_reach(tmp_path):
+        pytest.skip(f"{tmp_path} is reachable by the server account")
+    shutil.copytree(bundled.parent, private / "pgserver" / "pginstall", symlinks=True)
+    libs = bundled.parents[2] / "pgserver.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, private / "pgserver.libs", symlinks=True)
+    unreachable = private / "pgserver" / "pginstall" / "bin"
+    monkeypatch.setattr(postgres, "_pgserver_bindir", lambda: unreachable)
+    state = Path(tempfile.mkdtemp(prefix="dsql-migrate-open-"))
+    state.chmod(0o755)
+    server = postgres.EmbeddedPostgres(state / "target",
+                                       binaries=binaries.PgBinaries(unreachable, MIN_MAJOR))
+    copy: Path | None = None
+    try:
+        status = server.start()
+        assert status.bin_dir is not None
+        copy = Path(status.bin_dir).parents[2]
+        assert copy.parent == Path("/var/tmp") / f"dsql-migrate-{server_account().name}"
+        with psycopg.connect(server.url(postgres.SUPERUSER)) as conn:
+            row = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()
+            assert row is not None and row[0] >= MIN_MAJOR * 10000
+    finally:
+        server.destroy()
+        shutil.rmtree(state, ignore_errors=True)
+        if copy is not None:
+            shutil.rmtree(copy, ignore_errors=True)

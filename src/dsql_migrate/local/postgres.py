@@ -48,7 +48,14 @@ from psycopg import sql
 
 from ..errors import ConfigError, LocalServerError
 from .accounts import Account, server_account
-from .binaries import MIN_MAJOR, PgBinaries, allow_old_from_env, find_binaries, too_old_error
+from .binaries import (
+    MIN_MAJOR,
+    PgBinaries,
+    _pgserver_bindir,
+    allow_old_from_env,
+    find_binaries,
+    too_old_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -337,15 +344,54 @@ class EmbeddedPostgres:
         if not self.account.is_switch or self.account.can_reach(self.state_dir):
             return inside
         digest = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:16]
-        home = Path("/var/tmp") / f"dsql-migrate-{self.account.name}"
-        if not home.exists():
-            home.mkdir(mode=0o700)
-            self.account.give(home)
+        home = self._account_home()
         log.info(
             "%s cannot reach %s; keeping the data directory in %s",
             self.account.name, self.state_dir, home / digest,
         )
         return home / digest
+
+    def _account_home(self) -> Path:
+        """A private directory of the server account (root only), for what it cannot reach."""
+        home = Path("/var/tmp") / f"dsql-migrate-{self.account.name}"
+        if not home.exists():
+            home.mkdir(mode=0o700)
+            self.account.give(home)
+        return home
+
+    def _reachable_bundled_copy(self, binaries: PgBinaries) -> PgBinaries | None:
+        """When root runs us from a virtual environment the server account cannot reach (a
+        clone under ``/root``), a copy of the ``embedded-pg`` build (``pgserver``) where it can:
+        its programs find their libraries relative to themselves, so the copy keeps the layout.
+        None when the binaries are not that build."""
+        bundled = _pgserver_bindir()
+        if bundled is None or binaries.bin_dir.resolve() != bundled.resolve():
+            return None
+        package = bundled.parent.parent  # .../site-packages/pgserver
+        libs = package.parent / "pgserver.libs"
+        stamp = hashlib.sha256(
+            f"{package.resolve()}:{(bundled / 'postgres').stat().st_mtime_ns}".encode()
+        ).hexdigest()[:12]
+        home = self._account_home()
+        copy = home / f"pgserver-{binaries.major}-{stamp}"
+        copy_bin = copy / "pgserver" / "pginstall" / "bin"
+        if not (copy_bin / "postgres").exists():
+            log.info("%s cannot reach %s; copying the server programs to %s",
+                     self.account.name, bundled, copy)
+            scratch = home / f".{copy.name}.copying"
+            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.copytree(package / "pginstall", scratch / "pgserver" / "pginstall",
+                            symlinks=True)
+            if libs.is_dir():
+                shutil.copytree(libs, scratch / "pgserver.libs", symlinks=True)
+            for directory, _, files in os.walk(scratch):
+                self.account.give(Path(directory))
+                for name in files:
+                    if not (Path(directory) / name).is_symlink():
+                        self.account.give(Path(directory) / name)
+            shutil.rmtree(copy, ignore_errors=True)
+            scratch.rename(copy)
+        return PgBinaries(copy_bin, binaries.major)
 
     # -- status ---------------------------------------------------------------------------
 
@@ -507,6 +553,8 @@ class EmbeddedPostgres:
                 recorded = Path(state.bin_dir)
                 if (recorded / "postgres").exists():
                     binaries = PgBinaries(recorded, wanted)
+        if self.account.is_switch and not self.account.can_reach(binaries.bin_dir / "postgres"):
+            binaries = self._reachable_bundled_copy(binaries) or binaries
         if self.account.is_switch and not self.account.can_reach(binaries.bin_dir / "postgres"):
             raise LocalServerError(
                 f"the account {self.account.name!r} that runs the server (as root cannot) may "
