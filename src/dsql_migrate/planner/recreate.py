@@ -517,8 +517,9 @@ def _old_sequence(snapshot: Snapshot, live: LiveTable, column: str) -> str | Non
 def _create_view_again(ctx: Context, view: View, table: str) -> None:
     name = qual(view.name, view.schema)
     definition = view.definition.strip().rstrip(";").strip()
+    options = f" WITH ({', '.join(view.options)})" if view.options else ""
     ctx.add(StepKind.DDL, f"create view {view.name} again, reading the new {table}",
-            [f"CREATE VIEW {name} AS {definition}"], table=table)
+            [f"CREATE VIEW {name}{options} AS {definition}"], table=table)
     if view.comment is not None:
         ctx.add(StepKind.DDL, f"comment on view {view.name} (as before)",
                 [f"COMMENT ON VIEW {name} IS {literal(view.comment)}"], table=table)
