@@ -176,7 +176,8 @@ def attached_schema(scratch_url: str) -> str:
         "CREATE VIEW active_runs AS SELECT id, status FROM runs WHERE status <> 'done'",
         "COMMENT ON VIEW active_runs IS 'not done yet'",
         "GRANT SELECT ON active_runs TO cat_app",
-        "CREATE VIEW active_count AS SELECT count(*) AS n FROM active_runs",
+        "CREATE VIEW active_count WITH (security_barrier) AS SELECT count(*) AS n "
+        "FROM active_runs",
     ]
     with psycopg.connect(scratch_url, autocommit=True) as conn:
         for statement in statements:
@@ -215,6 +216,8 @@ def test_snapshot_reads_what_is_attached_to_a_table(attached_schema: str) -> Non
     assert active.depends_on == ("public.runs",)
     assert set(active.columns_used) == {("public.runs", "id"), ("public.runs", "status")}
     assert views["active_count"].depends_on == ("public.active_runs",)
+    assert views["active_count"].options == ("security_barrier=true",)
+    assert runs.views == ("public.active_runs",)  # part of the table's fingerprint
     # dependency order: a view comes after the views it reads
     assert [v.name for v in snap.dependent_views("public.runs")] == [
         "active_runs", "active_count"]

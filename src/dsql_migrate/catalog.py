@@ -118,6 +118,9 @@ class Table:
     reloptions: tuple[str, ...] = ()  # storage parameters, "name=value"
     grants: tuple[Grant, ...] = ()
     statistics: tuple[Statistics, ...] = ()
+    #: the views that read this table directly, "schema.view" (their definitions are in
+    #: :attr:`Snapshot.views`)
+    views: tuple[str, ...] = ()
 
     @property
     def qualified(self) -> str:
@@ -158,6 +161,7 @@ class View:
     definition: str
     comment: str | None = None
     grants: tuple[Grant, ...] = ()
+    options: tuple[str, ...] = ()  # view options, "name=value" (check_option, security_barrier)
     #: the tables and views it reads directly, "schema.name"
     depends_on: tuple[str, ...] = ()
     #: the columns it reads: ("schema.relation", "column")
@@ -245,6 +249,7 @@ def table_as_dict(table: Table) -> dict[str, Any]:
         "reloptions": list(table.reloptions),
         "grants": [asdict(g) for g in table.grants],
         "statistics": [asdict(st) for st in table.statistics],
+        "views": list(table.views),
     }
 
 
@@ -344,6 +349,7 @@ GROUP BY 1, 2
 # a view's dependencies are those of its rewrite rule: the relations (and their columns) it reads
 VIEWS_SQL = f"""
 SELECT n.nspname, c.relname, pg_get_viewdef(c.oid, true), obj_description(c.oid, 'pg_class'),
+       c.reloptions,
        ARRAY(SELECT DISTINCT ARRAY[rn.nspname, r.relname, coalesce(a.attname, '')]
              FROM pg_rewrite rw
              JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
@@ -463,6 +469,11 @@ def snapshot(
             kinds=tuple(_STATISTICS_KINDS[k] for k in kinds or () if k in _STATISTICS_KINDS),
             columns=tuple(stat_columns or ()), expressions=tuple(expressions or ()),
             target=None if target is None or int(target) < 0 else int(target)))
+    views = tuple(_view(row, grants.get((row[0], row[1]), [])) for row in view_rows)
+    readers: dict[str, list[str]] = {}
+    for view in views:
+        for relation in view.depends_on:
+            readers.setdefault(relation, []).append(view.qualified)
     tables: dict[str, Table] = {}
     for schema, name, reltuples, comment, reloptions in table_rows:
         key = (schema, name)
@@ -479,13 +490,14 @@ def snapshot(
             reloptions=tuple(reloptions or ()),
             grants=tuple(grants.get(key, ())),
             statistics=tuple(statistics.get(key, ())),
+            views=tuple(sorted(readers.get(f"{schema}.{name}", ()))),
         )
     return Snapshot(
         schemas=schemas,
         tables=tables,
         sequences=tuple(Sequence(schema=r[0], name=r[1], data_type=r[2], cache=int(r[3]),
                                  owned_by=r[4]) for r in sequence_rows),
-        views=tuple(_view(row, grants.get((row[0], row[1]), [])) for row in view_rows),
+        views=views,
     )
 
 
@@ -494,11 +506,12 @@ def _int(value: Any) -> int | None:
 
 
 def _view(row: tuple[Any, ...], grants: list[Grant]) -> View:
-    schema, name, definition, comment, dependencies = row
+    schema, name, definition, comment, options, dependencies = row
     relations = sorted({f"{s}.{r}" for s, r, _ in dependencies or ()})
     used = sorted({(f"{s}.{r}", c) for s, r, c in dependencies or () if c})
     return View(schema=schema, name=name, definition=definition, comment=comment,
-                grants=tuple(grants), depends_on=tuple(relations), columns_used=tuple(used))
+                grants=tuple(grants), options=tuple(options or ()),
+                depends_on=tuple(relations), columns_used=tuple(used))
 
 
 def _exact_counts(cur: psycopg.Cursor[Any],

@@ -120,7 +120,7 @@ def test_the_autogenerate_example_writes_what_the_page_shows(workdir: Path,
 
         dry = runner.invoke(main, ["upgrade", "--dry-run", *url])
         assert dry.exit_code == 0, dry.output
-        assert "25 steps" in dry.output and "4 async jobs" in dry.output
+        assert "26 steps" in dry.output and "4 async jobs" in dry.output
         up = runner.invoke(main, ["upgrade", *url])
         assert up.exit_code == 0, up.output
         check = runner.invoke(main, ["check", *url])

@@ -273,7 +273,10 @@ def test_keys_referencing_a_recreated_table_are_moved_to_the_new_table() -> None
     assert sql[swap - 2:swap] == [
         (StepKind.DDL, "ALTER TABLE kids DROP CONSTRAINT fk_kids_item"),
         (StepKind.DDL, "ALTER TABLE pets DROP CONSTRAINT fk_pets_item")]
-    assert sql[swap + 2:swap + 6] == [
+    assert sql[swap + 2:swap + 4] == [  # the primary key's name given back first
+        (StepKind.DDL, "ALTER TABLE items__old RENAME CONSTRAINT items_pkey TO items_pkey__old"),
+        (StepKind.DDL, "ALTER TABLE items RENAME CONSTRAINT items_pkey__new TO items_pkey")]
+    assert sql[swap + 4:swap + 8] == [
         (StepKind.DDL, "ALTER TABLE kids ADD CONSTRAINT fk_kids_item FOREIGN KEY (item_id) "
                        "REFERENCES items (id) ON DELETE SET NULL NOT VALID"),
         (StepKind.DDL, "ALTER TABLE pets ADD CONSTRAINT fk_pets_item FOREIGN KEY (item_id) "
@@ -319,6 +322,26 @@ def test_a_view_reading_a_dropped_column_refuses_the_recreation() -> None:
     live = Snapshot(schemas=("public",), tables=snapshot.tables, views=(view,))
     metadata = sa.MetaData()
     sa.Table("items", metadata, sa.Column("id", sa.BigInteger, primary_key=True))
-    with pytest.raises(PlanningError, match="view item_names reads items.name, which this "
-                                            "change drops"):
+    with pytest.raises(PlanningError, match=r"view item_names reads items\.name, which this "
+                                            r"change drops"):
         plan([ops.DropColumnOp("items", "name")], live, metadata, CLASSIC)
+
+
+def test_a_recreation_keeps_the_live_identity_cache_the_target_does_not_state() -> None:
+    """A model that declares ``sa.Identity()`` without a cache (Alembic does not compare it)
+    keeps the live CACHE 65536 instead of falling back to CACHE 1."""
+    snapshot = live_snapshot()
+    items = snapshot.tables["public.items"]
+    identity_id = Column("id", "bigint", False, identity="by default", identity_cache=65536,
+                         position=1)
+    live = Snapshot(schemas=("public",), tables={"public.items": Table(
+        schema="public", name="items", columns=(identity_id, items.columns[1]),
+        constraints=items.constraints, row_estimate=10)})
+    status = sa.Column("status", sa.Text, server_default="new")
+    metadata = sa.MetaData()
+    sa.Table("items", metadata, sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+             sa.Column("name", sa.Text), status)
+    planned = plan([ops.AddColumnOp("items", status)], live, metadata, CLASSIC)
+    create = next(s.sql[0] for s in planned.steps if s.sql[0].startswith("CREATE TABLE"))
+    assert "CACHE 65536" in create, create
+    assert metadata.tables["items"].c.id.identity.cache is None  # the target is not changed

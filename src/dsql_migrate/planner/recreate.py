@@ -154,7 +154,9 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
     ctx.add(StepKind.DDL, f"create {new_name} with the target definition of {table}",
             [create_table_sql(desired, ctx, name=new_name,
                               constraint_names={**names, **temporary},
-                              reloptions=live.reloptions)], table=table,
+                              reloptions=live.reloptions,
+                              identity_caches=_live_identity_caches(desired, live, renames))],
+            table=table,
             notes=[f"recreating {table}: {why}"]
             + ([f"{', '.join(sorted(temporary.values()))}: temporary names while the old "
                 f"table holds the originals; renamed right after the swap"]
@@ -303,7 +305,7 @@ def _temporary_names(desired: sa.Table, live: LiveTable,
                      names: Mapping[int, str]) -> dict[int, str]:
     """``<name>__new`` for each PK/unique constraint whose name an index of the old table
     holds (it is free again only after the swap)."""
-    taken = {i.name for i in live.indexes}
+    taken = {name for name, _ in _old_relations(live)}
     return {id(c): suffixed(names[id(c)], NEW_SUFFIX)
             for c in _relation_constraints(desired, names)
             if id(c) in names and names[id(c)] in taken}
@@ -315,8 +317,17 @@ def _old_names(desired: sa.Table, live: LiveTable,
     the ``__old`` names they move to after the swap."""
     wanted = {names[id(c)] for c in _relation_constraints(desired, names) if id(c) in names}
     wanted |= {str(i.name) for i in desired.indexes if i.name}
-    return {i.name: suffixed(i.constraint or i.name, OLD_SUFFIX) for i in live.indexes
-            if i.name in wanted}
+    return {name: suffixed(constraint or name, OLD_SUFFIX)
+            for name, constraint in _old_relations(live) if name in wanted}
+
+
+def _old_relations(live: LiveTable) -> list[tuple[str, str | None]]:
+    """The old table's index names (unique per schema), with the constraint each backs."""
+    out = [(i.name, i.constraint) for i in live.indexes]
+    listed = {name for name, _ in out}
+    out += [(c.index or c.name, c.name) for c in live.constraints
+            if c.kind in ("primary_key", "unique") and (c.index or c.name) not in listed]
+    return out
 
 
 def _restore_names(ctx: Context, desired: sa.Table, live: LiveTable, names: Mapping[int, str],
@@ -325,22 +336,22 @@ def _restore_names(ctx: Context, desired: sa.Table, live: LiveTable, names: Mapp
     """After the swap: the backup's names move to ``__old``, then the new table's temporary
     names become the original ones (each rename its own step)."""
     old = qual(old_name, schema)
-    for index in live.indexes:
-        moved = _old_names(desired, live, names).get(index.name)
+    moving = _old_names(desired, live, names)
+    for name, constraint in _old_relations(live):
+        moved = moving.get(name)
         if moved is None:
             continue
-        if index.constraint is not None:
-            ctx.add(StepKind.DDL, f"free the name {index.constraint} (the backup's constraint)",
-                    [f"ALTER TABLE {old} RENAME CONSTRAINT {q(index.constraint)} TO {q(moved)}"],
+        if constraint is not None:
+            ctx.add(StepKind.DDL, f"free the name {constraint} (the backup's constraint)",
+                    [f"ALTER TABLE {old} RENAME CONSTRAINT {q(constraint)} TO {q(moved)}"],
                     table=table)
         else:
-            ctx.add(StepKind.DDL, f"free the name {index.name} (the backup's index)",
-                    [f"ALTER INDEX {qual(index.name, schema)} RENAME TO {q(moved)}"],
-                    table=table)
-    for constraint in _relation_constraints(desired, names):
-        temp = temporary.get(id(constraint))
+            ctx.add(StepKind.DDL, f"free the name {name} (the backup's index)",
+                    [f"ALTER INDEX {qual(name, schema)} RENAME TO {q(moved)}"], table=table)
+    for key in _relation_constraints(desired, names):
+        temp = temporary.get(id(key))
         if temp is not None:
-            final = names[id(constraint)]
+            final = names[id(key)]
             ctx.add(StepKind.DDL, f"name constraint {final} of {table} as before",
                     [f"ALTER TABLE {qual(table, schema)} RENAME CONSTRAINT {q(temp)} TO "
                      f"{q(final)}"], table=table)
@@ -459,6 +470,19 @@ def _carry_grants(ctx: Context, grants: Sequence[Grant], back: Mapping[str, str]
                        "application roles (and the IAM identities mapped to them) lose access"])
 
 
+def _live_identity_caches(desired: sa.Table, live: LiveTable,
+                          renames: Mapping[str, str]) -> dict[str, int]:
+    """Identity CACHE of the live columns where the target's identity states none (Alembic
+    does not compare it): kept, not reset to the default."""
+    out = {}
+    for column in desired.columns:
+        live_col = live.column(renames.get(column.name, column.name))
+        if column.identity is not None and column.identity.cache is None and \
+                live_col is not None and live_col.identity_cache is not None:
+            out[column.name] = live_col.identity_cache
+    return out
+
+
 def _restart_identities(ctx: Context, desired: sa.Table, live: LiveTable,
                         renames: Mapping[str, str], targets: Sequence[str], new: str,
                         table: str) -> None:
@@ -493,8 +517,9 @@ def _old_sequence(snapshot: Snapshot, live: LiveTable, column: str) -> str | Non
 def _create_view_again(ctx: Context, view: View, table: str) -> None:
     name = qual(view.name, view.schema)
     definition = view.definition.strip().rstrip(";").strip()
+    options = f" WITH ({', '.join(view.options)})" if view.options else ""
     ctx.add(StepKind.DDL, f"create view {view.name} again, reading the new {table}",
-            [f"CREATE VIEW {name} AS {definition}"], table=table)
+            [f"CREATE VIEW {name}{options} AS {definition}"], table=table)
     if view.comment is not None:
         ctx.add(StepKind.DDL, f"comment on view {view.name} (as before)",
                 [f"COMMENT ON VIEW {name} IS {literal(view.comment)}"], table=table)

@@ -16,14 +16,17 @@ from ._sql import cols, column_sql, expr_sql, literal, q, qual, type_sql
 def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
                      pk_name: str | None = None,
                      constraint_names: Mapping[int, str] | None = None,
-                     reloptions: Sequence[str] = ()) -> str:
+                     reloptions: Sequence[str] = (),
+                     identity_caches: Mapping[str, int] | None = None) -> str:
     """DSQL-legal ``CREATE TABLE``: identity with CACHE, no SERIAL, inline PK and constraints,
     foreign keys only where the profile has them. ``constraint_names`` (by ``id()`` of the
     constraint) overrides the constraints' own names; ``reloptions`` are storage parameters
-    (``name=value``) given as ``WITH (...)``."""
+    (``name=value``) given as ``WITH (...)``; ``identity_caches`` (column → CACHE) stands for
+    the CACHE of identities that state none."""
     renamed = constraint_names or {}
     floor = ctx.profile.limits.min_large_cache
-    lines = [column_sql(c, cache_floor=floor) for c in table.columns]
+    lines = [column_sql(_with_cache(c, (identity_caches or {}).get(c.name)), cache_floor=floor)
+             for c in table.columns]
     for column in table.columns:
         _check_column(table, column, ctx)
     _check_limits(table, ctx)
@@ -51,6 +54,20 @@ def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
     body = ",\n  ".join(lines)
     storage = f" WITH ({', '.join(reloptions)})" if reloptions else ""
     return f"CREATE TABLE {qual(name or table.name, table.schema)} (\n  {body}\n){storage}"
+
+
+def _with_cache(column: sa.Column[object], cache: int | None) -> sa.Column[object]:
+    """``column``, or a copy of it whose identity has ``cache`` (the target is not changed)."""
+    identity = column.identity
+    if cache is None or identity is None or identity.cache is not None:
+        return column
+    copy = column._copy()
+    copy.identity = sa.Identity(always=identity.always, on_null=identity.on_null,
+                                start=identity.start, increment=identity.increment,
+                                minvalue=identity.minvalue, maxvalue=identity.maxvalue,
+                                nominvalue=identity.nominvalue, nomaxvalue=identity.nomaxvalue,
+                                cycle=identity.cycle, cache=cache, order=identity.order)
+    return copy
 
 
 def foreign_key_sql(fk: sa.ForeignKeyConstraint) -> str:

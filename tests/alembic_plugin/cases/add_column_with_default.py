@@ -4,8 +4,8 @@ from alembic import op
 
 EXPECTED = {
     "current": ["ddl", "ddl", "backfill"],
-    "classic": ["ddl", "ddl", "ddl", "copy", "verify", "swap", "ddl", "async_index", "verify",
-                "ddl"],
+    "classic": ["ddl", "copy", "verify", "swap", "ddl", "ddl", "ddl", "ddl", "async_index",
+                "verify", "ddl"],
 }
 
 

@@ -3,10 +3,10 @@ import sqlalchemy as sa
 from alembic import op
 
 EXPECTED = {
-    "current": ["ddl", "ddl", "ddl", "copy", "verify", "swap", "ddl", "async_index", "verify",
-                "ddl"],
-    "classic": ["ddl", "ddl", "ddl", "copy", "verify", "swap", "ddl", "async_index", "verify",
-                "ddl"],
+    "current": ["ddl", "copy", "verify", "swap", "ddl", "ddl", "ddl", "ddl", "async_index",
+                "verify", "ddl"],
+    "classic": ["ddl", "copy", "verify", "swap", "ddl", "ddl", "ddl", "ddl", "async_index",
+                "verify", "ddl"],
 }
 
 

@@ -4,10 +4,10 @@ import sqlalchemy as sa
 from alembic import op
 
 EXPECTED = {
-    "current": ["verify", "ddl", "ddl", "ddl", "copy", "verify", "swap", "ddl", "async_index",
-                "async_index", "verify", "ddl"],
-    "classic": ["verify", "ddl", "ddl", "ddl", "copy", "verify", "swap", "ddl", "async_index",
-                "async_index", "verify", "ddl"],
+    "current": ["verify", "ddl", "copy", "verify", "swap", "ddl", "ddl", "ddl", "ddl",
+                "async_index", "async_index", "verify", "ddl"],
+    "classic": ["verify", "ddl", "copy", "verify", "swap", "ddl", "ddl", "ddl", "ddl",
+                "async_index", "async_index", "verify", "ddl"],
 }
 
 

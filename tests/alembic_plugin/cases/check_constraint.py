@@ -3,8 +3,8 @@ from alembic import op
 
 EXPECTED = {
     "current": ["verify", "ddl", "async_validate"],
-    "classic": ["ddl", "ddl", "ddl", "copy", "verify", "swap", "ddl", "async_index", "verify",
-                "ddl"],
+    "classic": ["ddl", "copy", "verify", "swap", "ddl", "ddl", "ddl", "ddl", "async_index",
+                "verify", "ddl"],
 }
 
 

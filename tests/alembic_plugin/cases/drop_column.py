@@ -3,7 +3,7 @@ from alembic import op
 
 EXPECTED = {
     "current": ["ddl"],
-    "classic": ["ddl", "ddl", "copy", "verify", "swap", "ddl", "verify", "ddl"],
+    "classic": ["ddl", "copy", "verify", "swap", "ddl", "ddl", "ddl", "verify", "ddl"],
 }
 
 

@@ -8,8 +8,8 @@ import dsql_migrate.alembic.ops  # noqa: F401 - the DSQL ops
 EXPECTED = {
     "current": ["verify", "async_index", "ddl", "verify", "ddl", "async_validate",
                 "async_index"],
-    "classic": ["verify", "ddl", "ddl", "ddl", "copy", "verify", "swap", "ddl", "async_index",
-                "async_index", "verify", "ddl"],
+    "classic": ["verify", "ddl", "copy", "verify", "swap", "ddl", "ddl", "ddl", "ddl",
+                "async_index", "async_index", "verify", "ddl"],
 }
 
 

@@ -6,8 +6,8 @@ from alembic import op
 import dsql_migrate.alembic.ops  # noqa: F401 - op.recreate_table
 
 EXPECTED = {
-    "current": ["ddl", "ddl", "copy", "verify", "swap", "ddl", "verify", "ddl"],
-    "classic": ["ddl", "ddl", "copy", "verify", "swap", "ddl", "verify", "ddl"],
+    "current": ["ddl", "copy", "verify", "swap", "ddl", "ddl", "ddl", "verify", "ddl"],
+    "classic": ["ddl", "copy", "verify", "swap", "ddl", "ddl", "ddl", "verify", "ddl"],
 }
 
 

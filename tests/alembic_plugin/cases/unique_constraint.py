@@ -4,7 +4,7 @@ from alembic import op
 
 EXPECTED = {
     "current": ["verify", "async_index", "ddl"],
-    "classic": ["verify", "ddl", "ddl", "ddl", "copy", "verify", "swap", "ddl",
+    "classic": ["verify", "ddl", "copy", "verify", "swap", "ddl", "ddl", "ddl", "ddl",
                 "async_index", "verify", "ddl"],
 }
 
