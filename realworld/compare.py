@@ -17,9 +17,9 @@ class Difference:
 
     def __str__(self) -> str:
         if self.plugin is None:
-            return f"{describe(self.key)}: missing on the plugin side (stock: {_show(self.stock)})"
+            return f"{describe(self.key)}: missing on the plugin side; stock: {_show(self.stock)}"
         if self.stock is None:
-            return f"{describe(self.key)}: only on the plugin side ({_show(self.plugin)})"
+            return f"{describe(self.key)}: only on the plugin side: {_show(self.plugin)}"
         return f"{describe(self.key)}: stock {_show(self.stock)} / plugin {_show(self.plugin)}"
 
 
@@ -49,7 +49,7 @@ def differences(left: Snapshot, right: Snapshot) -> list[Difference]:
 def compare(stock: Snapshot, plugin: Snapshot) -> Comparison:
     result = Comparison()
     for diff in differences(stock, plugin):
-        rule = next((r for r in ALLOWED if r.applies(diff.key, diff.stock, diff.plugin)), None)
+        rule = next((r for r in ALLOWED if r.applies(diff.key, diff.stock, diff.plugin, stock, plugin)), None)
         if rule is None:
             result.differences.append(diff)
         else:

@@ -42,7 +42,8 @@ HISTORIES: dict[str, History] = {h.name: h for h in (
         "dagster", "dagster", "1.13.29", "dagster/_core/storage/alembic/versions",
         wheels=("dagster-shared==1.13.29", *PYDANTIC),
         stubs=("filelock", "dagster_pipes", "pytz", "toposort", "docstring_parser",
-               "coloredlogs", "tqdm"),
+               "coloredlogs", "tqdm", "structlog"),
+        setup="dagster",
         why="the revisions import dagster's storage helpers, which import dagster's instance",
     ),
     History(

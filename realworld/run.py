@@ -112,9 +112,16 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-def _is_plugin_error(exc: BaseException) -> bool:
+def _plugin_error(exc: BaseException) -> BaseException | None:
+    """The plugin's own error behind ``exc`` (under Alembic it arrives as a ``CommandError``)."""
     from dsql_migrate.errors import DsqlMigrateError
-    return isinstance(exc, DsqlMigrateError)
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DsqlMigrateError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _where(exc: BaseException, versions: Path) -> str:
@@ -186,6 +193,7 @@ class HistoryRun:
         self.progress = progress
         self.versions = Path()
         self.log: TextIO = io.StringIO()
+        self.resynced = ""  # the last revision after which the plugin side was resynchronised
 
     def _config(self, name: str, url: str, *, plugin: bool) -> Config:
         return project.make(self.workdir / name, self.versions, url, plugin=plugin,
@@ -308,8 +316,12 @@ class HistoryRun:
             self._classify_error(outcome, plugin_error, plugin_before, plugin_after)
         else:
             self._classify_applied(outcome, stock_after, plugin_after)
+        if self.resynced and outcome.classification != SAME:
+            outcome.detail += (" [the plugin side was resynchronised from stock after "
+                               f"{self.resynced}]")
         if outcome.classification != SAME:
             self._resync(plugin_raw, stock_after[1])
+            self.resynced = revision
         outcome.seconds = time.monotonic() - started
         return outcome
 
@@ -317,10 +329,14 @@ class HistoryRun:
                         before: snapshot.State, after: snapshot.State) -> None:
         text = _error_text(error, self.versions)
         changed = differences(before[0], after[0])
-        if _is_plugin_error(error) and not changed and before[1] == after[1]:
-            outcome.classification = REFUSED
-            outcome.detail = text
-            return
+        ours = _plugin_error(error)
+        if ours is not None and not changed and before[1] == after[1]:
+            if "dsql" in str(ours).lower():
+                outcome.classification = REFUSED
+                outcome.detail = text
+                return
+            text += (" -- refused before any change, but names no DSQL rule: a gap, "
+                     "not a limit")
         outcome.classification = FAILED
         if changed:
             text += f" -- and the plugin side changed ({len(changed)}: {changed[0]})"
