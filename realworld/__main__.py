@@ -1,7 +1,7 @@
-"""``python -m realworld``: run real Alembic histories on stock Alembic and through the plugin.
+"""``python -m realworld``: real Alembic histories on stock Alembic and through the plugin.
 
-Exit status: 0 when no revision ``differs`` or ``failed`` (refusals are fine), 1 otherwise,
-2 for a usage error.
+The command line, the only module of the harness that prints. Exit status: 0 when every
+revision is ``same`` or ``refused-before-change``, 1 otherwise, 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -48,16 +48,17 @@ def main(argv: list[str] | None = None) -> int:
 
     def progress(history: History, result: RevisionResult) -> None:
         if not args.quiet:
-            print(f"[{history.name}] {revision_line(result, 140)}", file=sys.stderr, flush=True)
+            line = f"[{history.name}] {revision_line(result, 140)}"
+            print(line, file=sys.stderr, flush=True)  # noqa: T201
 
     started = time.monotonic()
     with local_target(args.local_dir, args.profile) as (raw_url, dsql_url):
         results = run_histories(histories, raw_url=raw_url, dsql_url=dsql_url, cache=cache,
                                 profile=args.profile, timeout=args.timeout, progress=progress)
-    print(text(results))
+    print(text(results))  # noqa: T201
     for result in results:
-        print(summary(result))
-    print(f"total: {time.monotonic() - started:.0f} s")
+        print(summary(result))  # noqa: T201
+    print(f"total: {time.monotonic() - started:.0f} s")  # noqa: T201
     if args.markdown:
         args.markdown.write_text(markdown(results))
     return 0 if all(r.ok for r in results) else 1

@@ -49,7 +49,8 @@ def differences(left: Snapshot, right: Snapshot) -> list[Difference]:
 def compare(stock: Snapshot, plugin: Snapshot) -> Comparison:
     result = Comparison()
     for diff in differences(stock, plugin):
-        rule = next((r for r in ALLOWED if r.applies(diff.key, diff.stock, diff.plugin, stock, plugin)), None)
+        rule = next((r for r in ALLOWED
+                     if r.applies(diff.key, diff.stock, diff.plugin, stock, plugin)), None)
         if rule is None:
             result.differences.append(diff)
         else:

@@ -25,6 +25,11 @@ class History:
     wheels: tuple[str, ...] = ()
     stubs: tuple[str, ...] = ()
     setup: str | None = None
+    #: the project's own env.py runs on an AUTOCOMMIT connection: so does side (a)
+    autocommit: bool = False
+    #: environment variables set while the history runs; ``{workdir}`` is the run's scratch
+    #: directory (so that nothing is written to the user's home)
+    env: tuple[tuple[str, str], ...] = ()
     why: str = ""
 
     @property
@@ -43,15 +48,36 @@ HISTORIES: dict[str, History] = {h.name: h for h in (
         wheels=("dagster-shared==1.13.29", *PYDANTIC),
         stubs=("filelock", "dagster_pipes", "pytz", "toposort", "docstring_parser",
                "coloredlogs", "tqdm", "structlog"),
-        setup="dagster",
+        setup="dagster", autocommit=True,
         why="the revisions import dagster's storage helpers, which import dagster's instance",
     ),
     History(
         "prefect", "prefect", "3.9.1",
         "prefect/server/database/_migrations/versions/postgresql",
-        wheels=PYDANTIC,
+        wheels=(*PYDANTIC, "pydantic-settings==2.16.3", "python-dotenv==1.2.4",
+                "pydantic-extra-types==2.11.1", "pendulum==3.3.0", "python-dateutil==4.0.0",
+                "six==1.17.0", "tzdata==2026.6", "greenlet==3.5.6", "cloudpickle==3.1.3",
+                "python-slugify==9.2.0", "text-unidecode==1.3", "httpx==0.29.0",
+                "httpcore==1.0.9", "anyio==4.16.0", "certifi==2026.10.19.post1",
+                "h11==0.16.0", "idna==3.21", "sniffio==1.3.1"),
+        stubs=("orjson", "humanize", "griffe", "asgi_lifespan", "starlette", "cachetools",
+               "coolname", "jsonschema", "referencing", "fsspec", "toml", "opentelemetry",
+               "prometheus_client", "websockets", "whenever", "pytz",
+               "jinja2_humanize_extension"),
+        why="prefect's package __init__ loads its settings (pydantic-settings), its block "
+            "registry (checksums via cloudpickle, slugs via python-slugify, an httpx client); "
+            "server, telemetry and serialisation extras are stubbed",
     ),
     History(
         "airflow", "apache-airflow-core", "3.3.2", "airflow/migrations/versions",
+        wheels=(*PYDANTIC, "pendulum==3.3.0", "python-dateutil==4.0.0", "six==1.17.0",
+                "tzdata==2026.6", "greenlet==3.5.6", "attrs==26.1.0", "structlog==26.1.0",
+                "pygtrie==2.6.2", "aiosqlite==0.22.1"),
+        stubs=("importlib_metadata", "methodtools", "uuid6", "jsonschema", "cryptography",
+               "lazy_object_proxy", "opentelemetry", "dill", "itsdangerous", "airflow.sdk"),
+        env=(("AIRFLOW_HOME", "{workdir}/airflow-home"),),
+        why="importing airflow initialises its settings, logging (structlog, pygtrie) and a "
+            "default SQLite engine (aiosqlite); the task SDK (airflow.sdk, another "
+            "distribution) and serialisation/crypto extras are stubbed",
     ),
 )}

@@ -33,7 +33,8 @@ class Placeholder:
         self._name = name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if len(args) == 1 and callable(args[0]) and not kwargs:
+        if len(args) == 1 and not kwargs and (
+                callable(args[0]) or isinstance(args[0], (classmethod, staticmethod, property))):
             return args[0]  # used as a decorator: keep the decorated function
         return Placeholder(self._name + "()")
 
@@ -77,6 +78,8 @@ class _StubLoader(importlib.abc.Loader):
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = StubModule(spec.name)
         module.__path__ = []  # a package, so that its submodules are stubs too
+        # a file that does not exist, for code that locates its dependencies' folders
+        module.__file__ = f"/nonexistent-stub/{spec.name.replace('.', '/')}/__init__.py"
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import signal
 import tempfile
 import time
@@ -106,6 +107,22 @@ def _deadline(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _environment(history: History, workdir: Path) -> Iterator[None]:
+    """The history's environment variables, set for the time of the run."""
+    saved = {name: os.environ.get(name) for name, _ in history.env}
+    for name, value in history.env:
+        os.environ[name] = value.format(workdir=workdir)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
 
 
 def _with_database(url: str, name: str) -> str:
@@ -196,8 +213,10 @@ class HistoryRun:
         self.resynced = ""  # the last revision after which the plugin side was resynchronised
 
     def _config(self, name: str, url: str, *, plugin: bool) -> Config:
-        return project.make(self.workdir / name, self.versions, url, plugin=plugin,
-                            profile=self.profile)
+        cfg = project.make(self.workdir / name, self.versions, url, plugin=plugin,
+                           profile=self.profile)
+        cfg.attributes["autocommit"] = self.history.autocommit
+        return cfg
 
     def run(self) -> HistoryResult:
         result = HistoryResult(self.history)
@@ -211,7 +230,7 @@ class HistoryRun:
         log_file = self.cache / "logs" / f"{self.history.name}.log"
         log_file.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with log_file.open("w") as self.log, \
+            with log_file.open("w") as self.log, _environment(self.history, self.workdir), \
                     loader.importable(site, self.history.stubs):
                 self._run(result)
         finally:

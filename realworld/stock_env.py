@@ -12,6 +12,9 @@ from sqlalchemy import engine_from_config, pool
 
 config = context.config
 hook = config.attributes.get("on_version_apply")
+# a project whose own env.py runs on an AUTOCOMMIT connection (dagster-postgres does) has
+# revisions that need it (CREATE INDEX CONCURRENTLY); realworld.histories says which
+options = {"isolation_level": "AUTOCOMMIT"} if config.attributes.get("autocommit") else {}
 
 
 def run_migrations_online() -> None:
@@ -19,6 +22,7 @@ def run_migrations_online() -> None:
         config.get_section(config.config_ini_section, {}),
         prefix="sqlalchemy.",
         poolclass=pool.NullPool,
+        **options,
     )
     with connectable.connect() as connection:
         context.configure(
