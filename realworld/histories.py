@@ -30,6 +30,10 @@ class History:
     #: environment variables set while the history runs; ``{workdir}`` is the run's scratch
     #: directory (so that nothing is written to the user's home)
     env: tuple[tuple[str, str], ...] = ()
+    #: the SQLAlchemy driver of side (a), the one the project runs on PostgreSQL (the plugin
+    #: side always uses psycopg 3): drivers bind values differently (psycopg 3 casts a string
+    #: literal ``$1::VARCHAR``, psycopg2 sends it untyped), and some revisions depend on it
+    stock_driver: str = "psycopg"
     why: str = ""
 
     @property
@@ -72,10 +76,12 @@ HISTORIES: dict[str, History] = {h.name: h for h in (
         "airflow", "apache-airflow-core", "3.3.2", "airflow/migrations/versions",
         wheels=(*PYDANTIC, "pendulum==3.3.0", "python-dateutil==4.0.0", "six==1.17.0",
                 "tzdata==2026.6", "greenlet==3.5.6", "attrs==26.1.0", "structlog==26.1.0",
-                "pygtrie==2.6.2", "aiosqlite==0.22.1"),
+                "pygtrie==2.6.2", "aiosqlite==0.22.1", "lazy-object-proxy==1.13.0",
+                "psycopg2-binary==2.9.13"),
         stubs=("importlib_metadata", "methodtools", "uuid6", "jsonschema", "cryptography",
-               "lazy_object_proxy", "opentelemetry", "dill", "itsdangerous", "airflow.sdk"),
+               "opentelemetry", "dill", "itsdangerous", "airflow.sdk"),
         env=(("AIRFLOW_HOME", "{workdir}/airflow-home"),),
+        stock_driver="psycopg2",
         why="importing airflow initialises its settings, logging (structlog, pygtrie) and a "
             "default SQLite engine (aiosqlite); the task SDK (airflow.sdk, another "
             "distribution) and serialisation/crypto extras are stubbed",

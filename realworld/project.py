@@ -47,16 +47,16 @@ format = %(levelname)-5.5s [%(name)s] %(message)s
 """
 
 
-def sqlalchemy_url(url: str) -> str:
-    """``postgresql://...`` as a SQLAlchemy URL with the psycopg (3) driver."""
+def sqlalchemy_url(url: str, driver: str = "psycopg") -> str:
+    """``postgresql://...`` as a SQLAlchemy URL with ``driver`` (psycopg 3 by default)."""
     scheme, rest = url.split("://", 1)
     if scheme not in ("postgresql", "postgres"):
         raise ValueError(f"expected a postgresql:// URL, got {scheme}://")
-    return "postgresql+psycopg://" + rest
+    return f"postgresql+{driver}://" + rest
 
 
 def make(root: Path, versions: Path, url: str, *, plugin: bool,
-         profile: str = "current") -> Config:
+         profile: str = "current", driver: str = "psycopg") -> Config:
     """An Alembic project in ``root`` running ``versions`` against ``url``."""
     scripts = root / "migrations"
     scripts.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,8 @@ def make(root: Path, versions: Path, url: str, *, plugin: bool,
     ini.write_text(INI)
     cfg = Config(str(ini))
     cfg.set_main_option("version_locations", str(versions).replace("%", "%%"))
-    cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
+    cfg.set_main_option("sqlalchemy.url",
+                        sqlalchemy_url(url, "psycopg" if plugin else driver).replace("%", "%%"))
     if plugin:
         cfg.set_main_option("dsql_migrate.profile", profile)
     return cfg

@@ -129,16 +129,27 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-def _plugin_error(exc: BaseException) -> BaseException | None:
-    """The plugin's own error behind ``exc`` (under Alembic it arrives as a ``CommandError``)."""
-    from dsql_migrate.errors import DsqlMigrateError
-
+def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, DsqlMigrateError):
-            return seen
+        yield seen
         seen = seen.__cause__ or seen.__context__
-    return None
+
+
+def _refusal(exc: BaseException) -> BaseException | None:
+    """The plugin's own refusal behind ``exc`` (under Alembic it arrives as a
+    ``CommandError``), or None: an error of a step the runner had started (``StepFailed``,
+    retries exhausted) or of the database is a failure, not a refusal."""
+    from dsql_migrate.errors import DsqlMigrateError
+    from dsql_migrate.runner.execute import StepFailed
+    from dsql_migrate.runner.session import RetriesExhausted
+
+    chain = list(_chain(exc))
+    if any(isinstance(e, (StepFailed, RetriesExhausted, psycopg.Error)) for e in chain):
+        return None
+    if any(type(e).__module__.startswith("sqlalchemy.exc") for e in chain):
+        return None
+    return next((e for e in chain if isinstance(e, DsqlMigrateError)), None)
 
 
 def _where(exc: BaseException, versions: Path) -> str:
@@ -214,7 +225,7 @@ class HistoryRun:
 
     def _config(self, name: str, url: str, *, plugin: bool) -> Config:
         cfg = project.make(self.workdir / name, self.versions, url, plugin=plugin,
-                           profile=self.profile)
+                           profile=self.profile, driver=self.history.stock_driver)
         cfg.attributes["autocommit"] = self.history.autocommit
         return cfg
 
@@ -348,7 +359,7 @@ class HistoryRun:
                         before: snapshot.State, after: snapshot.State) -> None:
         text = _error_text(error, self.versions)
         changed = differences(before[0], after[0])
-        ours = _plugin_error(error)
+        ours = _refusal(error)
         if ours is not None and not changed and before[1] == after[1]:
             if "dsql" in str(ours).lower():
                 outcome.classification = REFUSED
