@@ -41,8 +41,8 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
 from . import fetch, loader, project, snapshot
@@ -221,6 +221,7 @@ class HistoryRun:
         self.progress = progress
         self.versions = Path()
         self.log: TextIO = io.StringIO()
+        self._scripts: dict[str, ScriptDirectory] = {}
         self.resynced = ""  # the last revision after which the plugin side was resynchronised
 
     def _config(self, name: str, url: str, *, plugin: bool) -> Config:
@@ -330,7 +331,7 @@ class HistoryRun:
             # the plugin's progress lines go to the history's log, not to the table
             with _deadline(self.timeout if timeout is None else timeout), \
                     contextlib.redirect_stderr(self.log):
-                command.upgrade(cfg, revision)
+                self._alembic_upgrade(cfg, revision)
         except (Exception, SystemExit) as exc:
             return exc
         return None
@@ -386,13 +387,30 @@ class HistoryRun:
             outcome.classification = DIFFERS
             outcome.detail = f"{len(problems)} difference(s): " + "; ".join(problems)
 
+    def _alembic_upgrade(self, cfg: Config, revision: str) -> None:
+        """``alembic upgrade <revision>`` as ``alembic.command.upgrade`` runs it, with one
+        ``ScriptDirectory`` per project for the whole history: Alembic would otherwise load
+        every revision file again for every revision (quadratic in a 120-revision history)."""
+        key = str(cfg.config_file_name)
+        script = self._scripts.get(key)
+        if script is None:
+            script = self._scripts[key] = ScriptDirectory.from_config(cfg)
+
+        def upgrade(rev: Any, context: Any) -> Any:
+            return script._upgrade_revs(revision, rev)
+
+        with EnvironmentContext(cfg, script, fn=upgrade, as_sql=False, starting_rev=None,
+                                destination_rev=revision, tag=None):
+            script.run_env()
+
     def _resync(self, plugin_raw: Config, heads: frozenset[str]) -> None:
         """Make the plugin side equal to the stock side (see the module docstring)."""
         self.sides.reset_plugin()
         if self.history.setup:
             SETUPS[self.history.setup](project.sqlalchemy_url(self.sides.plugin_raw_url))
         for head in sorted(heads):
-            command.upgrade(plugin_raw, head)
+            with contextlib.redirect_stderr(self.log):
+                self._alembic_upgrade(plugin_raw, head)
 
 
 @contextlib.contextmanager

