@@ -41,9 +41,13 @@ def dagster_base(url: str) -> str:
     import types
 
     import sqlalchemy as sa
-    from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
-    from dagster._core.storage.migration import utils
-    from dagster._core.storage.runs.schema import RunStorageSqlMetadata
+    from dagster._core.storage.event_log.schema import (  # type: ignore[import-not-found]
+        SqlEventLogStorageMetadata,
+    )
+    from dagster._core.storage.migration import utils  # type: ignore[import-not-found]
+    from dagster._core.storage.runs.schema import (  # type: ignore[import-not-found]
+        RunStorageSqlMetadata,
+    )
 
     utils._UPGRADING_INSTANCE = types.SimpleNamespace(scheduler=None)
     tables = [t for md in (SqlEventLogStorageMetadata, RunStorageSqlMetadata)

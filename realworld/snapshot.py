@@ -122,7 +122,7 @@ def of_url(url: str) -> State:
     """Schema and ``alembic_version`` of the database at ``url``."""
     with psycopg.connect(url, autocommit=True) as conn:
         def query(sql: str) -> Sequence[Sequence[Any]]:
-            return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql).fetchall()  # type: ignore[arg-type,unused-ignore]
         return take(query), versions(query)
 
 

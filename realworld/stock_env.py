@@ -27,7 +27,7 @@ def run_migrations_online() -> None:
     with connectable.connect() as connection:
         context.configure(
             connection=connection, target_metadata=None, transaction_per_migration=True,
-            on_version_apply=[hook] if hook else [],
+            on_version_apply=hook,
         )
         with context.begin_transaction():
             context.run_migrations()
