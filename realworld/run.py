@@ -1,0 +1,454 @@
+"""Run one history on both sides, revision by revision, and classify every revision.
+
+Side (a): stock Alembic on plain PostgreSQL, in a scratch database of the emulator's server
+(reached with the raw URL). Side (b): the dsql-migrate plugin on the emulator (the DSQL-facing
+URL), whose database is the emulator's ``postgres`` database. After each revision both schemas
+are snapshotted and the revision is classified:
+
+- ``same``: the plugin applied it and both schemas are equal (up to :mod:`realworld.allowed`);
+- ``differs``: the plugin applied it and the schemas differ;
+- ``refused-before-change``: the plugin raised one of its own errors and the plugin side's
+  schema (and ``alembic_version``) is exactly as before the revision;
+- ``failed``: anything else (another exception, or an error after something changed);
+- ``stock-failed`` / ``not-run``: stock Alembic itself failed on this revision / stopped
+  before it: the history cannot be compared from there (it needs a setup or a replacement).
+
+Side (a) runs the whole history in one ``alembic upgrade heads`` with a snapshot after each
+revision (see :mod:`realworld.stock_env`); side (b) then runs ``alembic upgrade <revision>``
+through the plugin for each revision in the order side (a) applied them.
+
+After any outcome but ``same`` the plugin side is *resynchronised*: its database is emptied and
+stock Alembic replays the history up to this revision through the raw connection, so that the
+next revision starts from exactly the schema stock Alembic has, and one problem is reported
+once, not again for every later revision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+
+from . import fetch, loader, project, snapshot
+from .compare import compare, differences
+from .histories import History
+from .setups import SETUPS
+
+SAME = "same"
+DIFFERS = "differs"
+REFUSED = "refused-before-change"
+FAILED = "failed"
+STOCK_FAILED = "stock-failed"
+NOT_RUN = "not-run"
+CLASSES = (SAME, DIFFERS, REFUSED, FAILED, STOCK_FAILED, NOT_RUN)
+
+
+@dataclass
+class RevisionResult:
+    revision: str
+    file: str
+    classification: str
+    detail: str = ""
+    allowed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class HistoryResult:
+    history: History
+    revisions: list[RevisionResult] = field(default_factory=list)
+    setup: str = ""
+    error: str = ""
+    seconds: float = 0.0
+
+    def count(self, classification: str) -> int:
+        return sum(1 for r in self.revisions if r.classification == classification)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and not any(
+            self.count(c) for c in (DIFFERS, FAILED, STOCK_FAILED, NOT_RUN))
+
+
+class RevisionTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise :class:`RevisionTimeout` in the main thread after ``seconds`` (POSIX only)."""
+    if (seconds <= 0 or not hasattr(signal, "SIGALRM")
+            or threading.current_thread() is not threading.main_thread()
+            or signal.getitimer(signal.ITIMER_REAL)[0] > 0):
+        # no alarms here, or someone else's is pending (pytest-timeout): that one governs
+        yield
+        return
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise RevisionTimeout(f"no result after {seconds:.0f} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _environment(history: History, workdir: Path) -> Iterator[None]:
+    """The history's environment variables, set for the time of the run."""
+    saved = {name: os.environ.get(name) for name, _ in history.env}
+    for name, value in history.env:
+        os.environ[name] = value.format(workdir=workdir)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def _refusal(exc: BaseException) -> BaseException | None:
+    """The plugin's own refusal behind ``exc`` (under Alembic it arrives as a
+    ``CommandError``), or None: an error of a step the runner had started (``StepFailed``,
+    retries exhausted) or of the database is a failure, not a refusal."""
+    from dsql_migrate.errors import DsqlMigrateError
+    from dsql_migrate.runner.execute import StepFailed
+    from dsql_migrate.runner.session import RetriesExhausted
+
+    chain = list(_chain(exc))
+    if any(isinstance(e, (StepFailed, RetriesExhausted, psycopg.Error)) for e in chain):
+        return None
+    if any(type(e).__module__.startswith("sqlalchemy.exc") for e in chain):
+        return None
+    return next((e for e in chain if isinstance(e, DsqlMigrateError)), None)
+
+
+def _where(exc: BaseException, versions: Path) -> str:
+    """``file.py:123`` of the innermost frame in a revision file, if any."""
+    found = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).parent == versions:
+            found = f"{Path(frame.filename).name}:{frame.lineno}"
+    return found
+
+
+def _error_text(exc: BaseException, versions: Path) -> str:
+    message = " ".join(str(exc).split()) or "(no message)"
+    where = _where(exc, versions)
+    return f"{type(exc).__name__}: {message}" + (f" [at {where}]" if where else "")
+
+
+@dataclass
+class Sides:
+    """The databases of one history run."""
+
+    raw_url: str        # the emulator's server, directly (admin)
+    dsql_url: str       # the emulator (DSQL rules)
+    stock_db: str
+
+    @property
+    def stock_url(self) -> str:
+        return _with_database(self.raw_url, self.stock_db)
+
+    @property
+    def plugin_raw_url(self) -> str:
+        """The plugin side's database, directly: for snapshots and resynchronising."""
+        return _with_database(self.raw_url, urlsplit(self.dsql_url).path.lstrip("/")
+                              or "postgres")
+
+    def create_stock(self) -> None:
+        with psycopg.connect(self.raw_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.stock_db}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{self.stock_db}"')
+
+    def drop_stock(self) -> None:
+        with psycopg.connect(self.raw_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.stock_db}" WITH (FORCE)')
+
+    def reset_plugin(self) -> None:
+        """Empty the plugin side: every user schema (and the plugin's state) goes."""
+        with psycopg.connect(self.plugin_raw_url, autocommit=True) as conn:
+            schemas = [r[0] for r in conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname NOT IN "
+                "('pg_catalog', 'information_schema', 'pg_toast', 'sys') "
+                "AND nspname NOT LIKE 'pg_temp%' AND nspname NOT LIKE 'pg_toast_temp%'")]
+            for name in schemas:
+                conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+            conn.execute("CREATE SCHEMA public")
+
+
+class HistoryRun:
+    """One history, both sides, revision by revision (see the module docstring)."""
+
+    def __init__(self, history: History, sides: Sides, *, workdir: Path, cache: Path,
+                 profile: str = "current", timeout: float = 300.0,
+                 progress: Callable[[RevisionResult], None] | None = None) -> None:
+        self.history = history
+        self.sides = sides
+        self.workdir = workdir
+        self.cache = cache
+        self.profile = profile
+        self.timeout = timeout
+        self.progress = progress
+        self.versions = Path()
+        self.log: TextIO = io.StringIO()
+        self._scripts: dict[str, ScriptDirectory] = {}
+        self.resynced = ""  # the last revision after which the plugin side was resynchronised
+
+    def _config(self, name: str, url: str, *, plugin: bool) -> Config:
+        cfg = project.make(self.workdir / name, self.versions, url, plugin=plugin,
+                           profile=self.profile, driver=self.history.stock_driver)
+        cfg.attributes["autocommit"] = self.history.autocommit
+        return cfg
+
+    def run(self) -> HistoryResult:
+        result = HistoryResult(self.history)
+        started = time.monotonic()
+        try:
+            site = fetch.site(self.history, self.cache)
+            self.versions = fetch.versions_path(self.history, self.cache)
+        except fetch.FetchError as exc:
+            result.error = str(exc)
+            return result
+        log_file = self.cache / "logs" / f"{self.history.name}.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with log_file.open("w") as self.log, _environment(self.history, self.workdir), \
+                    loader.importable(site, self.history.stubs):
+                self._run(result)
+        finally:
+            result.seconds = time.monotonic() - started
+        return result
+
+    def _run(self, result: HistoryResult) -> None:
+        stock = self._config("stock", self.sides.stock_url, plugin=False)
+        plugin = self._config("plugin", self.sides.dsql_url, plugin=True)
+        plugin_raw = self._config("plugin-raw", self.sides.plugin_raw_url, plugin=False)
+        try:
+            files = self._files(stock)
+        except Exception as exc:
+            result.error = "cannot read the history: " + _error_text(exc, self.versions)
+            return
+        self.sides.create_stock()
+        self.sides.reset_plugin()
+        try:
+            result.setup = self._setup()
+            steps, stock_error = self._stock_run(stock)
+            plugin_before = snapshot.of_url(self.sides.plugin_raw_url)
+            for revision, stock_after in steps:
+                outcome = self._revision(revision, files[revision], plugin, plugin_raw,
+                                         stock_after, plugin_before)
+                result.revisions.append(outcome)
+                if self.progress:
+                    self.progress(outcome)
+                plugin_before = snapshot.of_url(self.sides.plugin_raw_url)
+            if stock_error is not None:
+                self._stock_failed(result, files, {r for r, _ in steps}, stock_error)
+        except Exception as exc:
+            result.error = "harness error: " + _error_text(exc, self.versions)
+        finally:
+            self.sides.drop_stock()
+
+    def _files(self, cfg: Config) -> dict[str, str]:
+        """Every revision's file name, parents before children."""
+        script = ScriptDirectory.from_config(cfg)
+        revisions = list(script.walk_revisions("base", "heads"))
+        revisions.reverse()
+        return {r.revision: Path(r.path).name for r in revisions}
+
+    def _stock_run(self, cfg: Config) -> tuple[list[tuple[str, snapshot.State]],
+                                                BaseException | None]:
+        """Side (a) in one ``upgrade heads``, with a snapshot after each revision."""
+        steps: list[tuple[str, snapshot.State]] = []
+
+        def after_revision(*, ctx: Any, step: Any, heads: set[str], run_args: Any) -> None:
+            if step.is_stamp or not step.is_upgrade:
+                return
+            def query(sql: str) -> Any:
+                return ctx.connection.exec_driver_sql(sql).fetchall()
+            steps.append((step.up_revision_id, (snapshot.take(query),
+                                                snapshot.versions(query))))
+
+        cfg.attributes["on_version_apply"] = after_revision
+        return steps, self._upgrade(cfg, "heads", timeout=self.timeout * 10)
+
+    def _stock_failed(self, result: HistoryResult, files: dict[str, str], done: set[str],
+                      error: BaseException) -> None:
+        """The revision stock Alembic failed on, and every one it did not reach."""
+        where = _where(error, self.versions).split(":")[0]
+        failing = next((r for r, f in files.items() if f == where and r not in done), None)
+        for revision, file in files.items():
+            if revision in done:
+                continue
+            if revision == failing or (failing is None and not result.count(STOCK_FAILED)):
+                result.revisions.append(RevisionResult(
+                    revision, file, STOCK_FAILED,
+                    "stock Alembic on PostgreSQL failed: " + _error_text(error, self.versions)))
+            else:
+                result.revisions.append(RevisionResult(
+                    revision, file, NOT_RUN, "stock Alembic stopped before it"))
+
+    def _setup(self) -> str:
+        if not self.history.setup:
+            return ""
+        build = SETUPS[self.history.setup]
+        line = build(project.sqlalchemy_url(self.sides.stock_url))
+        build(project.sqlalchemy_url(self.sides.plugin_raw_url))
+        return line
+
+    def _upgrade(self, cfg: Config, revision: str,
+                 timeout: float | None = None) -> BaseException | None:
+        try:
+            # the plugin's progress lines go to the history's log, not to the table
+            with _deadline(self.timeout if timeout is None else timeout), \
+                    contextlib.redirect_stderr(self.log):
+                self._alembic_upgrade(cfg, revision)
+        except (Exception, SystemExit) as exc:
+            return exc
+        return None
+
+    def _revision(self, revision: str, file: str, plugin: Config, plugin_raw: Config,
+                  stock_after: snapshot.State, plugin_before: snapshot.State,
+                  ) -> RevisionResult:
+        started = time.monotonic()
+        outcome = RevisionResult(revision, file, SAME)
+        plugin_error = self._upgrade(plugin, revision)
+        plugin_after = snapshot.of_url(self.sides.plugin_raw_url)
+        if plugin_error is not None:
+            self._classify_error(outcome, plugin_error, plugin_before, plugin_after)
+        else:
+            self._classify_applied(outcome, stock_after, plugin_after)
+        if self.resynced and outcome.classification != SAME:
+            outcome.detail += (" [the plugin side was resynchronised from stock after "
+                               f"{self.resynced}]")
+        if outcome.classification != SAME:
+            self._resync(plugin_raw, stock_after[1])
+            self.resynced = revision
+        outcome.seconds = time.monotonic() - started
+        return outcome
+
+    def _classify_error(self, outcome: RevisionResult, error: BaseException,
+                        before: snapshot.State, after: snapshot.State) -> None:
+        text = _error_text(error, self.versions)
+        changed = differences(before[0], after[0])
+        ours = _refusal(error)
+        if ours is not None and not changed and before[1] == after[1]:
+            if "dsql" in str(ours).lower():
+                outcome.classification = REFUSED
+                outcome.detail = text
+                return
+            text += (" -- refused before any change, but names no DSQL rule: a gap, "
+                     "not a limit")
+        outcome.classification = FAILED
+        if changed:
+            text += f" -- and the plugin side changed ({len(changed)}: {changed[0]})"
+        elif before[1] != after[1]:
+            text += " -- and alembic_version changed"
+        outcome.detail = text
+
+    def _classify_applied(self, outcome: RevisionResult, stock: snapshot.State,
+                          plugin: snapshot.State) -> None:
+        result = compare(stock[0], plugin[0])
+        outcome.allowed = sorted({name for _, name in result.allowed})
+        problems = [str(d) for d in result.differences]
+        if stock[1] != plugin[1]:
+            problems.append(f"alembic_version: stock {sorted(stock[1])} / "
+                            f"plugin {sorted(plugin[1])}")
+        if problems:
+            outcome.classification = DIFFERS
+            outcome.detail = f"{len(problems)} difference(s): " + "; ".join(problems)
+
+    def _alembic_upgrade(self, cfg: Config, revision: str) -> None:
+        """``alembic upgrade <revision>`` as ``alembic.command.upgrade`` runs it, with one
+        ``ScriptDirectory`` per project for the whole history: Alembic would otherwise load
+        every revision file again for every revision (quadratic in a 120-revision history)."""
+        key = str(cfg.config_file_name)
+        script = self._scripts.get(key)
+        if script is None:
+            script = self._scripts[key] = ScriptDirectory.from_config(cfg)
+
+        def upgrade(rev: Any, context: Any) -> Any:
+            return script._upgrade_revs(revision, rev)
+
+        with EnvironmentContext(cfg, script, fn=upgrade, as_sql=False, starting_rev=None,
+                                destination_rev=revision, tag=None):
+            script.run_env()
+
+    def _resync(self, plugin_raw: Config, heads: frozenset[str]) -> None:
+        """Make the plugin side equal to the stock side (see the module docstring)."""
+        self.sides.reset_plugin()
+        if self.history.setup:
+            SETUPS[self.history.setup](project.sqlalchemy_url(self.sides.plugin_raw_url))
+        for head in sorted(heads):
+            with contextlib.redirect_stderr(self.log):
+                self._alembic_upgrade(plugin_raw, head)
+
+
+@contextlib.contextmanager
+def local_target(directory: Path | None, profile: str) -> Iterator[tuple[str, str]]:
+    """(raw URL, DSQL URL) of a local target the harness starts and stops itself."""
+    from dsql_migrate.local import LocalInstance
+
+    with contextlib.ExitStack() as stack:
+        if directory is None:
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(
+                prefix="dsql-migrate-realworld-")))
+        instance = LocalInstance(directory / "target", profile=profile)
+        url = instance.start()
+        try:
+            yield instance.raw_url(), url
+        finally:
+            instance.destroy()
+
+
+def run_histories(histories: list[History], *, raw_url: str, dsql_url: str, cache: Path,
+                  profile: str = "current", timeout: float = 300.0,
+                  progress: Callable[[History, RevisionResult], None] | None = None,
+                  ) -> list[HistoryResult]:
+    """Run each history against the given target (see :func:`local_target`)."""
+    results = []
+    for history in histories:
+        sides = Sides(raw_url, dsql_url, f"realworld_stock_{uuid.uuid4().hex[:8]}")
+        with tempfile.TemporaryDirectory(prefix=f"realworld-{history.name}-") as tmp:
+            def report(outcome: RevisionResult, history: History = history) -> None:
+                if progress:
+                    progress(history, outcome)
+            run = HistoryRun(history, sides, workdir=Path(tmp), cache=cache, profile=profile,
+                             timeout=timeout, progress=report)
+            results.append(run.run())
+    return results
+
+
