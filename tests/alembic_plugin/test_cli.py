@@ -120,7 +120,7 @@ def test_raw_sql_dsql_rejects_is_refused_before_anything_runs(workdir: Path,
         "def downgrade():\n    pass\n")
     result = cli("upgrade", "--url", dsql_url)
     assert result.exit_code == 1
-    assert "0001_bad.py upgrade(): op.execute #2:1:1" in result.output
+    assert "0001_bad.py:7 in upgrade(): op.execute #2:1:1" in result.output
     assert "TRUNCATE" in result.output or "truncate" in result.output
     with psycopg.connect(dsql_url, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('t7bad')").fetchone() == (None,)

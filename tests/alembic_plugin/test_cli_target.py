@@ -267,5 +267,5 @@ def test_plain_alembic_command_prints_failed_not_a_traceback(workdir: Path,
                             cwd=workdir)
     output = result.stdout + result.stderr
     assert result.returncode != 0  # Alembic's own code for a failed command
-    assert "FAILED: DSQL would reject SQL in this revision" in output, output
+    assert "FAILED: DSQL cannot do what this revision asks; nothing of it was run" in output, output
     assert "Traceback" not in output
