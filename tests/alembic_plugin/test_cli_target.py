@@ -109,6 +109,15 @@ BROKEN = {
                    "AttributeError"),
     "import": ("import no_such_module_t7tg\n\ndef upgrade():\n    pass\n",
                "ModuleNotFoundError: No module named 'no_such_module_t7tg'"),
+    # issue 13: any exception, not only the usual Python errors
+    "runtime": ("def upgrade():\n    raise RuntimeError('data check failed')\n",
+                "RuntimeError: data check failed"),
+    "exception": ("def upgrade():\n    raise Exception('plain')\n", "Exception: plain"),
+    "system_exit": ("def upgrade():\n    raise SystemExit(3)\n", "SystemExit(3)"),
+    "library": ("def upgrade():\n    op.create_table('t7tg_x', sa.Column('a', sa.Integer), "
+                "sa.Column('a', sa.Integer))\n", "DuplicateColumnError"),
+    "module_level": ("raise RuntimeError('at import')\n\ndef upgrade():\n    pass\n",
+                     "RuntimeError: at import"),
 }
 
 
@@ -122,7 +131,8 @@ def test_a_python_error_in_a_revision_is_file_line_message(case: str, workdir: P
     path = workdir / "migrations" / "versions" / "tg1_items.py"
     lines = revision.splitlines()
     line = next(i for i, text in enumerate(lines, 1)
-                if ("op." in text and "def" not in text) or "no_such" in text)
+                if ("op." in text and "def" not in text) or "no_such" in text
+                or text.lstrip().startswith("raise "))
     commands = [("upgrade", "--url", dsql_url)]
     if case == "syntax":  # loading the revisions fails in every command
         commands += [("history",), ("revision", "-m", "next")]

@@ -51,8 +51,8 @@ def test_upgrade_and_downgrade_common_ops(profile: str, tmp_path: Path,
     cfg = Config(str(make_project(tmp_path, url, profile=profile)))
 
     if profile == "classic":  # r4 adds a foreign key: classic has none, so it is refused
-        with pytest.raises(CommandError, match="r4_foreign_key.py:15 in upgrade.*the classic "
-                           "profile has no foreign keys"):
+        with pytest.raises(CommandError, match=r"r4_foreign_key\.py:15 in upgrade.*the "
+                           r"classic profile has no foreign keys"):
             command.upgrade(cfg, "head")
         assert scalar(url, "SELECT version_num FROM alembic_version") == "r3"
         command.downgrade(cfg, "base")

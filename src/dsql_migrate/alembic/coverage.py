@@ -291,10 +291,16 @@ def _without_constraint(type_: Any) -> Any:
     return copied
 
 
+def check_sql(constraint: sa.CheckConstraint) -> str:
+    """The condition of a CHECK as PostgreSQL gets it in DDL (column names unqualified)."""
+    compiler = _PG.ddl_compiler(_PG, sa.schema.CreateTable(sa.Table("_", sa.MetaData())))
+    return str(compiler.sql_compiler.process(constraint.sqltext, include_table=False,
+                                             literal_binds=True))
+
+
 def _check_op(constraint: sa.CheckConstraint, table: str, column: str,
               schema: str | None) -> ops.CreateCheckConstraintOp:
-    condition = str(constraint.sqltext.compile(dialect=_PG,
-                                               compile_kwargs={"literal_binds": True}))
+    condition = check_sql(constraint)
     return ops.CreateCheckConstraintOp(_name(constraint.name, f"{table}_{column}_check"), table,
                                        sa.text(condition), schema=schema)
 
@@ -351,9 +357,9 @@ covers(ops.DropColumnOp, "op.drop_column, batch_op.drop_column",
 def _alter_column(operation: ops.AlterColumnOp, ctx: ExpandContext) -> list[ops.MigrateOperation]:
     if operation.modify_type is not None:
         operation.modify_type = sqltypes.to_instance(operation.modify_type)
-    existing = operation.kw.get("existing_type")
+    existing = operation.existing_type
     if existing is not None:
-        operation.kw["existing_type"] = existing = sqltypes.to_instance(existing)
+        operation.existing_type = existing = sqltypes.to_instance(existing)
     table, schema = operation.table_name, operation.schema
     before: list[ops.MigrateOperation] = []
     after: list[ops.MigrateOperation] = []

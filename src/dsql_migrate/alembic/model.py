@@ -161,8 +161,8 @@ def _explicit_type_checks(table: sa.Table) -> None:
         column = next(iter(constraint.columns), None) if len(constraint.columns) else None
         name = constraint.name if isinstance(constraint.name, str) else (
             f"{table.name}_{column.name if column is not None else 'type'}_check")
-        condition = str(constraint.sqltext.compile(dialect=_PG,
-                                                   compile_kwargs={"literal_binds": True}))
+        condition = str(compiler.sql_compiler.process(constraint.sqltext, include_table=False,
+                                                      literal_binds=True))
         table.append_constraint(sa.CheckConstraint(sa.text(condition), name=name))
 
 

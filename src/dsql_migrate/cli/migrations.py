@@ -145,8 +145,9 @@ def alembic_errors(cfg: AlembicConfig | None = None) -> Iterator[None]:
         raise MigrationsError(f"database error: {first}") from None
     except sa.exc.SQLAlchemyError as exc:
         raise MigrationsError(str(exc).strip().splitlines()[0]) from None
-    except (ArithmeticError, AttributeError, ImportError, LookupError, NameError, TypeError,
-            ValueError) as exc:
+    except DsqlMigrateError:
+        raise
+    except (Exception, SystemExit) as exc:  # any exception (issue 13), a library's own too
         raise_project_error(exc, cfg)
         raise
 
@@ -214,7 +215,10 @@ def raise_project_error(exc: BaseException, cfg: AlembicConfig | None) -> None:
     if frame is None:
         return
     text = str(exc).strip().splitlines()
-    message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    if isinstance(exc, SystemExit):
+        message = f"SystemExit({exc.code!r})"
+    else:
+        message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
     raise RevisionCodeError(
         f"{frame.filename}:{frame.lineno}: {message}",
         hint=CODE_HINT.format(line=f", {frame.line.strip()}," if frame.line else "",
