@@ -248,8 +248,9 @@ def _record_and_compile(mc: MigrationContext, step: Any, settings: DsqlSettings,
             live = snapshot(conn)
         finally:
             conn.close()
-        return _compile(mc, step, settings, pending, live, reflect_live(mc.connection),
+        plan = _compile(mc, step, settings, pending, live, reflect_live(mc.connection),
                         source={"run": nonce, "part": part, "before": where}).plan
+        return _marked(plan, {"alembic_part": f"run {nonce}, part {part}"})
 
     def apply(plan: Plan, part_label: str) -> None:
         _apply(session, store, settings, step, plan, part_label)
@@ -269,6 +270,13 @@ def _record_and_compile(mc: MigrationContext, step: Any, settings: DsqlSettings,
     planned = _compile(mc, step, settings, recorder.pending(), live,
                        reflect_live(mc.connection), source={})
     return _with_version_step(planned.plan, mc, step, version_sql, nonce)
+
+
+def _marked(plan: Plan, details: dict[str, Any]) -> Plan:
+    """``plan`` with ``details`` in every step: the hash covers steps, not the source, and a
+    part of a later run (after a downgrade) must not be taken for the one already applied."""
+    steps = tuple(replace(s, details={**s.details, **details}) for s in plan.steps)
+    return Plan(profile=plan.profile, steps=steps, source=plan.source, warnings=plan.warnings)
 
 
 def _apply(session: Session, store: StateStore, settings: DsqlSettings, step: Any, plan: Plan,

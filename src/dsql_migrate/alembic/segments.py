@@ -44,6 +44,7 @@ from psycopg import sql
 from ..plan import Plan
 from ..runner import StateStore
 from ..runner.events import Event, Listener
+from ..runner.faults import CrashPoints
 from .record import NeedsConnection, Recorder, mark
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class Segments:
     parts: int = 0
     writes: int = 0
     done_writes: set[int] = field(default_factory=set)
+    crash: CrashPoints = field(default_factory=CrashPoints.from_env)
     _busy: bool = False
     _table_ready: bool = False
 
@@ -191,6 +193,7 @@ class Segments:
                 run()
         else:
             run()  # env.py's own transaction: both commit with it
+        self.crash.reach("alembic.write.after_commit")
         return True
 
     @property
