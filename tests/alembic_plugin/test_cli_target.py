@@ -191,9 +191,33 @@ def test_check_describes_each_difference_on_one_line() -> None:
     assert describe_diff(("add_table", items)) == "+ table items: in the models only"
     assert describe_diff(("remove_column", "s", "items", items.c.sku)) == (
         "- column s.items.sku: in the database only")
-    assert describe_diff(("add_index", index)) == "+ index ix_sku on items: in the models only"
+    assert describe_diff(("add_index", index)) == (
+        "+ index ix_sku on items (sku): in the models only")
     assert describe_diff([("modify_nullable", None, "items", "sku", {}, True, False)]) == (
         "~ items.sku: nullable True in the database, False in the models")
+
+
+def test_check_prints_sql_names_and_columns_not_object_reprs() -> None:
+    """Issue 13: ``DefaultClause(<sqlalchemy... object at 0x...>)`` and ``constraint
+    (unnamed): differs`` were printed."""
+    from dsql_migrate.cli.migrations import describe_diff
+    md = sa.MetaData()
+    items = sa.Table("items", md, sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("sku", sa.Text), sa.Column("n", sa.Integer))
+    default = sa.DefaultClause(sa.text("now()"))
+    line = describe_diff([("modify_default", None, "items", "sku", {}, None, default)])
+    assert line == "~ items.sku: default none in the database, now() in the models"
+    assert "object at 0x" not in describe_diff(
+        [("modify_default", None, "items", "n", {}, sa.DefaultClause("0"),
+          sa.DefaultClause(sa.literal(1)))])
+    check = sa.CheckConstraint(items.c.n > 0, name="ck_n")
+    items.append_constraint(check)
+    assert describe_diff(("add_constraint", check)) == (
+        "+ check constraint ck_n on items (n) CHECK (items.n > 0): in the models only")
+    assert describe_diff(("validate_constraint", None, "items", "ck_n")) == (
+        "~ constraint ck_n on items: NOT VALID in the database (the models want it validated)")
+    assert describe_diff(("remove_constraint", items.primary_key)) == (
+        "- primary key (unnamed) on items (id): in the database only")
 
 
 SECOND = '''\

@@ -160,34 +160,88 @@ def _qualified(schema: str | None, name: str) -> str:
     return f"{schema}.{name}" if schema else name
 
 
+_CONSTRAINT_KINDS = ((sa.PrimaryKeyConstraint, "primary key"), (sa.ForeignKeyConstraint,
+                     "foreign key"), (sa.UniqueConstraint, "unique constraint"),
+                     (sa.CheckConstraint, "check constraint"), (sa.Index, "index"))
+
+
+def _sql(value: Any) -> str:
+    """SQL text of a default, a CHECK condition or an index expression (never a repr)."""
+    if value is None:
+        return "none"
+    if isinstance(value, sa.DefaultClause):
+        value = value.arg
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, sa.sql.elements.TextClause):
+        return value.text
+    if isinstance(value, sa.sql.ClauseElement):
+        from sqlalchemy.dialects import postgresql
+
+        return str(value.compile(dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
+                                 compile_kwargs={"literal_binds": True}))
+    return str(value)
+
+
+def _columns(obj: Any) -> str:
+    if isinstance(obj, sa.Index):
+        keys = [getattr(e, "name", None) or _sql(e) for e in obj.expressions]
+    else:
+        keys = [c.name for c in getattr(obj, "columns", ())]
+    return f" ({', '.join(keys)})" if keys else ""
+
+
 def _object_name(obj: Any) -> str:
+    if isinstance(obj, str):
+        return obj
     table = getattr(obj, "table", None)
-    name = getattr(obj, "name", None) or "(unnamed)"
-    if table is not None and not isinstance(obj, sa.Table):
-        return f"{name} on {_qualified(table.schema, table.name)}"
-    return _qualified(getattr(obj, "schema", None), str(name))
+    name = getattr(obj, "name", None)
+    name = name if isinstance(name, str) else "(unnamed)"
+    if table is None or isinstance(obj, sa.Table):
+        return _qualified(getattr(obj, "schema", None), str(name))
+    text = f"{name} on {_qualified(table.schema, table.name)}{_columns(obj)}"
+    if isinstance(obj, sa.CheckConstraint):
+        text += f" CHECK ({_sql(obj.sqltext)})"
+    elif isinstance(obj, sa.ForeignKeyConstraint) and obj.elements:
+        text += f" -> {obj.elements[0].target_fullname.rsplit('.', 1)[0]}"
+    return text
+
+
+def _noun(kind_noun: str, obj: Any) -> str:
+    for cls, noun in _CONSTRAINT_KINDS:
+        if isinstance(obj, cls):
+            return noun
+    return {"fk": "foreign key"}.get(kind_noun, kind_noun.replace("_", " "))
 
 
 def describe_diff(diff: Any) -> str:
     """One line for one of Alembic's autogenerate differences (a tuple, or a list of
-    ``modify_*`` tuples for one column)."""
+    ``modify_*`` tuples for one column): names, columns and SQL text, never an object repr."""
     if isinstance(diff, list):
         return "; ".join(describe_diff(d) for d in diff)
     kind = str(diff[0])
     if kind.startswith("modify_") and len(diff) >= 7:
         _, schema, table, column, _, old, new = diff[:7]
         what = kind.removeprefix("modify_").replace("_", " ")
+        if kind == "modify_default":
+            old, new = _sql(old), _sql(new)
         return (f"~ {_qualified(schema, table)}.{column}: {what} {old!s} in the database, "
                 f"{new!s} in the models")
+    if kind == "validate_constraint" and len(diff) >= 4:
+        _, schema, table, name = diff[:4]
+        return (f"~ constraint {name} on {_qualified(schema, table)}: NOT VALID in the "
+                "database (the models want it validated)")
     verb, _, noun = kind.partition("_")
     sign = {"add": "+", "remove": "-"}.get(verb, "~")
     where = "in the models only" if verb == "add" else (
         "in the database only" if verb == "remove" else "differs")
-    noun = {"fk": "foreign key"}.get(noun, noun.replace("_", " "))
     if noun == "column" and len(diff) >= 4:
         _, schema, table, column = diff[:4]
         return f"{sign} column {_qualified(schema, table)}.{column.name}: {where}"
-    return f"{sign} {noun} {_object_name(diff[-1])}: {where}"
+    if len(diff) >= 4 and all(isinstance(d, (str, type(None))) for d in diff[1:4]):
+        _, schema, table, name = diff[:4]  # our ops: (kind, schema, table, name)
+        return f"{sign} {noun.replace('_', ' ')} {name} on {_qualified(schema, table)}: {where}"
+    return f"{sign} {_noun(noun, diff[-1])} {_object_name(diff[-1])}: {where}"
 
 
 def _script_dir(cfg: AlembicConfig | None) -> Path | None:
