@@ -303,3 +303,28 @@ def test_plain_alembic_command_prints_failed_not_a_traceback(workdir: Path,
     assert result.returncode != 0  # Alembic's own code for a failed command
     assert "FAILED: DSQL cannot do what this revision asks; nothing of it was run" in output, output
     assert "Traceback" not in output
+
+
+def test_every_command_takes_the_target_of_the_project(workdir: Path, dsql_url: str) -> None:
+    """Issue 13: ``status`` ignored alembic.ini's target (and started an emulator in the
+    current directory); ``history --url`` failed. Every command takes -c, --url, --profile,
+    --local-dir, and status/unlock use the ini's sqlalchemy.url."""
+    project = workdir / "proj"
+    ini = adopted_project(project, sa_url(dsql_url))
+    up = cli("upgrade", "-c", str(ini))
+    assert up.exit_code == 0, up.output
+    try:
+        status = cli("status", "-c", str(ini))
+        assert status.exit_code == 0, status.output
+        assert "record upgrade <base> -> tg1 in alembic_version" in status.output, status.output
+        assert not (workdir / ".dsql-migrate").exists()  # no second emulator started
+        target = ["-c", str(ini), "--url", dsql_url, "--profile", "current"]
+        for command in (["history"], ["history", "-i"], ["heads"], ["branches"],
+                        ["show", "tg1"], ["current"], ["check"]):
+            result = cli(*command, *target)
+            assert result.exit_code in (0, 1), (command, result.output)  # check: no models
+            assert "No such option" not in result.output, (command, result.output)
+        assert "tg1" in cli("heads", *target).output
+        assert "(current)" in cli("history", "-i", *target).output
+    finally:
+        assert cli("downgrade", "base", "-c", str(ini)).exit_code == 0

@@ -410,38 +410,99 @@ def downgrade(app: AppContext, *, revision: str, ini: Path, url: str | None, pro
                           abandon_previous=abandon_previous, downgrade=True)
 
 
+def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The target options every migrations command takes, as Alembic's commands all do."""
+    for option in (local_dir_option, profile_option, url_option, ini_option):
+        fn = option(fn)
+    return fn
+
+
 @click.command()
 @click.option("--verbose", "verbose_", is_flag=True, help="Show every detail of each revision.")
-@ini_option
+@click.option("-i", "--indicate-current", is_flag=True,
+              help="Mark the revision the database is at (connects to the target).")
+@click.option("-r", "--rev-range", help="Only revisions in this range (e.g. base:head).")
+@target_options
 @click.pass_obj
-def history(app: AppContext, verbose_: bool, ini: Path) -> None:
+def history(app: AppContext, verbose_: bool, indicate_current: bool, rev_range: str | None,
+            ini: Path, url: str | None, profile: str | None, local_dir: Path) -> None:
     """List the revisions, newest first."""
-    cfg = alembic_config(app, ini, url=None, local_dir=DEFAULT_DIR, profile=None, connect=False)
-    run_command(command.history, cfg, verbose=verbose_)
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
+                         connect=indicate_current)
+    run_command(command.history, cfg, rev_range=rev_range, verbose=verbose_,
+                indicate_current=indicate_current)
 
 
 @click.command()
-@ini_option
-@url_option
-@local_dir_option
+@click.option("--verbose", "verbose_", is_flag=True, help="Show every detail of each revision.")
+@target_options
 @click.pass_obj
-def current(app: AppContext, *, ini: Path, url: str | None, local_dir: Path) -> None:
+def heads(app: AppContext, verbose_: bool, ini: Path, url: str | None, profile: str | None,
+          local_dir: Path) -> None:
+    """Show the head revision(s) of the scripts."""
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
+                         connect=False)
+    run_command(command.heads, cfg, verbose=verbose_)
+
+
+@click.command()
+@click.option("--verbose", "verbose_", is_flag=True, help="Show every detail of each revision.")
+@target_options
+@click.pass_obj
+def branches(app: AppContext, verbose_: bool, ini: Path, url: str | None, profile: str | None,
+             local_dir: Path) -> None:
+    """Show the branch points of the revisions."""
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
+                         connect=False)
+    run_command(command.branches, cfg, verbose=verbose_)
+
+
+@click.command()
+@click.argument("revision")
+@target_options
+@click.pass_obj
+def show(app: AppContext, revision: str, ini: Path, url: str | None, profile: str | None,
+         local_dir: Path) -> None:
+    """Show one revision (an id, head, base, ...)."""
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
+                         connect=False)
+    run_command(command.show, cfg, revision)
+
+
+def ini_target_url(ini: Path) -> str | None:
+    """The target ``alembic.ini`` names (its ``sqlalchemy.url``, as a plain PostgreSQL URL),
+    for the commands that are not Alembic's (``status``, ``unlock``): the same database the
+    migrations commands use. None without an ini, a URL or with Alembic's placeholder."""
+    if not ini.is_file():
+        return None
+    url = AlembicConfig(str(ini)).get_main_option("sqlalchemy.url")
+    if not url or url.startswith("driver://"):
+        return None
+    scheme, sep, rest = url.partition("://")
+    base = scheme.split("+", 1)[0]
+    return f"{'postgresql' if base in ('postgresql', 'auroradsql') else base}{sep}{rest}"
+
+
+@click.command()
+@target_options
+@click.pass_obj
+def current(app: AppContext, *, ini: Path, url: str | None, profile: str | None,
+            local_dir: Path) -> None:
     """Show the revision the database is at."""
     out = io.StringIO()
-    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=None, stdout=out)
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile, stdout=out)
     run_command(command.current, cfg)
     click.echo(out.getvalue() or "(no revision: the database is at base)\n", nl=False)
 
 
 @click.command()
 @click.argument("revision")
-@ini_option
-@url_option
-@local_dir_option
+@target_options
 @click.pass_obj
-def stamp(app: AppContext, *, revision: str, ini: Path, url: str | None, local_dir: Path) -> None:
+def stamp(app: AppContext, *, revision: str, ini: Path, url: str | None, profile: str | None,
+          local_dir: Path) -> None:
     """Record REVISION in alembic_version without running anything."""
-    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=None)
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile)
     run_command(command.stamp, cfg, revision)
     click.echo(f"stamped {revision}")
 
@@ -460,6 +521,8 @@ def check(app: AppContext, *, ini: Path, url: str | None, profile: str | None,
     click.echo("No differences: the database matches the models.")
 
 
-COMMANDS = (init, revision, upgrade, downgrade, history, current, stamp, check)
+COMMANDS = (init, revision, upgrade, downgrade, history, heads, branches, show, current, stamp,
+            check)
 
-__all__ = ["COMMANDS", "alembic_config", "scaffold", "upgrade_with_progress"]
+__all__ = ["COMMANDS", "alembic_config", "ini_target_url", "scaffold", "target_options",
+           "upgrade_with_progress"]
