@@ -323,3 +323,20 @@ def test_the_docs_table_lists_every_op_class() -> None:
     for op_type in alembic_op_classes():
         assert f"| `{op_type.__name__}` |" in docs, op_type.__name__
     assert markdown_table() in docs, "regenerate the table: coverage.markdown_table()"
+
+
+def test_upgrade_sql_answers_the_dialect_and_says_what_needs_a_connection() -> None:
+    from dsql_migrate.alembic.record import NeedsConnection, Recorder
+
+    def upgrade() -> None:
+        if op.get_bind().dialect.name == "postgresql":  # common in real histories
+            op.add_column("t", sa.Column("c", sa.Integer))
+        op.get_bind().execute(sa.text("UPDATE t SET c = 1"))
+
+    mc = MigrationContext.configure(dialect=postgresql.dialect(), opts={"as_sql": True})
+    recorder = Recorder(mc, offline="upgrade --sql")
+    with pytest.raises(NeedsConnection) as needed:
+        recorder.run(upgrade)
+    assert needed.value.where == line_of(upgrade, "op.get_bind().execute")
+    assert "uses op.get_bind().execute" in needed.value.message
+    assert [type(o).__name__ for o in recorder.recorded] == ["AddColumnOp"]

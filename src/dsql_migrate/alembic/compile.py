@@ -1,12 +1,12 @@
-"""A revision's ``upgrade()``/``downgrade()`` → recorded ops → a Plan (DESIGN.md §1).
+"""Recorded ops → the planner's ops → a Plan (DESIGN.md §1).
 
-:func:`record` runs the revision function with ``op`` bound to an :class:`Operations` whose
-``invoke`` keeps the op instead of executing it (the ops of ``op.batch_alter_table`` too, see
-:mod:`.batch`). :func:`expand` turns what the planner does not
-know into our ops: an ``op.execute`` string is split by the SQL layer and checked by the linter
-(DSQL-illegal SQL is refused before anything runs), ``op.bulk_insert`` rows become bounded
-INSERT batches. :func:`compile_ops` plans everything against the live snapshot, with the
-revision's target schema (:mod:`.model`) for tables that must be recreated.
+:func:`.record.record` runs the revision function and keeps its ops. :func:`expand` turns them
+into what the planner takes, op by op through the coverage registry (:mod:`.coverage`): an
+``op.execute`` string is split by the SQL layer and checked by the linter, ``op.bulk_insert``
+rows become bounded INSERT batches, every other op is expanded as Alembic's own implementation
+would carry it out, or refused (DSQL-illegal changes are refused before anything runs).
+:func:`plan_revision` builds the one model of the desired schema (:mod:`.model`) from the live
+schema and those ops, once, and plans against it.
 """
 
 from __future__ import annotations

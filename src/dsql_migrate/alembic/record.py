@@ -156,8 +156,7 @@ class Recorder:
         return self.recorded
 
     def _no_bind(self) -> Any:
-        raise NeedsConnection(self.line() or "the revision", "calls op.get_bind()",
-                              str(self.offline))
+        return _OfflineBind(self, self.mc.dialect)
 
     def pending(self) -> list[ops.MigrateOperation]:
         """The ops recorded since the last connection use (the last segment)."""
@@ -199,6 +198,10 @@ class Recorder:
     def _code_error(self, exc: BaseException) -> DsqlMigrateError:
         line, text = _traceback_line(exc, self.path, full=True)
         where = line or (Path(self.path).name if self.path else "the revision")
+        if self.offline is not None and isinstance(exc, sa.exc.NoInspectionAvailable):
+            short, _ = _traceback_line(exc, self.path)
+            return NeedsConnection(short or where, "inspects the database (sa.inspect of "
+                                   "op.get_bind())", self.offline)
         if isinstance(exc, sa.exc.DBAPIError):
             first = str(exc.orig or exc).strip().splitlines()[0]
             statement = " ".join(str(exc.statement or "").split())[:200]
@@ -219,6 +222,19 @@ class Recorder:
         hint = CODE_HINT if not text else f"fix the code at that line ({text.strip()}) and run " \
             "the command again (revisions before it stay applied)"
         return RevisionCodeError(f"{where}: {detail}", hint=hint)
+
+
+class _OfflineBind:
+    """``op.get_bind()`` under ``upgrade --sql``: its dialect answers (revisions ask
+    ``bind.dialect.name``), anything else says the revision needs a live connection."""
+
+    def __init__(self, recorder: Recorder, dialect: Any) -> None:
+        self._recorder = recorder
+        self.dialect = dialect
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsConnection(self._recorder.line() or "the revision",
+                              f"uses op.get_bind().{name}", str(self._recorder.offline))
 
 
 def _row_limit(exc: sa.exc.DBAPIError) -> str | None:

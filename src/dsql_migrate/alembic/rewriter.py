@@ -460,7 +460,11 @@ def primary_key_changes(live_md: sa.MetaData, target: Sequence[sa.MetaData],
         if old_cols:
             up.append(ops.DropConstraintOp.from_constraint(old))
         up.append(ops.CreatePrimaryKeyOp.from_constraint(new))
-        down.append(ops.DropConstraintOp.from_constraint(new))
+        if isinstance(new.name, str):
+            down.append(ops.DropConstraintOp.from_constraint(new))
+        else:  # PostgreSQL names an unnamed key <table>_pkey
+            down.append(ops.DropConstraintOp(f"{table.name}_pkey", table.name, type_="primary",
+                                             schema=table.schema))
         if old_cols:
             down.append(ops.CreatePrimaryKeyOp.from_constraint(old))
     return up, down
