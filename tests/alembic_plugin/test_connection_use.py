@@ -144,3 +144,44 @@ def test_a_write_over_the_row_limit_names_the_line_and_op_backfill(tmp_path: Pat
         downgrade(ini)
         with psycopg.connect(dsql_url, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS t8_big")
+
+
+STREAMING = '''\
+"""reads with yield_per (a server-side cursor on PostgreSQL)
+
+Revision ID: c4
+Revises: c1
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "c4"
+down_revision = "c1"
+
+
+def upgrade() -> None:
+    op.add_column("t8_users", sa.Column("seen", sa.Integer))
+    bind = op.get_bind()
+    rows = bind.execution_options(stream_results=True, yield_per=10).execute(
+        sa.text("SELECT id FROM t8_users ORDER BY id")).fetchall()
+    assert len(rows) == 50
+    bind.execute(sa.text("UPDATE t8_users SET seen = 1"))
+
+
+def downgrade() -> None:
+    op.drop_column("t8_users", "seen")
+'''
+
+
+def test_streamed_reads_of_a_revision_need_no_server_side_cursor(tmp_path: Path,
+                                                                 dsql_url: str) -> None:
+    """optuna v3.0.0.a: query(...).yield_per(...) failed with 'DECLARE CURSOR is not
+    supported' (DSQL has no cursors)."""
+    ini = make_project(tmp_path, dsql_url, revisions=("c1",))
+    (tmp_path / "migrations" / "versions" / "c4_streaming.py").write_text(STREAMING)
+    up = run_cli("upgrade", "-c", str(ini))
+    try:
+        assert up.returncode == 0, up.stderr
+        assert query(dsql_url, "SELECT count(*) FROM t8_users WHERE seen = 1") == [(50,)]
+    finally:
+        downgrade(ini)

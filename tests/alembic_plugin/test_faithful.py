@@ -340,3 +340,38 @@ def test_upgrade_sql_answers_the_dialect_and_says_what_needs_a_connection() -> N
     assert needed.value.where == line_of(upgrade, "op.get_bind().execute")
     assert "uses op.get_bind().execute" in needed.value.message
     assert [type(o).__name__ for o in recorder.recorded] == ["AddColumnOp"]
+
+
+def test_a_key_given_to_a_table_of_the_same_revision_is_part_of_its_create_table() -> None:
+    def upgrade() -> None:
+        op.create_table("k", sa.Column("id", sa.BigInteger, nullable=False),
+                        sa.Column("v", sa.BigInteger, nullable=False))
+        op.create_primary_key("k_pk", "k", ["id", "v"])
+
+    plan = compiled(upgrade)
+    assert [s.kind.value for s in plan.steps] == ["ddl"]
+    assert "CONSTRAINT k_pk PRIMARY KEY (id, v)" in sql_of(plan)[0]
+
+
+def test_the_compile_path_has_no_import_circle() -> None:
+    """model.py (the desired schema) does not import compile.py (the planning)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dsql_migrate.alembic.model; "
+            "assert 'dsql_migrate.alembic.compile' not in sys.modules")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_a_native_enum_is_refused_with_the_create_type_rule() -> None:
+    """optuna's first revision: sa.Enum(StudyDirection) failed at step 1 with
+    'type "studydirection" does not exist'."""
+    def upgrade() -> None:
+        op.create_table("s", sa.Column("id", sa.BigInteger, primary_key=True),
+                        sa.Column("direction", sa.Enum("MINIMIZE", "MAXIMIZE",
+                                                       name="studydirection")))
+
+    with pytest.raises(RevisionRefused) as refused:
+        compiled(upgrade)
+    assert "CREATE TYPE" in refused.value.message and "native_enum=False" in (
+        refused.value.message)

@@ -26,6 +26,7 @@ from sqlalchemy.sql import sqltypes
 from ..catalog import Snapshot
 from ..errors import DsqlMigrateError, ExitCode
 from ..lint import LintSettings, Severity, lint_script
+from ..ops import ChangePrimaryKeyOp
 from ..plan import Estimate, Plan, StepKind
 from ..planner import Context, Options, PlanningError, handles, recreation_check
 from ..planner import plan as make_plan
@@ -199,7 +200,8 @@ def compile_ops(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, profil
 
 _SHAPE_OPS = (ops.AddColumnOp, ops.DropColumnOp, ops.AlterColumnOp,
               ops.CreateUniqueConstraintOp, ops.CreateCheckConstraintOp,
-              ops.CreateForeignKeyOp, ops.DropConstraintOp, RecreateTableOp, UniqueUsingIndexOp)
+              ops.CreateForeignKeyOp, ops.DropConstraintOp, RecreateTableOp, UniqueUsingIndexOp,
+              ChangePrimaryKeyOp)
 
 
 def fold_into_new_tables(planned: Sequence[ops.MigrateOperation]) -> list[ops.MigrateOperation]:

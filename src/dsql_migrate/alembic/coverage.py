@@ -182,6 +182,19 @@ def _table_sql(name: str, schema: str | None) -> str:
     return quote_qualified(None if schema in (None, "public") else schema, name)
 
 
+def _refuse_native_enums(table: str, columns: list[tuple[str, Any]]) -> None:
+    """A native ``sa.Enum`` needs ``CREATE TYPE ... AS ENUM`` on PostgreSQL, which DSQL
+    rejects in every profile (DSQL.md §1)."""
+    native = [name for name, type_ in columns if isinstance(type_, sa.Enum)
+              and type_.native_enum and not isinstance(type_, postgresql.DOMAIN)]
+    if native:
+        raise Refusal(
+            f"{table}.{', '.join(native)}: a native enum type needs CREATE TYPE ... AS ENUM, "
+            "which DSQL rejects in every profile (DSQL.md §1: CREATE TYPE (enum/composite)); "
+            "use sa.Enum(..., native_enum=False, create_constraint=True): a VARCHAR with a "
+            "CHECK of the values")
+
+
 def _refuse_foreign_keys(table: str, fks: list[str], ctx: ExpandContext) -> None:
     if fks and not ctx.profile.allows(Capability.FOREIGN_KEYS):
         raise Refusal(
@@ -197,6 +210,7 @@ def _refuse_foreign_keys(table: str, fks: list[str], ctx: ExpandContext) -> None
         classic="as current; a foreign key is refused (classic has none)")
 def _create_table(operation: ops.CreateTableOp, ctx: ExpandContext) -> list[ops.MigrateOperation]:
     table = operation.to_table()
+    _refuse_native_enums(table.name, [(c.name, c.type) for c in table.columns])
     _refuse_foreign_keys(table.name, [_fk_label(fk) for fk in table.foreign_key_constraints], ctx)
     for index in table.indexes:
         _refuse_index(index, ctx)
@@ -328,6 +342,7 @@ def _type_checks(table: str, column: str, type_: Any,
         classic="as current, but a default or NOT NULL recreates the table; a foreign key is "
         "refused")
 def _add_column(operation: ops.AddColumnOp, ctx: ExpandContext) -> list[ops.MigrateOperation]:
+    _refuse_native_enums(operation.table_name, [(operation.column.name, operation.column.type)])
     column, extra = _column_items(operation.table_name, operation.column, operation.schema)
     _refuse_foreign_keys(operation.table_name, [
         f"{e.constraint_name}" for e in extra if isinstance(e, ops.CreateForeignKeyOp)], ctx)
@@ -357,6 +372,8 @@ covers(ops.DropColumnOp, "op.drop_column, batch_op.drop_column",
 def _alter_column(operation: ops.AlterColumnOp, ctx: ExpandContext) -> list[ops.MigrateOperation]:
     if operation.modify_type is not None:
         operation.modify_type = sqltypes.to_instance(operation.modify_type)
+        _refuse_native_enums(operation.table_name,
+                             [(operation.column_name, operation.modify_type)])
     existing = operation.existing_type
     if existing is not None:
         operation.existing_type = existing = sqltypes.to_instance(existing)

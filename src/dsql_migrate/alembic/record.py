@@ -171,6 +171,10 @@ class Recorder:
             yield
             return
         sa.event.listen(engine, "before_cursor_execute", self._before_statement)
+        # DSQL has no DECLARE CURSOR: a revision's yield_per / stream_results reads through a
+        # client-side cursor instead (the same rows, buffered). Left so: the revision may
+        # have set stream_results on the connection itself (execution_options works in place)
+        engine.dialect.supports_server_side_cursors = False
         try:
             yield
         finally:

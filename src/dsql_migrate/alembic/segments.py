@@ -41,6 +41,7 @@ import sqlalchemy as sa
 from alembic.operations import ops
 from psycopg import sql
 
+from ..errors import DsqlMigrateError
 from ..plan import Plan
 from ..runner import StateStore
 from ..runner.events import Event, Listener
@@ -111,7 +112,16 @@ class Segments:
                 self.on_event(Event("revision.resume", f"resuming the stored plan of {label}",
                                     data={"hash": plan.hash}))
             else:
-                plan = self.compile_part(pending, self.parts, where)
+                try:
+                    plan = self.compile_part(pending, self.parts, where)
+                except DsqlMigrateError as exc:
+                    if self.parts > 1 or self.writes:
+                        exc.message = exc.message.replace(
+                            "nothing of it was run", "what the revision did before the "
+                            "previous connection use has been applied (parts 1-"
+                            f"{self.parts - 1}); nothing after it ran")
+                    raise
+
                 self.on_event(Event("revision.part",
                                     f"{label}: the ops before {where} run first, since the "
                                     f"revision uses the connection there "
