@@ -473,10 +473,20 @@ covers(RecreateTableOp, "op.recreate_table",
 covers(UniqueUsingIndexOp, "op.create_unique_constraint_using_index",
        current="ADD CONSTRAINT ... UNIQUE USING INDEX",
        classic="recreation (classic cannot attach a unique index)")(_same)
-covers(ValidateConstraintAsyncOp, "op.validate_constraint_async",
-       current="ALTER TABLE ASYNC ... VALIDATE CONSTRAINT, waited for",
-       classic="refused by the planner's warning path: classic cannot validate")(_same)
-covers(ValidateConstraintOp, "-", current="as op.validate_constraint_async")(_same)
+@covers(ValidateConstraintAsyncOp, "op.validate_constraint_async",
+        current="ALTER TABLE ASYNC ... VALIDATE CONSTRAINT, waited for",
+        classic="refused: classic has no async validation")
+def _validate(operation: ValidateConstraintOp, ctx: ExpandContext) -> list[ops.MigrateOperation]:
+    if not ctx.profile.allows(Capability.VALIDATE_CONSTRAINT_ASYNC):
+        raise Refusal(f"validate {operation.constraint_name} on {operation.table_name}: the "
+                      f"{ctx.profile.name} profile has no ALTER TABLE ASYNC ... VALIDATE "
+                      "CONSTRAINT (DSQL.md §1)")
+    return [operation]
+
+
+COVERAGE[ValidateConstraintOp] = Coverage(ValidateConstraintOp, "-",
+                                          "as op.validate_constraint_async",
+                                          COVERAGE[ValidateConstraintAsyncOp].classic, _validate)
 covers(ChangePrimaryKeyOp, "-", current="recreation with the new key")(_same)
 covers(RawSqlOp, "-", current="one statement of op.execute")(_same)
 covers(BulkRowsOp, "-", current="one batch of op.bulk_insert")(_same)
