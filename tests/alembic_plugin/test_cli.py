@@ -120,7 +120,7 @@ def test_raw_sql_dsql_rejects_is_refused_before_anything_runs(workdir: Path,
         "def downgrade():\n    pass\n")
     result = cli("upgrade", "--url", dsql_url)
     assert result.exit_code == 1
-    assert "0001_bad.py upgrade(): op.execute #2:1:1" in result.output
+    assert "0001_bad.py:7 in upgrade(): op.execute #2:1:1" in result.output
     assert "TRUNCATE" in result.output or "truncate" in result.output
     with psycopg.connect(dsql_url, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('t7bad')").fetchone() == (None,)
@@ -178,3 +178,61 @@ def test_failed_revision_resumes_after_the_data_is_fixed(workdir: Path, dsql_url
     finally:
         with psycopg.connect(dsql_url, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS t7dup")
+
+
+MODELS_PK = '''
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+sa.Table("t7pk_runs", metadata,
+         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+         sa.Column("attempt", sa.BigInteger, primary_key=True, autoincrement=False),
+         sa.Column("note", sa.Text))
+'''
+
+
+def test_check_reports_a_primary_key_difference_and_autogenerate_applies_it(
+        workdir: Path, dsql_url: str) -> None:
+    """Issue 13: check reported no primary-key differences; op.create_primary_key was
+    ignored."""
+    url = ["--url", dsql_url]
+    assert cli("init", "migrations").exit_code == 0
+    env = workdir / "migrations" / "env.py"
+    env.write_text(env.read_text().replace(
+        "target_metadata = None", "from models import metadata as target_metadata"))
+    (workdir / "models.py").write_text(MODELS_PK)
+    sys.modules.pop("models", None)
+    with psycopg.connect(dsql_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t7pk_runs (id BIGINT PRIMARY KEY, attempt BIGINT NOT NULL, "
+                     "note TEXT)")
+        conn.execute("INSERT INTO t7pk_runs VALUES (1, 1, 'a'), (2, 1, 'b')")
+    try:
+        assert cli("stamp", "head", *url).exit_code == 0
+        drift = cli("check", *url)
+        assert drift.exit_code == 1, drift.output
+        assert "- primary key t7pk_runs_pkey on t7pk_runs (id): in the database only" in (
+            drift.output)
+        assert "+ primary key (unnamed) on t7pk_runs (id, attempt): in the models only" in (
+            drift.output)
+        assert "object at 0x" not in drift.output
+
+        made = cli("revision", "--autogenerate", "-m", "runs_key", *url)
+        assert made.exit_code == 0, made.output
+        text = next((workdir / "migrations" / "versions").glob("*_runs_key.py")).read_text()
+        assert "op.create_primary_key" in text
+        up = cli("upgrade", *url)
+        assert up.exit_code == 0, up.output
+        with psycopg.connect(dsql_url, autocommit=True) as conn:
+            keys = conn.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
+                "i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = "
+                "'t7pk_runs'::regclass AND i.indisprimary ORDER BY a.attname").fetchall()
+            assert keys == [("attempt",), ("id",)]
+            assert conn.execute("SELECT count(*) FROM t7pk_runs").fetchone() == (2,)
+        sys.modules.pop("models", None)
+        clean = cli("check", *url)
+        assert clean.exit_code == 0, clean.output
+    finally:
+        with psycopg.connect(dsql_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS t7pk_runs")
+            conn.execute("DROP TABLE IF EXISTS alembic_version")

@@ -109,6 +109,15 @@ BROKEN = {
                    "AttributeError"),
     "import": ("import no_such_module_t7tg\n\ndef upgrade():\n    pass\n",
                "ModuleNotFoundError: No module named 'no_such_module_t7tg'"),
+    # issue 13: any exception, not only the usual Python errors
+    "runtime": ("def upgrade():\n    raise RuntimeError('data check failed')\n",
+                "RuntimeError: data check failed"),
+    "exception": ("def upgrade():\n    raise Exception('plain')\n", "Exception: plain"),
+    "system_exit": ("def upgrade():\n    raise SystemExit(3)\n", "SystemExit(3)"),
+    "library": ("def upgrade():\n    op.create_table('t7tg_x', sa.Column('a', sa.Integer), "
+                "sa.Column('a', sa.Integer))\n", "DuplicateColumnError"),
+    "module_level": ("raise RuntimeError('at import')\n\ndef upgrade():\n    pass\n",
+                     "RuntimeError: at import"),
 }
 
 
@@ -122,7 +131,8 @@ def test_a_python_error_in_a_revision_is_file_line_message(case: str, workdir: P
     path = workdir / "migrations" / "versions" / "tg1_items.py"
     lines = revision.splitlines()
     line = next(i for i, text in enumerate(lines, 1)
-                if ("op." in text and "def" not in text) or "no_such" in text)
+                if ("op." in text and "def" not in text) or "no_such" in text
+                or text.lstrip().startswith("raise "))
     commands = [("upgrade", "--url", dsql_url)]
     if case == "syntax":  # loading the revisions fails in every command
         commands += [("history",), ("revision", "-m", "next")]
@@ -181,9 +191,33 @@ def test_check_describes_each_difference_on_one_line() -> None:
     assert describe_diff(("add_table", items)) == "+ table items: in the models only"
     assert describe_diff(("remove_column", "s", "items", items.c.sku)) == (
         "- column s.items.sku: in the database only")
-    assert describe_diff(("add_index", index)) == "+ index ix_sku on items: in the models only"
+    assert describe_diff(("add_index", index)) == (
+        "+ index ix_sku on items (sku): in the models only")
     assert describe_diff([("modify_nullable", None, "items", "sku", {}, True, False)]) == (
         "~ items.sku: nullable True in the database, False in the models")
+
+
+def test_check_prints_sql_names_and_columns_not_object_reprs() -> None:
+    """Issue 13: ``DefaultClause(<sqlalchemy... object at 0x...>)`` and ``constraint
+    (unnamed): differs`` were printed."""
+    from dsql_migrate.cli.migrations import describe_diff
+    md = sa.MetaData()
+    items = sa.Table("items", md, sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("sku", sa.Text), sa.Column("n", sa.Integer))
+    default = sa.DefaultClause(sa.text("now()"))
+    line = describe_diff([("modify_default", None, "items", "sku", {}, None, default)])
+    assert line == "~ items.sku: default none in the database, now() in the models"
+    assert "object at 0x" not in describe_diff(
+        [("modify_default", None, "items", "n", {}, sa.DefaultClause("0"),
+          sa.DefaultClause(sa.literal(1)))])
+    check = sa.CheckConstraint(items.c.n > 0, name="ck_n")
+    items.append_constraint(check)
+    assert describe_diff(("add_constraint", check)) == (
+        "+ check constraint ck_n on items (n) CHECK (items.n > 0): in the models only")
+    assert describe_diff(("validate_constraint", None, "items", "ck_n")) == (
+        "~ constraint ck_n on items: NOT VALID in the database (the models want it validated)")
+    assert describe_diff(("remove_constraint", items.primary_key)) == (
+        "- primary key (unnamed) on items (id): in the database only")
 
 
 SECOND = '''\
@@ -267,5 +301,30 @@ def test_plain_alembic_command_prints_failed_not_a_traceback(workdir: Path,
                             cwd=workdir)
     output = result.stdout + result.stderr
     assert result.returncode != 0  # Alembic's own code for a failed command
-    assert "FAILED: DSQL would reject SQL in this revision" in output, output
+    assert "FAILED: DSQL cannot do what this revision asks; nothing of it was run" in output, output
     assert "Traceback" not in output
+
+
+def test_every_command_takes_the_target_of_the_project(workdir: Path, dsql_url: str) -> None:
+    """Issue 13: ``status`` ignored alembic.ini's target (and started an emulator in the
+    current directory); ``history --url`` failed. Every command takes -c, --url, --profile,
+    --local-dir, and status/unlock use the ini's sqlalchemy.url."""
+    project = workdir / "proj"
+    ini = adopted_project(project, sa_url(dsql_url))
+    up = cli("upgrade", "-c", str(ini))
+    assert up.exit_code == 0, up.output
+    try:
+        status = cli("status", "-c", str(ini))
+        assert status.exit_code == 0, status.output
+        assert "record upgrade <base> -> tg1 in alembic_version" in status.output, status.output
+        assert not (workdir / ".dsql-migrate").exists()  # no second emulator started
+        target = ["-c", str(ini), "--url", dsql_url, "--profile", "current"]
+        for command in (["history"], ["history", "-i"], ["heads"], ["branches"],
+                        ["show", "tg1"], ["current"], ["check"]):
+            result = cli(*command, *target)
+            assert result.exit_code in (0, 1), (command, result.output)  # check: no models
+            assert "No such option" not in result.output, (command, result.output)
+        assert "tg1" in cli("heads", *target).output
+        assert "(current)" in cli("history", "-i", *target).output
+    finally:
+        assert cli("downgrade", "base", "-c", str(ini)).exit_code == 0

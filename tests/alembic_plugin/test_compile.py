@@ -37,7 +37,7 @@ def test_record_keeps_ops_instead_of_running_them() -> None:
         op.backfill("t", set={"a": "id * 2"}, batch_size=10)
 
     kinds = [type(o).__name__ for o in recorded(upgrade)]
-    assert kinds == ["CreateTableOp", "BulkInsertOp", "AddColumnOp", "BackfillOp"]
+    assert kinds == ["BuiltCreateTableOp", "BulkInsertOp", "AddColumnOp", "BackfillOp"]
 
 
 def test_raw_sql_is_split_and_dsql_illegal_sql_refused() -> None:
@@ -56,8 +56,8 @@ def test_raw_sql_is_split_and_dsql_illegal_sql_refused() -> None:
     with pytest.raises(RevisionRefused) as refused:
         expand(recorded(illegal), CURRENT, where="r.py upgrade()", batch_rows=1000)
     message = refused.value.message
-    assert "r.py upgrade(): op.execute #1:1:1" in message
-    assert "r.py upgrade(): op.execute #2:1:1" in message
+    assert "r.py upgrade() at test_compile.py:53: op.execute #1:1:1" in message
+    assert "r.py upgrade() at test_compile.py:54: op.execute #2:1:1" in message
 
 
 def test_execute_of_text_with_binds_and_of_untyped_core_renders_the_values() -> None:
@@ -79,7 +79,8 @@ def test_execute_of_text_with_binds_and_of_untyped_core_renders_the_values() -> 
 
     with pytest.raises(RevisionRefused) as refused:
         expand(recorded(unrenderable), CURRENT, where="r.py upgrade()", batch_rows=1000)
-    assert "r.py upgrade(): op.execute #2: cannot render" in refused.value.message
+    assert "r.py upgrade() at test_compile.py:78: op.execute #2: cannot render" in (
+        refused.value.message)
     assert "sa.column('note', sa.Text)" in str(refused.value.hint)
 
 

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from alembic_project import make_project, stock_env
 
 
@@ -49,6 +50,14 @@ def test_upgrade_and_downgrade_common_ops(profile: str, tmp_path: Path,
     url = request.getfixturevalue("dsql_url" if profile == "current" else "classic_url")
     cfg = Config(str(make_project(tmp_path, url, profile=profile)))
 
+    if profile == "classic":  # r4 adds a foreign key: classic has none, so it is refused
+        with pytest.raises(CommandError, match=r"r4_foreign_key\.py:15 in upgrade.*the "
+                           r"classic profile has no foreign keys"):
+            command.upgrade(cfg, "head")
+        assert scalar(url, "SELECT version_num FROM alembic_version") == "r3"
+        command.downgrade(cfg, "base")
+        assert tables(url) == set()
+        return
     command.upgrade(cfg, "head")
     assert scalar(url, "SELECT version_num FROM alembic_version") == "r4"
     assert tables(url) == {"t7_users", "t7_purchases"}

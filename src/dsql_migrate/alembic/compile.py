@@ -1,12 +1,12 @@
-"""A revision's ``upgrade()``/``downgrade()`` → recorded ops → a Plan (DESIGN.md §1).
+"""Recorded ops → the planner's ops → a Plan (DESIGN.md §1).
 
-:func:`record` runs the revision function with ``op`` bound to an :class:`Operations` whose
-``invoke`` keeps the op instead of executing it (the ops of ``op.batch_alter_table`` too, see
-:mod:`.batch`). :func:`expand` turns what the planner does not
-know into our ops: an ``op.execute`` string is split by the SQL layer and checked by the linter
-(DSQL-illegal SQL is refused before anything runs), ``op.bulk_insert`` rows become bounded
-INSERT batches. :func:`compile_ops` plans everything against the live snapshot, with the
-revision's target schema (:mod:`.model`) for tables that must be recreated.
+:func:`.record.record` runs the revision function and keeps its ops. :func:`expand` turns them
+into what the planner takes, op by op through the coverage registry (:mod:`.coverage`): an
+``op.execute`` string is split by the SQL layer and checked by the linter, ``op.bulk_insert``
+rows become bounded INSERT batches, every other op is expanded as Alembic's own implementation
+would carry it out, or refused (DSQL-illegal changes are refused before anything runs).
+:func:`plan_revision` builds the one model of the desired schema (:mod:`.model`) from the live
+schema and those ops, once, and plans against it.
 """
 
 from __future__ import annotations
@@ -14,29 +14,29 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import op as op_module
-from alembic.operations import Operations, ops
-from alembic.runtime.migration import MigrationContext
+from alembic.operations import ops
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import sqltypes
 
 from ..catalog import Snapshot
 from ..errors import DsqlMigrateError, ExitCode
 from ..lint import LintSettings, Severity, lint_script
+from ..ops import ChangePrimaryKeyOp
 from ..plan import Estimate, Plan, StepKind
 from ..planner import Context, Options, PlanningError, handles, recreation_check
 from ..planner import plan as make_plan
 from ..planner._keyset import Keyset, keyset_for
 from ..profiles import Capability, Profile
 from ..sql import StatementKind, quote_ident, quote_qualified
-from .batch import recording_batch_alter_table
+from .coverage import ExpandContext, Refusal, coverage_of, expand_op
 from .model import desired_metadata, table_key
 from .ops import BackfillOp, BulkRowsOp, RawSqlOp, RecreateTableOp, UniqueUsingIndexOp, flatten
+from .record import mark, record, where_of
 
 log = logging.getLogger(__name__)
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -54,89 +54,81 @@ class Compiled:
     warnings: list[str] = field(default_factory=list)
 
 
-# -- recording -----------------------------------------------------------------------------------
-
-
-def record(fn: Callable[..., Any], mc: MigrationContext, **kw: Any) -> list[ops.MigrateOperation]:
-    """Run ``fn`` (a revision's upgrade or downgrade) and return the ops it asked for."""
-    recorded: list[ops.MigrateOperation] = []
-    operations = Operations(mc)
-
-    def invoke(operation: ops.MigrateOperation) -> Any:
-        recorded.append(operation)
-        if isinstance(operation, ops.CreateTableOp):
-            return operation.to_table(mc)  # revisions pass it to op.bulk_insert
-        return None
-
-    operations.invoke = invoke  # type: ignore[method-assign]
-    operations.batch_alter_table = recording_batch_alter_table(  # type: ignore[method-assign,assignment]
-        operations, invoke)
-    previous = getattr(op_module, "_proxy", None)
-    if previous is not None:
-        previous._remove_proxy()
-    operations._install_proxy()
-    try:
-        fn(**kw)
-    finally:
-        operations._remove_proxy()
-        if previous is not None:
-            previous._install_proxy()
-    return recorded
-
-
 # -- expansion: raw SQL and bulk inserts ---------------------------------------------------------
 
 
 def expand(recorded: Sequence[ops.MigrateOperation], profile: Profile, *, where: str,
            batch_rows: int) -> Compiled:
-    """Our ops in place of ``op.execute`` and ``op.bulk_insert``; refuses illegal SQL."""
+    """The planner's ops for what the revision recorded (:mod:`.coverage`): ``op.execute``
+    split and linted, ``op.bulk_insert`` cut into bounded batches, every other op expanded as
+    Alembic's own implementation would carry it out. Everything DSQL cannot do faithfully is
+    refused here, before anything of the revision runs, each problem with its revision line."""
     out = Compiled(ops=[])
     problems: list[str] = []
+    ctx = ExpandContext(profile)
     settings = LintSettings.build(profile)
     number = 0
     for operation in flatten(recorded):
+        line = where_of(operation)
+        at = _at(where, line)
         if isinstance(operation, ops.ExecuteSQLOp):
             number += 1
-            label = f"{where}: op.execute #{number}"
-            text = _sql_text(operation.sqltext, label)
-            result = lint_script(text, settings, path=label)
-            for d in result.diagnostics:
-                line = f"{label}:{d.line}:{d.column}: {d.rule}: {d.message}"
-                if d.severity is Severity.ERROR:
-                    problems.append(line + (f" ({d.suggestion})" if d.suggestion else ""))
-                else:
-                    out.warnings.append(line)
-                    log.warning("%s", line)
-            for parsed in result.statements:
-                if parsed.kind is StatementKind.TRANSACTION:
-                    continue  # every statement runs in its own transaction anyway
-                kind = {StatementKind.DDL: "ddl", StatementKind.DML: "dml"}.get(
-                    parsed.kind, "other")
-                out.ops.append(RawSqlOp(parsed.text.strip().rstrip(";"), kind=kind,
-                                        node_type=parsed.node_type, is_async=parsed.is_async,
-                                        where=label))
+            label = f"{at}: op.execute #{number}"
+            problems.extend(_expand_sql(operation, label, settings, out))
         elif isinstance(operation, ops.BulkInsertOp):
             out.ops.extend(_bulk_rows(operation, batch_rows))
         else:
-            out.ops.append(_normalized(operation))
+            try:
+                out.ops.extend(mark(o, line) for o in expand_op(operation, ctx))
+            except Refusal as exc:
+                problems.append(f"{at}: {_op_call(operation)}: {exc}")
+    out.warnings.extend(ctx.warnings)
     if problems:
         raise RevisionRefused(
-            "DSQL would reject SQL in this revision; nothing was run:\n  "
+            "DSQL cannot do what this revision asks; nothing of it was run:\n  "
             + "\n  ".join(problems),
-            hint="rewrite the statements (`dsql-migrate lint --fix` shows DSQL-safe forms), or "
-            "use Alembic ops, which the planner turns into DSQL-safe steps")
+            hint="rewrite the statements or ops named above (`dsql-migrate lint --fix` shows "
+            "DSQL-safe forms of SQL; docs/alembic.md lists what each op becomes)")
     return out
 
 
-def _normalized(operation: ops.MigrateOperation) -> ops.MigrateOperation:
-    """Types given as classes (``type_=sa.BigInteger``) as instances, as Alembic's impl does."""
-    if isinstance(operation, ops.AlterColumnOp):
-        if operation.modify_type is not None:
-            operation.modify_type = sqltypes.to_instance(operation.modify_type)
-        existing = operation.kw.get("existing_type")
-        if existing is not None:
-            operation.kw["existing_type"] = sqltypes.to_instance(existing)
-    return operation
+def _at(where: str, line: str | None) -> str:
+    """``r.py:12 in upgrade()`` (or ``where at file:line`` when the op came from another
+    file, a helper the revision calls)."""
+    if line is None:
+        return where
+    name, _, function = where.partition(" ")
+    if name == line.split(":")[0]:
+        return f"{line} in {function}" if function else line
+    return f"{where} at {line}"
+
+
+def _op_call(operation: ops.MigrateOperation) -> str:
+    found = coverage_of(type(operation))
+    call = found.call.split(",")[0] if found is not None and found.call != "-" else None
+    return call or type(operation).__name__
+
+
+def _expand_sql(operation: ops.ExecuteSQLOp, label: str, settings: LintSettings,
+                out: Compiled) -> list[str]:
+    problems: list[str] = []
+    text = _sql_text(operation.sqltext, label)
+    result = lint_script(text, settings, path=label)
+    for d in result.diagnostics:
+        line = f"{label}:{d.line}:{d.column}: {d.rule}: {d.message}"
+        if d.severity is Severity.ERROR:
+            problems.append(line + (f" ({d.suggestion})" if d.suggestion else ""))
+        else:
+            out.warnings.append(line)
+            log.warning("%s", line)
+    for parsed in result.statements:
+        if parsed.kind is StatementKind.TRANSACTION:
+            continue  # every statement runs in its own transaction anyway
+        kind = {StatementKind.DDL: "ddl", StatementKind.DML: "dml"}.get(parsed.kind, "other")
+        out.ops.append(RawSqlOp(parsed.text.strip().rstrip(";"), kind=kind,
+                                node_type=parsed.node_type, is_async=parsed.is_async,
+                                where=label))
+    return problems
 
 
 def _sql_text(sqltext: Any, label: str) -> str:
@@ -183,17 +175,33 @@ def _bulk_rows(operation: ops.BulkInsertOp, batch_rows: int) -> list[BulkRowsOp]
 # -- planning ------------------------------------------------------------------------------------
 
 
-def compile_ops(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, profile: Profile,
-                options: Options, *, source: Mapping[str, Any]) -> Plan:
+@dataclass
+class Planned:
+    """A revision's plan and the schema it leads to (the one model of the desired schema,
+    built once from the live schema and the revision's ops, and fed to the planner)."""
+
+    plan: Plan
+    desired: sa.MetaData
+
+
+def plan_revision(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, profile: Profile,
+                  options: Options, *, source: Mapping[str, Any]) -> Planned:
     desired = desired_metadata(live_md, expanded.ops)
     planned = fold_into_new_tables(renames_first(expanded.ops))
-    return make_plan(planned, live, desired, profile, options, source=source,
+    plan = make_plan(planned, live, desired, profile, options, source=source,
                      warnings=expanded.warnings)
+    return Planned(plan, desired)
+
+
+def compile_ops(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, profile: Profile,
+                options: Options, *, source: Mapping[str, Any]) -> Plan:
+    return plan_revision(expanded, live, live_md, profile, options, source=source).plan
 
 
 _SHAPE_OPS = (ops.AddColumnOp, ops.DropColumnOp, ops.AlterColumnOp,
               ops.CreateUniqueConstraintOp, ops.CreateCheckConstraintOp,
-              ops.CreateForeignKeyOp, ops.DropConstraintOp, RecreateTableOp, UniqueUsingIndexOp)
+              ops.CreateForeignKeyOp, ops.DropConstraintOp, RecreateTableOp, UniqueUsingIndexOp,
+              ChangePrimaryKeyOp)
 
 
 def fold_into_new_tables(planned: Sequence[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
@@ -353,4 +361,5 @@ def _preview(sql: str, width: int = 60) -> str:
     return one if len(one) <= width else one[:width - 3] + "..."
 
 
-__all__ = ["Compiled", "RevisionRefused", "compile_ops", "expand", "record"]
+__all__ = ["Compiled", "Planned", "RevisionRefused", "compile_ops", "expand", "plan_revision",
+           "record"]

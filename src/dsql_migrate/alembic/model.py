@@ -12,18 +12,40 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic.operations import ops
+from sqlalchemy.dialects import postgresql
 
 from ..diff import reflect
 from ..errors import DsqlMigrateError, ExitCode
+from ..ops import ChangePrimaryKeyOp
 from .ops import UniqueUsingIndexOp
 
 _KEEP: Any = object()
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 class SchemaConflict(DsqlMigrateError):
     """A revision's op contradicts the live schema (the column it adds is already there)."""
 
     exit_code = ExitCode.FAILED
+
+
+class BuiltCreateTableOp(ops.CreateTableOp):
+    """An ``op.create_table`` whose table is built once, when the revision calls it: the
+    revision gets that table back (for ``op.bulk_insert``), and the desired schema and the
+    planner use the same object. Building it a second time from the op's items would try to
+    attach the revision's ``sa.Index`` objects to another table (SQLAlchemy refuses)."""
+
+    table: sa.Table
+
+    @classmethod
+    def of(cls, op: ops.CreateTableOp, mc: Any = None) -> BuiltCreateTableOp:
+        built = cls.__new__(cls)
+        built.__dict__.update(op.__dict__)
+        built.table = op.to_table(mc)
+        return built
+
+    def to_table(self, migration_context: Any = None) -> sa.Table:
+        return self.table
 
 
 def table_key(name: str, schema: str | None) -> str:
@@ -69,7 +91,7 @@ def _copy_column(column: sa.Column[Any], *, name: str | None = None, type_: Any 
 def _rebuild(md: sa.MetaData, table: sa.Table, *, name: str | None = None,
              drop: frozenset[str] = frozenset(),
              change: Callable[[sa.Column[Any]], sa.Column[Any]] | None = None,
-             renamed: dict[str, str] | None = None) -> sa.Table:
+             renamed: dict[str, str] | None = None, keep_pk_name: bool = True) -> sa.Table:
     """``table`` built again (dropping, changing or renaming columns), in place of the old."""
     renamed = renamed or {}
 
@@ -111,15 +133,37 @@ def _rebuild(md: sa.MetaData, table: sa.Table, *, name: str | None = None,
     new = sa.Table(name or table.name, md, *columns, *items, schema=schema)
     for index_name, cols, unique, kwargs in indexes:
         sa.Index(index_name, *[new.c[c] for c in cols], unique=unique, **kwargs)
+    if keep_pk_name and isinstance(table.primary_key.name, str) and len(new.primary_key.columns):
+        new.primary_key.name = table.primary_key.name  # a named key keeps its name
     return new
 
 
 def _create_table(md: sa.MetaData, op: ops.CreateTableOp) -> None:
-    table = op.to_table()
+    table = op.to_table()  # a BuiltCreateTableOp's own table
     existing = _table(md, op.table_name, op.schema)
     if existing is not None:
         md.remove(existing)
-    table.to_metadata(md)
+    _explicit_type_checks(table.to_metadata(md))
+
+
+def _explicit_type_checks(table: sa.Table) -> None:
+    """The CHECKs that Enum / Boolean types attach (those PostgreSQL gets: a non-native Enum
+    with ``create_constraint=True``) as named, explicit constraints of the table, as they are
+    in the live schema once created (PostgreSQL names an unnamed one ``<table>_<col>_check``)."""
+    compiler = _PG.ddl_compiler(_PG, sa.schema.CreateTable(table))
+    for constraint in list(table.constraints):
+        if not (isinstance(constraint, sa.CheckConstraint)
+                and getattr(constraint, "_type_bound", False)):
+            continue
+        rule = getattr(constraint, "_create_rule", None)
+        if rule is not None and not rule(compiler):
+            continue
+        column = next(iter(constraint.columns), None) if len(constraint.columns) else None
+        name = constraint.name if isinstance(constraint.name, str) else (
+            f"{table.name}_{column.name if column is not None else 'type'}_check")
+        condition = str(compiler.sql_compiler.process(constraint.sqltext, include_table=False,
+                                                      literal_binds=True))
+        table.append_constraint(sa.CheckConstraint(sa.text(condition), name=name))
 
 
 def _drop_table(md: sa.MetaData, op: ops.DropTableOp) -> None:
@@ -176,8 +220,8 @@ def _alter_column(md: sa.MetaData, op: ops.AlterColumnOp) -> None:
 
 def _create_index(md: sa.MetaData, op: ops.CreateIndexOp) -> None:
     table = _table(md, op.table_name, op.schema)
-    if table is None:
-        return
+    if table is None or any(i.name == op.index_name for i in table.indexes):
+        return  # an index of the table's own CREATE TABLE (op.create_table's sa.Index)
     exprs: list[Any] = []
     for column in op.columns:
         name = column if isinstance(column, str) else getattr(column, "name", None)
@@ -228,12 +272,43 @@ def _drop_constraint(md: sa.MetaData, op: ops.DropConstraintOp) -> None:
     table = _table(md, op.table_name, op.schema)
     if table is None:
         return
+    if op.constraint_type == "primary" or (
+            len(table.primary_key.columns) and table.primary_key.name == op.constraint_name):
+        def unkeyed(column: sa.Column[Any]) -> sa.Column[Any]:
+            copied = _copy_column(column)
+            copied.primary_key = False
+            return copied
+
+        _rebuild(md, table, change=unkeyed, keep_pk_name=False)
+        return
     for constraint in list(table.constraints):
         if constraint.name == op.constraint_name:
             table.constraints.discard(constraint)
     for index in list(table.indexes):
         if index.name == op.constraint_name:
             table.indexes.discard(index)
+
+
+def _change_primary_key(md: sa.MetaData, op: ChangePrimaryKeyOp) -> None:
+    """The table with the new key: the key's columns NOT NULL, as PostgreSQL makes them."""
+    table = _table(md, op.table_name, op.schema)
+    if table is None:
+        return
+    keys = set(op.columns)
+    missing = keys - {c.name for c in table.columns}
+    if missing:
+        raise SchemaConflict(f"op.create_primary_key on {op.table_name}: no column "
+                             f"{', '.join(sorted(missing))}")
+    given = getattr(op, "constraint_name", None) or table.primary_key.name
+    name = given if isinstance(given, str) else None
+
+    def change(column: sa.Column[Any]) -> sa.Column[Any]:
+        copied = _copy_column(column, nullable=False if column.name in keys else _KEEP)
+        copied.primary_key = column.name in keys
+        return copied
+
+    new = _rebuild(md, table, change=change)
+    new.append_constraint(sa.PrimaryKeyConstraint(*op.columns, name=name))
 
 
 def _unique_using_index(md: sa.MetaData, op: UniqueUsingIndexOp) -> None:
@@ -263,6 +338,7 @@ _APPLY: dict[type[Any], Callable[[sa.MetaData, Any], None]] = {
     ops.CreateForeignKeyOp: _add_fk,
     ops.DropConstraintOp: _drop_constraint,
     UniqueUsingIndexOp: _unique_using_index,
+    ChangePrimaryKeyOp: _change_primary_key,
 }
 
 __all__ = ["desired_metadata", "table_key"]
@@ -275,7 +351,7 @@ def predicted_snapshot(md: sa.MetaData, base: Any) -> Any:
     from dataclasses import replace
 
     from ..catalog import Column, Constraint, Index, Table
-    from .compile import type_sql
+    from ..planner._sql import type_sql
 
     tables: dict[str, Table] = {}
     for table in md.tables.values():

@@ -50,6 +50,15 @@ def render_create_index_async(autogen_context: AutogenContext, op: CreateIndexAs
     return text.replace("create_index(", "create_index_async(", 1)
 
 
+@renderers.dispatch_for(ops.CreatePrimaryKeyOp, replace=True)
+def _create_primary_key(autogen_context: AutogenContext, op: ops.CreatePrimaryKeyOp) -> str:
+    """Alembic has no renderer for it (it never compares primary keys; the plugin does)."""
+    prefix = str(autogen_context.opts.get("alembic_module_prefix") or "op.")
+    schema = f", schema={op.schema!r}" if op.schema else ""
+    return (f"{prefix}create_primary_key({op.constraint_name!r}, {op.table_name!r}, "
+            f"{[str(c) for c in op.columns]!r}{schema})")
+
+
 @renderers.dispatch_for(UniqueUsingIndexOp)
 def render_unique_using_index(autogen_context: AutogenContext, op: UniqueUsingIndexOp) -> str:
     index = "" if op.index_name == op.constraint_name else f", {op.index_name!r}"

@@ -199,6 +199,12 @@ def dsql_rewrite(context: Any, directives: list[Any], profile: Profile) -> None:
             explicit(downgrade, after, after_md, profile)
             _check_plannable(list(flatten(downgrade.ops)), after, after_md, profile,
                              "downgrade")
+        # Alembic does not compare primary keys: a changed key is written as Alembic's own
+        # ops (drop + create_primary_key), which the plugin compiles into a recreation
+        keys_up, keys_down = primary_key_changes(live_md, target)
+        upgrade.ops.extend(keys_up)
+        if downgrade is not None:
+            downgrade.ops[:0] = keys_down
 
 
 def explicit(container: ops.OpContainer, live: Snapshot, live_md: sa.MetaData,
@@ -429,6 +435,39 @@ def _check_names(container: ops.OpContainer) -> set[str]:
     """CHECKs the comparison already adds (Alembic's opt-in ``checkconstraint_byname``)."""
     return {str(op.constraint_name) for op in _walk(container.ops)
             if isinstance(op, ops.CreateCheckConstraintOp)}
+
+
+def primary_key_changes(live_md: sa.MetaData, target: Sequence[sa.MetaData],
+                        ) -> tuple[list[ops.MigrateOperation], list[ops.MigrateOperation]]:
+    """Tables whose primary key in the models differs from the database's (other columns, or
+    another name): the drop of the live key and the creation of the model's, and the reverse
+    for the downgrade."""
+    up: list[ops.MigrateOperation] = []
+    down: list[ops.MigrateOperation] = []
+    for table in _model_tables(target):
+        key = f"{table.schema}.{table.name}" if table.schema else table.name
+        live_table = live_md.tables.get(key)
+        if live_table is None:
+            continue
+        old, new = live_table.primary_key, table.primary_key
+        old_cols = [c.name for c in old.columns]
+        new_cols = [c.name for c in new.columns]
+        named = isinstance(new.name, str) and new.name != old.name
+        if old_cols == new_cols and not named:
+            continue
+        if not new_cols:
+            continue  # a model without a key: not something a revision can ask of DSQL
+        if old_cols:
+            up.append(ops.DropConstraintOp.from_constraint(old))
+        up.append(ops.CreatePrimaryKeyOp.from_constraint(new))
+        if isinstance(new.name, str):
+            down.append(ops.DropConstraintOp.from_constraint(new))
+        else:  # PostgreSQL names an unnamed key <table>_pkey
+            down.append(ops.DropConstraintOp(f"{table.name}_pkey", table.name, type_="primary",
+                                             schema=table.schema))
+        if old_cols:
+            down.append(ops.CreatePrimaryKeyOp.from_constraint(old))
+    return up, down
 
 
 def missing_checks(live: Snapshot, target: Sequence[sa.MetaData], *,

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 import psycopg
 import sqlalchemy as sa
+from alembic.operations import ops
 from alembic.runtime.migration import HeadMaintainer, MigrationContext, StampStep
 from psycopg import sql
 
@@ -34,8 +35,10 @@ from ..profiles import Profile
 from ..runner import RetryPolicy, Runner, RunOptions, Session, StateStore, StepFailed
 from ..runner.events import Event, Listener
 from ..sql import quote_literal, quote_qualified
-from .compile import Compiled, compile_ops, expand, record
-from .model import SchemaConflict, desired_metadata, predicted_snapshot, reflect_live
+from .compile import Planned, expand, plan_revision
+from .model import SchemaConflict, predicted_snapshot, reflect_live
+from .record import ConnectionHook, NeedsConnection, Recorder
+from .segments import Segments, preview
 
 log = logging.getLogger(__name__)
 
@@ -160,12 +163,21 @@ def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
         elif offline:
             if base_snapshot is None or base_md is None:
                 base_snapshot, base_md = _offline_schema(mc)
-            plan, expanded = _compile(mc, step, settings, base_snapshot, base_md,
-                                      version_sql=version_sql, nonce=_dry_run_nonce(
-                                          mc, settings, step), from_base=not heads, **kw)
-            base_md = desired_metadata(base_md, expanded.ops)
+            mode = "upgrade --sql" if mc.as_sql else "upgrade --dry-run"
+            recorder = Recorder(mc, offline=mode if mc.as_sql else None,
+                                on_connection_use=None if mc.as_sql else _refuse_use(mode))
+            needs: NeedsConnection | None = None
+            try:
+                recorder.run(step.migration_fn, **kw)
+            except NeedsConnection as exc:
+                needs = exc  # the plan of the ops before that line is shown, and why it stops
+            planned = _compile(mc, step, settings, recorder.recorded, base_snapshot, base_md,
+                               from_base=not heads, source={})
+            plan = planned.plan if needs is not None else _with_version_step(
+                planned.plan, mc, step, version_sql, _dry_run_nonce(mc, settings, step))
+            base_md = planned.desired
             base_snapshot = predicted_snapshot(base_md, base_snapshot)
-            _emit(mc, settings, _render_offline(step, plan, settings))
+            _emit(mc, settings, _render_offline(step, plan, settings, needs))
         else:
             _run_online(mc, step, settings, version_sql, **kw)
         for callback in mc.on_version_apply_callbacks:
@@ -197,39 +209,93 @@ def _run_online(mc: MigrationContext, step: Any, settings: DsqlSettings,
                 version_sql: list[str], **kw: Any) -> None:
     assert mc.connection is not None and settings.on_event is not None
     label = _label(step)
-    settings.on_event(Event("revision.start", f"{label}: {step.doc or ''}".rstrip(": "),
-                            data={"revision": label}))
-    session = Session(connection_factory(mc.connection), retry=settings.retry,
+    on_event = settings.on_event
+    on_event(Event("revision.start", f"{label}: {step.doc or ''}".rstrip(": "),
+                   data={"revision": label}))
+    factory = connection_factory(mc.connection)
+    session = Session(factory, retry=settings.retry,
                       max_connection_seconds=settings.max_connection_seconds)
     try:
         store = StateStore(settings.state_schema)
         plan = None if settings.run_options.abandon_previous else _stored_plan(
             session, store, label)
         if plan is not None:
-            settings.on_event(Event("revision.resume",
-                                    f"resuming the stored plan of {label} ({plan.hash})",
-                                    data={"hash": plan.hash}))
+            on_event(Event("revision.resume", f"resuming the stored plan of {label} ({plan.hash})",
+                           data={"hash": plan.hash}))
         else:
-            live = snapshot(session.conn)
-            live_md = reflect_live(mc.connection)
-            plan, _ = _compile(mc, step, settings, live, live_md, version_sql=version_sql,
-                               nonce=run_number(session.conn, store, label), **kw)
-        for warning in plan.warnings:
-            settings.on_event(Event("revision.warning", f"warning: {warning}"))
-        options = replace(settings.run_options, label=label)
-        runner = Runner(session, store=store, options=options, on_event=settings.on_event)
-        try:
-            result = runner.apply(plan)
-        except StepFailed as exc:
-            command = "upgrade" if step.is_upgrade else "downgrade"
-            exc.hint = (f"{label} stopped part-way; nothing is rolled back on DSQL. Run the "
-                        f"{command} again to resume where it stopped ('dsql-migrate status' "
-                        "shows the steps), or fix the cause and run it with --abandon-previous")
-            raise
-        if result.status != "nothing":
-            _summarize(session, store, plan, label, settings.on_event)
+            plan = _record_and_compile(mc, step, settings, session, store, factory,
+                                       version_sql, **kw)
+        _apply(session, store, settings, step, plan, label)
     finally:
         session.close()
+
+
+def _record_and_compile(mc: MigrationContext, step: Any, settings: DsqlSettings,
+                        session: Session, store: StateStore,
+                        factory: Callable[[], psycopg.Connection[Any]],
+                        version_sql: list[str], **kw: Any) -> Plan:
+    """Record the revision (running the parts before each connection use, :mod:`.segments`)
+    and compile what follows the last one, with the ``alembic_version`` step."""
+    assert mc.connection is not None and settings.on_event is not None
+    label = _label(step)
+    nonce = run_number(session.conn, store, label)
+    recorder = Recorder(mc)
+
+    def compile_part(pending: list[ops.MigrateOperation], part: int, where: str) -> Plan:
+        assert mc.connection is not None
+        conn = factory()
+        try:
+            live = snapshot(conn)
+        finally:
+            conn.close()
+        plan = _compile(mc, step, settings, pending, live, reflect_live(mc.connection),
+                        source={"run": nonce, "part": part, "before": where}).plan
+        return _marked(plan, {"alembic_part": f"run {nonce}, part {part}"})
+
+    def apply(plan: Plan, part_label: str) -> None:
+        _apply(session, store, settings, step, plan, part_label)
+
+    segments = Segments(label, nonce, recorder, store, factory, compile_part, apply,
+                        settings.on_event,
+                        abandon_previous=settings.run_options.abandon_previous)
+    recorder.on_connection_use = segments.before_statement
+    segments.load_done_writes()
+    engine = mc.connection.engine
+    segments.listen(engine)
+    try:
+        recorder.run(step.migration_fn, **kw)
+    finally:
+        segments.forget(engine)
+    live = snapshot(session.conn)
+    planned = _compile(mc, step, settings, recorder.pending(), live,
+                       reflect_live(mc.connection), source={})
+    return _with_version_step(planned.plan, mc, step, version_sql, nonce)
+
+
+def _marked(plan: Plan, details: dict[str, Any]) -> Plan:
+    """``plan`` with ``details`` in every step: the hash covers steps, not the source, and a
+    part of a later run (after a downgrade) must not be taken for the one already applied."""
+    steps = tuple(replace(s, details={**s.details, **details}) for s in plan.steps)
+    return Plan(profile=plan.profile, steps=steps, source=plan.source, warnings=plan.warnings)
+
+
+def _apply(session: Session, store: StateStore, settings: DsqlSettings, step: Any, plan: Plan,
+           label: str) -> None:
+    assert settings.on_event is not None
+    for warning in plan.warnings:
+        settings.on_event(Event("revision.warning", f"warning: {warning}"))
+    options = replace(settings.run_options, label=label)
+    runner = Runner(session, store=store, options=options, on_event=settings.on_event)
+    try:
+        result = runner.apply(plan)
+    except StepFailed as exc:
+        command = "upgrade" if step.is_upgrade else "downgrade"
+        exc.hint = (f"{label} stopped part-way; nothing is rolled back on DSQL. Run the "
+                    f"{command} again to resume where it stopped ('dsql-migrate status' "
+                    "shows the steps), or fix the cause and run it with --abandon-previous")
+        raise
+    if result.status != "nothing":
+        _summarize(session, store, plan, label, settings.on_event)
 
 
 def _summarize(session: Session, store: StateStore, plan: Plan, label: str,
@@ -289,16 +355,23 @@ def _offline_schema(mc: MigrationContext) -> tuple[Snapshot, sa.MetaData]:
     return live, reflect_live(mc.connection)
 
 
-def _compile(mc: MigrationContext, step: Any, settings: DsqlSettings, live: Snapshot,
-             live_md: sa.MetaData, *, version_sql: list[str], nonce: str | None,
-             from_base: bool = True, **kw: Any) -> tuple[Plan, Compiled]:
-    recorded = record(step.migration_fn, mc, **kw)
+def _refuse_use(mode: str) -> ConnectionHook:
+    def hook(pending: list[ops.MigrateOperation], where: str, statement: str) -> None:
+        raise NeedsConnection(where, f"runs `{preview(statement, 60)}` through the database "
+                              "connection", mode)
+    return hook
+
+
+def _compile(mc: MigrationContext, step: Any, settings: DsqlSettings,
+             recorded: list[ops.MigrateOperation], live: Snapshot, live_md: sa.MetaData, *,
+             source: dict[str, Any], from_base: bool = True) -> Planned:
+    """Plan recorded ops (a whole revision, or a part of it) against ``live``."""
     expanded = expand(recorded, settings.profile, where=_where(step),
                       batch_rows=settings.planner_options.batch_size(settings.profile))
     label = _label(step)
     try:
-        planned = compile_ops(expanded, live, live_md, settings.profile,
-                              settings.planner_options, source={"alembic": label})
+        return plan_revision(expanded, live, live_md, settings.profile,
+                             settings.planner_options, source={"alembic": label, **source})
     except SchemaConflict as exc:
         exc.message = f"{_where(step)}: {exc.message}"
         raise
@@ -312,20 +385,31 @@ def _compile(mc: MigrationContext, step: Any, settings: DsqlSettings, live: Snap
             "revisions create)",
             hint="run 'dsql-migrate upgrade --dry-run' against the database to see the plan "
             "of the pending revisions, or --sql from base") from None
+
+
+def _with_version_step(plan: Plan, mc: MigrationContext, step: Any, version_sql: list[str],
+                       nonce: str | None) -> Plan:
+    """The revision's last plan ends with the ``alembic_version`` change, a DML step."""
+    label = _label(step)
     details: dict[str, Any] = {"alembic_version": True}
     if nonce is not None:
         details["run"] = nonce  # a re-run after a downgrade is a new plan, not "already done"
-    version_step = Step(id=len(planned.steps) + 1, kind=StepKind.DML,
+    version_step = Step(id=len(plan.steps) + 1, kind=StepKind.DML,
                         summary=f"record {label.removeprefix('alembic ')} in alembic_version",
                         sql=tuple(version_sql), table=mc.version_table, details=details)
-    return Plan(profile=planned.profile, steps=(*planned.steps, version_step),
-                source=planned.source, warnings=planned.warnings), expanded
+    return Plan(profile=plan.profile, steps=(*plan.steps, version_step), source=plan.source,
+                warnings=plan.warnings)
 
 
-def _render_offline(step: Any, plan: Plan, settings: DsqlSettings) -> str:
+def _render_offline(step: Any, plan: Plan, settings: DsqlSettings,
+                    needs: NeedsConnection | None = None) -> str:
+    stop = "" if needs is None else (
+        f"-- {_label(step)} needs a live connection: {needs.message}\n"
+        f"-- what is shown is the plan of the ops before {needs.where} only; the revision's "
+        "later ops and its alembic_version step are not shown\n")
     if settings.mode == DRY_RUN:
-        return f"-- {_label(step)}\n{render(plan, 'text')}\n"
-    return sql_script(plan, _label(step))
+        return f"-- {_label(step)}\n{stop}{render(plan, 'text')}\n"
+    return stop + sql_script(plan, _label(step))
 
 
 def sql_script(plan: Plan, label: str) -> str:

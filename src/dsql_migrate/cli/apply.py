@@ -149,18 +149,39 @@ def apply(app: AppContext, plan_file: Path | None, url: str | None, expect_hash:
                  state_schema=state_schema, label=label)
 
 
+ini_option = click.option(
+    "-c", "--alembic-ini", "ini", type=click.Path(path_type=Path), default=Path("alembic.ini"),
+    show_default=True, help="An Alembic project's ini: its sqlalchemy.url is the target when "
+    "no --url, $DSQL_MIGRATE_URL or config URL is given.")
+
+
+def url_or_ini(app: AppContext, url: str | None, ini: Path) -> str | None:
+    """``--url``, else (with no $DSQL_MIGRATE_URL or config target) the Alembic project's
+    ``sqlalchemy.url``: the database the migrations commands use, not a new local emulator."""
+    import os
+
+    from ..connect import ENV_URL
+    from .migrations import ini_target_url
+
+    if url or os.environ.get(ENV_URL) or app.config.url or app.config.section("dsql"):
+        return url
+    return ini_target_url(ini)
+
+
 @click.command()
 @url_option
+@ini_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output format.")
 @schema_option
 @local_dir_option
 @click.pass_obj
-def status(app: AppContext, url: str | None, fmt: str, state_schema: str | None,
+def status(app: AppContext, url: str | None, ini: Path, fmt: str, state_schema: str | None,
            local_dir: Path) -> None:
     """Show the lock and the current or last plan, step by step."""
     schema = _state_schema(app, state_schema)
-    data = read_status(connection_factory(app, url, local_dir), schema=schema)
+    data = read_status(connection_factory(app, url_or_ini(app, url, ini), local_dir),
+                       schema=schema)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, default=str))
     else:
@@ -169,15 +190,17 @@ def status(app: AppContext, url: str | None, fmt: str, state_schema: str | None,
 
 @click.command("unlock")
 @url_option
+@ini_option
 @click.option("--force", is_flag=True, help="Free the lock even if its lease has not expired.")
 @schema_option
 @local_dir_option
 @click.pass_obj
-def unlock_command(app: AppContext, url: str | None, force: bool, state_schema: str | None,
-                   local_dir: Path) -> None:
+def unlock_command(app: AppContext, url: str | None, ini: Path, force: bool,
+                   state_schema: str | None, local_dir: Path) -> None:
     """Free the runner's lock (only an expired one, unless --force)."""
     schema = _state_schema(app, state_schema)
-    holder = unlock(connection_factory(app, url, local_dir), schema=schema, force=force)
+    holder = unlock(connection_factory(app, url_or_ini(app, url, ini), local_dir),
+                    schema=schema, force=force)
     if holder is None:
         click.echo("The lock was free.")
     else:

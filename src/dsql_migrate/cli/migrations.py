@@ -145,8 +145,9 @@ def alembic_errors(cfg: AlembicConfig | None = None) -> Iterator[None]:
         raise MigrationsError(f"database error: {first}") from None
     except sa.exc.SQLAlchemyError as exc:
         raise MigrationsError(str(exc).strip().splitlines()[0]) from None
-    except (ArithmeticError, AttributeError, ImportError, LookupError, NameError, TypeError,
-            ValueError) as exc:
+    except DsqlMigrateError:
+        raise
+    except (Exception, SystemExit) as exc:  # any exception (issue 13), a library's own too
         raise_project_error(exc, cfg)
         raise
 
@@ -159,34 +160,88 @@ def _qualified(schema: str | None, name: str) -> str:
     return f"{schema}.{name}" if schema else name
 
 
+_CONSTRAINT_KINDS = ((sa.PrimaryKeyConstraint, "primary key"), (sa.ForeignKeyConstraint,
+                     "foreign key"), (sa.UniqueConstraint, "unique constraint"),
+                     (sa.CheckConstraint, "check constraint"), (sa.Index, "index"))
+
+
+def _sql(value: Any) -> str:
+    """SQL text of a default, a CHECK condition or an index expression (never a repr)."""
+    if value is None:
+        return "none"
+    if isinstance(value, sa.DefaultClause):
+        value = value.arg
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, sa.sql.elements.TextClause):
+        return value.text
+    if isinstance(value, sa.sql.ClauseElement):
+        from sqlalchemy.dialects import postgresql
+
+        return str(value.compile(dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
+                                 compile_kwargs={"literal_binds": True}))
+    return str(value)
+
+
+def _columns(obj: Any) -> str:
+    if isinstance(obj, sa.Index):
+        keys = [getattr(e, "name", None) or _sql(e) for e in obj.expressions]
+    else:
+        keys = [c.name for c in getattr(obj, "columns", ())]
+    return f" ({', '.join(keys)})" if keys else ""
+
+
 def _object_name(obj: Any) -> str:
+    if isinstance(obj, str):
+        return obj
     table = getattr(obj, "table", None)
-    name = getattr(obj, "name", None) or "(unnamed)"
-    if table is not None and not isinstance(obj, sa.Table):
-        return f"{name} on {_qualified(table.schema, table.name)}"
-    return _qualified(getattr(obj, "schema", None), str(name))
+    name = getattr(obj, "name", None)
+    name = name if isinstance(name, str) else "(unnamed)"
+    if table is None or isinstance(obj, sa.Table):
+        return _qualified(getattr(obj, "schema", None), str(name))
+    text = f"{name} on {_qualified(table.schema, table.name)}{_columns(obj)}"
+    if isinstance(obj, sa.CheckConstraint):
+        text += f" CHECK ({_sql(obj.sqltext)})"
+    elif isinstance(obj, sa.ForeignKeyConstraint) and obj.elements:
+        text += f" -> {obj.elements[0].target_fullname.rsplit('.', 1)[0]}"
+    return text
+
+
+def _noun(kind_noun: str, obj: Any) -> str:
+    for cls, noun in _CONSTRAINT_KINDS:
+        if isinstance(obj, cls):
+            return noun
+    return {"fk": "foreign key"}.get(kind_noun, kind_noun.replace("_", " "))
 
 
 def describe_diff(diff: Any) -> str:
     """One line for one of Alembic's autogenerate differences (a tuple, or a list of
-    ``modify_*`` tuples for one column)."""
+    ``modify_*`` tuples for one column): names, columns and SQL text, never an object repr."""
     if isinstance(diff, list):
         return "; ".join(describe_diff(d) for d in diff)
     kind = str(diff[0])
     if kind.startswith("modify_") and len(diff) >= 7:
         _, schema, table, column, _, old, new = diff[:7]
         what = kind.removeprefix("modify_").replace("_", " ")
+        if kind == "modify_default":
+            old, new = _sql(old), _sql(new)
         return (f"~ {_qualified(schema, table)}.{column}: {what} {old!s} in the database, "
                 f"{new!s} in the models")
+    if kind == "validate_constraint" and len(diff) >= 4:
+        _, schema, table, name = diff[:4]
+        return (f"~ constraint {name} on {_qualified(schema, table)}: NOT VALID in the "
+                "database (the models want it validated)")
     verb, _, noun = kind.partition("_")
     sign = {"add": "+", "remove": "-"}.get(verb, "~")
     where = "in the models only" if verb == "add" else (
         "in the database only" if verb == "remove" else "differs")
-    noun = {"fk": "foreign key"}.get(noun, noun.replace("_", " "))
     if noun == "column" and len(diff) >= 4:
         _, schema, table, column = diff[:4]
         return f"{sign} column {_qualified(schema, table)}.{column.name}: {where}"
-    return f"{sign} {noun} {_object_name(diff[-1])}: {where}"
+    if len(diff) >= 4 and all(isinstance(d, (str, type(None))) for d in diff[1:4]):
+        _, schema, table, name = diff[:4]  # our ops: (kind, schema, table, name)
+        return f"{sign} {noun.replace('_', ' ')} {name} on {_qualified(schema, table)}: {where}"
+    return f"{sign} {_noun(noun, diff[-1])} {_object_name(diff[-1])}: {where}"
 
 
 def _script_dir(cfg: AlembicConfig | None) -> Path | None:
@@ -214,7 +269,10 @@ def raise_project_error(exc: BaseException, cfg: AlembicConfig | None) -> None:
     if frame is None:
         return
     text = str(exc).strip().splitlines()
-    message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    if isinstance(exc, SystemExit):
+        message = f"SystemExit({exc.code!r})"
+    else:
+        message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
     raise RevisionCodeError(
         f"{frame.filename}:{frame.lineno}: {message}",
         hint=CODE_HINT.format(line=f", {frame.line.strip()}," if frame.line else "",
@@ -352,38 +410,99 @@ def downgrade(app: AppContext, *, revision: str, ini: Path, url: str | None, pro
                           abandon_previous=abandon_previous, downgrade=True)
 
 
+def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The target options every migrations command takes, as Alembic's commands all do."""
+    for option in (local_dir_option, profile_option, url_option, ini_option):
+        fn = option(fn)
+    return fn
+
+
 @click.command()
 @click.option("--verbose", "verbose_", is_flag=True, help="Show every detail of each revision.")
-@ini_option
+@click.option("-i", "--indicate-current", is_flag=True,
+              help="Mark the revision the database is at (connects to the target).")
+@click.option("-r", "--rev-range", help="Only revisions in this range (e.g. base:head).")
+@target_options
 @click.pass_obj
-def history(app: AppContext, verbose_: bool, ini: Path) -> None:
+def history(app: AppContext, verbose_: bool, indicate_current: bool, rev_range: str | None,
+            ini: Path, url: str | None, profile: str | None, local_dir: Path) -> None:
     """List the revisions, newest first."""
-    cfg = alembic_config(app, ini, url=None, local_dir=DEFAULT_DIR, profile=None, connect=False)
-    run_command(command.history, cfg, verbose=verbose_)
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
+                         connect=indicate_current)
+    run_command(command.history, cfg, rev_range=rev_range, verbose=verbose_,
+                indicate_current=indicate_current)
 
 
 @click.command()
-@ini_option
-@url_option
-@local_dir_option
+@click.option("--verbose", "verbose_", is_flag=True, help="Show every detail of each revision.")
+@target_options
 @click.pass_obj
-def current(app: AppContext, *, ini: Path, url: str | None, local_dir: Path) -> None:
+def heads(app: AppContext, verbose_: bool, ini: Path, url: str | None, profile: str | None,
+          local_dir: Path) -> None:
+    """Show the head revision(s) of the scripts."""
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
+                         connect=False)
+    run_command(command.heads, cfg, verbose=verbose_)
+
+
+@click.command()
+@click.option("--verbose", "verbose_", is_flag=True, help="Show every detail of each revision.")
+@target_options
+@click.pass_obj
+def branches(app: AppContext, verbose_: bool, ini: Path, url: str | None, profile: str | None,
+             local_dir: Path) -> None:
+    """Show the branch points of the revisions."""
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
+                         connect=False)
+    run_command(command.branches, cfg, verbose=verbose_)
+
+
+@click.command()
+@click.argument("revision")
+@target_options
+@click.pass_obj
+def show(app: AppContext, revision: str, ini: Path, url: str | None, profile: str | None,
+         local_dir: Path) -> None:
+    """Show one revision (an id, head, base, ...)."""
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
+                         connect=False)
+    run_command(command.show, cfg, revision)
+
+
+def ini_target_url(ini: Path) -> str | None:
+    """The target ``alembic.ini`` names (its ``sqlalchemy.url``, as a plain PostgreSQL URL),
+    for the commands that are not Alembic's (``status``, ``unlock``): the same database the
+    migrations commands use. None without an ini, a URL or with Alembic's placeholder."""
+    if not ini.is_file():
+        return None
+    url = AlembicConfig(str(ini)).get_main_option("sqlalchemy.url")
+    if not url or url.startswith("driver://"):
+        return None
+    scheme, sep, rest = url.partition("://")
+    base = scheme.split("+", 1)[0]
+    return f"{'postgresql' if base in ('postgresql', 'auroradsql') else base}{sep}{rest}"
+
+
+@click.command()
+@target_options
+@click.pass_obj
+def current(app: AppContext, *, ini: Path, url: str | None, profile: str | None,
+            local_dir: Path) -> None:
     """Show the revision the database is at."""
     out = io.StringIO()
-    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=None, stdout=out)
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile, stdout=out)
     run_command(command.current, cfg)
     click.echo(out.getvalue() or "(no revision: the database is at base)\n", nl=False)
 
 
 @click.command()
 @click.argument("revision")
-@ini_option
-@url_option
-@local_dir_option
+@target_options
 @click.pass_obj
-def stamp(app: AppContext, *, revision: str, ini: Path, url: str | None, local_dir: Path) -> None:
+def stamp(app: AppContext, *, revision: str, ini: Path, url: str | None, profile: str | None,
+          local_dir: Path) -> None:
     """Record REVISION in alembic_version without running anything."""
-    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=None)
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile)
     run_command(command.stamp, cfg, revision)
     click.echo(f"stamped {revision}")
 
@@ -402,6 +521,8 @@ def check(app: AppContext, *, ini: Path, url: str | None, profile: str | None,
     click.echo("No differences: the database matches the models.")
 
 
-COMMANDS = (init, revision, upgrade, downgrade, history, current, stamp, check)
+COMMANDS = (init, revision, upgrade, downgrade, history, heads, branches, show, current, stamp,
+            check)
 
-__all__ = ["COMMANDS", "alembic_config", "scaffold", "upgrade_with_progress"]
+__all__ = ["COMMANDS", "alembic_config", "ini_target_url", "scaffold", "target_options",
+           "upgrade_with_progress"]

@@ -60,18 +60,34 @@ def type_sql(type_: sa.types.TypeEngine[object]) -> str:
     return str(type_.compile(dialect=DIALECT))
 
 
+_TYPE_ALIASES = {
+    "character varying": "varchar", "integer": "int4", "int": "int4", "bigint": "int8",
+    "smallint": "int2", "boolean": "bool", "double precision": "float8", "real": "float4",
+    "double": "float8", "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz", "time without time zone": "time",
+    "time with time zone": "timetz", "decimal": "numeric", "character": "bpchar",
+    "char": "bpchar", "bit varying": "varbit",
+}
+#: ``timestamp(3) with time zone``: PostgreSQL writes the precision before the zone words
+_ZONED = re.compile(r"^(timestamp|time)\s*(\(\s*\d+\s*\))?\s*(with|without) time zone$")
+
+
 def normalize_type(text: str) -> str:
-    """A comparable spelling of a type: ``VARCHAR(20)`` and ``character varying(20)`` agree."""
+    """A comparable spelling of a type: equivalent spellings agree, so that a change between
+    them is no change (``VARCHAR(20)`` = ``character varying(20)``, ``FLOAT(53)`` = ``DOUBLE
+    PRECISION``, ``FLOAT(1..24)`` = ``REAL``, ``INTEGER`` = ``INT4``, ``TIMESTAMP WITHOUT TIME
+    ZONE`` = ``TIMESTAMP``)."""
     t = " ".join(text.lower().split())
-    aliases = {
-        "character varying": "varchar", "integer": "int4", "int": "int4", "bigint": "int8",
-        "smallint": "int2", "boolean": "bool", "double precision": "float8", "real": "float4",
-        "timestamp without time zone": "timestamp", "timestamp with time zone": "timestamptz",
-        "time without time zone": "time", "decimal": "numeric",
-    }
+    zoned = _ZONED.match(t)
+    if zoned:
+        base = zoned.group(1) + ("tz" if zoned.group(3) == "with" else "")
+        return base + (zoned.group(2).replace(" ", "") if zoned.group(2) else "")
     base, paren, rest = t.partition("(")
-    base = aliases.get(base.strip(), base.strip())
-    return base + (paren + rest.replace(" ", "") if paren else "")
+    base = _TYPE_ALIASES.get(base.strip(), base.strip())
+    args = rest.rstrip(")").replace(" ", "") if paren else ""
+    if base == "float":  # PostgreSQL: float(1..24) is real, float(25..53) and float are double
+        return "float4" if args.isdigit() and int(args) <= 24 else "float8"
+    return base + (f"({args})" if paren else "")
 
 
 def expr_sql(clause: object) -> str:

@@ -27,7 +27,7 @@ def upgrade() -> None:
     op.create_index("ix_dg_open_pg", "dg_events", ["kind"],
                     postgresql_where=sa.text("status = 'open'"))
     op.create_index("ix_dg_cover_pg", "dg_events", ["kind"], postgresql_include=["payload"])
-    op.create_index("ix_dg_hash_pg", "dg_events", ["payload"], postgresql_using="hash")
+    op.create_index("ix_dg_hash_pg", "dg_events", ["payload"], postgresql_using="btree")
     # ... and as aurora-dsql-sqlalchemy's documentation spells them
     op.create_index("ix_dg_open_aws", "dg_events", ["status"],
                     auroradsql_where=sa.text("status <> 'done'"))
