@@ -318,8 +318,8 @@ def _compile(mc: MigrationContext, step: Any, settings: DsqlSettings, live: Snap
     version_step = Step(id=len(planned.steps) + 1, kind=StepKind.DML,
                         summary=f"record {label.removeprefix('alembic ')} in alembic_version",
                         sql=tuple(version_sql), table=mc.version_table, details=details)
-    return Plan(profile=planned.profile, steps=(*planned.steps, version_step),
-                source=planned.source, warnings=planned.warnings), expanded
+    # replace(): keeps the plan's premise and promise (DESIGN.md §3.2a)
+    return replace(planned, steps=(*planned.steps, version_step)), expanded
 
 
 def _render_offline(step: Any, plan: Plan, settings: DsqlSettings) -> str:

@@ -41,7 +41,7 @@ from psycopg import sql
 from ..errors import ConfigError, DsqlMigrateError, ExitCode
 from ..plan import Batch, Plan, Step, StepKind
 from ..profiles import STATE_ROWS_PER_BATCH, Limits
-from . import postcondition
+from . import guard, postcondition
 from .events import Event, Listener, ignore, serialized
 from .faults import CrashPoints
 from .lock import LeaseLock, LeaseLost
@@ -114,6 +114,8 @@ class RunOptions:
     label: str | None = None
     #: mark a different, unfinished plan abandoned instead of refusing to run
     abandon_previous: bool = False
+    #: run a plan that was applied again, when its tables are back to its premise
+    reapply: bool = False
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -212,13 +214,19 @@ class Runner:
     def _apply_locked(self, plan: Plan) -> ApplyResult:
         result = ApplyResult(plan.hash, "done")
         if self.session.transaction("register the plan", self._register) == DONE:
-            self.emit(Event("plan.nothing", f"plan {plan.hash} was already applied: nothing to do",
-                            data={"hash": plan.hash}))
-            result.status = "nothing"
-            return result
+            # premise/promise (DESIGN.md §3.2a): done only while its end state is there
+            if not self._guarded(guard.check_already_applied, reapply=self.options.reapply):
+                self.emit(Event("plan.nothing", f"plan {plan.hash} was already applied: "
+                                "nothing to do", data={"hash": plan.hash}))
+                result.status = "nothing"
+                return result
+            guard.forget_run(self.session, self.store, self._hash, self.lock.fence)
+            self._set_plan_status(RUNNING)  # reverted by hand since: --reapply runs it again
         self.emit(Event("plan.start", f"applying plan {plan.hash} ({len(plan.steps)} steps)",
                         data={"hash": plan.hash, "steps": len(plan.steps)}))
         rows = {r.step: r for r in self._step_rows(plan)}
+        self._guarded(guard.check_start, resumed=any(  # premise/promise (DESIGN.md §3.2a)
+            r.status != PENDING or r.attempts for r in rows.values()))
         for step in plan.steps:
             row = rows[step.id]
             if row.status == DONE:
@@ -236,6 +244,7 @@ class Runner:
                     + (f"with steps 1-{step.id - 1} applied" if step.id > 1 else "with nothing "
                        "applied"),
                     hint="review it, then run 'dsql-migrate apply --allow-destructive' to go on")
+            self._guarded(guard.check_before, step, begun=row.statements_done > 0)
             try:
                 self._run_step(step, row)
             except StepFailed as exc:
@@ -252,10 +261,25 @@ class Runner:
                 self._fail(step, failure)
                 raise failure from None
             result.steps_run.append(step.id)
+        self._guarded(guard.check_end)
         self._set_plan_status(DONE)
         self.emit(Event("plan.done", f"plan {plan.hash} applied",
                         data={"hash": plan.hash, "steps_run": len(result.steps_run)}))
         return result
+
+    def _guarded(self, check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a premise/promise check of :mod:`.guard`; record the plan's status if it fails."""
+        assert self.plan is not None
+        try:
+            return check(self.session, self.plan, *args, emit=self.emit, **kwargs)
+        except guard.GuardError as exc:
+            if exc.plan_status is not None:
+                self._set_plan_status(exc.plan_status, exc.message.split("\n", 1)[0])
+            headline, _, differences = exc.message.partition("\n")
+            self.emit(Event("plan.refused" if exc.exit_code == ExitCode.REFUSED
+                            else "plan.failed", headline.rstrip(":"),
+                            data={"hash": self._hash, "differences": differences.splitlines()}))
+            raise
 
     def _register(self, conn: Conn) -> str:
         plan = self.plan
