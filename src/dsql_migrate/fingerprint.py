@@ -185,26 +185,8 @@ def table_fingerprint(table: Any) -> Fingerprint:
     return result
 
 
-def normalised(fingerprint: Mapping[str, Any]) -> Fingerprint:
-    """A fingerprint read back from a plan file, with every value normalised again (a plan made
-    by another version may spell a value differently)."""
-    out: Fingerprint = {}
-    for key, value in fingerprint.items():
-        if isinstance(value, Mapping) and _is_collection(value):
-            out[key] = {name: _normalise_fields(item) for name, item in value.items()}
-        else:
-            out[key] = _field(key, value) if key in NORMALISERS else value
-    return out
-
-
 def _is_collection(value: Mapping[str, Any]) -> bool:
     return bool(value) and all(isinstance(v, Mapping) for v in value.values())
-
-
-def _normalise_fields(item: Any) -> Any:
-    if not isinstance(item, Mapping):
-        return item
-    return {k: (NORMALISERS[k](v) if k in NORMALISERS else v) for k, v in item.items()}
 
 
 def _json(value: Any) -> str:
@@ -367,4 +349,4 @@ def objects(fingerprint: Mapping[str, Any] | None) -> dict[tuple[str, str | None
 
 __all__ = ["IDENTITY", "NORMALISERS", "RENAMED_FROM", "RESERVED", "UNCHECKED", "VOLATILE",
            "Difference", "Fingerprint", "canonical", "describe", "diff", "diff_table", "matches",
-           "normalise_default", "normalise_type", "normalised", "objects", "table_fingerprint"]
+           "normalise_default", "normalise_type", "objects", "table_fingerprint"]

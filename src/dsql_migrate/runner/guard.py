@@ -183,13 +183,13 @@ def tolerant_differences(plan: Plan, live: Mapping[str, Any]) -> list[Difference
 _IDENT = r'(?:"(?:[^"]|"")+"|[\w$]+)'
 _DROPS = re.compile(
     rf"\bDROP\s+CONSTRAINT\s+(?:IF\s+EXISTS\s+)?(?P<constraint>{_IDENT})"
-    rf"|\bDROP\s+INDEX\s+(?:ASYNC\s+|CONCURRENTLY\s+)?(?:IF\s+EXISTS\s+)?"
+    rf"|\bDROP\s+(?:INDEX|VIEW)\s+(?:ASYNC\s+|CONCURRENTLY\s+)?(?:IF\s+EXISTS\s+)?"
     rf"(?:{_IDENT}\.)?(?P<index>{_IDENT})", re.IGNORECASE)
 
 
 def _dropped_by_steps(plan: Plan) -> set[str]:
-    """Constraints and indexes the plan's own steps drop (some to add them again, as the
-    foreign keys to a recreated table): missing in between is the plan's doing."""
+    """Constraints, indexes and views the plan's own steps drop (some to add them again, as
+    the foreign keys to a recreated table): missing in between is the plan's doing."""
     out: set[str] = set()
     for step in plan.steps:
         for statement in step.sql:
