@@ -149,3 +149,25 @@ def test_the_planner_attaches_both_and_leaves_an_unplanned_index_out() -> None:
 def test_an_empty_plan_has_neither() -> None:
     planned = make_plan([], LIVE, desired(), CURRENT)
     assert planned.premise is None and planned.promise is None
+
+
+def test_a_recreated_table_promises_the_key_name_its_new_definition_gives() -> None:
+    rename = ops.RenameTableOp("orders", "purchases")
+    widen = ops.AlterColumnOp("purchases", "qty", modify_type=sa.BigInteger(),
+                              existing_type=sa.Integer())
+    md = sa.MetaData()
+    sa.Table("purchases", md, sa.Column("id", sa.BigInteger, primary_key=True),
+             sa.Column("qty", sa.BigInteger), sa.Column("note", sa.Text))
+    after, _ = promise([rename, widen], premise([rename, widen], [], LIVE), md,
+                       recreated={(None, "purchases")}, not_null_by_check=False)
+    purchases = after["public.purchases"]
+    assert set(purchases["constraints"]) == {"purchases_pkey"}
+    assert purchases["indexes"]["purchases_pkey"]["constraint"] == "purchases_pkey"
+
+
+def test_an_index_dropped_without_its_table_name_is_found() -> None:
+    drop = ops.DropIndexOp("ix_orders_note")  # op.drop_index("ix_orders_note")
+    add = ops.AddColumnOp("orders", sa.Column("flag", sa.Integer))
+    after, _ = promise([drop, add], premise([drop, add], [], LIVE), desired(), recreated=set(),
+                       not_null_by_check=False)
+    assert "ix_orders_note" not in after["public.orders"]["indexes"]

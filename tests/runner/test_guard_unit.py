@@ -88,3 +88,17 @@ def test_a_renamed_table_is_compared_with_its_old_premise() -> None:
 def test_only_drops_and_swaps_are_rechecked() -> None:
     assert needs_check(SWAP) and needs_check(DROP)
     assert not needs_check(Step(id=1, kind=StepKind.DDL, summary="", sql=("SELECT 1",)))
+
+
+def test_index_definitions_of_a_renamed_table_name_the_new_table() -> None:
+    renamed = {**orders(QTY_BIG), RENAMED_FROM: "public.orders"}
+    p = plan(premise={"public.orders": orders(QTY_INT), "public.purchases": None},
+             promise={"public.orders": None, "public.purchases": renamed})
+    moved = table_fingerprint(Table(
+        "public", "purchases", columns=(Column("id", "bigint", False), QTY_INT),
+        constraints=(Constraint("orders_pkey", "primary_key", ("id",), "PRIMARY KEY (id)",
+                                index="orders_pkey"),),
+        indexes=(Index("orders_pkey", True, ("id",), constraint="orders_pkey",
+                       definition="CREATE UNIQUE INDEX orders_pkey ON public.purchases USING "
+                       "btree (id)"),)))
+    assert texts(p, {"public.orders": None, "public.purchases": moved}) == []

@@ -164,8 +164,35 @@ def promise(op_list: Sequence[ops.MigrateOperation], before: Tables, desired: sa
         why = f"the end state after {type(op).__name__} is not predicted"
         for key in keys or list(state.tables):
             state.unchecked(key, why)
+    for schema, name in sorted(recreated, key=lambda k: (k[0] or "", k[1])):
+        _recreated_key_name(state, name, schema)
     _drop_unplanned(state.tables, before, statements)
     return state.tables, state.notes
+
+
+def _recreated_key_name(state: _State, name: str, schema: str | None) -> None:
+    """A recreated table's primary key is named as the new table's definition names it (the
+    desired model's name, else ``<table>_pkey``), which after a rename is not the old name."""
+    from ._sql import suffixed
+
+    table, desired = state.table(name, schema), state.desired_table(name, schema)
+    if table is None or desired is None or not len(desired.primary_key.columns):
+        return
+    pk = desired.primary_key.name
+    wanted = pk if isinstance(pk, str) else suffixed(name, "_pkey")
+    constraints, indexes = _columns_of(table, "constraints"), _columns_of(table, "indexes")
+    for old in [n for n, c in constraints.items() if c.get("kind") == "primary_key"]:
+        if old == wanted:
+            continue
+        constraint = constraints.pop(old)
+        if constraint.get("index") == old:
+            constraint["index"] = wanted
+        constraints[wanted] = constraint
+        index = indexes.pop(old, None)
+        if index is not None:
+            index.pop("definition", None)  # it names the index
+            index["constraint"] = wanted
+            indexes[wanted] = index
 
 
 def _drop_unplanned(tables: Tables, before: Tables, statements: Sequence[str]) -> None:
@@ -413,8 +440,14 @@ def _create_index(op: ops.CreateIndexOp, state: _State) -> None:
 
 @effect(ops.DropIndexOp)
 def _drop_index(op: ops.DropIndexOp, state: _State) -> None:
-    table = state.table(op.table_name or "", op.schema)
-    if table is not None:
+    if op.table_name is not None:
+        table = state.table(op.table_name, op.schema)
+        candidates = [table] if table is not None else []
+    else:  # op.drop_index("ix") names no table: the index's own table
+        prefix = f"{op.schema or 'public'}."
+        candidates = [t for key, t in state.tables.items()
+                      if key.startswith(prefix) and isinstance(t, dict)]
+    for table in candidates:
         _columns_of(table, "indexes").pop(str(op.index_name), None)
 
 

@@ -172,7 +172,8 @@ def tolerant_differences(plan: Plan, live: Mapping[str, Any]) -> list[Difference
             out.append(Difference(key, "+", "table", None, live=now))
             continue
         if before is None and isinstance(after, Mapping) and RENAMED_FROM in after:
-            before = plan.premise.get(str(after[RENAMED_FROM]))  # renamed by the plan
+            before = _renamed(plan.premise.get(str(after[RENAMED_FROM])),  # by the plan
+                              str(after[RENAMED_FROM]), key)
         if key.split(".", 1)[-1] in swapped and isinstance(before, Mapping):
             now = _names_freed_back(now, before)
         out.extend(d for d in _object_differences(key, before, after, now)
@@ -196,6 +197,27 @@ def _dropped_by_steps(plan: Plan) -> set[str]:
             for match in _DROPS.finditer(statement):
                 name = match["constraint"] or match["index"]
                 out.add(name[1:-1].replace('""', '"') if name.startswith('"') else name.lower())
+    return out
+
+
+def _renamed(before: Any, old: str, new: str) -> Any:
+    """The premise of a table the plan renames, as it reads under the new name: index
+    definitions name their table (``... ON public.orders USING ...``)."""
+    if not isinstance(before, Mapping):
+        return before
+    from ..planner._sql import q
+
+    def qualified(key: str) -> str:
+        schema, _, name = key.partition(".")
+        return f" ON {q(schema)}.{q(name)} "
+
+    out = dict(before)
+    indexes = before.get("indexes")
+    if isinstance(indexes, Mapping):
+        out["indexes"] = {
+            name: {**item, "definition": item["definition"].replace(qualified(old), qualified(new))}
+            if isinstance(item, Mapping) and isinstance(item.get("definition"), str) else item
+            for name, item in indexes.items()}
     return out
 
 
