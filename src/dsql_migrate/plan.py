@@ -39,9 +39,14 @@ key column in ``batch.key`` order. The page-bound query also takes ``%(end_1)s, 
 key of the lane being walked (``NULL``: to the end of the table); the runner splits a large
 step into lanes, disjoint key ranges walked at once, when the query has them.
 
-The hash covers only what is executed (kinds, SQL, batch shapes, details, and whether the
-destructive steps were approved when the plan was made), never estimates, summaries, warnings or
-the JSON layout, so a plan reviewed in a pull request can be pinned.
+``premise`` and ``promise`` (DESIGN.md §3.2a) map every table the plan touches (``schema.table``)
+to its fingerprint (:mod:`dsql_migrate.fingerprint`; ``null``: the table does not exist) before
+and after the plan; the runner checks them (:mod:`dsql_migrate.runner.guard`).
+
+The hash covers only what is executed (kinds, SQL, batch shapes, details, whether the
+destructive steps were approved when the plan was made, the premise and the promise), never
+estimates, summaries, warnings or the JSON layout, so a plan reviewed in a pull request can be
+pinned.
 """
 
 from __future__ import annotations
@@ -225,12 +230,25 @@ class Plan:
     #: the destructive steps were approved when the plan was made (``plan --allow-destructive``):
     #: part of the hash, so the approval is reviewed and pinned with the steps
     approved_destructive: bool = False
+    #: table -> fingerprint (None: absent) of every table the plan touches, as the planner saw
+    #: it; checked before the first and before every destructive step (DESIGN.md §3.2a)
+    premise: Mapping[str, Any] | None = None
+    #: table -> fingerprint the same tables have when the plan has run; checked at the end
+    promise: Mapping[str, Any] | None = None
 
     @property
     def hash(self) -> str:
         steps = [step.executed() for step in self.steps]
-        payload = canonical_json({"steps": steps, "approved_destructive": True}
-                                 if self.approved_destructive else steps)
+        hashed: Any = steps
+        if self.approved_destructive or self.premise is not None or self.promise is not None:
+            hashed = {"steps": steps}
+            if self.approved_destructive:
+                hashed["approved_destructive"] = True
+            if self.premise is not None:  # what the plan assumes and promises is reviewed too
+                hashed["premise"] = self.premise
+            if self.promise is not None:
+                hashed["promise"] = self.promise
+        payload = canonical_json(hashed)
         return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
     def approved(self) -> Plan:
@@ -265,6 +283,8 @@ class Plan:
             "warnings": list(self.warnings),
             "summary": self.summary(),
             "approved_destructive": self.approved_destructive,
+            "premise": None if self.premise is None else _plain(self.premise),
+            "promise": None if self.promise is None else _plain(self.promise),
         }
 
     def to_json(self) -> str:
@@ -286,6 +306,8 @@ class Plan:
                 source=dict(data.get("source") or {}),
                 warnings=tuple(str(w) for w in data.get("warnings") or ()),
                 approved_destructive=data.get("approved_destructive", False) is True,
+                premise=_tables(data.get("premise"), "premise"),
+                promise=_tables(data.get("promise"), "promise"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"{where}: malformed plan: {exc!r}") from None
@@ -309,6 +331,16 @@ class Plan:
         if not isinstance(data, dict):
             raise PlanError(f"{where}: a plan is a JSON object")
         return cls.from_dict(data, verify=verify, where=where)
+
+
+def _tables(value: Any, what: str) -> dict[str, Any] | None:
+    """A plan's premise or promise as read from its file: table -> fingerprint or None."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(
+            v is None or isinstance(v, Mapping) for v in value.values()):
+        raise TypeError(f"{what} must map each table to its fingerprint or null")
+    return {str(k): _plain(v) for k, v in value.items()}
 
 
 def canonical_json(value: Any) -> str:

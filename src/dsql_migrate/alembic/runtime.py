@@ -397,8 +397,8 @@ def _with_version_step(plan: Plan, mc: MigrationContext, step: Any, version_sql:
     version_step = Step(id=len(plan.steps) + 1, kind=StepKind.DML,
                         summary=f"record {label.removeprefix('alembic ')} in alembic_version",
                         sql=tuple(version_sql), table=mc.version_table, details=details)
-    return Plan(profile=plan.profile, steps=(*plan.steps, version_step), source=plan.source,
-                warnings=plan.warnings)
+    # replace(): keeps the plan's premise and promise (DESIGN.md §3.2a)
+    return replace(plan, steps=(*plan.steps, version_step))
 
 
 def _render_offline(step: Any, plan: Plan, settings: DsqlSettings,

@@ -119,13 +119,15 @@ def execute_plan(app: AppContext, plan: Plan, target: Connections, *, log_format
               help="Lanes a large batched step is split into, walked at once (default 4).")
 @click.option("--abandon-previous", is_flag=True,
               help="Leave a different, partially applied plan as it is and apply this one.")
+@click.option("--reapply", is_flag=True,
+              help="Run an applied plan again whose tables were reverted to its premise.")
 @schema_option
 @local_dir_option
 @click.pass_obj
 def apply(app: AppContext, plan_file: Path | None, url: str | None, expect_hash: str | None,
           allow_destructive: bool, wait_lock: float, log_format: str, batch_size: int | None,
-          parallel: int | None, abandon_previous: bool, state_schema: str | None,
-          local_dir: Path) -> None:
+          parallel: int | None, abandon_previous: bool, reapply: bool,
+          state_schema: str | None, local_dir: Path) -> None:
     """Apply a saved plan (or, with no file, finish the one a run left unfinished)."""
     target = connections(app, url, local_dir)
     if plan_file is not None:
@@ -146,7 +148,7 @@ def apply(app: AppContext, plan_file: Path | None, url: str | None, expect_hash:
     execute_plan(app, plan, target, log_format=log_format,
                  allow_destructive=allow_destructive, wait_lock_seconds=wait_lock,
                  batch_size=batch_size, parallel=parallel, abandon_previous=abandon_previous,
-                 state_schema=state_schema, label=label)
+                 reapply=reapply or None, state_schema=state_schema, label=label)
 
 
 ini_option = click.option(

@@ -175,8 +175,30 @@ def plan(
             continue
         _dispatch(op, ctx)
         ctx.planned_ops.append(op)
+    premise, promise = _premise_and_promise(op_list, ctx, to_recreate)
     return Plan(profile=profile.name, steps=tuple(ctx.steps), source=dict(source or {}),
-                warnings=tuple(ctx.warnings))
+                warnings=tuple(ctx.warnings), premise=premise, promise=promise)
+
+
+def _premise_and_promise(op_list: Sequence[ops.MigrateOperation], ctx: Context,
+                         to_recreate: Mapping[tuple[str | None, str | None], list[str]],
+                         ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """What the plan assumes and promises about the tables it touches (DESIGN.md §3.2a);
+    none for a plan without steps."""
+    from .columns import not_null_by_check
+    from .promise import premise, promise
+
+    if not ctx.steps:
+        return None, None
+    before = premise(op_list, [step.table for step in ctx.steps], ctx.live)
+    after, unchecked = promise(
+        op_list, before, ctx.desired, not_null_by_check=not_null_by_check(ctx),
+        recreated={(schema, name) for schema, name in to_recreate if name is not None},
+        foreign_keys=ctx.profile.allows(Capability.FOREIGN_KEYS),
+        statements=[statement for step in ctx.steps for statement in step.sql])
+    for note in unchecked:
+        ctx.warn(f"end state not checked: {note}")
+    return before, after
 
 
 def recreations(

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
-from ..errors import DsqlMigrateError
+from ..errors import DsqlMigrateError, ExitCode
 from ..plan import Plan, Step
+from . import guard
 from .errors import (
     RESUME_HINT,
     AsyncTimeout,
@@ -112,14 +115,18 @@ class Runner:
         result = ApplyResult(plan.hash, "done")
         status, resuming = self.session.transaction("register the plan", self._register)
         if status == DONE:
-            self.emit(Event("plan.nothing", f"plan {plan.hash} was already applied: nothing to do",
-                            data={"hash": plan.hash}))
-            result.status = "nothing"
-            return result
+            # premise/promise (DESIGN.md §3.2a): done only while its end state is there
+            if not self._guarded(guard.check_already_applied, reapply=self.options.reapply):
+                self.emit(Event("plan.nothing", f"plan {plan.hash} was already applied: "
+                                "nothing to do", data={"hash": plan.hash}))
+                result.status = "nothing"
+                return result
+            guard.forget_run(self.session, self.store, self._hash, self.lock.fence)
+            self._set_plan_status(RUNNING)  # reverted by hand since: --reapply runs it again
         self.emit(Event("plan.start", f"applying plan {plan.hash} ({len(plan.steps)} steps)",
                         data={"hash": plan.hash, "steps": len(plan.steps)}))
         rows = {r.step: r for r in self._step_rows(plan)}
-        self._on_start(plan)
+        self._on_start(plan, rows)
         for step in plan.steps:
             row = rows[step.id]
             if row.status == DONE:
@@ -131,7 +138,7 @@ class Runner:
             if resuming and _untouched(row) and self._already_in_place(step):
                 result.steps_skipped.append(step.id)
                 continue
-            self._before_step(step)
+            self._before_step(step, row)
             self._run_recorded(step, row)
             result.steps_run.append(step.id)
         self._on_end(plan)
@@ -142,14 +149,34 @@ class Runner:
 
     # -- hook points: checks of the whole database around the steps ------------------------------
 
-    def _on_start(self, plan: Plan) -> None:
-        """Before the first step that runs (the plan is registered, the lock held)."""
+    def _on_start(self, plan: Plan, rows: dict[int, StepRow]) -> None:
+        """Before the first step that runs (the plan is registered, the lock held): the
+        premise, unless a run already began (then the tables are partly changed)."""
+        self._guarded(guard.check_start, resumed=any(
+            r.status != PENDING or r.attempts for r in rows.values()))
 
-    def _before_step(self, step: Step) -> None:
-        """Right before ``step`` runs (after the destructive-step gate and the resume probe)."""
+    def _before_step(self, step: Step, row: StepRow) -> None:
+        """Right before ``step`` runs (after the destructive-step gate and the resume probe):
+        the premise again before a destructive step."""
+        self._guarded(guard.check_before, step, begun=row.statements_done > 0)
 
     def _on_end(self, plan: Plan) -> None:
-        """After the last step, before the plan is marked done."""
+        """After the last step, before the plan is marked done: the promise."""
+        self._guarded(guard.check_end)
+
+    def _guarded(self, check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a premise/promise check of :mod:`.guard`; record the plan's status if it fails."""
+        assert self.plan is not None
+        try:
+            return check(self.session, self.plan, *args, emit=self.emit, **kwargs)
+        except guard.GuardError as exc:
+            if exc.plan_status is not None:
+                self._set_plan_status(exc.plan_status, exc.message.split("\n", 1)[0])
+            headline, _, differences = exc.message.partition("\n")
+            self.emit(Event("plan.refused" if exc.exit_code == ExitCode.REFUSED
+                            else "plan.failed", headline.rstrip(":"),
+                            data={"hash": self._hash, "differences": differences.splitlines()}))
+            raise
 
     # -- the steps in order ----------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ class RunOptions:
     label: str | None = None
     #: mark a different, unfinished plan abandoned instead of refusing to run
     abandon_previous: bool = False
+    #: run a plan that was applied again, when its tables are back to its premise
+    reapply: bool = False
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
