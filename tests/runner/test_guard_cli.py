@@ -74,10 +74,16 @@ def test_extra_column_on_the_target_refuses_before_anything_runs(
         conn.execute("UPDATE accounts SET important_zz = 'value ' || id")
         conn.execute("ALTER TABLE accounts ALTER COLUMN important_zz DROP DEFAULT")
 
-    code, _, err = run("apply", "plan.json", "--url", url, "--allow-destructive")
+    code, _, err = run("apply", "plan.json", "--url", url, "--allow-destructive",
+                       "--log-format", "json")
     assert code == 5, err
     assert "+ column important_zz text NOT NULL (not in the plan's source)" in err
     assert "nothing was run" in err
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    refused = [e for e in events if e["event"] == "plan.refused"]
+    assert [e["differences"] for e in refused] == [
+        ["+ column important_zz text NOT NULL (not in the plan's source)"]]
+    assert not any(e["event"].startswith("step.") for e in events)
     assert "dsql-migrate plan" in err  # what to do
     with psycopg.connect(raw_url, autocommit=True) as conn:
         assert conn.execute("SELECT count(important_zz), count(DISTINCT important_zz) "

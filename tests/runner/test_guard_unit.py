@@ -102,3 +102,13 @@ def test_index_definitions_of_a_renamed_table_name_the_new_table() -> None:
                        definition="CREATE UNIQUE INDEX orders_pkey ON public.purchases USING "
                        "btree (id)"),)))
     assert texts(p, {"public.orders": None, "public.purchases": moved}) == []
+
+
+def test_drops_in_the_plan_s_sql_are_read_with_quoting() -> None:
+    from dsql_migrate.runner.guard import _dropped_by_steps
+
+    steps = (Step(id=1, kind=StepKind.DDL, summary="", sql=(
+        'ALTER TABLE "my table" DROP CONSTRAINT "Odd ""Name"""',
+        "DROP INDEX public.Ix_Lower", "DROP VIEW IF EXISTS v_orders")),)
+    p = Plan(profile="current", steps=steps)
+    assert _dropped_by_steps(p) == {'Odd "Name"', "ix_lower", "v_orders"}

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..forms import Form, FormRule, rejected_forms, rejected_set
-from ..profiles import Profile
+from ..profiles import Limits, Profile
 from ..sql import Block, ParsedStatement, StatementKind, parse_script, transaction_blocks
 from ..sql.classify import Found, classify, may_use_forms, needs_tree
 from . import rules as _rules  # noqa: F401  (registers every rule)
@@ -192,12 +192,13 @@ class _Verdicts:
     """The profile's column of the shared table, looked up once per script."""
 
     profile: Profile
-    rejected: Mapping[Form, FormRule]
+    limits: Limits
+    rejected: dict[Form, FormRule]
     forms: frozenset[Form]
 
     @classmethod
     def of(cls, profile: Profile) -> _Verdicts:
-        return cls(profile, rejected_forms(profile), rejected_set(profile))
+        return cls(profile, profile.limits, dict(rejected_forms(profile)), rejected_set(profile))
 
 
 def _rejected_forms(
@@ -205,16 +206,20 @@ def _rejected_forms(
 ) -> dict[str, list[tuple[Found, FormRule]]]:
     """The forms of ``p`` that the profile rejects, by the lint rule that reports them:
     classified once, from the same table and classifier the local emulator uses."""
-    if p.node_type is None or not may_use_forms(p.node_type, p.lower):
+    node_type = p.node_type
+    if node_type is None:
         return {}
-    profile = verdicts.profile
-    if p.json is not None and not needs_tree(p.node_type, p.json, p.lower, verdicts.forms,
-                                             profile.limits, is_async=p.is_async):
+    lower = p.lower
+    if not may_use_forms(node_type, lower):
+        return {}
+    raw, is_async, limits = p.json, p.is_async, verdicts.limits
+    if raw is not None and not needs_tree(node_type, raw, lower, verdicts.forms, limits,
+                                          is_async=is_async):
         return {}
     rejected = verdicts.rejected
     flagged: dict[str, list[tuple[Found, FormRule]]] = {}
-    for found in classify(p.node_type, p.node or {}, profile.limits, is_async=p.is_async,
-                          text=p.text):
+    for found in classify(node_type, p.node or {}, limits, is_async=is_async, text=p.text,
+                          lower=lower):
         form_rule = rejected.get(found.form)
         if form_rule is not None:
             flagged.setdefault(form_rule.lint_rule, []).append((found, form_rule))

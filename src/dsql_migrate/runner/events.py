@@ -13,7 +13,9 @@ from typing import Any
 class Event:
     """``kind`` is one of: plan.start, plan.done, plan.nothing, plan.stopped, lock.acquired,
     lock.waiting, step.start, step.skip, step.done, step.failed, step.resume, step.lanes, batch,
-    batch.shrink, async.submitted, async.wait, retry, verify, verify.repair."""
+    batch.shrink, async.submitted, async.wait, retry, verify, verify.repair; and from the
+    premise/promise checks (:mod:`.guard`): guard.premise, guard.promise, plan.refused,
+    plan.failed, plan.reapply."""
 
     kind: str
     message: str

@@ -175,7 +175,8 @@ class Runner:
             headline, _, differences = exc.message.partition("\n")
             self.emit(Event("plan.refused" if exc.exit_code == ExitCode.REFUSED
                             else "plan.failed", headline.rstrip(":"),
-                            data={"hash": self._hash, "differences": differences.splitlines()}))
+                            data={"hash": self._hash,
+                                  "differences": [d.strip() for d in differences.splitlines()]}))
             raise
 
     # -- the steps in order ----------------------------------------------------------------------

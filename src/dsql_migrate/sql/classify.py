@@ -276,16 +276,17 @@ def needs_tree(node_type: str, raw: str, lower: str, rejected: frozenset[Form], 
 
 
 def classify(node_type: str, node: Node, limits: Limits, *, is_async: bool = False,
-             text: str = "") -> list[Found]:
+             text: str = "", lower: str | None = None) -> list[Found]:
     """Every form the statement ``node`` (of pglast type ``node_type``) uses, in the order
-    DSQL would complain about them. ``text`` is the statement's text (ASYNC blanked or not)."""
+    DSQL would complain about them. ``text`` is the statement's text (ASYNC blanked or not),
+    ``lower`` the same in lower case when the caller has it already."""
     found: list[Found] = []
     if is_async and node_type not in ("IndexStmt", "AlterTableStmt"):
         return found  # a syntax error, left to PostgreSQL
     func = _CLASSIFIERS.get(node_type)
     if func is not None:
         func(node, _Ctx(limits, is_async, text, found))
-    if "advisory" in text.lower():
+    if "advisory" in (text.lower() if lower is None else lower):
         _advisory_locks(node, found)
     return found
 
