@@ -152,6 +152,8 @@ def test_an_empty_plan_has_neither() -> None:
 
 
 def test_a_recreated_table_promises_the_key_name_its_new_definition_gives() -> None:
+    """Unnamed in the model, the key keeps its live name through a rename and a recreation
+    (as on PostgreSQL, where a renamed table keeps its constraints' names)."""
     rename = ops.RenameTableOp("orders", "purchases")
     widen = ops.AlterColumnOp("purchases", "qty", modify_type=sa.BigInteger(),
                               existing_type=sa.Integer())
@@ -161,8 +163,8 @@ def test_a_recreated_table_promises_the_key_name_its_new_definition_gives() -> N
     after, _ = promise([rename, widen], premise([rename, widen], [], LIVE), md,
                        recreated={(None, "purchases")}, not_null_by_check=False)
     purchases = after["public.purchases"]
-    assert set(purchases["constraints"]) == {"purchases_pkey"}
-    assert purchases["indexes"]["purchases_pkey"]["constraint"] == "purchases_pkey"
+    assert set(purchases["constraints"]) == {"orders_pkey"}
+    assert purchases["indexes"]["orders_pkey"]["constraint"] == "orders_pkey"
 
 
 def test_an_index_dropped_without_its_table_name_is_found() -> None:

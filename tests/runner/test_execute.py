@@ -92,8 +92,7 @@ def test_running_ddl_that_took_effect_is_not_run_again(
     plan = _simple_plan(table_name)
     runner = make_runner()
     runner.store.ensure(runner.session)
-    with psycopg.connect(raw_conn.info.dsn, autocommit=True) as other:
-        other.execute(f'CREATE TABLE "{table_name}" (id bigint PRIMARY KEY, label text)')
+    raw_conn.execute(f'CREATE TABLE "{table_name}" (id bigint PRIMARY KEY, label text)')
     # what a runner killed between the DDL and its done mark leaves behind
     with raw_conn.transaction():
         runner.store.insert_plan(raw_conn, plan, label=None, run_id="dead")

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from alembic.operations import ops
 
 from ..catalog import Snapshot
+from ..catalog import Table as LiveTable
 from ..fingerprint import (
     RENAMED_FROM,
     UNCHECKED,
@@ -171,16 +172,20 @@ def promise(op_list: Sequence[ops.MigrateOperation], before: Tables, desired: sa
 
 
 def _recreated_key_name(state: _State, name: str, schema: str | None) -> None:
-    """A recreated table's primary key is named as the new table's definition names it (the
-    desired model's name, else ``<table>_pkey``), which after a rename is not the old name."""
+    """A recreated table's primary key is named as :func:`.recreate.constraint_names` names it:
+    the desired model's name; unnamed, the live key's name (a recreation keeps names); with no
+    live key, ``<table>_pkey``."""
     from ._sql import suffixed
 
     table, desired = state.table(name, schema), state.desired_table(name, schema)
     if table is None or desired is None or not len(desired.primary_key.columns):
         return
-    pk = desired.primary_key.name
-    wanted = pk if isinstance(pk, str) else suffixed(name, "_pkey")
     constraints, indexes = _columns_of(table, "constraints"), _columns_of(table, "indexes")
+    pk = desired.primary_key.name
+    live_pk = [n for n, c in constraints.items() if c.get("kind") == "primary_key"]
+    if not isinstance(pk, str) and live_pk:
+        return  # kept under its live name
+    wanted = pk if isinstance(pk, str) else suffixed(name, "_pkey")
     for old in [n for n, c in constraints.items() if c.get("kind") == "primary_key"]:
         if old == wanted:
             continue
@@ -255,8 +260,11 @@ def _pg_name(table: str, columns: Sequence[str], label: str) -> str | None:
 
 
 def _new_table(table: sa.Table, *, foreign_keys: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {"columns": {c.name: expected_column(c) for c in table.columns},
-                           "constraints": {}, "indexes": {}}
+    # every field a live table has, at its empty value (no comment, grants, views, ...), so
+    # that what the snapshot reads about a table is promised for a new one too
+    out: dict[str, Any] = table_fingerprint(LiveTable(schema=table.schema or "public",
+                                                      name=table.name))
+    out["columns"] = {c.name: expected_column(c) for c in table.columns}
     pk = table.primary_key
     if pk is not None and len(pk.columns):
         pk_name = pk.name if isinstance(pk.name, str) else f"{table.name}_pkey"

@@ -80,6 +80,16 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
     if desired is None or live is None:
         raise PlanningError(f"cannot recreate {table}: it must exist in the live schema and in "
                             "the target")
+    if live.reloptions:
+        # DSQL rejects CREATE TABLE ... WITH (storage parameters): the new table cannot have
+        # them, and a recreation must not drop them silently (only a PostgreSQL-born table,
+        # e.g. on the emulator's raw server, can have any)
+        raise PlanningError(
+            f"cannot recreate {table}: it has storage parameters "
+            f"({', '.join(live.reloptions)}), which DSQL does not support (CREATE TABLE ... "
+            "WITH (storage parameters) is rejected), so the new table could not keep them",
+            hint=f"reset them first (ALTER TABLE {qual(live.name, schema)} RESET "
+            f"({', '.join(o.split('=', 1)[0] for o in live.reloptions)})), then plan again")
     # an explicit op.recreate_table carries the reasons of the ops inside it, joined
     why = "; ".join(dict.fromkeys(part for reason in reasons for part in reason.split("; ")))
     src = qual(table, schema)

@@ -176,9 +176,21 @@ def tolerant_differences(plan: Plan, live: Mapping[str, Any]) -> list[Difference
                               str(after[RENAMED_FROM]), key)
         if key.split(".", 1)[-1] in swapped and isinstance(before, Mapping):
             now = _names_freed_back(now, before)
+        before, after, now = (_without_dropped_views(fp, dropped) for fp in (before, after, now))
         out.extend(d for d in _object_differences(key, before, after, now)
                    if not (d.sign == "-" and d.name in dropped))
     return out
+
+
+def _without_dropped_views(fingerprint: Any, dropped: set[str]) -> Any:
+    """A table's fingerprint without the dependent views the plan's own steps drop (a
+    recreation drops and recreates the views over its table around the swap): a view missing
+    in between is the plan's doing."""
+    if not isinstance(fingerprint, Mapping) or not isinstance(fingerprint.get("views"), list):
+        return fingerprint
+    kept = [view for view in fingerprint["views"]
+            if not (isinstance(view, str) and view.rsplit(".", 1)[-1] in dropped)]
+    return {**fingerprint, "views": kept}
 
 
 _IDENT = r'(?:"(?:[^"]|"")+"|[\w$]+)'
