@@ -380,8 +380,7 @@ def test_a_native_enum_is_refused_with_the_create_type_rule() -> None:
 @pytest.mark.parametrize("upgrade", [
     lambda: op.create_index("ix_t_a", "t", ["a"], postgresql_where=sa.text("a > 0")),
     lambda: op.create_index("ix_t_a", "t", [sa.text("lower(b)")]),
-    lambda: op.validate_constraint_async("ck", "t"),
-], ids=["partial", "expression", "validate"])
+], ids=["partial", "expression"])
 def test_what_classic_cannot_do_is_refused_not_skipped(upgrade: Callable[[], None]) -> None:
     """The planner used to warn and plan nothing for these on classic."""
     with pytest.raises(RevisionRefused):
