@@ -149,6 +149,12 @@ def test_files_and_directories_are_private(exposed: LocalInstance) -> None:
     socket_dir = exposed.postgres.socket_dir
     assert socket_dir.parent == exposed.state_dir  # inside the instance, not /tmp
     assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o700
+    # even the emulator's own OS user, which may enter it, needs the superuser's password there
+    port = exposed.status().server.port
+    with pytest.raises(psycopg.OperationalError, match="no password supplied"):
+        psycopg.connect(host=str(socket_dir), port=port, user="postgres", dbname="postgres")
+    with psycopg.connect(host=str(socket_dir), port=port, user="admin", dbname="postgres") as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("admin",)  # peer: the emulator
     hba = (exposed.postgres.data_dir / "pg_hba.conf").read_text()
     rules = [line.split() for line in hba.splitlines() if line.strip() and line[0] != "#"]
     assert rules and all("trust" not in rule for rule in rules), hba

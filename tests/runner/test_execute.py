@@ -87,7 +87,7 @@ def test_ddl_dml_verify_plan_runs_once(make_runner: Any, raw_conn: psycopg.Conne
 
 
 def test_running_ddl_that_took_effect_is_not_run_again(
-        make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str,
+        make_runner: Any, raw_conn: psycopg.Connection[Any], raw_url: str, state_schema: str,
         table_name: str) -> None:
     plan = _simple_plan(table_name)
     runner = make_runner()
