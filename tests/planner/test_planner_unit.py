@@ -345,3 +345,21 @@ def test_a_recreation_keeps_the_live_identity_cache_the_target_does_not_state() 
     create = next(s.sql[0] for s in planned.steps if s.sql[0].startswith("CREATE TABLE"))
     assert "CACHE 65536" in create, create
     assert metadata.tables["items"].c.id.identity.cache is None  # the target is not changed
+
+
+def test_unnamed_checks_get_the_name_postgresql_gives_them_on_the_table() -> None:
+    """Created on ``items__new``, an unnamed CHECK would be named ``items__new_name_check``
+    by PostgreSQL and keep that name after the swap: it gets the name it has on ``items``."""
+    status = sa.Column("status", sa.Text, server_default="new")
+    metadata = sa.MetaData()
+    sa.Table("items", metadata, sa.Column("id", sa.BigInteger, primary_key=True),
+             sa.Column("name", sa.Text), status, sa.CheckConstraint("name <> ''"),
+             sa.CheckConstraint("length(name) < 100"),
+             sa.CheckConstraint("id > 0 OR name IS NULL"))
+    planned = plan([ops.AddColumnOp("items", status)], live_snapshot(), metadata, CLASSIC)
+    create = next(s.sql[0] for s in planned.steps if s.sql[0].startswith("CREATE TABLE"))
+    # two on one column: numbered as PostgreSQL does, in the order of their SQL text (a
+    # Table's constraints are a set: no declaration order to follow)
+    assert "CONSTRAINT items_name_check CHECK (length(name) < 100)" in create, create
+    assert "CONSTRAINT items_name_check1 CHECK (name <> '')" in create, create
+    assert "CONSTRAINT items_check CHECK (id > 0 OR name IS NULL)" in create, create

@@ -53,6 +53,7 @@ from ._sql import (
     cast_failure_predicate,
     cols,
     default_sql,
+    expr_sql,
     literal,
     normalize_type,
     q,
@@ -295,7 +296,58 @@ def constraint_names(desired: sa.Table, live: LiveTable,
             ref = constraint.elements[0].column.table.name if constraint.elements else None
             out[id(constraint)] = live_match("foreign_key", columns, ref) or pg_default_name(
                 table, columns, "fkey")
+    _name_unnamed_checks(desired, out)
     return out
+
+
+def _name_unnamed_checks(desired: sa.Table, names: dict[int, str]) -> None:
+    """PostgreSQL names an unnamed CHECK ``<table>_<column>_check`` when it reads one column,
+    else ``<table>_check``, numbered when taken (``ChooseConstraintName``)."""
+    from .tables import is_type_check
+
+    unnamed = sorted(((expr_sql(c.sqltext), c) for c in desired.constraints
+                      if isinstance(c, sa.CheckConstraint) and not isinstance(c.name, str)
+                      and not is_type_check(c)), key=lambda pair: pair[0])
+    taken = {str(c.name) for c in desired.constraints if isinstance(c.name, str)}
+    taken |= set(names.values())
+    for text, check in unnamed:
+        read = _columns_read(text) & set(desired.columns.keys())
+        base = pg_default_name(desired.name, sorted(read) if len(read) == 1 else [], "check")
+        name, number = base, 0
+        while name in taken:
+            number += 1
+            name = suffixed(base, str(number))
+        taken.add(name)
+        names[id(check)] = name
+
+
+def _columns_read(expression: str) -> set[str]:
+    """The column names an SQL expression refers to (empty if it does not parse)."""
+    import json
+
+    from pglast import parser
+
+    try:
+        tree = json.loads(parser.parse_sql_json(f"SELECT {expression}"))
+    except parser.ParseError:
+        return set()
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            ref = node.get("ColumnRef")
+            if isinstance(ref, dict):
+                parts = [f.get("String", {}).get("sval") for f in ref.get("fields", [])]
+                if parts and isinstance(parts[-1], str):
+                    found.add(parts[-1])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(tree)
+    return found
 
 
 def _relation_constraints(

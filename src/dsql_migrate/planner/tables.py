@@ -35,7 +35,9 @@ def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
         named = renamed.get(id(pk)) or (pk.name if isinstance(pk.name, str) else pk_name)
         prefix = f"CONSTRAINT {q(named)} " if named else ""
         lines.append(f"{prefix}PRIMARY KEY ({cols([c.name for c in pk.columns])})")
-    for constraint in sorted(table.constraints, key=lambda c: str(c.name or "")):
+    for constraint in sorted(table.constraints, key=lambda c: (
+            renamed.get(id(c)) or str(c.name or ""),
+            expr_sql(c.sqltext) if isinstance(c, sa.CheckConstraint) else "")):
         given = renamed.get(id(constraint)) or (
             constraint.name if isinstance(constraint.name, str) else None)
         named = f"CONSTRAINT {q(given)} " if given else ""
@@ -43,7 +45,7 @@ def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
                 constraint, sa.PrimaryKeyConstraint):
             lines.append(f"{named}UNIQUE ({cols([c.name for c in constraint.columns])})")
         elif isinstance(constraint, sa.CheckConstraint):
-            if _is_type_check(constraint):
+            if is_type_check(constraint):
                 continue
             lines.append(f"{named}CHECK ({expr_sql(constraint.sqltext)})")
         elif isinstance(constraint, sa.ForeignKeyConstraint):
@@ -93,7 +95,7 @@ def integrity_note(table: str, fk: sa.ForeignKeyConstraint | ops.CreateForeignKe
             "exists before insert, check dependents before delete)")
 
 
-def _is_type_check(constraint: sa.CheckConstraint) -> bool:
+def is_type_check(constraint: sa.CheckConstraint) -> bool:
     """SQLAlchemy's own CHECKs for Boolean/Enum types are rendered with the column type."""
     return bool(getattr(constraint, "_type_bound", False))
 
