@@ -437,7 +437,7 @@ def _step_sql_text(step: Step) -> str:
         lines.append("-- next page bound:")
         lines.append(step.batch.bounds + ";")
         lines.append("-- per batch, one transaction:")
-    lines.extend(statement.rstrip(";") + ";" for statement in step.sql)
+    lines.extend(summarised_rows(statement.rstrip(";")) + ";" for statement in step.sql)
     for key, value in sorted(step.details.items()):
         if isinstance(value, str) and value.lstrip().upper().startswith(("SELECT", "WITH")):
             lines.append(f"-- {key}:")
@@ -447,6 +447,50 @@ def _step_sql_text(step: Step) -> str:
             lines.append(f"-- {key}:")
             lines.extend(v + ";" for v in value)
     return "\n".join(lines) + "\n"
+
+
+#: rows of a multi-row VALUES list a rendering shows (the plan file keeps them all)
+SHOWN_VALUES_ROWS = 3
+_VALUES = re.compile(r"\bVALUES\s*\(", re.IGNORECASE)
+
+
+def summarised_rows(statement: str, shown: int = SHOWN_VALUES_ROWS) -> str:
+    """``INSERT ... VALUES (..), (..), ...`` with only its first ``shown`` rows and a comment
+    saying how many more there are: a reviewer reads a bulk insert's shape, not its data. Any
+    other statement is returned as it is."""
+    found = _VALUES.search(statement)
+    if found is None:
+        return statement
+    rows: list[tuple[int, int]] = []  # (start, end) of each top-level parenthesised row
+    depth, quote, start = 0, "", found.end() - 1
+    i = start
+    while i < len(statement):
+        char = statement[i]
+        if quote:
+            if char == quote:
+                if statement.startswith(quote * 2, i):
+                    i += 1  # an escaped quote
+                else:
+                    quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "(":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                rows.append((start, i + 1))
+        elif depth == 0 and char not in ", \t\r\n":
+            break  # past the VALUES list (ON CONFLICT, RETURNING, ...)
+        i += 1
+    if len(rows) <= shown + 1:
+        return statement
+    hidden = len(rows) - shown
+    return (statement[:rows[shown - 1][1]]
+            + f"\n  -- ... and {hidden} more rows (all of them are in the plan's JSON)\n"
+            + statement[rows[-1][1]:]).rstrip()
 
 
 def render_text(plan: Plan, *, width: int = 100, color: bool = False) -> str:

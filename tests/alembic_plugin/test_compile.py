@@ -290,3 +290,22 @@ def test_upgrade_refuses_an_env_py_without_the_plugin(tmp_path: Path,
     assert result.exit_code == 2
     assert "does not use the dsql-migrate plugin" in result.output
     assert "from dsql_migrate.alembic import context" in result.output
+
+
+def test_a_bulk_insert_is_summarised_in_the_rendered_plan_not_in_the_plan() -> None:
+    """``upgrade --dry-run`` and ``plan`` show a bulk insert's first rows and how many more
+    there are; the plan (its JSON, its hash, what runs) keeps every row."""
+    from dsql_migrate.plan import render
+    from dsql_migrate.planner import Options
+
+    table = sa.table("t", sa.column("id", sa.BigInteger), sa.column("label", sa.Text))
+
+    def upgrade() -> None:
+        op.bulk_insert(table, [{"id": i, "label": f"row ({i}), 'x'"} for i in range(1500)])
+
+    out = expand(recorded(upgrade), CURRENT, where="r", batch_rows=1000)
+    plan = compile_ops(out, Snapshot(), sa.MetaData(), CURRENT, Options(), source={})
+    text = render(plan, "text")
+    assert "and 997 more rows" in text and "and 497 more rows" in text
+    assert "row (3), 'x'" not in text and text.count("row (0)") == 1
+    assert sum(s.count("row (") for step in plan.steps for s in step.sql) == 1500
