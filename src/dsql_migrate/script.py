@@ -1,0 +1,447 @@
+"""A SQL script → a Plan, and where a previous run of it stopped (``dsql-migrate sql -f``).
+
+:func:`compile_script` lints the script for the profile (DSQL-illegal statements are refused
+before anything runs, with ``file:line:column`` and the rule), then turns every statement into one
+step of the existing kinds (DESIGN.md §1), so the runner executes it as it executes any plan:
+each step recorded in the state tables (a kill resumes, nothing applied twice), async jobs
+waited for, OCC conflicts retried, under the lease lock.
+
+- DDL: one ``ddl`` step per statement (its own transaction); ``CREATE INDEX ASYNC`` is an
+  ``async_index`` step and ``ALTER TABLE ASYNC ... VALIDATE CONSTRAINT`` an ``async_validate``
+  step, done when the job has completed and the object is usable.
+- DML: one ``dml`` step per statement; a multi-row ``INSERT ... VALUES`` over the profile's
+  rows or bytes per transaction is cut into several ``dml`` steps (each a DSQL-sized
+  transaction that commits with its step mark, so a kill never applies a batch twice).
+- An explicit ``BEGIN ... COMMIT`` block of DML statements stays one transaction (one ``dml``
+  step), as its author asked; a block cannot be split, so one over the limits is refused.
+
+Every step's ``details`` holds ``file``, ``line`` and ``statement`` (its 1-based number in the
+script), which the CLI uses for ``file:line`` messages and ``--from-statement``.
+
+:func:`resume_plan` decides what to run given what the state tables say a previous run of the
+same script committed: the plan's ``source`` records the script's name, the hash of the
+whole script's plan and the offset of its first step, so running the same command again (even
+after fixing the failed statement) continues after the last committed statement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pglast.parser import ParseError, scan
+
+from .errors import DsqlMigrateError, ExitCode
+from .lint import LintSettings, Severity, lint_script
+from .plan import Plan, Step, StepKind
+from .profiles import STATE_ROWS_PER_BATCH, Profile
+from .runner.session import Conn, Session
+from .runner.state import ABANDONED, DONE, StateStore
+from .sql import ParsedStatement, StatementKind, parse_script, transaction_kind
+
+SOURCE_KIND = "sql-script"
+#: share of the per-transaction byte limit an INSERT batch's text may use (rows are stored with
+#: overhead the text does not show: headers, indexes)
+BYTE_BUDGET_SHARE = 0.5
+#: session settings a dump sets that change nothing a script's statements do on DSQL; each
+#: step runs in its own transaction, possibly on a new connection, so they are skipped (noted)
+HARMLESS_SETTINGS = frozenset({
+    "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout",
+    "client_encoding", "standard_conforming_strings", "check_function_bodies", "xmloption",
+    "client_min_messages", "row_security", "default_tablespace", "default_table_access_method",
+    "default_with_oids", "transaction_timeout",
+})
+
+
+class ScriptRefused(DsqlMigrateError):
+    """The script holds statements that cannot run faithfully; nothing was run."""
+
+    exit_code = ExitCode.FAILED
+
+
+@dataclass(frozen=True)
+class Compiled:
+    plan: Plan
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class _Builder:
+    name: str
+    profile: Profile
+    steps: list[Step] = dataclasses.field(default_factory=list)
+    problems: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def where(self, p: ParsedStatement) -> str:
+        return f"{self.name}:{p.line}"
+
+    def add(self, kind: StepKind, p: ParsedStatement, number: int, sql: Sequence[str], *,
+            destructive: bool = False, part: tuple[int, int] | None = None,
+            rows: int | None = None, what: str | None = None) -> None:
+        details: dict[str, Any] = {"file": self.name, "line": p.line, "statement": number}
+        summary = f"{self.where(p)}: {what or _preview(p.text)}"
+        if part is not None:
+            details["part"], details["parts"] = part
+            summary += f" (rows part {part[0]} of {part[1]}, {rows} rows)"
+        self.steps.append(Step(id=len(self.steps) + 1, kind=kind, summary=summary,
+                               sql=tuple(sql), destructive=destructive, details=details))
+
+
+def compile_script(text: str, profile: Profile, *, name: str, lint: bool = True) -> Compiled:
+    """The plan that runs ``text`` statement by statement; refuses (:class:`ScriptRefused`)
+    what cannot run faithfully, before anything runs."""
+    b = _Builder(name, profile)
+    if lint:
+        result = lint_script(text, LintSettings.build(profile), path=name)
+        statements = result.statements
+        for d in result.diagnostics:
+            line = f"{name}:{d.line}:{d.column}: {d.rule}: {d.message}"
+            if d.severity is Severity.ERROR:
+                b.problems.append(line + (f" ({d.suggestion})" if d.suggestion else ""))
+            else:
+                b.notes.append(line)
+    else:
+        statements = parse_script(text)
+    block: list[tuple[int, ParsedStatement]] | None = None
+    begin: ParsedStatement | None = None
+    for number, p in enumerate(statements, start=1):
+        tx = transaction_kind(p)
+        if tx in ("TRANS_STMT_BEGIN", "TRANS_STMT_START") and block is None:
+            block, begin = [], p
+        elif tx == "TRANS_STMT_COMMIT" and block is not None and begin is not None:
+            _block(b, begin, block)
+            block = begin = None
+        elif tx == "TRANS_STMT_ROLLBACK" and block is not None:
+            b.notes.append(f"{b.where(p)}: the transaction block is rolled back: "
+                           f"its {len(block)} statement(s) are not run")
+            block = begin = None
+        elif block is not None:
+            block.append((number, p))
+        else:
+            _statement(b, number, p)
+    if block is not None and begin is not None:
+        b.problems.append(f"{b.where(begin)}: the transaction block is never committed "
+                          "(add COMMIT, or remove BEGIN)")
+    if b.problems:
+        raise ScriptRefused(
+            f"{name}: {len(b.problems)} statement(s) cannot run on DSQL; nothing was run:\n  "
+            + "\n  ".join(b.problems),
+            hint="fix them (`dsql-migrate lint --fix` shows DSQL-safe forms); --no-lint runs "
+            "the script anyway and stops at the first statement the database rejects")
+    plan = Plan(profile=profile.name, steps=tuple(b.steps),
+                source={"kind": SOURCE_KIND, "file": name, "offset": 0})
+    plan = dataclasses.replace(plan, source={**plan.source, "script": plan.hash})
+    return Compiled(plan, tuple(b.notes))
+
+
+def _statement(b: _Builder, number: int, p: ParsedStatement) -> None:
+    where = b.where(p)
+    if p.error is not None or p.kind is StatementKind.UNKNOWN:
+        hint = (" (a psql meta-command: run it in psql, or remove it)"
+                if p.text.lstrip().startswith("\\") else "")
+        message = p.error.message if p.error is not None else "does not parse"
+        b.problems.append(f"{where}: {message}{hint}")
+        return
+    if p.kind is StatementKind.TRANSACTION:
+        b.problems.append(f"{where}: {_preview(p.text)}: only BEGIN ... COMMIT/ROLLBACK blocks "
+                          "are supported (savepoints and stray COMMITs are not)")
+        return
+    if p.kind is StatementKind.OTHER:
+        _other(b, p)
+        return
+    if p.node_type == "CopyStmt":
+        _copy(b, p)
+        return
+    if p.kind is StatementKind.DDL:
+        _ddl(b, number, p)
+        return
+    batches = _insert_batches(p, b.profile)
+    if batches is not None and len(batches) > 1:
+        total = sum(rows for rows, _ in batches)
+        b.notes.append(f"{where}: the INSERT's {total} rows are split into {len(batches)} "
+                       "transactions (DSQL limits); each commits on its own")
+        for index, (rows, sql) in enumerate(batches, start=1):
+            b.add(StepKind.DML, p, number, [sql], part=(index, len(batches)), rows=rows)
+        return
+    b.add(StepKind.DML, p, number, [_sql(p)], destructive=p.node_type in _DESTRUCTIVE_DML)
+
+
+_DESTRUCTIVE_DML = frozenset({"DeleteStmt", "TruncateStmt"})
+
+
+def _ddl(b: _Builder, number: int, p: ParsedStatement) -> None:
+    if p.is_async and p.node_type == "IndexStmt":
+        if not (p.node or {}).get("idxname"):
+            b.problems.append(f"{b.where(p)}: CREATE INDEX ASYNC without a name: name the "
+                              "index, so the run can wait for it and find it on resume")
+            return
+        b.add(StepKind.ASYNC_INDEX, p, number, [_sql(p)])
+    elif p.is_async:
+        b.add(StepKind.ASYNC_VALIDATE, p, number, [_sql(p)])
+    else:
+        b.add(StepKind.DDL, p, number, [_sql(p)], destructive=p.node_type == "DropStmt")
+
+
+def _other(b: _Builder, p: ParsedStatement) -> None:
+    node = p.node or {}
+    if p.node_type == "VariableSetStmt" and str(node.get("name", "")).lower() in \
+            HARMLESS_SETTINGS:
+        b.notes.append(f"{b.where(p)}: skipped {_preview(p.text)} (a session setting: each "
+                       "statement runs in its own transaction, and this one changes nothing "
+                       "the script does)")
+        return
+    b.problems.append(f"{b.where(p)}: {_preview(p.text)}: session statements do not carry "
+                      "across the script's transactions (each runs on its own, possibly on a "
+                      "new connection); write what it sets into the statements instead")
+
+
+def _copy(b: _Builder, p: ParsedStatement) -> None:
+    node = p.node or {}
+    if node.get("is_from") and not node.get("filename"):
+        b.problems.append(f"{b.where(p)}: COPY ... FROM STDIN data blocks are not run by "
+                          "`sql -f`: load the data with `dsql-migrate load` (coming), or "
+                          "turn the block into INSERT statements")
+    else:
+        b.problems.append(f"{b.where(p)}: {_preview(p.text)}: COPY to or from a server file "
+                          "is not available on DSQL")
+
+
+def _block(b: _Builder, begin: ParsedStatement,
+           body: list[tuple[int, ParsedStatement]]) -> None:
+    if not body:
+        return
+    parsed = [p for _, p in body]
+    kinds = {p.kind for p in parsed}
+    if kinds <= {StatementKind.DML}:
+        over = [p for p in parsed if (batches := _insert_batches(p, b.profile)) is not None
+                and len(batches) > 1]
+        if over:
+            b.problems.append(f"{b.where(over[0])}: the INSERT is over DSQL's limits "
+                              f"({_limits(b.profile)}) inside a BEGIN ... COMMIT block, which "
+                              "cannot be split: remove the block to let it be split")
+            return
+        b.add(StepKind.DML, begin, body[0][0], [_sql(p) for p in parsed],
+              destructive=any(p.node_type in _DESTRUCTIVE_DML for p in parsed),
+              what=f"BEGIN ... COMMIT: {len(parsed)} statement(s) in one transaction")
+    elif len(body) == 1:
+        _statement(b, *body[0])
+    elif not any(p.kind is StatementKind.UNKNOWN for p in parsed):
+        b.problems.append(f"{b.where(begin)}: a transaction block with DDL holds "
+                          f"{len(body)} statements: DSQL allows one DDL statement per "
+                          "transaction and never DDL with DML (remove BEGIN/COMMIT)")
+    for _, p in body:
+        if p.kind is StatementKind.UNKNOWN:
+            _statement(b, 0, p)
+
+
+def _sql(p: ParsedStatement) -> str:
+    return p.text.strip().rstrip(";").rstrip()
+
+
+def _limits(profile: Profile) -> str:
+    limits = profile.limits
+    return (f"{limits.rows_per_transaction:,} rows / "
+            f"{limits.bytes_per_transaction // (1024 * 1024)} MiB per transaction")
+
+
+def _preview(sql: str, width: int = 60) -> str:
+    one = " ".join(sql.split())
+    return one if len(one) <= width else one[:width - 3] + "..."
+
+
+# -- multi-row INSERT ... VALUES -------------------------------------------------------------
+
+
+def _insert_batches(p: ParsedStatement, profile: Profile) -> list[tuple[int, str]] | None:
+    """``(rows, sql)`` batches of a multi-row ``INSERT ... VALUES`` within the profile's rows
+    and bytes per transaction, or None when the statement is not one (or cannot be cut)."""
+    if p.node_type != "InsertStmt":
+        return None
+    select = ((p.node or {}).get("selectStmt") or {}).get("SelectStmt") or {}
+    values = select.get("valuesLists")
+    if not values or (p.node or {}).get("withClause") or len(values) < 2:
+        return None
+    cut = _values_rows(_sql(p))
+    if cut is None or len(cut[1]) != len(values):
+        return None
+    head, rows, tail = cut
+    # the runner marks the step done in the batch's own transaction: leave room for its rows
+    max_rows = profile.limits.rows_per_transaction - STATE_ROWS_PER_BATCH
+    max_bytes = int(profile.limits.bytes_per_transaction * BYTE_BUDGET_SHARE)
+    batches: list[tuple[int, str]] = []
+    current: list[bytes] = []
+    size = 0
+    for row in rows:
+        if current and (len(current) >= max_rows or size + len(row) + 1 > max_bytes):
+            batches.append((len(current), _join(head, current, tail)))
+            current, size = [], 0
+        current.append(row)
+        size += len(row) + 1
+    batches.append((len(current), _join(head, current, tail)))
+    return batches
+
+
+def _join(head: bytes, rows: list[bytes], tail: bytes) -> str:
+    return (head + b" " + b",\n".join(rows) + (b" " + tail if tail else b"")).decode()
+
+
+def _values_rows(sql: str) -> tuple[bytes, list[bytes], bytes] | None:
+    """The statement cut around its top-level ``VALUES`` rows: (text up to and including
+    ``VALUES``, each row's ``(...)``, the rest such as ``ON CONFLICT``), in UTF-8 bytes (the
+    scanner's offsets are byte offsets)."""
+    data = sql.encode()
+    try:
+        tokens = scan(sql)
+    except ParseError:  # not cuttable then
+        return None
+    depth = 0
+    head_end: int | None = None
+    rows: list[bytes] = []
+    row_start = 0
+    tail_start = len(data)
+    for token in tokens:
+        if head_end is None:
+            if token.name == "ASCII_40":
+                depth += 1
+            elif token.name == "ASCII_41":
+                depth -= 1
+            elif token.name == "VALUES" and depth == 0:
+                head_end = token.end + 1
+            continue
+        if token.name == "ASCII_40":
+            if depth == 0:
+                row_start = token.start
+            depth += 1
+        elif token.name == "ASCII_41":
+            depth -= 1
+            if depth == 0:
+                rows.append(data[row_start:token.end + 1])
+        elif depth == 0 and token.name != "ASCII_44":
+            tail_start = token.start
+            break
+    if head_end is None or not rows:
+        return None
+    return data[:head_end], rows, data[tail_start:].strip()
+
+
+# -- where a previous run stopped ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What to run: ``plan`` (None: everything was committed already) and why; ``replaces``:
+    the last run of the same script is unfinished, and this run takes its place (the runner
+    marks it abandoned; any other unfinished plan still stops the run)."""
+
+    plan: Plan | None
+    replaces: bool = False
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class _Previous:
+    plan: Plan
+    finished: bool
+    committed: int  # its leading steps that are done
+
+
+def from_statement(full: Plan, number: int, factory: Callable[[], Conn], *,
+                   schema: str) -> Resume:
+    """The steps of statement ``number`` and after (``--from-statement``)."""
+    offset = next((i for i, s in enumerate(full.steps)
+                   if int(s.details["statement"]) >= number), len(full.steps))
+    previous = _previous_run(full, factory, schema=schema)
+    return Resume(_tail(full, offset), replaces=previous is not None and not previous.finished)
+
+
+def _tail(full: Plan, offset: int) -> Plan:
+    steps = tuple(dataclasses.replace(s, id=i) for i, s in
+                  enumerate(full.steps[offset:], start=1))
+    return dataclasses.replace(full, steps=steps, source={
+        **full.source, "offset": offset, "before": _digest(full.steps[:offset])})
+
+
+def _digest(steps: Sequence[Step]) -> str:
+    """What the steps run, as one hash: a run that starts at ``offset`` records the digest of
+    the steps it takes as done, so a later edit of one of them is noticed."""
+    text = json.dumps([[kind, list(sql)] for kind, sql in _shape(steps)])
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _shape(steps: Sequence[Step]) -> list[tuple[str, tuple[str, ...]]]:
+    return [(s.kind.value, s.sql) for s in steps]
+
+
+def _previous_run(full: Plan, factory: Callable[[], Conn], *, schema: str) -> _Previous | None:
+    """The last plan recorded in the state tables, when it ran a script of the same name."""
+    store = StateStore(schema)
+    session = Session(factory)
+    try:
+        conn = session.conn
+        if not {"plans", "steps"} <= store.existing_tables(conn):
+            return None
+        latest = store.latest_plan(conn)
+        if latest is None:
+            return None
+        plan = Plan.from_json(latest.plan, where=f"the stored plan {latest.hash}")
+        if plan.source.get("kind") != SOURCE_KIND or \
+                plan.source.get("file") != full.source.get("file"):
+            return None
+        done = {r.step for r in store.get_steps(conn, latest.hash) if r.status == DONE}
+    finally:
+        session.close()
+    committed = 0
+    while committed + 1 in done:
+        committed += 1
+    return _Previous(plan, latest.status in (DONE, ABANDONED), committed)
+
+
+def resume_plan(full: Plan, factory: Callable[[], Conn], *, schema: str) -> Resume:
+    """Where to start ``full`` given the last plan recorded for the same script name."""
+    previous = _previous_run(full, factory, schema=schema)
+    if previous is None:
+        return Resume(full)
+    old, committed = previous.plan, previous.committed
+    offset = int(old.source.get("offset", 0))
+    if not previous.finished and _shape(old.steps) == _shape(full.steps[offset:]):
+        return Resume(old)  # the same run: the runner resumes it where it stopped
+    before = full.steps[:offset]
+    if offset and old.source.get("before") != _digest(before):
+        raise ScriptRefused(
+            f"{full.source.get('file')}: a statement before statement "
+            f"{old.steps[0].details.get('statement') if old.steps else '?'} was committed by a "
+            "previous run and has changed since (or the script was cut); refusing to guess "
+            "where to continue",
+            hint="pass --from-statement N to run from statement N (the statements before it "
+            "are taken as done)")
+    if _shape(old.steps[:committed]) != _shape(full.steps[offset:offset + committed]):
+        changed = next(s for s, t in zip(old.steps[:committed],
+                                         full.steps[offset:offset + committed], strict=False)
+                       if _shape([s]) != _shape([t]))
+        raise ScriptRefused(
+            f"{full.source.get('file')}: statement {changed.details.get('statement')} (line "
+            f"{changed.details.get('line')} then) was committed by a previous run and has "
+            "changed since; refusing to guess where to continue",
+            hint="pass --from-statement N to run from statement N (the statements before it "
+            "are taken as done)")
+    start = offset + committed
+    replaces = not previous.finished
+    if start >= len(full.steps):
+        return Resume(None, replaces, "every statement of the script was committed already: "
+                      "nothing to do")
+    message = None
+    if start:
+        first = full.steps[start]
+        message = (f"resuming at statement {first.details['statement']} (line "
+                   f"{first.details['line']}): the statements before it were committed by "
+                   "a previous run")
+    return Resume(_tail(full, start), replaces, message)
+
+
+__all__ = ["Compiled", "Resume", "ScriptRefused", "compile_script", "from_statement",
+           "resume_plan"]
