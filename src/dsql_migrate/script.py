@@ -76,6 +76,8 @@ class _Builder:
     steps: list[Step] = dataclasses.field(default_factory=list)
     problems: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    #: lines the linter already reported a parse error on
+    unparsed: set[int] = dataclasses.field(default_factory=set)
 
     def where(self, p: ParsedStatement) -> str:
         return f"{self.name}:{p.line}"
@@ -101,6 +103,8 @@ def compile_script(text: str, profile: Profile, *, name: str, lint: bool = True)
         statements = result.statements
         for d in result.diagnostics:
             line = f"{name}:{d.line}:{d.column}: {d.rule}: {d.message}"
+            if d.rule == "parse_error":
+                b.unparsed.add(d.line)
             if d.severity is Severity.ERROR:
                 b.problems.append(line + (f" ({d.suggestion})" if d.suggestion else ""))
             else:
@@ -142,6 +146,8 @@ def compile_script(text: str, profile: Profile, *, name: str, lint: bool = True)
 def _statement(b: _Builder, number: int, p: ParsedStatement) -> None:
     where = b.where(p)
     if p.error is not None or p.kind is StatementKind.UNKNOWN:
+        if p.line in b.unparsed:
+            return  # the linter said so already
         hint = (" (a psql meta-command: run it in psql, or remove it)"
                 if p.text.lstrip().startswith("\\") else "")
         message = p.error.message if p.error is not None else "does not parse"
@@ -184,7 +190,8 @@ def _ddl(b: _Builder, number: int, p: ParsedStatement) -> None:
     elif p.is_async:
         b.add(StepKind.ASYNC_VALIDATE, p, number, [_sql(p)])
     else:
-        b.add(StepKind.DDL, p, number, [_sql(p)], destructive=p.node_type == "DropStmt")
+        b.add(StepKind.DDL, p, number, [_sql(p)],
+              destructive=str(p.node_type).startswith("Drop"))
 
 
 def _other(b: _Builder, p: ParsedStatement) -> None:
@@ -274,34 +281,33 @@ def _insert_batches(p: ParsedStatement, profile: Profile) -> list[tuple[int, str
     max_rows = profile.limits.rows_per_transaction - STATE_ROWS_PER_BATCH
     max_bytes = int(profile.limits.bytes_per_transaction * BYTE_BUDGET_SHARE)
     batches: list[tuple[int, str]] = []
-    current: list[bytes] = []
+    current: list[str] = []
     size = 0
     for row in rows:
-        if current and (len(current) >= max_rows or size + len(row) + 1 > max_bytes):
+        if current and (len(current) >= max_rows or size + len(row.encode()) + 1 > max_bytes):
             batches.append((len(current), _join(head, current, tail)))
             current, size = [], 0
         current.append(row)
-        size += len(row) + 1
+        size += len(row.encode()) + 1
     batches.append((len(current), _join(head, current, tail)))
     return batches
 
 
-def _join(head: bytes, rows: list[bytes], tail: bytes) -> str:
-    return (head + b" " + b",\n".join(rows) + (b" " + tail if tail else b"")).decode()
+def _join(head: str, rows: list[str], tail: str) -> str:
+    return head + " " + ",\n".join(rows) + (" " + tail if tail else "")
 
 
-def _values_rows(sql: str) -> tuple[bytes, list[bytes], bytes] | None:
+def _values_rows(sql: str) -> tuple[str, list[str], str] | None:
     """The statement cut around its top-level ``VALUES`` rows: (text up to and including
-    ``VALUES``, each row's ``(...)``, the rest such as ``ON CONFLICT``), in UTF-8 bytes (the
-    scanner's offsets are byte offsets)."""
-    data = sql.encode()
+    ``VALUES``, each row's ``(...)``, the rest such as ``ON CONFLICT``)."""
+    data = sql
     try:
         tokens = scan(sql)
     except ParseError:  # not cuttable then
         return None
     depth = 0
     head_end: int | None = None
-    rows: list[bytes] = []
+    rows: list[str] = []
     row_start = 0
     tail_start = len(data)
     for token in tokens:
