@@ -33,7 +33,7 @@ def test_one_step_per_statement_with_its_kind_line_and_number() -> None:
                      "BEGIN;\nUPDATE t SET v = 'b';\nDELETE FROM t WHERE id = 2;\nCOMMIT;\n")
     assert [(k, line, n) for k, line, n, _ in steps] == [
         ("ddl", 1, 1), ("async_index", 2, 2), ("ddl", 3, 3), ("async_validate", 4, 4),
-        ("dml", 7, 5), ("dml", 8, 7)]
+        ("dml", 7, 5), ("dml", 8, 6)]
     assert steps[-1][3] == ("UPDATE t SET v = 'b'", "DELETE FROM t WHERE id = 2")
 
 

@@ -16,7 +16,8 @@ waited for, OCC conflicts retried, under the lease lock.
   step), as its author asked; a block cannot be split, so one over the limits is refused.
 
 Every step's ``details`` holds ``file``, ``line`` and ``statement`` (its 1-based number in the
-script), which the CLI uses for ``file:line`` messages and ``--from-statement``.
+script; a block's is its ``BEGIN``'s, and ``lines`` has the line of each statement in it), which
+the CLI uses for ``file:line`` messages and ``--from-statement``.
 
 :func:`resume_plan` decides what to run given what the state tables say a previous run of the
 same script committed: the plan's ``source`` records the script's name, the hash of the
@@ -84,8 +85,11 @@ class _Builder:
 
     def add(self, kind: StepKind, p: ParsedStatement, number: int, sql: Sequence[str], *,
             destructive: bool = False, part: tuple[int, int] | None = None,
-            rows: int | None = None, what: str | None = None) -> None:
+            rows: int | None = None, what: str | None = None,
+            lines: list[int] | None = None) -> None:
         details: dict[str, Any] = {"file": self.name, "line": p.line, "statement": number}
+        if lines is not None:  # a BEGIN ... COMMIT block: the line of each of its statements
+            details["lines"] = lines
         summary = f"{self.where(p)}: {what or _preview(p.text)}"
         if part is not None:
             details["part"], details["parts"] = part
@@ -232,9 +236,10 @@ def _block(b: _Builder, begin: ParsedStatement,
                               f"({_limits(b.profile)}) inside a BEGIN ... COMMIT block, which "
                               "cannot be split: remove the block to let it be split")
             return
-        b.add(StepKind.DML, begin, body[0][0], [_sql(p) for p in parsed],
+        b.add(StepKind.DML, begin, body[0][0] - 1, [_sql(p) for p in parsed],
               destructive=any(p.node_type in _DESTRUCTIVE_DML for p in parsed),
-              what=f"BEGIN ... COMMIT: {len(parsed)} statement(s) in one transaction")
+              what=f"BEGIN ... COMMIT: {len(parsed)} statement(s) in one transaction",
+              lines=[p.line for p in parsed])
     elif len(body) == 1:
         _statement(b, *body[0])
     elif not any(p.kind is StatementKind.UNKNOWN for p in parsed):

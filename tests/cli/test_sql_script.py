@@ -111,6 +111,7 @@ def test_a_failure_stops_at_file_line_and_a_fixed_rerun_resumes_after_the_commit
     code, _, err = run("sql", "-f", file, "--url", dsql_url, "--state-schema", state)
     assert code == 1
     assert f"error: {file}:4: statement 3: " in err
+    assert "--from-statement 4 to skip it" in err
     assert "INSERT has more expressions than target columns" in err
     assert "sql: INSERT INTO" in err and "too many" in err  # the statement is shown
     assert "run the same command again" in err
@@ -237,3 +238,19 @@ def test_sigkill_mid_script_then_rerun_applies_nothing_twice(
     assert raw_conn.execute(f"SELECT indisvalid FROM pg_index WHERE indexrelid = "
                             f"'{t}_log_note'::regclass").fetchone() == (True,)
     assert {s[2] for s in steps(raw_conn, state)} == {"done"}
+
+
+def test_a_failing_block_names_the_line_of_its_failing_statement_and_commits_none_of_it(
+        dsql_url: str, state: str, t: str, tmp_path: Path,
+        raw_conn: psycopg.Connection[Any]) -> None:
+    file = script(tmp_path / "block.sql", f"CREATE TABLE {t} (id int PRIMARY KEY, v text);\n"
+                  "BEGIN;\n"
+                  f"INSERT INTO {t} VALUES (1, 'a');\n"
+                  f"UPDATE {t} SET nope = 1;\n"
+                  "COMMIT;\n"
+                  f"INSERT INTO {t} VALUES (2, 'b');\n")
+    code, _, err = run("sql", "-f", file, "--url", dsql_url, "--state-schema", state)
+    assert code == 1
+    assert f"error: {file}:4: in the BEGIN ... COMMIT block at line 2 (statement 2" in err
+    assert "--from-statement 6 to skip it" in err
+    assert count(raw_conn, t) == 0

@@ -157,16 +157,23 @@ def _script_failure(plan: Plan, failed: dict[str, Any], exc: StepFailed) -> Scri
         return ScriptFailed(exc.message, sql_text=exc.sql_text, hint=exc.hint or "")
     details = step.details
     reason = exc.message.split(" failed: ", 1)[-1]
-    part = ""
+    line, what = details["line"], f"statement {details['statement']}"
+    if "lines" in details:  # a BEGIN ... COMMIT block: the line of the statement that failed
+        index = step.sql.index(exc.sql_text) if exc.sql_text in step.sql else 0
+        line = details["lines"][index]
+        what = (f"in the BEGIN ... COMMIT block at line {details['line']} (statement "
+                f"{details['statement']}; none of the block is committed)")
     if "part" in details:
-        part = f" (rows part {details['part']} of {details['parts']}" + (
+        what += f" (rows part {details['part']} of {details['parts']}" + (
             "; the parts before it are committed)" if details["part"] > 1 else ")")
+    after = [s for s in plan.steps[step.id:] if s.details["statement"] != details["statement"]]
+    skip = (f" (or --from-statement {after[0].details['statement']} to skip it)" if after
+            else "")
     return ScriptFailed(
-        f"{details['file']}:{details['line']}: statement {details['statement']}{part}: "
-        f"{reason}; the statements before it are committed, nothing after it ran",
+        f"{details['file']}:{line}: {what}: {reason}; the statements before it are committed, "
+        "nothing after it ran",
         sql_text=exc.sql_text or "\n".join(step.sql),
-        hint="fix the statement and run the same command again: it continues from this "
-        f"statement (or --from-statement {int(details['statement']) + 1} to skip it)")
+        hint=f"fix the statement and run the same command again: it continues from there{skip}")
 
 
 def _print_tables(results: list[StatementResult]) -> None:
