@@ -74,9 +74,10 @@ def test_a_small_insert_or_insert_select_stays_whole() -> None:
 def test_refusals_name_file_line_and_why() -> None:
     message = refused("CREATE TABLE t (id int PRIMARY KEY);\nCREATE INDEX i ON t (id);\n")
     assert "s.sql:2:1: index_async" in message
-    assert "COPY ... FROM STDIN data blocks are not run" in refused(
-        "COPY t (a) FROM stdin;\n1\n2\n\\.\n")
-    assert "dsql-migrate load" in refused("COPY t (a) FROM stdin;\n1\n\\.\n")
+    assert "dsql-migrate load" in refused("COPY t (a) FROM stdin WITH (FORMAT csv);\n1\n\\.\n")
+    assert "s.sql:3: a COPY data row has 1 fields" in refused(
+        "COPY t (a, b) FROM stdin;\n1\t2\n3\n\\.\n")
+    assert "no end line" in refused("COPY t (a) FROM stdin;\n1\n")
     assert "without a name" in refused("CREATE INDEX ASYNC ON t (a);")
     assert "s.sql:1: SET search_path" in refused("SET search_path = app;")
     assert "cannot be split" in refused(
@@ -102,3 +103,13 @@ def test_no_lint_still_refuses_what_cannot_be_classified() -> None:
     assert [k for k, *_ in compile_("CREATE INDEX i ON t (a);", lint=False)] == ["ddl"]
     with pytest.raises(ScriptRefused, match="psql meta-command"):
         compile_script("\\c db\n", CURRENT, name="s.sql", lint=False)
+
+
+def test_a_copy_block_becomes_insert_batches_of_literals() -> None:
+    data = "".join(f"{i}\t" + ("\\N" if i % 2 else f"a\\tb\\\\{i}\\303\\251") + "\n"
+                   for i in range(4000))
+    steps = compile_(f"COPY public.t (id, v) FROM stdin;\n{data}\\.\nSELECT 1;\n")
+    assert [k for k, *_ in steps] == ["dml", "dml", "dml"]
+    first = steps[0][3][0]
+    assert first.startswith("INSERT INTO public.t (id, v) VALUES ('0', 'a\tb\\0é'),\n('1', NULL)")
+    assert steps[0][1:3] == (1, 1) and steps[2][1:3] == (4003, 2)

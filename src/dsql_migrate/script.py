@@ -12,6 +12,9 @@ waited for, OCC conflicts retried, under the lease lock.
 - DML: one ``dml`` step per statement; a multi-row ``INSERT ... VALUES`` over the profile's
   rows or bytes per transaction is cut into several ``dml`` steps (each a DSQL-sized
   transaction that commits with its step mark, so a kill never applies a batch twice).
+- A ``COPY ... FROM STDIN`` data block (the text format, as pg_dump writes it) runs as
+  ``INSERT ... VALUES`` statements of literals, cut the same way (PostgreSQL coerces each
+  literal to its column's type as COPY would); other COPY forms are refused.
 - An explicit ``BEGIN ... COMMIT`` block of DML statements stays one transaction (one ``dml``
   step), as its author asked; a block cannot be split, so one over the limits is refused.
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +46,15 @@ from .plan import Plan, Step, StepKind
 from .profiles import STATE_ROWS_PER_BATCH, Profile
 from .runner.session import Conn, Session
 from .runner.state import ABANDONED, DONE, StateStore
-from .sql import ParsedStatement, StatementKind, parse_script, transaction_kind
+from .sql import (
+    ParsedStatement,
+    StatementKind,
+    parse_script,
+    quote_ident,
+    quote_literal,
+    quote_qualified,
+    transaction_kind,
+)
 
 SOURCE_KIND = "sql-script"
 #: share of the per-transaction byte limit an INSERT batch's text may use (rows are stored with
@@ -74,6 +86,7 @@ class Compiled:
 class _Builder:
     name: str
     profile: Profile
+    script: str
     steps: list[Step] = dataclasses.field(default_factory=list)
     problems: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
@@ -101,7 +114,7 @@ class _Builder:
 def compile_script(text: str, profile: Profile, *, name: str, lint: bool = True) -> Compiled:
     """The plan that runs ``text`` statement by statement; refuses (:class:`ScriptRefused`)
     what cannot run faithfully, before anything runs."""
-    b = _Builder(name, profile)
+    b = _Builder(name, profile, text)
     if lint:
         result = lint_script(text, LintSettings.build(profile), path=name)
         statements = result.statements
@@ -165,7 +178,7 @@ def _statement(b: _Builder, number: int, p: ParsedStatement) -> None:
         _other(b, p)
         return
     if p.node_type == "CopyStmt":
-        _copy(b, p)
+        _copy(b, number, p)
         return
     if p.kind is StatementKind.DDL:
         _ddl(b, number, p)
@@ -211,15 +224,87 @@ def _other(b: _Builder, p: ParsedStatement) -> None:
                       "new connection); write what it sets into the statements instead")
 
 
-def _copy(b: _Builder, p: ParsedStatement) -> None:
+def _copy(b: _Builder, number: int, p: ParsedStatement) -> None:
     node = p.node or {}
-    if node.get("is_from") and not node.get("filename"):
-        b.problems.append(f"{b.where(p)}: COPY ... FROM STDIN data blocks are not run by "
-                          "`sql -f`: load the data with `dsql-migrate load` (coming), or "
-                          "turn the block into INSERT statements")
-    else:
+    if not (node.get("is_from") and not node.get("filename") and not node.get("query")):
         b.problems.append(f"{b.where(p)}: {_preview(p.text)}: COPY to or from a server file "
-                          "is not available on DSQL")
+                          "or a program is not available on DSQL")
+        return
+    if node.get("options") or node.get("whereClause"):
+        b.problems.append(f"{b.where(p)}: COPY ... FROM STDIN with options (CSV, DELIMITER, "
+                          "NULL, WHERE, ...) is not run by `sql -f`: only the default text "
+                          "format (pg_dump's); load such data with `dsql-migrate load` (coming)")
+        return
+    rows = _copy_rows(b, p)
+    if rows is None:
+        return
+    relation = node.get("relation") or {}
+    target = quote_qualified(relation.get("schemaname"), str(relation.get("relname")))
+    columns = [str(c["String"]["sval"]) for c in node.get("attlist") or []]
+    head = f"INSERT INTO {target}" + (
+        f" ({', '.join(quote_ident(c) for c in columns)})" if columns else "") + " VALUES"
+    if not rows:
+        b.notes.append(f"{b.where(p)}: the COPY block has no rows: nothing to run")
+        return
+    batches = _batches(head, rows, "", b.profile)
+    b.notes.append(f"{b.where(p)}: the COPY block's {len(rows)} rows run as INSERT statements "
+                   f"in {len(batches)} transaction(s) (DSQL limits); each commits on its own")
+    for index, (count, sql) in enumerate(batches, start=1):
+        b.add(StepKind.DML, p, number, [sql], rows=count,
+              part=(index, len(batches)) if len(batches) > 1 else None)
+
+
+def _copy_rows(b: _Builder, p: ParsedStatement) -> list[str] | None:
+    """The data rows after ``COPY ... FROM STDIN;`` up to ``\\.``, as ``(literal, ...)``
+    VALUES rows (the text format: tab-separated, ``\\N`` for NULL, backslash escapes)."""
+    start = b.script.find("\n", p.statement.end)
+    end = _COPY_END.search(b.script, start + 1) if start >= 0 else None
+    if end is None:
+        b.problems.append(f"{b.where(p)}: the COPY data block has no end line (\\.)")
+        return None
+    first_line = p.line + b.script.count("\n", p.statement.start, start) + 1
+    rows: list[str] = []
+    width: int | None = None
+    data = b.script[start + 1:end.start()]
+    lines = data.split("\n")[:-1] if data else []  # the data ends with its newline
+    for offset, line in enumerate(lines):
+        fields = [_copy_field(f) for f in line.removesuffix("\r").split("\t")]
+        if width is not None and len(fields) != width:
+            b.problems.append(f"{b.name}:{first_line + offset}: a COPY data row has "
+                              f"{len(fields)} fields, the rows before it {width}")
+            return None
+        width = len(fields)
+        rows.append("(" + ", ".join("NULL" if f is None else quote_literal(f)
+                                    for f in fields) + ")")
+    return rows
+
+
+_COPY_END = re.compile(r"^\\\.[ \t]*\r?$", re.MULTILINE)
+_COPY_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))", re.DOTALL)
+_COPY_CHARS = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _copy_field(field: str) -> str | None:
+    """One field of COPY's text format as its value (PostgreSQL's ``CopyReadAttributesText``);
+    octal and hex escapes give bytes, decoded as UTF-8 with the rest."""
+    if field == "\\N":
+        return None
+    if "\\" not in field:
+        return field
+    out = bytearray()
+    pos = 0
+    for m in _COPY_ESCAPE.finditer(field):
+        out += field[pos:m.start()].encode()
+        octal, hexa, char = m.groups()
+        if octal is not None:
+            out.append(int(octal, 8) & 0xFF)
+        elif hexa is not None:
+            out.append(int(hexa, 16))
+        else:
+            out += _COPY_CHARS.get(char, char).encode()
+        pos = m.end()
+    out += field[pos:].encode()
+    return out.decode("utf-8", errors="strict")
 
 
 def _block(b: _Builder, begin: ParsedStatement,
@@ -282,6 +367,11 @@ def _insert_batches(p: ParsedStatement, profile: Profile) -> list[tuple[int, str
     if cut is None or len(cut[1]) != len(values):
         return None
     head, rows, tail = cut
+    return _batches(head, rows, tail, profile)
+
+
+def _batches(head: str, rows: list[str], tail: str, profile: Profile) -> list[tuple[int, str]]:
+    """``head`` + rows + ``tail`` statements, each within the rows and bytes per transaction."""
     # the runner marks the step done in the batch's own transaction: leave room for its rows
     max_rows = profile.limits.rows_per_transaction - STATE_ROWS_PER_BATCH
     max_bytes = int(profile.limits.bytes_per_transaction * BYTE_BUDGET_SHARE)

@@ -254,3 +254,26 @@ def test_a_failing_block_names_the_line_of_its_failing_statement_and_commits_non
     assert f"error: {file}:4: in the BEGIN ... COMMIT block at line 2 (statement 2" in err
     assert "--from-statement 6 to skip it" in err
     assert count(raw_conn, t) == 0
+
+
+def test_a_copy_block_loads_the_same_rows_as_copy_itself(
+        dsql_url: str, state: str, t: str, tmp_path: Path,
+        raw_conn: psycopg.Connection[Any]) -> None:
+    # pg_dump's text format: tabs, \N, backslash escapes (octal, hex, \t, \n, \\), UTF-8
+    rows = [f"{i}\t" + ("\\N" if i % 7 == 0 else f"r{i}\\ttab\\nnl\\\\bs\\303\\251\\x41 'q'")
+            + f"\t{i * 1.5}\t{{{i},{i + 1}}}\t2024-01-{i % 28 + 1:02d}" for i in range(1, 3501)]
+    data = "\n".join(rows) + "\n"
+    columns = "id int PRIMARY KEY, v text, n numeric(10, 2), a text, d date"
+    file = script(tmp_path / "copy.sql", f"CREATE TABLE {t} ({columns});\n"
+                  f"COPY public.{t} (id, v, n, a, d) FROM stdin;\n{data}\\.\n")
+    code, _, err = run("sql", "-f", file, "--url", dsql_url, "--state-schema", state)
+    assert code == 0, err
+    assert "the COPY block's 3500 rows run as INSERT statements in 2 transaction(s)" in err
+    raw_conn.execute(f"CREATE TABLE {t}_ref ({columns})")
+    with raw_conn.cursor() as cur, cur.copy(f"COPY {t}_ref (id, v, n, a, d) FROM STDIN") as copy:
+        copy.write(data)
+    raw_conn.commit()
+    diff = raw_conn.execute(f"SELECT count(*) FROM ((TABLE {t} EXCEPT ALL TABLE {t}_ref) "
+                            f"UNION ALL (TABLE {t}_ref EXCEPT ALL TABLE {t})) x").fetchone()
+    assert diff == (0,)
+    assert count(raw_conn, t) == 3500
