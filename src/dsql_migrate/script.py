@@ -39,13 +39,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pglast.parser import ParseError, scan
+from psycopg import sql as pgsql
+from psycopg.rows import dict_row
 
 from .errors import DsqlMigrateError, ExitCode
 from .lint import LintSettings, Severity, lint_script
 from .plan import Plan, Step, StepKind
 from .profiles import STATE_ROWS_PER_BATCH, Profile
 from .runner.session import Conn, Session
-from .runner.state import ABANDONED, DONE, StateStore
+from .runner.state import ABANDONED, DONE, PlanRow, StateStore
 from .sql import (
     ParsedStatement,
     StatementKind,
@@ -111,9 +113,11 @@ class _Builder:
                                sql=tuple(sql), destructive=destructive, details=details))
 
 
-def compile_script(text: str, profile: Profile, *, name: str, lint: bool = True) -> Compiled:
+def compile_script(text: str, profile: Profile, *, name: str, lint: bool = True,
+                   key: str | None = None) -> Compiled:
     """The plan that runs ``text`` statement by statement; refuses (:class:`ScriptRefused`)
-    what cannot run faithfully, before anything runs."""
+    what cannot run faithfully, before anything runs. ``key`` identifies the script across
+    runs (default ``name``; the CLI gives a file's absolute path)."""
     b = _Builder(name, profile, text)
     if lint:
         result = lint_script(text, LintSettings.build(profile), path=name)
@@ -156,7 +160,8 @@ def compile_script(text: str, profile: Profile, *, name: str, lint: bool = True)
             "the script anyway and stops at the first statement the database rejects")
     plan = Plan(profile=profile.name, steps=tuple(b.steps),
                 source={"kind": SOURCE_KIND, "file": name, "offset": 0})
-    plan = dataclasses.replace(plan, source={**plan.source, "script": plan.hash})
+    plan = dataclasses.replace(plan, source={**plan.source, "script": plan.hash,
+                                             "key": key or name})
     return Compiled(plan, tuple(b.notes))
 
 
@@ -478,20 +483,29 @@ def _shape(steps: Sequence[Step]) -> list[tuple[str, tuple[str, ...]]]:
     return [(s.kind.value, s.sql) for s in steps]
 
 
+def label(plan: Plan) -> str:
+    """The runner's label of a script's plans: how a later run finds them."""
+    return f"sql -f {plan.source.get('key')}"
+
+
 def _previous_run(full: Plan, factory: Callable[[], Conn], *, schema: str) -> _Previous | None:
-    """The last plan recorded in the state tables, when it ran a script of the same name."""
+    """The last plan recorded in the state tables for the same script (same key)."""
     store = StateStore(schema)
     session = Session(factory)
     try:
         conn = session.conn
         if not {"plans", "steps"} <= store.existing_tables(conn):
             return None
-        latest = store.latest_plan(conn)
-        if latest is None:
+        with conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(pgsql.SQL("SELECT * FROM {} WHERE label = %s ORDER BY updated_at "
+                                        "DESC LIMIT 1").format(store.table("plans")),
+                              (label(full),)).fetchone()
+        if row is None:
             return None
+        latest = PlanRow(**row)
         plan = Plan.from_json(latest.plan, where=f"the stored plan {latest.hash}")
         if plan.source.get("kind") != SOURCE_KIND or \
-                plan.source.get("file") != full.source.get("file"):
+                plan.source.get("key") != full.source.get("key"):
             return None
         done = {r.step for r in store.get_steps(conn, latest.hash) if r.status == DONE}
     finally:
@@ -544,5 +558,5 @@ def resume_plan(full: Plan, factory: Callable[[], Conn], *, schema: str) -> Resu
     return Resume(_tail(full, start), replaces, message)
 
 
-__all__ = ["Compiled", "Resume", "ScriptRefused", "compile_script", "from_statement",
+__all__ = ["Compiled", "Resume", "ScriptRefused", "compile_script", "from_statement", "label",
            "resume_plan"]

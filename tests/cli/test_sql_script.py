@@ -277,3 +277,22 @@ def test_a_copy_block_loads_the_same_rows_as_copy_itself(
                             f"UNION ALL (TABLE {t}_ref EXCEPT ALL TABLE {t})) x").fetchone()
     assert diff == (0,)
     assert count(raw_conn, t) == 3500
+
+
+def test_each_script_resumes_on_its_own(
+        dsql_url: str, state: str, t: str, tmp_path: Path,
+        raw_conn: psycopg.Connection[Any]) -> None:
+    a = script(tmp_path / "a.sql", f"CREATE TABLE {t}_a (id int PRIMARY KEY);\n"
+               f"INSERT INTO {t}_a VALUES (1);\n")
+    b = script(tmp_path / "b.sql", f"CREATE TABLE {t}_b (id int PRIMARY KEY);\n")
+    for file in (a, b):
+        assert run("sql", "-f", file, "--url", dsql_url, "--state-schema", state)[0] == 0
+    code, _, err = run("sql", "-f", a, "--url", dsql_url, "--state-schema", state)
+    assert code == 0 and "nothing to do" in err
+    assert count(raw_conn, f"{t}_a") == 1
+    # two different scripts on stdin are two scripts
+    for n in (1, 2):
+        code, _, err = run("sql", "-f", "-", "--url", dsql_url, "--state-schema", state,
+                           stdin=f"INSERT INTO {t}_b VALUES ({n});\n")
+        assert code == 0, err
+    assert count(raw_conn, f"{t}_b") == 2

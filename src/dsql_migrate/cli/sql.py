@@ -21,7 +21,7 @@ from ..runner import StepFailed
 from ..runner.api import apply_plan
 from ..runner.events import Event, Listener
 from ..runner.progress import make_reporter
-from ..script import compile_script, from_statement, resume_plan
+from ..script import compile_script, from_statement, label, resume_plan
 from ._common import AppContext, note, stdout_console
 from .apply import connections, run_options
 
@@ -104,14 +104,20 @@ def _run_script(app: AppContext, script: str, *, url: str | None, from_number: i
                 lint: bool, allow_destructive: bool, wait_lock: float, log_format: str,
                 state_schema: str | None, local_dir: Path) -> None:
     text, name = _read_script(script)
-    compiled = compile_script(text, app.config.profile(), name=name, lint=lint)
+    # a file is the same script wherever it is run from; stdin is by its content
+    key = str(Path(script).resolve()) if script != "-" else None
+    compiled = compile_script(text, app.config.profile(), name=name, lint=lint, key=key)
+    if key is None:
+        compiled = dataclasses.replace(compiled, plan=dataclasses.replace(
+            compiled.plan, source={**compiled.plan.source,
+                                   "key": f"<stdin> {compiled.plan.hash}"}))
     for line in compiled.notes:
         note(f"note: {line}")
     full = compiled.plan
     target = connections(app, url, local_dir)
     options, retry, schema = run_options(
         app, state_schema=state_schema, allow_destructive=allow_destructive,
-        wait_lock_seconds=wait_lock, label=f"sql -f {name}")
+        wait_lock_seconds=wait_lock, label=label(full))
     if from_number is not None:
         resume = from_statement(full, from_number, target.factory, schema=schema)
     else:
