@@ -296,3 +296,19 @@ def test_each_script_resumes_on_its_own(
                            stdin=f"INSERT INTO {t}_b VALUES ({n});\n")
         assert code == 0, err
     assert count(raw_conn, f"{t}_b") == 2
+
+
+def test_from_statement_skips_the_ones_before_it(
+        dsql_url: str, state: str, t: str, tmp_path: Path,
+        raw_conn: psycopg.Connection[Any]) -> None:
+    file = script(tmp_path / "skip.sql", f"CREATE TABLE {t} (id int PRIMARY KEY);\n"
+                  f"INSERT INTO {t} VALUES (1, 'extra');\n"
+                  f"INSERT INTO {t} VALUES (2);\n")
+    code, _, err = run("sql", "-f", file, "--url", dsql_url, "--state-schema", state)
+    assert code == 1 and "--from-statement 3 to skip it" in err
+    code, _, err = run("sql", "-f", file, "--url", dsql_url, "--state-schema", state,
+                       "--from-statement", "3")
+    assert code == 0, err
+    assert raw_conn.execute(f"SELECT id FROM {t}").fetchall() == [(2,)]
+    code, _, err = run("sql", "-f", file, "--url", dsql_url, "--state-schema", state)
+    assert code == 0 and "nothing to do" in err
