@@ -16,7 +16,6 @@ import asyncio
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import async_engine_from_config
 
 config = context.config
 hook = config.attributes.get("on_version_apply")
@@ -35,6 +34,9 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def run_async_migrations() -> None:
+    # imported here: SQLAlchemy's asyncio needs greenlet, which only such histories bring
+    from sqlalchemy.ext.asyncio import async_engine_from_config
+
     connectable = async_engine_from_config(
         config.get_section(config.config_ini_section, {}),
         prefix="sqlalchemy.",
