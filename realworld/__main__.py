@@ -7,6 +7,7 @@ revision is ``same`` or ``refused-before-change``, 1 otherwise, 2 for a usage er
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import sys
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from .fetch import cache_dir
 from .histories import HISTORIES, History
 from .report import markdown, revision_line, summary, text
-from .run import RevisionResult, local_target, run_histories
+from .run import HistoryResult, RevisionResult, local_target, run_histories
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -37,24 +38,39 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds one revision may take on one side (default: 300)")
     parser.add_argument("--markdown", type=Path, default=None,
                         help="also write the results as markdown tables to this file")
+    parser.add_argument("--jobs", type=int, default=4,
+                        help="histories run in parallel, each on a local target of its own "
+                             "(default: 4)")
     parser.add_argument("--quiet", action="store_true", help="no line per revision while running")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    histories = [HISTORIES[n] for n in (args.history or sorted(HISTORIES))]
-    cache = args.cache or cache_dir()
+def run_one(history: History, args: argparse.Namespace) -> HistoryResult:
+    """One history on a local target of its own (so histories can run in parallel)."""
 
     def progress(history: History, result: RevisionResult) -> None:
         if not args.quiet:
             line = f"[{history.name}] {revision_line(result, 140)}"
             print(line, file=sys.stderr, flush=True)  # noqa: T201
 
+    local_dir = args.local_dir / history.name if args.local_dir else None
+    with local_target(local_dir, args.profile) as (raw_url, dsql_url):
+        [result] = run_histories([history], raw_url=raw_url, dsql_url=dsql_url,
+                                 cache=args.cache or cache_dir(), profile=args.profile,
+                                 timeout=args.timeout, progress=progress)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    histories = [HISTORIES[n] for n in (args.history or sorted(HISTORIES))]
     started = time.monotonic()
-    with local_target(args.local_dir, args.profile) as (raw_url, dsql_url):
-        results = run_histories(histories, raw_url=raw_url, dsql_url=dsql_url, cache=cache,
-                                profile=args.profile, timeout=args.timeout, progress=progress)
+    jobs = max(1, min(args.jobs, len(histories)))
+    if jobs == 1:
+        results = [run_one(h, args) for h in histories]
+    else:
+        with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
+            results = list(pool.map(run_one, histories, [args] * len(histories)))
     print(text(results))  # noqa: T201
     for result in results:
         print(summary(result))  # noqa: T201
@@ -65,4 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)  # noqa: T201
+        sys.exit(130)

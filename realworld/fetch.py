@@ -47,7 +47,11 @@ def wheel(requirement: str, cache: Path) -> Path:
         if done.returncode != 0 or not wheels:
             raise FetchError(f"pip download {requirement} failed: "
                              + (done.stderr.strip().splitlines() or ["no wheel"])[-1])
-        Path(tmp).rename(folder)
+        try:
+            Path(tmp).rename(folder)
+        except OSError:
+            if not sorted(folder.glob("*.whl")):  # not another run that got there first
+                raise
     return sorted(folder.glob("*.whl"))[0]
 
 

@@ -63,11 +63,15 @@ HISTORIES: dict[str, History] = {h.name: h for h in (
                 "six==1.17.0", "tzdata==2026.6", "greenlet==3.5.6", "cloudpickle==3.1.3",
                 "python-slugify==9.2.0", "text-unidecode==1.3", "httpx==0.29.0",
                 "httpcore==1.0.9", "anyio==4.16.0", "certifi==2026.10.19.post1",
-                "h11==0.16.0", "idna==3.21", "sniffio==1.3.1", "cachetools==8.0.3"),
+                "h11==0.16.0", "idna==3.21", "sniffio==1.3.1", "cachetools==8.0.3",
+                "asyncpg==0.32.0"),
         stubs=("orjson", "humanize", "griffe", "asgi_lifespan", "starlette",
                "coolname", "jsonschema", "referencing", "fsspec", "toml", "opentelemetry",
                "prometheus_client", "websockets", "whenever", "pytz",
                "jinja2_humanize_extension"),
+        # prefect runs PostgreSQL on asyncpg, which sends SQL without parameters as it is;
+        # psycopg 3 and psycopg2 (through SQLAlchemy) parse format('%I.%I', ...) as placeholders
+        stock_driver="asyncpg",
         why="prefect's package __init__ loads its settings (pydantic-settings), its block "
             "registry (checksums via cloudpickle, slugs via python-slugify, an httpx client); "
             "server, telemetry and serialisation extras are stubbed",

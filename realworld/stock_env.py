@@ -5,10 +5,17 @@ way projects run their histories (some depend on it: SQLAlchemy remembers within
 enum types it created, and optuna's history creates one type twice). The hook takes a schema
 snapshot after each revision on the migration's own connection, inside the revision's
 transaction (``transaction_per_migration``), so it sees exactly that revision's result.
+
+A history whose project runs PostgreSQL on asyncpg (prefect) runs here as Alembic's ``async``
+template does (``async_engine_from_config`` + ``run_sync``): some revisions depend on the
+driver (asyncpg sends SQL without parameters as it is).
 """
+
+import asyncio
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
+from sqlalchemy.engine import Connection
 
 config = context.config
 hook = config.attributes.get("on_version_apply")
@@ -17,7 +24,35 @@ hook = config.attributes.get("on_version_apply")
 options = {"isolation_level": "AUTOCOMMIT"} if config.attributes.get("autocommit") else {}
 
 
+def do_run_migrations(connection: Connection) -> None:
+    context.configure(
+        connection=connection, target_metadata=None, transaction_per_migration=True,
+        on_version_apply=hook,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_async_migrations() -> None:
+    # imported here: SQLAlchemy's asyncio needs greenlet, which only such histories bring
+    from sqlalchemy.ext.asyncio import async_engine_from_config
+
+    connectable = async_engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+        **options,
+    )
+    async with connectable.connect() as connection:
+        await connection.run_sync(do_run_migrations)
+    await connectable.dispose()
+
+
 def run_migrations_online() -> None:
+    url = config.get_main_option("sqlalchemy.url") or ""
+    if "+asyncpg" in url:
+        asyncio.run(run_async_migrations())
+        return
     connectable = engine_from_config(
         config.get_section(config.config_ini_section, {}),
         prefix="sqlalchemy.",
@@ -25,12 +60,7 @@ def run_migrations_online() -> None:
         **options,
     )
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection, target_metadata=None, transaction_per_migration=True,
-            on_version_apply=hook,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+        do_run_migrations(connection)
 
 
 run_migrations_online()
