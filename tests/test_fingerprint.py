@@ -97,12 +97,19 @@ def test_fingerprint_leaves_out_what_changes_without_a_schema_change() -> None:
 
 def test_fingerprint_keys_objects_by_name() -> None:
     fp = table_fingerprint(accounts())
-    assert set(fp) == {"columns", "constraints", "indexes"}
-    assert fp["columns"]["balance"] == {"type": "integer", "nullable": True, "default": "0",
-                                        "identity": None, "identity_cache": None}
+    # every field of the snapshot's table but the volatile ones (names, row counts and widths)
+    assert set(fp) == {"columns", "constraints", "indexes", "comment", "reloptions", "grants",
+                       "statistics", "views"}
+    balance = fp["columns"]["balance"]
+    assert {k: balance[k] for k in ("type", "nullable", "default", "identity",
+                                    "identity_cache")} == {
+        "type": "integer", "nullable": True, "default": "0", "identity": None,
+        "identity_cache": None}
+    assert balance["comment"] is None  # and every other field a snapshot column has
     assert fp["constraints"]["accounts_pkey"]["kind"] == "primary_key"
     assert table_fingerprint(Table("public", "empty")) == {
-        "columns": {}, "constraints": {}, "indexes": {}}
+        "columns": {}, "constraints": {}, "indexes": {}, "comment": None, "reloptions": [],
+        "grants": [], "statistics": {}, "views": []}
 
 
 @dataclass(frozen=True)

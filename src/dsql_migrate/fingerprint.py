@@ -129,7 +129,18 @@ NORMALISERS: dict[str, Callable[[Any], Any]] = {
     "data_type": lambda v: normalise_type(v) if isinstance(v, str) else v,
     "default": lambda v: normalise_default(v) if isinstance(v, str) or v is None else v,
     "definition": lambda v: normalise_definition(v) if isinstance(v, str) else v,
+    "keys": lambda v: [normalise_key(k) if isinstance(k, str) else canonical(k) for k in v]
+    if isinstance(v, (list, tuple)) else canonical(v),
 }
+
+_QUOTED = re.compile(r'^"((?:[^"]|"")+)"$')
+
+
+def normalise_key(key: str) -> str:
+    """An index key as a name: PostgreSQL prints a column key quoted where the name needs it
+    (``"select"``, ``"my col"``), a plan names the column itself; expressions stay as printed."""
+    quoted = _QUOTED.match(key)
+    return quoted.group(1).replace('""', '"') if quoted else key
 
 
 # -- canonical form ------------------------------------------------------------------------------

@@ -234,17 +234,20 @@ def _renamed(before: Any, old: str, new: str) -> Any:
 
 
 def _names_freed_back(now: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
-    """``now`` with the objects a recreation renamed ``<name>__old`` (to free their names for
-    the new table, before the swap) under their names again: the plan's own doing."""
+    """``now`` with the objects a recreation renames around its swap under their names again:
+    the plan's own doing. The new table's constraints and indexes carry temporary
+    ``<name>__new`` names until right after the swap (the old table holds the originals), and
+    the backup's are moved to ``<name>__old``."""
     from ..planner._sql import suffixed
-    from ..planner.recreate import OLD_SUFFIX
+    from ..planner.recreate import NEW_SUFFIX, OLD_SUFFIX
 
     out = dict(now)
     for field, items in now.items():
         planned = before.get(field)
         if not isinstance(items, Mapping) or not isinstance(planned, Mapping):
             continue
-        renamed = {suffixed(name, OLD_SUFFIX): name for name in planned}
+        renamed = {suffixed(name, suffix): name for name in planned
+                   for suffix in (OLD_SUFFIX, NEW_SUFFIX)}
         if not set(items) & set(renamed):
             continue
         out[field] = {renamed.get(name, name): _renamed_back(item, renamed)
