@@ -83,8 +83,10 @@ def autoincrement_identity(table: sa.Table, ctx: Context) -> sa.Column[object] |
              "only (DSQL.md §1)"
              + (f"; {type_sql(column.type)} widened to BIGINT" if widened else "")
              + "; state sa.Identity(cache=65536) for DSQL's high-throughput allocation")
-    return sa.Column(column.name, sa.BigInteger(), sa.Identity(cache=SERIAL_IDENTITY_CACHE),
-                     primary_key=True, nullable=False)
+    serial: sa.Column[object] = sa.Column(
+        column.name, sa.BigInteger(), sa.Identity(cache=SERIAL_IDENTITY_CACHE),
+        primary_key=True, nullable=False)
+    return serial
 
 
 def _implicit_autoincrement(table: sa.Table) -> sa.Column[object] | None:
