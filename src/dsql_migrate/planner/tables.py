@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic.operations import ops
@@ -89,7 +90,7 @@ def autoincrement_identity(table: sa.Table, ctx: Context) -> sa.Column[object] |
     return serial
 
 
-def _implicit_autoincrement(table: sa.Table) -> sa.Column[object] | None:
+def _implicit_autoincrement(table: sa.Table) -> sa.Column[Any] | None:
     """The column PostgreSQL would create as SERIAL: SQLAlchemy's autoincrement column of the
     table, an integer, without identity, server default or client-side Sequence."""
     try:
