@@ -255,8 +255,13 @@ def _pg_name(table: str, columns: Sequence[str], label: str) -> str | None:
 
 
 def _new_table(table: sa.Table, *, foreign_keys: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {"columns": {c.name: expected_column(c) for c in table.columns},
-                           "constraints": {}, "indexes": {}}
+    from .tables import serial_identity
+
+    serial = serial_identity(table)  # CREATE TABLE makes the autoincrement key an identity
+    out: dict[str, Any] = {
+        "columns": {c.name: expected_column(serial if serial is not None and c.name == serial.name
+                                            else c) for c in table.columns},
+        "constraints": {}, "indexes": {}}
     pk = table.primary_key
     if pk is not None and len(pk.columns):
         pk_name = pk.name if isinstance(pk.name, str) else f"{table.name}_pkey"

@@ -84,6 +84,15 @@ def autoincrement_identity(table: sa.Table, ctx: Context) -> sa.Column[object] |
              "only (DSQL.md §1)"
              + (f"; {type_sql(column.type)} widened to BIGINT" if widened else "")
              + "; state sa.Identity(cache=65536) for DSQL's high-throughput allocation")
+    return serial_identity(table)
+
+
+def serial_identity(table: sa.Table) -> sa.Column[object] | None:
+    """The column a new ``table`` gets in place of its SQLAlchemy autoincrement key (see
+    :func:`autoincrement_identity`), or ``None``; the plan's promise uses it too."""
+    column = _implicit_autoincrement(table)
+    if column is None:
+        return None
     serial: sa.Column[object] = sa.Column(
         column.name, sa.BigInteger(), sa.Identity(cache=SERIAL_IDENTITY_CACHE),
         primary_key=True, nullable=False)
