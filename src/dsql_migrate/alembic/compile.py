@@ -26,6 +26,7 @@ from sqlalchemy.sql import sqltypes
 from ..catalog import Snapshot
 from ..errors import DsqlMigrateError, ExitCode
 from ..lint import LintSettings, Severity, lint_script
+from ..lint.fixer import add_async
 from ..ops import ChangePrimaryKeyOp
 from ..plan import Estimate, Plan, StepKind
 from ..planner import Context, Options, PlanningError, handles, recreation_check
@@ -109,11 +110,27 @@ def _op_call(operation: ops.MigrateOperation) -> str:
     return call or type(operation).__name__
 
 
+#: lint rules whose fix is the same effect on DSQL, applied to ``op.execute`` SQL: an index
+#: built ``ASYNC`` is a job the runner waits for until the index is valid, so after the step
+#: the index exists as it would after ``CREATE INDEX CONCURRENTLY`` (prefect's idiom, inside
+#: ``autocommit_block()``)
+_SAME_EFFECT_FIXES = frozenset({"index_concurrently"})
+
+
 def _expand_sql(operation: ops.ExecuteSQLOp, label: str, settings: LintSettings,
                 out: Compiled) -> list[str]:
     problems: list[str] = []
     text = _sql_text(operation.sqltext, label)
     result = lint_script(text, settings, path=label)
+    fix = {d.statement_index for d in result.diagnostics if d.rule in _SAME_EFFECT_FIXES}
+    if fix:
+        text = ";\n".join(add_async(p.text.strip().rstrip(";")) if i in fix
+                          else p.text.strip().rstrip(";")
+                          for i, p in enumerate(result.statements))
+        out.warnings.append(f"{label}: CREATE INDEX CONCURRENTLY runs as CREATE INDEX ASYNC "
+                            "and is waited for until the index is valid (DSQL has no "
+                            "CONCURRENTLY: index_concurrently)")
+        result = lint_script(text, settings, path=label)
     for d in result.diagnostics:
         line = f"{label}:{d.line}:{d.column}: {d.rule}: {d.message}"
         if d.severity is Severity.ERROR:
