@@ -203,6 +203,8 @@ class Planned:
 
 def plan_revision(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, profile: Profile,
                   options: Options, *, source: Mapping[str, Any]) -> Planned:
+    expanded = Compiled(ops=conditional_ops(expanded.ops, live, expanded.warnings),
+                        warnings=expanded.warnings)
     desired = desired_metadata(live_md, expanded.ops)
     planned = fold_into_new_tables(renames_first(expanded.ops))
     plan = make_plan(planned, live, desired, profile, options, source=source,
@@ -213,6 +215,70 @@ def plan_revision(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, prof
 def compile_ops(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, profile: Profile,
                 options: Options, *, source: Mapping[str, Any]) -> Plan:
     return plan_revision(expanded, live, live_md, profile, options, source=source).plan
+
+
+def conditional_ops(recorded: Sequence[ops.MigrateOperation], live: Snapshot,
+                    warnings: list[str]) -> list[ops.MigrateOperation]:
+    """``recorded`` without the ``if_exists=True`` drops of objects that are not there and the
+    ``if_not_exists=True`` creates of objects that are, as PostgreSQL would skip them; decided
+    against the live schema and the revision's earlier ops, and said in the plan's warnings."""
+    present: dict[tuple[str, str], bool] = {}  # (kind, qualified name) -> there now
+
+    def there(kind: str, name: str, schema: str | None, table: str | None) -> bool:
+        key = (kind, f"{schema or 'public'}.{name}")
+        if key not in present:
+            present[key] = _live_has(live, kind, name, schema, table)
+        return present[key]
+
+    out: list[ops.MigrateOperation] = []
+    for position, op in enumerate(recorded):
+        if isinstance(op, RawSqlOp):
+            # SQL of its own may create or drop anything: what follows runs as written
+            return out + list(recorded[position:])
+        found = _conditional(op)
+        if found is None:
+            out.append(op)
+            continue
+        kind, name, schema, table, creates, conditional = found
+        exists = there(kind, name, schema, table)
+        if conditional and exists == creates:
+            warnings.append(f"{_op_call(op)}({name!r}, "
+                            f"{'if_not_exists' if creates else 'if_exists'}=True): the "
+                            f"{kind} {'already exists' if creates else 'is not there'}; "
+                            "skipped, as PostgreSQL would")
+            continue
+        present[(kind, f"{schema or 'public'}.{name}")] = creates
+        out.append(op)
+    return out
+
+
+def _conditional(op: ops.MigrateOperation) -> tuple[str, str, str | None, str | None, bool,
+                                                     bool] | None:
+    """(kind, name, schema, table, creates, conditional) of an op that creates or drops a
+    table, an index or a constraint."""
+    if isinstance(op, (ops.CreateIndexOp, ops.DropIndexOp)):
+        creates = isinstance(op, ops.CreateIndexOp)
+        flag = getattr(op, "if_not_exists" if creates else "if_exists", None)
+        return ("index", str(op.index_name), op.schema, op.table_name, creates, bool(flag))
+    if isinstance(op, (ops.CreateTableOp, ops.DropTableOp)):
+        creates = isinstance(op, ops.CreateTableOp)
+        flag = getattr(op, "if_not_exists" if creates else "if_exists", None)
+        return ("table", op.table_name, op.schema, None, creates, bool(flag))
+    if isinstance(op, ops.DropConstraintOp):
+        return ("constraint", str(op.constraint_name), op.schema, op.table_name, False,
+                bool(getattr(op, "if_exists", None)))
+    return None
+
+
+def _live_has(live: Snapshot, kind: str, name: str, schema: str | None,
+              table: str | None) -> bool:
+    if kind == "table":
+        return live.table(name, schema) is not None
+    tables = [live.table(table, schema)] if table else [
+        t for t in live.tables.values() if t.schema == (schema or "public")]
+    if kind == "index":
+        return any(t is not None and t.index(name) is not None for t in tables)
+    return any(t is not None and t.constraint(name) is not None for t in tables)
 
 
 _SHAPE_OPS = (ops.AddColumnOp, ops.DropColumnOp, ops.AlterColumnOp,
