@@ -135,3 +135,42 @@ def test_harness_findings_each_revision(tmp_path: Path, dsql_url: str) -> None:
         down = run_cli("downgrade", "base", "-c", str(ini))
         assert down.returncode == 0, down.stderr
     assert query(dsql_url, "SELECT to_regclass('hf_items')") == [(None,)]
+
+
+CYCLE = '''
+def upgrade():
+    op.create_table("hf_pool", sa.Column("id", sa.BigInteger, primary_key=True,
+                                         autoincrement=False),
+                    sa.Column("default_queue_id", sa.BigInteger))
+    op.create_table("hf_queue", sa.Column("id", sa.BigInteger, primary_key=True,
+                                          autoincrement=False),
+                    sa.Column("pool_id", sa.BigInteger, nullable=False),
+                    sa.ForeignKeyConstraint(["pool_id"], ["hf_pool.id"],
+                                            name="fk_hf_queue_pool"))
+    with op.batch_alter_table("hf_pool") as batch_op:
+        batch_op.create_foreign_key("fk_hf_pool_default_queue", "hf_queue",
+                                    ["default_queue_id"], ["id"])
+
+
+def downgrade():
+    op.drop_constraint("fk_hf_pool_default_queue", "hf_pool", type_="foreignkey")
+    op.drop_table("hf_queue")
+    op.drop_table("hf_pool")
+'''
+
+
+def test_two_new_tables_referencing_each_other(tmp_path: Path, dsql_url: str) -> None:
+    """prefect f7587d6c5776: a table created by the revision gets, later in it, a foreign key
+    to a table the revision creates after it; the key is added once that table exists."""
+    ini = make_project(tmp_path, dsql_url, revisions=())
+    (tmp_path / "migrations" / "versions" / "hfc.py").write_text(
+        HEAD.format(rev="hfc", down=None) + CYCLE)
+    try:
+        up = run_cli("upgrade", "-c", str(ini))
+        assert up.returncode == 0, up.stderr
+        keys = query(dsql_url, "SELECT conname, convalidated FROM pg_constraint WHERE contype = "
+                               "'f' AND conrelid::regclass::text LIKE 'hf_%' ORDER BY 1")
+        assert keys == [("fk_hf_pool_default_queue", True), ("fk_hf_queue_pool", True)]
+    finally:
+        down = run_cli("downgrade", "base", "-c", str(ini))
+        assert down.returncode == 0, down.stderr

@@ -291,23 +291,35 @@ def fold_into_new_tables(planned: Sequence[ops.MigrateOperation]) -> list[ops.Mi
     """A table created by the revision is created in its final shape (the planner takes it from
     the revision's target schema), so later column and constraint ops on it, and renames of
     it, are already part of its CREATE TABLE."""
-    created: set[tuple[str | None, str]] = set()
+    created: dict[tuple[str | None, str], int] = {}  # table -> position of its creation
     out: list[ops.MigrateOperation] = []
     for operation in planned:
         if isinstance(operation, ops.CreateTableOp):
-            created.add((operation.schema, operation.table_name))
+            created[(operation.schema, operation.table_name)] = len(created)
         elif isinstance(operation, _SHAPE_OPS):
             schema = operation.kw.get("source_schema") if isinstance(
                 operation, ops.CreateForeignKeyOp) else getattr(operation, "schema", None)
             table = operation.source_table if isinstance(
                 operation, ops.CreateForeignKeyOp) else operation.table_name
-            if (schema, table) in created:
+            if (schema, table) in created and not _refers_to_later_table(operation, created):
                 continue
         elif isinstance(operation, ops.RenameTableOp) and (
                 operation.schema, operation.new_table_name) in created:
             continue  # renames_first already pointed the CREATE TABLE at the new name
         out.append(operation)
     return out
+
+
+def _refers_to_later_table(operation: ops.MigrateOperation,
+                           created: Mapping[tuple[str | None, str], int]) -> bool:
+    """A foreign key of a new table to a table the revision creates after it (prefect's
+    worker_pool -> worker_pool_queue): not part of the first CREATE TABLE, whose referent does
+    not exist yet, but added by its own op once it does."""
+    if not isinstance(operation, ops.CreateForeignKeyOp):
+        return False
+    source = created[(operation.kw.get("source_schema"), operation.source_table)]
+    referent = created.get((operation.kw.get("referent_schema"), operation.referent_table))
+    return referent is not None and referent > source
 
 
 _TABLE_ATTRS = ("table_name", "source_table", "referent_table", "table")

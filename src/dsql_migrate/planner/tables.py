@@ -54,6 +54,8 @@ def create_table_sql(table: sa.Table, ctx: Context, *, name: str | None = None,
                 continue
             lines.append(f"{named}CHECK ({expr_sql(constraint.sqltext)})")
         elif isinstance(constraint, sa.ForeignKeyConstraint):
+            if _added_later(table, constraint, ctx):
+                continue
             if ctx.profile.allows(Capability.FOREIGN_KEYS):
                 lines.append(f"{named}{foreign_key_sql(constraint)}")
             else:
@@ -125,6 +127,20 @@ def _with_cache(column: sa.Column[object], cache: int | None) -> sa.Column[objec
                                 nominvalue=identity.nominvalue, nomaxvalue=identity.nomaxvalue,
                                 cycle=identity.cycle, cache=cache, order=identity.order)
     return copy
+
+
+def _added_later(table: sa.Table, fk: sa.ForeignKeyConstraint, ctx: Context) -> bool:
+    """A foreign key to a table that neither exists nor is created earlier in the plan, which a
+    later op of the plan adds by itself (two new tables that refer to each other)."""
+    ref = fk.elements[0].column.table
+    if ref is table or ctx.live_table(ref.name, ref.schema) is not None or any(
+            isinstance(op, ops.CreateTableOp) and op.table_name == ref.name
+            and op.schema == ref.schema for op in ctx.planned_ops):
+        return False
+    local = [c.name for c in fk.columns]
+    return any(isinstance(op, ops.CreateForeignKeyOp) and op.source_table == table.name
+               and op.referent_table == ref.name and list(op.local_cols) == local
+               for op in ctx.all_ops)
 
 
 def foreign_key_sql(fk: sa.ForeignKeyConstraint) -> str:
