@@ -363,6 +363,7 @@ def compare(
         out.append(op)
     out = _apply_column_renames(out, renames, live, active_tables)
     out = _filter_identity_changes(out, warnings, live)
+    out = _filter_serial_keys(out, live, desired)
     out = _filter_not_null_checks(out, live)
     out.extend(_dsql_extras(live, desired, out, warnings))
     return Diff(ops=out, desired=desired, warnings=warnings)
@@ -453,6 +454,32 @@ def _filter_identity_changes(items: list[ops.MigrateOperation], warnings: list[s
             op.modify_server_default = False
             if not op.has_changes():
                 continue
+        out.append(op)
+    return out
+
+
+def _filter_serial_keys(items: list[ops.MigrateOperation], live: Snapshot,
+                        desired: sa.MetaData) -> list[ops.MigrateOperation]:
+    """No change for an autoincrement key the planner created as a BIGINT identity
+    (planner.tables.serial_identity: DSQL has no SERIAL, identities are BIGINT only): the
+    model's INTEGER/no-identity is what that identity stands for."""
+    from .planner.tables import serial_identity
+
+    out: list[ops.MigrateOperation] = []
+    for op in items:
+        if isinstance(op, ops.AlterColumnOp):
+            table = desired.tables.get(f"{op.schema}.{op.table_name}" if op.schema
+                                       else op.table_name)
+            serial = serial_identity(table) if table is not None else None
+            live_table = live.table(op.table_name, op.schema)
+            live_col = live_table.column(op.column_name) if live_table is not None else None
+            if (serial is not None and serial.name == op.column_name and live_col is not None
+                    and live_col.identity is not None and live_col.type == "bigint"):
+                op.modify_type = None
+                if op.modify_server_default is not False:
+                    op.modify_server_default = False
+                if not op.has_changes():
+                    continue
         out.append(op)
     return out
 

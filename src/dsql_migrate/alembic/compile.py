@@ -26,6 +26,7 @@ from sqlalchemy.sql import sqltypes
 from ..catalog import Snapshot
 from ..errors import DsqlMigrateError, ExitCode
 from ..lint import LintSettings, Severity, lint_script
+from ..lint.fixer import add_async
 from ..ops import ChangePrimaryKeyOp
 from ..plan import Estimate, Plan, StepKind
 from ..planner import Context, Options, PlanningError, handles, recreation_check
@@ -109,11 +110,27 @@ def _op_call(operation: ops.MigrateOperation) -> str:
     return call or type(operation).__name__
 
 
+#: lint rules whose fix is the same effect on DSQL, applied to ``op.execute`` SQL: an index
+#: built ``ASYNC`` is a job the runner waits for until the index is valid, so after the step
+#: the index exists as it would after ``CREATE INDEX CONCURRENTLY`` (prefect's idiom, inside
+#: ``autocommit_block()``)
+_SAME_EFFECT_FIXES = frozenset({"index_concurrently"})
+
+
 def _expand_sql(operation: ops.ExecuteSQLOp, label: str, settings: LintSettings,
                 out: Compiled) -> list[str]:
     problems: list[str] = []
     text = _sql_text(operation.sqltext, label)
     result = lint_script(text, settings, path=label)
+    fix = {d.statement_index for d in result.diagnostics if d.rule in _SAME_EFFECT_FIXES}
+    if fix:
+        text = ";\n".join(add_async(p.text.strip().rstrip(";")) if i in fix
+                          else p.text.strip().rstrip(";")
+                          for i, p in enumerate(result.statements))
+        out.warnings.append(f"{label}: CREATE INDEX CONCURRENTLY runs as CREATE INDEX ASYNC "
+                            "and is waited for until the index is valid (DSQL has no "
+                            "CONCURRENTLY: index_concurrently)")
+        result = lint_script(text, settings, path=label)
     for d in result.diagnostics:
         line = f"{label}:{d.line}:{d.column}: {d.rule}: {d.message}"
         if d.severity is Severity.ERROR:
@@ -186,6 +203,8 @@ class Planned:
 
 def plan_revision(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, profile: Profile,
                   options: Options, *, source: Mapping[str, Any]) -> Planned:
+    expanded = Compiled(ops=conditional_ops(expanded.ops, live, expanded.warnings),
+                        warnings=expanded.warnings)
     desired = desired_metadata(live_md, expanded.ops)
     planned = fold_into_new_tables(renames_first(expanded.ops))
     plan = make_plan(planned, live, desired, profile, options, source=source,
@@ -198,6 +217,70 @@ def compile_ops(expanded: Compiled, live: Snapshot, live_md: sa.MetaData, profil
     return plan_revision(expanded, live, live_md, profile, options, source=source).plan
 
 
+def conditional_ops(recorded: Sequence[ops.MigrateOperation], live: Snapshot,
+                    warnings: list[str]) -> list[ops.MigrateOperation]:
+    """``recorded`` without the ``if_exists=True`` drops of objects that are not there and the
+    ``if_not_exists=True`` creates of objects that are, as PostgreSQL would skip them; decided
+    against the live schema and the revision's earlier ops, and said in the plan's warnings."""
+    present: dict[tuple[str, str], bool] = {}  # (kind, qualified name) -> there now
+
+    def there(kind: str, name: str, schema: str | None, table: str | None) -> bool:
+        key = (kind, f"{schema or 'public'}.{name}")
+        if key not in present:
+            present[key] = _live_has(live, kind, name, schema, table)
+        return present[key]
+
+    out: list[ops.MigrateOperation] = []
+    for position, op in enumerate(recorded):
+        if isinstance(op, RawSqlOp):
+            # SQL of its own may create or drop anything: what follows runs as written
+            return out + list(recorded[position:])
+        found = _conditional(op)
+        if found is None:
+            out.append(op)
+            continue
+        kind, name, schema, table, creates, conditional = found
+        exists = there(kind, name, schema, table)
+        if conditional and exists == creates:
+            warnings.append(f"{_op_call(op)}({name!r}, "
+                            f"{'if_not_exists' if creates else 'if_exists'}=True): the "
+                            f"{kind} {'already exists' if creates else 'is not there'}; "
+                            "skipped, as PostgreSQL would")
+            continue
+        present[(kind, f"{schema or 'public'}.{name}")] = creates
+        out.append(op)
+    return out
+
+
+def _conditional(op: ops.MigrateOperation) -> tuple[str, str, str | None, str | None, bool,
+                                                     bool] | None:
+    """(kind, name, schema, table, creates, conditional) of an op that creates or drops a
+    table, an index or a constraint."""
+    if isinstance(op, (ops.CreateIndexOp, ops.DropIndexOp)):
+        creates = isinstance(op, ops.CreateIndexOp)
+        flag = getattr(op, "if_not_exists" if creates else "if_exists", None)
+        return ("index", str(op.index_name), op.schema, op.table_name, creates, bool(flag))
+    if isinstance(op, (ops.CreateTableOp, ops.DropTableOp)):
+        creates = isinstance(op, ops.CreateTableOp)
+        flag = getattr(op, "if_not_exists" if creates else "if_exists", None)
+        return ("table", op.table_name, op.schema, None, creates, bool(flag))
+    if isinstance(op, ops.DropConstraintOp):
+        return ("constraint", str(op.constraint_name), op.schema, op.table_name, False,
+                bool(getattr(op, "if_exists", None)))
+    return None
+
+
+def _live_has(live: Snapshot, kind: str, name: str, schema: str | None,
+              table: str | None) -> bool:
+    if kind == "table":
+        return live.table(name, schema) is not None
+    tables = [live.table(table, schema)] if table else [
+        t for t in live.tables.values() if t.schema == (schema or "public")]
+    if kind == "index":
+        return any(t is not None and t.index(name) is not None for t in tables)
+    return any(t is not None and t.constraint(name) is not None for t in tables)
+
+
 _SHAPE_OPS = (ops.AddColumnOp, ops.DropColumnOp, ops.AlterColumnOp,
               ops.CreateUniqueConstraintOp, ops.CreateCheckConstraintOp,
               ops.CreateForeignKeyOp, ops.DropConstraintOp, RecreateTableOp, UniqueUsingIndexOp,
@@ -208,23 +291,35 @@ def fold_into_new_tables(planned: Sequence[ops.MigrateOperation]) -> list[ops.Mi
     """A table created by the revision is created in its final shape (the planner takes it from
     the revision's target schema), so later column and constraint ops on it, and renames of
     it, are already part of its CREATE TABLE."""
-    created: set[tuple[str | None, str]] = set()
+    created: dict[tuple[str | None, str], int] = {}  # table -> position of its creation
     out: list[ops.MigrateOperation] = []
     for operation in planned:
         if isinstance(operation, ops.CreateTableOp):
-            created.add((operation.schema, operation.table_name))
+            created[(operation.schema, operation.table_name)] = len(created)
         elif isinstance(operation, _SHAPE_OPS):
             schema = operation.kw.get("source_schema") if isinstance(
                 operation, ops.CreateForeignKeyOp) else getattr(operation, "schema", None)
             table = operation.source_table if isinstance(
                 operation, ops.CreateForeignKeyOp) else operation.table_name
-            if (schema, table) in created:
+            if (schema, table) in created and not _refers_to_later_table(operation, created):
                 continue
         elif isinstance(operation, ops.RenameTableOp) and (
                 operation.schema, operation.new_table_name) in created:
             continue  # renames_first already pointed the CREATE TABLE at the new name
         out.append(operation)
     return out
+
+
+def _refers_to_later_table(operation: ops.MigrateOperation,
+                           created: Mapping[tuple[str | None, str], int]) -> bool:
+    """A foreign key of a new table to a table the revision creates after it (prefect's
+    worker_pool -> worker_pool_queue): not part of the first CREATE TABLE, whose referent does
+    not exist yet, but added by its own op once it does."""
+    if not isinstance(operation, ops.CreateForeignKeyOp):
+        return False
+    source = created[(operation.kw.get("source_schema"), operation.source_table)]
+    referent = created.get((operation.kw.get("referent_schema"), operation.referent_table))
+    return referent is not None and referent > source
 
 
 _TABLE_ATTRS = ("table_name", "source_table", "referent_table", "table")

@@ -10,6 +10,9 @@ Everything is Alembic's, except:
   (:func:`.runtime.run_migrations`); under the plain ``alembic`` command our errors become
   Alembic's ``CommandError`` (``FAILED: ...``, no traceback);
 - :func:`begin_transaction` is a no-op: there is no transaction around DDL on DSQL;
+- ``op.get_context().autocommit_block()`` is transparent: every step of a revision is already
+  its own transaction, so what the block holds is recorded and run like the rest of the
+  revision (Alembic's own block asserts a transaction it could end);
 - when ``dsql-migrate`` chose the target (``--url``, ``$DSQL_MIGRATE_URL``, the config file,
   the local emulator: a connector in ``config.attributes``) and ``env.py`` connected elsewhere
   (a stock ``env.py`` connects to ``sqlalchemy.url``), :func:`configure` connects to the target
@@ -23,7 +26,8 @@ the dsql-migrate configuration file.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -105,6 +109,15 @@ def configure(*args: Any, dsql_profile: str | None = None,
         # the one CREATE TABLE alembic_version or the stamp DML Alembic runs there
         kw["connection"] = connection.execution_options(isolation_level="AUTOCOMMIT")
     _alembic.configure(*args, **kw)
+    # an instance attribute: the MigrationContext of this run only, Alembic's class untouched
+    setattr(_alembic.get_context(), "autocommit_block", _autocommit_block)  # noqa: B010
+
+
+@contextmanager
+def _autocommit_block() -> Iterator[None]:
+    """``MigrationContext.autocommit_block`` under the plugin: nothing to commit or end (each
+    step is its own transaction), so the block's ops and connection use go the normal way."""
+    yield
 
 
 def _targets_elsewhere(connection: sa.Connection) -> bool:

@@ -260,11 +260,16 @@ def _pg_name(table: str, columns: Sequence[str], label: str) -> str | None:
 
 
 def _new_table(table: sa.Table, *, foreign_keys: bool = True) -> dict[str, Any]:
+    from .tables import serial_identity
+
+    serial = serial_identity(table)  # CREATE TABLE makes the autoincrement key an identity
     # every field a live table has, at its empty value (no comment, grants, views, ...), so
     # that what the snapshot reads about a table is promised for a new one too
     out: dict[str, Any] = table_fingerprint(LiveTable(schema=table.schema or "public",
                                                       name=table.name))
-    out["columns"] = {c.name: expected_column(c) for c in table.columns}
+    out["columns"] = {c.name: expected_column(serial if serial is not None
+                                              and c.name == serial.name else c)
+                      for c in table.columns}
     pk = table.primary_key
     if pk is not None and len(pk.columns):
         pk_name = pk.name if isinstance(pk.name, str) else f"{table.name}_pkey"
