@@ -123,12 +123,22 @@ def test_history_runs_on_both_sides(name: str, results: dict[str, HistoryResult]
     assert {r.classification for r in result.revisions} <= {SAME, DIFFERS, REFUSED, FAILED}
 
 
+#: histories not yet faithful, with what is left (issue 13); the others must be
+FAITHFUL_PENDING = {
+    "optuna": "issue 13: v2.6.0.a recreates a table whose key is fed by a sequence (a SERIAL "
+              "the harness's resync brings from stock PostgreSQL) and fails at the backup "
+              "drop; v3.0.0.b's batch alter_column(nullable=False) is stopped by the drift "
+              "guard before the backup drop (the promise and stock disagree on value's "
+              "nullability): see docs/realworld.md",
+}
+
+
 @pytest.mark.integration
 @pytest.mark.realworld
 @pytest.mark.timeout(1800)
-@pytest.mark.xfail(reason="issue 13: the plugin fixes (branches alembic-fix, recreate) are not "
-                          "merged yet; see /work/notes/harness-findings.md", strict=False)
-@pytest.mark.parametrize("name", CI_HISTORIES)
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(reason=FAITHFUL_PENDING[n], strict=True))
+    if n in FAITHFUL_PENDING else n for n in CI_HISTORIES])
 def test_history_is_faithful(name: str, results: dict[str, HistoryResult]) -> None:
     """The goal of issue 13: 0 ``differs``, 0 ``failed`` (refusals name a DSQL rule)."""
     result = results[name]
