@@ -10,7 +10,7 @@ from alembic.operations import ops
 from dsql_migrate.catalog import Column, Constraint, Index, Snapshot, Table
 from dsql_migrate.fingerprint import RENAMED_FROM, UNCHECKED, table_fingerprint
 from dsql_migrate.planner import plan as make_plan
-from dsql_migrate.planner.promise import premise, promise
+from dsql_migrate.planner.promise import expected_column, premise, promise
 from dsql_migrate.profiles import CLASSIC, CURRENT
 
 ORDERS = Table(
@@ -173,3 +173,12 @@ def test_an_index_dropped_without_its_table_name_is_found() -> None:
     after, _ = promise([drop, add], premise([drop, add], [], LIVE), desired(), recreated=set(),
                        not_null_by_check=False)
     assert "ix_orders_note" not in after["public.orders"]["indexes"]
+
+
+def test_a_boolean_default_is_promised_as_postgresql_stores_it() -> None:
+    """``server_default="0"`` on a boolean (airflow, prefect) is stored as ``false``: the
+    promise says so, or every such upgrade would fail its end-state check."""
+    for given, stored in (("0", "false"), ("1", "true"), ("'t'", "true"), ("false", "false")):
+        column = sa.Column("flag", sa.Boolean, server_default=sa.text(given))
+        sa.Table("t", sa.MetaData(), column)
+        assert expected_column(column)["default"] == stored, given

@@ -234,11 +234,27 @@ def expected_column(column: sa.Column[Any]) -> dict[str, Any]:
         default = default_sql(column)
         if default is not None:
             out["default"] = normalise_default(default)
+            if isinstance(column.type, sa.Boolean):
+                out["default"] = _boolean_default(out["default"])
     elif not (column.primary_key and column.autoincrement is True
               and isinstance(column.type, sa.Integer)):
         out["default"] = None
         out["identity"] = None
     return out
+
+
+#: what PostgreSQL accepts as a boolean literal, and how it prints a column's default of it
+_BOOLEAN_LITERALS = {"0": "false", "f": "false", "false": "false", "n": "false", "no": "false",
+                     "off": "false", "1": "true", "t": "true", "true": "true", "y": "true",
+                     "yes": "true", "on": "true"}
+
+
+def _boolean_default(default: Any) -> Any:
+    """A boolean column's default as PostgreSQL stores it: ``server_default="0"`` (a common
+    spelling in real histories) is the default ``false``."""
+    if not isinstance(default, str):
+        return default
+    return _BOOLEAN_LITERALS.get(default.strip().strip("'").lower(), default)
 
 
 def _columns_of(value: dict[str, Any], kind: str) -> dict[str, Any]:
