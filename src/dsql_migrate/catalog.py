@@ -54,6 +54,8 @@ class Column:
     identity_min: int | None = None
     identity_max: int | None = None
     identity_cycle: bool | None = None
+    #: a sequence the column owns (``OWNED BY``, as SERIAL makes one), as SQL names it
+    owned_sequence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,12 @@ COLUMNS_SQL = f"""
 SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
        pg_get_expr(d.adbin, d.adrelid), a.attidentity, s.seqcache, a.attnum,
        col_description(a.attrelid, a.attnum), s.seqstart, s.seqincrement, s.seqmin, s.seqmax,
-       s.seqcycle
+       s.seqcycle,
+       (SELECT od.objid::regclass::text FROM pg_depend od
+        JOIN pg_class sc ON sc.oid = od.objid AND sc.relkind = 'S'
+        WHERE od.classid = 'pg_class'::regclass AND od.refclassid = 'pg_class'::regclass
+          AND od.refobjid = a.attrelid AND od.refobjsubid = a.attnum AND od.deptype = 'a'
+        LIMIT 1)
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -431,7 +438,7 @@ def snapshot(
 
     columns: dict[tuple[str, str], list[Column]] = {}
     for (schema, table, name, type_, nullable, default, identity, cache, position, comment,
-         start, increment, minimum, maximum, cycle) in column_rows:
+         start, increment, minimum, maximum, cycle, owned_sequence) in column_rows:
         columns.setdefault((schema, table), []).append(Column(
             name=name, type=type_, nullable=bool(nullable), default=default,
             identity={"a": "always", "d": "by default"}.get(identity or ""),
@@ -439,6 +446,7 @@ def snapshot(
             comment=comment, identity_start=_int(start), identity_increment=_int(increment),
             identity_min=_int(minimum), identity_max=_int(maximum),
             identity_cycle=None if cycle is None else bool(cycle),
+            owned_sequence=owned_sequence,
         ))
     constraints: dict[tuple[str, str], list[Constraint]] = {}
     for (schema, table, name, contype, definition, validated, index, cols, ref_table,

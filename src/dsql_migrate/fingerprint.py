@@ -39,6 +39,9 @@ from typing import Any
 #: fields that change without a schema change (statistics, timing), never fingerprinted
 VOLATILE: frozenset[str] = frozenset({
     "row_estimate", "row_count", "row_bytes", "position", "valid", "validated",
+    # which table owns a sequence moves to the new table within a recreation (one step after
+    # its swap); the column's default, which names the sequence, is fingerprinted
+    "owned_sequence",
 })
 #: fields that identify a table or an object (the key it is found under), not part of its body
 IDENTITY: frozenset[str] = frozenset({"schema", "name"})

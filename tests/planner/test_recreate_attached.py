@@ -233,3 +233,32 @@ def test_a_table_with_storage_parameters_is_refused_before_anything_runs(
     finally:
         with psycopg.connect(target.raw_url(), autocommit=True) as conn:
             conn.execute("ALTER TABLE att_runs RESET (fillfactor)")
+
+
+def test_a_sequence_the_old_table_owns_moves_to_the_new_one(
+        target: LocalInstance, tmp_path: Path) -> None:
+    """A SERIAL's sequence (a table born on PostgreSQL) feeds the new table's default too: it
+    moves to the new table before the backup drop, which failed with 2BP01 (airflow, optuna
+    histories in the real-world harness)."""
+    with psycopg.connect(target.raw_url(), autocommit=True) as conn:
+        conn.execute("DROP VIEW IF EXISTS att_active")  # this test's plan is about one table
+        conn.execute("DROP TABLE IF EXISTS att_runs, att_serial")
+        conn.execute("CREATE TABLE att_serial (id serial PRIMARY KEY, v int)")
+        conn.execute("INSERT INTO att_serial (v) SELECT g FROM generate_series(1, 5) g")
+    desired = sql_target(tmp_path, target, """
+CREATE TABLE att_serial (id serial PRIMARY KEY, v bigint);
+""")
+    planned = make_plan(target, desired)
+    moves = [s for s in planned.steps if s.summary.startswith("move sequence")]
+    assert [s.sql for s in moves] == [
+        ("ALTER SEQUENCE att_serial_id_seq OWNED BY att_serial.id",)]
+    apply(target, planned)
+    with psycopg.connect(target.raw_url(), autocommit=True) as conn:
+        owner = conn.execute(
+            "SELECT d.refobjid::regclass::text FROM pg_depend d WHERE d.objid = "
+            "'att_serial_id_seq'::regclass AND d.deptype = 'a'").fetchone()
+        assert owner == ("att_serial",)
+        assert conn.execute("SELECT to_regclass('att_serial__old')").fetchone() == (None,)
+        assert conn.execute("INSERT INTO att_serial (v) VALUES (6) RETURNING id").fetchone() == (
+            6,)
+        conn.execute("DROP TABLE att_serial")

@@ -241,10 +241,26 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
              "AND NOT convalidated"], table=table, details={"expect": "no rows"},
             notes=["the constraints were created with the table, so the copy checked every "
                    "row; this confirms none is left NOT VALID"])
+    _move_owned_sequences(ctx, live, back, set(desired.columns.keys()), table, schema)
     ctx.add(StepKind.DDL, f"drop backup {old_name}", [f"DROP TABLE {qual(old_name, schema)}"],
             table=table, destructive=True, reversible=False, estimate=Estimate(rows=rows),
             notes=["the backup of the old table; drop it once the application works on the "
                    "new one"])
+
+
+def _move_owned_sequences(ctx: Context, live: LiveTable, back: Mapping[str, str],
+                          targets: set[str], table: str, schema: str | None) -> None:
+    """A sequence the old table's column owns (a SERIAL's) feeds the new column's default too:
+    it moves to the new column before the backup is dropped, or the drop would fail (2BP01, a
+    default depends on it) and the sequence would belong to the backup."""
+    for column in live.columns:
+        new_name = back.get(column.name, column.name)
+        if column.owned_sequence is None or new_name not in targets:
+            continue
+        ctx.add(StepKind.DDL, f"move sequence {column.owned_sequence} to {table}.{new_name}",
+                [f"ALTER SEQUENCE {column.owned_sequence} OWNED BY "
+                 f"{qual(table, schema)}.{q(new_name)}"], table=table,
+                notes=[f"{column.owned_sequence} belonged to the old {table}.{column.name}"])
 
 
 # -- names -----------------------------------------------------------------------------------
