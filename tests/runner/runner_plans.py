@@ -74,6 +74,20 @@ def recreate_plan(table: str, *, rows: int, batch_size: int = 1000,
     return Plan(profile="current", steps=tuple(steps))
 
 
+def with_check_in_copy(plan: Plan, function: str, argument: str) -> Plan:
+    """``plan`` (from :func:`recreate_plan`) with ``SELECT function(argument)`` over each copy
+    batch's key range run first in the batch's transaction: a test's way to make a batch fail
+    (a limit error, a stop) at a chosen point."""
+    copy = plan.steps[2]
+    table = copy.table
+    check = (f'SELECT "{function}"({argument}) FROM "{table}" WHERE '
+             "(%(after_id)s::bigint IS NULL OR id > %(after_id)s::bigint) AND "
+             "id <= %(upto_id)s::bigint")
+    checked = Step(copy.id, copy.kind, copy.summary, (check, *copy.sql), table=copy.table,
+                   batch=copy.batch, estimate=copy.estimate)
+    return Plan(profile="current", steps=(*plan.steps[:2], checked, *plan.steps[3:]))
+
+
 def assert_batches_exactly_once(conn: psycopg.Connection[Any], schema: str, plan_hash: str,
                                 step: int, total_rows: int) -> int:
     """The audit trail of a batched step shows every key range exactly once: the lanes tile the

@@ -11,7 +11,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from runner_plans import assert_batches_exactly_once, checksum, create_source, recreate_plan
+from runner_plans import (
+    assert_batches_exactly_once,
+    checksum,
+    create_source,
+    recreate_plan,
+    with_check_in_copy,
+)
 
 from dsql_migrate.errors import ConfigError, ConnectError, ExitCode
 from dsql_migrate.plan import Plan, Step, StepKind
@@ -201,13 +207,7 @@ def test_batches_shrink_on_a_limit_error(make_runner: Any, raw_conn: psycopg.Con
         AS $$ BEGIN IF n > 150 THEN RAISE EXCEPTION USING ERRCODE = '54000',
         MESSAGE = 'transaction row limit exceeded'; END IF; RETURN true; END $$""")
     plan = recreate_plan(table_name, rows=1_200, batch_size=1000, drop_backup=False)
-    copy = plan.steps[2]
-    limited = Step(copy.id, copy.kind, copy.summary,
-                   (f'SELECT "{guard}"(count(*)) FROM "{table_name}" WHERE '
-                    "(%(after_id)s::bigint IS NULL OR id > %(after_id)s::bigint) AND "
-                    "id <= %(upto_id)s::bigint", *copy.sql),
-                   table=copy.table, batch=copy.batch, estimate=copy.estimate)
-    plan = Plan(profile="current", steps=(*plan.steps[:2], limited, *plan.steps[3:]))
+    plan = with_check_in_copy(plan, guard, "count(*)")
     events: list[Event] = []
     try:
         make_runner(events).apply(plan)
@@ -376,13 +376,7 @@ def test_resume_event_reports_the_rows_already_done(
         AS $$ BEGIN IF n > 700 THEN RAISE EXCEPTION 'stopped at %', n; END IF;
         RETURN true; END $$""")
     plan = recreate_plan(table_name, rows=1_200, batch_size=100, drop_backup=False)
-    copy = plan.steps[2]
-    stopping = Step(copy.id, copy.kind, copy.summary,
-                    (f'SELECT "{guard}"(max(id)) FROM "{table_name}" WHERE '
-                     "(%(after_id)s::bigint IS NULL OR id > %(after_id)s::bigint) AND "
-                     "id <= %(upto_id)s::bigint", *copy.sql),
-                    table=copy.table, batch=copy.batch, estimate=copy.estimate)
-    plan = Plan(profile="current", steps=(*plan.steps[:2], stopping, *plan.steps[3:]))
+    plan = with_check_in_copy(plan, guard, "max(id)")
     try:
         with pytest.raises(StepFailed):
             make_runner(parallel=1).apply(plan)
@@ -393,7 +387,7 @@ def test_resume_event_reports_the_rows_already_done(
     finally:
         raw_conn.execute(f'DROP FUNCTION IF EXISTS "{guard}"(bigint) CASCADE')
     resume = next(e for e in events if e.kind == "step.resume")
-    assert resume.step == copy.id and resume.data["rows_done"] == 700
+    assert resume.step == plan.steps[2].id and resume.data["rows_done"] == 700
 
 
 def test_a_changed_default_is_set_again_when_its_step_resumes(

@@ -7,9 +7,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from runner_plans import assert_batches_exactly_once, checksum, create_source, recreate_plan
+from runner_plans import (
+    assert_batches_exactly_once,
+    checksum,
+    create_source,
+    recreate_plan,
+    with_check_in_copy,
+)
 
-from dsql_migrate.plan import Plan, Step
 from dsql_migrate.runner.api import read_status
 from dsql_migrate.runner.events import Event, serialized
 from dsql_migrate.runner.lock import LeaseLost
@@ -119,13 +124,7 @@ def test_lanes_shrink_their_batches_on_a_limit_error(
         AS $$ BEGIN IF n > 150 THEN RAISE EXCEPTION USING ERRCODE = '54000',
         MESSAGE = 'transaction row limit exceeded'; END IF; RETURN true; END $$""")
     plan = recreate_plan(table_name, rows=12_000, batch_size=1000, drop_backup=False)
-    copy = plan.steps[2]
-    limited = Step(copy.id, copy.kind, copy.summary,
-                   (f'SELECT "{guard}"(count(*)) FROM "{table_name}" WHERE '
-                    "(%(after_id)s::bigint IS NULL OR id > %(after_id)s::bigint) AND "
-                    "id <= %(upto_id)s::bigint", *copy.sql),
-                   table=copy.table, batch=copy.batch, estimate=copy.estimate)
-    plan = Plan(profile="current", steps=(*plan.steps[:2], limited, *plan.steps[3:]))
+    plan = with_check_in_copy(plan, guard, "count(*)")
     before = checksum(raw_conn, table_name)
     events: list[Event] = []
     try:
@@ -136,7 +135,8 @@ def test_lanes_shrink_their_batches_on_a_limit_error(
     assert {s["lane"] for s in shrinks} == {0, 1, 2}
     assert all(e.data["batch_size"] <= 150 for e in events if e.kind == "batch")
     assert checksum(raw_conn, table_name) == before
-    assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, copy.id, 12_000) == 3
+    assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, plan.steps[2].id,
+                                       12_000) == 3
     sizes = raw_conn.execute(f'SELECT batch_size FROM "{state_schema}".lanes WHERE plan_hash = '
                              "%s", (plan.hash,)).fetchall()
     assert all(size <= 150 for (size,) in sizes)
