@@ -1,0 +1,145 @@
+"""Compiling revisions for a review, through the project's own ``env.py``, reading only.
+
+:func:`compile_pending` runs ``env.py`` as ``dsql-migrate upgrade --dry-run`` does (so the
+project's configuration of the migration context applies), with a migration function of its
+own: it records each pending revision, compiles it with the plugin's planner against the live
+schema (and, for the revisions after the first, against the schema the earlier ones predict),
+keeps the plans, and gives Alembic nothing to run. A revision that would use the database
+connection while it is recorded stops there (nothing of it runs: a review writes nothing).
+
+:func:`upgrade_base` runs the base ref's revisions for real, on the review's fresh emulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.operations import ops
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from ..alembic.compile import expand, plan_revision
+from ..alembic.context import settings as current_settings
+from ..alembic.model import predicted_snapshot, reflect_live
+from ..alembic.record import NeedsConnection, Recorder
+from ..alembic.runtime import DRY_RUN, connection_factory
+from ..alembic.segments import preview
+from ..catalog import snapshot
+from ..cli._common import AppContext
+from ..cli.migrations import alembic_config, run_command
+from ..errors import DsqlMigrateError
+from ..plan import Plan
+from ..runner.events import Event
+
+MODE = "review"
+
+
+@dataclass
+class Compiled:
+    """One pending revision: its plan, or the error that stopped it."""
+
+    revision: str
+    plan: Plan | None = None
+    error: DsqlMigrateError | None = None
+    stopped_by: str | None = None  # an earlier revision that stopped the compilation
+    recorded: list[ops.MigrateOperation] = field(default_factory=list)
+
+
+@dataclass
+class Pending:
+    """What the target holds and what ``upgrade heads`` would run on it."""
+
+    heads: tuple[str, ...] = ()
+    revisions: list[Compiled] = field(default_factory=list)
+
+
+def _quiet(event: Event) -> None:
+    """The runner's progress during the base upgrade: not part of the review."""
+
+
+def upgrade_base(app: AppContext, ini: Path, *, url: str, local_dir: Path,
+                 profile: str | None) -> None:
+    """Run the revisions of ``ini``'s project up to its heads on ``url`` (the fresh emulator)."""
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
+                         reporter=_quiet)
+    run_command(command.upgrade, cfg, "heads")
+
+
+def compile_pending(app: AppContext, ini: Path, *, url: str, local_dir: Path,
+                    profile: str | None) -> Pending:
+    """The plans of the revisions ``upgrade heads`` would run on ``url``, nothing run."""
+    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
+                         mode=DRY_RUN, reporter=_quiet)
+    found = Pending()
+
+    def run(config: Any) -> None:
+        script = ScriptDirectory.from_config(config)
+
+        def migrations(heads: Sequence[str], mc: MigrationContext) -> list[Any]:
+            found.heads = tuple(heads)
+            steps = script._upgrade_revs("heads", heads)  # type: ignore[arg-type]
+            found.revisions = _compile_steps(mc, steps)
+            return []  # Alembic runs nothing
+
+        with EnvironmentContext(config, script, fn=migrations, destination_rev="heads"):
+            script.run_env()
+
+    run_command(run, cfg)
+    return found
+
+
+def _refuse_connection(pending: list[ops.MigrateOperation], where: str, statement: str) -> None:
+    raise NeedsConnection(where, f"runs `{preview(statement, 60)}` through the database "
+                          "connection", MODE)
+
+
+def _where(step: Any) -> str:
+    path = getattr(getattr(step.revision, "module", None), "__file__", None)
+    return f"{Path(path).name if path else step.revision.revision} upgrade()"
+
+
+def _compile_steps(mc: MigrationContext, steps: Sequence[Any]) -> list[Compiled]:
+    settings = current_settings()
+    profile, options = settings.profile, settings.planner_options
+    assert mc.connection is not None
+    conn = connection_factory(mc.connection)()
+    try:
+        live = snapshot(conn)
+    finally:
+        conn.close()
+    live_md = reflect_live(mc.connection)
+    out: list[Compiled] = []
+    stopped: str | None = None
+    for step in steps:
+        result = Compiled(step.revision.revision)
+        out.append(result)
+        if stopped is not None:
+            result.stopped_by = stopped
+            continue
+        recorder = Recorder(mc, on_connection_use=_refuse_connection)
+        try:
+            try:
+                recorder.run(step.migration_fn)
+            finally:
+                result.recorded = list(recorder.recorded)
+            expanded = expand(recorder.recorded, profile, where=_where(step),
+                              batch_rows=options.batch_size(profile))
+            before = ", ".join(step.from_revisions) or "<base>"
+            planned = plan_revision(expanded, live, live_md, profile, options, source={
+                "alembic": f"alembic upgrade {before} -> {step.revision.revision}"})
+        except DsqlMigrateError as exc:
+            result.error = exc
+            stopped = step.revision.revision
+            continue
+        result.plan = planned.plan
+        live_md = planned.desired
+        live = predicted_snapshot(live_md, live)
+    return out
+
+
+__all__ = ["Compiled", "Pending", "compile_pending", "upgrade_base"]
