@@ -70,14 +70,15 @@ def test_destructive_steps_need_approval(workdir: Path) -> None:
 
     body = path.read_text().replace("def upgrade() -> None:\n",
                                     "def upgrade() -> None:\n    # dsql-migrate: "
-                                    "approve-destructive (the column is unused since v2)\n")
+                                    "approve-destructives\n")
     path.write_text(body)
     annotated = review("--format", "sarif")
-    assert annotated.exit_code == 5, "a comment that says more is not the annotation"
-    path.write_text(body.replace(" (the column is unused since v2)", ""))
+    assert annotated.exit_code == 5, "not the annotation: approve-destructives"
+    path.write_text(body.replace("destructives", "destructive (name is unused since v2)"))
     annotated = review("--format", "sarif")
     assert annotated.exit_code == 0, annotated.output
-    line = path.read_text().splitlines().index("    # dsql-migrate: approve-destructive") + 1
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1)
+                if "approve-destructive" in t)
     (finding,) = json.loads(annotated.stdout)["runs"][0]["results"]
     assert finding["ruleId"] == "destructive" and finding["level"] == "note"
     assert finding["locations"][0]["physicalLocation"]["region"]["startLine"] == line

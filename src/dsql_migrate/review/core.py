@@ -47,6 +47,8 @@ from .model import (
 )
 
 LOCAL = "local emulator at the base"
+#: the approval annotation on a line of its own, maybe followed by a reason
+APPROVE_LINE = r"^\s*#\s*dsql-migrate:\s*approve-destructive(\s.*)?$"
 APPROVE_HINT = (f"approve with --approve-destructive, or with the line '{APPROVE_ANNOTATION}' "
                 "in the revision file (reviewed with the change)")
 
@@ -152,7 +154,7 @@ def _changed(review: Review, current: Project, based: Project | None, base: Base
         path = _relative(script.path, current.root)
         entry = RevisionReview(
             revision=revision, doc=(script.doc or "").strip(), path=path, status="new",
-            approved_in_file=_line_of(text, r"^\s*" + re.escape(APPROVE_ANNOTATION) + r"\s*$"),
+            approved_in_file=_line_of(text, APPROVE_LINE),
             upgrade_line=_line_of(text, r"^def upgrade\("))
         if revision not in old:
             review.revisions.append(entry)

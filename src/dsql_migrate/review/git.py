@@ -97,7 +97,7 @@ def export_tree(root: Path, commit: str, into: Path) -> None:
         if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12: no paths out of ``into``
             archive.extractall(into, filter="data")
         else:  # pragma: no cover - git's own archive of the repository's tracked files
-            archive.extractall(into)  # noqa: S202
+            archive.extractall(into)
 
 
 __all__ = ["BaseRef", "GitError", "export_tree", "repo_root", "resolve_base"]
