@@ -178,3 +178,44 @@ def test_with_url_the_target_is_read_only_and_its_sizes_give_estimates(
                                     "integer",)
     finally:
         target.destroy()
+
+
+def test_a_revision_that_uses_the_connection_stops_there(workdir: Path) -> None:
+    make_repo(workdir)
+    path = write_revision(workdir, "0002", "0001",
+                          '    op.add_column("items", sa.Column("note", sa.Text))\n'
+                          '    rows = op.get_bind().execute(sa.text("SELECT count(*) FROM '
+                          'items")).scalar()\n'
+                          '    op.execute(f"UPDATE items SET note = \'{rows}\'")\n', "uses bind")
+    result = review("--format", "json")
+    assert result.exit_code == 1, result.output
+    (finding,) = json.loads(result.stdout)["revisions"][0]["findings"]
+    assert finding["rule"] == "needs-connection"
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "get_bind" in t)
+    assert finding["line"] == line
+    assert "SELECT count(*) FROM items" in finding["message"]
+
+
+def test_a_project_the_change_introduces_is_compiled_from_an_empty_database(
+        workdir: Path) -> None:
+    git(workdir, "init", "-q", "-b", "main")
+    git(workdir, "config", "user.email", "review@example.com")
+    git(workdir, "config", "user.name", "review")
+    (workdir / "README").write_text("an application\n")
+    git(workdir, "add", "-A")
+    git(workdir, "commit", "-q", "-m", "before migrations")
+    git(workdir, "checkout", "-q", "-b", "change")
+    from dsql_migrate.cli.migrations import scaffold
+    from review_project import ITEMS
+
+    scaffold(workdir, "migrations")
+    write_revision(workdir, "0001", None, ITEMS, "items")
+    write_revision(workdir, "0002", "0001", ADD_SKU, "sku")
+    result = review("--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["base"]["heads"] == []
+    assert [(r["revision"], r["status"]) for r in data["revisions"]] == [
+        ("0001", "new"), ("0002", "new")]
+    first = data["revisions"][0]["compilations"][0]["plan"]["steps"]
+    assert first[0]["sql"][0].startswith("CREATE TABLE items")

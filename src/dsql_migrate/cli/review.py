@@ -40,8 +40,11 @@ from ._common import AppContext, note
 def review(app: AppContext, *, ini: Path, base: str | None, url: str | None, fmt: str,
            output: Path | None, approve_destructive: bool, profile: str | None,
            seconds_per_batch: float, local_dir: Path) -> None:
-    """Review the new Alembic revisions of a change: plans, risks, lint (exit 5: unapproved
-    destructive steps)."""
+    """Review what a change's new revisions will do.
+
+    Compiles the Alembic revisions the change adds (compared with --base) on a fresh local
+    emulator, and with --url against the target, read only. Exit 0 clean, 1 something refused,
+    5 destructive steps not approved."""
     found = run_review(app, Request(ini=ini, base=base, url=url, profile=profile,
                                     approve_destructive=approve_destructive,
                                     seconds_per_batch=seconds_per_batch, local_dir=local_dir))
