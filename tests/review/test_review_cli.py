@@ -8,10 +8,11 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
-from review_project import git, make_repo, review, write_revision
+from review_project import ITEMS, git, make_repo, review, write_revision
 
 from dsql_migrate.cli import main
 from dsql_migrate.cli._common import AppContext
+from dsql_migrate.cli.migrations import scaffold
 from dsql_migrate.local import LocalInstance
 from dsql_migrate.review import MARKER, Request, render, run_review
 
@@ -205,9 +206,6 @@ def test_a_project_the_change_introduces_is_compiled_from_an_empty_database(
     git(workdir, "add", "-A")
     git(workdir, "commit", "-q", "-m", "before migrations")
     git(workdir, "checkout", "-q", "-b", "change")
-    from dsql_migrate.cli.migrations import scaffold
-    from review_project import ITEMS
-
     scaffold(workdir, "migrations")
     write_revision(workdir, "0001", None, ITEMS, "items")
     write_revision(workdir, "0002", "0001", ADD_SKU, "sku")
