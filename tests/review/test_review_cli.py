@@ -31,7 +31,8 @@ RAW_SQL = '''    op.add_column("items", sa.Column("note", sa.Text))
 
 def test_a_new_revision_is_compiled_and_explained(workdir: Path) -> None:
     make_repo(workdir)
-    write_revision(workdir, "0002", "0001", ADD_SKU, "sku")
+    write_revision(workdir, "0002", "0001",
+                   ADD_SKU + '    op.execute("UPDATE items SET qty = 0")\n', "sku")
     result = review()
     assert result.exit_code == 0, result.output
     text = result.stdout
@@ -39,10 +40,16 @@ def test_a_new_revision_is_compiled_and_explained(workdir: Path) -> None:
     assert "### dsql-migrate review: ready: every step is DSQL-safe" in text
     assert "Base: merge base of HEAD and main" in text
     row = next(line for line in text.splitlines() if line.startswith("| `0002`"))
-    assert row.startswith("| `0002` sku | new | 3 | 0 |  | 1 |")
-    assert row.endswith("✅ ok |")
-    assert "<details><summary><b>0002</b> sku: 3 steps" in text
-    assert "**Async indexes and validations:**" in text
+    assert row == "| `0002` sku | new | 4 | 0 |  | 1 | 1 | ✅ ok |"
+    assert "<details><summary><b>0002</b> sku: 4 steps" in text
+    assert "3. create index ix_items_sku on items (async job, waited for)\n" in text
+    assert ("**Async indexes and validations:**\n\n- step 3: create index ix_items_sku on "
+            "items (async job, waited for)\n") in text
+    # a lint warning of op.execute SQL: on its line, with its fix, once (not a plan warning)
+    assert ("- **unbatched_dml** (`migrations/versions/0002_sku.py:20`): op.execute #1 "
+            "(statement 1, line 1 of its SQL): UPDATE on items has no WHERE clause") in text
+    assert "**Fix:** run it in batches of at most 1,000 rows" in text
+    assert "plan-warning" not in text
     assert "CREATE UNIQUE INDEX ASYNC ix_items_sku ON items (sku)" in text
     assert "review: ready" in result.stderr
     assert not (workdir / ".dsql-migrate").exists()  # the fresh emulator is gone

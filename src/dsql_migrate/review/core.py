@@ -231,6 +231,8 @@ def _attach(review: Review, pending: Pending, target: str, current: Project,
         if compiled.plan is not None:
             compilation.plan = compiled.plan
             for warning in compiled.plan.warnings:
+                if _LINT_PROBLEM.search(warning):
+                    continue  # a lint warning of op.execute SQL: _lint reports it, with a fix
                 entry.findings.append(Finding("plan-warning", Level.WARNING,
                                               f"{target}: {warning}", entry.path,
                                               _located(warning, entry) or entry.upgrade_line))
@@ -325,6 +327,14 @@ def _destructive(review: Review, entry: RevisionReview) -> None:
 
 
 def _target_heads(review: Review, target: Pending) -> None:
+    pending = {c.revision for c in target.revisions}
+    applied = [r.revision for r in review.revisions if r.status == "new"
+               and r.revision not in pending]
+    if applied:
+        review.findings.append(Finding(
+            "target-not-at-base", Level.WARNING,
+            f"the target already has {', '.join(applied)}: the plan shown for "
+            f"{'them' if len(applied) > 1 else 'it'} is the local emulator's"))
     if set(target.heads) == set(review.base_heads):
         return
     ours = {r.revision for r in review.revisions}

@@ -196,8 +196,7 @@ def _revision_md(r: RevisionReview, review: Review, with_sql: bool) -> list[str]
             f"`{c.table}`: {_copy_words(c, review, _sized(r) is not None)}"
             for c in copies(plan) if c.kind is StepKind.BACKFILL])
         out += _section("Async indexes and validations", [
-            f"step {s.id}: {s.summary} ({KIND_WORDS[s.kind]})" for s in plan.steps
-            if s.kind.is_async])
+            f"step {s.id}: {_step_words(s)}" for s in plan.steps if s.kind.is_async])
     out += _section("Lint", [_finding_text(f) for f in r.findings if f.rule in REGISTRY])
     out += _section("Refused", [_finding_text(f) for f in r.findings
                                 if f.rule in ("refused", "needs-connection")])
@@ -218,7 +217,9 @@ def _plan_origin(r: RevisionReview) -> str:
 
 def _step_words(step: Step) -> str:
     flag = " ⚠️ **destructive**" if step.destructive else ""
-    return f"{step.summary} _({KIND_WORDS[step.kind]})_{flag}"
+    said = step.kind.is_async and "async" in step.summary  # the planner's words say it
+    kind = "" if said else f" _({KIND_WORDS[step.kind]})_"
+    return f"{step.summary}{kind}{flag}"
 
 
 def _destructive_md(r: RevisionReview, review: Review) -> list[str]:
