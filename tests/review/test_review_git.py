@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,10 @@ def test_nothing_new_is_a_clean_review_without_an_emulator(workdir: Path) -> Non
     assert result.stdout.startswith("<!-- dsql-migrate-review -->\n")
     assert "no new or edited revisions" in result.stdout
     assert not (workdir / ".dsql-migrate").exists()
+    for name, key in (("review.sarif", "runs"), ("review.json", "revisions")):
+        written = review("--base", "main", "-o", name)
+        assert written.exit_code == 0, written.output
+        assert key in json.loads((workdir / name).read_text())
 
 
 def test_an_edited_applied_revision_is_flagged(workdir: Path) -> None:
@@ -65,8 +70,6 @@ def test_an_edited_applied_revision_is_flagged(workdir: Path) -> None:
                                                'sa.Column("qty", sa.BigInteger)'))
     result = review("--format", "sarif")
     assert result.exit_code == 0, result.output
-    import json
-
     sarif = json.loads(result.stdout)
     (found,) = sarif["runs"][0]["results"]
     assert found["ruleId"] == "edited-applied-revision"

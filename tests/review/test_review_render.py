@@ -59,3 +59,16 @@ def test_sarif_puts_a_finding_without_a_file_on_the_ini() -> None:
              for r in run["results"]]
     assert where == [("target-not-at-base", "alembic.ini", 1),
                      ("destructive", "m/versions/0002_x.py", 17)]
+
+
+def test_a_review_too_long_even_without_sql_keeps_its_summary() -> None:
+    review = _review()
+    first = review.revisions[0]
+    for number in range(3, 2000):
+        review.revisions.append(RevisionReview(
+            revision=f"{number:04}", doc="x" * 40, path=f"m/versions/{number:04}.py",
+            status="new", compilations=first.compilations, findings=first.findings))
+    text = render(review, "markdown")
+    assert len(text) <= COMMENT_LIMIT + 200
+    assert text.startswith(MARKER) and "| `0002` drop" in text
+    assert text.endswith("see the review's JSON (--format json)._\n")

@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from ..local import DEFAULT_DIR
 from ..review import FORMATS, Request, render, run_review
 from ..review.model import DEFAULT_SECONDS_PER_BATCH
 from ._common import AppContext, note
+
+#: the format -o FILE implies when --format is not given
+SUFFIXES = {".json": "json", ".sarif": "sarif", ".md": "markdown"}
 
 
 @click.command()
@@ -24,7 +28,8 @@ from ._common import AppContext, note
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="markdown",
               show_default=True, help="markdown (a PR comment), json, or sarif (code scanning).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the review to FILE instead of stdout.")
+              help="Write the review to FILE instead of stdout (.json, .sarif: that format "
+              "unless --format says).")
 @click.option("--approve-destructive", is_flag=True,
               help="Approve the destructive steps of every reviewed revision (or approve one "
               "revision in its file: '# dsql-migrate: approve-destructive').")
@@ -48,6 +53,9 @@ def review(app: AppContext, *, ini: Path, base: str | None, url: str | None, fmt
     found = run_review(app, Request(ini=ini, base=base, url=url, profile=profile,
                                     approve_destructive=approve_destructive,
                                     seconds_per_batch=seconds_per_batch, local_dir=local_dir))
+    ctx = click.get_current_context()
+    if output is not None and ctx.get_parameter_source("fmt") == ParameterSource.DEFAULT:
+        fmt = SUFFIXES.get(output.suffix.lower(), fmt)
     text = render(found, fmt)
     if output is not None:
         output.write_text(text, encoding="utf-8")
@@ -57,7 +65,7 @@ def review(app: AppContext, *, ini: Path, base: str | None, url: str | None, fmt
     code = found.exit_code()
     note(f"review: {found.verdict()} (exit {int(code)})")
     if code:
-        click.get_current_context().exit(int(code))
+        ctx.exit(int(code))
 
 
 __all__ = ["review"]

@@ -157,6 +157,11 @@ def markdown(review: Review, *, with_sql: bool = True) -> str:
     text = "\n".join(out).rstrip() + "\n"
     if with_sql and len(text) > COMMENT_LIMIT:
         return markdown(review, with_sql=False)
+    if len(text) > COMMENT_LIMIT:  # even without SQL: the summary table and a pointer
+        cut = text.find("\n<details>")
+        text = (text[:cut] if 0 < cut < COMMENT_LIMIT else text[:COMMENT_LIMIT]).rstrip() + (
+            "\n\n_The details are too long for a comment: see the review's JSON "
+            "(--format json)._\n")
     return text
 
 
