@@ -224,3 +224,27 @@ def test_a_project_the_change_introduces_is_compiled_from_an_empty_database(
         ("0001", "new"), ("0002", "new")]
     first = data["revisions"][0]["compilations"][0]["plan"]["steps"]
     assert first[0]["sql"][0].startswith("CREATE TABLE items")
+
+
+def test_a_project_in_a_subdirectory_with_a_relative_script_location(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    git(workdir, "init", "-q", "-b", "main")
+    git(workdir, "config", "user.email", "review@example.com")
+    git(workdir, "config", "user.name", "review")
+    app = workdir / "app"
+    app.mkdir()
+    ini = scaffold(app, "migrations")
+    ini.write_text(ini.read_text().replace("%(here)s/migrations", "migrations"))
+    (workdir / ".gitignore").write_text(".dsql-migrate/\n__pycache__/\n")
+    write_revision(app, "0001", None, ITEMS, "items")
+    git(workdir, "add", "-A")
+    git(workdir, "commit", "-q", "-m", "base")
+    write_revision(app, "0002", "0001", DROP_NAME, "drop name")
+    monkeypatch.chdir(app)
+    result = review("--format", "json")
+    assert result.exit_code == 5, result.output
+    data = json.loads(result.stdout)
+    assert data["base"]["heads"] == ["0001"]
+    (revision,) = data["revisions"]
+    assert revision["path"] == "app/migrations/versions/0002_drop_name.py"
+    assert revision["findings"][0]["path"] == revision["path"]

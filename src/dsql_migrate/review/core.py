@@ -115,7 +115,9 @@ def run_review(app: AppContext, request: Request) -> Review:
         base_root = Path(tmp) / "base"
         export_tree(root, base.commit, base_root)
         base_ini = base_root / ini.relative_to(root)
-        based = _load(base_ini, base_root) if _has_project(base_ini) else None
+        base_cwd = _cwd_in(base_root, root)
+        with _chdir(base_cwd if base_cwd.is_dir() else base_root):
+            based = _load(base_ini, base_root) if _has_project(base_ini) else None
         review = Review(base=base.name, base_commit=base.commit,
                         base_heads=based.heads if based else (), profile=profile.name,
                         approve_flag=request.approve_destructive,
@@ -126,7 +128,7 @@ def run_review(app: AppContext, request: Request) -> Review:
             return review
         local_dir = Path(tmp) / "local"
         pending = _on_fresh_emulator(app, request, ini, base_ini if based else None,
-                                     local_dir, profile, _cwd_in(base_root, root))
+                                     local_dir, profile, base_cwd)
     _attach(review, pending, LOCAL, current, profile)
     if request.url is not None:
         target = compile_pending(app, ini, url=request.url, local_dir=request.local_dir,
@@ -140,6 +142,8 @@ def run_review(app: AppContext, request: Request) -> Review:
 
 
 def _has_project(base_ini: Path) -> bool:
+    """Whether the base has the project (the change may introduce it). A relative
+    ``script_location`` is read from the current directory (the base's own, see the caller)."""
     if not base_ini.is_file():
         return False
     location = AlembicConfig(str(base_ini)).get_main_option("script_location") or ""
