@@ -248,3 +248,13 @@ def test_a_project_in_a_subdirectory_with_a_relative_script_location(
     (revision,) = data["revisions"]
     assert revision["path"] == "app/migrations/versions/0002_drop_name.py"
     assert revision["findings"][0]["path"] == revision["path"]
+
+
+def test_an_unreachable_target_is_one_clear_line_without_its_password(workdir: Path) -> None:
+    make_repo(workdir)
+    write_revision(workdir, "0002", "0001", ADD_SKU, "sku")
+    result = review("--url", "postgresql://admin:s3cret-pw@127.0.0.1:9/postgres")
+    assert result.exit_code == 1, result.output
+    assert "s3cret-pw" not in result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.startswith("error: "), result.stderr
