@@ -85,7 +85,8 @@ def convert(app: AppContext, files: tuple[str, ...], dialect: str, output: Path 
     if report_path is not None and report_path.suffix.lower() not in (".json", ".md"):
         raise ConfigError(f"--report {report_path}: give a .json or .md file name")
     sources = ["<stdin>" if f == "-" else f for f in files]
-    parts = [_convert(dialect, _read(f), name, profile) for f, name in zip(files, sources, strict=False)]
+    parts = [_convert(dialect, _read(f), name, profile)
+             for f, name in zip(files, sources, strict=True)]
     conversion = _merge(parts)
     text = script(conversion, sources=sources, dialect=dialect, profile=profile.name)
     if output is not None:

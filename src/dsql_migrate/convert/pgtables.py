@@ -31,7 +31,6 @@ from .postgresql import (
     _known_role,
     _name_key,
     _nextval_sequence,
-    _qualified,
     _rel_key,
     _svals,
     _text_type,
@@ -218,7 +217,7 @@ def _legal_identity(cv: Converter, table: Table, col: Any, con: Any,
     con.options = (*(o for o in con.options or () if o.defname != "cache"),
                    ast.DefElem(defname="cache", arg=ast.Integer(ival=cache),
                                defaction=enums.DefElemAction.DEFELEM_UNSPEC))
-    if con.generated_when == "a" and table.key in cv.facts.copied:
+    if con.generated_when == "a" and cv.facts.loaded_by_copy(table.key):
         con.generated_when = "d"
         changes.append(f"{col.colname}: GENERATED ALWAYS became BY DEFAULT, so the dump's rows "
                        "keep their ids (they load as INSERTs); the application may now supply "
@@ -244,12 +243,16 @@ def _table_constraint(cv: Converter, table: Table, con: Any,
 @handler(ast.AlterTableStmt)
 def _alter_table(cv: Converter, item: Item, node: Any) -> None:
     key = _rel_key(node.relation)
+    cv.facts.written.setdefault(key, (node.relation.schemaname, node.relation.relname))
     if node.objtype == OT.OBJECT_INDEX:
         cmds = [c for c in node.cmds if c.subtype != AT.AT_AttachPartition]
         if len(cmds) < len(node.cmds):
             cv.remove(item, "attaches a partition's index: the parent's index covers the "
                       "folded table")
             return
+    if node.objtype == OT.OBJECT_SEQUENCE and serial_column(cv, key) is not None:
+        cv.remove(item, "alters a sequence that became an identity column")
+        return
     if key in cv.facts.parent and node.objtype == OT.OBJECT_TABLE:
         _alter_partition(cv, item, node, key)
         return
@@ -459,7 +462,7 @@ def _add_constraint(cv: Converter, item: Item, key: Key, cmd: Cmd, after: list[s
         con.conname, con.skip_validation, con.initially_valid = name, True, False
         rewrite_types(cv, con)
         if validate:
-            after.append(f"ALTER TABLE ASYNC {_qualified(key)} VALIDATE CONSTRAINT "
+            after.append(f"ALTER TABLE ASYNC {cv.facts.spell(key)} VALIDATE CONSTRAINT "
                          f"{quote_ident(name)}")
         cv.note(item, Action.CONVERTED, f"CHECK {name} is added NOT VALID, then validated by "
                 "an async job (DSQL's way)", rule="check_not_valid")
@@ -467,10 +470,10 @@ def _add_constraint(cv: Converter, item: Item, key: Key, cmd: Cmd, after: list[s
     if con.contype == CT.CONSTR_UNIQUE and con.keys:
         name = con.conname or cv.name(f"{key[1]}_key")
         cols = ", ".join(quote_ident(k.sval) for k in con.keys)
-        after.append(f"CREATE UNIQUE INDEX ASYNC {quote_ident(name)} ON {_qualified(key)} "
+        after.append(f"CREATE UNIQUE INDEX ASYNC {quote_ident(name)} ON {cv.facts.spell(key)} "
                      f"({cols})")
         if cv.profile.allows(Capability.ADD_UNIQUE_USING_INDEX):
-            after.append(f"ALTER TABLE {_qualified(key)} ADD CONSTRAINT {quote_ident(name)} "
+            after.append(f"ALTER TABLE {cv.facts.spell(key)} ADD CONSTRAINT {quote_ident(name)} "
                          f"UNIQUE USING INDEX {quote_ident(name)}")
             cv.note(item, Action.CONVERTED, "ADD UNIQUE became CREATE UNIQUE INDEX ASYNC + ADD "
                     "CONSTRAINT ... USING INDEX", rule="at_unsupported_add_unique")
@@ -494,15 +497,14 @@ def _add_foreign_key(cv: Converter, item: Item, key: Key, con: Any,
     target = _rel_key(con.pktable)
     if target in cv.facts.parent:
         root = cv.facts.root(target)
-        con.pktable = ast.RangeVar(schemaname=root[0], relname=root[1], inh=True,
-                                   relpersistence="p")
+        con.pktable = cv.facts.range_var(root)
         cv.note(item, Action.CHANGED, f"references partition {_display(target)}, now part of "
                 f"{_display(root)}: the key is checked against all of {_display(root)}'s rows")
     name = con.conname or cv.name(f"{key[1]}_fkey")
     con.conname = name
     if not con.skip_validation:
         con.skip_validation, con.initially_valid = True, False
-        after.append(f"ALTER TABLE ASYNC {_qualified(key)} VALIDATE CONSTRAINT "
+        after.append(f"ALTER TABLE ASYNC {cv.facts.spell(key)} VALIDATE CONSTRAINT "
                      f"{quote_ident(name)}")
         cv.note(item, Action.CONVERTED, f"foreign key {name} is added NOT VALID, then "
                 "validated by an async job (DSQL's way)", rule="foreign_key_not_valid")
@@ -537,8 +539,7 @@ def _index(cv: Converter, item: Item, node: Any) -> None:
             cv.remove(item, f"index of partition {_display(key)}: the index on "
                       f"{_display(root)} covers the folded table")
             return
-        node.relation = ast.RangeVar(schemaname=root[0], relname=root[1], inh=True,
-                                     relpersistence="p")
+        node.relation = cv.facts.range_var(root)
         notes.append(f"a partition's own index now indexes all of {_display(root)}")
         changed = True
     method = (node.accessMethod or "btree").lower()

@@ -43,7 +43,7 @@ OT = enums.ObjectType
 _NO_TRIGGERS = "DSQL has no triggers (DSQL.md §1)"
 _ONE_DB = "DSQL has one database, postgres (DSQL.md §1)"
 _SESSION = ("a session setting: `dsql-migrate sql -f` runs each statement in its own "
-            "transaction, and the statements below name their schemas")
+            "transaction, possibly on a new connection, so it would not carry over")
 
 
 # -- small helpers ---------------------------------------------------------------------------
@@ -62,16 +62,17 @@ def _rel_key(rv: Any) -> Key:
     return (rv.schemaname or "public", rv.relname)
 
 
+#: how the script spelled each relation (schema or None, name), so that generated statements
+#: name it the same way (an unqualified name follows the connection's search_path)
+Written = dict[Key, tuple[str | None, str]]
+
+
 def _svals(nodes: Any) -> list[str]:
     return [str(n.sval) for n in nodes or () if isinstance(n, ast.String)]
 
 
 def _display(key: Key) -> str:
     return key[1] if key[0] == "public" else f"{key[0]}.{key[1]}"
-
-
-def _qualified(key: Key) -> str:
-    return quote_qualified(key[0], key[1])
 
 
 def _regclass_key(text: str) -> Key:
@@ -162,8 +163,21 @@ class Facts:
     removed_functions: set[str] = field(default_factory=set)
     matviews: set[Key] = field(default_factory=set)
     domains: set[Key] = field(default_factory=set)
+    written: Written = field(default_factory=dict)
+
+    def spell(self, key: Key) -> str:
+        """The relation's name as the script wrote it, quoted."""
+        return quote_qualified(*self.written.get(key, key))
+
+    def range_var(self, key: Key) -> ast.RangeVar:
+        schema, name = self.written.get(key, key)
+        return ast.RangeVar(schemaname=schema, relname=name, inh=True, relpersistence="p")
     attached_indexes: set[Key] = field(default_factory=set)
     copied: set[Key] = field(default_factory=set)  #: tables a COPY loads
+
+    def loaded_by_copy(self, key: Key) -> bool:
+        """Whether a COPY loads rows into the table (or into one of its partitions)."""
+        return any(self.root(k) == key for k in self.copied)
 
     def root(self, key: Key) -> Key:
         seen = set()
@@ -189,6 +203,12 @@ class Converter:
         self._touched = False
         self._names: set[str] = set()
         self._line = 0
+        self.position = 0
+        self.last_relation = -1
+        #: SQL functions held back (name, sql, line, comment lines); see defer_function
+        self.deferred: list[tuple[str, str, int, list[str]]] = []
+        self.held: dict[str, list[Slot]] = {}
+        self._hold: str | None = None
 
     # -- parsing and recording --
 
@@ -227,6 +247,10 @@ class Converter:
 
     def emit(self, sql: str | None = None, *, table: Table | None = None,
              data: str | None = None) -> int:
+        if self._hold is not None:
+            self.held[self._hold].append(Slot(sql, table, data, self._pending, self._line))
+            self._pending = []
+            return -1
         self.slots.append(Slot(sql, table, data, self._pending, self._line))
         self._pending = []
         return len(self.slots) - 1
@@ -246,12 +270,56 @@ class Converter:
     def run(self, items: list[Item]) -> Conversion:
         for item in items:
             collect(self, item)
-        for item in items:
+        self.last_relation = max((i for i, item in enumerate(items) if item.parsed.node_type
+                                  in _RELATION_NODES), default=-1)
+        for index, item in enumerate(items):
             self._touched, self._line = False, item.line
+            self._hold = self._held_with(item)
+            if self._hold is None:
+                self._release_functions(item)
             handle(self, item)
+            self._hold = None
             if not self._touched:
                 self.kept += 1
+            self.position = index + 1
+            if index == self.last_relation:
+                self._release_functions(None)
+        self._release_functions(None)
         return self.finish()
+
+    def defer_function(self, name: str, sql: str, line: int) -> None:
+        """Hold a SQL function until the tables and views its body may read exist (pg_dump
+        creates functions first, relying on ``check_function_bodies = false``, a session
+        setting that does not carry across `sql -f`'s transactions)."""
+        self.deferred.append((name, sql, line, self._pending))
+        self._pending = []
+        self.held[name] = []
+
+    def _held_with(self, item: Item) -> str | None:
+        """The deferred function an OWNER TO / GRANT / COMMENT statement names: it is held
+        back with it (it cannot run before the function exists)."""
+        if item.parsed.node_type not in _FOLLOWS_FUNCTION:
+            return None
+        lower = item.text.lower()
+        return next((name for name, *_ in self.deferred
+                     if re.search(rf"\b{re.escape(name.lower())}\s*\(", lower)), None)
+
+    def _release_functions(self, item: Item | None) -> None:
+        if not self.deferred:
+            return
+        lower = item.text.lower() if item is not None and item.data is None and \
+            item.parsed.node_type != "InsertStmt" else None
+        keep = []
+        for name, sql, line, notes in self.deferred:
+            calls = lower is not None and re.search(rf"\b{re.escape(name.lower())}\s*\(", lower)
+            if item is not None and not calls:
+                keep.append((name, sql, line, notes))
+                continue
+            self._pending = notes + self._pending
+            self.slots.append(Slot(sql, None, None, self._pending, line))
+            self._pending = []
+            self.slots.extend(self.held.pop(name, []))
+        self.deferred = keep
 
     def finish(self) -> Conversion:
         out = Conversion(changes=self.changes, kept=self.kept)
@@ -271,6 +339,11 @@ class Converter:
                 out.data[index] = slot.data
         out.trailer = self._pending
         return out
+
+
+_RELATION_NODES = frozenset({"CreateStmt", "ViewStmt", "CreateTableAsStmt"})
+_FOLLOWS_FUNCTION = frozenset({"AlterOwnerStmt", "GrantStmt", "CommentStmt",
+                               "AlterFunctionStmt"})
 
 
 # -- pass 1 ----------------------------------------------------------------------------------
@@ -304,6 +377,7 @@ def collect(cv: Converter, item: Item) -> None:
 @collector(ast.CreateStmt)
 def _collect_table(cv: Converter, item: Item, node: Any) -> None:
     key = _rel_key(node.relation)
+    cv.facts.written[key] = (node.relation.schemaname, node.relation.relname)
     cv.facts.tables.add(key)
     cv.facts.columns[key] = [str(e.colname) for e in node.tableElts or ()
                              if isinstance(e, ast.ColumnDef)]
@@ -453,7 +527,7 @@ def _set(cv: Converter, item: Item, node: Any) -> None:
         cv.remove(item, "SET search_path is " + _SESSION + "; unqualified names go to public",
                   "qualify names in the application, or set search_path per connection")
         return
-    cv.remove(item, _SESSION.capitalize() + " (pg_dump's defaults change nothing here)")
+    cv.remove(item, _SESSION.capitalize() + "; the statements below do not depend on it")
 
 
 @handler(ast.CreatedbStmt, ast.DropdbStmt)
@@ -505,7 +579,7 @@ def _setval(cv: Converter, item: Item, call: Any) -> None:
         cv.emit(item.text)
         return
     (table, column), rest = target, list(call.args[1:])
-    args = ", ".join([f"pg_catalog.pg_get_serial_sequence({quote_literal(_qualified(table))}, "
+    args = ", ".join([f"pg_catalog.pg_get_serial_sequence({quote_literal(cv.facts.spell(table))}, "
                       f"{quote_literal(column)})"] + [deparse(a) for a in rest])
     cv.note(item, Action.CONVERTED, f"the sequence is now {_display(table)}.{column}'s "
             "identity: setval() names it through pg_get_serial_sequence()")
@@ -574,6 +648,12 @@ def _function(cv: Converter, item: Item, node: Any) -> None:
         cv.remove(item, f"function {name} in LANGUAGE {_language(node)}: DSQL runs SQL "
                   "functions only", "rewrite it as LANGUAGE sql, or move it to the "
                   "application", rule="unsupported_create_function_non_sql")
+    elif cv.position < cv.last_relation:
+        notes = rewrite_types(cv, node)
+        cv.note(item, Action.CONVERTED, "moved after the tables and views its body may read "
+                "(the source created it first with check_function_bodies = false, a session "
+                "setting `sql -f` cannot keep)" + ("; " + "; ".join(notes) if notes else ""))
+        cv.defer_function(_svals(node.funcname)[-1], deparse(node), item.line)
     else:
         _emit_rewritten(cv, item, node)
 
@@ -654,6 +734,11 @@ def _known_role(cv: Converter, spec: Any) -> bool:
 
 @handler(ast.GrantStmt)
 def _grant(cv: Converter, item: Item, node: Any) -> None:
+    gone = [why for o in node.objects or () if (why := removed_object(
+        cv, node.objtype, [o.schemaname, o.relname] if isinstance(o, ast.RangeVar) else o))]
+    if gone and len(gone) == len(node.objects or ()):
+        cv.remove(item, f"grants on an object this conversion removes: {gone[0]}")
+        return
     unknown = [g.rolename for g in node.grantees or () if not _known_role(cv, g)]
     if not unknown:
         cv.emit(item.text)
@@ -685,8 +770,33 @@ def _grant_role(cv: Converter, item: Item, node: Any) -> None:
         cv.emit(item.text)
 
 
+def removed_object(cv: Converter, objtype: Any, target: Any) -> str | None:
+    """Why the object a statement names (an OWNER TO, a GRANT, a COMMENT) is not in the
+    output, or None when it is."""
+    names = _svals(getattr(target, "objname", None) or getattr(target, "names", None)
+                   or target) if isinstance(target, (ast.Node, tuple, list)) else []
+    if not names and isinstance(target, ast.String):
+        names = [str(target.sval)]
+    if not names:
+        return None
+    if objtype in (OT.OBJECT_TYPE, OT.OBJECT_DOMAIN) and _name_key(names) in cv.facts.enums:
+        return "the enum type is removed (its columns are text + CHECK)"
+    if objtype in (OT.OBJECT_FUNCTION, OT.OBJECT_PROCEDURE) and \
+            names[-1] in cv.facts.removed_functions:
+        return "the function is removed"
+    if objtype == OT.OBJECT_SEQUENCE and serial_column(cv, _name_key(names)) is not None:
+        return "the sequence became an identity column"
+    if objtype == OT.OBJECT_TABLE and _name_key(names) in cv.facts.parent:
+        return "the partition is folded into its parent"
+    return None
+
+
 @handler(ast.AlterOwnerStmt)
 def _owner(cv: Converter, item: Item, node: Any) -> None:
+    gone = removed_object(cv, node.objectType, node.object)
+    if gone:
+        cv.remove(item, f"changes the owner of an object this conversion removes: {gone}")
+        return
     if _known_role(cv, node.newowner):
         cv.emit(item.text)
     else:
@@ -700,6 +810,10 @@ def _comment(cv: Converter, item: Item, node: Any) -> None:
     target = node.object
     if node.objtype == OT.OBJECT_EXTENSION:
         cv.remove(item, "comment on an extension: the extension is removed")
+        return
+    gone = removed_object(cv, node.objtype, target)
+    if gone:
+        cv.remove(item, f"comment on an object this conversion removes: {gone}")
         return
     if node.objtype in (OT.OBJECT_TABLE, OT.OBJECT_COLUMN):
         names = _svals(target if isinstance(target, tuple) else getattr(target, "names", ()))
@@ -814,7 +928,7 @@ def _data(cv: Converter, item: Item) -> None:
             node.get("cols")
         if not has_cols and key in cv.facts.columns:
             columns = " (" + ", ".join(quote_ident(c) for c in cv.facts.columns[key]) + ")"
-        text = text[:m.start()] + _qualified(root) + columns + text[m.end():]
+        text = text[:m.start()] + cv.facts.spell(root) + columns + text[m.end():]
         cv.note(item, Action.CONVERTED, f"rows of partition {_display(key)} go to "
                 f"{_display(root)} (partitions are folded into one table)")
     cv.emit(text, data=item.data)
