@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import DsqlMigrateError, ExitCode
-from ..sql import ParsedStatement, Statement, parse_script, parse_statement
+from ..sql import ParsedStatement, Statement, parse_script, parse_statement, split_script
 
 _COPY_END = re.compile(r"^\\\.[ \t]*\r?$", re.MULTILINE)
 
@@ -44,7 +44,7 @@ class Item:
 def items_from_script(text: str, source: str) -> list[Item]:
     """Every statement of ``text`` with its line, and each COPY's data block beside it."""
     out: list[Item] = []
-    for p in parse_script(text):
+    for p in parse_script(_end_meta_commands(text)):
         item = Item(source, p.line, p)
         if p.node_type == "CopyStmt" and _from_stdin(p):
             item.data = _copy_block(text, p, source)
@@ -60,6 +60,18 @@ def items_from_statements(statements: Iterable[tuple[int, str]], source: str) ->
         stmt = Statement(index, sql.strip().rstrip(";").rstrip(), 0, len(sql), line, 1)
         out.append(Item(source, line, parse_statement(stmt)))
     return out
+
+
+def _end_meta_commands(text: str) -> str:
+    """``text`` with a ``;`` after each psql meta-command (``\\connect db``), which ends at
+    its line's end, not at a ``;``: otherwise the next statement would be read as part of it.
+    Lines and columns are unchanged."""
+    while True:
+        cut = next((s.start + s.text.index("\n") for s in split_script(text)
+                    if s.text.startswith("\\") and "\n" in s.text), None)
+        if cut is None:
+            return text
+        text = text[:cut] + ";" + text[cut:]
 
 
 def _from_stdin(p: ParsedStatement) -> bool:

@@ -77,6 +77,7 @@ def _bigint() -> ast.TypeName:
 @handler(ast.CreateStmt)
 def _create_table(cv: Converter, item: Item, node: Any) -> None:
     key = _rel_key(node.relation)
+    original = deparse(node)
     if key in cv.facts.parent:
         root = cv.facts.root(key)
         cv.remove(item, f"partition of {_display(root)}: DSQL has no partitioning; its rows "
@@ -105,7 +106,7 @@ def _create_table(cv: Converter, item: Item, node: Any) -> None:
     if node.tablespacename:
         node.tablespacename = None
         changes.append("TABLESPACE removed")
-    table = Table(key, node, -1, item)
+    table = Table(key, node, -1, item, original)
     elements: list[Any] = []
     for element in node.tableElts or ():
         if isinstance(element, ast.ColumnDef):
@@ -117,8 +118,9 @@ def _create_table(cv: Converter, item: Item, node: Any) -> None:
         else:
             elements.append(element)
     node.tableElts = tuple(elements)
-    rewrite_types(cv, node)
-    behaviour = [c for c in changes if not c.startswith(("CACHE 1 made", "WITH (", "TABLESPACE"))]
+    changes += rewrite_types(cv, node)
+    behaviour = [c for c in changes if not c.startswith((
+        "CACHE 1 made", "WITH (", "TABLESPACE", "uuid_generate_v4", "uuidv4"))]
     if changes:
         cv.note(item, Action.CHANGED if behaviour else Action.CONVERTED, "; ".join(changes))
     table.slot = cv.emit(table=table)

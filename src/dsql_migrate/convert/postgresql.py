@@ -126,6 +126,7 @@ class Table:
     stmt: Any  #: pglast CreateStmt (its fields are all Optional: typed Any)
     slot: int
     item: Item
+    original: str = ""  #: the statement as pglast prints it before any change
 
     def column(self, name: str) -> ast.ColumnDef | None:
         for element in self.stmt.tableElts or ():
@@ -326,6 +327,8 @@ class Converter:
         for slot in self.slots:
             if slot.table is not None:
                 sql = deparse(slot.table.stmt)
+                if sql == slot.table.original:  # unchanged: keep the author's text
+                    sql = slot.table.item.text
             elif slot.sql is not None:
                 sql = slot.sql
             else:
@@ -507,9 +510,11 @@ def handle(cv: Converter, item: Item) -> None:
         return
     node = cv.tree(item)
     if node is None:
-        raise SourceError(f"{item.where}: does not parse as PostgreSQL: "
+        line, column = p.statement.position_of(p.error.offset) if p.error else (p.line, 1)
+        raise SourceError(f"{item.source}:{line}:{column}: does not parse as PostgreSQL: "
                           f"{p.error.message if p.error else 'empty statement'}",
-                          hint="fix the statement (or remove it) and convert again")
+                          hint="fix the statement (or remove it) and convert again; a MySQL "
+                          "script needs --from mysql")
     func = HANDLERS.get(type(node))
     if func is None:
         cv.emit(item.text)
