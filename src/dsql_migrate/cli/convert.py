@@ -80,7 +80,11 @@ def _merge(parts: list[Conversion]) -> Conversion:
 @click.pass_obj
 def convert(app: AppContext, files: tuple[str, ...], dialect: str, output: Path | None,
             profile_name: str | None, report_path: Path | None) -> None:
-    """Convert a pg_dump/psql or MySQL script into a DSQL script, with a report of every change."""
+    """Convert a pg_dump/psql or MySQL script for DSQL, reporting every change.
+
+    Writes a DSQL script for the profile (run it with `dsql-migrate sql -f`); exit 0: nothing
+    changed, 3: changes to review, 1: statements flagged for a manual rewrite.
+    """
     profile = app.config.profile(profile_name)
     if report_path is not None and report_path.suffix.lower() not in (".json", ".md"):
         raise ConfigError(f"--report {report_path}: give a .json or .md file name")
