@@ -131,6 +131,16 @@ CASES: dict[str, Case] = {
         "CREATE INDEX mv_id ON mv (id);\nREFRESH MATERIALIZED VIEW mv;",
         ["CREATE VIEW mv AS SELECT id FROM t;"], ["MATERIALIZED VIEW mv AS", "mv_id ON"],
         {"changed", "removed"}),
+    "a domain over an enum keeps the labels as a CHECK": Case(
+        "CREATE TYPE s AS ENUM ('new', 'done');\nCREATE DOMAIN d AS s;",
+        ["CREATE DOMAIN d AS text CHECK (value IN ('new', 'done'));"], [], {"changed"}),
+    "a NOT VALID check stays unvalidated on current": Case(
+        "ALTER TABLE t ADD CONSTRAINT c CHECK (n > 0) NOT VALID;",
+        ["ALTER TABLE t ADD CONSTRAINT c CHECK (n > 0) NOT VALID;"], ["VALIDATE"], set()),
+    "a NOT VALID check folded on classic says the rows are now checked": Case(
+        "CREATE TABLE t (n int);\nALTER TABLE t ADD CONSTRAINT c CHECK (n > 0) NOT VALID;",
+        ["CONSTRAINT c CHECK (n > 0))", "a row that violates it fails the load"],
+        ["NOT VALID;"], {"changed"}, "classic"),
     "jsonb becomes json on classic": Case(
         "CREATE TABLE t (id int PRIMARY KEY, d jsonb);", ["d json)"], ["jsonb)"], {"changed"},
         "classic"),
@@ -144,7 +154,7 @@ def test_conversion(name: str) -> None:
     text = script(conversion, sources=["<test>"], dialect="postgresql", profile=case.profile)
     body = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
     for expected in case.has:
-        assert expected in (text if expected.startswith(("removed", "flagged", "parent"))
+        assert expected in (text if expected.startswith(("removed", "flagged", "parent", "a row"))
                             else body), f"{expected!r} not in:\n{text}"
     for unexpected in case.lacks:
         assert unexpected not in body, f"{unexpected!r} in:\n{body}"

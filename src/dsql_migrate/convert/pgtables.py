@@ -449,11 +449,18 @@ def _add_constraint(cv: Converter, item: Item, key: Key, cmd: Cmd, after: list[s
                 for e in table.stmt.tableElts or ()):
             cv.note(item, Action.FLAGGED, "a second primary key for the table")
             return True
+        was_not_valid = bool(con.skip_validation)
         con.skip_validation, con.initially_valid = False, True
         rewrite_types(cv, con)
         table.add_constraint(con)
         kind = {CT.CONSTR_PRIMARY: "primary key", CT.CONSTR_UNIQUE: "unique constraint",
                 CT.CONSTR_CHECK: "check constraint"}[con.contype]
+        if was_not_valid:
+            cv.note(item, Action.CHANGED, f"{kind} {con.conname or ''} was NOT VALID in the "
+                    f"source; it is declared in {_display(key)}'s CREATE TABLE (the classic "
+                    "profile has no NOT VALID), so the loaded rows are checked too: a row "
+                    "that violates it fails the load", slot=table.slot)
+            return False
         cv.note(item, Action.CONVERTED, f"{kind} {con.conname or ''} of {_display(key)} is "
                 "declared in its CREATE TABLE (DSQL cannot add it later; the rows loaded "
                 "satisfied it in the source)", slot=table.slot)
@@ -466,8 +473,9 @@ def _add_constraint(cv: Converter, item: Item, key: Key, cmd: Cmd, after: list[s
         if validate:
             after.append(f"ALTER TABLE ASYNC {cv.facts.spell(key)} VALIDATE CONSTRAINT "
                          f"{quote_ident(name)}")
-        cv.note(item, Action.CONVERTED, f"CHECK {name} is added NOT VALID, then validated by "
-                "an async job (DSQL's way)", rule="check_not_valid")
+        if validate:
+            cv.note(item, Action.CONVERTED, f"CHECK {name} is added NOT VALID, then validated "
+                    "by an async job (DSQL's way)", rule="check_not_valid")
         return True
     if con.contype == CT.CONSTR_UNIQUE and con.keys:
         name = con.conname or cv.name(f"{key[1]}_key")
