@@ -173,6 +173,18 @@ def test_every_statement_is_accounted_for() -> None:
                and ("trigger" in c.message or "row-level" in c.message))
 
 
+def test_data_over_the_row_limit_is_reported_split() -> None:
+    rows = "\n".join(f"{i}\tx" for i in range(3500))
+    values = ", ".join(f"({i})" for i in range(3001))
+    conversion = convert_postgresql(f"COPY t (a, b) FROM stdin;\n{rows}\n\\.\n"
+                                    f"INSERT INTO u VALUES {values};\n"
+                                    "INSERT INTO u VALUES (1), (2);", "d.sql",
+                                    get_profile("current"))
+    split = [(c.line, c.message.split(":")[0]) for c in conversion.changes]
+    assert split == [(1, "3,500 rows"), (3503, "3,001 rows")]
+    assert conversion.kept == 1 and conversion.data[0].endswith("3499\tx\n\\.\n")
+
+
 def test_unparsable_input_is_an_error_with_file_line_column() -> None:
     with pytest.raises(SourceError, match=r"^x\.sql:3:9: does not parse"):
         convert_postgresql("CREATE TABLE a (id int);\nCREATE TABLE b (id int,\n  x int FROM);",

@@ -936,7 +936,23 @@ def _data(cv: Converter, item: Item) -> None:
         text = text[:m.start()] + cv.facts.spell(root) + columns + text[m.end():]
         cv.note(item, Action.CONVERTED, f"rows of partition {_display(key)} go to "
                 f"{_display(root)} (partitions are folded into one table)")
+    _note_split(cv, item, node)
     cv.emit(text, data=item.data)
+
+
+def _note_split(cv: Converter, item: Item, node: Any) -> None:
+    """A data statement over the rows per transaction: `sql -f` runs it in parts."""
+    if item.data is not None:
+        rows = item.data.count("\n") - 1  # the data lines, without the closing \.
+    else:
+        select = (node.get("selectStmt") or {}).get("SelectStmt") or {}
+        rows = len(select.get("valuesLists") or ())
+    limit = cv.profile.limits.rows_per_transaction
+    if rows > limit:
+        cv.note(item, Action.SPLIT, f"{rows:,} rows: `dsql-migrate sql -f` runs them in "
+                f"transactions of at most {limit:,} rows (and bytes within the limit), each "
+                "committed on its own: the statement is no longer atomic, and a rerun resumes "
+                "after the last committed part")
 
 
 @handler(ast.TruncateStmt)
