@@ -185,6 +185,15 @@ def test_data_over_the_row_limit_is_reported_split() -> None:
     assert conversion.kept == 1 and conversion.data[0].endswith("3499\tx\n\\.\n")
 
 
+def test_what_the_handlers_miss_is_flagged_by_the_profile_lint_at_its_line() -> None:
+    conversion = convert_postgresql("CREATE TABLE t (id int PRIMARY KEY, a int);\n\n"
+                                    "ALTER TABLE t ALTER COLUMN a TYPE bigint;", "x.sql",
+                                    get_profile("classic"))
+    (flag,) = conversion.flagged
+    assert (flag.line, flag.rule) == (3, "at_unsupported_alter_column_set_type")
+    assert flag.follow_up and "recreate the table" in flag.follow_up
+
+
 def test_unparsable_input_is_an_error_with_file_line_column() -> None:
     with pytest.raises(SourceError, match=r"^x\.sql:3:9: does not parse"):
         convert_postgresql("CREATE TABLE a (id int);\nCREATE TABLE b (id int,\n  x int FROM);",

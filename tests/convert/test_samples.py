@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from dsql_migrate.cli import main
 from dsql_migrate.local.binaries import find_binaries
+from dsql_migrate.local.instance import LocalInstance
 
 HERE = Path(__file__).parent
 SAMPLES = HERE / "samples"
@@ -110,8 +111,8 @@ def schema(raw_url: str) -> Iterator[str]:
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}_state" CASCADE')
 
 
-def convert(source: Path, out: Path, report: Path) -> dict[str, Any]:
-    code, _, err = run("convert", str(source), "-o", str(out), "--report", str(report))
+def convert(source: Path, out: Path, report: Path, *extra: str) -> dict[str, Any]:
+    code, _, err = run("convert", str(source), "-o", str(out), "--report", str(report), *extra)
     assert code == 3, err  # converted, with changes to review; nothing flagged
     doc: dict[str, Any] = json.loads(report.read_text())
     assert doc["summary"]["flagged"] == 0
@@ -125,16 +126,10 @@ def load_into_dsql(out: Path, dsql_url: str, schema: str, *, search_path: bool) 
     assert code == 0, err
 
 
-@pytest.mark.parametrize("sample", ["northwind-pg_dump.sql", "chinook-postgresql.sql"])
-def test_sample_converts_loads_and_matches_plain_postgresql(
-        sample: str, tmp_path: Path, dsql_url: str, raw_url: str, scratch_url: str,
-        schema: str) -> None:
-    source = SAMPLES / sample
-    out, report = tmp_path / "out.sql", tmp_path / "report.json"
-    doc = convert(source, out, report)
-    # the original, as written, into plain PostgreSQL; Chinook's first three statements
-    # (DROP/CREATE DATABASE, \c) would leave the scratch database, so they are cut here
-    original = source.read_text(encoding="utf-8")
+def load_original(sample: str, tmp_path: Path, scratch_url: str) -> None:
+    """The original, as written, into plain PostgreSQL; Chinook's first three statements
+    (DROP/CREATE DATABASE, \\c) would leave the scratch database, so they are cut here."""
+    original = (SAMPLES / sample).read_text(encoding="utf-8")
     if sample.startswith("chinook"):
         assert original.count("chinook_serial") == 3
         original = re.sub(r"^(DROP DATABASE|CREATE DATABASE|\\c) .*$", "", original,
@@ -142,6 +137,16 @@ def test_sample_converts_loads_and_matches_plain_postgresql(
     plain = tmp_path / "original.sql"
     plain.write_text(original, encoding="utf-8")
     psql(scratch_url, plain)
+
+
+@pytest.mark.parametrize("sample", ["northwind-pg_dump.sql", "chinook-postgresql.sql"])
+def test_sample_converts_loads_and_matches_plain_postgresql(
+        sample: str, tmp_path: Path, dsql_url: str, raw_url: str, scratch_url: str,
+        schema: str) -> None:
+    source = SAMPLES / sample
+    out, report = tmp_path / "out.sql", tmp_path / "report.json"
+    doc = convert(source, out, report)
+    load_original(sample, tmp_path, scratch_url)
 
     with psycopg.connect(raw_url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -154,6 +159,31 @@ def test_sample_converts_loads_and_matches_plain_postgresql(
     assert_same(want, got)
     removed = {c["statement"].split()[0] for c in doc["changes"] if c["action"] == "removed"}
     assert removed <= {"SET", "DROP", "CREATE", "\\c"}
+
+
+def test_on_classic_the_foreign_keys_are_removed_and_all_else_matches(
+        tmp_path: Path, classic_instance: LocalInstance, scratch_url: str, schema: str) -> None:
+    out, report = tmp_path / "out.sql", tmp_path / "report.json"
+    doc = convert(SAMPLES / "chinook-postgresql.sql", out, report, "--profile", "classic")
+    fk_removals = [c for c in doc["changes"] if c["action"] == "removed"
+                   and c["rule"] == "foreign_key"]
+    assert len(fk_removals) == 11 and all("parent row exists" in c["follow_up"]
+                                          for c in fk_removals)
+    load_original("chinook-postgresql.sql", tmp_path, scratch_url)
+    raw = classic_instance.raw_url()
+    try:
+        with psycopg.connect(raw, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        load_into_dsql(out, classic_instance.url(), schema, search_path=True)
+        with psycopg.connect(scratch_url) as src, psycopg.connect(raw) as dst:
+            want, got = table_facts(src, "public"), table_facts(dst, schema)
+    finally:
+        with psycopg.connect(raw, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_state" CASCADE')
+    for facts in want.values():  # what classic cannot hold: the foreign keys
+        facts["constraints"] = [c for c in facts["constraints"] if c[1] != "f"]
+    assert_same(want, got)
 
 
 def test_a_real_pg_dump_with_partitions_enums_serials_and_views(
