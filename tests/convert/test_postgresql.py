@@ -194,6 +194,21 @@ def test_what_the_handlers_miss_is_flagged_by_the_profile_lint_at_its_line() -> 
     assert flag.follow_up and "recreate the table" in flag.follow_up
 
 
+def test_role_passwords_never_reach_the_script_or_the_report() -> None:
+    conversion = convert_postgresql(
+        "CREATE ROLE app WITH LOGIN SUPERUSER PASSWORD 'md5secret1';\n"
+        "ALTER ROLE app WITH PASSWORD 'SCRAM-SHA-256$4096:secret2';\n"
+        "ALTER ROLE postgres WITH SUPERUSER PASSWORD 'secret3';", "r.sql",
+        get_profile("current"))
+    text = script(conversion, sources=["r.sql"], dialect="postgresql", profile="current")
+    doc = report_json(conversion, sources=["r.sql"], dialect="postgresql", profile="current",
+                      output=None)
+    assert "secret" not in text + doc
+    assert "CREATE ROLE app WITH LOGIN;" in text
+    assert [c.action for c in conversion.changes] == [Action.CHANGED, Action.REMOVED,
+                                                      Action.REMOVED]
+
+
 def test_unparsable_input_is_an_error_with_file_line_column() -> None:
     with pytest.raises(SourceError, match=r"^x\.sql:3:9: does not parse"):
         convert_postgresql("CREATE TABLE a (id int);\nCREATE TABLE b (id int,\n  x int FROM);",

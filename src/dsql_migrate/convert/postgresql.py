@@ -226,15 +226,17 @@ class Converter:
         return self._trees[ident]
 
     def note(self, item: Item, action: Action, message: str, *, rule: str | None = None,
-             follow_up: str | None = None, slot: int | None = None) -> None:
+             follow_up: str | None = None, slot: int | None = None,
+             preview: str | None = None) -> None:
         self._touched = True
-        self.changes.append(Change(action, item.source, item.line, item.preview, message,
+        preview = preview or item.preview
+        self.changes.append(Change(action, item.source, item.line, preview, message,
                                    rule, follow_up))
         comment = f"-- {action.value} ({item.where}): {message}"
         if follow_up:
             comment += f" Follow-up: {follow_up}"
         if action is Action.REMOVED:
-            comment = f"-- {action.value} ({item.where}): {item.preview}: {message}" + (
+            comment = f"-- {action.value} ({item.where}): {preview}: {message}" + (
                 f" Follow-up: {follow_up}" if follow_up else "")
         lines = [" ".join(comment.split())]
         if slot is not None:
@@ -243,8 +245,9 @@ class Converter:
             self._pending.extend(lines)
 
     def remove(self, item: Item, reason: str, follow_up: str | None = None, *,
-               rule: str | None = None) -> None:
-        self.note(item, Action.REMOVED, reason, rule=rule, follow_up=follow_up)
+               rule: str | None = None, preview: str | None = None) -> None:
+        self.note(item, Action.REMOVED, reason, rule=rule, follow_up=follow_up,
+                  preview=preview)
 
     def emit(self, sql: str | None = None, *, table: Table | None = None,
              data: str | None = None) -> int:
@@ -726,6 +729,38 @@ def _ctas(cv: Converter, item: Item, node: Any) -> None:
             rule="unsupported_materialized_view",
             follow_up="if the query is expensive, keep a table the application refreshes")
     cv.emit(deparse(view))
+
+
+# -- roles -----------------------------------------------------------------------------------
+
+#: role options DSQL's IAM-based roles keep; the rest (PASSWORD, SUPERUSER, ...) do not apply
+_ROLE_OPTIONS = frozenset({"canlogin", "inherit", "rolemembers", "addroleto", "connectionlimit"})
+
+
+@handler(ast.CreateRoleStmt, ast.AlterRoleStmt)
+def _role(cv: Converter, item: Item, node: Any) -> None:
+    name = node.role if isinstance(node, ast.CreateRoleStmt) else node.role.rolename
+    dropped = sorted({o.defname for o in node.options or () if o.defname not in _ROLE_OPTIONS})
+    # never echo a password (hash) into the script or the report
+    preview = re.sub(r"(?i)(PASSWORD\s+)'(?:[^']|'')*'", r"\1'***'", item.preview)
+    if isinstance(node, ast.AlterRoleStmt) and name not in cv.facts.roles:
+        cv.remove(item, f"alters role {name}, which the script does not create",
+                  f"create role {name} on the cluster if the application needs it",
+                  preview=preview)
+        return
+    if not dropped:
+        cv.emit(item.text)
+        return
+    node.options = tuple(o for o in node.options or () if o.defname in _ROLE_OPTIONS)
+    if isinstance(node, ast.AlterRoleStmt) and not node.options:
+        cv.remove(item, f"role options DSQL does not use ({', '.join(dropped)})",
+                  "roles sign in with IAM tokens: AWS IAM GRANT the role to an IAM role",
+                  preview=preview)
+        return
+    cv.note(item, Action.CHANGED, f"role {name}: {', '.join(dropped)} removed (DSQL roles "
+            "sign in with IAM tokens, not passwords, and have no superuser)",
+            follow_up=f"AWS IAM GRANT {name} TO '<IAM role ARN>'", preview=preview)
+    cv.emit(deparse(node))
 
 
 # -- grants, owners, comments ----------------------------------------------------------------
