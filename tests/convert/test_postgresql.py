@@ -128,9 +128,11 @@ CASES: dict[str, Case] = {
     "a materialized view becomes a plain view": Case(
         "CREATE TABLE t (id int PRIMARY KEY);\n"
         "CREATE MATERIALIZED VIEW mv AS SELECT id FROM t WITH NO DATA;\n"
-        "CREATE INDEX mv_id ON mv (id);\nREFRESH MATERIALIZED VIEW mv;",
-        ["CREATE VIEW mv AS SELECT id FROM t;"], ["MATERIALIZED VIEW mv AS", "mv_id ON"],
-        {"changed", "removed"}),
+        "CREATE INDEX mv_id ON mv (id);\nREFRESH MATERIALIZED VIEW mv;\n"
+        "ALTER MATERIALIZED VIEW mv OWNER TO admin;\nCOMMENT ON MATERIALIZED VIEW mv IS 'x';",
+        ["CREATE VIEW mv AS SELECT id FROM t;", "ALTER VIEW mv OWNER TO admin;",
+         "COMMENT ON VIEW mv IS 'x';"], ["MATERIALIZED", "mv_id ON"],
+        {"changed", "removed", "converted"}),
     "a domain over an enum keeps the labels as a CHECK": Case(
         "CREATE TYPE s AS ENUM ('new', 'done');\nCREATE DOMAIN d AS s;",
         ["CREATE DOMAIN d AS text CHECK (value IN ('new', 'done'));"], [], {"changed"}),

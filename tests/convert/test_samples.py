@@ -223,3 +223,23 @@ def test_a_real_pg_dump_with_partitions_enums_serials_and_views(
     for expected in ("PARTITION BY removed", "an enum", "array literal", "trigger",
                      "row-level security", "GENERATED ALWAYS became BY DEFAULT"):
         assert expected in messages, expected
+
+
+def test_a_second_real_pg_dump_with_identity_domains_storage_and_index_forms(
+        tmp_path: Path, dsql_url: str, raw_url: str, scratch_url: str, schema: str) -> None:
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    psql(scratch_url, HERE / "data" / "more-source.sql", search_path=schema)
+    dump = tmp_path / "dump.sql"
+    subprocess.run([find_binaries().path("pg_dump"), "-d", scratch_url, "-n", schema,
+                    "-f", str(dump)], check=True, capture_output=True)
+    out, report = tmp_path / "out.sql", tmp_path / "report.json"
+    doc = convert(dump, out, report)
+    load_into_dsql(out, dsql_url, schema, search_path=False)
+    with psycopg.connect(scratch_url) as src, psycopg.connect(raw_url) as dst:
+        want, got = table_facts(src, schema), table_facts(dst, schema)
+        assert sorted(want) == ["dept", "emp", "scratchpad"]
+        assert_same(want, got)
+        size = f'SELECT sum(n) FROM "{schema}".dept_size'
+        assert dst.execute(size).fetchone() == src.execute(size).fetchone() == (3200,)
+    assert doc["summary"]["split"] == 1  # the 3,200-row COPY

@@ -252,6 +252,10 @@ def _alter_table(cv: Converter, item: Item, node: Any) -> None:
             cv.remove(item, "attaches a partition's index: the parent's index covers the "
                       "folded table")
             return
+    if node.objtype == OT.OBJECT_MATVIEW:
+        node.objtype = OT.OBJECT_VIEW
+        cv.note(item, Action.CONVERTED, "ALTER MATERIALIZED VIEW became ALTER VIEW (the "
+                "materialized view is a plain view here)")
     if node.objtype == OT.OBJECT_SEQUENCE and serial_column(cv, key) is not None:
         cv.remove(item, "alters a sequence that became an identity column")
         return

@@ -855,6 +855,11 @@ def _comment(cv: Converter, item: Item, node: Any) -> None:
     if gone:
         cv.remove(item, f"comment on an object this conversion removes: {gone}")
         return
+    if node.objtype == OT.OBJECT_MATVIEW:
+        node.objtype = OT.OBJECT_VIEW
+        cv.note(item, Action.CONVERTED, "COMMENT ON MATERIALIZED VIEW became COMMENT ON VIEW")
+        cv.emit(deparse(node))
+        return
     if node.objtype in (OT.OBJECT_TABLE, OT.OBJECT_COLUMN):
         names = _svals(target if isinstance(target, tuple) else getattr(target, "names", ()))
         rel = _name_key(names if node.objtype == OT.OBJECT_TABLE else names[:-1])
