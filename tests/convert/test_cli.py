@@ -62,6 +62,10 @@ def test_errors_name_the_place_and_exit_without_a_traceback(tmp_path: Path) -> N
     assert code == 2 and "missing.sql: cannot read" in err
     code, _, err = run("convert", str(tmp_path / "bad.sql"), "--report", "r.txt")
     assert code == 2 and ".json or .md" in err
+    (tmp_path / "ok.sql").write_text("CREATE TABLE t (id bigint PRIMARY KEY);")
+    code, _, err = run("convert", str(tmp_path / "ok.sql"), "-o",
+                       str(tmp_path / "no" / "such" / "dir" / "out.sql"))
+    assert code == 2 and "out.sql: cannot write" in err
 
 
 def test_stdin_and_several_files_make_one_script(tmp_path: Path) -> None:

@@ -30,6 +30,13 @@ def _read(path: str) -> str:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
+
+
 def _mysql(text: str, source: str, profile: Profile) -> Conversion:
     try:
         module: Any = importlib.import_module("dsql_migrate.convert.mysql")
@@ -94,14 +101,14 @@ def convert(app: AppContext, files: tuple[str, ...], dialect: str, output: Path 
     conversion = _merge(parts)
     text = script(conversion, sources=sources, dialect=dialect, profile=profile.name)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        _write(output, text)
     else:
         sys.stdout.write(text)
     out_name = str(output) if output is not None else None
     if report_path is not None:
         render = report_json if report_path.suffix.lower() == ".json" else report_markdown
-        report_path.write_text(render(conversion, sources=sources, dialect=dialect,
-                                      profile=profile.name, output=out_name), encoding="utf-8")
+        _write(report_path, render(conversion, sources=sources, dialect=dialect,
+                                   profile=profile.name, output=out_name))
     click.echo(summary_text(conversion), err=True)
     if conversion.flagged:
         click.echo(f"{len(conversion.flagged)} statement(s) need a manual rewrite before the "
