@@ -233,6 +233,15 @@ def test_statements_from_another_front_end_keep_their_lines_and_changes() -> Non
     assert conversion.statements[1] == "CREATE INDEX ASYNC i ON t (id)"
 
 
+def test_a_front_end_statement_holding_two_statements_loses_neither() -> None:
+    conversion = convert_statements([(4, "CREATE TABLE a (id bigint PRIMARY KEY);\n"
+                                         "CREATE TABLE b (id bigint PRIMARY KEY);")],
+                                    "m.sql", get_profile("current"))
+    assert conversion.statements == ["CREATE TABLE a (id bigint PRIMARY KEY)",
+                                     "CREATE TABLE b (id bigint PRIMARY KEY)"]
+    assert conversion.lines == [4, 5]
+
+
 def test_reports_list_every_change() -> None:
     conversion = convert_postgresql(CASES["database, session and psql leftovers removed"].sql,
                                     "in.sql", get_profile("current"))

@@ -56,9 +56,13 @@ def items_from_statements(statements: Iterable[tuple[int, str]], source: str) ->
     """Items for PostgreSQL statements another front end produced, each with the line of the
     source statement it came from."""
     out: list[Item] = []
-    for index, (line, sql) in enumerate(statements):
-        stmt = Statement(index, sql.strip().rstrip(";").rstrip(), 0, len(sql), line, 1)
-        out.append(Item(source, line, parse_statement(stmt)))
+    for line, sql in statements:
+        # a front end may hand over text holding several statements: each becomes an item
+        # (never only the first), at its own line
+        for part in split_script(sql):
+            stmt = Statement(len(out), part.text, part.start, part.end,
+                             line + part.line - 1, part.column)
+            out.append(Item(source, stmt.line, parse_statement(stmt)))
     return out
 
 
