@@ -105,6 +105,11 @@ CASES: dict[str, Case] = {
         "BEGIN;\nCREATE TABLE t (id int PRIMARY KEY);\nCOMMIT;",
         ["CREATE TABLE t (id int PRIMARY KEY);"], ["DATABASE", "SET ", "set_config", "BEGIN"],
         {"removed"}),
+    "pg_dump 17's \\restrict lines end at their line": Case(
+        "\\restrict Xy12\n\nCREATE TABLE t (id bigint PRIMARY KEY);\n"
+        "COPY t (id) FROM stdin;\n1\n\\.\n\n\\unrestrict Xy12\n",
+        ["CREATE TABLE t (id bigint PRIMARY KEY);\n\nCOPY t (id) FROM stdin;\n1\n\\.\n",
+         "removed (<test>:1): \\restrict Xy12"], ["restrict Xy12\n"], {"removed"}),
     "owners, grants, RLS, extensions, triggers and functions": Case(
         "CREATE EXTENSION IF NOT EXISTS pgcrypto;\nCOMMENT ON EXTENSION pgcrypto IS 'x';\n"
         "CREATE TABLE t (id int PRIMARY KEY);\nALTER TABLE t OWNER TO someone;\n"
