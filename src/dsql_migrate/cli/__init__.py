@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "stamp": ".migrations:stamp",
     "check": ".migrations:check",
     "demo": ".demo:demo",
+    "ci": ".ci:ci",
 }
 
 
