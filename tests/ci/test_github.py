@@ -163,6 +163,8 @@ def test_ci_comment_creates_then_updates(fake_github: Any, tmp_path: Path) -> No
     assert "created the review comment on acme/shop#7" in first.stderr
     assert "updated the review comment on acme/shop#7" in second.stderr
     assert len(fake_github.comments[f"{REPO}#7"]) == 1
+    assert first.stdout.strip() == second.stdout.strip() == fake_github.comments[f"{REPO}#7"][0][
+        "html_url"]
 
 
 def test_ci_comment_permission_denied(fake_github: Any, tmp_path: Path) -> None:

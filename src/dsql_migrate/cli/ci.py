@@ -44,6 +44,7 @@ def comment(body_file: Path, marker: str | None, repo: str | None, number: int |
     client = GitHubClient(os.environ.get("GITHUB_TOKEN", ""), api_url or DEFAULT_API_URL)
     result = client.upsert_comment(pr, body, marker or DEFAULT_MARKER)
     note(f"{result.action} the review comment on {pr.repo}#{pr.number}: {result.url}")
+    click.echo(result.url)  # stdout: the URL alone, for a workflow's outputs
 
 
 def _event_pull_request() -> int:
