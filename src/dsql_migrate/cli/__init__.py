@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "check": ".migrations:check",
     "demo": ".demo:demo",
     "review": ".review:review",
+    "ci": ".ci:ci",
 }
 
 
