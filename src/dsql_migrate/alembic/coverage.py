@@ -25,6 +25,7 @@ from ..lint import LintSettings, Severity, lint_script
 from ..ops import ChangePrimaryKeyOp, ValidateConstraintOp
 from ..profiles import Capability, Profile
 from ..sql import quote_literal, quote_qualified
+from .names import NAMING, settle_table
 from .ops import (
     BackfillOp,
     BulkRowsOp,
@@ -255,10 +256,13 @@ def _drop_table_comment(operation: ops.DropTableCommentOp,
 
 
 def _column_items(table_name: str, column: sa.Column[Any], schema: str | None,
+                  convention: dict[str, Any] | None = None,
                   ) -> tuple[sa.Column[Any], list[ops.MigrateOperation]]:
     """``column`` without what SQLAlchemy attaches to its table (foreign keys, unique, index,
-    an Enum's CHECK), and those as the ops Alembic's ``add_column`` emits after the column."""
-    table = sa.Table(table_name, sa.MetaData(), column._copy(), schema=schema)
+    an Enum's CHECK), and those as the ops Alembic's ``add_column`` emits after the column,
+    named as stock Alembic names them (the context's naming convention, :mod:`.names`)."""
+    md = sa.MetaData(naming_convention=convention) if convention else sa.MetaData()
+    table = settle_table(sa.Table(table_name, md, column._copy(), schema=schema))
     copied = table.c[column.name]
     extra: list[ops.MigrateOperation] = []
     for constraint in sorted(table.constraints, key=lambda c: str(c.name or "")):
@@ -343,7 +347,8 @@ def _type_checks(table: str, column: str, type_: Any,
         "refused")
 def _add_column(operation: ops.AddColumnOp, ctx: ExpandContext) -> list[ops.MigrateOperation]:
     _refuse_native_enums(operation.table_name, [(operation.column.name, operation.column.type)])
-    column, extra = _column_items(operation.table_name, operation.column, operation.schema)
+    column, extra = _column_items(operation.table_name, operation.column, operation.schema,
+                                  getattr(operation, NAMING, None))
     _refuse_foreign_keys(operation.table_name, [
         f"{e.constraint_name}" for e in extra if isinstance(e, ops.CreateForeignKeyOp)], ctx)
     added = ops.AddColumnOp(operation.table_name, column, schema=operation.schema,

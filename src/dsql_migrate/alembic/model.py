@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql
 from ..diff import reflect
 from ..errors import DsqlMigrateError, ExitCode
 from ..ops import ChangePrimaryKeyOp
+from .names import settle_table
 from .ops import UniqueUsingIndexOp
 
 _KEEP: Any = object()
@@ -41,7 +42,8 @@ class BuiltCreateTableOp(ops.CreateTableOp):
     def of(cls, op: ops.CreateTableOp, mc: Any = None) -> BuiltCreateTableOp:
         built = cls.__new__(cls)
         built.__dict__.update(op.__dict__)
-        built.table = op.to_table(mc)
+        # its constraints and indexes named as PostgreSQL gets them from stock Alembic
+        built.table = settle_table(op.to_table(mc))
         return built
 
     def to_table(self, migration_context: Any = None) -> sa.Table:

@@ -30,6 +30,7 @@ from alembic.runtime.migration import MigrationContext
 from ..errors import DsqlMigrateError, ExitCode
 from .batch import recording_batch_alter_table
 from .model import BuiltCreateTableOp
+from .names import settle_op
 
 WHERE = "dsql_migrate_where"
 #: the hook called before a statement of the revision runs on the connection:
@@ -125,6 +126,7 @@ class Recorder:
             built = BuiltCreateTableOp.of(operation, self.mc)
             self.recorded.append(mark(built, where))
             return built.table  # revisions pass it to op.bulk_insert
+        settle_op(operation, self.mc)  # the names stock Alembic would send
         self.recorded.append(mark(operation, where))
         return None
 
