@@ -23,6 +23,7 @@ from types import FrameType
 from typing import Any
 
 import pglast
+import psycopg
 import sqlalchemy as sa
 from alembic import op as op_module
 from alembic.operations import Operations, ops
@@ -211,9 +212,11 @@ class Recorder:
         # client-side cursor instead (the same rows, buffered). Left so: the revision may
         # have set stream_results on the connection itself (execution_options works in place)
         engine.dialect.supports_server_side_cursors = False
+        restore = _bind_client_side(self.mc.connection)
         try:
             yield
         finally:
+            restore()
             sa.event.remove(engine, "before_cursor_execute", self._before_statement)
 
     def _before_statement(self, conn: Any, cursor: Any, statement: str, parameters: Any,
@@ -303,6 +306,24 @@ class _OfflineBind:
     def __getattr__(self, name: str) -> Any:
         raise NeedsConnection(self._recorder.line() or "the revision",
                               f"uses op.get_bind().{name}", str(self._recorder.offline))
+
+
+def _bind_client_side(connection: Any) -> Callable[[], None]:
+    """The revision's statements bind their values client-side, as psycopg2 does (PostgreSQL's
+    default driver in SQLAlchemy, the one revisions are written and tested with): psycopg 3
+    binds them on the server, which cannot type a value PostgreSQL has no context for
+    (``json_build_object('k', :v)``: "could not determine data type of parameter $1").
+    Returns what puts the connection's own cursors back."""
+    raw = getattr(getattr(connection, "connection", None), "dbapi_connection", None)
+    if not isinstance(raw, psycopg.Connection):
+        return lambda: None
+    before = raw.cursor_factory
+    raw.cursor_factory = psycopg.ClientCursor
+
+    def restore() -> None:
+        raw.cursor_factory = before
+
+    return restore
 
 
 def _row_limit(exc: sa.exc.DBAPIError) -> str | None:
