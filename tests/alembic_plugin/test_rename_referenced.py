@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
+from alembic import op
+from alembic.operations import ops
 from alembic_project import make_project
+from test_compile import recorded
 from test_harness_findings import HEAD, query, run_cli
+
+from dsql_migrate.alembic.model import desired_metadata
 
 FIRST = '''
 def upgrade():
@@ -121,3 +127,28 @@ def test_sql_of_the_revision_runs_before_the_ops_after_it(tmp_path: Path, dsql_u
     finally:
         down = run_cli("downgrade", "base", "-c", str(ini))
         assert down.returncode == 0, down.stderr
+
+
+def test_drop_constraint_sql_is_recorded_as_the_op_that_sends_it() -> None:
+    def upgrade() -> None:
+        op.execute("ALTER TABLE a DROP CONSTRAINT IF EXISTS a_pkey, DROP CONSTRAINT a_b_fkey")
+        op.execute("ALTER TABLE a DROP CONSTRAINT a_c_fkey CASCADE")  # not what the op sends
+        op.execute("ALTER TABLE a DROP COLUMN b")
+
+    got = recorded(upgrade)
+    assert [(type(o).__name__, getattr(o, "constraint_name", None),
+             getattr(o, "if_exists", None)) for o in got] == [
+        ("DropConstraintOp", "a_pkey", True), ("DropConstraintOp", "a_b_fkey", None),
+        ("ExecuteSQLOp", None, None), ("ExecuteSQLOp", None, None)]
+
+
+def test_the_model_points_foreign_keys_at_a_renamed_table() -> None:
+    live = sa.MetaData()
+    sa.Table("p", live, sa.Column("id", sa.BigInteger, primary_key=True))
+    sa.Table("c", live, sa.Column("id", sa.BigInteger, primary_key=True),
+             sa.Column("p_id", sa.BigInteger),
+             sa.ForeignKeyConstraint(["p_id"], ["p.id"], name="c_p_fkey"))
+    desired = desired_metadata(live, [ops.RenameTableOp("p", "q"),
+                                      ops.AlterColumnOp("c", "p_id", modify_nullable=False)])
+    (fk,) = desired.tables["c"].foreign_key_constraints
+    assert (fk.name, fk.referred_table.name) == ("c_p_fkey", "q")

@@ -452,7 +452,9 @@ covers(ops.DropConstraintOp, "op.drop_constraint, batch_op.drop_constraint",
 
 COVERAGE[ops.ExecuteSQLOp] = Coverage(
     ops.ExecuteSQLOp, "op.execute", "split into statements and linted: DSQL-illegal SQL is "
-    "refused; each statement its own transaction (async index builds waited for)",
+    "refused; each statement its own transaction (async index builds waited for), after the "
+    "ops above it (they run first, as a part); nothing but ALTER TABLE ... DROP CONSTRAINT "
+    "[IF EXISTS]: recorded as op.drop_constraint",
     "as current, with classic's rules", None)
 COVERAGE[ops.BulkInsertOp] = Coverage(
     ops.BulkInsertOp, "op.bulk_insert", "INSERT in batches within the row limit",
