@@ -127,3 +127,16 @@ def test_a_columns_own_constraints_are_named_by_the_convention_as_stock() -> Non
     ours = {getattr(o, "constraint_name", None) or getattr(o, "index_name", None)
             for o in recorded.ops} - {None}
     assert ours == stock
+
+
+def unnamed() -> None:
+    op.create_primary_key(None, "t", ["id"])
+    op.create_foreign_key(None, "t", "block_document", ["ref"], ["id"])
+    op.drop_constraint("some_check", "t", type_="check")  # the convention's ck_t__some_check
+
+
+def test_an_unnamed_or_plain_name_takes_the_convention_as_in_stock() -> None:
+    stock = names_in(stock_sql(unnamed))
+    assert stock == {"pk_t", "fk_t__ref__block_document", "ck_t__some_check"}, stock
+    ours = {getattr(o, "constraint_name", None) for o in record(unnamed, context())}
+    assert ours == stock

@@ -82,8 +82,7 @@ def _index_name(operation: Any, mc: MigrationContext | None) -> None:
 
 
 def _constraint_name(operation: Any, mc: MigrationContext | None) -> None:
-    if operation.constraint_name is None and isinstance(operation, ops.CreatePrimaryKeyOp):
-        return  # PostgreSQL's <table>_pkey unless the convention names it
+    # an unnamed one stays unnamed (PostgreSQL's name) unless the convention names it
     operation.constraint_name = stock_name(operation.to_constraint(mc))
 
 
