@@ -140,3 +140,20 @@ def test_an_unnamed_or_plain_name_takes_the_convention_as_in_stock() -> None:
     assert stock == {"pk_t", "fk_t__ref__block_document", "ck_t__some_check"}, stock
     ours = {getattr(o, "constraint_name", None) for o in record(unnamed, context())}
     assert ours == stock
+
+
+def enum_change() -> None:
+    op.alter_column("t", "state",
+                    existing_type=sa.Enum("a", "b", name="state_kind", native_enum=False,
+                                          create_constraint=True),
+                    type_=sa.Enum("a", "b", "c", name="state_kind", native_enum=False,
+                                  create_constraint=True))
+
+
+def test_an_enum_types_check_is_named_by_the_convention_as_stock() -> None:
+    stock = names_in(stock_sql(enum_change))
+    assert stock == {"ck_t__state_kind"}, stock
+    out = expand(record(enum_change, context()), CURRENT, where="r.py upgrade()",
+                 batch_rows=1000)
+    ours = {getattr(o, "constraint_name", None) for o in out.ops} - {None}
+    assert ours == stock

@@ -323,11 +323,13 @@ def _check_op(constraint: sa.CheckConstraint, table: str, column: str,
                                        sa.text(condition), schema=schema)
 
 
-def _type_checks(table: str, column: str, type_: Any,
-                 schema: str | None) -> list[ops.CreateCheckConstraintOp]:
+def _type_checks(table: str, column: str, type_: Any, schema: str | None,
+                 convention: dict[str, Any] | None = None) -> list[ops.CreateCheckConstraintOp]:
     """The CHECK constraints an Enum / Boolean column type creates on PostgreSQL (a
-    non-native Enum with ``create_constraint=True``), as Alembic's impl adds them."""
-    t = sa.Table(table, sa.MetaData(), sa.Column(column, type_), schema=schema)
+    non-native Enum with ``create_constraint=True``), as Alembic's impl adds them, named by
+    the context's naming convention as stock Alembic names them (:mod:`.names`)."""
+    md = sa.MetaData(naming_convention=convention) if convention else sa.MetaData()
+    t = settle_table(sa.Table(table, md, sa.Column(column, type_), schema=schema))
     compiler = _PG.ddl_compiler(_PG, sa.schema.CreateTable(t))
     out = []
     for constraint in t.constraints:
@@ -388,9 +390,11 @@ def _alter_column(operation: ops.AlterColumnOp, ctx: ExpandContext) -> list[ops.
     if existing is not None and operation.modify_type is not None:
         # Alembic's alter_column: the old type's constraints go, the new type's come
         before = [ops.DropConstraintOp(c.constraint_name, table, type_="check", schema=schema)
-                  for c in _type_checks(table, operation.column_name, existing, schema)]
+                  for c in _type_checks(table, operation.column_name, existing, schema,
+                                        getattr(operation, NAMING, None))]
         name = operation.modify_name or operation.column_name
-        after = list(_type_checks(table, name, operation.modify_type, schema))
+        after = list(_type_checks(table, name, operation.modify_type, schema,
+                                  getattr(operation, NAMING, None)))
         if isinstance(operation.modify_type, sqltypes.SchemaType):
             operation.modify_type = _without_constraint(operation.modify_type)
     comment = operation.modify_comment

@@ -23,6 +23,7 @@ from alembic.operations import ops
 from alembic.operations.schemaobj import SchemaObjects
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.base import _NONE_NAME
 
 from ..errors import DsqlMigrateError, ExitCode
 
@@ -58,9 +59,21 @@ def settle_table(table: sa.Table) -> sa.Table:
 
 
 def _settle(item: sa.Constraint | sa.Index) -> None:
+    if item.name is _NONE_NAME and _type_bound_unnamed(item):
+        return  # an unnamed Enum/Boolean CHECK: named when (if) PostgreSQL gets it (model.py)
     name = stock_name(item)
     if name != item.name:
         item.name = name
+
+
+def _type_bound_unnamed(item: sa.Constraint | sa.Index) -> bool:
+    """An Enum / Boolean type's CHECK without a name: the naming convention may need a name
+    SQLAlchemy only asks for when it renders the CHECK, which it does not on every dialect."""
+    try:
+        stock_name(item)
+    except NameRefused:
+        return bool(getattr(item, "_type_bound", False))
+    return False
 
 
 def _schema_objects(mc: MigrationContext | None) -> SchemaObjects:
@@ -102,7 +115,7 @@ def _added_column_names(operation: Any, mc: MigrationContext | None) -> None:
         setattr(operation, NAMING, dict(convention))
 
 
-#: the attribute an :class:`~alembic.operations.ops.AddColumnOp` carries its naming convention in
+#: the attribute an ``AddColumnOp`` / ``AlterColumnOp`` carries the naming convention in
 NAMING = "dsql_migrate_naming"
 
 _SETTLE: dict[type[Any], Any] = {
@@ -114,6 +127,7 @@ _SETTLE: dict[type[Any], Any] = {
     ops.CreatePrimaryKeyOp: _constraint_name,
     ops.DropConstraintOp: _dropped_constraint_name,
     ops.AddColumnOp: _added_column_names,
+    ops.AlterColumnOp: _added_column_names,  # the CHECKs of an Enum / Boolean type
 }
 
 __all__ = ["NAMING", "settle_op", "settle_table", "stock_name"]
