@@ -223,18 +223,26 @@ def conditional_ops(recorded: Sequence[ops.MigrateOperation], live: Snapshot,
     ``if_not_exists=True`` creates of objects that are, as PostgreSQL would skip them; decided
     against the live schema and the revision's earlier ops, and said in the plan's warnings."""
     present: dict[tuple[str, str], bool] = {}  # (kind, qualified name) -> there now
+    live_names: dict[tuple[str | None, str], str] = {}  # table renamed earlier -> live name
 
     def there(kind: str, name: str, schema: str | None, table: str | None) -> bool:
         key = (kind, f"{schema or 'public'}.{name}")
         if key not in present:
-            present[key] = _live_has(live, kind, name, schema, table)
+            live_table = live_names.get((schema, table), table) if table else None
+            present[key] = _live_has(live, kind, name, schema, live_table)
         return present[key]
 
     out: list[ops.MigrateOperation] = []
-    for position, op in enumerate(recorded):
+    for position, given in enumerate(recorded):
+        op = given
         if isinstance(op, RawSqlOp):
             # SQL of its own may create or drop anything: what follows runs as written
             return out + list(recorded[position:])
+        if isinstance(op, ops.RenameTableOp):
+            old = live_names.pop((op.schema, op.table_name), op.table_name)
+            live_names[(op.schema, str(op.new_table_name))] = old
+        if isinstance(op, ops.DropConstraintOp) and op.constraint_type is None:
+            op = _typed_drop(op, live, live_names)
         found = _conditional(op)
         if found is None:
             out.append(op)
@@ -250,6 +258,20 @@ def conditional_ops(recorded: Sequence[ops.MigrateOperation], live: Snapshot,
         present[(kind, f"{schema or 'public'}.{name}")] = creates
         out.append(op)
     return out
+
+
+def _typed_drop(op: ops.DropConstraintOp, live: Snapshot,
+                live_names: Mapping[tuple[str | None, str], str]) -> ops.DropConstraintOp:
+    """A drop of a constraint of unknown kind (SQL the revision wrote) that is the live
+    table's primary key, as a drop of the primary key: the planner recreates the table
+    (DSQL cannot DROP the primary key), as for ``op.drop_constraint(type_="primary")``."""
+    table = live.table(live_names.get((op.schema, op.table_name), op.table_name), op.schema)
+    found = table.constraint(str(op.constraint_name)) if table is not None else None
+    if found is None or found.kind != "primary_key":
+        return op
+    typed = copy.copy(op)
+    typed.constraint_type = "primary"
+    return typed
 
 
 def _conditional(op: ops.MigrateOperation) -> tuple[str, str, str | None, str | None, bool,

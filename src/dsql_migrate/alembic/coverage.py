@@ -25,6 +25,7 @@ from ..lint import LintSettings, Severity, lint_script
 from ..ops import ChangePrimaryKeyOp, ValidateConstraintOp
 from ..profiles import Capability, Profile
 from ..sql import quote_literal, quote_qualified
+from .names import NAMING, settle_table
 from .ops import (
     BackfillOp,
     BulkRowsOp,
@@ -255,10 +256,13 @@ def _drop_table_comment(operation: ops.DropTableCommentOp,
 
 
 def _column_items(table_name: str, column: sa.Column[Any], schema: str | None,
+                  convention: dict[str, Any] | None = None,
                   ) -> tuple[sa.Column[Any], list[ops.MigrateOperation]]:
     """``column`` without what SQLAlchemy attaches to its table (foreign keys, unique, index,
-    an Enum's CHECK), and those as the ops Alembic's ``add_column`` emits after the column."""
-    table = sa.Table(table_name, sa.MetaData(), column._copy(), schema=schema)
+    an Enum's CHECK), and those as the ops Alembic's ``add_column`` emits after the column,
+    named as stock Alembic names them (the context's naming convention, :mod:`.names`)."""
+    md = sa.MetaData(naming_convention=convention) if convention else sa.MetaData()
+    table = settle_table(sa.Table(table_name, md, column._copy(), schema=schema))
     copied = table.c[column.name]
     extra: list[ops.MigrateOperation] = []
     for constraint in sorted(table.constraints, key=lambda c: str(c.name or "")):
@@ -319,11 +323,13 @@ def _check_op(constraint: sa.CheckConstraint, table: str, column: str,
                                        sa.text(condition), schema=schema)
 
 
-def _type_checks(table: str, column: str, type_: Any,
-                 schema: str | None) -> list[ops.CreateCheckConstraintOp]:
+def _type_checks(table: str, column: str, type_: Any, schema: str | None,
+                 convention: dict[str, Any] | None = None) -> list[ops.CreateCheckConstraintOp]:
     """The CHECK constraints an Enum / Boolean column type creates on PostgreSQL (a
-    non-native Enum with ``create_constraint=True``), as Alembic's impl adds them."""
-    t = sa.Table(table, sa.MetaData(), sa.Column(column, type_), schema=schema)
+    non-native Enum with ``create_constraint=True``), as Alembic's impl adds them, named by
+    the context's naming convention as stock Alembic names them (:mod:`.names`)."""
+    md = sa.MetaData(naming_convention=convention) if convention else sa.MetaData()
+    t = settle_table(sa.Table(table, md, sa.Column(column, type_), schema=schema))
     compiler = _PG.ddl_compiler(_PG, sa.schema.CreateTable(t))
     out = []
     for constraint in t.constraints:
@@ -343,7 +349,8 @@ def _type_checks(table: str, column: str, type_: Any,
         "refused")
 def _add_column(operation: ops.AddColumnOp, ctx: ExpandContext) -> list[ops.MigrateOperation]:
     _refuse_native_enums(operation.table_name, [(operation.column.name, operation.column.type)])
-    column, extra = _column_items(operation.table_name, operation.column, operation.schema)
+    column, extra = _column_items(operation.table_name, operation.column, operation.schema,
+                                  getattr(operation, NAMING, None))
     _refuse_foreign_keys(operation.table_name, [
         f"{e.constraint_name}" for e in extra if isinstance(e, ops.CreateForeignKeyOp)], ctx)
     added = ops.AddColumnOp(operation.table_name, column, schema=operation.schema,
@@ -383,9 +390,11 @@ def _alter_column(operation: ops.AlterColumnOp, ctx: ExpandContext) -> list[ops.
     if existing is not None and operation.modify_type is not None:
         # Alembic's alter_column: the old type's constraints go, the new type's come
         before = [ops.DropConstraintOp(c.constraint_name, table, type_="check", schema=schema)
-                  for c in _type_checks(table, operation.column_name, existing, schema)]
+                  for c in _type_checks(table, operation.column_name, existing, schema,
+                                        getattr(operation, NAMING, None))]
         name = operation.modify_name or operation.column_name
-        after = list(_type_checks(table, name, operation.modify_type, schema))
+        after = list(_type_checks(table, name, operation.modify_type, schema,
+                                  getattr(operation, NAMING, None)))
         if isinstance(operation.modify_type, sqltypes.SchemaType):
             operation.modify_type = _without_constraint(operation.modify_type)
     comment = operation.modify_comment
@@ -447,7 +456,9 @@ covers(ops.DropConstraintOp, "op.drop_constraint, batch_op.drop_constraint",
 
 COVERAGE[ops.ExecuteSQLOp] = Coverage(
     ops.ExecuteSQLOp, "op.execute", "split into statements and linted: DSQL-illegal SQL is "
-    "refused; each statement its own transaction (async index builds waited for)",
+    "refused; each statement its own transaction (async index builds waited for), after the "
+    "ops above it (they run first, as a part); nothing but ALTER TABLE ... DROP CONSTRAINT "
+    "[IF EXISTS]: recorded as op.drop_constraint",
     "as current, with classic's rules", None)
 COVERAGE[ops.BulkInsertOp] = Coverage(
     ops.BulkInsertOp, "op.bulk_insert", "INSERT in batches within the row limit",

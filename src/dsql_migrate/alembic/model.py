@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql
 from ..diff import reflect
 from ..errors import DsqlMigrateError, ExitCode
 from ..ops import ChangePrimaryKeyOp
+from .names import settle_table
 from .ops import UniqueUsingIndexOp
 
 _KEEP: Any = object()
@@ -41,7 +42,8 @@ class BuiltCreateTableOp(ops.CreateTableOp):
     def of(cls, op: ops.CreateTableOp, mc: Any = None) -> BuiltCreateTableOp:
         built = cls.__new__(cls)
         built.__dict__.update(op.__dict__)
-        built.table = op.to_table(mc)
+        # its constraints and indexes named as PostgreSQL gets them from stock Alembic
+        built.table = settle_table(op.to_table(mc))
         return built
 
     def to_table(self, migration_context: Any = None) -> sa.Table:
@@ -91,9 +93,15 @@ def _copy_column(column: sa.Column[Any], *, name: str | None = None, type_: Any 
 def _rebuild(md: sa.MetaData, table: sa.Table, *, name: str | None = None,
              drop: frozenset[str] = frozenset(),
              change: Callable[[sa.Column[Any]], sa.Column[Any]] | None = None,
-             renamed: dict[str, str] | None = None, keep_pk_name: bool = True) -> sa.Table:
-    """``table`` built again (dropping, changing or renaming columns), in place of the old."""
+             renamed: dict[str, str] | None = None, keep_pk_name: bool = True,
+             retarget: tuple[str, str] | None = None) -> sa.Table:
+    """``table`` built again (dropping, changing or renaming columns), in place of the old;
+    ``retarget`` (old, new table key): its foreign keys to a renamed table follow it."""
     renamed = renamed or {}
+
+    def target(fullname: str) -> str:
+        referent, _, column = fullname.rpartition(".")
+        return f"{retarget[1]}.{column}" if retarget and referent == retarget[0] else fullname
 
     def new_name(col: str) -> str:
         return renamed.get(col, col)
@@ -118,7 +126,8 @@ def _rebuild(md: sa.MetaData, table: sa.Table, *, name: str | None = None,
                                                 name=constraint.name))
         elif isinstance(constraint, sa.ForeignKeyConstraint):
             items.append(sa.ForeignKeyConstraint(
-                [new_name(n) for n in names], [e.target_fullname for e in constraint.elements],
+                [new_name(n) for n in names], [target(e.target_fullname)
+                                               for e in constraint.elements],
                 name=constraint.name, ondelete=constraint.ondelete,
                 onupdate=constraint.onupdate))
     indexes = []
@@ -173,9 +182,17 @@ def _drop_table(md: sa.MetaData, op: ops.DropTableOp) -> None:
 
 
 def _rename_table(md: sa.MetaData, op: ops.RenameTableOp) -> None:
+    """The table under its new name; foreign keys to it (its own too) follow it, as they do
+    in PostgreSQL (a key refers to the table, not to its name)."""
     table = _table(md, op.table_name, op.schema)
-    if table is not None:
-        _rebuild(md, table, name=op.new_table_name)
+    if table is None:
+        return
+    moved = (table_key(op.table_name, op.schema), table_key(op.new_table_name, op.schema))
+    _rebuild(md, table, name=op.new_table_name, retarget=moved)
+    for other in list(md.tables.values()):
+        if any(e.target_fullname.rpartition(".")[0] == moved[0]
+               for fk in other.foreign_key_constraints for e in fk.elements):
+            _rebuild(md, other, retarget=moved)
 
 
 def _add_column(md: sa.MetaData, op: ops.AddColumnOp) -> None:

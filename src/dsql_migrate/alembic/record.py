@@ -22,6 +22,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import pglast
+import psycopg
 import sqlalchemy as sa
 from alembic import op as op_module
 from alembic.operations import Operations, ops
@@ -30,6 +32,7 @@ from alembic.runtime.migration import MigrationContext
 from ..errors import DsqlMigrateError, ExitCode
 from .batch import recording_batch_alter_table
 from .model import BuiltCreateTableOp
+from .names import settle_op
 
 WHERE = "dsql_migrate_where"
 #: the hook called before a statement of the revision runs on the connection:
@@ -114,6 +117,10 @@ class Recorder:
         self.flushed = 0
         self.path: str | None = None
         self._in_hook = False
+        #: run the ops up to each ``op.execute`` before recording what follows it (a run, not
+        #: a dry run): the planner orders a revision's ops (renames first, recreations before
+        #: other changes), and SQL of the revision's own must see exactly the ops before it
+        self.sql_in_order = False
 
     def line(self) -> str | None:
         """``file.py:LINE`` of the revision's line running now."""
@@ -121,10 +128,18 @@ class Recorder:
 
     def invoke(self, operation: ops.MigrateOperation) -> Any:
         where = revision_line(self.path)
+        dropped = constraint_drops(operation)
+        if dropped:
+            for drop in dropped:
+                self.invoke(mark(drop, where))
+            return None
+        if not isinstance(operation, ops.ExecuteSQLOp):
+            self._after_sql()
         if isinstance(operation, ops.CreateTableOp):
             built = BuiltCreateTableOp.of(operation, self.mc)
             self.recorded.append(mark(built, where))
             return built.table  # revisions pass it to op.bulk_insert
+        settle_op(operation, self.mc)  # the names stock Alembic would send
         self.recorded.append(mark(operation, where))
         return None
 
@@ -155,6 +170,28 @@ class Recorder:
                 previous._install_proxy()
         return self.recorded
 
+    def _after_sql(self) -> None:
+        """When the last op recorded is SQL of the revision's own (``op.execute``, or DDL
+        sent through the connection) and another op follows: the ops so far, that SQL last,
+        run as a part of their own (:mod:`.segments`), so the planner cannot move a later op
+        (a rename, a recreation) before the SQL, nor the SQL before an earlier op."""
+        pending = self.pending()
+        if not (self.sql_in_order and pending and isinstance(pending[-1], ops.ExecuteSQLOp)
+                and self.on_connection_use is not None and not self._in_hook):
+            return
+        last = pending[-1]
+        try:
+            text = str(last.sqltext)
+        except sa.exc.SQLAlchemyError:
+            text = type(last.sqltext).__name__
+        self._in_hook = True
+        try:
+            self.on_connection_use(pending, where_of(last) or "the revision",
+                                   f"op.execute: {text}")
+        finally:
+            self._in_hook = False
+        self.flushed = len(self.recorded)
+
     def _no_bind(self) -> Any:
         return _OfflineBind(self, self.mc.dialect)
 
@@ -175,9 +212,11 @@ class Recorder:
         # client-side cursor instead (the same rows, buffered). Left so: the revision may
         # have set stream_results on the connection itself (execution_options works in place)
         engine.dialect.supports_server_side_cursors = False
+        restore = _bind_client_side(self.mc.connection)
         try:
             yield
         finally:
+            restore()
             sa.event.remove(engine, "before_cursor_execute", self._before_statement)
 
     def _before_statement(self, conn: Any, cursor: Any, statement: str, parameters: Any,
@@ -228,6 +267,34 @@ class Recorder:
         return RevisionCodeError(f"{where}: {detail}", hint=hint)
 
 
+def constraint_drops(operation: ops.MigrateOperation) -> list[ops.DropConstraintOp]:
+    """An ``op.execute`` of nothing but ``ALTER TABLE t DROP CONSTRAINT [IF EXISTS] c``, as
+    the ``op.drop_constraint(..., if_exists=...)`` ops that send the same SQL (airflow drops
+    keys by name in SQL): the model and the planner follow them (a dropped primary key, a
+    key of a renamed table), where SQL text is opaque to both."""
+    if not isinstance(operation, ops.ExecuteSQLOp) or not isinstance(operation.sqltext, str):
+        return []
+    try:
+        statements = pglast.parse_sql(operation.sqltext)
+    except pglast.parser.ParseError:
+        return []  # the linter says what is wrong with it
+    out: list[ops.DropConstraintOp] = []
+    for raw in statements:
+        stmt = raw.stmt
+        if not (isinstance(stmt, pglast.ast.AlterTableStmt) and stmt.relation is not None
+                and stmt.relation.relname and not stmt.missing_ok and stmt.cmds
+                and stmt.objtype == pglast.enums.ObjectType.OBJECT_TABLE):
+            return []
+        for cmd in stmt.cmds:
+            if cmd.subtype != pglast.enums.AlterTableType.AT_DropConstraint or not cmd.name \
+                    or cmd.behavior != pglast.enums.DropBehavior.DROP_RESTRICT:
+                return []
+            out.append(ops.DropConstraintOp(
+                cmd.name, str(stmt.relation.relname), schema=stmt.relation.schemaname,
+                if_exists=bool(cmd.missing_ok) or None))
+    return out
+
+
 class _OfflineBind:
     """``op.get_bind()`` under ``upgrade --sql``: its dialect answers (revisions ask
     ``bind.dialect.name``), anything else says the revision needs a live connection."""
@@ -239,6 +306,24 @@ class _OfflineBind:
     def __getattr__(self, name: str) -> Any:
         raise NeedsConnection(self._recorder.line() or "the revision",
                               f"uses op.get_bind().{name}", str(self._recorder.offline))
+
+
+def _bind_client_side(connection: Any) -> Callable[[], None]:
+    """The revision's statements bind their values client-side, as psycopg2 does (PostgreSQL's
+    default driver in SQLAlchemy, the one revisions are written and tested with): psycopg 3
+    binds them on the server, which cannot type a value PostgreSQL has no context for
+    (``json_build_object('k', :v)``: "could not determine data type of parameter $1").
+    Returns what puts the connection's own cursors back."""
+    raw = getattr(getattr(connection, "connection", None), "dbapi_connection", None)
+    if not isinstance(raw, psycopg.Connection):
+        return lambda: None
+    before = raw.cursor_factory
+    raw.cursor_factory = psycopg.ClientCursor
+
+    def restore() -> None:
+        raw.cursor_factory = before
+
+    return restore
 
 
 def _row_limit(exc: sa.exc.DBAPIError) -> str | None:

@@ -259,6 +259,7 @@ def _record_and_compile(mc: MigrationContext, step: Any, settings: DsqlSettings,
                         settings.on_event,
                         abandon_previous=settings.run_options.abandon_previous)
     recorder.on_connection_use = segments.before_statement
+    recorder.sql_in_order = True
     segments.load_done_writes()
     engine = mc.connection.engine
     segments.listen(engine)

@@ -123,8 +123,8 @@ class Segments:
                     raise
 
                 self.on_event(Event("revision.part",
-                                    f"{label}: the ops before {where} run first, since the "
-                                    f"revision uses the connection there "
+                                    f"{label}: the ops up to {where} run first, since the "
+                                    f"revision runs SQL there "
                                     f"({preview(statement, 60)})", data={"label": label}))
             self.apply(plan, label)
         finally:

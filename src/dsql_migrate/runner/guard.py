@@ -159,6 +159,7 @@ def tolerant_differences(plan: Plan, live: Mapping[str, Any]) -> list[Difference
     promise = plan.promise or {}
     swapped = _swapped(plan)
     dropped = _dropped_by_steps(plan)
+    renames = _plan_renames(promise)
     out: list[Difference] = []
     for key in sorted(plan.premise):
         before, after, now = plan.premise[key], promise.get(key, plan.premise[key]), live.get(key)
@@ -177,9 +178,40 @@ def tolerant_differences(plan: Plan, live: Mapping[str, Any]) -> list[Difference
         if key.split(".", 1)[-1] in swapped and isinstance(before, Mapping):
             now = _names_freed_back(now, before)
         before, after, now = (_without_dropped_views(fp, dropped) for fp in (before, after, now))
-        out.extend(d for d in _object_differences(key, before, after, now)
-                   if not (d.sign == "-" and d.name in dropped))
+        found = _object_differences(key, before, after, now)
+        if found and renames:
+            # a foreign key to a table the plan renames reads the new name once renamed
+            moved = {(d.sign, d.kind, d.name) for d in _object_differences(
+                key, _references_renamed(before, renames), after, now)}
+            found = [d for d in found if (d.sign, d.kind, d.name) in moved]
+        out.extend(d for d in found if not (d.sign == "-" and d.name in dropped))
     return out
+
+
+def _plan_renames(promise: Mapping[str, Any]) -> dict[str, str]:
+    """Tables the plan renames: old key -> new key."""
+    return {str(after[RENAMED_FROM]): key for key, after in promise.items()
+            if isinstance(after, Mapping) and RENAMED_FROM in after}
+
+
+def _references_renamed(before: Any, renames: Mapping[str, str]) -> Any:
+    """``before`` with its foreign keys to a table the plan renames under the new name."""
+    if not isinstance(before, Mapping) or not isinstance(before.get("constraints"), Mapping):
+        return before
+    from ..planner._sql import q
+
+    def moved(item: Any) -> Any:
+        if not isinstance(item, Mapping) or item.get("ref_table") not in renames:
+            return item
+        old, new = str(item["ref_table"]), renames[str(item["ref_table"])]
+        definition = str(item.get("definition", ""))
+        for name_old, name_new in ((old, new), (old.split(".", 1)[-1], new.split(".", 1)[-1])):
+            definition = definition.replace(f"REFERENCES {q(name_old)}(",
+                                            f"REFERENCES {q(name_new)}(")
+        return {**item, "ref_table": new, "definition": definition}
+
+    return {**before, "constraints": {name: moved(item)
+                                      for name, item in before["constraints"].items()}}
 
 
 def _without_dropped_views(fingerprint: Any, dropped: set[str]) -> Any:
