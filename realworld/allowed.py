@@ -105,12 +105,13 @@ def _extension_statement(node: Any, left: set[str]) -> bool:
 
 
 def _special_index(stmt: Any) -> bool:
-    """A method other than btree, or a key with an operator class or an order (ASC/DESC,
-    NULLS FIRST/LAST)."""
+    """A method other than btree, or a key with an operator class or an order other than the
+    default (``DESC``, ``NULLS FIRST``). An explicit ``ASC`` (``NULLS LAST``) makes the plain
+    index: DSQL rejects the words, but not the index, which the plugin must build."""
     method = (stmt.accessMethod or "btree").lower()
     return method != "btree" or any(
-        getattr(e, "opclass", None) or e.ordering.name != "SORTBY_DEFAULT"
-        or e.nulls_ordering.name != "SORTBY_NULLS_DEFAULT"
+        getattr(e, "opclass", None) or e.ordering.name == "SORTBY_DESC"
+        or e.nulls_ordering.name == "SORTBY_NULLS_FIRST"
         for e in stmt.indexParams or ())
 
 
@@ -146,7 +147,7 @@ LEFT_OUT: tuple[LeftOut, ...] = (
             _extension_statement, lambda key, stock: key[0] == "extension"),
     LeftOut("plain-btree-indexes",
             "DSQL indexes are btree with plain keys: USING <method>, operator classes and "
-            "ASC/DESC/NULLS orders on keys are rejected (DSQL.md §1: ASC/DESC on index keys, "
+            "DESC/NULLS FIRST keys are rejected (DSQL.md §1: ASC/DESC on index keys, "
             "opclasses, USING method)",
             _index_statement, _index_object),
 )

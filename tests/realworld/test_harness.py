@@ -158,6 +158,8 @@ def test_resync_leaves_out_what_dsql_cannot_have() -> None:
                              "CREATE INDEX ix_t ON t (a)") == (
         "CREATE TABLE t (a int);\nCREATE INDEX ix_t ON t (a)")
     assert statements.filter("CREATE INDEX ix_end ON flow (end_time DESC)") == NO_OP
+    ascending = "CREATE INDEX ix_start ON flow (start_time ASC NULLS LAST)"
+    assert statements.filter(ascending) == ascending  # the plain index: DSQL can have it
     assert statements.filter("DROP INDEX ix_name") == NO_OP
     assert statements.filter("DROP INDEX ix_plain") == "DROP INDEX ix_plain"
     assert [name for name, _ in statements.left_out] == [
