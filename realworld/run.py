@@ -21,13 +21,14 @@ Side (a) runs on a plain PostgreSQL server of its own, the installation on this 
 the most extensions (:mod:`realworld.stock_server`): a history may create extensions.
 
 After any outcome but ``same`` the plugin side is *resynchronised*: its database is emptied and
-stock Alembic replays the history up to this revision through the raw connection, so that the
-next revision starts from exactly the schema stock Alembic has, and one problem is reported
-once, not again for every later revision. Two caveats, both said in the revisions' details:
-what DSQL cannot have at all (:data:`realworld.allowed.LEFT_OUT`: extensions, indexes with a
-method, operator class or key order) is left out of the replay and is an allowed difference
-from then on; and the replayed schema holds what only stock Alembic makes (a ``SERIAL``'s
-sequence, say), which later revisions then run on.
+gets a copy (``pg_dump``, schema and rows) of the *mirror*, a database on the emulator's server
+where stock Alembic replays the history up to this revision (incrementally, from one resync to
+the next), so that the next revision starts from exactly the schema stock Alembic has, and one
+problem is reported once, not again for every later revision. Two caveats, both said in the
+revisions' details: what DSQL cannot have at all (:data:`realworld.allowed.LEFT_OUT`:
+extensions, indexes with a method, operator class or key order) is left out of the replay and
+is an allowed difference from then on; and the replayed schema holds what only stock Alembic
+makes (a ``SERIAL``'s sequence, say), which later revisions then run on.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import contextlib
 import io
 import os
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -46,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from alembic.config import Config
@@ -189,6 +191,17 @@ class Sides:
     dsql_url: str       # the emulator (DSQL rules)
     stock_db: str
     stock_server: str = ""  # side (a)'s server (see realworld.stock_server); "": raw_url's
+    server_bin: str = ""    # the emulator server's programs (pg_dump, psql) for the resync
+
+    @property
+    def mirror_db(self) -> str:
+        return self.stock_db + "_mirror"
+
+    @property
+    def mirror_url(self) -> str:
+        """The mirror: stock Alembic's replay on the emulator's server (see the module
+        docstring), which the plugin side is resynchronised from."""
+        return _with_database(self.raw_url, self.mirror_db)
 
     @property
     def stock_admin_url(self) -> str:
@@ -212,6 +225,38 @@ class Sides:
     def drop_stock(self) -> None:
         with psycopg.connect(self.stock_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.stock_db}" WITH (FORCE)')
+        self.drop_mirror()
+
+    def create_mirror(self) -> None:
+        self.drop_mirror()
+        with psycopg.connect(self.raw_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.mirror_db}"')
+
+    def drop_mirror(self) -> None:
+        with psycopg.connect(self.raw_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.mirror_db}" WITH (FORCE)')
+
+    def copy_mirror(self) -> None:
+        """The mirror's schema and rows into the (emptied) plugin side, with the emulator
+        server's own ``pg_dump`` and ``psql`` (passwords in the environment, not the
+        command line)."""
+        source, target = urlsplit(self.mirror_url), urlsplit(self.plugin_raw_url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env.update(PGHOST=source.hostname or "", PGPORT=str(source.port or 5432),
+                   PGUSER=unquote(source.username or ""),
+                   PGPASSWORD=unquote(source.password or ""))
+        binary = Path(self.server_bin) if self.server_bin else Path()
+        dump = subprocess.run(
+            [str(binary / "pg_dump"), "--no-owner", "--no-privileges", "-d", self.mirror_db],
+            capture_output=True, env=env, check=False, timeout=600)
+        if dump.returncode != 0:
+            raise RuntimeError("pg_dump of the mirror failed: " + dump.stderr.decode()[-500:])
+        restore = subprocess.run(
+            [str(binary / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+             "-d", target.path.lstrip("/") or "postgres"],
+            input=dump.stdout, capture_output=True, env=env, check=False, timeout=600)
+        if restore.returncode != 0:
+            raise RuntimeError("restoring the mirror failed: " + restore.stderr.decode()[-500:])
 
     def reset_plugin(self) -> None:
         """Empty the plugin side: every user schema (and the plugin's state) goes."""
@@ -246,6 +291,9 @@ class HistoryRun:
         self.left_out: dict[snapshot.Key, str] = {}
         #: objects of the last resync that only stock Alembic makes (SERIAL sequences, ...)
         self.stock_made: set[snapshot.Key] = set()
+        #: what the mirror's replay left out so far, and whether the mirror has been built
+        self.mirror_filter = StatementFilter()
+        self.mirror_built = False
 
     def _config(self, name: str, url: str, *, plugin: bool) -> Config:
         cfg = project.make(self.workdir / name, self.versions, url, plugin=plugin,
@@ -275,7 +323,7 @@ class HistoryRun:
     def _run(self, result: HistoryResult) -> None:
         stock = self._config("stock", self.sides.stock_url, plugin=False)
         plugin = self._config("plugin", self.sides.dsql_url, plugin=True)
-        plugin_raw = self._config("plugin-raw", self.sides.plugin_raw_url, plugin=False)
+        mirror = self._config("mirror", self.sides.mirror_url, plugin=False)
         try:
             files = self._files(stock)
         except Exception as exc:
@@ -288,7 +336,7 @@ class HistoryRun:
             steps, stock_error = self._stock_run(stock)
             plugin_before = snapshot.of_url(self.sides.plugin_raw_url)
             for revision, stock_after in steps:
-                outcome = self._revision(revision, files[revision], plugin, plugin_raw,
+                outcome = self._revision(revision, files[revision], plugin, mirror,
                                          stock_after, plugin_before)
                 result.revisions.append(outcome)
                 if self.progress:
@@ -359,7 +407,7 @@ class HistoryRun:
             return exc
         return None
 
-    def _revision(self, revision: str, file: str, plugin: Config, plugin_raw: Config,
+    def _revision(self, revision: str, file: str, plugin: Config, mirror: Config,
                   stock_after: snapshot.State, plugin_before: snapshot.State,
                   ) -> RevisionResult:
         started = time.monotonic()
@@ -372,7 +420,7 @@ class HistoryRun:
             self._classify_applied(outcome, stock_after, plugin_after)
         self._resync_caveat(outcome, plugin_after[0])
         if outcome.classification != SAME:
-            outcome.detail += self._resync(plugin_raw, stock_after)
+            outcome.detail += self._resync(mirror, stock_after)
             self.resynced = revision
         outcome.seconds = time.monotonic() - started
         return outcome
@@ -442,20 +490,37 @@ class HistoryRun:
                                 destination_rev=revision, tag=None):
             script.run_env()
 
-    def _resync(self, plugin_raw: Config, stock: snapshot.State) -> str:
+    def _advance_mirror(self, mirror: Config, heads: frozenset[str]) -> None:
+        """The mirror up to ``heads``: onwards from where it is, or built again from the
+        base when that fails (a history may depend on running in one ``upgrade``, as optuna's
+        does on SQLAlchemy remembering the enum types it created)."""
+        if self.mirror_built:
+            try:
+                self._upgrade_mirror(mirror, heads)
+                return
+            except Exception as exc:
+                self.log.write("the mirror is built again: "
+                               f"{_error_text(exc, self.versions)}\n")
+        self.sides.create_mirror()
+        self.mirror_filter = StatementFilter()
+        mirror.attributes["statement_filter"] = self.mirror_filter
+        if self.history.setup:
+            SETUPS[self.history.setup](project.sqlalchemy_url(self.sides.mirror_url))
+        self._upgrade_mirror(mirror, heads)
+        self.mirror_built = True
+
+    def _upgrade_mirror(self, mirror: Config, heads: frozenset[str]) -> None:
+        for head in sorted(heads):
+            with contextlib.redirect_stderr(self.log):
+                self._alembic_upgrade(mirror, head)
+
+    def _resync(self, mirror: Config, stock: snapshot.State) -> str:
         """Make the plugin side equal to the stock side (see the module docstring), leaving
         out what DSQL cannot have; returns what the revision's detail must say about it."""
+        self._advance_mirror(mirror, stock[1])
+        statements = self.mirror_filter
         self.sides.reset_plugin()
-        if self.history.setup:
-            SETUPS[self.history.setup](project.sqlalchemy_url(self.sides.plugin_raw_url))
-        statements = StatementFilter()
-        plugin_raw.attributes["statement_filter"] = statements
-        try:
-            for head in sorted(stock[1]):
-                with contextlib.redirect_stderr(self.log):
-                    self._alembic_upgrade(plugin_raw, head)
-        finally:
-            del plugin_raw.attributes["statement_filter"]
+        self.sides.copy_mirror()
         replayed = snapshot.of_url(self.sides.plugin_raw_url)
         self.left_out, unexplained = {}, []
         for diff in differences(stock[0], replayed[0]):
@@ -484,6 +549,7 @@ class Target:
     dsql_url: str
     stock_url: str = ""      # side (a)'s server's superuser URL; "": the emulator's server
     stock_server: str = ""   # which installation that is, for the report
+    server_bin: str = ""     # the emulator server's programs (pg_dump, psql)
 
 
 @contextlib.contextmanager
@@ -501,7 +567,8 @@ def local_target(directory: Path | None, profile: str) -> Iterator[Target]:
         url = instance.start()
         stack.callback(instance.destroy)
         stock_url, line = stack.enter_context(stock_server(directory / "stock"))
-        yield Target(instance.raw_url(), url, stock_url, line)
+        yield Target(instance.raw_url(), url, stock_url, line,
+                     instance.postgres.status().bin_dir or "")
 
 
 def run_histories(histories: list[History], *, target: Target, cache: Path,
@@ -512,7 +579,8 @@ def run_histories(histories: list[History], *, target: Target, cache: Path,
     results = []
     for history in histories:
         sides = Sides(target.raw_url, target.dsql_url,
-                      f"realworld_stock_{uuid.uuid4().hex[:8]}", target.stock_url)
+                      f"realworld_stock_{uuid.uuid4().hex[:8]}", target.stock_url,
+                      target.server_bin)
         with tempfile.TemporaryDirectory(prefix=f"realworld-{history.name}-") as tmp:
             def report(outcome: RevisionResult, history: History = history) -> None:
                 if progress:
