@@ -518,7 +518,7 @@ class HistoryRun:
         """Make the plugin side equal to the stock side (see the module docstring), leaving
         out what DSQL cannot have; returns what the revision's detail must say about it."""
         self._advance_mirror(mirror, stock[1])
-        statements = self.mirror_filter
+        statements = self.mirror_filter  # the replay's statements it left out, so far
         self.sides.reset_plugin()
         self.sides.copy_mirror()
         replayed = snapshot.of_url(self.sides.plugin_raw_url)
@@ -531,14 +531,25 @@ class HistoryRun:
             else:
                 self.left_out[diff.key] = rule.name
         self.stock_made = {k for k, v in replayed[0].items() if snapshot.stock_made(k, v)}
-        note = ""
-        if statements.left_out:
-            note += " [left out of the resync: " + "; ".join(
-                f"{name}: {text[:80]}" for name, text in statements.left_out) + "]"
+        note = left_out_note(self.left_out, len(statements.left_out))
         if unexplained or replayed[1] != stock[1]:
             note += (f" [the resync left {len(unexplained)} unexplained difference(s): "
                      + "; ".join(unexplained[:3]) + "]")
         return note
+
+
+def left_out_note(left_out: dict[snapshot.Key, str], statements: int) -> str:
+    """What a revision's detail says about the objects its resync left out, by rule: the
+    objects themselves, whether a statement of the replay made them or the replay's own
+    fallback did not (airflow's DO block creates ``pgcrypto`` only where it can)."""
+    if not left_out:
+        return ""
+    by_rule: dict[str, list[str]] = {}
+    for key, rule in sorted(left_out.items()):
+        by_rule.setdefault(rule, []).append(snapshot.describe(key))
+    listed = "; ".join(f"{rule}: {', '.join(names)}" for rule, names in by_rule.items())
+    return (f" [left out of the resync, DSQL cannot have them ({statements} statement(s) of "
+            f"the replay skipped): {listed}]")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from realworld.run import (  # noqa: E402
     RevisionResult,
     Sides,
     Target,
+    left_out_note,
     local_target,
     run_histories,
 )
@@ -247,3 +248,15 @@ def test_resync_copies_the_mirror_exactly(raw_url: str, scratch_url: str,
                 (1, "a"), (2, "a")]
     finally:
         sides.drop_mirror()
+
+
+def test_the_resynced_revision_names_every_object_left_out() -> None:
+    """Also one no statement made (airflow 0042's DO block installs pgcrypto only where it
+    can): the note lists objects, by rule."""
+    note = left_out_note({("extension", "pgcrypto"): "no-extensions",
+                          ("index", "flow", "ix_b"): "plain-btree-indexes",
+                          ("index", "flow", "ix_a"): "plain-btree-indexes"}, 2)
+    assert note == (" [left out of the resync, DSQL cannot have them (2 statement(s) of the "
+                    "replay skipped): no-extensions: extension pgcrypto; plain-btree-indexes: "
+                    "index flow.ix_a, index flow.ix_b]")
+    assert left_out_note({}, 0) == ""
