@@ -202,19 +202,34 @@ def test_cache_lock_is_exclusive(tmp_path: Path) -> None:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
 
 
-def test_stock_server_prefers_the_installation_with_extensions(tmp_path: Path) -> None:
-    """Side (a)'s server is the PostgreSQL installation with the most extensions."""
-    for name, extensions in (("plain", 1), ("contrib", 3)):
+def test_stock_server_prefers_the_installation_with_extensions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Side (a)'s server is the PostgreSQL installation with the most extensions, the newest
+    among equals, wherever the emulator's binary search finds them."""
+    import dsql_migrate.local.binaries as binaries
+
+    def install(name: str, major: int, extensions: int) -> Path:
         folder = tmp_path / name / "share" / "extension"
         folder.mkdir(parents=True)
         for i in range(extensions):
             (folder / f"e{i}.control").write_text("")
-        (tmp_path / name / "bin").mkdir()
-    assert stock_server.extension_count(tmp_path / "contrib" / "bin") == 3
-    assert stock_server.extension_count(tmp_path / "plain" / "bin") == 1
+        bin_dir = tmp_path / name / "bin"
+        bin_dir.mkdir()
+        for program in ("initdb", "pg_ctl", "postgres"):
+            (bin_dir / program).write_text(
+                f"#!/bin/sh\necho 'postgres (PostgreSQL) {major}.2'\n")
+            (bin_dir / program).chmod(0o755)
+        return bin_dir
+
+    bundled = install("bundled", 16, 2)
+    contrib = install("contrib", 15, 40)
+    newer = install("newer", 17, 40)
+    monkeypatch.setattr(binaries, "candidate_dirs", lambda: iter([bundled, contrib, newer]))
     found = stock_server.candidates()
-    assert found, "no PostgreSQL installation found"
-    assert found == sorted(found, key=lambda c: (c.extensions, c.major), reverse=True)
+    assert [(c.bin_dir, c.major, c.extensions) for c in found] == [
+        (newer, 17, 40), (contrib, 15, 40), (bundled, 16, 2)]
+    monkeypatch.setenv(stock_server.ENV_BIN, str(bundled))
+    assert [c.bin_dir for c in stock_server.candidates()] == [bundled]
 
 
 def test_resync_copies_the_mirror_exactly(raw_url: str, scratch_url: str,
