@@ -54,8 +54,8 @@ def run_one(history: History, args: argparse.Namespace) -> HistoryResult:
             print(line, file=sys.stderr, flush=True)  # noqa: T201
 
     local_dir = args.local_dir / history.name if args.local_dir else None
-    with local_target(local_dir, args.profile) as (raw_url, dsql_url):
-        [result] = run_histories([history], raw_url=raw_url, dsql_url=dsql_url,
+    with local_target(local_dir, args.profile) as target:
+        [result] = run_histories([history], target=target,
                                  cache=args.cache or cache_dir(), profile=args.profile,
                                  timeout=args.timeout, progress=progress)
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,9 +47,17 @@ def differences(left: Snapshot, right: Snapshot) -> list[Difference]:
             if left.get(key) != right.get(key)]
 
 
-def compare(stock: Snapshot, plugin: Snapshot) -> Comparison:
+def compare(stock: Snapshot, plugin: Snapshot,
+            left_out: Mapping[Key, str] | None = None) -> Comparison:
+    """The differences of ``plugin`` from ``stock``; allowed are those of :data:`ALLOWED` and
+    the objects ``left_out`` of the plugin side's resynchronisation ({key: rule name}, see
+    :data:`realworld.allowed.LEFT_OUT`) while they are missing there."""
     result = Comparison()
+    left_out = left_out or {}
     for diff in differences(stock, plugin):
+        if diff.key in left_out and diff.plugin is None:
+            result.allowed.append((diff, left_out[diff.key]))
+            continue
         rule = next((r for r in ALLOWED
                      if r.applies(diff.key, diff.stock, diff.plugin, stock, plugin)), None)
         if rule is None:

@@ -4,16 +4,24 @@ Wheels come from the package registry through pip (``pip download --no-deps``) a
 the cache directory; each history gets a *site* folder in the cache with its wheels extracted,
 which :mod:`realworld.loader` puts on the import path. Nothing downloaded enters the
 repository.
+
+The cache may be shared by several runs at once (two terminals, CI jobs on one runner): each
+history's downloads and extraction happen under an exclusive lock on ``<cache>/.lock``
+(``fcntl.flock``), so a run never reads a site another run is still extracting, nor two runs
+extract into one folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .histories import History
@@ -55,9 +63,27 @@ def wheel(requirement: str, cache: Path) -> Path:
     return sorted(folder.glob("*.whl"))[0]
 
 
+@contextlib.contextmanager
+def locked(cache: Path) -> Iterator[None]:
+    """The cache to ourselves for the block (an exclusive ``flock`` on ``<cache>/.lock``,
+    released when the block ends or the process dies)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def site(history: History, cache: Path | None = None) -> Path:
     """The history's extracted wheels (its project and its extra wheels), made once."""
     cache = cache or cache_dir()
+    with locked(cache):
+        return _site(history, cache)
+
+
+def _site(history: History, cache: Path) -> Path:
     target = cache / "site" / f"{history.name}-{history.version}"
     requirements = (history.requirement, *history.wheels)
     stamp = target / ".complete"

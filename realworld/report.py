@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .allowed import reasons
 from .run import CLASSES, HistoryResult, RevisionResult
 
 
@@ -28,10 +29,13 @@ def text(results: list[HistoryResult], width: int = 160) -> str:
     for result in results:
         h = result.history
         lines.append(f"== {h.name} {h.version} ({h.dist}, {h.versions_dir})")
+        if result.stock_server:
+            lines.append(f"   stock Alembic on: {result.stock_server}")
         if result.setup:
             lines.append(f"   setup: {result.setup}")
         lines.append(f"{'revision':<14} {'classification':<22} detail")
         lines += [revision_line(r, width) for r in result.revisions]
+        lines += [f"   allowed {name}: {reason}" for name, reason in _allowed(result)]
         lines.append(summary(result))
         lines.append("")
     return "\n".join(lines)
@@ -41,8 +45,11 @@ def markdown(results: list[HistoryResult]) -> str:
     lines: list[str] = []
     for result in results:
         h = result.history
-        lines += [f"### {h.name} {h.version}", "", summary(result), "",
-                  "| revision | file | classification | detail |", "|---|---|---|---|"]
+        lines += [f"### {h.name} {h.version}", "", summary(result), ""]
+        if result.stock_server:
+            lines += [f"Stock Alembic on {result.stock_server}.", ""]
+        lines += [f"- allowed `{name}`: {reason}" for name, reason in _allowed(result)]
+        lines += ["", "| revision | file | classification | detail |", "|---|---|---|---|"]
         for r in result.revisions:
             detail = r.detail.replace("|", "\\|")
             if r.allowed:
@@ -50,3 +57,8 @@ def markdown(results: list[HistoryResult]) -> str:
             lines.append(f"| `{r.revision}` | {r.file} | {r.classification} | {detail} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _allowed(result: HistoryResult) -> list[tuple[str, str]]:
+    """The allowed differences the history's revisions used, with their DSQL reasons."""
+    return reasons({name for r in result.revisions for name in r.allowed})

@@ -17,10 +17,18 @@ Side (a) runs the whole history in one ``alembic upgrade heads`` with a snapshot
 revision (see :mod:`realworld.stock_env`); side (b) then runs ``alembic upgrade <revision>``
 through the plugin for each revision in the order side (a) applied them.
 
+Side (a) runs on a plain PostgreSQL server of its own, the installation on this machine with
+the most extensions (:mod:`realworld.stock_server`): a history may create extensions.
+
 After any outcome but ``same`` the plugin side is *resynchronised*: its database is emptied and
-stock Alembic replays the history up to this revision through the raw connection, so that the
-next revision starts from exactly the schema stock Alembic has, and one problem is reported
-once, not again for every later revision.
+gets a copy (``pg_dump``, schema and rows) of the *mirror*, a database on the emulator's server
+where stock Alembic replays the history up to this revision (incrementally, from one resync to
+the next), so that the next revision starts from exactly the schema stock Alembic has, and one
+problem is reported once, not again for every later revision. Two caveats, both said in the
+revisions' details: what DSQL cannot have at all (:data:`realworld.allowed.LEFT_OUT`:
+extensions, indexes with a method, operator class or key order) is left out of the replay and
+is an allowed difference from then on; and the replayed schema holds what only stock Alembic
+makes (a ``SERIAL``'s sequence, say), which later revisions then run on.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import contextlib
 import io
 import os
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -39,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from alembic.config import Config
@@ -47,8 +56,10 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
 from . import fetch, loader, project, snapshot
+from .allowed import LEFT_OUT
 from .compare import compare, differences
 from .histories import History
+from .resync import StatementFilter
 from .setups import SETUPS
 
 SAME = "same"
@@ -75,6 +86,7 @@ class HistoryResult:
     history: History
     revisions: list[RevisionResult] = field(default_factory=list)
     setup: str = ""
+    stock_server: str = ""
     error: str = ""
     seconds: float = 0.0
 
@@ -178,10 +190,26 @@ class Sides:
     raw_url: str        # the emulator's server, directly (admin)
     dsql_url: str       # the emulator (DSQL rules)
     stock_db: str
+    stock_server: str = ""  # side (a)'s server (see realworld.stock_server); "": raw_url's
+    server_bin: str = ""    # the emulator server's programs (pg_dump, psql) for the resync
+
+    @property
+    def mirror_db(self) -> str:
+        return self.stock_db + "_mirror"
+
+    @property
+    def mirror_url(self) -> str:
+        """The mirror: stock Alembic's replay on the emulator's server (see the module
+        docstring), which the plugin side is resynchronised from."""
+        return _with_database(self.raw_url, self.mirror_db)
+
+    @property
+    def stock_admin_url(self) -> str:
+        return self.stock_server or self.raw_url
 
     @property
     def stock_url(self) -> str:
-        return _with_database(self.raw_url, self.stock_db)
+        return _with_database(self.stock_admin_url, self.stock_db)
 
     @property
     def plugin_raw_url(self) -> str:
@@ -190,13 +218,45 @@ class Sides:
                               or "postgres")
 
     def create_stock(self) -> None:
-        with psycopg.connect(self.raw_url, autocommit=True) as conn:
+        with psycopg.connect(self.stock_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.stock_db}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{self.stock_db}"')
 
     def drop_stock(self) -> None:
-        with psycopg.connect(self.raw_url, autocommit=True) as conn:
+        with psycopg.connect(self.stock_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.stock_db}" WITH (FORCE)')
+        self.drop_mirror()
+
+    def create_mirror(self) -> None:
+        self.drop_mirror()
+        with psycopg.connect(self.raw_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.mirror_db}"')
+
+    def drop_mirror(self) -> None:
+        with psycopg.connect(self.raw_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.mirror_db}" WITH (FORCE)')
+
+    def copy_mirror(self) -> None:
+        """The mirror's schema and rows into the (emptied) plugin side, with the emulator
+        server's own ``pg_dump`` and ``psql`` (passwords in the environment, not the
+        command line)."""
+        source, target = urlsplit(self.mirror_url), urlsplit(self.plugin_raw_url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env.update(PGHOST=source.hostname or "", PGPORT=str(source.port or 5432),
+                   PGUSER=unquote(source.username or ""),
+                   PGPASSWORD=unquote(source.password or ""))
+        binary = Path(self.server_bin) if self.server_bin else Path()
+        dump = subprocess.run(
+            [str(binary / "pg_dump"), "--no-owner", "--no-privileges", "-d", self.mirror_db],
+            capture_output=True, env=env, check=False, timeout=600)
+        if dump.returncode != 0:
+            raise RuntimeError("pg_dump of the mirror failed: " + dump.stderr.decode()[-500:])
+        restore = subprocess.run(
+            [str(binary / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+             "-d", target.path.lstrip("/") or "postgres"],
+            input=dump.stdout, capture_output=True, env=env, check=False, timeout=600)
+        if restore.returncode != 0:
+            raise RuntimeError("restoring the mirror failed: " + restore.stderr.decode()[-500:])
 
     def reset_plugin(self) -> None:
         """Empty the plugin side: every user schema (and the plugin's state) goes."""
@@ -227,6 +287,13 @@ class HistoryRun:
         self.log: TextIO = io.StringIO()
         self._scripts: dict[str, ScriptDirectory] = {}
         self.resynced = ""  # the last revision after which the plugin side was resynchronised
+        #: objects the last resync left out ({key: LEFT_OUT rule name})
+        self.left_out: dict[snapshot.Key, str] = {}
+        #: objects of the last resync that only stock Alembic makes (SERIAL sequences, ...)
+        self.stock_made: set[snapshot.Key] = set()
+        #: what the mirror's replay left out so far, and whether the mirror has been built
+        self.mirror_filter = StatementFilter()
+        self.mirror_built = False
 
     def _config(self, name: str, url: str, *, plugin: bool) -> Config:
         cfg = project.make(self.workdir / name, self.versions, url, plugin=plugin,
@@ -256,7 +323,7 @@ class HistoryRun:
     def _run(self, result: HistoryResult) -> None:
         stock = self._config("stock", self.sides.stock_url, plugin=False)
         plugin = self._config("plugin", self.sides.dsql_url, plugin=True)
-        plugin_raw = self._config("plugin-raw", self.sides.plugin_raw_url, plugin=False)
+        mirror = self._config("mirror", self.sides.mirror_url, plugin=False)
         try:
             files = self._files(stock)
         except Exception as exc:
@@ -269,7 +336,7 @@ class HistoryRun:
             steps, stock_error = self._stock_run(stock)
             plugin_before = snapshot.of_url(self.sides.plugin_raw_url)
             for revision, stock_after in steps:
-                outcome = self._revision(revision, files[revision], plugin, plugin_raw,
+                outcome = self._revision(revision, files[revision], plugin, mirror,
                                          stock_after, plugin_before)
                 result.revisions.append(outcome)
                 if self.progress:
@@ -340,7 +407,7 @@ class HistoryRun:
             return exc
         return None
 
-    def _revision(self, revision: str, file: str, plugin: Config, plugin_raw: Config,
+    def _revision(self, revision: str, file: str, plugin: Config, mirror: Config,
                   stock_after: snapshot.State, plugin_before: snapshot.State,
                   ) -> RevisionResult:
         started = time.monotonic()
@@ -351,14 +418,30 @@ class HistoryRun:
             self._classify_error(outcome, plugin_error, plugin_before, plugin_after)
         else:
             self._classify_applied(outcome, stock_after, plugin_after)
-        if self.resynced and outcome.classification != SAME:
-            outcome.detail += (" [the plugin side was resynchronised from stock after "
-                               f"{self.resynced}]")
+        self._resync_caveat(outcome, plugin_after[0])
         if outcome.classification != SAME:
-            self._resync(plugin_raw, stock_after[1])
+            outcome.detail += self._resync(mirror, stock_after)
             self.resynced = revision
         outcome.seconds = time.monotonic() - started
         return outcome
+
+    def _resync_caveat(self, outcome: RevisionResult, plugin: snapshot.Snapshot) -> None:
+        """After a resync, a revision runs on objects the plugin would not have made: say so
+        while any of them is still there."""
+        if not self.resynced:
+            return
+        held = sorted(k for k in self.stock_made if k in plugin)
+        if held:
+            names = ", ".join(snapshot.describe(k) for k in held[:3])
+            more = f" and {len(held) - 3} more" if len(held) > 3 else ""
+            note = (f"[runs on the schema resynchronised from stock after {self.resynced}, "
+                    f"which holds {len(held)} object(s) only stock Alembic makes: "
+                    f"{names}{more}]")
+        elif outcome.classification != SAME:
+            note = f"[the plugin side was resynchronised from stock after {self.resynced}]"
+        else:
+            return
+        outcome.detail = f"{outcome.detail} {note}".strip()
 
     def _classify_error(self, outcome: RevisionResult, error: BaseException,
                         before: snapshot.State, after: snapshot.State) -> None:
@@ -381,7 +464,7 @@ class HistoryRun:
 
     def _classify_applied(self, outcome: RevisionResult, stock: snapshot.State,
                           plugin: snapshot.State) -> None:
-        result = compare(stock[0], plugin[0])
+        result = compare(stock[0], plugin[0], self.left_out)
         outcome.allowed = sorted({name for _, name in result.allowed})
         problems = [str(d) for d in result.differences]
         if stock[1] != plugin[1]:
@@ -407,20 +490,85 @@ class HistoryRun:
                                 destination_rev=revision, tag=None):
             script.run_env()
 
-    def _resync(self, plugin_raw: Config, heads: frozenset[str]) -> None:
-        """Make the plugin side equal to the stock side (see the module docstring)."""
-        self.sides.reset_plugin()
+    def _advance_mirror(self, mirror: Config, heads: frozenset[str]) -> None:
+        """The mirror up to ``heads``: onwards from where it is, or built again from the
+        base when that fails (a history may depend on running in one ``upgrade``, as optuna's
+        does on SQLAlchemy remembering the enum types it created)."""
+        if self.mirror_built:
+            try:
+                self._upgrade_mirror(mirror, heads)
+                return
+            except Exception as exc:
+                self.log.write("the mirror is built again: "
+                               f"{_error_text(exc, self.versions)}\n")
+        self.sides.create_mirror()
+        self.mirror_filter = StatementFilter()
+        mirror.attributes["statement_filter"] = self.mirror_filter
         if self.history.setup:
-            SETUPS[self.history.setup](project.sqlalchemy_url(self.sides.plugin_raw_url))
+            SETUPS[self.history.setup](project.sqlalchemy_url(self.sides.mirror_url))
+        self._upgrade_mirror(mirror, heads)
+        self.mirror_built = True
+
+    def _upgrade_mirror(self, mirror: Config, heads: frozenset[str]) -> None:
         for head in sorted(heads):
             with contextlib.redirect_stderr(self.log):
-                self._alembic_upgrade(plugin_raw, head)
+                self._alembic_upgrade(mirror, head)
+
+    def _resync(self, mirror: Config, stock: snapshot.State) -> str:
+        """Make the plugin side equal to the stock side (see the module docstring), leaving
+        out what DSQL cannot have; returns what the revision's detail must say about it."""
+        self._advance_mirror(mirror, stock[1])
+        statements = self.mirror_filter  # the replay's statements it left out, so far
+        self.sides.reset_plugin()
+        self.sides.copy_mirror()
+        replayed = snapshot.of_url(self.sides.plugin_raw_url)
+        self.left_out, unexplained = {}, []
+        for diff in differences(stock[0], replayed[0]):
+            rule = next((r for r in LEFT_OUT
+                         if diff.plugin is None and r.object(diff.key, diff.stock)), None)
+            if rule is None:
+                unexplained.append(str(diff))
+            else:
+                self.left_out[diff.key] = rule.name
+        self.stock_made = {k for k, v in replayed[0].items() if snapshot.stock_made(k, v)}
+        note = left_out_note(self.left_out, len(statements.left_out))
+        if unexplained or replayed[1] != stock[1]:
+            note += (f" [the resync left {len(unexplained)} unexplained difference(s): "
+                     + "; ".join(unexplained[:3]) + "]")
+        return note
+
+
+def left_out_note(left_out: dict[snapshot.Key, str], statements: int) -> str:
+    """What a revision's detail says about the objects its resync left out, by rule: the
+    objects themselves, whether a statement of the replay made them or the replay's own
+    fallback did not (airflow's DO block creates ``pgcrypto`` only where it can)."""
+    if not left_out:
+        return ""
+    by_rule: dict[str, list[str]] = {}
+    for key, rule in sorted(left_out.items()):
+        by_rule.setdefault(rule, []).append(snapshot.describe(key))
+    listed = "; ".join(f"{rule}: {', '.join(names)}" for rule, names in by_rule.items())
+    return (f" [left out of the resync, DSQL cannot have them ({statements} statement(s) of "
+            f"the replay skipped): {listed}]")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where both sides run: the emulator (raw and DSQL URLs) and side (a)'s server."""
+
+    raw_url: str
+    dsql_url: str
+    stock_url: str = ""      # side (a)'s server's superuser URL; "": the emulator's server
+    stock_server: str = ""   # which installation that is, for the report
+    server_bin: str = ""     # the emulator server's programs (pg_dump, psql)
 
 
 @contextlib.contextmanager
-def local_target(directory: Path | None, profile: str) -> Iterator[tuple[str, str]]:
-    """(raw URL, DSQL URL) of a local target the harness starts and stops itself."""
+def local_target(directory: Path | None, profile: str) -> Iterator[Target]:
+    """A local target the harness starts and stops itself, with side (a)'s server."""
     from dsql_migrate.local import LocalInstance
+
+    from .stock_server import stock_server
 
     with contextlib.ExitStack() as stack:
         if directory is None:
@@ -428,27 +576,31 @@ def local_target(directory: Path | None, profile: str) -> Iterator[tuple[str, st
                 prefix="dsql-migrate-realworld-")))
         instance = LocalInstance(directory / "target", profile=profile)
         url = instance.start()
-        try:
-            yield instance.raw_url(), url
-        finally:
-            instance.destroy()
+        stack.callback(instance.destroy)
+        stock_url, line = stack.enter_context(stock_server(directory / "stock"))
+        yield Target(instance.raw_url(), url, stock_url, line,
+                     instance.postgres.status().bin_dir or "")
 
 
-def run_histories(histories: list[History], *, raw_url: str, dsql_url: str, cache: Path,
+def run_histories(histories: list[History], *, target: Target, cache: Path,
                   profile: str = "current", timeout: float = 300.0,
                   progress: Callable[[History, RevisionResult], None] | None = None,
                   ) -> list[HistoryResult]:
     """Run each history against the given target (see :func:`local_target`)."""
     results = []
     for history in histories:
-        sides = Sides(raw_url, dsql_url, f"realworld_stock_{uuid.uuid4().hex[:8]}")
+        sides = Sides(target.raw_url, target.dsql_url,
+                      f"realworld_stock_{uuid.uuid4().hex[:8]}", target.stock_url,
+                      target.server_bin)
         with tempfile.TemporaryDirectory(prefix=f"realworld-{history.name}-") as tmp:
             def report(outcome: RevisionResult, history: History = history) -> None:
                 if progress:
                     progress(history, outcome)
             run = HistoryRun(history, sides, workdir=Path(tmp), cache=cache, profile=profile,
                              timeout=timeout, progress=report)
-            results.append(run.run())
+            result = run.run()
+            result.stock_server = target.stock_server or "the emulator's server"
+            results.append(result)
     return results
 
 

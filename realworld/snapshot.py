@@ -22,6 +22,9 @@ Snapshot = dict[Key, Any]
 SKIPPED_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "dsql_migrate", "sys")
 _SCHEMAS = ("n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', "
             "'dsql_migrate', 'sys') AND n.nspname !~ '^pg_(toast_)?temp'")
+# not a member of an extension (``deptype = 'e'``)
+_NOT_MEMBER = ("NOT EXISTS (SELECT FROM pg_depend x WHERE x.objid = {oid} "
+               "AND x.deptype = 'e')")
 
 QUERIES: dict[str, str] = {
     "table": f"""
@@ -58,7 +61,7 @@ QUERIES: dict[str, str] = {
         SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL)
         FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE {_SCHEMAS}
+        WHERE {_SCHEMAS} AND {_NOT_MEMBER.format(oid="c.oid")}
           AND NOT EXISTS (SELECT FROM pg_depend dep WHERE dep.objid = c.oid
                           AND dep.deptype = 'i')""",
     "function": f"""
@@ -66,6 +69,11 @@ QUERIES: dict[str, str] = {
                l.lanname
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         JOIN pg_language l ON l.oid = p.prolang
+        WHERE {_SCHEMAS} AND {_NOT_MEMBER.format(oid="p.oid")}""",
+    # an extension is one object: its members (functions, types, ...) are left out above
+    "extension": f"""
+        SELECT n.nspname, e.extname FROM pg_extension e
+        JOIN pg_namespace n ON n.oid = e.extnamespace
         WHERE {_SCHEMAS}""",
     "trigger": f"""
         SELECT n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid)
@@ -79,13 +87,14 @@ QUERIES: dict[str, str] = {
                 FROM pg_enum e WHERE e.enumtypid = t.oid)
         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
         WHERE t.typtype IN ('e', 'd', 'c') AND {_SCHEMAS}
+          AND {_NOT_MEMBER.format(oid="t.oid")}
           AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.typrelid
                           AND c.relkind <> 'c')""",
 }
 
 # how many leading columns of each query form the key; the rest is the value
 KEY_WIDTH = {"table": 2, "column": 3, "constraint": 3, "index": 3, "view": 2, "sequence": 2,
-             "function": 2, "trigger": 3, "type": 2}
+             "function": 2, "trigger": 3, "type": 2, "extension": 2}
 
 
 def _qualified(schema: str, name: str) -> str:
@@ -132,3 +141,19 @@ def describe(key: Key) -> str:
     if kind in ("column", "constraint", "index", "trigger"):
         return f"{kind} {names[0]}.{names[1]}"
     return f"{kind} {names[0]}"
+
+
+def stock_made(key: Key, value: Any) -> bool:
+    """Whether an object is one that only stock Alembic on PostgreSQL makes, never the plugin on
+    DSQL: a sequence (``SERIAL``'s), a column defaulting to ``nextval``, an enum or composite
+    type, a trigger, a function in a language other than SQL, an extension."""
+    kind = key[0]
+    if kind in ("sequence", "trigger", "extension"):
+        return True
+    if kind == "column":
+        return str(value[2] or "").startswith("nextval(")
+    if kind == "type":
+        return value[0] in ("e", "c")
+    if kind == "function":
+        return str(value) != "sql"
+    return False

@@ -14,17 +14,21 @@ driver (asyncpg sends SQL without parameters as it is).
 import asyncio
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import engine_from_config, event, pool
 from sqlalchemy.engine import Connection
 
 config = context.config
 hook = config.attributes.get("on_version_apply")
+# when the plugin side is resynchronised: leaves out what DSQL cannot have (realworld.resync)
+statement_filter = config.attributes.get("statement_filter")
 # a project whose own env.py runs on an AUTOCOMMIT connection (dagster-postgres does) has
 # revisions that need it (CREATE INDEX CONCURRENTLY); realworld.histories says which
 options = {"isolation_level": "AUTOCOMMIT"} if config.attributes.get("autocommit") else {}
 
 
 def do_run_migrations(connection: Connection) -> None:
+    if statement_filter is not None:
+        event.listen(connection, "before_cursor_execute", statement_filter, retval=True)
     context.configure(
         connection=connection, target_metadata=None, transaction_per_migration=True,
         on_version_apply=hook,
