@@ -35,10 +35,10 @@ from ..profiles import Profile
 from ..runner import RetryPolicy, Runner, RunOptions, Session, StateStore, StepFailed
 from ..runner.events import Event, Listener
 from ..sql import quote_literal, quote_qualified
-from .compile import Planned, expand, plan_revision
+from .compile import Planned, RevisionRefused, expand, plan_revision
 from .model import SchemaConflict, predicted_snapshot, reflect_live
 from .record import ConnectionHook, NeedsConnection, Recorder
-from .segments import Segments, preview
+from .segments import Rehearsal, Segments, Unrehearsable, preview
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +239,7 @@ def _record_and_compile(mc: MigrationContext, step: Any, settings: DsqlSettings,
     assert mc.connection is not None and settings.on_event is not None
     label = _label(step)
     nonce = run_number(session.conn, store, label)
+    _rehearse(mc, step, settings, factory, **kw)
     recorder = Recorder(mc)
 
     def compile_part(pending: list[ops.MigrateOperation], part: int, where: str) -> Plan:
@@ -271,6 +272,33 @@ def _record_and_compile(mc: MigrationContext, step: Any, settings: DsqlSettings,
     planned = _compile(mc, step, settings, recorder.pending(), live,
                        reflect_live(mc.connection), source={})
     return _with_version_step(planned.plan, mc, step, version_sql, nonce)
+
+
+def _rehearse(mc: MigrationContext, step: Any, settings: DsqlSettings,
+              factory: Callable[[], psycopg.Connection[Any]], **kw: Any) -> None:
+    """Refuse, before anything of the revision runs, what DSQL cannot do anywhere in it, also
+    past a connection use (:class:`.segments.Rehearsal`): the revision is recorded once with
+    nothing run, and its ops and SQL are expanded (linted, checked against DSQL's rules).
+    Planning against the live schema is left to the parts, which see it as it then is."""
+    assert mc.connection is not None
+    probe = Recorder(mc)
+    probe.on_connection_use = lambda pending, where, statement: None
+    rehearsal = Rehearsal(probe, factory)
+    engine = mc.connection.engine
+    rehearsal.listen(engine)
+    try:
+        probe.run(step.migration_fn, **kw)
+    except RevisionRefused:
+        raise
+    except (DsqlMigrateError, Unrehearsable) as exc:
+        # the revision's code needs what the rehearsal cannot give it (a read of a table it
+        # creates first, a write's result): what was recorded up to there is still checked
+        log.info("%s: rehearsal stopped at %s (%s)", _label(step),
+                 rehearsal.stopped_at or "the revision's code", exc)
+    finally:
+        rehearsal.forget(engine)
+    expand(probe.recorded, settings.profile, where=_where(step),
+           batch_rows=settings.planner_options.batch_size(settings.profile))
 
 
 def _marked(plan: Plan, details: dict[str, Any]) -> Plan:

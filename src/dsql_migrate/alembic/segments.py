@@ -156,21 +156,22 @@ class Segments:
         sa.event.remove(engine, "do_execute_no_params", self._do_execute_no_params)
 
     def _do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> Any:
-        return self._statement(cursor, statement, parameters, many=False)
+        return self._statement(cursor, statement, parameters, context, many=False)
 
     def _do_executemany(self, cursor: Any, statement: str, parameters: Any,
                         context: Any) -> Any:
-        return self._statement(cursor, statement, parameters, many=True)
+        return self._statement(cursor, statement, parameters, context, many=True)
 
     def _do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> Any:
-        return self._statement(cursor, statement, None, many=False)
+        return self._statement(cursor, statement, None, context, many=False)
 
-    def _statement(self, cursor: Any, statement: str, parameters: Any, *, many: bool) -> Any:
+    def _statement(self, cursor: Any, statement: str, parameters: Any, context: Any, *,
+                   many: bool) -> Any:
         if self._busy:
             return None  # our own reflection: runs as it is
         kind = statement_kind(statement)
         if kind == "read":
-            return None
+            return send_as_is(cursor, statement, parameters, context)
         if kind == "ddl" and not parameters:
             # planned like op.execute (linted, own transaction), with the next part
             self.recorder.recorded.append(mark(ops.ExecuteSQLOp(statement),
@@ -236,4 +237,85 @@ class Segments:
         self._table_ready = True
 
 
-__all__ = ["WRITES_TABLE", "NeedsConnection", "Segments", "statement_kind"]
+@dataclass
+class Rehearsal:
+    """The pre-flight of a revision that may use the connection: the revision is recorded once
+    with nothing it asks for run, so that an op or a statement DSQL cannot do is refused before
+    the first part runs (a refusal found only at the third connection use would otherwise come
+    after the first two parts were applied).
+
+    While rehearsing, writes are not sent (their result is empty), DDL sent through the
+    connection is recorded like ``op.execute``, and a read runs only after it ran on a
+    connection of its own: a read that fails there (a table the revision creates before it)
+    would leave the revision's transaction aborted, so the rehearsal stops at it instead
+    (``stopped_at``) and what was recorded before it is what is checked.
+    """
+
+    recorder: Recorder
+    factory: Callable[[], psycopg.Connection[Any]]
+    stopped_at: str | None = None
+
+    def listen(self, engine: sa.Engine) -> None:
+        sa.event.listen(engine, "do_execute", self._do_execute)
+        sa.event.listen(engine, "do_executemany", self._do_executemany)
+        sa.event.listen(engine, "do_execute_no_params", self._do_execute_no_params)
+
+    def forget(self, engine: sa.Engine) -> None:
+        sa.event.remove(engine, "do_execute", self._do_execute)
+        sa.event.remove(engine, "do_executemany", self._do_executemany)
+        sa.event.remove(engine, "do_execute_no_params", self._do_execute_no_params)
+
+    def _do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> Any:
+        return self._statement(cursor, statement, parameters, context)
+
+    def _do_executemany(self, cursor: Any, statement: str, parameters: Any,
+                        context: Any) -> Any:
+        return self._statement(cursor, statement, parameters, context, many=True)
+
+    def _do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> Any:
+        return self._statement(cursor, statement, None, context)
+
+    def _statement(self, cursor: Any, statement: str, parameters: Any, context: Any, *,
+                   many: bool = False) -> Any:
+        kind = statement_kind(statement)
+        if kind == "ddl" and not parameters:
+            self.recorder.recorded.append(mark(ops.ExecuteSQLOp(statement),
+                                               self.recorder.line()))
+            return True
+        if kind == "write" or many:
+            return True
+        driver_sql = getattr(context, "compiled", None) is None
+        if not self._reads(statement, None if driver_sql and not parameters else parameters):
+            self.stopped_at = preview(statement, 60)
+            raise Unrehearsable(statement)
+        return send_as_is(cursor, statement, parameters, context)  # runs as it would
+
+    def _reads(self, statement: str, parameters: Any) -> bool:
+        conn = self.factory()
+        try:
+            with psycopg.ClientCursor(conn) as cur:
+                cur.execute(statement, parameters or None)
+        except psycopg.Error:
+            return False
+        finally:
+            conn.close()
+        return True
+
+
+def send_as_is(cursor: Any, statement: str, parameters: Any, context: Any) -> Any:
+    """Driver SQL (``exec_driver_sql``) with no bound values goes to the server as it is
+    written, as PostgreSQL's other drivers (asyncpg) send it: SQLAlchemy hands psycopg an empty
+    parameter set, and psycopg then reads every ``%`` as a placeholder (``format('%I.%I',
+    ...)`` fails: prefect c8d5f2a71b3e). Compiled SQL (``text()``, Core) is left to SQLAlchemy:
+    its ``%`` are doubled for the driver. ``None``: SQLAlchemy runs the statement."""
+    if parameters or getattr(context, "compiled", None) is not None:
+        return None
+    cursor.execute(statement)
+    return True
+
+
+class Unrehearsable(Exception):
+    """Raised into the revision's code when the rehearsal cannot go on (see :class:`Rehearsal`)."""
+
+
+__all__ = ["WRITES_TABLE", "NeedsConnection", "Rehearsal", "Segments", "statement_kind"]
