@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "lint": ".lint:lint",
     "local": ".local:local",
     "sql": ".sql:sql",
+    "load": ".load:load",
     "plan": ".plan:plan",
     "inspect": ".inspect:inspect",
     "apply": ".apply:apply",
