@@ -199,3 +199,24 @@ def test_help_is_one_line() -> None:
     code, out, _ = run("--help")
     assert code == 0
     assert "load" in out and "Bulk-load a CSV/TSV file" in out
+
+
+def test_a_batch_over_the_byte_limit_is_split(tmp_path: Path, dsql_url: str, state: str,
+                                              table: str, conn: psycopg.Connection[Any]) -> None:
+    """The emulator's byte limit lowered for these connections: the first batches meet 54000
+    and are halved until they fit; every row arrives once."""
+    from dsql_migrate.load import LoadRequest, run_load
+    from dsql_migrate.load.source import get_format
+    from dsql_migrate.profiles import CURRENT
+
+    data = numbered(tmp_path / "wide.csv", 2000)
+
+    def connect() -> psycopg.Connection[Any]:
+        connection = psycopg.connect(dsql_url, autocommit=True)
+        connection.execute("SET dsql.byte_limit = '40000'")
+        return connection
+    result = run_load(LoadRequest(table=table, location=str(data), format=get_format("csv"),
+                                  parallel=2), connect, limits=CURRENT.limits,
+                      state_schema=state)
+    assert result.splits > 0 and result.rows == 2000
+    assert [r[0] for r in rows(conn, table)] == list(range(1, 2001))

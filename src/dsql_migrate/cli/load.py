@@ -112,7 +112,7 @@ class _Display:
             self._bar.update(self._task, completed=progress.bytes_done, rows=rows, rate=rate)
             return
         tenth = progress.bytes_done * 10 // max(progress.bytes_total, 1)
-        if tenth != self._tenth and time.monotonic() - self._last > 0.5:
+        if progress.rows and tenth != self._tenth and time.monotonic() - self._last > 0.5:
             self._tenth, self._last = tenth, time.monotonic()
             note(f"{time.strftime('%H:%M:%S')} load: {tenth * 10}% of the file, {rows}, {rate}")
 
