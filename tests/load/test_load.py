@@ -65,7 +65,7 @@ def test_quoting_nulls_and_unicode(tmp_path: Path, dsql_url: str, state: str, ta
         '2,,4,""\n'            # unquoted empty: NULL; quoted empty: ''
         '3,日本語,,"a,b"\n'
         '4,"emoji 🚀",7,\n', encoding="utf-8")
-    code, out, err = run("load", table, str(data), "--url", dsql_url, "--state-schema", state)
+    code, _, err = run("load", table, str(data), "--url", dsql_url, "--state-schema", state)
     assert code == 0, err
     assert "Loaded 4 rows" in err and "rows/s" in err
     assert rows(conn, table) == [
