@@ -99,3 +99,27 @@ def test_split_chunk_halves_at_a_record_boundary(tmp_path: Path) -> None:
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"nope\.csv: cannot read"):
         open_source(str(tmp_path / "nope.csv"))
+
+
+def test_parquet_slices_respect_rows_bytes_and_loaded_slices(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    parquet_io = pytest.importorskip("pyarrow.parquet")
+    from dsql_migrate.load import parquet
+
+    path = tmp_path / "a.parquet"
+    parquet_io.write_table(pa.table({"id": list(range(100)), "v": ["x" * 50] * 100}), path,
+                           row_group_size=30)
+    source = open_source(str(path))
+    fmt = FORMATS["parquet"]
+    got = list(parquet.chunks(source, fmt, start=0, first_line=1, max_rows=40,
+                              max_bytes=1000, skip={}))
+    assert all(len(c.data) <= 1000 and c.rows <= 40 for c in got)
+    assert [c.start for c in got] == [0, *(c.end for c in got[:-1])] and got[-1].end == 100
+    skip = {c.start: (c.end, c.rows, c.lines) for c in got[2:4]}
+    again = list(parquet.chunks(source, fmt, start=0, first_line=1, max_rows=40,
+                                max_bytes=1000, skip=skip))
+    assert sum(c.rows for c in again) + sum(r for _, r, _ in skip.values()) == 100
+    assert not {c.start for c in again} & set(skip)
+    first, second = split_chunk(got[0], fmt.quote, row_offsets=True)
+    assert (first.start, first.end, second.start, second.end) == (
+        got[0].start, got[0].start + first.rows, got[0].start + first.rows, got[0].end)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from ..load import FORMATS, LoadProgress, LoadRequest, LoadResult, format_for, run_load
 from ._common import AppContext, note
@@ -21,8 +21,8 @@ from .apply import connections, local_dir_option, run_options, schema_option, ur
 @click.argument("table")
 @click.argument("file")
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)),
-              help="csv (PostgreSQL CSV) or tsv (PostgreSQL text format, tab-separated); "
-              "default: from the file name.")
+              help="csv (PostgreSQL CSV), tsv (PostgreSQL text format, tab-separated) or "
+              "parquet (needs pyarrow); default: from the file name.")
 @click.option("--header/--no-header", default=True, show_default=True,
               help="The first line names the columns (and is not loaded).")
 @click.option("--columns", metavar="A,B,...",
@@ -47,7 +47,8 @@ def load(app: AppContext, table: str, file: str, fmt: str | None, header: bool,
          columns: str | None, parallel: int, batch_rows: int | None, restart: bool,
          wait_lock: float, log_format: str, url: str | None, state_schema: str | None,
          local_dir: Path) -> None:
-    """Bulk-load a CSV/TSV file (or s3://bucket/key) into TABLE in DSQL-sized, resumable batches."""
+    """Bulk-load a CSV/TSV/Parquet file (or s3://bucket/key) into TABLE in DSQL-sized, resumable
+    batches."""
     names = tuple(c.strip() for c in columns.split(",")) if columns else None
     if names is not None and not all(names):
         raise click.UsageError("--columns: an empty column name")
@@ -102,7 +103,7 @@ class _Display:
         rows = f"{progress.rows_before + progress.rows:,} rows"
         if self.mode == "rich":
             if self._bar is None:
-                self._bar = Progress(TextColumn("load"), BarColumn(), DownloadColumn(),
+                self._bar = Progress(TextColumn("load"), BarColumn(), TaskProgressColumn(),
                                      TextColumn("{task.fields[rows]} · {task.fields[rate]}"),
                                      TimeRemainingColumn(),
                                      console=Console(file=sys.stderr), transient=True)

@@ -33,6 +33,7 @@ from ..runner.lock import LeaseLock
 from ..runner.retry import RetryPolicy, describe, is_limit_error
 from ..runner.session import Conn, Session
 from ..runner.state import StateStore
+from . import parquet
 from .source import (
     Chunk,
     Format,
@@ -162,7 +163,8 @@ class Loader:
                                 request.identity())
         self.lock = LeaseLock(state, session, name=self.load_id)
         self.progress = progress or LoadProgress()
-        self.progress.bytes_total = self.source.size
+        self.progress.bytes_total = (parquet.row_count(self.source) if request.format.binary
+                                     else self.source.size)
 
     # -- limits ----------------------------------------------------------------------------------
 
@@ -223,6 +225,8 @@ class Loader:
 
     def _columns(self) -> tuple[int, list[str] | None]:
         """Where the records begin, and the columns they fill (None: all, in table order)."""
+        if self.request.format.binary:  # Parquet names its columns
+            return 0, list(self.request.columns or parquet.columns(self.source))
         if not self.request.header:
             return 0, list(self.request.columns) if self.request.columns else None
         start, names = read_header(self.source, self.request.format)
@@ -283,6 +287,12 @@ class Loader:
         row = self.session.transaction("read the load", lambda c: self.store.get_load(
             c, self.load_id))
         if row is not None and row.fingerprint != self.source.fingerprint():
+            if self.request.format.binary:
+                raise LoadRefused(
+                    f"{self.source.location} changed since an earlier run of this load loaded "
+                    f"{sum(b.rows for b in batches)} of its rows",
+                    hint="the rows already loaded stay in the table: delete them, then run "
+                    "again with --restart to load the whole file")
             self._verify_unchanged(batches)
         self.progress.rows_before = sum(b.rows for b in batches)
         self.progress.batches_before = len(batches)
@@ -334,9 +344,10 @@ class Loader:
                    for n in range(workers)]
         for thread in threads:
             thread.start()
-        first_line = 2 if self.request.header else 1
+        first_line = 2 if self.request.header and not self.request.format.binary else 1
+        cut = parquet.chunks if self.request.format.binary else chunks
         try:
-            for chunk in chunks(self.source, self.request.format, start=start,
+            for chunk in cut(self.source, self.request.format, start=start,
                                 first_line=first_line, max_rows=self.max_rows,
                                 max_bytes=self.max_bytes, skip=skip):
                 while not stop.is_set():
@@ -380,7 +391,8 @@ class Loader:
             recorded = session.transaction(f"load lines {chunk.line}..", batch)
         except psycopg.Error as exc:
             if is_limit_error(exc) and chunk.rows > 1:
-                halves = split_chunk(chunk, self.request.format.quote)
+                halves = split_chunk(chunk, self.request.format.quote,
+                                     row_offsets=self.request.format.binary)
                 if len(halves) > 1:
                     with self.progress.lock:
                         self.progress.splits += 1
@@ -418,8 +430,9 @@ class Loader:
             line = line_of_record(chunk, int(found.group(1)), self.request.format.quote)
             column = f" column {found.group(2)}:" if found.group(2) else ""
         progress = self.progress
+        where = f" row {line}:" if self.request.format.binary else f"{line}:"
         return LoadFailed(
-            f"{self.source.location}:{line}:{column} {describe(exc)}",
+            f"{self.source.location}:{where}{column} {describe(exc)}",
             hint=f"the batch from line {chunk.line} ({chunk.rows} rows) was rolled back; "
             f"{progress.rows_before + progress.rows} rows are loaded. Fix the data and run the "
             "same command again: it resumes after the batches already loaded")

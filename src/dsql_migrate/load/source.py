@@ -44,6 +44,9 @@ class Format:
     quote: bytes | None
     delimiter: str
     copy_options: str
+    #: a text file cut at record boundaries (offsets are bytes), or a Parquet file cut into
+    #: slices of rows (offsets are row numbers; :mod:`.parquet`)
+    binary: bool = False
 
     def split_header(self, line: bytes) -> list[str]:
         """Column names from a header record."""
@@ -58,6 +61,7 @@ class Format:
 FORMATS: dict[str, Format] = {
     "csv": Format("csv", b'"', ",", "FORMAT csv"),
     "tsv": Format("tsv", None, "\t", "FORMAT text"),
+    "parquet": Format("parquet", b'"', ",", "FORMAT csv", binary=True),
 }
 
 
@@ -70,14 +74,16 @@ def get_format(name: str) -> Format:
 
 
 def format_for(location: str, given: str | None) -> Format:
-    """The format given, else the file name's suffix (``.csv``, ``.tsv``/``.tab``/``.txt``)."""
+    """The format given, else the file name's suffix (``.csv``, ``.tsv``/``.tab``/``.txt``,
+    ``.parquet``/``.pq``)."""
     if given is not None:
         return get_format(given)
     suffix = location.lower().rsplit(".", 1)[-1] if "." in location else ""
-    by_suffix = {"csv": "csv", "tsv": "tsv", "tab": "tsv", "txt": "tsv"}
+    by_suffix = {"csv": "csv", "tsv": "tsv", "tab": "tsv", "txt": "tsv", "parquet": "parquet",
+                 "pq": "parquet"}
     if suffix not in by_suffix:
         raise ConfigError(f"{location}: cannot tell the format from the file name",
-                          hint="give --format csv or --format tsv")
+                          hint="give --format csv, tsv or parquet")
     return get_format(by_suffix[suffix])
 
 
@@ -331,20 +337,22 @@ def chunks(source: Source, fmt: Format, *, start: int, first_line: int, max_rows
 
 def line_of_record(chunk: Chunk, record: int, quote: bytes | None) -> int:
     """The physical line where the chunk's ``record``-th record (1-based) starts."""
-    if record <= 1:
-        return chunk.line
+    if record <= 1 or chunk.lines == chunk.rows:
+        return chunk.line + max(record - 1, 0)
     cut = cut_records(chunk.data, 0, len(chunk.data), record - 1, quote, final=False)
     return chunk.line + cut.lines
 
 
-def split_chunk(chunk: Chunk, quote: bytes | None) -> list[Chunk]:
-    """Two halves of a chunk at a record boundary (a batch over a DSQL limit, tried again)."""
+def split_chunk(chunk: Chunk, quote: bytes | None, *, row_offsets: bool = False) -> list[Chunk]:
+    """Two halves of a chunk at a record boundary (a batch over a DSQL limit, tried again).
+    ``row_offsets``: the chunk's offsets count rows (Parquet), not bytes."""
     half = max(chunk.rows // 2, 1)
     cut = cut_records(chunk.data, 0, len(chunk.data), half, quote, final=True)
     if cut.end >= len(chunk.data) or cut.rows == 0:
         return [chunk]
-    first = Chunk(chunk.start, chunk.start + cut.end, cut.rows, cut.lines, chunk.line,
-                  chunk.data[:cut.end])
-    second = Chunk(chunk.start + cut.end, chunk.end, chunk.rows - cut.rows,
-                   chunk.lines - cut.lines, chunk.line + cut.lines, chunk.data[cut.end:])
+    middle = chunk.start + (cut.rows if row_offsets else cut.end)
+    lines = cut.rows if row_offsets else cut.lines
+    first = Chunk(chunk.start, middle, cut.rows, lines, chunk.line, chunk.data[:cut.end])
+    second = Chunk(middle, chunk.end, chunk.rows - cut.rows, chunk.lines - lines,
+                   chunk.line + lines, chunk.data[cut.end:])
     return [first, second]
