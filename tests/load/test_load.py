@@ -60,7 +60,7 @@ def test_quoting_nulls_and_unicode(tmp_path: Path, dsql_url: str, state: str, ta
                                    conn: psycopg.Connection[Any]) -> None:
     data = tmp_path / "people.csv"
     data.write_text(
-        'id,name,qty,note\n'
+        'ID,Name,qty,"note"\n'  # a header's case need not match the table's
         '1,"Zoë ""the"" Ñandú",3,"two\nlines"\n'
         '2,,4,""\n'            # unquoted empty: NULL; quoted empty: ''
         '3,日本語,,"a,b"\n'
@@ -148,6 +148,7 @@ def test_missing_table_and_column(tmp_path: Path, dsql_url: str, state: str,
     assert code == 1 and "table no_such_table does not exist" in err
     code, _, err = run("load", table, str(data), "--url", dsql_url, "--state-schema", state)
     assert code == 1 and "the file's header" in err and "colour" in err
+    assert "its columns: id, name, qty, note" in err
     code, _, err = run("load", table, str(tmp_path / "absent.csv"), "--url", dsql_url)
     assert code == 1 and "absent.csv: cannot read" in err
     code, _, err = run("load", table, str(tmp_path / "data.bin"), "--url", dsql_url)

@@ -182,7 +182,7 @@ class Loader:
     def run(self) -> LoadResult:
         request = self.request
         start, columns = self._columns()
-        self._check_table(columns)
+        columns = self._check_table(columns)
         self.store.ensure(self.session)
         self.lock.acquire(request.wait_lock_seconds)
         try:
@@ -232,24 +232,36 @@ class Loader:
         start, names = read_header(self.source, self.request.format)
         return start, list(self.request.columns) if self.request.columns else names
 
-    def _check_table(self, columns: Sequence[str] | None) -> None:
-        """The table and its columns exist: a clear error before anything is written."""
-        listed = (sql.SQL(", ").join(sql.Identifier(c) for c in columns) if columns
-                  else sql.SQL("*"))
-        query = sql.SQL("SELECT {} FROM {} WHERE false").format(listed, self.table)
+    def _check_table(self, columns: Sequence[str] | None) -> list[str] | None:
+        """The table exists and has the columns: a clear error before anything is written.
+        Returns the columns as the table spells them (a header's ``ID`` fills ``id``)."""
+        query = sql.SQL("SELECT * FROM {} WHERE false").format(self.table)
+
+        def names(conn: Conn) -> list[str]:
+            cursor = conn.execute(query)
+            return [str(d.name) for d in cursor.description or ()]
         try:
-            self.session.autocommit("check the table", lambda c: c.execute(query).fetchall())
+            have = self.session.autocommit("check the table", names)
         except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as exc:
             raise LoadFailed(f"table {self.request.table} does not exist: {describe(exc)}",
                              hint="create it first (e.g. with 'dsql-migrate sql -f "
                              "schema.sql')") from None
-        except psycopg.errors.UndefinedColumn as exc:
-            where = "the file's header" if self.request.header and not self.request.columns \
-                else "--columns"
-            raise LoadFailed(f"{self.source.location}: a column of {where} is not in table "
-                             f"{self.request.table}: {describe(exc)}",
-                             hint="name the table's columns with --columns a,b,c (with "
-                             "--no-header if the file has no header line)") from None
+        if columns is None:
+            return None
+        return [self._table_column(name, have) for name in columns]
+
+    def _table_column(self, name: str, have: list[str]) -> str:
+        if name in have:
+            return name
+        folded = [c for c in have if c.lower() == name.lower()]
+        if len(folded) == 1:
+            return folded[0]
+        where = ("the file's header" if not self.request.columns and
+                 (self.request.header or self.request.format.binary) else "--columns")
+        raise LoadFailed(f"{self.source.location}: column {name!r} of {where} is not in table "
+                         f"{self.request.table} (its columns: {', '.join(have)})",
+                         hint="name the table's columns with --columns a,b,c (with "
+                         "--no-header if the file has no header line)")
 
     def _copy_statement(self, columns: Sequence[str] | None) -> sql.Composed:
         listed = (sql.SQL(" ({})").format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))
