@@ -269,3 +269,27 @@ def test_a_parquet_type_error_names_the_row(tmp_path: Path, dsql_url: str, state
     assert code == 1
     assert f"{data}: row 2: column qty:" in err and "invalid input syntax" in err
     assert rows(conn, table) == []
+
+
+def test_a_second_run_of_the_same_load_exits_4(tmp_path: Path, dsql_url: str, state: str,
+                                               table: str) -> None:
+    from dsql_migrate.load.state import LoadStore, load_key
+    from dsql_migrate.runner import Session, StateStore
+    from dsql_migrate.runner.lock import LeaseLock
+
+    data = numbered(tmp_path / "n.csv", 10)
+    store = StateStore(state)
+    session = Session(lambda: psycopg.connect(dsql_url, autocommit=True))
+    try:
+        LoadStore(store).ensure(session)
+        key = load_key(table, str(data.resolve()),
+                       {"format": "csv", "header": True, "columns": None})
+        lock = LeaseLock(store, session, name=key)
+        lock.acquire()
+        code, _, err = run("load", table, str(data), "--url", dsql_url, "--state-schema", state)
+        assert code == 4 and "another runner holds the lock" in err
+        lock.release()
+        code, _, err = run("load", table, str(data), "--url", dsql_url, "--state-schema", state)
+        assert code == 0, err
+    finally:
+        session.close()
