@@ -48,7 +48,7 @@ DECIDED_ELSEWHERE = {
     "comment_on_extension": "PostgreSQL: no such extension, or admin is not its owner (42704)",
     "pg18_function": "PostgreSQL 16: no such function (42883)",
     "virtual_generated_column": "PostgreSQL 16's parser: STORED is required (42601)",
-    "unknown_type": "PostgreSQL: no such type (42704)",
+    "extension_type": "PostgreSQL: no such type (42704)",
 }
 
 #: emulator cases whose verdict needs the live catalog (the linter sees one statement)

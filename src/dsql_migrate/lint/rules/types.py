@@ -465,17 +465,21 @@ def _maybe_unknown(raw: str) -> bool:
                for name in _TYPE_FIRST_NAME.findall(raw))
 
 
-@rule("unknown_type", nodes=_COLUMN_NODES)
-def unknown_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
-    """A column type that is neither PostgreSQL's nor created by the script (e.g. `vector`).
+#: types of well-known extensions (DSQL has no extensions): type -> extension
+EXTENSION_TYPES: dict[str, str] = {
+    "vector": "pgvector", "halfvec": "pgvector", "sparsevec": "pgvector",
+    "geometry": "PostGIS", "geography": "PostGIS", "raster": "PostGIS", "box2d": "PostGIS",
+    "box3d": "PostGIS", "citext": "citext", "hstore": "hstore", "ltree": "ltree",
+    "lquery": "ltree", "ltxtquery": "ltree", "cube": "cube", "earth": "earthdistance",
+    "seg": "seg", "isbn": "isn", "isbn13": "isn", "issn": "isn", "issn13": "isn",
+    "ean13": "isn", "upc": "isn", "ismn": "isn", "ismn13": "isn", "semver": "semver",
+    "intbig_gkey": "intarray", "lo": "lo",
+}
 
-    Types such as `vector` (pgvector), `geometry` (PostGIS), `citext` or `hstore` come from
-    extensions; DSQL has no extensions, so the type does not exist (42704). A type the script
-    creates itself (`CREATE DOMAIN`) is fine. There is no automatic fix: choose a supported type
-    (`text`, `bytea`, `json`, `double precision` columns...) and adapt the application.
 
-    Example: `CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(3));`
-    """
+def _foreign_types(p: ParsedStatement, ctx: LintContext) -> Iterator[tuple[str, str, Any]]:
+    """(qualified name, last name, location) of the column types of ``p`` that are neither
+    PostgreSQL's nor created by the script."""
     if p.json is not None and not _maybe_unknown(p.json):
         return  # every type name in the raw tree is PostgreSQL's: no need to decode it
     created: frozenset[str] | None = None
@@ -486,11 +490,41 @@ def unknown_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
             continue
         if created is None:  # once per script: a cache in the context's options
             created = ctx.options.setdefault("_unknown_type.created", _created_types(ctx))
-        if names[-1] in created:
-            continue
-        name = ".".join(names)
-        yield Finding(f'type "{name}" does not exist in DSQL (an extension\'s type?)',
-                      "use a type DSQL supports (text, bytea, json, numeric, ...) and adapt "
-                      "the application", location=type_node.get("location"),
-                      detail="choose a supported type by hand")
+        if names[-1] not in created:
+            yield ".".join(names), names[-1], type_node.get("location")
 
+
+@rule("extension_type", nodes=_COLUMN_NODES)
+def extension_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """A column of an extension's type, such as `vector` (pgvector) or `geometry` (PostGIS).
+
+    DSQL has no extensions, so types such as `vector`, `geometry`, `citext`, `hstore` or `ltree`
+    do not exist (42704). There is no automatic fix: choose a supported type (`text` for
+    `citext` with `lower()` in queries, `json` for `hstore`, `bytea` or a `double precision`
+    array kept in the application for `vector`, ...) and adapt the application.
+
+    Example: `CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(3));`
+    """
+    for name, last, location in _foreign_types(p, ctx):
+        if last in EXTENSION_TYPES:
+            yield Finding(f'type "{name}" comes from the {EXTENSION_TYPES[last]} extension; '
+                          "DSQL has no extensions", "use a type DSQL supports and adapt the "
+                          "application", location=location,
+                          detail="choose a supported type by hand")
+
+
+@rule("unknown_type", nodes=_COLUMN_NODES, severity=Severity.WARNING)
+def unknown_type(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
+    """A column type that is neither PostgreSQL's nor created by the script (advice).
+
+    The type may have been created by an earlier migration (`CREATE DOMAIN`), which the linter
+    does not see, so this is a warning, with nothing to fix; but if it comes from an extension
+    (`extension_type` knows the common ones), DSQL does not have it.
+
+    Example: `CREATE TABLE t (id bigint PRIMARY KEY, price money_amount);`
+    """
+    for name, last, location in _foreign_types(p, ctx):
+        if last not in EXTENSION_TYPES:
+            yield Finding(f'type "{name}" is neither PostgreSQL\'s nor created in this script',
+                          "make sure it exists in DSQL (a domain created earlier); an "
+                          "extension's type does not", location=location, status=None)
