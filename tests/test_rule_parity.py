@@ -45,6 +45,10 @@ DECIDED_ELSEWHERE = {
     "too_many_indexes": "the emulator's index count at job submission (a script-wide count)",
     "too_many_schemas": "the emulator's schema limit (a script-wide count)",
     "too_many_tables": "the emulator's table limit (a script-wide count)",
+    "comment_on_extension": "PostgreSQL: no such extension, or admin is not its owner (42704)",
+    "pg18_function": "PostgreSQL 16: no such function (42883)",
+    "virtual_generated_column": "PostgreSQL 16's parser: STORED is required (42601)",
+    "extension_type": "PostgreSQL: no such type (42704)",
 }
 
 #: emulator cases whose verdict needs the live catalog (the linter sees one statement)

@@ -2,7 +2,8 @@
 
 A case file is the input SQL (a ``-- @enable: rule, rule`` comment in it turns on opt-in
 rules), then ``-- @expect`` followed by one ``-- rule_id status
-[@line:col]`` line per expected diagnostic (order does not matter), then optionally
+[@line:col]`` line per expected diagnostic (order does not matter; ``advisory``: a warning on
+a statement DSQL accepts, with nothing to fix, so never "unfixable"), then optionally
 ``-- @fixed`` followed by the exact output of ``--fix``. Without ``@fixed`` the fix must leave
 the input unchanged. Set ``DSQL_MIGRATE_UPDATE_CASES=1`` to (re)write the ``@fixed`` sections
 from the current output, then review the diff.
@@ -23,7 +24,8 @@ from dsql_migrate.profiles import get_profile
 from dsql_migrate.sql import parse_script
 
 CASES = Path(__file__).parent / "cases"
-_EXPECT = re.compile(r"--\s*(\w+)\s+(fixed_with_warning|fixed|unfixable)(?:\s+@(\d+):(\d+))?\s*$")
+_EXPECT = re.compile(r"--\s*(\w+)\s+(fixed_with_warning|fixed|unfixable|advisory)"
+                     r"(?:\s+@(\d+):(\d+))?\s*$")
 _DATA = ("InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "CopyStmt")
 
 
@@ -67,11 +69,12 @@ def settings_for(case: Case) -> LintSettings:
 def test_case(case: Case) -> None:
     settings = settings_for(case)
     result = fix_script(case.sql, settings, str(case.path))
-    got = Counter((d.rule, d.fix_result.status.value if d.fix_result else "")
+    got = Counter((d.rule, d.fix_result.status.value if d.fix_result else "advisory")
                   for d in result.diagnostics)
     want = Counter((rule, status) for rule, status, _ in case.expected)
     assert got == want, "\n".join(
-        f"{d.line}:{d.column} {d.rule} {d.fix_result.status.value if d.fix_result else ''}"
+        f"{d.line}:{d.column} {d.rule} "
+        f"{d.fix_result.status.value if d.fix_result else 'advisory'}"
         for d in result.diagnostics)
     for rule, _, pos in case.expected:
         if pos is not None:
@@ -94,7 +97,7 @@ def test_fixed_output_is_clean_except_unfixable(case: Case) -> None:
     result = fix_script(case.sql, settings)
     assert result.fixed_sql is not None
     unfixable = {d.rule for d in result.diagnostics
-                 if d.fix_result is not None and d.fix_result.status is FixStatus.UNFIXABLE}
+                 if d.fix_result is None or d.fix_result.status is FixStatus.UNFIXABLE}
     again = lint_script(result.fixed_sql, settings)
     leftover = {d.rule for d in again.diagnostics} - unfixable
     assert not leftover, [f"{d.line}:{d.column} {d.rule}: {d.message}"

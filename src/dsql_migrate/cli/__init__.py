@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "convert": ".convert:convert",
     "local": ".local:local",
     "sql": ".sql:sql",
+    "load": ".load:load",
     "plan": ".plan:plan",
     "inspect": ".inspect:inspect",
     "apply": ".apply:apply",

@@ -49,13 +49,15 @@ class Finding:
     """What a rule reports about one statement.
 
     ``location`` is a pglast location (byte offset) inside the statement, or None for the
-    statement's start. ``status``/``detail`` say what ``--fix`` does (or cannot do).
+    statement's start. ``status``/``detail`` say what ``--fix`` does (or cannot do); a status of
+    None is an *advisory*: the statement is legal in DSQL, there is nothing to fix (so it is
+    never counted as unfixable), the suggestion is advice.
     """
 
     message: str
     suggestion: str | None = None
     location: int | None = None
-    status: FixStatus = FixStatus.UNFIXABLE
+    status: FixStatus | None = FixStatus.UNFIXABLE
     detail: str | None = None
 
 

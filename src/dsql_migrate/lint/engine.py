@@ -181,6 +181,9 @@ def _dispatch(enabled: frozenset[str], profile: Profile) -> _Dispatch:
 
 def _diagnostic(r: Rule, p: ParsedStatement, f: Finding, path: str) -> Diagnostic:
     line, column = p.position(f.location)
+    if f.status is None:  # advisory: a legal statement, nothing to fix
+        return Diagnostic(r.id, r.severity, line, column, f.message, f.suggestion,
+                          p.statement.index, _preview(p.text), None, path)
     status = f.status if (r.fix is not None or f.status is FixStatus.UNFIXABLE) else (
         FixStatus.UNFIXABLE)
     return Diagnostic(r.id, r.severity, line, column, f.message, f.suggestion,

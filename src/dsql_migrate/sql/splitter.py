@@ -4,7 +4,8 @@ The splitter is a small lexer, not a parser: it knows exactly the lexical constr
 hide a ``;`` (quoted strings in all their forms, quoted identifiers, dollar quotes, line and
 nested block comments, SQL-standard ``BEGIN ATOMIC ... END`` function bodies) and nothing else.
 The data rows after ``COPY ... FROM STDIN;`` (up to a ``\\.`` line, as in pg_dump output) are
-not SQL: they are skipped and kept in the next statement's ``leading`` text. It never fails:
+not SQL: they are skipped and kept in the next statement's ``leading`` text (without a ``\\.``
+line, nothing is skipped). It never fails:
 unterminated quotes or comments simply run to the end of the script, and the parser reports
 them later with a position.
 """
@@ -98,9 +99,10 @@ _COPY_END = re.compile(r"^\\\.[ \t]*(?:\r?\n|\Z)", re.MULTILINE)
 
 def _copy_data_end(script: str, pos: int) -> int:
     """After ``COPY ... FROM STDIN;`` the data rows follow, up to a line holding ``\\.``:
-    they are not SQL. Returns the offset just after that line (or the end of the script)."""
+    they are not SQL. Returns the offset just after that line; without one, ``pos``: what
+    follows is taken as SQL rather than hidden (the linter warns about the COPY)."""
     m = _COPY_END.search(script, pos)
-    return len(script) if m is None else m.end()
+    return pos if m is None else m.end()
 
 
 def split_script(script: str) -> list[Statement]:
@@ -155,10 +157,17 @@ def split_script(script: str) -> list[Statement]:
         if kind == "semi":
             if atomic_depth:
                 continue
+            before = len(statements)
             emit(m.start(), True)
-            seg_start = lead_start = pos
+            emitted = len(statements) > before
+            # an empty statement's text (a COPY's data block, a stray ";") stays in the next
+            # statement's leading text
+            seg_start = pos
+            if emitted:
+                lead_start = pos
             saw_atomic = False
-            if statements and _COPY_STDIN.match(statements[-1].text):
+            # only the COPY's own ";" starts its data (not an empty statement after the data)
+            if emitted and _COPY_STDIN.match(statements[-1].text):
                 seg_start = pos = _copy_data_end(script, pos)
         elif kind == "block":
             pos = _skip_block_comment(script, pos)

@@ -7,6 +7,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     dml,
     indexes,
     limits,
+    pg_dump,
     statements,
     syntax,
     tenancy,

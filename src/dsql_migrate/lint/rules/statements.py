@@ -380,19 +380,65 @@ def partition_by(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
                       detail="removed PARTITION BY: the table is no longer partitioned")
 
 
-@rule("unsupported_partition_of", nodes=("CreateStmt",), prefilter=any_of("partition"))
+_PARTITION_CMDS = frozenset({"AT_AttachPartition", "AT_DetachPartition",
+                             "AT_DetachPartitionFinalize"})
+
+
+@rule("unsupported_partition_of", nodes=("CreateStmt", "AlterTableStmt"),
+      prefilter=any_of("partition"))
 def unsupported_partition_of(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
-    """CREATE TABLE ... PARTITION OF is not supported.
+    """CREATE TABLE ... PARTITION OF, ATTACH PARTITION and DETACH PARTITION are not supported.
 
     There are no partitions: create an ordinary table, or merge the partition's rows into the
-    parent table.
+    parent table (`dsql-migrate convert` folds a pg_dump's partitions into their parent, rows
+    included). pg_dump creates each partition as a table and then attaches it with
+    `ALTER TABLE ONLY parent ATTACH PARTITION child ...`: `--fix` removes those statements (and
+    DETACH PARTITION), as it removes the parent's `PARTITION BY` (`partition_by`), with a
+    warning: the former partition stays a separate, ordinary table, and its rows are not in the
+    parent.
 
-    Example: `CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM (...) TO (...);`
+    Example: `ALTER TABLE ONLY events ATTACH PARTITION events_2026 FOR VALUES FROM (...) TO
+    (...);`
     """
     assert p.node is not None
+    if p.node_type == "AlterTableStmt":
+        for cmd in t.alter_cmds(p.node):
+            if cmd.get("subtype") in _PARTITION_CMDS:
+                child = t.relname(((cmd.get("def") or {}).get("PartitionCmd") or {})
+                                  .get("name"))
+                parent = t.relname(p.node.get("relation"))
+                if cmd["subtype"] == "AT_AttachPartition":
+                    yield Finding(
+                        "ATTACH PARTITION is not supported in DSQL", "remove it; move the rows "
+                        f"of {child} into {parent} (INSERT INTO {parent} SELECT * FROM {child})",
+                        status=FixStatus.FIXED_WITH_WARNING,
+                        detail=f"removed ATTACH PARTITION {child}: it stays a separate table; "
+                        f"its rows are not in {parent} (copy them with INSERT INTO {parent} "
+                        f"SELECT * FROM {child}, or use dsql-migrate convert)")
+                else:
+                    yield Finding("DETACH PARTITION is not supported in DSQL",
+                                  "remove it: DSQL has no partitions",
+                                  status=FixStatus.FIXED_WITH_WARNING,
+                                  detail=f"removed DETACH PARTITION {child}: DSQL has no "
+                                  "partitions to detach")
+        return
     if p.node.get("partbound"):
         todo = "create an ordinary table, or merge the rows into the parent table"
         yield Finding("CREATE TABLE ... PARTITION OF is not supported in DSQL", todo, detail=todo)
+
+
+@unsupported_partition_of.fixer
+def _fix_partition_cmds(target: FixTarget, ctx: LintContext) -> None:
+    tree = target.tree
+    if not hasattr(tree, "cmds"):
+        return  # PARTITION OF: nothing to fix automatically
+    kept = tuple(c for c in tree.cmds or () if getattr(c, "subtype", None) not in (
+        enums.AlterTableType.AT_AttachPartition, enums.AlterTableType.AT_DetachPartition,
+        enums.AlterTableType.AT_DetachPartitionFinalize))
+    if kept:
+        tree.cmds = kept
+    else:
+        target.replacement = []
 
 
 @partition_by.fixer
