@@ -1,0 +1,542 @@
+"""MySQL front end of ``dsql-migrate convert``: a MySQL script -> PostgreSQL statements + report.
+
+The script is cut into statements as the ``mysql`` client does (:mod:`.mysql_split`), each is
+parsed with sqlglot's MySQL dialect and written out as PostgreSQL here. Statements with no DSQL
+counterpart (triggers, routines, events, locks, session settings) are removed with a reason and
+a follow-up (:mod:`.mysql_removed`); behaviour that changes is reported as ``CHANGED``. DSQL's own
+rules (``CREATE INDEX ASYNC``, foreign keys per profile, identity CACHE, transaction sizes) are
+the PostgreSQL converter's job, applied to this output.
+
+Why sqlglot: a maintained, pure-Python parser with a MySQL dialect that reads real mysqldump
+DDL (column options, table options, index definitions) into a typed tree and decodes MySQL's
+string escapes, so values are carried exactly; see docs/moving-from-mysql.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from . import mysql_ddl
+from .mysql_ddl import Out, create_index, create_table, foreign_key, table_name
+from .mysql_removed import find_removal
+from .mysql_split import MySQLScriptError, RawStatement, split_mysql
+from .mysql_state import State, Table, quote_ident
+from .mysql_values import Column, ValueError_, render_value
+from .report import Action, Change
+
+__all__ = ["MySQLScriptError", "mysql_to_postgresql"]
+
+_SESSION_SETTING = "a MySQL session setting with no effect on the converted schema"
+
+
+@contextmanager
+def _quiet_sqlglot() -> Iterator[None]:
+    # sqlglot logs a warning when it falls back to an opaque Command; we report those ourselves
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+_INDEX_USING = re.compile(r"\s+USING\s+(?:BTREE|HASH)\b", re.IGNORECASE)
+_PARTITION_BY = re.compile(r"\)\s*((?:/\*.*?\*/\s*)?PARTITION\s+BY\b.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def _parse(raw: RawStatement, state: State) -> exp.Expression:
+    text = raw.text
+    if re.match(r"CREATE\s+(UNIQUE\s+)?INDEX\b", text, re.IGNORECASE):
+        text = _INDEX_USING.sub("", text)  # USING BTREE/HASH: PostgreSQL picks its own method
+    if re.match(r"CREATE\s+(TEMPORARY\s+)?TABLE\b", text, re.IGNORECASE):
+        partition = _PARTITION_BY.search(text)
+        if partition is not None:
+            state.note(
+                raw,
+                Action.CHANGED,
+                "PARTITION BY dropped: DSQL has no partitioning; the table is one table "
+                "(DSQL distributes its storage itself)",
+                rule="DSQL.md §1 (no partitioning)",
+            )
+            text = text[: partition.start() + 1]
+    try:
+        with _quiet_sqlglot():
+            trees = [tree for tree in sqlglot.parse(text, read="mysql") if tree is not None]
+    except ParseError as error:
+        detail = error.errors[0] if error.errors else {}
+        line = raw.line + int(detail.get("line", 1)) - 1
+        near = detail.get("highlight") or ""
+        raise MySQLScriptError(
+            f"{state.source}:{line}:{detail.get('col', 0)}: cannot parse this MySQL statement"
+            f" ({detail.get('description', error)}{f' near {near!r}' if near else ''})",
+            hint="check the statement in MySQL; if it is valid MySQL, convert it by hand and "
+            "leave it out of the script",
+        ) from None
+    except TokenError as error:
+        raise state.error(raw.line, f"cannot read this MySQL statement: {error}") from None
+    if len(trees) != 1:
+        raise state.error(raw.line, "expected one statement here, found several")
+    return trees[0]
+
+
+# --- SET -----------------------------------------------------------------------------------
+
+_SET_REASONS = {
+    "foreign_key_checks": "foreign keys are added at the end of the script, after the rows",
+    "time_zone": "TIMESTAMP values in the script are written with this zone instead",
+    "sql_mode": "the MySQL modes that matter for reading the script are applied here",
+}
+
+
+def _set_variable(item: exp.Expression) -> tuple[str, exp.Expression | None]:
+    if item.args.get("kind"):  # SET NAMES / SET CHARACTER SET
+        return str(item.args["kind"]).lower(), None
+    node = item.this
+    if isinstance(node, exp.EQ):
+        target, value = node.this, node.expression
+        name = target.name if not isinstance(target, exp.SessionParameter) else target.this.name
+        return name.lower().lstrip("@"), value
+    return node.sql(dialect="mysql").lower(), None
+
+
+def _apply_set(raw: RawStatement, tree: exp.Expression, state: State) -> None:
+    names = []
+    for item in tree.expressions:
+        name, value = _set_variable(item)
+        names.append(name)
+        if isinstance(value, exp.Literal) and value.is_string:
+            if name == "time_zone" and value.this.upper() != "SYSTEM":
+                state.values.time_zone = value.this
+            elif name == "sql_mode":
+                modes = {mode.strip().upper() for mode in value.this.split(",")}
+                for unsupported in ("NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI"):
+                    if unsupported in modes:
+                        raise state.error(
+                            raw.line,
+                            f"sql_mode {unsupported} changes how this script's strings and "
+                            "names are read, which the converter does not follow",
+                            hint="dump with the default sql_mode (mysqldump does)",
+                        )
+                state.no_auto_value_on_zero = "NO_AUTO_VALUE_ON_ZERO" in modes
+    reasons = {_SET_REASONS.get(name, _SESSION_SETTING) for name in names}
+    state.note(
+        raw,
+        Action.REMOVED,
+        f"SET {', '.join(names)} removed: " + "; ".join(sorted(reasons)),
+        follow_up="nothing to do",
+    )
+
+
+# --- INSERT --------------------------------------------------------------------------------
+
+
+def _insert_columns(tree: exp.Insert, table: Table) -> list[Column]:
+    target = tree.this
+    if isinstance(target, exp.Schema):
+        return [table.column(node.name) for node in target.expressions]
+    return table.ordered()
+
+
+def _is_generated(node: exp.Expression, state: State) -> bool:
+    """Whether MySQL would generate this AUTO_INCREMENT value (NULL, DEFAULT, or 0)."""
+    if isinstance(node, exp.Null) or (isinstance(node, exp.Var) and node.name.upper() == "DEFAULT"):
+        return True
+    return (
+        isinstance(node, exp.Literal)
+        and not node.is_string
+        and node.this in ("0", 0)
+        and not state.no_auto_value_on_zero
+    )
+
+
+def _identity_value(node: exp.Expression) -> int | None:
+    if isinstance(node, exp.Literal):
+        try:
+            return int(str(node.this))
+        except ValueError:
+            return None
+    return None
+
+
+def _identity_position(columns: list[Column], table: Table) -> int | None:
+    if table.identity is None:
+        return None
+    for position, column in enumerate(columns):
+        if column.name.lower() == table.identity.lower():
+            return position
+    return None
+
+
+def _row_sql(
+    row: exp.Expression, columns: list[Column], table: Table, state: State, raw: RawStatement
+) -> str:
+    values = row.expressions if isinstance(row, exp.Tuple) else [row]
+    if len(values) != len(columns):
+        raise state.error(
+            raw.line,
+            f"INSERT into {table.name} gives {len(values)} values for {len(columns)} columns",
+        )
+    identity = _identity_position(columns, table)
+    rendered: list[str] = []
+    for position, (node, column) in enumerate(zip(values, columns)):
+        if position == identity:
+            if _is_generated(node, state):
+                rendered.append("DEFAULT")  # MySQL numbers NULL (and 0) itself
+                continue
+            value = _identity_value(node)
+            if value is not None:
+                table.counter = max(table.counter, value + 1)
+        try:
+            rendered.append(render_value(node, column, state.values))
+        except ValueError_ as error:
+            line = raw.line - 1 + int(node.meta.get("line", 1))
+            raise state.error(line, f"value for {table.name}.{column.name} {error}") from None
+    return "(" + ", ".join(rendered) + ")"
+
+
+def _generated_rows(values: exp.Values, columns: list[Column], table: Table, state: State) -> int:
+    """How many of the rows get their AUTO_INCREMENT id from the database."""
+    if table.identity is None:
+        return 0
+    position = _identity_position(columns, table)
+    if position is None:
+        return len(values.expressions)
+    return sum(
+        1
+        for row in values.expressions
+        if isinstance(row, exp.Tuple)
+        and position < len(row.expressions)
+        and _is_generated(row.expressions[position], state)
+    )
+
+
+def _restart_identity(table: Table, raw: RawStatement) -> Out:
+    """Move PostgreSQL's identity to MySQL's AUTO_INCREMENT counter, when rows set ids."""
+    if table.identity is None or table.generated_next >= table.counter:
+        return []
+    table.generated_next = table.counter
+    return [
+        (
+            raw.line,
+            f"ALTER TABLE {quote_ident(table.name)} ALTER COLUMN "
+            f"{quote_ident(table.identity)} RESTART WITH {table.counter}",
+        )
+    ]
+
+
+def _insert(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
+    assert isinstance(tree, exp.Insert)
+    if tree.args.get("conflict") is not None:
+        raise state.error(
+            raw.line,
+            "INSERT ... ON DUPLICATE KEY UPDATE is not translated",
+            hint="dump without --insert-ignore/--replace, or rewrite it as INSERT ... ON "
+            "CONFLICT (key) DO UPDATE and leave it out of the script",
+        )
+    name = table_name(tree.this, state, raw)
+    table = state.table(name)
+    columns = _insert_columns(tree, table)
+    source = tree.expression
+    if not isinstance(source, exp.Values):
+        state.note(raw, Action.CHANGED, "INSERT ... SELECT translated by sqlglot: review it")
+        return [(raw.line, tree.sql(dialect="postgres"))]
+    zero_before = state.values.zero_dates
+    generated = _generated_rows(source, columns, table, state)
+    out: Out = []
+    if generated:
+        # PostgreSQL numbers these rows from its identity: it must be where MySQL's counter is
+        out += _restart_identity(table, raw)
+    rows = [_row_sql(row, columns, table, state, raw) for row in source.expressions]
+    if generated:
+        table.generated_next += generated
+        table.counter = max(table.counter, table.generated_next)
+    table.last_line = raw.line
+    if state.values.zero_dates > zero_before:
+        state.note(
+            raw,
+            Action.CHANGED,
+            f"{state.values.zero_dates - zero_before} zero date(s) ('0000-00-00') written as "
+            "NULL: PostgreSQL has no zero date",
+            follow_up="treat NULL where the application treated the zero date",
+        )
+    column_list = ", ".join(quote_ident(column.name) for column in columns)
+    conflict = ""
+    if tree.args.get("ignore"):
+        conflict = " ON CONFLICT DO NOTHING"
+        state.note(
+            raw,
+            Action.CHANGED,
+            "INSERT IGNORE became ON CONFLICT DO NOTHING: only duplicate keys are skipped, "
+            "other errors (bad values) now fail",
+        )
+    out.append(
+        (
+            raw.line,
+            f"INSERT INTO {quote_ident(name)} ({column_list}) VALUES\n"
+            + ",\n".join(rows)
+            + conflict,
+        )
+    )
+    return out
+
+
+# --- ALTER TABLE ---------------------------------------------------------------------------
+
+
+def _alter_action(
+    raw: RawStatement, table: str, action: exp.Expression, state: State
+) -> Out:
+    target = quote_ident(table)
+    if isinstance(action, exp.AddConstraint):
+        out: Out = []
+        for element in action.expressions:
+            name: str | None = None
+            if isinstance(element, exp.Constraint):
+                name, element = element.name, element.expressions[0]
+            if isinstance(element, exp.ForeignKey):
+                foreign_key(state, raw, table, name, element)
+            elif isinstance(element, exp.UniqueColumnConstraint):
+                key = element.this
+                key_name = key.this.name if key.this is not None else name
+                out += create_index(state, raw, table, key_name, list(key.expressions), unique=True)
+            elif isinstance(element, exp.IndexColumnConstraint):
+                kind = str(element.args.get("kind") or "").upper()
+                if kind in ("FULLTEXT", "SPATIAL"):
+                    mysql_ddl._removed_index(state, raw, kind, element.name, table)
+                else:
+                    out += create_index(
+                        state, raw, table, element.name or None, list(element.expressions),
+                        unique=False,
+                    )
+            elif isinstance(element, exp.PrimaryKey):
+                keys = ", ".join(quote_ident(node.name) for node in element.expressions)
+                prefix = f"CONSTRAINT {quote_ident(name)} " if name else ""
+                out.append((raw.line, f"ALTER TABLE {target} ADD {prefix}PRIMARY KEY ({keys})"))
+            elif isinstance(element, exp.CheckColumnConstraint):
+                prefix = f"CONSTRAINT {quote_ident(name)} " if name else ""
+                out.append(
+                    (
+                        raw.line,
+                        f"ALTER TABLE {target} ADD {prefix}CHECK "
+                        f"({element.this.sql(dialect='postgres')})",
+                    )
+                )
+            else:
+                _not_translated(raw, state, element.sql(dialect="mysql"))
+        return out
+    if isinstance(action, exp.ColumnDef):
+        info = state.table(table)
+        state.tables.setdefault(table, info)
+        columns = mysql_ddl._ColumnSql(state, raw, info)
+        definition = columns.render(action).replace(mysql_ddl.START, "")
+        if action.args.get("position") is not None:
+            state.note(
+                raw, Action.CHANGED, "column position (FIRST/AFTER) dropped: it goes last"
+            )
+        out = [(raw.line, f"ALTER TABLE {target} ADD COLUMN {definition}")]
+        for key_name, parts in columns.indexes:
+            out += create_index(state, raw, table, key_name, parts, unique=True)
+        return out + [(raw.line, comment) for comment in columns.comments]
+    if isinstance(action, exp.Drop):
+        kind = str(action.args.get("kind") or "").upper()
+        names = [node.name for node in action.args.get("tables") or []]
+        if kind == "COLUMN":
+            return [(raw.line, f"ALTER TABLE {target} DROP COLUMN {quote_ident(n)}") for n in names]
+        if kind in ("INDEX", "KEY"):
+            return [
+                (raw.line, f"DROP INDEX {quote_ident(state.index_name(table, n))}") for n in names
+            ]
+        if kind in ("FOREIGN KEY", "CONSTRAINT", "CHECK"):
+            return [
+                (raw.line, f"ALTER TABLE {target} DROP CONSTRAINT {quote_ident(n)}") for n in names
+            ]
+    _not_translated(raw, state, action.sql(dialect="mysql"))
+    return []
+
+
+def _not_translated(raw: RawStatement, state: State, what: str) -> None:
+    state.note(
+        raw,
+        Action.REMOVED,
+        f"not translated: {what}",
+        follow_up="write the PostgreSQL equivalent by hand and run it after the script",
+    )
+
+
+def _alter(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
+    assert isinstance(tree, exp.Alter)
+    if str(tree.args.get("kind") or "").upper() != "TABLE":
+        _not_translated(raw, state, raw.text.splitlines()[0])
+        return []
+    name = table_name(tree.this, state, raw)
+    out: Out = []
+    for action in tree.args.get("actions") or []:
+        out += _alter_action(raw, name, action, state)
+    for option in tree.args.get("options") or []:
+        if isinstance(option, exp.AutoIncrementProperty):
+            table = state.table(name)
+            table.counter = int(option.this.name)
+            out += _restart_identity(table, raw)
+        else:
+            _not_translated(raw, state, option.sql(dialect="mysql"))
+    return out
+
+
+# --- the rest ------------------------------------------------------------------------------
+
+
+def _create(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
+    assert isinstance(tree, exp.Create)
+    kind = str(tree.args.get("kind") or "").upper()
+    if kind == "TABLE":
+        return create_table(state, raw, tree)
+    if kind == "INDEX":
+        index = tree.this
+        table = table_name(index.args["table"], state, raw)
+        params = index.args.get("params")
+        parts = list(params.args.get("columns") or []) if params is not None else []
+        return create_index(
+            state, raw, table, index.name, parts, unique=bool(tree.args.get("unique")),
+            if_not_exists=bool(tree.args.get("exists")),
+        )
+    if kind == "VIEW":
+        name = table_name(tree.this, state, raw)
+        replace = "OR REPLACE " if tree.args.get("replace") else ""
+        state.note(
+            raw,
+            Action.CHANGED,
+            f"view {name}: its query was translated from MySQL by sqlglot; review it",
+        )
+        query = tree.expression.sql(dialect="postgres")
+        return [(raw.line, f"CREATE {replace}VIEW {quote_ident(name)} AS {query}")]
+    _not_translated(raw, state, raw.text.splitlines()[0])
+    return []
+
+
+def _drop(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
+    assert isinstance(tree, exp.Drop)
+    kind = str(tree.args.get("kind") or "").upper()
+    exists = " IF EXISTS" if tree.args.get("exists") else ""
+    if kind in ("TABLE", "VIEW"):
+        return [
+            (raw.line, f"DROP {kind}{exists} {quote_ident(table_name(node, state, raw))}")
+            for node in tree.args.get("tables") or []
+        ]
+    if kind == "INDEX":  # DROP INDEX i ON t: PostgreSQL names the index alone
+        on = tree.args.get("cluster")
+        index = (tree.args.get("tables") or [tree.this])[0]
+        table = on.this.name if isinstance(on, exp.OnProperty) else ""
+        return [(raw.line, f"DROP INDEX{exists} {quote_ident(state.index_name(table, index.name))}")]
+    _not_translated(raw, state, raw.text.splitlines()[0])
+    return []
+
+
+def _translated(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
+    state.note(raw, Action.CHANGED, "translated from MySQL by sqlglot: review it")
+    return [(raw.line, tree.sql(dialect="postgres"))]
+
+
+def _truncate(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
+    names = [quote_ident(table_name(node, state, raw)) for node in tree.expressions]
+    return [(raw.line, f"TRUNCATE {', '.join(names)}")]
+
+
+def _set(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
+    _apply_set(raw, tree, state)
+    return []
+
+
+_HANDLERS: dict[type[exp.Expression], Callable[[RawStatement, exp.Expression, State], Out]] = {
+    exp.Create: _create,
+    exp.Insert: _insert,
+    exp.Alter: _alter,
+    exp.Drop: _drop,
+    exp.Set: _set,
+    exp.TruncateTable: _truncate,
+    exp.Update: _translated,
+    exp.Delete: _translated,
+}
+
+
+def _identity_floors(parsed: list[tuple[RawStatement, exp.Expression | None]], state: State) -> None:
+    """For tables whose rows all carry their AUTO_INCREMENT id, start the identity past them."""
+    identity: dict[str, tuple[str, list[str]]] = {}
+    highest: dict[str, int] = {}
+    generated: set[str] = set()
+    for _raw, tree in parsed:
+        if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Schema):
+            columns = [c for c in tree.this.expressions if isinstance(c, exp.ColumnDef)]
+            for column in columns:
+                kinds = [c.args["kind"] for c in column.args.get("constraints") or []]
+                if any(isinstance(k, exp.AutoIncrementColumnConstraint) for k in kinds):
+                    identity[tree.this.name] = (column.name, [c.name for c in columns])
+        elif isinstance(tree, exp.Insert) and isinstance(tree.expression, exp.Values):
+            name = (tree.this.this if isinstance(tree.this, exp.Schema) else tree.this).name
+            if name not in identity:
+                continue
+            column, order = identity[name]
+            given = (
+                [node.name for node in tree.this.expressions]
+                if isinstance(tree.this, exp.Schema)
+                else order
+            )
+            lowered = [g.lower() for g in given]
+            if column.lower() not in lowered:
+                generated.add(name)
+                continue
+            position = lowered.index(column.lower())
+            for row in tree.expression.expressions:
+                node = row.expressions[position] if isinstance(row, exp.Tuple) else row
+                value = _identity_value(node)
+                if _is_generated(node, state) or value is None:
+                    generated.add(name)
+                else:
+                    highest[name] = max(highest.get(name, 0), value)
+    for name, value in highest.items():
+        if name not in generated:
+            state.identity_floor[name] = value + 1
+
+
+def mysql_to_postgresql(text: str, source: str) -> tuple[list[tuple[int, str]], list[Change]]:
+    """Translate a MySQL script: (source line, PostgreSQL statement) pairs, and the report.
+
+    Raises :class:`MySQLScriptError` (with ``source:line``) for a script that cannot be read or
+    a value with no faithful PostgreSQL form.
+    """
+    state = State(source)
+    parsed: list[tuple[RawStatement, exp.Expression | None]] = []
+    for raw in split_mysql(text, source):
+        removal = find_removal(raw.text)
+        if removal is not None:
+            rule, match = removal
+            state.note(
+                raw, Action.REMOVED, rule.reason(match), rule=rule.rule,
+                follow_up=rule.follow_up(match),
+            )
+            continue
+        parsed.append((raw, _parse(raw, state)))
+    _identity_floors(parsed, state)
+    out: Out = []
+    for raw, tree in parsed:
+        assert tree is not None
+        handler = _HANDLERS.get(type(tree))
+        if handler is None:
+            _not_translated(raw, state, raw.text.splitlines()[0])
+            continue
+        out += handler(raw, tree, state)
+    if state.deferred:
+        out += state.deferred
+    for table in state.tables.values():  # rows that set their own ids moved the counter
+        if table.identity is not None and table.generated_next < table.counter:
+            out += _restart_identity(table, RawStatement(table.last_line, "", ";"))
+    changes = sorted(state.changes, key=lambda change: change.line)
+    return out, changes
+
