@@ -477,7 +477,7 @@ def _identity_floors(parsed: list[tuple[RawStatement, exp.Expression | None]], s
             for column in columns:
                 kinds = [c.args["kind"] for c in column.args.get("constraints") or []]
                 if any(isinstance(k, exp.AutoIncrementColumnConstraint) for k in kinds):
-                    identity[tree.this.name] = (column.name, [c.name for c in columns])
+                    identity[tree.this.this.name] = (column.name, [c.name for c in columns])
         elif isinstance(tree, exp.Insert) and isinstance(tree.expression, exp.Values):
             name = (tree.this.this if isinstance(tree.this, exp.Schema) else tree.this).name
             if name not in identity:

@@ -121,6 +121,10 @@ class _Splitter:
     def take_plain(self) -> None:
         # up to the next character that can start something special
         text = self.text
+        if text[self.pos] == "\n":  # alone, so that a DELIMITER line is seen at its start
+            self.emit("\n")
+            self.pos += 1
+            return
         end = self.pos + 1
         specials = "'\"`/#-*\n" + self.delimiter[0]
         while end < len(text) and text[end] not in specials:
