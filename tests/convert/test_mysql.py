@@ -219,3 +219,23 @@ def test_statements_it_cannot_translate_are_reported_not_dropped() -> None:
     _, changes = convert("CREATE TABLE t (id INT);\nALTER TABLE t RENAME TO u;\n")
     removed = [c for c in changes if c.action is Action.REMOVED]
     assert removed and removed[0].line == 2 and removed[0].follow_up
+
+
+def test_sql_mode_saved_and_restored_decides_whether_an_id_of_0_is_generated() -> None:
+    head = "CREATE TABLE a (id INT AUTO_INCREMENT PRIMARY KEY);\n"
+    statements, _ = convert(head + "INSERT INTO a VALUES (0);")
+    assert statements[-1].endswith("(DEFAULT)")  # MySQL numbers a 0 itself by default
+    statements, _ = convert(
+        "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n"
+        + head
+        + "/*!50003 SET @saved_sql_mode = @@sql_mode */ ;\n"
+        "/*!50003 SET sql_mode = 'STRICT_TRANS_TABLES' */ ;\n"
+        "/*!50003 SET sql_mode = @saved_sql_mode */ ;\n"
+        "INSERT INTO a VALUES (0);"
+    )
+    assert statements[-1].endswith("(0)")
+
+
+def test_a_sql_mode_that_changes_how_strings_read_is_refused() -> None:
+    with pytest.raises(MySQLScriptError, match="in.sql:1: sql_mode NO_BACKSLASH_ESCAPES"):
+        convert("SET sql_mode = 'NO_BACKSLASH_ESCAPES';\nCREATE TABLE a (v TEXT);")

@@ -254,3 +254,48 @@ def test_chinook_postgresql_edition_holds_the_same_rows_as_the_mysql_script(
     trailing_space = [(v, e) for v, e in differences if (v, e) == ("Edinburgh", "Edinburgh ")]
     assert len(backslash) == 4 and len(trailing_space) == 8
     assert len(differences) == 12
+
+
+# --- a mysqldump with the usual housekeeping, routines and MySQL-only column types -----------
+
+DUMP = Path(__file__).parent / "data" / "mysqldump-shop.sql"
+
+
+def test_a_mysqldump_loads_with_its_values_byte_for_byte(scratch_url: str) -> None:
+    out, changes = mysql_to_postgresql(DUMP.read_text(encoding="utf-8"), "shop.sql")
+    load(scratch_url, (sql for _line, sql in out))
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        orders = conn.execute(
+            'SELECT id, user_id, status, flags, total, paid, note, created_at::text,'
+            ' updated_at AT TIME ZONE \'UTC\', shipped_on FROM "order" ORDER BY id'
+        ).fetchall()
+        users = conn.execute('SELECT id, name, avatar, age FROM "user" ORDER BY id').fetchall()
+        # the identities continue where MySQL's AUTO_INCREMENT would
+        next_user = conn.execute(
+            'INSERT INTO "user" (email) VALUES (\'new@example.com\') RETURNING id'
+        ).fetchone()
+        fk = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f'"
+        ).fetchall()
+        triggers = conn.execute("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal").fetchone()
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("UPDATE \"order\" SET status = 'lost' WHERE id = 1001")
+    assert [row[:6] for row in orders] == [
+        (1001, 7, "paid", "gift,express", Decimal("19.99"), True),
+        (1002, 7, "new", "", Decimal("0.00"), False),
+        (1003, 8, "shipped", "express", Decimal("5.00"), True),
+    ]
+    assert orders[0][6] == "it's \"quoted\"; a \\ backslash\nnew line\ttab \x1a end"
+    assert orders[2][6] == "caf├⌐? no: café, 日本, 😀 and 50\\% \\_ off"
+    assert orders[0][7] == "2024-01-02 03:04:05"
+    assert str(orders[1][8]) == "2024-03-01 00:00:00"  # written in the dump's zone, +00:00
+    assert orders[1][9] is None  # the zero date
+    assert users == [
+        (7, "Ann O'Neil", b"\x00'\\GIF89a", 34),
+        (8, None, bytes.fromhex("89504E470D0A1A0A00FF"), None),
+    ]
+    assert next_user == (9,)
+    assert fk == [("fk_order_user",)]
+    assert triggers == (0,)
+    removed = {c.line for c in changes if c.action is Action.REMOVED}
+    assert {57, 88, 90, 96, 98}.issubset(removed)  # trigger, procedure, event and their drops

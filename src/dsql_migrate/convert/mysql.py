@@ -97,36 +97,73 @@ _SET_REASONS = {
 
 
 def _set_variable(item: exp.Expression) -> tuple[str, exp.Expression | None]:
+    """(name as written, value) of one assignment of a SET; ``@x`` for a user variable."""
     if item.args.get("kind"):  # SET NAMES / SET CHARACTER SET
-        return str(item.args["kind"]).lower(), None
+        return str(item.args["kind"]).upper(), None
     node = item.this
     if isinstance(node, exp.EQ):
         target, value = node.this, node.expression
-        name = target.name if not isinstance(target, exp.SessionParameter) else target.this.name
-        return name.lower().lstrip("@"), value
-    return node.sql(dialect="mysql").lower(), None
+        if isinstance(target, exp.SessionParameter):
+            return target.this.name, value
+        if isinstance(target, exp.Parameter):
+            return "@" + target.name, value
+        return target.sql(dialect="mysql").replace("$", "@"), value
+    return node.sql(dialect="mysql"), None
+
+
+def _settings_read(value: exp.Expression | None) -> str | None:
+    """``sql_mode`` / ``time_zone`` when ``value`` reads one (``@@SQL_MODE``)."""
+    if isinstance(value, exp.SessionParameter):
+        return value.this.name.lower()
+    if value is not None and value.sql(dialect="mysql").lower().lstrip("@") in (
+        "sql_mode", "time_zone", "session.sql_mode", "session.time_zone"
+    ):
+        return value.sql(dialect="mysql").lower().split(".")[-1].lstrip("@")
+    return None
+
+
+def _apply_sql_mode(raw: RawStatement, modes_text: str, state: State) -> None:
+    modes = {mode.strip().upper() for mode in modes_text.split(",")}
+    for unsupported in ("NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI"):
+        if unsupported in modes:
+            raise state.error(
+                raw.line,
+                f"sql_mode {unsupported} changes how this script's strings and names are "
+                "read, which the converter does not follow",
+                hint="dump with the default sql_mode (mysqldump does)",
+            )
+    state.no_auto_value_on_zero = "NO_AUTO_VALUE_ON_ZERO" in modes
+    state.sql_mode = modes_text
 
 
 def _apply_set(raw: RawStatement, tree: exp.Expression, state: State) -> None:
+    # mysqldump saves sql_mode and time_zone in user variables and restores them: follow that,
+    # as they decide how AUTO_INCREMENT 0s and TIMESTAMP values of later rows are read
     names = []
     for item in tree.expressions:
         name, value = _set_variable(item)
         names.append(name)
-        if isinstance(value, exp.Literal) and value.is_string:
-            if name == "time_zone" and value.this.upper() != "SYSTEM":
-                state.values.time_zone = value.this
-            elif name == "sql_mode":
-                modes = {mode.strip().upper() for mode in value.this.split(",")}
-                for unsupported in ("NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI"):
-                    if unsupported in modes:
-                        raise state.error(
-                            raw.line,
-                            f"sql_mode {unsupported} changes how this script's strings and "
-                            "names are read, which the converter does not follow",
-                            hint="dump with the default sql_mode (mysqldump does)",
-                        )
-                state.no_auto_value_on_zero = "NO_AUTO_VALUE_ON_ZERO" in modes
-    reasons = {_SET_REASONS.get(name, _SESSION_SETTING) for name in names}
+        variable = name.lower()
+        if variable.startswith("@"):
+            read = _settings_read(value)
+            if read == "sql_mode":
+                state.saved[variable] = state.sql_mode
+            elif read == "time_zone":
+                state.saved[variable] = state.values.time_zone
+            continue
+        restored = value.sql(dialect="mysql").lower().replace("$", "@") if value else ""
+        if variable == "time_zone":
+            if isinstance(value, exp.Literal) and value.is_string:
+                zone = value.this
+                state.values.time_zone = None if zone.upper() == "SYSTEM" else zone
+            else:
+                state.values.time_zone = state.saved.get(restored)
+        elif variable == "sql_mode":
+            if isinstance(value, exp.Literal) and value.is_string:
+                _apply_sql_mode(raw, value.this, state)
+            else:
+                _apply_sql_mode(raw, state.saved.get(restored) or "", state)
+    reasons = {_SET_REASONS.get(name.lower(), _SESSION_SETTING) for name in names}
     state.note(
         raw,
         Action.REMOVED,

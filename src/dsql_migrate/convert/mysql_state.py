@@ -50,6 +50,8 @@ class State:
     deferred: list[tuple[int, str]] = field(default_factory=list)  #: FKs, added at the end
     values: ValueContext = field(default_factory=ValueContext)
     no_auto_value_on_zero: bool = False
+    sql_mode: str = ""
+    saved: dict[str, str | None] = field(default_factory=dict)  #: user variables of settings
     #: per table, the lowest identity start that clears the ids the script inserts itself
     #: (only for tables whose rows all carry their ids)
     identity_floor: dict[str, int] = field(default_factory=dict)
