@@ -62,7 +62,10 @@ def test_types_keys_and_options_of_a_create_table() -> None:
         "COMMENT ON COLUMN \"t\".\"updated\" IS 'last change'",
     ]
     removed = [c for c in changes if c.action is Action.REMOVED]
-    assert {c.message.split(":")[0] for c in removed} == {"t.updated", "FULLTEXT index ft_body on t removed"}
+    assert {c.message.split(":")[0] for c in removed} == {
+        "t.updated",
+        "FULLTEXT index ft_body on t removed",
+    }
     assert all(c.follow_up for c in removed)
     changed = messages(changes, Action.CHANGED)
     assert "BOOLEAN" in changed and "ENUM" in changed and "SET(a, b)" in changed
@@ -74,7 +77,8 @@ def test_unsigned_integers_widen_with_a_check() -> None:
         "CREATE TABLE u (a TINYINT UNSIGNED, b SMALLINT UNSIGNED, c MEDIUMINT UNSIGNED,"
         " d INT UNSIGNED, e BIGINT UNSIGNED);"
     )
-    for column, wide in zip("abcde", ("SMALLINT", "INTEGER", "INTEGER", "BIGINT", "BIGINT")):
+    widths = ("SMALLINT", "INTEGER", "INTEGER", "BIGINT", "BIGINT")
+    for column, wide in zip("abcde", widths, strict=True):
         assert f'"{column}" {wide} CHECK ("{column}" >= 0)' in statements[0]
     assert "9223372036854775807" in messages(changes, Action.CHANGED)
 
@@ -111,7 +115,7 @@ def test_boolean_values_and_a_value_that_is_not_a_boolean() -> None:
         "CREATE TABLE b (id INT, f TINYINT(1));\nINSERT INTO b VALUES (1, 1), (2, 0), (3, NULL);"
     )
     assert statements[1].endswith("(1, true),\n(2, false),\n(3, NULL)")
-    with pytest.raises(MySQLScriptError, match="in.sql:2: value for b.f '?2'? is not 0 or 1"):
+    with pytest.raises(MySQLScriptError, match=r"in\.sql:2: value for b\.f '?2'? is not 0 or 1"):
         convert("CREATE TABLE b (id INT, f TINYINT(1));\nINSERT INTO b VALUES (1, 2);")
     statements, _ = convert("CREATE TABLE b (f TINYINT);\nINSERT INTO b VALUES (2);")
     assert '"f" SMALLINT' in statements[0] and statements[1].endswith("(2)")
@@ -211,7 +215,7 @@ def test_a_parse_error_names_file_line_and_column_not_a_traceback() -> None:
 
 
 def test_spatial_columns_are_refused_with_a_reason() -> None:
-    with pytest.raises(MySQLScriptError, match="in.sql:1: column g.shape has type GEOMETRY"):
+    with pytest.raises(MySQLScriptError, match=r"in\.sql:1: column g\.shape has type GEOMETRY"):
         convert("CREATE TABLE g (shape GEOMETRY);")
 
 
@@ -237,5 +241,5 @@ def test_sql_mode_saved_and_restored_decides_whether_an_id_of_0_is_generated() -
 
 
 def test_a_sql_mode_that_changes_how_strings_read_is_refused() -> None:
-    with pytest.raises(MySQLScriptError, match="in.sql:1: sql_mode NO_BACKSLASH_ESCAPES"):
+    with pytest.raises(MySQLScriptError, match=r"in\.sql:1: sql_mode NO_BACKSLASH_ESCAPES"):
         convert("SET sql_mode = 'NO_BACKSLASH_ESCAPES';\nCREATE TABLE a (v TEXT);")

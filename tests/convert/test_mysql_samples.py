@@ -210,12 +210,15 @@ def test_chinook_mysql_converts_and_loads_with_every_table_key_index_and_row(
             # the INSERTs leave the AUTO_INCREMENT key out: MySQL numbers the rows 1, 2, ...
             # in order, and the foreign keys of the other tables' rows count on it
             assert [row[0] for row in stored] == list(range(1, len(rows) + 1)), table
-            pairs = [(list(row[1:]), source_row) for row, source_row in zip(stored, rows)]
+            pairs = [(list(row[1:]), src) for row, src in zip(stored, rows, strict=True)]
         else:  # the rows carry their whole key: compare them as sets
             key = lambda row: tuple(str(value) for value in row)  # noqa: E731
-            pairs = list(zip(sorted(map(list, stored), key=key), sorted(rows, key=key)))
+            pairs = list(
+                zip(sorted(map(list, stored), key=key), sorted(rows, key=key), strict=True)
+            )
         for stored_row, source_row in pairs:
-            assert all(map(_same, stored_row, source_row)), (table, stored_row, source_row)
+            same = map(_same, stored_row, source_row, strict=True)
+            assert all(same), (table, stored_row, source_row)
 
 
 def test_chinook_postgresql_edition_holds_the_same_rows_as_the_mysql_script(
@@ -241,13 +244,13 @@ def test_chinook_postgresql_edition_holds_the_same_rows_as_the_mysql_script(
         encoding="utf-8"), re.M)
     assert len(pg_tables) == len(my_tables) == 11
     differences: list[tuple[str, str]] = []
-    for pg_table, my_table in zip(pg_tables, my_tables):
+    for pg_table, my_table in zip(pg_tables, my_tables, strict=True):
         stored = rows_by_key(scratch_url, pg_table)
         rows = source[my_table]
         assert len(stored) == len(rows), my_table
         offset = len(stored[0]) - len(rows[0])  # the generated key, when the INSERT leaves it
-        for stored_row, source_row in zip(stored, rows):
-            for value, expected in zip(stored_row[offset:], source_row):
+        for stored_row, source_row in zip(stored, rows, strict=True):
+            for value, expected in zip(stored_row[offset:], source_row, strict=True):
                 if not _same(value, expected):
                     differences.append((value, expected))
     backslash = [(v, e) for v, e in differences if v.replace(" \\ ", "  ") == e]

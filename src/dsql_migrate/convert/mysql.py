@@ -49,7 +49,9 @@ def _quiet_sqlglot() -> Iterator[None]:
 
 
 _INDEX_USING = re.compile(r"\s+USING\s+(?:BTREE|HASH)\b", re.IGNORECASE)
-_PARTITION_BY = re.compile(r"\)\s*((?:/\*.*?\*/\s*)?PARTITION\s+BY\b.*)$", re.IGNORECASE | re.DOTALL)
+_PARTITION_BY = re.compile(
+    r"\)\s*((?:/\*.*?\*/\s*)?PARTITION\s+BY\b.*)$", re.IGNORECASE | re.DOTALL
+)
 
 
 def _parse(raw: RawStatement, state: State) -> exp.Expression:
@@ -82,7 +84,7 @@ def _parse(raw: RawStatement, state: State) -> exp.Expression:
         ) from None
     except TokenError as error:
         raise state.error(raw.line, f"cannot read this MySQL statement: {error}") from None
-    if len(trees) != 1:
+    if len(trees) != 1 or not isinstance(trees[0], exp.Expression):
         raise state.error(raw.line, "expected one statement here, found several")
     return trees[0]
 
@@ -114,7 +116,7 @@ def _set_variable(item: exp.Expression) -> tuple[str, exp.Expression | None]:
 def _settings_read(value: exp.Expression | None) -> str | None:
     """``sql_mode`` / ``time_zone`` when ``value`` reads one (``@@SQL_MODE``)."""
     if isinstance(value, exp.SessionParameter):
-        return value.this.name.lower()
+        return str(value.this.name).lower()
     if value is not None and value.sql(dialect="mysql").lower().lstrip("@") in (
         "sql_mode", "time_zone", "session.sql_mode", "session.time_zone"
     ):
@@ -223,7 +225,7 @@ def _row_sql(
         )
     identity = _identity_position(columns, table)
     rendered: list[str] = []
-    for position, (node, column) in enumerate(zip(values, columns)):
+    for position, (node, column) in enumerate(zip(values, columns, strict=True)):
         if position == identity:
             if _is_generated(node, state):
                 rendered.append("DEFAULT")  # MySQL numbers NULL (and 0) itself
@@ -334,10 +336,11 @@ def _alter_action(
     target = quote_ident(table)
     if isinstance(action, exp.AddConstraint):
         out: Out = []
-        for element in action.expressions:
+        for item in action.expressions:
             name: str | None = None
-            if isinstance(element, exp.Constraint):
-                name, element = element.name, element.expressions[0]
+            element = item
+            if isinstance(item, exp.Constraint):
+                name, element = item.name, item.expressions[0]
             if isinstance(element, exp.ForeignKey):
                 foreign_key(state, raw, table, name, element)
             elif isinstance(element, exp.UniqueColumnConstraint):
@@ -471,7 +474,8 @@ def _drop(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
         on = tree.args.get("cluster")
         index = (tree.args.get("tables") or [tree.this])[0]
         table = on.this.name if isinstance(on, exp.OnProperty) else ""
-        return [(raw.line, f"DROP INDEX{exists} {quote_ident(state.index_name(table, index.name))}")]
+        pg_name = state.index_name(table, index.name)
+        return [(raw.line, f"DROP INDEX{exists} {quote_ident(pg_name)}")]
     _not_translated(raw, state, raw.text.splitlines()[0])
     return []
 
@@ -503,7 +507,9 @@ _HANDLERS: dict[type[exp.Expression], Callable[[RawStatement, exp.Expression, St
 }
 
 
-def _identity_floors(parsed: list[tuple[RawStatement, exp.Expression | None]], state: State) -> None:
+def _identity_floors(
+    parsed: list[tuple[RawStatement, exp.Expression | None]], state: State
+) -> None:
     """For tables whose rows all carry their AUTO_INCREMENT id, start the identity past them."""
     identity: dict[str, tuple[str, list[str]]] = {}
     highest: dict[str, int] = {}
@@ -511,10 +517,10 @@ def _identity_floors(parsed: list[tuple[RawStatement, exp.Expression | None]], s
     for _raw, tree in parsed:
         if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Schema):
             columns = [c for c in tree.this.expressions if isinstance(c, exp.ColumnDef)]
-            for column in columns:
-                kinds = [c.args["kind"] for c in column.args.get("constraints") or []]
+            for definition in columns:
+                kinds = [c.args["kind"] for c in definition.args.get("constraints") or []]
                 if any(isinstance(k, exp.AutoIncrementColumnConstraint) for k in kinds):
-                    identity[tree.this.this.name] = (column.name, [c.name for c in columns])
+                    identity[tree.this.this.name] = (definition.name, [c.name for c in columns])
         elif isinstance(tree, exp.Insert) and isinstance(tree.expression, exp.Values):
             name = (tree.this.this if isinstance(tree.this, exp.Schema) else tree.this).name
             if name not in identity:

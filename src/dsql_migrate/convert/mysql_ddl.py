@@ -54,9 +54,9 @@ def _key_part(node: exp.Expression, state: State, raw: RawStatement, notes: list
         )
         return quote_ident(prefix[0]) + desc
     if isinstance(node, (exp.Column, exp.Identifier)):
-        return quote_ident(node.name) + desc
+        return quote_ident(str(node.name)) + desc
     if isinstance(node, exp.Paren):  # MySQL 8 functional key part ((expr))
-        return "(" + node.this.sql(dialect="postgres") + ")" + desc
+        return "(" + str(node.this.sql(dialect="postgres")) + ")" + desc
     raise state.error(raw.line, f"unsupported index key part {node.sql(dialect='mysql')}")
 
 
@@ -376,14 +376,15 @@ def create_table(state: State, raw: RawStatement, create: exp.Create) -> Out:
     columns = _ColumnSql(state, raw, table)
     elements: list[str] = []
     indexes: list[tuple[str | None, list[exp.Expression], bool]] = []
-    for element in schema.expressions:
-        if isinstance(element, exp.ColumnDef):
-            elements.append(columns.render(element))
+    for item in schema.expressions:
+        if isinstance(item, exp.ColumnDef):
+            elements.append(columns.render(item))
             continue
         constraint_name: str | None = None
-        if isinstance(element, exp.Constraint):
-            constraint_name = element.name
-            element = element.expressions[0]
+        element = item
+        if isinstance(item, exp.Constraint):
+            constraint_name = item.name
+            element = item.expressions[0]
         if isinstance(element, exp.PrimaryKey):
             keys = ", ".join(quote_ident(node.name) for node in element.expressions)
             prefix = f"CONSTRAINT {quote_ident(constraint_name)} " if constraint_name else ""

@@ -215,7 +215,7 @@ def _set(dtype: exp.DataType) -> MappedType:
     )
 
 
-TYPE_MAP: dict[DType, Callable[[exp.DataType], MappedType]] = {
+TYPE_MAP: dict[object, Callable[[exp.DataType], MappedType]] = {
     DType.TINYINT: _tinyint,
     DType.UTINYINT: _unsigned("SMALLINT", "255"),
     DType.SMALLINT: _signed("SMALLINT"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 
-class ValueError_(Exception):  # noqa: N801 - not the builtin; caught and given a file:line
+class ValueError_(Exception):  # not the builtin: caught and given a file:line
     """A value with no faithful PostgreSQL form for its column."""
 
 
