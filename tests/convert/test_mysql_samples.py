@@ -217,7 +217,7 @@ def test_chinook_mysql_converts_and_loads_with_every_table_key_index_and_row(
                 zip(sorted(map(list, stored), key=key), sorted(rows, key=key), strict=True)
             )
         for stored_row, source_row in pairs:
-            same = map(_same, stored_row, source_row, strict=True)
+            same = [_same(a, b) for a, b in zip(stored_row, source_row, strict=True)]
             assert all(same), (table, stored_row, source_row)
 
 
