@@ -233,7 +233,8 @@ class _ColumnSql:
             state.note(
                 raw,
                 Action.REMOVED,
-                f"{table.name}.{name}: ON UPDATE {constraint.this.sql(dialect='mysql')} "
+                f"{table.name}.{name}: ON UPDATE "
+                f"{constraint.this.sql(dialect='mysql').removesuffix('()')} "
                 "removed: DSQL has no triggers, so nothing sets the column when a row changes",
                 rule="DSQL.md §1 (no CREATE TRIGGER)",
                 follow_up=_FOLLOW_ON_UPDATE,

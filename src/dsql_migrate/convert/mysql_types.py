@@ -166,7 +166,15 @@ def _fractional(name: str, kind: str) -> Callable[[exp.DataType], MappedType]:
 
 def _timestamp(dtype: exp.DataType) -> MappedType:
     params = _params(dtype) or [0]
-    return MappedType(f"TIMESTAMPTZ({params[0]})", "timestamptz")
+    return MappedType(
+        f"TIMESTAMPTZ({params[0]})",
+        "timestamptz",
+        notes=[
+            "TIMESTAMP became TIMESTAMPTZ (both store an instant): the script's values are read "
+            "in the zone of its SET TIME_ZONE (mysqldump writes +00:00), else in the loading "
+            "session's zone (UTC on DSQL)"
+        ],
+    )
 
 
 def _time(dtype: exp.DataType) -> MappedType:
