@@ -25,6 +25,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from . import mysql_ddl
 from .mysql_ddl import Out, create_index, create_table, foreign_key, table_name
+from .mysql_insert import read_insert
 from .mysql_removed import find_removal
 from .mysql_split import MySQLScriptError, RawStatement, split_mysql
 from .mysql_state import State, Table, quote_ident
@@ -56,6 +57,10 @@ _PARTITION_BY = re.compile(
 
 def _parse(raw: RawStatement, state: State) -> exp.Expression:
     text = raw.text
+    if text[:6].upper() == "INSERT":
+        fast = read_insert(text)
+        if fast is not None:
+            return fast
     if re.match(r"CREATE\s+(UNIQUE\s+)?INDEX\b", text, re.IGNORECASE):
         text = _INDEX_USING.sub("", text)  # USING BTREE/HASH: PostgreSQL picks its own method
     if re.match(r"CREATE\s+(TEMPORARY\s+)?TABLE\b", text, re.IGNORECASE):
