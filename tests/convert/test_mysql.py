@@ -219,8 +219,25 @@ def test_spatial_columns_are_refused_with_a_reason() -> None:
         convert("CREATE TABLE g (shape GEOMETRY);")
 
 
+def test_rename_table_becomes_alter_table_rename() -> None:
+    statements, _ = convert(
+        "CREATE TABLE t (id INT, f TINYINT(1));\nRENAME TABLE `t` TO `u`, a TO b;\n"
+        "INSERT INTO u VALUES (1, 1);"
+    )
+    assert statements[1:3] == [
+        'ALTER TABLE "t" RENAME TO "u"',
+        'ALTER TABLE "a" RENAME TO "b"',
+    ]
+    assert statements[3].endswith("(1, true)")  # the renamed table keeps its column types
+
+
+def test_replace_is_refused_with_its_line() -> None:
+    with pytest.raises(MySQLScriptError, match=r"in\.sql:2: REPLACE is not translated"):
+        convert("CREATE TABLE t (id INT PRIMARY KEY);\nREPLACE INTO t VALUES (1);")
+
+
 def test_statements_it_cannot_translate_are_reported_not_dropped() -> None:
-    _, changes = convert("CREATE TABLE t (id INT);\nALTER TABLE t RENAME TO u;\n")
+    _, changes = convert("CREATE TABLE t (id INT);\nALTER TABLE t MODIFY id BIGINT;\n")
     removed = [c for c in changes if c.action is Action.REMOVED]
     assert removed and removed[0].line == 2 and removed[0].follow_up
 
@@ -243,3 +260,22 @@ def test_sql_mode_saved_and_restored_decides_whether_an_id_of_0_is_generated() -
 def test_a_sql_mode_that_changes_how_strings_read_is_refused() -> None:
     with pytest.raises(MySQLScriptError, match=r"in\.sql:1: sql_mode NO_BACKSLASH_ESCAPES"):
         convert("SET sql_mode = 'NO_BACKSLASH_ESCAPES';\nCREATE TABLE a (v TEXT);")
+
+
+def test_a_foreign_key_no_index_serves_gets_the_index_innodb_would_create() -> None:
+    statements, changes = convert(
+        "CREATE TABLE p (id INT PRIMARY KEY);\n"
+        "CREATE TABLE c (id INT PRIMARY KEY, p_id INT, q_id INT, KEY k_q (q_id, p_id),\n"
+        "  CONSTRAINT fk_p FOREIGN KEY (p_id) REFERENCES p (id),\n"
+        "  CONSTRAINT fk_q FOREIGN KEY (q_id) REFERENCES p (id));\n"
+    )
+    assert 'CREATE INDEX "fk_p" ON "c" ("p_id")' in statements
+    assert not any('ON "c" ("q_id")' in sql for sql in statements)  # k_q serves fk_q
+    assert statements.index('CREATE INDEX "fk_p" ON "c" ("p_id")') < len(statements) - 2
+    assert "InnoDB creates this index" in messages(changes, Action.CONVERTED)
+
+
+def test_rows_for_a_table_the_script_does_not_create_are_kept_and_reported() -> None:
+    statements, changes = convert("INSERT INTO `elsewhere` VALUES (1,'a\\'b'),(2,NULL);")
+    assert statements == ['INSERT INTO "elsewhere" VALUES\n(1, \'a\'\'b\'),\n(2, NULL)']
+    assert "not created in this script" in messages(changes, Action.CHANGED)

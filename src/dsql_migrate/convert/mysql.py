@@ -14,6 +14,7 @@ string escapes, so values are carried exactly; see docs/moving-from-mysql.md.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -24,7 +25,14 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from . import mysql_ddl
-from .mysql_ddl import Out, create_index, create_table, foreign_key, table_name
+from .mysql_ddl import (
+    Out,
+    create_index,
+    create_table,
+    foreign_key,
+    foreign_key_indexes,
+    table_name,
+)
 from .mysql_insert import read_insert
 from .mysql_removed import find_removal
 from .mysql_split import MySQLScriptError, RawStatement, split_mysql
@@ -287,8 +295,21 @@ def _insert(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
         )
     name = table_name(tree.this, state, raw)
     table = state.table(name)
+    if not table.columns and name not in state.unknown_tables:
+        state.unknown_tables.add(name)
+        state.note(
+            raw,
+            Action.CHANGED,
+            f"{name} is not created in this script: its values are written as MySQL wrote them, "
+            "without knowing the column types (booleans, binary data, zero dates)",
+            follow_up="convert the table's CREATE TABLE together with its rows",
+        )
     columns = _insert_columns(tree, table)
     source = tree.expression
+    if not columns and isinstance(source, exp.Values) and source.expressions:
+        first = source.expressions[0]
+        width = len(first.expressions) if isinstance(first, exp.Tuple) else 1
+        columns = [Column("", "unknown")] * width  # neither listed nor known: positional
     if not isinstance(source, exp.Values):
         state.note(raw, Action.CHANGED, "INSERT ... SELECT translated by sqlglot: review it")
         return [(raw.line, tree.sql(dialect="postgres"))]
@@ -311,7 +332,11 @@ def _insert(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
             "NULL: PostgreSQL has no zero date",
             follow_up="treat NULL where the application treated the zero date",
         )
-    column_list = ", ".join(quote_ident(column.name) for column in columns)
+    column_list = (
+        " (" + ", ".join(quote_ident(column.name) for column in columns) + ")"
+        if all(column.name for column in columns)
+        else ""
+    )
     conflict = ""
     if tree.args.get("ignore"):
         conflict = " ON CONFLICT DO NOTHING"
@@ -324,7 +349,7 @@ def _insert(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
     out.append(
         (
             raw.line,
-            f"INSERT INTO {quote_ident(name)} ({column_list}) VALUES\n"
+            f"INSERT INTO {quote_ident(name)}{column_list} VALUES\n"
             + ",\n".join(rows)
             + conflict,
         )
@@ -435,6 +460,47 @@ def _alter(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
     return out
 
 
+# --- statements read without sqlglot ------------------------------------------------------
+
+_RENAME_TABLE = re.compile(r"RENAME\s+TABLES?\s+(.*)$", re.IGNORECASE | re.DOTALL)
+_RENAME_PAIR = re.compile(r"\s*(`(?:[^`]|``)+`|[\w$]+)\s+TO\s+(`(?:[^`]|``)+`|[\w$]+)\s*(?:,|$)",
+                          re.IGNORECASE)
+_REPLACE = re.compile(r"REPLACE\b", re.IGNORECASE)
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace("``", "`") if name.startswith("`") else name
+
+
+def _rename_table(raw: RawStatement, match: re.Match[str], state: State) -> Out:
+    pairs = [(_unquote(m[1]), _unquote(m[2])) for m in _RENAME_PAIR.finditer(match[1])]
+    if not pairs:
+        raise state.error(raw.line, "cannot read this RENAME TABLE")
+    out: Out = []
+    for old, new in pairs:
+        if old in state.tables:
+            state.tables[new] = state.tables.pop(old)
+            state.tables[new].name = new
+        out.append((raw.line, f"ALTER TABLE {quote_ident(old)} RENAME TO {quote_ident(new)}"))
+    return out
+
+
+def _replace(raw: RawStatement, match: re.Match[str], state: State) -> Out:
+    raise state.error(
+        raw.line,
+        "REPLACE is not translated (it deletes the rows any unique key matches, then inserts)",
+        hint="dump without --replace, or rewrite it as INSERT ... ON CONFLICT (key) DO UPDATE "
+        "and leave it out of the script",
+    )
+
+
+TextHandler = Callable[[RawStatement, re.Match[str], State], Out]
+_TEXT_HANDLERS: list[tuple[re.Pattern[str], TextHandler]] = [
+    (_RENAME_TABLE, _rename_table),
+    (_REPLACE, _replace),
+]
+
+
 # --- the rest ------------------------------------------------------------------------------
 
 
@@ -513,7 +579,7 @@ _HANDLERS: dict[type[exp.Expression], Callable[[RawStatement, exp.Expression, St
 
 
 def _identity_floors(
-    parsed: list[tuple[RawStatement, exp.Expression | None]], state: State
+    parsed: list[tuple[RawStatement, exp.Expression | Callable[[], Out]]], state: State
 ) -> None:
     """For tables whose rows all carry their AUTO_INCREMENT id, start the identity past them."""
     identity: dict[str, tuple[str, list[str]]] = {}
@@ -553,6 +619,14 @@ def _identity_floors(
             state.identity_floor[name] = value + 1
 
 
+def _by_text(raw: RawStatement, state: State) -> Callable[[], Out] | None:
+    for pattern, handler in _TEXT_HANDLERS:
+        match = pattern.match(raw.text)
+        if match is not None:
+            return functools.partial(handler, raw, match, state)
+    return None
+
+
 def mysql_to_postgresql(text: str, source: str) -> tuple[list[tuple[int, str]], list[Change]]:
     """Translate a MySQL script: (source line, PostgreSQL statement) pairs, and the report.
 
@@ -560,8 +634,12 @@ def mysql_to_postgresql(text: str, source: str) -> tuple[list[tuple[int, str]], 
     a value with no faithful PostgreSQL form.
     """
     state = State(source)
-    parsed: list[tuple[RawStatement, exp.Expression | None]] = []
+    parsed: list[tuple[RawStatement, exp.Expression | Callable[[], Out]]] = []
     for raw in split_mysql(text, source):
+        by_text = _by_text(raw, state)
+        if by_text is not None:
+            parsed.append((raw, by_text))
+            continue
         removal = find_removal(raw.text)
         if removal is not None:
             rule, match = removal
@@ -574,14 +652,16 @@ def mysql_to_postgresql(text: str, source: str) -> tuple[list[tuple[int, str]], 
     _identity_floors(parsed, state)
     out: Out = []
     for raw, tree in parsed:
-        assert tree is not None
+        if not isinstance(tree, exp.Expression):
+            out += tree()  # in order: a RENAME follows the CREATE before it
+            continue
         handler = _HANDLERS.get(type(tree))
         if handler is None:
             _not_translated(raw, state, raw.text.splitlines()[0])
             continue
         out += handler(raw, tree, state)
-    if state.deferred:
-        out += state.deferred
+    out += foreign_key_indexes(state)
+    out += state.deferred
     for table in state.tables.values():  # rows that set their own ids moved the counter
         if table.identity is not None and table.generated_next < table.counter:
             out += _restart_identity(table, RawStatement(table.last_line, "", ";"))

@@ -94,6 +94,7 @@ def create_index(
 ) -> Out:
     notes: list[str] = []
     keys = ", ".join(_key_part(part, state, raw, notes) for part in parts)
+    state.add_key(table, _key_columns(parts))
     mysql_name = name or _key_columns(parts)[0]  # MySQL names an unnamed key by its column
     pg_name = state.claim_index_name(table, mysql_name)
     if pg_name != mysql_name:
@@ -124,6 +125,7 @@ def foreign_key(
     target_columns = ", ".join(quote_ident(node.name) for node in reference.this.expressions)
     options = "".join(f" {option}" for option in reference.args.get("options") or [])
     constraint = f"CONSTRAINT {quote_ident(name)} " if name else ""
+    state.foreign_keys.append((raw, table, name, [node.name for node in fk.expressions]))
     state.deferred.append(
         (
             raw.line,
@@ -131,6 +133,29 @@ def foreign_key(
             f"REFERENCES {quote_ident(target)} ({target_columns}){options}",
         )
     )
+
+
+def foreign_key_indexes(state: State) -> Out:
+    """The indexes InnoDB creates by itself for foreign keys no index serves.
+
+    InnoDB needs an index whose first columns are the key's and creates one (named after the
+    constraint) when the table has none; PostgreSQL does not, so without it the MySQL database
+    had an index the converted one would lack.
+    """
+    out: Out = []
+    for raw, table, name, columns in state.foreign_keys:
+        if state.has_key_prefix(table, columns):
+            continue
+        parts: list[exp.Expression] = [exp.to_identifier(column) for column in columns]
+        index = name or columns[0]
+        out += create_index(state, raw, table, index, parts, unique=False)
+        state.note(
+            raw,
+            Action.CONVERTED,
+            f"index {state.index_name(table, index)} on {table} ({', '.join(columns)}) added: "
+            "InnoDB creates this index for the foreign key itself",
+        )
+    return out
 
 
 def _removed_index(state: State, raw: RawStatement, kind: str, name: str, table: str) -> None:
@@ -253,6 +278,7 @@ class _ColumnSql:
         if isinstance(constraint, exp.CharacterSetColumnConstraint):
             return None
         if isinstance(constraint, exp.PrimaryKeyColumnConstraint):
+            state.add_key(table.name, [name])
             return "PRIMARY KEY"
         if isinstance(constraint, exp.UniqueColumnConstraint):
             self.indexes.append((None, [exp.to_identifier(name)]))
@@ -387,6 +413,7 @@ def create_table(state: State, raw: RawStatement, create: exp.Create) -> Out:
             constraint_name = item.name
             element = item.expressions[0]
         if isinstance(element, exp.PrimaryKey):
+            state.add_key(name, [node.name for node in element.expressions])
             keys = ", ".join(quote_ident(node.name) for node in element.expressions)
             prefix = f"CONSTRAINT {quote_ident(constraint_name)} " if constraint_name else ""
             state.relations.add(constraint_name or f"{name}_pkey")

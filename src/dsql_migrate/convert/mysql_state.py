@@ -48,6 +48,12 @@ class State:
     index_names: dict[tuple[str, str], str] = field(default_factory=dict)  #: (table, index)
     changes: list[Change] = field(default_factory=list)
     deferred: list[tuple[int, str]] = field(default_factory=list)  #: FKs, added at the end
+    #: (statement, table, constraint name, columns) of every foreign key
+    foreign_keys: list[tuple[RawStatement, str, str | None, list[str]]] = field(
+        default_factory=list
+    )
+    unknown_tables: set[str] = field(default_factory=set)  #: INSERTed, never created
+    keys: dict[str, list[list[str]]] = field(default_factory=dict)  #: index columns per table
     values: ValueContext = field(default_factory=ValueContext)
     no_auto_value_on_zero: bool = False
     sql_mode: str = ""
@@ -104,6 +110,13 @@ class State:
         self.relations.add(candidate)
         self.index_names[(table, name)] = candidate
         return candidate
+
+    def add_key(self, table: str, columns: list[str]) -> None:
+        self.keys.setdefault(table, []).append([column.lower() for column in columns])
+
+    def has_key_prefix(self, table: str, columns: list[str]) -> bool:
+        wanted = [column.lower() for column in columns]
+        return any(key[: len(wanted)] == wanted for key in self.keys.get(table, []))
 
     def index_name(self, table: str, name: str) -> str:
         return self.index_names.get((table, name), name)
