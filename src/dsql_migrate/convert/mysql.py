@@ -15,13 +15,15 @@ string escapes, so values are carried exactly; see docs/moving-from-mysql.md.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import sqlglot
-from sqlglot import exp
+from sqlglot import TokenType, exp
+from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ParseError, TokenError
 
 from . import mysql_ddl
@@ -36,7 +38,7 @@ from .mysql_ddl import (
 from .mysql_insert import read_insert
 from .mysql_removed import find_removal
 from .mysql_split import MySQLScriptError, RawStatement, split_mysql
-from .mysql_state import State, Table, quote_ident
+from .mysql_state import State, Table, first_line, quote_ident
 from .mysql_values import Column, ValueError_, render_value
 from .report import Action, Change
 
@@ -58,8 +60,49 @@ def _quiet_sqlglot() -> Iterator[None]:
 
 
 _INDEX_USING = re.compile(r"\s+USING\s+(?:BTREE|HASH)\b", re.IGNORECASE)
-_PARTITION_BY = re.compile(
-    r"\)\s*((?:/\*.*?\*/\s*)?PARTITION\s+BY\b.*)$", re.IGNORECASE | re.DOTALL
+
+
+def _partition_clause(text: str) -> int | None:
+    """Where a CREATE TABLE's ``PARTITION BY`` starts (outside parentheses), if it has one."""
+    try:
+        tokens = MySQL().tokenize(text)
+    except TokenError:
+        return None
+    depth = 0
+    for token, following in itertools.pairwise(tokens):
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif token.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif depth == 0 and (
+            token.token_type == TokenType.PARTITION_BY
+            or (token.text.upper() == "PARTITION" and following.text.upper() == "BY")
+        ):
+            return int(token.start)
+    return None
+
+
+# sqlglot refuses FLOAT/DOUBLE UNSIGNED (deprecated in MySQL, still in old schemas): the word
+# is taken out here and the column remembered, so that it still gets its CHECK (>= 0)
+_UNSIGNED_FLOAT = re.compile(
+    r"((`(?:[^`]|``)+`|[\w$]+)\s+(?:float|double(?:\s+precision)?|real)\s*"
+    r"(?:\(\s*\d+\s*(?:,\s*\d+\s*)?\))?)\s+unsigned\b",
+    re.IGNORECASE,
+)
+
+
+def _take_unsigned_floats(text: str, state: State) -> str:
+    def take(match: re.Match[str]) -> str:
+        name = match.group(2)
+        state.unsigned_floats.add(name[1:-1] if name.startswith("`") else name)
+        return match.group(1)
+
+    return _UNSIGNED_FLOAT.sub(take, text)
+
+
+_MUST_PARSE = re.compile(
+    r"(CREATE\s+(TEMPORARY\s+)?TABLE|ALTER\s+TABLE|INSERT|CREATE\s+(UNIQUE\s+)?INDEX|UPDATE|DELETE)\b",
+    re.IGNORECASE,
 )
 
 
@@ -71,8 +114,10 @@ def _parse(raw: RawStatement, state: State) -> exp.Expression:
             return fast
     if re.match(r"CREATE\s+(UNIQUE\s+)?INDEX\b", text, re.IGNORECASE):
         text = _INDEX_USING.sub("", text)  # USING BTREE/HASH: PostgreSQL picks its own method
+    if re.match(r"(CREATE|ALTER)\s+(TEMPORARY\s+)?TABLE\b", text, re.IGNORECASE):
+        text = _take_unsigned_floats(text, state)
     if re.match(r"CREATE\s+(TEMPORARY\s+)?TABLE\b", text, re.IGNORECASE):
-        partition = _PARTITION_BY.search(text)
+        partition = _partition_clause(text)
         if partition is not None:
             state.note(
                 raw,
@@ -81,7 +126,7 @@ def _parse(raw: RawStatement, state: State) -> exp.Expression:
                 "(DSQL distributes its storage itself)",
                 rule="DSQL.md §1 (no partitioning)",
             )
-            text = text[: partition.start() + 1]
+            text = text[:partition]
     try:
         with _quiet_sqlglot():
             trees = [tree for tree in sqlglot.parse(text, read="mysql") if tree is not None]
@@ -99,6 +144,15 @@ def _parse(raw: RawStatement, state: State) -> exp.Expression:
         raise state.error(raw.line, f"cannot read this MySQL statement: {error}") from None
     if len(trees) != 1 or not isinstance(trees[0], exp.Expression):
         raise state.error(raw.line, "expected one statement here, found several")
+    if isinstance(trees[0], exp.Command) and _MUST_PARSE.match(text):
+        # sqlglot gave up on a statement that carries schema or data: refuse, never drop it
+        raise state.error(
+            raw.line,
+            f"cannot parse this MySQL statement ({first_line(text)}): it uses syntax the "
+            "MySQL reader (sqlglot) does not know",
+            hint="simplify the statement (or convert it by hand and leave it out), then convert "
+            "again",
+        )
     return trees[0]
 
 
@@ -587,6 +641,8 @@ def _identity_floors(
     generated: set[str] = set()
     for _raw, tree in parsed:
         if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Schema):
+            # index names must not take a table's name, even of a table created later
+            state.relations.add(tree.this.this.name)
             columns = [c for c in tree.this.expressions if isinstance(c, exp.ColumnDef)]
             for definition in columns:
                 kinds = [c.args["kind"] for c in definition.args.get("constraints") or []]

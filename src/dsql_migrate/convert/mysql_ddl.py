@@ -183,7 +183,8 @@ class _ColumnSql:
         self.table = table
         self.indexes: list[tuple[str | None, list[exp.Expression]]] = []
         self.comments: list[str] = []
-        self.case_insensitive = False
+        #: per text column: its own collation is case-insensitive (None: the table's)
+        self.text_collations: list[bool | None] = []
 
     def render(self, column: exp.ColumnDef) -> str:
         state, raw, table = self.state, self.raw, self.table
@@ -198,8 +199,10 @@ class _ColumnSql:
                 hint="spatial types have no DSQL equivalent: store coordinates in numeric "
                 "columns, then convert again",
             )
+        if mapped.kind == "float" and name in state.unsigned_floats:
+            mapped.check = "{col} >= 0"
         if mapped.kind == "text" and mapped.enum_values is None:
-            self.case_insensitive = True
+            self.text_collations.append(None)
         constraints = [c.args["kind"] for c in column.args.get("constraints") or []]
         not_null = any(
             isinstance(c, exp.NotNullColumnConstraint) and not c.args.get("allow_null")
@@ -273,7 +276,8 @@ class _ColumnSql:
             return None
         if isinstance(constraint, exp.CollateColumnConstraint):
             collation = constraint.name.lower()
-            self.case_insensitive = not (collation.endswith("_bin") or collation == "binary")
+            if mapped.kind == "text" and mapped.enum_values is None:
+                self.text_collations[-1] = not _binary_collation(collation)
             return None
         if isinstance(constraint, exp.CharacterSetColumnConstraint):
             return None
@@ -346,6 +350,10 @@ class _ColumnSql:
             ) from None
 
 
+def _binary_collation(collation: str) -> bool:
+    return collation.endswith("_bin") or collation == "binary"
+
+
 def _table_options(state: State, raw: RawStatement, create: exp.Create, table: Table) -> tuple[
     list[str], bool
 ]:
@@ -364,7 +372,7 @@ def _table_options(state: State, raw: RawStatement, create: exp.Create, table: T
             table.counter = int(prop.this.name)
         elif isinstance(prop, exp.CollateProperty):
             collation = prop.this.name.lower()
-            case_insensitive = not (collation.endswith("_bin") or collation == "binary")
+            case_insensitive = not _binary_collation(collation)
             dropped.append(prop.sql(dialect="mysql"))
         elif isinstance(prop, exp.EngineProperty) and prop.this.name.upper() not in ("INNODB",):
             state.note(
@@ -438,7 +446,7 @@ def create_table(state: State, raw: RawStatement, create: exp.Create) -> Out:
                 raw.line, f"unsupported table element {element.sql(dialect='mysql')}"
             )
     comments, table_ci = _table_options(state, raw, create, table)
-    if table_ci and columns.case_insensitive:
+    if any(table_ci if ci is None else ci for ci in columns.text_collations):
         state.note(
             raw,
             Action.CHANGED,

@@ -52,6 +52,7 @@ class State:
     foreign_keys: list[tuple[RawStatement, str, str | None, list[str]]] = field(
         default_factory=list
     )
+    unsigned_floats: set[str] = field(default_factory=set)  #: FLOAT/DOUBLE UNSIGNED columns
     unknown_tables: set[str] = field(default_factory=set)  #: INSERTed, never created
     keys: dict[str, list[list[str]]] = field(default_factory=dict)  #: index columns per table
     values: ValueContext = field(default_factory=ValueContext)
