@@ -279,3 +279,20 @@ def test_rows_for_a_table_the_script_does_not_create_are_kept_and_reported() -> 
     statements, changes = convert("INSERT INTO `elsewhere` VALUES (1,'a\\'b'),(2,NULL);")
     assert statements == ['INSERT INTO "elsewhere" VALUES\n(1, \'a\'\'b\'),\n(2, NULL)']
     assert "not created in this script" in messages(changes, Action.CHANGED)
+
+
+def test_a_create_table_sqlglot_cannot_read_is_refused_not_removed() -> None:
+    with pytest.raises(MySQLScriptError, match=r"in\.sql:2: cannot parse this MySQL statement"):
+        convert("SELECT 1;\nCREATE TABLE t (x INT) TABLESPACE ts STORAGE DISK;")
+
+
+def test_partition_by_is_dropped_wherever_it_stands() -> None:
+    statements, changes = convert(
+        "CREATE TABLE t (id INT, d DATE, PRIMARY KEY (id, d)) ENGINE=InnoDB ROW_FORMAT=DYNAMIC\n"
+        "/*!50100 PARTITION BY RANGE (year(d))\n(PARTITION p0 VALUES LESS THAN (2000) ENGINE = "
+        "InnoDB,\n PARTITION p1 VALUES LESS THAN MAXVALUE ENGINE = InnoDB) */;"
+    )
+    assert statements == [
+        'CREATE TABLE "t" (\n    "id" INTEGER,\n    "d" DATE,\n    PRIMARY KEY ("id", "d")\n)'
+    ]
+    assert "PARTITION BY dropped" in messages(changes, Action.CHANGED)
