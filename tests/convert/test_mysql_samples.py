@@ -9,7 +9,6 @@ for the data.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -28,17 +27,8 @@ pytestmark = pytest.mark.integration
 
 
 def _samples() -> Path:
-    candidates = [
-        Path(os.environ.get("DSQL_MIGRATE_SAMPLES", "")),
-        Path(__file__).resolve().parents[1] / "samples",
-        Path(__file__).resolve().parents[3] / "shared" / "samples",
-        Path("/work/shared/samples"),
-    ]
-    for candidate in candidates:
-        if str(candidate) and (candidate / "chinook-mysql.sql").is_file():
-            return candidate
-    pytest.skip("the public samples (chinook-mysql.sql, ...) are not on this machine: set "
-                "DSQL_MIGRATE_SAMPLES")
+    """The public samples, kept beside the tests (licence: samples/LICENSE-chinook)."""
+    return Path(__file__).parent / "samples"
 
 
 # --- an independent reading of MySQL INSERT literals (MySQL manual, "String Literals") -------
