@@ -34,5 +34,5 @@ SET character_set_client = @saved_cs_client;
 /*!50001 CREATE ALGORITHM=UNDEFINED */
 /*!50013 DEFINER=`root`@`localhost` SQL SECURITY DEFINER */
 /*!50001 VIEW `v_person` AS select `person`.`id` AS `id`,`person`.`email` AS `email` from `person` where (`person`.`id` > 1) */;
-ALTER TABLE `person` ADD COLUMN `nick` varchar(20) NOT NULL DEFAULT '' AFTER `email`, ADD INDEX `idx_nick` (`nick`);
+ALTER TABLE `person` ADD COLUMN `nick` varchar(20) AFTER `email`, ADD INDEX `idx_nick` (`nick`);
 DROP INDEX `idx_nick` ON `person`;
