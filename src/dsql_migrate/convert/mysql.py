@@ -35,11 +35,11 @@ from .mysql_ddl import (
     foreign_key_indexes,
     table_name,
 )
-from .mysql_insert import read_insert
+from .mysql_insert import LiteralInsert, from_tree, read_insert
 from .mysql_removed import find_removal
 from .mysql_split import MySQLScriptError, RawStatement, split_mysql
 from .mysql_state import State, Table, first_line, quote_ident
-from .mysql_values import Column, ValueError_, render_value
+from .mysql_values import Column, Token, ValueError_, render_token
 from .report import Action, Change
 
 __all__ = ["MySQLScriptError", "mysql_to_postgresql"]
@@ -106,7 +106,7 @@ _MUST_PARSE = re.compile(
 )
 
 
-def _parse(raw: RawStatement, state: State) -> exp.Expression:
+def _parse(raw: RawStatement, state: State) -> exp.Expression | LiteralInsert:
     text = raw.text
     if text[:6].upper() == "INSERT":
         fast = read_insert(text)
@@ -244,29 +244,28 @@ def _apply_set(raw: RawStatement, tree: exp.Expression, state: State) -> None:
 # --- INSERT --------------------------------------------------------------------------------
 
 
-def _insert_columns(tree: exp.Insert, table: Table) -> list[Column]:
-    target = tree.this
-    if isinstance(target, exp.Schema):
-        return [table.column(node.name) for node in target.expressions]
-    return table.ordered()
+def _insert_columns(insert: LiteralInsert, table: Table) -> list[Column]:
+    if insert.columns is not None:
+        return [table.column(name) for name in insert.columns]
+    if table.columns:
+        return table.ordered()
+    width = len(insert.rows[0]) if insert.rows else 0
+    return [Column("", "unknown")] * width  # neither listed nor known: positional
 
 
-def _is_generated(node: exp.Expression, state: State) -> bool:
+def _is_generated(token: Token, state: State) -> bool:
     """Whether MySQL would generate this AUTO_INCREMENT value (NULL, DEFAULT, or 0)."""
-    if isinstance(node, exp.Null) or (isinstance(node, exp.Var) and node.name.upper() == "DEFAULT"):
+    kind = token[0]
+    if kind in ("null", "default"):
         return True
-    return (
-        isinstance(node, exp.Literal)
-        and not node.is_string
-        and node.this in ("0", 0)
-        and not state.no_auto_value_on_zero
-    )
+    return kind == "num" and _identity_value(token) == 0 and not state.no_auto_value_on_zero
 
 
-def _identity_value(node: exp.Expression) -> int | None:
-    if isinstance(node, exp.Literal):
+def _identity_value(token: Token) -> int | None:
+    kind, payload = token
+    if kind in ("num", "str"):
         try:
-            return int(str(node.this))
+            return int(str(payload))
         except ValueError:
             return None
     return None
@@ -282,45 +281,39 @@ def _identity_position(columns: list[Column], table: Table) -> int | None:
 
 
 def _row_sql(
-    row: exp.Expression, columns: list[Column], table: Table, state: State, raw: RawStatement
+    values: list[Token], line: int, columns: list[Column], table: Table, state: State,
+    identity: int | None,
 ) -> str:
-    values = row.expressions if isinstance(row, exp.Tuple) else [row]
     if len(values) != len(columns):
         raise state.error(
-            raw.line,
-            f"INSERT into {table.name} gives {len(values)} values for {len(columns)} columns",
+            line, f"INSERT into {table.name} gives {len(values)} values for {len(columns)} columns"
         )
-    identity = _identity_position(columns, table)
     rendered: list[str] = []
-    for position, (node, column) in enumerate(zip(values, columns, strict=True)):
+    for position, (token, column) in enumerate(zip(values, columns, strict=True)):
         if position == identity:
-            if _is_generated(node, state):
+            if _is_generated(token, state):
                 rendered.append("DEFAULT")  # MySQL numbers NULL (and 0) itself
                 continue
-            value = _identity_value(node)
+            value = _identity_value(token)
             if value is not None:
                 table.counter = max(table.counter, value + 1)
         try:
-            rendered.append(render_value(node, column, state.values))
+            rendered.append(render_token(token, column, state.values))
         except ValueError_ as error:
-            line = raw.line - 1 + int(node.meta.get("line", 1))
             raise state.error(line, f"value for {table.name}.{column.name} {error}") from None
     return "(" + ", ".join(rendered) + ")"
 
 
-def _generated_rows(values: exp.Values, columns: list[Column], table: Table, state: State) -> int:
+def _generated_rows(insert: LiteralInsert, columns: list[Column], table: Table,
+                    state: State) -> int:
     """How many of the rows get their AUTO_INCREMENT id from the database."""
     if table.identity is None:
         return 0
     position = _identity_position(columns, table)
     if position is None:
-        return len(values.expressions)
+        return len(insert.rows)
     return sum(
-        1
-        for row in values.expressions
-        if isinstance(row, exp.Tuple)
-        and position < len(row.expressions)
-        and _is_generated(row.expressions[position], state)
+        1 for row in insert.rows if position < len(row) and _is_generated(row[position], state)
     )
 
 
@@ -339,6 +332,7 @@ def _restart_identity(table: Table, raw: RawStatement) -> Out:
 
 
 def _insert(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
+    """An INSERT sqlglot read (the fast reader took the literal-only ones)."""
     assert isinstance(tree, exp.Insert)
     if tree.args.get("conflict") is not None:
         raise state.error(
@@ -348,6 +342,14 @@ def _insert(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
             "CONFLICT (key) DO UPDATE and leave it out of the script",
         )
     name = table_name(tree.this, state, raw)
+    if not isinstance(tree.expression, exp.Values):
+        state.note(raw, Action.CHANGED, "INSERT ... SELECT translated by sqlglot: review it")
+        return [(raw.line, tree.sql(dialect="postgres"))]
+    return _insert_rows(raw, from_tree(name, tree), state)
+
+
+def _insert_rows(raw: RawStatement, insert: LiteralInsert, state: State) -> Out:
+    name = insert.table
     table = state.table(name)
     if not table.columns and name not in state.unknown_tables:
         state.unknown_tables.add(name)
@@ -358,22 +360,18 @@ def _insert(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
             "without knowing the column types (booleans, binary data, zero dates)",
             follow_up="convert the table's CREATE TABLE together with its rows",
         )
-    columns = _insert_columns(tree, table)
-    source = tree.expression
-    if not columns and isinstance(source, exp.Values) and source.expressions:
-        first = source.expressions[0]
-        width = len(first.expressions) if isinstance(first, exp.Tuple) else 1
-        columns = [Column("", "unknown")] * width  # neither listed nor known: positional
-    if not isinstance(source, exp.Values):
-        state.note(raw, Action.CHANGED, "INSERT ... SELECT translated by sqlglot: review it")
-        return [(raw.line, tree.sql(dialect="postgres"))]
+    columns = _insert_columns(insert, table)
     zero_before = state.values.zero_dates
-    generated = _generated_rows(source, columns, table, state)
+    generated = _generated_rows(insert, columns, table, state)
     out: Out = []
     if generated:
         # PostgreSQL numbers these rows from its identity: it must be where MySQL's counter is
         out += _restart_identity(table, raw)
-    rows = [_row_sql(row, columns, table, state, raw) for row in source.expressions]
+    identity = _identity_position(columns, table)
+    rows = [
+        _row_sql(values, raw.line - 1 + line, columns, table, state, identity)
+        for values, line in zip(insert.rows, insert.lines, strict=True)
+    ]
     if generated:
         table.generated_next += generated
         table.counter = max(table.counter, table.generated_next)
@@ -392,7 +390,7 @@ def _insert(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
         else ""
     )
     conflict = ""
-    if tree.args.get("ignore"):
+    if insert.ignore:
         conflict = " ON CONFLICT DO NOTHING"
         state.note(
             raw,
@@ -632,9 +630,10 @@ _HANDLERS: dict[type[exp.Expression], Callable[[RawStatement, exp.Expression, St
 }
 
 
-def _identity_floors(
-    parsed: list[tuple[RawStatement, exp.Expression | Callable[[], Out]]], state: State
-) -> None:
+Parsed = exp.Expression | LiteralInsert | Callable[[], Out]
+
+
+def _identity_floors(parsed: list[tuple[RawStatement, Parsed]], state: State) -> None:
     """For tables whose rows all carry their AUTO_INCREMENT id, start the identity past them."""
     identity: dict[str, tuple[str, list[str]]] = {}
     highest: dict[str, int] = {}
@@ -650,29 +649,35 @@ def _identity_floors(
                     identity[tree.this.this.name] = (definition.name, [c.name for c in columns])
         elif isinstance(tree, exp.Insert) and isinstance(tree.expression, exp.Values):
             name = (tree.this.this if isinstance(tree.this, exp.Schema) else tree.this).name
-            if name not in identity:
-                continue
-            column, order = identity[name]
-            given = (
-                [node.name for node in tree.this.expressions]
-                if isinstance(tree.this, exp.Schema)
-                else order
-            )
-            lowered = [g.lower() for g in given]
-            if column.lower() not in lowered:
-                generated.add(name)
-                continue
-            position = lowered.index(column.lower())
-            for row in tree.expression.expressions:
-                node = row.expressions[position] if isinstance(row, exp.Tuple) else row
-                value = _identity_value(node)
-                if _is_generated(node, state) or value is None:
-                    generated.add(name)
-                else:
-                    highest[name] = max(highest.get(name, 0), value)
+            if name in identity:
+                _scan_ids(from_tree(name, tree), identity[name], state, highest, generated)
+        elif isinstance(tree, LiteralInsert) and tree.table in identity:
+            _scan_ids(tree, identity[tree.table], state, highest, generated)
     for name, value in highest.items():
         if name not in generated:
             state.identity_floor[name] = value + 1
+
+
+def _scan_ids(
+    insert: LiteralInsert,
+    identity: tuple[str, list[str]],
+    state: State,
+    highest: dict[str, int],
+    generated: set[str],
+) -> None:
+    column, order = identity
+    lowered = [name.lower() for name in (insert.columns or order)]
+    if column.lower() not in lowered:
+        generated.add(insert.table)
+        return
+    position = lowered.index(column.lower())
+    for row in insert.rows:
+        token = row[position] if position < len(row) else ("null", None)
+        value = _identity_value(token)
+        if _is_generated(token, state) or value is None:
+            generated.add(insert.table)
+        else:
+            highest[insert.table] = max(highest.get(insert.table, 0), value)
 
 
 def _by_text(raw: RawStatement, state: State) -> Callable[[], Out] | None:
@@ -690,7 +695,7 @@ def mysql_to_postgresql(text: str, source: str) -> tuple[list[tuple[int, str]], 
     a value with no faithful PostgreSQL form.
     """
     state = State(source)
-    parsed: list[tuple[RawStatement, exp.Expression | Callable[[], Out]]] = []
+    parsed: list[tuple[RawStatement, Parsed]] = []
     for raw in split_mysql(text, source):
         by_text = _by_text(raw, state)
         if by_text is not None:
@@ -708,6 +713,9 @@ def mysql_to_postgresql(text: str, source: str) -> tuple[list[tuple[int, str]], 
     _identity_floors(parsed, state)
     out: Out = []
     for raw, tree in parsed:
+        if isinstance(tree, LiteralInsert):
+            out += _insert_rows(raw, tree, state)
+            continue
         if not isinstance(tree, exp.Expression):
             out += tree()  # in order: a RENAME follows the CREATE before it
             continue

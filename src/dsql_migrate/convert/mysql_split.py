@@ -23,6 +23,16 @@ _VERSIONED = re.compile(r"/\*M?!(\d*)")
 _MARIADB_SANDBOX = "999999"
 
 
+_PLAIN: dict[str, re.Pattern[str]] = {}  # per first character of the delimiter
+# a quoted string (backslash escapes, doubled quotes) or a backquoted name, whole; one
+# character per step, so that an unterminated string fails in linear time
+_QUOTED = {
+    "'": re.compile(r"'(?:[^'\\]|\\.|'')*'", re.DOTALL),
+    '"': re.compile(r'"(?:[^"\\]|\\.|"")*"', re.DOTALL),
+    "`": re.compile(r"`(?:[^`]|``)*`"),
+}
+
+
 class MySQLScriptError(DsqlMigrateError):
     """The MySQL script cannot be read: an unterminated string or comment, a parse error."""
 
@@ -125,33 +135,21 @@ class _Splitter:
             self.emit("\n")
             self.pos += 1
             return
-        end = self.pos + 1
-        specials = "'\"`/#-*\n" + self.delimiter[0]
-        while end < len(text) and text[end] not in specials:
-            end += 1
+        pattern = _PLAIN.get(self.delimiter[0])
+        if pattern is None:
+            pattern = re.compile("[^'\"`/#*\\n" + re.escape(self.delimiter[0]) + "-]*")
+            _PLAIN[self.delimiter[0]] = pattern
+        match = pattern.match(text, self.pos + 1)
+        end = match.end() if match is not None else self.pos + 1
         self.emit(text[self.pos : end])
         self.pos = end
 
     def take_quoted(self, quote: str) -> None:
-        text = self.text
-        start_line = self.line
-        end = self.pos + 1
-        while True:
-            if end >= len(text):
-                raise self.fail(f"a {quote}-quoted string or name is not closed", start_line)
-            char = text[end]
-            if char == "\\" and quote != "`":
-                end += 2
-            elif char == quote:
-                if end + 1 < len(text) and text[end + 1] == quote:  # doubled: an escaped quote
-                    end += 2
-                else:
-                    end += 1
-                    break
-            else:
-                end += 1
-        self.emit(text[self.pos : end])
-        self.pos = end
+        match = _QUOTED[quote].match(self.text, self.pos)
+        if match is None:
+            raise self.fail(f"a {quote}-quoted string or name is not closed", self.line)
+        self.emit(match.group(0))
+        self.pos = match.end()
 
     def take_block_comment(self) -> None:
         text = self.text

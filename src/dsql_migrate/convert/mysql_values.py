@@ -10,6 +10,7 @@ data (a BYTEA column) is written in hex, from the bytes the script held: the scr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlglot import exp
 
@@ -101,41 +102,67 @@ def _from_number(text: str, column: Column) -> str:
     return text
 
 
-def render_value(node: exp.Expression, column: Column, context: ValueContext) -> str:
-    """``node`` (a literal or an expression) as PostgreSQL for ``column``."""
+#: a value as read from the script: (kind, payload); kinds: str, num (its text), null, default,
+#: bool, hex (digits), bits (digits), expr (any other sqlglot expression)
+Token = tuple[str, Any]
+
+
+def token_of(node: exp.Expression) -> Token:
+    """The value a sqlglot literal holds (MySQL's escapes already decoded)."""
     if isinstance(node, exp.Null):
-        return "NULL"
+        return ("null", None)
     if isinstance(node, exp.Var) and node.name.upper() == "DEFAULT":
-        return "DEFAULT"
+        return ("default", None)
     if isinstance(node, exp.Boolean):
-        truth = bool(node.this)
-        if column.kind == "bool":
-            return "true" if truth else "false"
-        return "1" if truth else "0"
+        return ("bool", bool(node.this))
     if isinstance(node, exp.Literal):
-        if node.is_string:
-            return _from_string(node.this, column, context)
-        return _from_number(str(node.this), column)
+        return ("str", node.this) if node.is_string else ("num", str(node.this))
     if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
-        return _from_number("-" + str(node.this.this), column)
+        return ("num", "-" + str(node.this.this))
     if isinstance(node, exp.National):
-        return _from_string(node.this, column, context)
-    if isinstance(node, exp.Introducer) and isinstance(node.expression, exp.Literal):
-        return render_value(node.expression, column, context)
-    if isinstance(node, exp.Introducer) and isinstance(node.expression, exp.HexString):
-        return render_value(node.expression, column, context)
+        return ("str", node.this)
+    if isinstance(node, exp.Introducer) and isinstance(
+        node.expression, (exp.Literal, exp.HexString)
+    ):
+        return token_of(node.expression)
     if isinstance(node, exp.HexString):
-        digits = str(node.this)
-        return _from_bytes(bytes.fromhex(digits.rjust(len(digits) + len(digits) % 2, "0")),
-                           column, context)
+        return ("hex", str(node.this))
     if isinstance(node, exp.BitString):
-        number = int(str(node.this) or "0", 2)
-        if column.kind == "bytea":
-            return _hex_bytea(number.to_bytes(max(1, (len(str(node.this)) + 7) // 8), "big"))
-        return _from_number(str(number), column)
+        return ("bits", str(node.this))
     if isinstance(node, exp.Concat) and all(
         isinstance(part, exp.Literal) and part.is_string for part in node.expressions
     ):
-        return _from_string("".join(part.this for part in node.expressions), column, context)
+        return ("str", "".join(part.this for part in node.expressions))
+    return ("expr", node)
+
+
+def render_token(token: Token, column: Column, context: ValueContext) -> str:
+    """A value read from the script as PostgreSQL for ``column``."""
+    kind, payload = token
+    if kind == "str":
+        return _from_string(payload, column, context)
+    if kind == "num":
+        return _from_number(payload, column)
+    if kind == "null":
+        return "NULL"
+    if kind == "default":
+        return "DEFAULT"
+    if kind == "bool":
+        if column.kind == "bool":
+            return "true" if payload else "false"
+        return "1" if payload else "0"
+    if kind == "hex":
+        digits = payload.rjust(len(payload) + len(payload) % 2, "0")
+        return _from_bytes(bytes.fromhex(digits), column, context)
+    if kind == "bits":
+        number = int(payload or "0", 2)
+        if column.kind == "bytea":
+            return _hex_bytea(number.to_bytes(max(1, (len(payload) + 7) // 8), "big"))
+        return _from_number(str(number), column)
     # anything else (a function call, arithmetic) is translated by sqlglot
-    return node.sql(dialect="postgres")
+    return str(payload.sql(dialect="postgres"))
+
+
+def render_value(node: exp.Expression, column: Column, context: ValueContext) -> str:
+    """``node`` (a literal or an expression) as PostgreSQL for ``column``."""
+    return render_token(token_of(node), column, context)
