@@ -26,13 +26,15 @@ from sqlglot import TokenType, exp
 from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ParseError, TokenError
 
-from . import mysql_ddl
 from .mysql_ddl import (
+    START,
+    ColumnSql,
     Out,
     create_index,
     create_table,
     foreign_key,
     foreign_key_indexes,
+    removed_index,
     table_name,
 )
 from .mysql_insert import LiteralInsert, from_tree, read_insert
@@ -432,7 +434,7 @@ def _alter_action(
             elif isinstance(element, exp.IndexColumnConstraint):
                 kind = str(element.args.get("kind") or "").upper()
                 if kind in ("FULLTEXT", "SPATIAL"):
-                    mysql_ddl._removed_index(state, raw, kind, element.name, table)
+                    removed_index(state, raw, kind, element.name, table)
                 else:
                     out += create_index(
                         state, raw, table, element.name or None, list(element.expressions),
@@ -457,8 +459,8 @@ def _alter_action(
     if isinstance(action, exp.ColumnDef):
         info = state.table(table)
         state.tables.setdefault(table, info)
-        columns = mysql_ddl._ColumnSql(state, raw, info)
-        definition = columns.render(action).replace(mysql_ddl.START, "")
+        columns = ColumnSql(state, raw, info)
+        definition = columns.render(action).replace(START, "")
         if action.args.get("position") is not None:
             state.note(
                 raw, Action.CHANGED, "column position (FIRST/AFTER) dropped: it goes last"

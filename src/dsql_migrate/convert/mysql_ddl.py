@@ -158,7 +158,7 @@ def foreign_key_indexes(state: State) -> Out:
     return out
 
 
-def _removed_index(state: State, raw: RawStatement, kind: str, name: str, table: str) -> None:
+def removed_index(state: State, raw: RawStatement, kind: str, name: str, table: str) -> None:
     follow_up = {
         "FULLTEXT": "search with ILIKE/regular expressions, or keep the text in a search "
         "service (OpenSearch) fed from the application",
@@ -174,7 +174,7 @@ def _removed_index(state: State, raw: RawStatement, kind: str, name: str, table:
     )
 
 
-class _ColumnSql:
+class ColumnSql:
     """One column definition being written, with what it adds outside the CREATE TABLE."""
 
     def __init__(self, state: State, raw: RawStatement, table: Table) -> None:
@@ -408,7 +408,7 @@ def create_table(state: State, raw: RawStatement, create: exp.Create) -> Out:
     table = Table(name)
     state.tables[name] = table
     state.relations.add(name)
-    columns = _ColumnSql(state, raw, table)
+    columns = ColumnSql(state, raw, table)
     elements: list[str] = []
     indexes: list[tuple[str | None, list[exp.Expression], bool]] = []
     for item in schema.expressions:
@@ -435,7 +435,7 @@ def create_table(state: State, raw: RawStatement, create: exp.Create) -> Out:
         elif isinstance(element, exp.IndexColumnConstraint):
             kind = str(element.args.get("kind") or "").upper()
             if kind in ("FULLTEXT", "SPATIAL"):
-                _removed_index(state, raw, kind, element.name, name)
+                removed_index(state, raw, kind, element.name, name)
             else:
                 indexes.append((element.name or None, list(element.expressions), False))
         elif isinstance(element, exp.CheckColumnConstraint):
