@@ -296,3 +296,12 @@ def test_partition_by_is_dropped_wherever_it_stands() -> None:
         'CREATE TABLE "t" (\n    "id" INTEGER,\n    "d" DATE,\n    PRIMARY KEY ("id", "d")\n)'
     ]
     assert "PARTITION BY dropped" in messages(changes, Action.CHANGED)
+
+
+def test_a_table_created_twice_is_refused_unless_dropped_in_between() -> None:
+    statements, _ = convert(
+        "CREATE TABLE t (id INT);\nDROP TABLE IF EXISTS t;\nCREATE TABLE t (id INT);"
+    )
+    assert len(statements) == 3
+    with pytest.raises(MySQLScriptError, match=r"in\.sql:4: table t is created a second time"):
+        convert("CREATE DATABASE a;\nCREATE TABLE t (id INT);\nUSE b;\nCREATE TABLE t (id INT);")

@@ -591,6 +591,8 @@ def _drop(raw: RawStatement, tree: exp.Expression, state: State) -> Out:
     kind = str(tree.args.get("kind") or "").upper()
     exists = " IF EXISTS" if tree.args.get("exists") else ""
     if kind in ("TABLE", "VIEW"):
+        for node in tree.args.get("tables") or []:
+            state.tables.pop(node.name, None)  # a later CREATE TABLE may use the name again
         return [
             (raw.line, f"DROP {kind}{exists} {quote_ident(table_name(node, state, raw))}")
             for node in tree.args.get("tables") or []

@@ -405,6 +405,13 @@ def create_table(state: State, raw: RawStatement, create: exp.Create) -> Out:
         )
         return []
     name = table_name(schema, state, raw)
+    if name in state.tables and not create.args.get("exists"):
+        raise state.error(
+            raw.line,
+            f"table {name} is created a second time (by a dump of several databases?): the "
+            "converted script loads into one schema",
+            hint="convert one database at a time (mysqldump DATABASE > file.sql)",
+        )
     table = Table(name)
     state.tables[name] = table
     state.relations.add(name)
