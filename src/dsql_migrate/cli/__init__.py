@@ -12,6 +12,7 @@ from ._common import AppContext, DsqlMigrateGroup, configure_logging
 #: every subcommand, imported only when it runs (or when --help lists them)
 COMMANDS: dict[str, str] = {
     "lint": ".lint:lint",
+    "convert": ".convert:convert",
     "local": ".local:local",
     "sql": ".sql:sql",
     "plan": ".plan:plan",
