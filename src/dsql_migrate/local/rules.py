@@ -25,6 +25,7 @@ from pglast import parser
 from ..forms import rejected_forms
 from ..profiles import Profile
 from ..sql.classify import classify
+from ..sql.quoting import quote_ident
 
 Node = dict[str, Any]
 
@@ -102,9 +103,8 @@ def _quote_literal(text: str) -> str:
 
 
 def _quote_ident(name: str) -> str:
-    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
-        return name
-    return '"' + name.replace('"', '""') + '"'
+    # keywords too: a table named "order" or "user" (common in MySQL schemas) must stay quoted
+    return quote_ident(name)
 
 
 def _relation_name(rel: Node) -> str:
