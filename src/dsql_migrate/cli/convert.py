@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -18,16 +16,23 @@ from ._common import AppContext
 DIALECTS = ("postgresql", "mysql")
 
 
-def _read(path: str) -> str:
+def _read(path: str, dialect: str) -> str:
+    """The script's text. A mysqldump is bytes (a blob dumped without --hex-blob need not be
+    UTF-8): bytes that are not UTF-8 are kept as surrogates, which the MySQL front end turns
+    back into the same bytes for a binary column, or reports at their line."""
+    errors = "surrogateescape" if dialect == "mysql" else "strict"
     if path == "-":
-        return sys.stdin.read()
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
+        return data.decode("utf-8-sig", errors)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                           hint="convert the file to UTF-8 (iconv -t UTF-8)") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def _write(path: Path, text: str) -> None:
@@ -38,16 +43,9 @@ def _write(path: Path, text: str) -> None:
 
 
 def _mysql(text: str, source: str, profile: Profile) -> Conversion:
-    try:
-        module: Any = importlib.import_module("dsql_migrate.convert.mysql")
-    except ModuleNotFoundError as exc:
-        if exc.name != "dsql_migrate.convert.mysql":
-            raise
-        raise ConfigError("--from mysql is not available in this build (the MySQL front end, "
-                          "dsql_migrate.convert.mysql, is missing)",
-                          hint="convert the PostgreSQL output of another tool, or upgrade "
-                          "dsql-migrate") from None
-    statements, changes = module.mysql_to_postgresql(text, source)
+    from ..convert.mysql import mysql_to_postgresql  # sqlglot: imported only for MySQL
+
+    statements, changes = mysql_to_postgresql(text, source)
     return convert_statements(statements, source, profile, changes)
 
 
@@ -96,7 +94,7 @@ def convert(app: AppContext, files: tuple[str, ...], dialect: str, output: Path 
     if report_path is not None and report_path.suffix.lower() not in (".json", ".md"):
         raise ConfigError(f"--report {report_path}: give a .json or .md file name")
     sources = ["<stdin>" if f == "-" else f for f in files]
-    parts = [_convert(dialect, _read(f), name, profile)
+    parts = [_convert(dialect, _read(f, dialect), name, profile)
              for f, name in zip(files, sources, strict=True)]
     conversion = _merge(parts)
     text = script(conversion, sources=sources, dialect=dialect, profile=profile.name)
