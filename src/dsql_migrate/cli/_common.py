@@ -8,13 +8,15 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from ..config import Config, load_config
 from ..errors import DsqlMigrateError, ExitCode
+
+if TYPE_CHECKING:  # rich is imported by the commands that print with it, not at start-up
+    from rich.console import Console
 
 log = logging.getLogger("dsql_migrate")
 
@@ -35,10 +37,14 @@ class AppContext:
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def stdout_console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 
