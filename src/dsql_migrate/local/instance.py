@@ -184,6 +184,13 @@ class LocalInstance:
                 )
             if running[1] and _accepts(running[1]) and settings.backend_port == backend_port \
                     and settings.backend_socket == str(self.postgres.socket_path(backend_port)):
+                # faults and the age limit change at run time: apply what was asked, rather
+                # than return a target that silently runs without it
+                if (self.requested_faults not in (None, settings.faults)
+                        or self.requested_transaction_age not in (None,
+                                                                  settings.transaction_age)):
+                    self.set_faults(self.requested_faults or settings.faults,
+                                    transaction_age=self.requested_transaction_age)
                 return public_url(self.state_dir, running[1], settings)
             self._stop_emulator()
         settings.profile = self.requested_profile or settings.profile
