@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -20,7 +20,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 _UNITS = {"ms": 0.001, "s": 1.0}
 
 
-class Duration(click.ParamType):
+if TYPE_CHECKING:  # generic from click 8.2 on; the project supports 8.1 too
+    _FloatParam = click.ParamType[float, Any]
+else:
+    _FloatParam = click.ParamType
+
+
+class Duration(_FloatParam):
     """A duration with its unit, ``10ms`` or ``0.5s``, as seconds (a bare number is refused:
     the neighbouring options count seconds, a latency is usually said in milliseconds)."""
 
