@@ -32,16 +32,6 @@ import psycopg
 from ..errors import ConfigError, LocalServerError
 from ..profiles import get_profile
 from . import server_sql
-from .daemon import (
-    APPLIED_FILE,
-    LOG_FILE,
-    PID_FILE,
-    SETTINGS_FILE,
-    EmulatorSettings,
-    public_url,
-    read_pid_file,
-    serve,
-)
 from .iam import IamCredentials, ensure_certificate
 from .postgres import (
     HOST,
@@ -51,7 +41,16 @@ from .postgres import (
     choose_port,
     process_alive,
 )
-from .proxy import Faults
+from .settings import (
+    APPLIED_FILE,
+    LOG_FILE,
+    PID_FILE,
+    SETTINGS_FILE,
+    EmulatorSettings,
+    Faults,
+    public_url,
+    read_pid_file,
+)
 
 DEFAULT_DIR = Path(".dsql-migrate") / "local"
 
@@ -151,6 +150,8 @@ class LocalInstance:
                 f"the local target in {self.directory} already runs in the background",
                 hint="stop it first ('dsql-migrate local stop')",
             )
+        from .daemon import serve  # the proxy and the job runner: only where they run
+
         try:
             serve(self.state_dir, on_ready)
         finally:

@@ -26,12 +26,12 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from ..profiles import Profile
 from . import rules
 from .iam import IamCredentials, verify_token
+from .settings import Faults as Faults  # noqa: PLC0414 (re-exported: the name callers know)
 
 log = logging.getLogger(__name__)
 
@@ -50,36 +50,6 @@ OC001 = "schema has been updated by another transaction, please retry: (OC001)"
 _COMMIT_WORDS = frozenset({"commit", "end", "commit transaction", "commit work"})
 _WRITE_TAGS = (b"INSERT", b"UPDATE", b"DELETE", b"COPY", b"MERGE")
 _DDL_TAGS = (b"CREATE", b"ALTER", b"DROP", b"GRANT", b"REVOKE", b"COMMENT")
-
-
-@dataclass
-class Faults:
-    """Fault injection: what reliability tests turn on (settable at start and at run time)."""
-
-    #: fraction (0..1) of write-transaction commits that fail with 40001 OC000
-    commit_failure_rate: float = 0.0
-    #: close connections older than this many seconds (DSQL: 3600)
-    max_connection_age: float | None = None
-    #: seconds added to every commit of a transaction that wrote (implicit ones included),
-    #: before the client hears of it: DSQL's commit crosses availability zones, a local one
-    #: does not; read-only transactions commit locally on DSQL too, so they get none
-    commit_latency: float = 0.0
-    #: seed of the random choices, so a faulty run can be replayed
-    seed: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Faults:
-        data = data or {}
-        return cls(
-            commit_failure_rate=float(data.get("commit_failure_rate") or 0.0),
-            max_connection_age=(float(data["max_connection_age"])
-                                if data.get("max_connection_age") else None),
-            commit_latency=float(data.get("commit_latency") or 0.0),
-            seed=int(data["seed"]) if data.get("seed") is not None else None,
-        )
 
 
 @dataclass
