@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..config import Config, load_config
-from ..errors import DsqlMigrateError, ExitCode
+from ..errors import ConfigError, DsqlMigrateError, ExitCode
 
 if TYPE_CHECKING:  # rich is imported by the commands that print with it, not at start-up
     from rich.console import Console
@@ -73,6 +73,33 @@ def database_error(exc: BaseException) -> DsqlMigrateError | None:
     from ..runner.retry import describe
 
     return DsqlMigrateError(f"the database refused: {describe(exc)}")
+
+
+def ini_target_url(ini: Path) -> str | None:
+    """The target ``alembic.ini`` names (its ``sqlalchemy.url``, as a plain PostgreSQL URL),
+    for the commands that are not Alembic's (``status``, ``unlock``): the same database the
+    migrations commands use. None without an ini, a URL or with Alembic's placeholder.
+
+    Read as Alembic reads it (a ``ConfigParser`` with ``%(here)s``), without importing Alembic
+    and SQLAlchemy, which those commands do not otherwise need (issue 18: start-up)."""
+    if not ini.is_file():
+        return None
+    import configparser
+
+    parser = configparser.ConfigParser({"here": ini.absolute().parent.as_posix()})
+    try:
+        parser.read(ini, encoding="utf-8")
+        if not parser.has_section("alembic"):
+            raise ConfigError(f"{ini} has no [alembic] section",
+                              hint="pass --url, or -c with the project's alembic.ini")
+        url = parser.get("alembic", "sqlalchemy.url", fallback=None)
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{ini}: cannot read it: {exc}".splitlines()[0]) from None
+    if not url or url.startswith("driver://"):
+        return None
+    scheme, sep, rest = url.partition("://")
+    base = scheme.split("+", 1)[0]
+    return f"{'postgresql' if base in ('postgresql', 'auroradsql') else base}{sep}{rest}"
 
 
 class DsqlMigrateGroup(click.Group):
@@ -163,6 +190,7 @@ __all__ = [
     "DsqlMigrateGroup",
     "ExitCode",
     "configure_logging",
+    "ini_target_url",
     "note",
     "report_error",
     "stderr_console",

@@ -11,7 +11,7 @@ import click
 
 from ..local import DEFAULT_DIR, LocalInstance
 from ..local.binaries import ENV_ALLOW_OLD, MIN_MAJOR, OLD_SERVER_DIFFERENCES
-from ..local.proxy import Faults
+from ..local.settings import Faults
 from ..profiles import PROFILES
 from ._common import note
 
