@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
 
 from dsql_migrate.cli import COMMANDS
-from dsql_migrate.cli._common import DsqlMigrateGroup
+from dsql_migrate.cli._common import DsqlMigrateGroup, ini_target_url
+from dsql_migrate.errors import ConfigError
 
 
 def _group() -> DsqlMigrateGroup:
@@ -61,3 +63,28 @@ def test_help_imports_no_command_and_no_database_library() -> None:
     assert not heavy & modules
     assert not {m for m in modules if m.startswith("dsql_migrate.cli.")} - {
         "dsql_migrate.cli._common"}
+
+
+def test_status_imports_neither_alembic_nor_sqlalchemy(dsql_url: str) -> None:
+    modules = _modules_after(["status", "--url", dsql_url])
+    assert not {"sqlalchemy", "alembic", "dsql_migrate.cli.migrations"} & modules
+
+
+def test_ini_target_url_reads_alembic_ini_as_alembic_does(tmp_path: Path) -> None:
+    ini = tmp_path / "alembic.ini"
+    ini.write_text("[alembic]\nscript_location = %(here)s/migrations\n"
+                   "sqlalchemy.url = postgresql+psycopg://admin@h:5432/postgres\n")
+    assert ini_target_url(ini) == "postgresql://admin@h:5432/postgres"
+    ini.write_text("[alembic]\nsqlalchemy.url = auroradsql+psycopg://admin@%(here)s\n")
+    assert ini_target_url(ini) == f"postgresql://admin@{tmp_path.as_posix()}"
+    ini.write_text("[alembic]\nsqlalchemy.url = driver://user:pass@localhost/dbname\n")
+    assert ini_target_url(ini) is None  # Alembic's placeholder
+    assert ini_target_url(tmp_path / "missing.ini") is None
+
+
+@pytest.mark.parametrize("text", ["[loggers]\nkeys = root\n", "no section header\n"])
+def test_ini_without_an_alembic_section_is_a_clear_error(tmp_path: Path, text: str) -> None:
+    ini = tmp_path / "alembic.ini"
+    ini.write_text(text)
+    with pytest.raises(ConfigError, match=r"alembic\.ini"):
+        ini_target_url(ini)
