@@ -5,16 +5,18 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from ..config import Config, load_config
-from ..errors import DsqlMigrateError, ExitCode
+from ..errors import ConfigError, DsqlMigrateError, ExitCode
+
+if TYPE_CHECKING:  # rich is imported by the commands that print with it, not at start-up
+    from rich.console import Console
 
 log = logging.getLogger("dsql_migrate")
 
@@ -35,10 +37,14 @@ class AppContext:
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def stdout_console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 
@@ -69,15 +75,43 @@ def database_error(exc: BaseException) -> DsqlMigrateError | None:
     return DsqlMigrateError(f"the database refused: {describe(exc)}")
 
 
+def ini_target_url(ini: Path) -> str | None:
+    """The target ``alembic.ini`` names (its ``sqlalchemy.url``, as a plain PostgreSQL URL),
+    for the commands that are not Alembic's (``status``, ``unlock``): the same database the
+    migrations commands use. None without an ini, a URL or with Alembic's placeholder.
+
+    Read as Alembic reads it (a ``ConfigParser`` with ``%(here)s``), without importing Alembic
+    and SQLAlchemy, which those commands do not otherwise need (issue 18: start-up)."""
+    if not ini.is_file():
+        return None
+    import configparser
+
+    parser = configparser.ConfigParser({"here": ini.absolute().parent.as_posix()})
+    try:
+        parser.read(ini, encoding="utf-8")
+        if not parser.has_section("alembic"):
+            raise ConfigError(f"{ini} has no [alembic] section",
+                              hint="pass --url, or -c with the project's alembic.ini")
+        url = parser.get("alembic", "sqlalchemy.url", fallback=None)
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{ini}: cannot read it: {exc}".splitlines()[0]) from None
+    if not url or url.startswith("driver://"):
+        return None
+    scheme, sep, rest = url.partition("://")
+    base = scheme.split("+", 1)[0]
+    return f"{'postgresql' if base in ('postgresql', 'auroradsql') else base}{sep}{rest}"
+
+
 class DsqlMigrateGroup(click.Group):
     """A click group that turns user errors into a message and an exit code, never a traceback.
 
-    Subcommands named in ``lazy_commands`` (``name -> "module:attribute"``, relative to this
-    package) are imported only when used, so ``dsql-migrate lint`` does not pay for importing
-    psycopg, SQLAlchemy and Alembic.
+    Subcommands named in ``lazy_commands`` (``name -> ("module:attribute", short help)``,
+    modules relative to this package) are imported only when used, so ``dsql-migrate lint``
+    does not pay for importing psycopg, SQLAlchemy and Alembic; ``--help`` lists a command not
+    yet imported by its kept short help instead of importing it.
     """
 
-    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None,
+    def __init__(self, *args: Any, lazy_commands: Mapping[str, tuple[str, str]] | None = None,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lazy_commands = dict(lazy_commands or {})
@@ -87,13 +121,35 @@ class DsqlMigrateGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_commands and cmd_name not in self.commands:
-            module_name, _, attribute = self.lazy_commands[cmd_name].partition(":")
+            target = self.lazy_commands[cmd_name][0]
+            module_name, _, attribute = target.partition(":")
             module = importlib.import_module(module_name, package=__package__)
             command = getattr(module, attribute)
             if not isinstance(command, click.Command):  # a programming error, not a user one
-                raise TypeError(f"{self.lazy_commands[cmd_name]} is not a click command")
+                raise TypeError(f"{target} is not a click command")
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Click's listing, with a command not yet imported shown by its kept short help, cut
+        to the width as click cuts a docstring (the listing is the same either way)."""
+        rows: list[tuple[str, str | None]] = []  # (name, kept text), or None: ask the command
+        for name in self.list_commands(ctx):
+            loaded = self.commands.get(name)
+            if loaded is not None:
+                if not loaded.hidden:
+                    rows.append((name, None))
+            elif name in self.lazy_commands:
+                rows.append((name, self.lazy_commands[name][1]))
+        if not rows:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+        # a stand-in command with the kept text as its help cuts it exactly as click would
+        lines = [(name, (click.Command(name, help=kept) if kept is not None
+                         else self.commands[name]).get_short_help_str(limit))
+                 for name, kept in rows]
+        with formatter.section("Commands"):
+            formatter.write_dl(lines)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -134,6 +190,7 @@ __all__ = [
     "DsqlMigrateGroup",
     "ExitCode",
     "configure_logging",
+    "ini_target_url",
     "note",
     "report_error",
     "stderr_console",

@@ -8,19 +8,20 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import psycopg
 
-from ..connect import Connector, resolve_target
 from ..errors import ConfigError
 from ..local import DEFAULT_DIR
-from ..plan import Plan, PlanError, PlanHashMismatch
-from ..runner import RetryPolicy, RunOptions
-from ..runner.api import apply_plan, read_status, state_schema, unfinished_plan, unlock
-from ..runner.progress import make_reporter, status_text
-from ._common import AppContext, note
+from ._common import AppContext, ini_target_url, note
+
+# what only apply uses is imported where it is used: status and unlock start faster without it
+if TYPE_CHECKING:
+    import psycopg
+
+    from ..plan import Plan
+    from ..runner import RetryPolicy, RunOptions
 
 url_option = click.option(
     "--url", help="Target URL (default: $DSQL_MIGRATE_URL, config, local emulator).")
@@ -44,6 +45,8 @@ class Connections:
 def connections(app: AppContext, url: str | None, local_dir: Path) -> Connections:
     """Connections to the resolved target: a fresh IAM token per connection for dsql://
     targets, and the age after which to recycle a connection (before DSQL's 60 minutes)."""
+    from ..connect import Connector, resolve_target
+
     target = resolve_target(url, app.config, local_dir=local_dir)
     connector = Connector(target, on_start=note)
     return Connections(lambda: connector.connect(autocommit=True),
@@ -57,6 +60,8 @@ def connection_factory(app: AppContext, url: str | None,
 
 
 def load_plan(path: Path, expect_hash: str | None) -> Plan:
+    from ..plan import Plan, PlanError, PlanHashMismatch
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -70,10 +75,15 @@ def load_plan(path: Path, expect_hash: str | None) -> Plan:
 
 
 def _state_schema(app: AppContext, override: str | None) -> str:
+    from ..runner.api import state_schema
+
     return state_schema(app.config.section("runner"), override)
 
 
 def run_options(app: AppContext, **overrides: Any) -> tuple[RunOptions, RetryPolicy, str]:
+    from ..runner import RetryPolicy, RunOptions
+    from ..runner.api import state_schema
+
     section = app.config.section("runner")
     retry = section.get("retry", {})
     if not isinstance(retry, dict):
@@ -87,6 +97,9 @@ def run_options(app: AppContext, **overrides: Any) -> tuple[RunOptions, RetryPol
 def execute_plan(app: AppContext, plan: Plan, target: Connections, *, log_format: str,
                  **overrides: Any) -> None:
     """Apply ``plan`` with progress on stderr; shared with ``plan --apply``."""
+    from ..runner.api import apply_plan
+    from ..runner.progress import make_reporter
+
     options, retry, schema = run_options(app, **overrides)
     reporter = make_reporter(log_format, sys.stderr)
     try:
@@ -129,6 +142,9 @@ def apply(app: AppContext, plan_file: Path | None, url: str | None, expect_hash:
           parallel: int | None, abandon_previous: bool, reapply: bool,
           state_schema: str | None, local_dir: Path) -> None:
     """Apply a saved plan (or, with no file, finish the one a run left unfinished)."""
+    from ..plan import PlanHashMismatch
+    from ..runner.api import unfinished_plan
+
     target = connections(app, url, local_dir)
     if plan_file is not None:
         plan = load_plan(plan_file, expect_hash)
@@ -163,7 +179,6 @@ def url_or_ini(app: AppContext, url: str | None, ini: Path) -> str | None:
     import os
 
     from ..connect import ENV_URL
-    from .migrations import ini_target_url
 
     if url or os.environ.get(ENV_URL) or app.config.url or app.config.section("dsql"):
         return url
@@ -181,6 +196,9 @@ def url_or_ini(app: AppContext, url: str | None, ini: Path) -> str | None:
 def status(app: AppContext, url: str | None, ini: Path, fmt: str, state_schema: str | None,
            local_dir: Path) -> None:
     """Show the lock and the current or last plan, step by step."""
+    from ..runner.api import read_status
+    from ..runner.progress import status_text
+
     schema = _state_schema(app, state_schema)
     data = read_status(connection_factory(app, url_or_ini(app, url, ini), local_dir),
                        schema=schema)
@@ -200,6 +218,8 @@ def status(app: AppContext, url: str | None, ini: Path, fmt: str, state_schema: 
 def unlock_command(app: AppContext, url: str | None, ini: Path, force: bool,
                    state_schema: str | None, local_dir: Path) -> None:
     """Free the runner's lock (only an expired one, unless --force)."""
+    from ..runner.api import unlock
+
     schema = _state_schema(app, state_schema)
     holder = unlock(connection_factory(app, url_or_ini(app, url, ini), local_dir),
                     schema=schema, force=force)

@@ -5,17 +5,47 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..local import DEFAULT_DIR, LocalInstance
 from ..local.binaries import ENV_ALLOW_OLD, MIN_MAJOR, OLD_SERVER_DIFFERENCES
-from ..local.proxy import Faults
+from ..local.settings import Faults
 from ..profiles import PROFILES
 from ._common import note
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_UNITS = {"ms": 0.001, "s": 1.0}
+
+
+if TYPE_CHECKING:  # generic from click 8.2 on; the project supports 8.1 too
+    _FloatParam = click.ParamType[float, Any]
+else:
+    _FloatParam = click.ParamType
+
+
+class Duration(_FloatParam):
+    """A duration with its unit, ``10ms`` or ``0.5s``, as seconds (a bare number is refused:
+    the neighbouring options count seconds, a latency is usually said in milliseconds)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip().lower()
+        unit = "ms" if text.endswith("ms") else "s" if text.endswith("s") else ""
+        try:
+            seconds = float(text[:len(text) - len(unit)]) * _UNITS[unit] if unit else None
+        except ValueError:
+            seconds = None
+        if seconds is None or not 0 <= seconds <= 60:
+            self.fail(f"{value!r} is not a duration from 0 to 60 s with its unit, "
+                      "such as 10ms or 0.5s", param, ctx)
+        return seconds
 
 
 def dir_option(func: F) -> F:
@@ -45,6 +75,9 @@ def emulator_options(func: F) -> F:
         click.option("--max-connection-age", type=click.FloatRange(min=0.1), default=None,
                      metavar="SECONDS",
                      help="Fault injection: close connections older than this (DSQL: 3600)."),
+        click.option("--commit-latency", type=Duration(), default=None, metavar="DURATION",
+                     help="Add this latency to every commit that wrote (e.g. 10ms: a DSQL "
+                          "commit across availability zones)."),
         click.option("--seed", type=int, default=None,
                      help="Seed of the injected faults, to replay a faulty run."),
         click.option("--transaction-age", type=click.FloatRange(min=0.1), default=None,
@@ -66,12 +99,14 @@ def emulator_options(func: F) -> F:
 
 def _instance(directory: Path, *, port: int | None, profile: str | None,
               fail_commits: float | None, max_connection_age: float | None,
-              seed: int | None, transaction_age: float | None,
+              commit_latency: float | None, seed: int | None, transaction_age: float | None,
               iam: bool | None, allow_old_postgres: bool | None) -> LocalInstance:
     faults = None
-    if fail_commits is not None or max_connection_age is not None or seed is not None:
+    if (fail_commits is not None or max_connection_age is not None or seed is not None
+            or commit_latency is not None):
         faults = Faults(commit_failure_rate=fail_commits or 0.0,
-                        max_connection_age=max_connection_age, seed=seed)
+                        max_connection_age=max_connection_age,
+                        commit_latency=commit_latency or 0.0, seed=seed)
     return LocalInstance(directory, port=port, profile=profile, faults=faults,
                          transaction_age=transaction_age, iam=iam,
                          allow_old_postgres=allow_old_postgres)

@@ -32,7 +32,7 @@ from ..errors import ConfigError, DsqlMigrateError, ExitCode
 from ..local import DEFAULT_DIR
 from ..runner import RunOptions
 from ..runner.progress import make_reporter
-from ._common import AppContext, note
+from ._common import AppContext, ini_target_url, note
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "migrations_template"
 
@@ -467,20 +467,6 @@ def show(app: AppContext, revision: str, ini: Path, url: str | None, profile: st
     cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
                          connect=False)
     run_command(command.show, cfg, revision)
-
-
-def ini_target_url(ini: Path) -> str | None:
-    """The target ``alembic.ini`` names (its ``sqlalchemy.url``, as a plain PostgreSQL URL),
-    for the commands that are not Alembic's (``status``, ``unlock``): the same database the
-    migrations commands use. None without an ini, a URL or with Alembic's placeholder."""
-    if not ini.is_file():
-        return None
-    url = AlembicConfig(str(ini)).get_main_option("sqlalchemy.url")
-    if not url or url.startswith("driver://"):
-        return None
-    scheme, sep, rest = url.partition("://")
-    base = scheme.split("+", 1)[0]
-    return f"{'postgresql' if base in ('postgresql', 'auroradsql') else base}{sep}{rest}"
 
 
 @click.command()

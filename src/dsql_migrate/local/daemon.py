@@ -12,102 +12,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 from psycopg.conninfo import make_conninfo
 
 from ..profiles import get_profile
-from .iam import CERT_FILE, IamCredentials, ensure_certificate, server_tls_context
+from .iam import IamCredentials, ensure_certificate, server_tls_context
 from .jobs import JobRunner
 from .postgres import DATABASE, HOST, SUPERUSER, load_passwords, make_url
-from .proxy import Faults, Proxy, ProxySettings
+from .proxy import Proxy, ProxySettings
+from .settings import (
+    APPLIED_FILE,
+    PID_FILE,
+    EmulatorSettings,
+    Faults,
+    public_url,
+    read_pid_file,
+)
 
 log = logging.getLogger(__name__)
-
-SETTINGS_FILE = "emulator.json"
-PID_FILE = "emulator.pid"
-LOG_FILE = "emulator.log"
-APPLIED_FILE = "emulator.applied"
-
-
-@dataclass
-class EmulatorSettings:
-    """What ``emulator.json`` holds."""
-
-    profile: str = "current"
-    port: int | None = None
-    backend_port: int | None = None
-    #: the server's Unix socket, in the instance's private socket directory
-    backend_socket: str | None = None
-    faults: Faults | None = None
-    transaction_age: float | None = None
-    #: overrides of the profile's limits (see ``Profile.with_limits``)
-    limits: dict[str, int] | None = None
-    #: TLS and IAM auth tokens, as a cluster endpoint (``local start --iam``)
-    iam: bool = False
-    generation: int = 0
-
-    @classmethod
-    def load(cls, state_dir: Path) -> EmulatorSettings:
-        try:
-            raw: dict[str, Any] = json.loads((state_dir / SETTINGS_FILE).read_text())
-        except (OSError, ValueError):
-            return cls()
-        return cls(
-            profile=str(raw.get("profile", "current")),
-            port=raw.get("port"),
-            backend_port=raw.get("backend_port"),
-            backend_socket=raw.get("backend_socket"),
-            faults=Faults.from_dict(raw.get("faults")),
-            transaction_age=raw.get("transaction_age"),
-            limits=raw.get("limits") or None,
-            iam=bool(raw.get("iam", False)),
-            generation=int(raw.get("generation", 0)),
-        )
-
-    def save(self, state_dir: Path) -> None:
-        data = {
-            "profile": self.profile,
-            "port": self.port,
-            "backend_port": self.backend_port,
-            "backend_socket": self.backend_socket,
-            "faults": (self.faults or Faults()).as_dict(),
-            "transaction_age": self.transaction_age,
-            "limits": self.limits,
-            "iam": self.iam,
-            "generation": self.generation,
-        }
-        tmp = state_dir / (SETTINGS_FILE + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(state_dir / SETTINGS_FILE)
-
-
-def public_url(state_dir: Path, port: int, settings: EmulatorSettings) -> str:
-    """The URL clients use: postgresql://, or with ``--iam`` a dsql:// URL that trusts the
-    emulator's own certificate and signs tokens for its region."""
-    if not settings.iam:
-        return make_url(port)
-    region = IamCredentials.load(state_dir).region
-    cert = quote(str((state_dir / CERT_FILE).absolute()), safe="/")
-    return f"dsql://admin@{HOST}:{port}?region={region}&sslrootcert={cert}"
-
-
-def read_pid_file(state_dir: Path) -> tuple[int, int] | None:
-    try:
-        pid, port = (state_dir / PID_FILE).read_text().split()
-        return int(pid), int(port)
-    except (OSError, ValueError):
-        return None
-
 
 async def run(state_dir: Path, stop: asyncio.Event,
               on_ready: Callable[[str], None] | None = None) -> None:

@@ -32,16 +32,6 @@ import psycopg
 from ..errors import ConfigError, LocalServerError
 from ..profiles import get_profile
 from . import server_sql
-from .daemon import (
-    APPLIED_FILE,
-    LOG_FILE,
-    PID_FILE,
-    SETTINGS_FILE,
-    EmulatorSettings,
-    public_url,
-    read_pid_file,
-    serve,
-)
 from .iam import IamCredentials, ensure_certificate
 from .postgres import (
     HOST,
@@ -51,7 +41,16 @@ from .postgres import (
     choose_port,
     process_alive,
 )
-from .proxy import Faults
+from .settings import (
+    APPLIED_FILE,
+    LOG_FILE,
+    PID_FILE,
+    SETTINGS_FILE,
+    EmulatorSettings,
+    Faults,
+    public_url,
+    read_pid_file,
+)
 
 DEFAULT_DIR = Path(".dsql-migrate") / "local"
 
@@ -151,6 +150,8 @@ class LocalInstance:
                 f"the local target in {self.directory} already runs in the background",
                 hint="stop it first ('dsql-migrate local stop')",
             )
+        from .daemon import serve  # the proxy and the job runner: only where they run
+
         try:
             serve(self.state_dir, on_ready)
         finally:
@@ -184,6 +185,13 @@ class LocalInstance:
                 )
             if running[1] and _accepts(running[1]) and settings.backend_port == backend_port \
                     and settings.backend_socket == str(self.postgres.socket_path(backend_port)):
+                # faults and the age limit change at run time: apply what was asked, rather
+                # than return a target that silently runs without it
+                if (self.requested_faults not in (None, settings.faults)
+                        or self.requested_transaction_age not in (None,
+                                                                  settings.transaction_age)):
+                    self.set_faults(self.requested_faults or settings.faults,
+                                    transaction_age=self.requested_transaction_age)
                 return public_url(self.state_dir, running[1], settings)
             self._stop_emulator()
         settings.profile = self.requested_profile or settings.profile

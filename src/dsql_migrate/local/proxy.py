@@ -26,12 +26,12 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from ..profiles import Profile
 from . import rules
 from .iam import IamCredentials, verify_token
+from .settings import Faults as Faults  # noqa: PLC0414 (re-exported: the name callers know)
 
 log = logging.getLogger(__name__)
 
@@ -50,31 +50,6 @@ OC001 = "schema has been updated by another transaction, please retry: (OC001)"
 _COMMIT_WORDS = frozenset({"commit", "end", "commit transaction", "commit work"})
 _WRITE_TAGS = (b"INSERT", b"UPDATE", b"DELETE", b"COPY", b"MERGE")
 _DDL_TAGS = (b"CREATE", b"ALTER", b"DROP", b"GRANT", b"REVOKE", b"COMMENT")
-
-
-@dataclass
-class Faults:
-    """Fault injection: what reliability tests turn on (settable at start and at run time)."""
-
-    #: fraction (0..1) of write-transaction commits that fail with 40001 OC000
-    commit_failure_rate: float = 0.0
-    #: close connections older than this many seconds (DSQL: 3600)
-    max_connection_age: float | None = None
-    #: seed of the random choices, so a faulty run can be replayed
-    seed: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Faults:
-        data = data or {}
-        return cls(
-            commit_failure_rate=float(data.get("commit_failure_rate") or 0.0),
-            max_connection_age=(float(data["max_connection_age"])
-                                if data.get("max_connection_age") else None),
-            seed=int(data["seed"]) if data.get("seed") is not None else None,
-        )
 
 
 @dataclass
@@ -608,6 +583,7 @@ class Session:
         buf = self.out_buf + data if self.out_buf else data
         pos = 0
         end = len(buf)
+        delay = 0.0  # the added commit latency, when this data ends a write transaction
         changed: list[bytes] | None = None
         start = 0
         while end - pos >= 5:
@@ -619,7 +595,8 @@ class Session:
                     pos = end
                 break
             if kind == 0x5A:  # ReadyForQuery
-                self._on_ready(buf[pos + 5:pos + 6])
+                if self._on_ready(buf[pos + 5:pos + 6]):
+                    delay = self.settings.faults.commit_latency
             else:
                 new = None
                 if kind == 0x43:  # CommandComplete
@@ -634,23 +611,29 @@ class Session:
                     start = stop
             pos = stop
         self.out_buf = buf[pos:]
+        if delay > 0:  # this session's thread waits; other connections go on meanwhile
+            time.sleep(delay)
         if changed is not None:
             changed.append(buf[start:pos])
             self._to_client(b"".join(changed))
         elif pos:
             self._to_client(buf[:pos] if pos < end else buf)
 
-    def _on_ready(self, status: bytes) -> None:
+    def _on_ready(self, status: bytes) -> bool:
+        """Track the transaction status; True when a transaction that wrote just committed."""
         if self.pending:
             self.pending -= 1
+        committed = False
         if status == b"I":
-            if self.txn_ddl and self.last_tag != b"ROLLBACK":
+            committed = (self.txn_ddl or self.txn_wrote) and self.last_tag != b"ROLLBACK"
+            if self.txn_ddl and committed:
                 self.proxy.bump_epoch()
             self.txn_ddl = self.txn_wrote = False
         elif self.status == b"I":
             self.txn_start = self.last_send
             self.txn_epoch = self.proxy.ddl_epoch
         self.status = status
+        return committed
 
     def _on_complete(self, tag: bytes) -> bytes | None:
         if self.hidden_rollbacks and tag == b"ROLLBACK":

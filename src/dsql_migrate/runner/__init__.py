@@ -7,6 +7,8 @@ tables (:mod:`.state`) under a lease lock (:mod:`.lock`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AsyncTimeout,
     DestructiveRefused,
@@ -15,12 +17,24 @@ from .errors import (
     VerificationFailed,
 )
 from .events import Event
-from .execute import Runner
 from .lock import LeaseLock, LeaseLost, LockHeld, force_unlock
 from .options import ApplyResult, RunOptions
 from .retry import RetryPolicy
 from .session import ConnectionFactory, Session
 from .state import DEFAULT_SCHEMA, StateStore
+
+if TYPE_CHECKING:
+    from .execute import Runner
+
+
+def __getattr__(name: str) -> Any:
+    """``Runner`` is imported when first used: its steps pull in the SQL parser, which commands
+    that only read the state tables (``status``, ``unlock``) do not need (issue 18)."""
+    if name == "Runner":
+        from .execute import Runner
+
+        return Runner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DEFAULT_SCHEMA",

@@ -7,7 +7,6 @@ from typing import Any
 
 from ..plan import Plan
 from .events import Event, Listener, ignore, serialized
-from .execute import Runner
 from .lock import Holder, LeaseLock, force_unlock
 from .options import ApplyResult, RunOptions
 from .retry import RetryPolicy
@@ -30,6 +29,8 @@ def apply_plan(
     on_event: Listener = ignore,
 ) -> ApplyResult:
     """Apply ``plan`` through connections from ``factory``; see :class:`Runner`."""
+    from .execute import Runner  # here: status and unlock do not need the steps (issue 18)
+
     on_event = serialized(on_event)  # the lanes of a batched step report from their threads
 
     def on_retry(what: str, attempt: int, exc: BaseException) -> None:
