@@ -115,3 +115,21 @@ def test_help_says_it_in_one_line() -> None:
     assert code == 0 and "Convert a pg_dump/psql or MySQL script" in out
     code, out, _ = run("convert", "--help")
     assert code == 0 and "--from [postgresql|mysql]" in out and "--report" in out
+
+
+def test_the_mysql_front_end_s_changes_are_comments_in_the_script_too(tmp_path: Path) -> None:
+    dump = tmp_path / "m.sql"
+    dump.write_text("CREATE DATABASE shop;\n"
+                    "CREATE TABLE t (id int PRIMARY KEY, state ENUM('a','b') NOT NULL);\n"
+                    "DELIMITER ;;\n"
+                    "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET NEW.id = NEW.id;;\n"
+                    "DELIMITER ;\n"
+                    "INSERT INTO t VALUES (1, 'a');\n")
+    code, out, err = run("convert", "--from", "mysql", str(dump))
+    assert code == 3, err
+    lines = out.splitlines()
+    removed = [i for i, line in enumerate(lines) if line.startswith(f"-- removed ({dump}:")]
+    assert len(removed) == 2, out  # the database and the trigger, each where it stood
+    assert lines.index(next(x for x in lines if x.startswith("CREATE TABLE"))) > removed[0]
+    assert removed[1] < lines.index(next(x for x in lines if x.startswith("INSERT INTO")))
+    assert any(line.startswith(f"-- changed ({dump}:2)") for line in lines), out

@@ -1108,8 +1108,45 @@ def convert_statements(statements: Iterable[tuple[int, str]], source: str, profi
     """Convert PostgreSQL statements another front end produced (``(line, sql)`` in order);
     ``changes`` are that front end's report entries, kept first in the report."""
     conversion = convert_items(items_from_statements(statements, source), profile, source)
-    conversion.changes[:0] = list(changes)
+    front = list(changes)
+    conversion.changes[:0] = front
+    _place_notes(conversion, front)
     return conversion
+
+
+def comment_for(change: Change) -> str:
+    """The script's comment line for one report entry (above the statement it concerns)."""
+    where = f"{change.source}:{change.line}"
+    text = f"-- {change.action.value} ({where}): "
+    if change.action is Action.REMOVED:
+        text += f"{change.statement}: "
+    text += change.message + (f" Follow-up: {change.follow_up}" if change.follow_up else "")
+    return " ".join(text.split())
+
+
+def _place_notes(conversion: Conversion, changes: list[Change]) -> None:
+    """A front end's entries as comments in the script too, as the converter's own are: above
+    the first statement from that source line on (a removed statement's note stands where it
+    was), or at the end."""
+    exact: dict[int, int] = {}
+    for i, line in enumerate(conversion.lines):
+        exact.setdefault(line, i)
+    # a front end may move statements (MySQL's foreign keys go last): the first statement in
+    # output order among those from line L on is the suffix minimum over lines sorted
+    by_line = sorted((line, i) for i, line in enumerate(conversion.lines))
+    keys = [line for line, _ in by_line]
+    first_from = [len(conversion.statements)] * (len(by_line) + 1)
+    for k in range(len(by_line) - 1, -1, -1):
+        first_from[k] = min(by_line[k][1], first_from[k + 1])
+    for change in reversed(changes):
+        if change.action is Action.KEPT:
+            continue
+        index = exact.get(change.line, first_from[bisect.bisect_left(keys, change.line)])
+        if index < len(conversion.statements):
+            conversion.notes.setdefault(index, [])
+            conversion.notes[index][:0] = [comment_for(change)]
+        else:
+            conversion.trailer.append(comment_for(change))
 
 
 _VIRTUAL = re.compile(r"(GENERATED\s+ALWAYS\s+AS\s*\((?:[^()]|\([^()]*\))*\))\s+VIRTUAL\b",
