@@ -171,10 +171,12 @@ def hash_line(review: Review) -> str:
     tables are as the emulator's: docs/review.md)."""
     if review.upgrade_hash is None:
         return f"Upgrade hash: none ({review.hash_missing})."
-    text = f"Upgrade hash: `{review.upgrade_hash}` (computed against {review.hash_target}"
+    text = f"Upgrade hash: `{review.upgrade_hash}` (computed against "
     if not review.targets:
-        return text + "; to pin a deploy, review with `--url` against its target)."
-    return text + f"; pin the deploy with `--expect-hash {review.upgrade_hash}`)."
+        return text + f"{review.hash_target}; to pin a deploy, review with `--url` against its " \
+            "target)."
+    return text + (f"`{review.hash_target}`; pin the deploy with "
+                   f"`--expect-hash {review.upgrade_hash}`).")
 
 
 def _icon(finding: Finding) -> str:
