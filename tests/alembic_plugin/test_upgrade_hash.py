@@ -157,3 +157,16 @@ def test_log_format_json_emits_json_lines(project: Path, dsql_url: str) -> None:
     kinds = {e.get("event") for e in events}
     assert {"revision.start", "revision.done"} <= kinds, kinds
     assert version(dsql_url) == ["h2"]
+
+
+def test_a_dry_run_through_a_stock_env_py_is_refused_not_run(project: Path,
+                                                              dsql_url: str) -> None:
+    env = project / "migrations" / "env.py"
+    env.write_text(env.read_text().replace("from dsql_migrate.alembic import context",
+                                           "from alembic import context"))
+    for args in (("--dry-run",), ("--expect-hash", "sha256:" + "0" * 64)):
+        run = cli("upgrade", "--url", dsql_url, *args)
+        assert run.exit_code == 2, run.output
+        assert "does not use the dsql-migrate plugin" in run.output
+    assert not exists(dsql_url, "t7hash_items")
+    assert version(dsql_url) == []

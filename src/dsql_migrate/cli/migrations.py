@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -288,13 +289,22 @@ def run_command(fn: Callable[..., Any], cfg: AlembicConfig, *args: Any, **kw: An
         return fn(cfg, *args, **kw)
 
 
+#: env.py takes its ``context`` from the plugin (importing only, say, ``engine_from`` from
+#: dsql_migrate.alembic is not enough: Alembic's own context would run the revisions, and a dry
+#: run would run them for real)
+PLUGIN_CONTEXT = re.compile(
+    r"^\s*(from\s+dsql_migrate\.alembic\s+import\s+\(?[\w\s,]*\bcontext\b"
+    r"|from\s+dsql_migrate\.alembic\.context\s+import|import\s+dsql_migrate\.alembic\.context)",
+    re.MULTILINE)
+
+
 def require_plugin(cfg: AlembicConfig) -> None:
     """Refuse to run revisions through an env.py that does not use the plugin: plain Alembic
     would send DDL that DSQL rejects, half-way through."""
     with alembic_errors(cfg):
         env = Path(ScriptDirectory.from_config(cfg).dir) / "env.py"
     text = env.read_text(encoding="utf-8") if env.is_file() else ""
-    if "dsql_migrate.alembic" not in text:
+    if not PLUGIN_CONTEXT.search(text):
         raise ConfigError(
             f"{env} does not use the dsql-migrate plugin",
             hint="replace 'from alembic import context' with "
@@ -355,13 +365,14 @@ class DryRun:
                 "runs: its plan is known only then)")
 
 
-def dry_run_plans(app: AppContext, ini: Path, revision: str, *, url: str | None, local_dir: Path,
-            profile: str | None) -> DryRun:
+def dry_run_plans(app: AppContext, ini: Path, revision: str, *, url: str | None,
+                  local_dir: Path, profile: str | None) -> DryRun:
     """Compile the pending revisions up to ``revision`` as ``upgrade --dry-run`` does: the
     live schema read, nothing written."""
     found = DryRun()
     out = io.StringIO()
     cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile, mode=DRY_RUN)
+    require_plugin(cfg)  # a stock env.py would run the revisions, not compile them
     cfg.attributes[ATTRIBUTE].output = out
     cfg.attributes[ATTRIBUTE].on_plan = found.keep
     run_command(command.upgrade, cfg, revision)
