@@ -136,7 +136,9 @@ def test_gitlab_example_is_valid_yaml_with_oidc_and_one_job_at_a_time() -> None:
     deploy = data["deploy-migrations"]
     assert deploy["id_tokens"]["AWS_ID_TOKEN"]["aud"] == "sts.amazonaws.com"
     assert deploy["resource_group"]
-    assert "dsql-migrate upgrade head" in deploy["script"]
+    (upgrade,) = [line for line in deploy["script"] if line.startswith("dsql-migrate upgrade")]
+    assert upgrade.startswith("dsql-migrate upgrade head --expect-hash ")
+    assert "--log-format json" in upgrade
     assert not any("AWS_SECRET" in str(v) for v in deploy["variables"].values())
 
 

@@ -65,6 +65,12 @@ class DsqlSettings:
     output: TextIO | None = None  # where dry-run / sql output goes (default: stdout)
     #: recycle the runner's connections this often (DSQL ends them at 60 minutes)
     max_connection_seconds: float | None = None
+    #: called with each revision's label and plan before the plan is shown (dry run) or run;
+    #: ``complete`` is False for the plan of the ops before a connection use only; the last
+    #: argument is the live snapshot a dry run started from (None when running: the plan's
+    #: premise was read just now). It may raise to stop before the plan changes anything
+    #: (``upgrade --expect-hash``).
+    on_plan: Callable[[str, Plan, bool, Snapshot | None], None] | None = None
 
 
 def _default_listener() -> Listener:
@@ -148,6 +154,7 @@ def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
     assert mc._migrations_fn is not None
     base_md: sa.MetaData | None = None
     base_snapshot: Snapshot | None = None
+    first_snapshot: Snapshot | None = None  # the live schema the dry run starts from
     for step in mc._migrations_fn(heads, mc):
         if mc.as_sql and not versions.heads:
             # from base the script must create the version table itself, as Alembic's does
@@ -163,6 +170,7 @@ def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
         elif offline:
             if base_snapshot is None or base_md is None:
                 base_snapshot, base_md = _offline_schema(mc)
+                first_snapshot = base_snapshot
             mode = "upgrade --sql" if mc.as_sql else "upgrade --dry-run"
             recorder = Recorder(mc, offline=mode if mc.as_sql else None,
                                 on_connection_use=None if mc.as_sql else _refuse_use(mode))
@@ -177,6 +185,8 @@ def _run(mc: MigrationContext, settings: DsqlSettings, **kw: Any) -> None:
                 planned.plan, mc, step, version_sql, _dry_run_nonce(mc, settings, step))
             base_md = planned.desired
             base_snapshot = predicted_snapshot(base_md, base_snapshot)
+            if settings.on_plan is not None:
+                settings.on_plan(_label(step), plan, needs is None, first_snapshot)
             _emit(mc, settings, _render_offline(step, plan, settings, needs))
         else:
             _run_online(mc, step, settings, version_sql, **kw)
@@ -225,6 +235,8 @@ def _run_online(mc: MigrationContext, step: Any, settings: DsqlSettings,
         else:
             plan = _record_and_compile(mc, step, settings, session, store, factory,
                                        version_sql, **kw)
+        if settings.on_plan is not None:
+            settings.on_plan(label, plan, True, None)
         _apply(session, store, settings, step, plan, label)
     finally:
         session.close()
@@ -254,6 +266,8 @@ def _record_and_compile(mc: MigrationContext, step: Any, settings: DsqlSettings,
         return _marked(plan, {"alembic_part": f"run {nonce}, part {part}"})
 
     def apply(plan: Plan, part_label: str) -> None:
+        if settings.on_plan is not None:
+            settings.on_plan(label, plan, False, None)
         _apply(session, store, settings, step, plan, part_label)
 
     segments = Segments(label, nonce, recorder, store, factory, compile_part, apply,

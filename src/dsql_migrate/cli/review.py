@@ -63,6 +63,8 @@ def review(app: AppContext, *, ini: Path, base: str | None, url: str | None, fmt
     else:
         click.echo(text, nl=False)
     code = found.exit_code()
+    if found.upgrade_hash is not None:
+        note(f"upgrade hash: {found.upgrade_hash} (computed against {found.hash_target})")
     note(f"review: {found.verdict()} (exit {int(code)})")
     if code:
         ctx.exit(int(code))

@@ -29,10 +29,11 @@ from ..alembic.model import predicted_snapshot, reflect_live
 from ..alembic.record import NeedsConnection, Recorder
 from ..alembic.runtime import DRY_RUN, connection_factory
 from ..alembic.segments import preview
-from ..catalog import snapshot
+from ..catalog import Snapshot, snapshot
 from ..cli._common import AppContext
 from ..cli.migrations import alembic_config, run_command
 from ..errors import DsqlMigrateError
+from ..pinning import pins, upgrade_hash
 from ..plan import Plan
 from ..runner.events import Event
 
@@ -44,6 +45,7 @@ class Compiled:
     """One pending revision: its plan, or the error that stopped it."""
 
     revision: str
+    label: str = ""  # alembic upgrade <from> -> <to>, as the upgrade's runtime names it
     plan: Plan | None = None
     error: DsqlMigrateError | None = None
     stopped_by: str | None = None  # an earlier revision that stopped the compilation
@@ -56,6 +58,18 @@ class Pending:
 
     heads: tuple[str, ...] = ()
     revisions: list[Compiled] = field(default_factory=list)
+    live: Snapshot | None = None  # the schema the revisions were compiled from
+
+    def upgrade_hash(self) -> tuple[str | None, str]:
+        """The upgrade hash ``upgrade --dry-run`` prints on this target (None, and why not,
+        when a revision has no plan)."""
+        for c in self.revisions:
+            if c.plan is None:
+                return None, f"revision {c.revision} could not be compiled"
+        plans = [(c.label, c.plan) for c in self.revisions if c.plan is not None]
+        if self.live is None or not plans:
+            return None, "nothing is pending"
+        return upgrade_hash(pins(plans, self.live)), ""
 
 
 def _quiet(event: Event) -> None:
@@ -83,7 +97,7 @@ def compile_pending(app: AppContext, ini: Path, *, url: str, local_dir: Path,
         def migrations(heads: Sequence[str], mc: MigrationContext) -> list[Any]:
             found.heads = tuple(heads)
             steps = script._upgrade_revs("heads", heads)  # type: ignore[arg-type]
-            found.revisions = _compile_steps(mc, steps)
+            found.revisions, found.live = _compile_steps(mc, steps)
             return []  # Alembic runs nothing
 
         with EnvironmentContext(config, script, fn=migrations, destination_rev="heads"):
@@ -103,7 +117,8 @@ def _where(step: Any) -> str:
     return f"{Path(path).name if path else step.revision.revision} upgrade()"
 
 
-def _compile_steps(mc: MigrationContext, steps: Sequence[Any]) -> list[Compiled]:
+def _compile_steps(mc: MigrationContext,
+                   steps: Sequence[Any]) -> tuple[list[Compiled], Snapshot]:
     settings = current_settings()
     profile, options = settings.profile, settings.planner_options
     assert mc.connection is not None
@@ -113,10 +128,13 @@ def _compile_steps(mc: MigrationContext, steps: Sequence[Any]) -> list[Compiled]
     finally:
         conn.close()
     live_md = reflect_live(mc.connection)
+    first = live
     out: list[Compiled] = []
     stopped: str | None = None
     for step in steps:
-        result = Compiled(step.revision.revision)
+        before = ", ".join(step.from_revisions) or "<base>"
+        result = Compiled(step.revision.revision,
+                          f"alembic upgrade {before} -> {', '.join(step.to_revisions)}")
         out.append(result)
         if stopped is not None:
             result.stopped_by = stopped
@@ -129,9 +147,8 @@ def _compile_steps(mc: MigrationContext, steps: Sequence[Any]) -> list[Compiled]
                 result.recorded = list(recorder.recorded)
             expanded = expand(recorder.recorded, profile, where=_where(step),
                               batch_rows=options.batch_size(profile))
-            before = ", ".join(step.from_revisions) or "<base>"
             planned = plan_revision(expanded, live, live_md, profile, options, source={
-                "alembic": f"alembic upgrade {before} -> {step.revision.revision}"})
+                "alembic": result.label})
         except DsqlMigrateError as exc:
             result.error = exc
             stopped = step.revision.revision
@@ -139,7 +156,7 @@ def _compile_steps(mc: MigrationContext, steps: Sequence[Any]) -> list[Compiled]
         result.plan = planned.plan
         live_md = planned.desired
         live = predicted_snapshot(live_md, live)
-    return out
+    return out, first
 
 
 __all__ = ["Compiled", "Pending", "compile_pending", "upgrade_base"]

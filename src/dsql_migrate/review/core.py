@@ -130,15 +130,24 @@ def run_review(app: AppContext, request: Request) -> Review:
         pending = _on_fresh_emulator(app, request, ini, base_ini if based else None,
                                      local_dir, profile, base_cwd)
     _attach(review, pending, LOCAL, current, profile)
+    _pin(review, pending, LOCAL)
     if request.url is not None:
         target = compile_pending(app, ini, url=request.url, local_dir=request.local_dir,
                                  profile=request.profile)
         review.targets.append(redact_url(request.url))
         _attach(review, target, redact_url(request.url), current, profile)
+        _pin(review, target, redact_url(request.url))
         _target_heads(review, target)
     for r in review.revisions:
         _destructive(review, r)
     return review
+
+
+def _pin(review: Review, pending: Pending, target: str) -> None:
+    """The upgrade hash of ``pending`` on ``target``: the target's, when there is one, is the
+    one a deploy to it can pin."""
+    review.upgrade_hash, review.hash_missing = pending.upgrade_hash()
+    review.hash_target = target
 
 
 def _has_project(base_ini: Path) -> bool:

@@ -145,6 +145,11 @@ class Review:
     #: the project's alembic.ini, relative to the repository root (SARIF's location for
     #: findings about the whole change)
     ini_path: str = "alembic.ini"
+    #: the upgrade hash of the pending revisions (``upgrade --expect-hash``), the target it
+    #: was computed against, and why there is none
+    upgrade_hash: str | None = None
+    hash_target: str = ""
+    hash_missing: str = "no new revisions"
 
     def all_findings(self) -> Iterator[Finding]:
         yield from self.findings

@@ -128,7 +128,7 @@ def markdown(review: Review, *, with_sql: bool = True) -> str:
             " (live schema, read only)"
     heads = ", ".join(f"`{h}`" for h in review.base_heads) or "no revisions"
     out += [f"Base: {review.base} (`{review.base_commit[:12]}`, at {heads}). "
-            f"Compiled on {where}.", ""]
+            f"Compiled on {where}.", "", hash_line(review), ""]
     if review.revisions:
         out += ["| Revision | Status | Steps | Destructive | Tables recreated | Async jobs | "
                 "Lint | Verdict |", "|---|---|---:|---:|---|---:|---:|---|"]
@@ -163,6 +163,20 @@ def markdown(review: Review, *, with_sql: bool = True) -> str:
             "\n\n_The details are too long for a comment: see the review's JSON "
             "(--format json)._\n")
     return text
+
+
+def hash_line(review: Review) -> str:
+    """The upgrade hash a deploy pins with ``upgrade --expect-hash``, and what it was
+    computed against (a hash taken on the emulator pins a deploy only when the target's touched
+    tables are as the emulator's: docs/review.md)."""
+    if review.upgrade_hash is None:
+        return f"Upgrade hash: none ({review.hash_missing})."
+    text = f"Upgrade hash: `{review.upgrade_hash}` (computed against "
+    if not review.targets:
+        return text + f"{review.hash_target}; to pin a deploy, review with `--url` against its " \
+            "target)."
+    return text + (f"`{review.hash_target}`; pin the deploy with "
+                   f"`--expect-hash {review.upgrade_hash}`).")
 
 
 def _icon(finding: Finding) -> str:
@@ -260,6 +274,8 @@ def as_dict(review: Review) -> dict[str, Any]:
                  "heads": list(review.base_heads)},
         "profile": review.profile,
         "targets": list(review.targets),
+        "upgrade_hash": {"hash": review.upgrade_hash, "target": review.hash_target or None,
+                         "missing": None if review.upgrade_hash else review.hash_missing},
         "approve_destructive": review.approve_flag,
         "seconds_per_batch": review.seconds_per_batch,
         "revisions": revisions,
