@@ -81,6 +81,11 @@ def normalise_type(text: str) -> str:
     mod = (match["mod"] or "").replace(" ", "")
     zone = (match["tail"] or "").strip()
     word = base.split(" ", 1)[0]
+    if match["base"].strip() == "float" and mod:
+        # FLOAT(p) is a spelling, not a type: real for p <= 24, double precision for 25..53
+        digits = mod.strip("()")
+        small = digits.isdigit() and int(digits) <= 24
+        return f"{'real' if small else 'double precision'}{match['array']}"
     if word in ("timestamp", "time"):  # timestamp(3) with time zone: the modifier goes first
         zone = zone or (base.split(" ", 1)[1] if " " in base else "without time zone")
         return f"{word}{mod} {zone}{match['array']}"
