@@ -159,9 +159,12 @@ def tolerant_differences(plan: Plan, live: Mapping[str, Any]) -> list[Difference
     promise = plan.promise or {}
     swapped = _swapped(plan)
     dropped = _dropped_by_steps(plan)
+    renames = {str(after[RENAMED_FROM]): key for key, after in promise.items()
+               if isinstance(after, Mapping) and RENAMED_FROM in after}
     out: list[Difference] = []
     for key in sorted(plan.premise):
         before, after, now = plan.premise[key], promise.get(key, plan.premise[key]), live.get(key)
+        before = _references_renamed(before, renames)
         if isinstance(after, Mapping) and UNCHECKED in after:
             continue  # what the plan does to this table is not known: only checked at start
         if now is None:
@@ -231,6 +234,30 @@ def _renamed(before: Any, old: str, new: str) -> Any:
             if isinstance(item, Mapping) and isinstance(item.get("definition"), str) else item
             for name, item in indexes.items()}
     return out
+
+
+def _references_renamed(before: Any, renames: Mapping[str, str]) -> Any:
+    """The premise of a table as PostgreSQL prints it once the plan's table renames ran (they
+    are its first steps): a foreign key to a renamed table references the new name."""
+    if not renames or not isinstance(before, Mapping) or \
+            not isinstance(before.get("constraints"), Mapping):
+        return before
+    from ..planner._sql import q
+
+    def printed(key: str) -> str:  # as pg_get_constraintdef() names a table on search_path
+        schema, _, name = key.partition(".")
+        return q(name) if schema == "public" else f"{q(schema)}.{q(name)}"
+
+    constraints = {}
+    for name, item in before["constraints"].items():
+        target = item.get("ref_table") if isinstance(item, Mapping) else None
+        if target in renames:
+            item = {**item, "ref_table": renames[target]}
+            if isinstance(item.get("definition"), str):
+                item["definition"] = item["definition"].replace(
+                    f"REFERENCES {printed(target)}(", f"REFERENCES {printed(renames[target])}(")
+        constraints[name] = item
+    return {**before, "constraints": constraints}
 
 
 def _names_freed_back(now: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
