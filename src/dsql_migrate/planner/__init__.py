@@ -161,12 +161,14 @@ def plan(
     to_recreate = _tables_to_recreate(op_list, ctx)
     recreated: set[tuple[str | None, str]] = set()
     dropped = {op_table(op) for op in op_list if isinstance(op, ops.DropTableOp)}
+    deferred = _keys_to_new_tables(op_list, to_recreate, live)
     for op in _ordered(op_list, to_recreate, live, desired):
         key = op_table(op)
         if isinstance(op, ops.DropIndexOp) and key in dropped:
             ctx.planned_ops.append(op)
             continue  # dropping the table drops its indexes
-        if key in to_recreate and key[1] is not None and not isinstance(op, ops.RenameTableOp):
+        if key in to_recreate and key[1] is not None and not isinstance(
+                op, ops.RenameTableOp) and id(op) not in deferred:
             if key not in recreated:
                 recreated.add((key[0], key[1]))
                 recreate.recreate_table(key[1], key[0], to_recreate[key], ctx)
@@ -226,8 +228,25 @@ def _ordered(op_list: Sequence[ops.MigrateOperation],
     from .recreate import recreation_order
 
     rank = ranking(op_list, to_recreate, live)
+    deferred = _keys_to_new_tables(op_list, to_recreate, live)
     order = recreation_order(list(to_recreate), op_list, live, desired)
-    return sorted(op_list, key=lambda op: (rank(op), order.get(op_table(op), 0)))  # stable
+    return sorted(op_list, key=lambda op: (3 if id(op) in deferred else rank(op),
+                                           order.get(op_table(op), 0)))  # stable
+
+
+def _keys_to_new_tables(op_list: Sequence[ops.MigrateOperation],
+                        to_recreate: Mapping[tuple[str | None, str | None], list[str]],
+                        live: Snapshot) -> set[int]:
+    """``id()`` of the ``create_foreign_key`` ops of recreated tables that reference a table
+    the plan creates: recreations run before new tables are created (a new table may reference
+    a recreated one), so the new table of the recreation is created without the key
+    (:func:`.tables._added_later`), and the op adds it once its referent exists, as for a key
+    between two new tables; folded into the recreation, it would be lost."""
+    created = {(op.schema, op.table_name) for op in op_list if isinstance(op, ops.CreateTableOp)}
+    return {id(op) for op in op_list
+            if isinstance(op, ops.CreateForeignKeyOp) and op_table(op) in to_recreate
+            and (op.kw.get("referent_schema"), op.referent_table) in created
+            and live.table(op.referent_table, op.kw.get("referent_schema")) is None}
 
 
 def ranking(op_list: Sequence[ops.MigrateOperation],

@@ -1,0 +1,94 @@
+"""A recreated table's foreign keys in real revisions (issue 13, found by the real-world
+harness): unit tests of the planner, no database (the live schema is a hand-made snapshot).
+
+- airflow 0047: a table recreated in a revision gets a key to a table the same revision
+  creates (``dag_code`` -> ``dag_version``); the key was left out of the new table's
+  ``CREATE TABLE`` (its referent did not exist yet) and, folded into the recreation, never
+  added: the end-state check found it missing.
+- prefect d38c5e6a9115: a recreated table's key to a table the revision renamed was left out
+  the same way (the renamed table was taken for one that does not exist yet).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.operations import ops
+
+from dsql_migrate.catalog import Column, Constraint, Index, Snapshot, Table
+from dsql_migrate.ops import ChangePrimaryKeyOp
+from dsql_migrate.plan import Plan, StepKind
+from dsql_migrate.planner import plan
+from dsql_migrate.profiles import CURRENT
+
+
+def pk_table(name: str, *columns: Column, pk: str, key: str = "id",
+             constraints: tuple[Constraint, ...] = ()) -> Table:
+    return Table("public", name, columns=(Column(key, "uuid", False), *columns),
+                 constraints=(Constraint(pk, "primary_key", (key,), f"PRIMARY KEY ({key})",
+                                         index=pk), *constraints),
+                 indexes=(Index(pk, True, (key,), constraint=pk),), row_estimate=5)
+
+
+def sql(p: Plan) -> str:
+    return "\n".join(s for step in p.steps for s in step.sql)
+
+
+def test_a_key_of_a_recreated_table_to_a_table_the_plan_creates_is_added_after_it() -> None:
+    live = Snapshot(tables={"public.dag_code": pk_table(
+        "dag_code", Column("fileloc_hash", "bigint", False), pk="dag_code_pkey",
+        key="fileloc_hash")})
+    md = sa.MetaData()
+    sa.Table("dag_version", md, sa.Column("id", sa.Uuid, primary_key=True))
+    sa.Table("dag_code", md, sa.Column("id", sa.Uuid, primary_key=True),
+             sa.Column("dag_version_id", sa.Uuid, nullable=False),
+             sa.ForeignKeyConstraint(["dag_version_id"], ["dag_version.id"],
+                                     name="dag_code_dag_version_id_fkey", ondelete="CASCADE"))
+    md.tables["dag_code"].primary_key.name = "dag_code_pkey"
+    op_list: list[ops.MigrateOperation] = [
+        ops.CreateTableOp("dag_version", [sa.Column("id", sa.Uuid, primary_key=True)]),
+        ops.DropColumnOp("dag_code", "fileloc_hash"),
+        ops.AddColumnOp("dag_code", sa.Column("id", sa.Uuid, nullable=False)),
+        ChangePrimaryKeyOp("dag_code", ["id"]),
+        ops.AddColumnOp("dag_code", sa.Column("dag_version_id", sa.Uuid, nullable=False)),
+        ops.CreateForeignKeyOp("dag_code_dag_version_id_fkey", "dag_code", "dag_version",
+                               ["dag_version_id"], ["id"], ondelete="CASCADE"),
+    ]
+    p = plan(op_list, live, md, CURRENT)
+    text = sql(p)
+    created = text.index("CREATE TABLE dag_version")
+    added = text.index("ADD CONSTRAINT dag_code_dag_version_id_fkey FOREIGN KEY "
+                       "(dag_version_id) REFERENCES dag_version (id) ON DELETE CASCADE")
+    assert created < added
+    assert "CREATE TABLE dag_code__new" in text
+    validations = [s for s in p.steps if s.kind == StepKind.ASYNC_VALIDATE
+                   and "dag_code_dag_version_id_fkey" in s.summary]
+    assert len(validations) == 1
+    assert p.promise is not None
+    assert "dag_code_dag_version_id_fkey" in p.promise["public.dag_code"]["constraints"]
+
+
+def test_a_key_of_a_recreated_table_to_a_table_the_plan_renames_is_in_its_create() -> None:
+    spec = pk_table("block_spec", pk="pk_block_spec")
+    block = pk_table("block", Column("block_spec_id", "uuid", False), pk="pk_block_data")
+    live = Snapshot(tables={"public.block_spec": spec, "public.block": block})
+    md = sa.MetaData()
+    sa.Table("block_schema", md, sa.Column("id", sa.Uuid, primary_key=True))
+    sa.Table("block_document", md, sa.Column("id", sa.Uuid, primary_key=True),
+             sa.Column("block_schema_id", sa.Uuid, nullable=False),
+             sa.ForeignKeyConstraint(["block_schema_id"], ["block_schema.id"],
+                                     name="fk_block__block_schema_id__block_schema",
+                                     ondelete="cascade"))
+    md.tables["block_document"].primary_key.name = "pk_block_document"
+    op_list: list[ops.MigrateOperation] = [
+        ops.RenameTableOp("block_spec", "block_schema"),
+        ops.RenameTableOp("block", "block_document"),
+        ops.AlterColumnOp("block_document", "block_spec_id", modify_name="block_schema_id"),
+        ChangePrimaryKeyOp("block_document", ["id"]),
+        ops.CreateForeignKeyOp("fk_block__block_schema_id__block_schema", "block_document",
+                               "block_schema", ["block_schema_id"], ["id"], ondelete="cascade"),
+    ]
+    p = plan(op_list, live, md, CURRENT)
+    create = next(s for step in p.steps for s in step.sql
+                  if s.startswith("CREATE TABLE block_document__new"))
+    assert "CONSTRAINT fk_block__block_schema_id__block_schema FOREIGN KEY (block_schema_id) " \
+           "REFERENCES block_schema (id) ON DELETE cascade" in create
