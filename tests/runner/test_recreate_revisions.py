@@ -18,7 +18,7 @@ import pytest
 
 # the Alembic project builder of the plugin's tests
 sys.path.insert(0, str(Path(__file__).parents[1] / "alembic_plugin"))
-from alembic_project import make_project  # noqa: E402
+from alembic_project import make_project
 
 pytestmark = pytest.mark.integration
 

@@ -164,7 +164,6 @@ def tolerant_differences(plan: Plan, live: Mapping[str, Any]) -> list[Difference
     out: list[Difference] = []
     for key in sorted(plan.premise):
         before, after, now = plan.premise[key], promise.get(key, plan.premise[key]), live.get(key)
-        before = _references_renamed(before, renames)
         if isinstance(after, Mapping) and UNCHECKED in after:
             continue  # what the plan does to this table is not known: only checked at start
         if now is None:
@@ -177,6 +176,7 @@ def tolerant_differences(plan: Plan, live: Mapping[str, Any]) -> list[Difference
         if before is None and isinstance(after, Mapping) and RENAMED_FROM in after:
             before = _renamed(plan.premise.get(str(after[RENAMED_FROM])),  # by the plan
                               str(after[RENAMED_FROM]), key)
+        before = _references_renamed(before, renames)
         if key.split(".", 1)[-1] in swapped and isinstance(before, Mapping):
             now = _names_freed_back(now, before)
         before, after, now = (_without_dropped_views(fp, dropped) for fp in (before, after, now))
@@ -252,11 +252,13 @@ def _references_renamed(before: Any, renames: Mapping[str, str]) -> Any:
     for name, item in before["constraints"].items():
         target = item.get("ref_table") if isinstance(item, Mapping) else None
         if target in renames:
-            item = {**item, "ref_table": renames[target]}
-            if isinstance(item.get("definition"), str):
-                item["definition"] = item["definition"].replace(
+            moved = {**item, "ref_table": renames[target]}
+            if isinstance(moved.get("definition"), str):
+                moved["definition"] = moved["definition"].replace(
                     f"REFERENCES {printed(target)}(", f"REFERENCES {printed(renames[target])}(")
-        constraints[name] = item
+            constraints[name] = moved
+        else:
+            constraints[name] = item
     return {**before, "constraints": constraints}
 
 
