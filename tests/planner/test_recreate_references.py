@@ -92,3 +92,52 @@ def test_a_key_of_a_recreated_table_to_a_table_the_plan_renames_is_in_its_create
                   if s.startswith("CREATE TABLE block_document__new"))
     assert "CONSTRAINT fk_block__block_schema_id__block_schema FOREIGN KEY (block_schema_id) " \
            "REFERENCES block_schema (id) ON DELETE cascade" in create
+
+
+def test_a_key_the_revision_drops_to_a_column_a_recreation_drops_is_dropped_first() -> None:
+    """airflow 0096: ``team`` loses its ``id`` column (the key moves to ``name``); the keys of
+    other tables to ``team.id`` are dropped by the revision first. A key that is dropped is
+    not moved to the new ``team`` (whose ``id`` is gone: 42703 on the re-add)."""
+    team = Table("public", "team", columns=(Column("id", "uuid", False),
+                                            Column("name", "character varying(50)", False)),
+                 constraints=(Constraint("team_pkey", "primary_key", ("id",), "PRIMARY KEY (id)",
+                                         index="team_pkey"),
+                              Constraint("team_name_uq", "unique", ("name",), "UNIQUE (name)",
+                                         index="team_name_uq")),
+                 indexes=(Index("team_pkey", True, ("id",), constraint="team_pkey"),
+                          Index("team_name_uq", True, ("name",), constraint="team_name_uq")),
+                 row_estimate=1)
+    fk = Constraint("connection_team_id_fkey", "foreign_key", ("team_id",),
+                    "FOREIGN KEY (team_id) REFERENCES team(id) ON DELETE SET NULL",
+                    ref_table="public.team", ref_columns=("id",))
+    connection = Table("public", "connection", columns=(
+        Column("id", "integer", False), Column("team_id", "uuid", True)),
+        constraints=(Constraint("connection_pkey", "primary_key", ("id",), "PRIMARY KEY (id)",
+                                index="connection_pkey"), fk),
+        indexes=(Index("connection_pkey", True, ("id",), constraint="connection_pkey"),),
+        row_estimate=1)
+    live = Snapshot(tables={"public.team": team, "public.connection": connection})
+    md = sa.MetaData()
+    sa.Table("team", md, sa.Column("name", sa.String(50), primary_key=True))
+    md.tables["team"].primary_key.name = "team_pkey"
+    sa.Table("connection", md, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("team_name", sa.Uuid),
+             sa.ForeignKeyConstraint(["team_name"], ["team.name"],
+                                     name="connection_team_name_fkey", ondelete="SET NULL"))
+    md.tables["connection"].primary_key.name = "connection_pkey"
+    op_list: list[ops.MigrateOperation] = [
+        ops.DropConstraintOp(sa.schema.conv("connection_team_id_fkey"), "connection",
+                             type_="foreignkey"),
+        ops.AlterColumnOp("connection", "team_id", modify_name="team_name"),
+        ops.DropConstraintOp("team_pkey", "team", type_="primary"),
+        ops.DropConstraintOp("team_name_uq", "team", type_="unique"),
+        ops.DropColumnOp("team", "id"),
+        ChangePrimaryKeyOp("team", ["name"]),
+        ops.CreateForeignKeyOp(sa.schema.conv("connection_team_name_fkey"), "connection",
+                               "team", ["team_name"], ["name"], ondelete="SET NULL"),
+    ]
+    p = plan(op_list, live, md, CURRENT)
+    text = sql(p)
+    assert "ADD CONSTRAINT connection_team_id_fkey" not in text
+    assert text.index("DROP CONSTRAINT connection_team_id_fkey") < text.index(
+        "CREATE TABLE team__new")
