@@ -97,7 +97,9 @@ def test_a_key_of_a_recreated_table_to_a_table_the_plan_renames_is_in_its_create
 def test_a_key_the_revision_drops_to_a_column_a_recreation_drops_is_dropped_first() -> None:
     """airflow 0096: ``team`` loses its ``id`` column (the key moves to ``name``); the keys of
     other tables to ``team.id`` are dropped by the revision first. A key that is dropped is
-    not moved to the new ``team`` (whose ``id`` is gone: 42703 on the re-add)."""
+    not moved to the new ``team`` (whose ``id`` is gone: 42703 on the re-add). ``connection``
+    is recreated too (its column narrows), and its new table references ``team.name``: it still
+    goes first, so that the dropped key leaves with it (the old ``team`` has ``name`` unique)."""
     team = Table("public", "team", columns=(Column("id", "uuid", False),
                                             Column("name", "character varying(50)", False)),
                  constraints=(Constraint("team_pkey", "primary_key", ("id",), "PRIMARY KEY (id)",
@@ -111,7 +113,7 @@ def test_a_key_the_revision_drops_to_a_column_a_recreation_drops_is_dropped_firs
                     "FOREIGN KEY (team_id) REFERENCES team(id) ON DELETE SET NULL",
                     ref_table="public.team", ref_columns=("id",))
     connection = Table("public", "connection", columns=(
-        Column("id", "integer", False), Column("team_id", "uuid", True)),
+        Column("id", "integer", False), Column("team_id", "character varying", True)),
         constraints=(Constraint("connection_pkey", "primary_key", ("id",), "PRIMARY KEY (id)",
                                 index="connection_pkey"), fk),
         indexes=(Index("connection_pkey", True, ("id",), constraint="connection_pkey"),),
@@ -121,14 +123,15 @@ def test_a_key_the_revision_drops_to_a_column_a_recreation_drops_is_dropped_firs
     sa.Table("team", md, sa.Column("name", sa.String(50), primary_key=True))
     md.tables["team"].primary_key.name = "team_pkey"
     sa.Table("connection", md, sa.Column("id", sa.Integer, primary_key=True),
-             sa.Column("team_name", sa.Uuid),
+             sa.Column("team_name", sa.String(50)),
              sa.ForeignKeyConstraint(["team_name"], ["team.name"],
                                      name="connection_team_name_fkey", ondelete="SET NULL"))
     md.tables["connection"].primary_key.name = "connection_pkey"
     op_list: list[ops.MigrateOperation] = [
         ops.DropConstraintOp(sa.schema.conv("connection_team_id_fkey"), "connection",
                              type_="foreignkey"),
-        ops.AlterColumnOp("connection", "team_id", modify_name="team_name"),
+        ops.AlterColumnOp("connection", "team_id", modify_name="team_name",
+                          modify_type=sa.String(50), existing_type=sa.String()),
         ops.DropConstraintOp("team_pkey", "team", type_="primary"),
         ops.DropConstraintOp("team_name_uq", "team", type_="unique"),
         ops.DropColumnOp("team", "id"),
@@ -138,6 +141,52 @@ def test_a_key_the_revision_drops_to_a_column_a_recreation_drops_is_dropped_firs
     ]
     p = plan(op_list, live, md, CURRENT)
     text = sql(p)
-    assert "ADD CONSTRAINT connection_team_id_fkey" not in text
-    assert text.index("DROP CONSTRAINT connection_team_id_fkey") < text.index(
-        "CREATE TABLE team__new")
+    assert "connection_team_id_fkey" not in text
+    assert text.index("CREATE TABLE connection__new") < text.index("CREATE TABLE team__new")
+    assert p.promise is not None
+    assert set(p.promise["public.connection"]["constraints"]) == {
+        "connection_pkey", "connection_team_name_fkey"}
+
+
+def test_a_column_filled_by_the_revision_s_update_before_not_null_is_added_first() -> None:
+    """airflow 0003: ``add_column`` (nullable), ``UPDATE`` that fills it, then
+    ``alter_column(nullable=False)``, which recreates the table. Folded into the recreation,
+    the column was new to it and the UPDATE ran after it: the recreation's pre-check ("the
+    table is empty: a new NOT NULL column has no default") saw the rows the UPDATE was about
+    to fill. The column is added in place first, the UPDATE runs, then the recreation, whose
+    pre-check and copy see the filled column."""
+    import dsql_migrate.alembic.compile  # noqa: F401 - registers the planner of RawSqlOp
+    from dsql_migrate.alembic.ops import RawSqlOp
+
+    live = Snapshot(tables={"public.slot_pool": Table(
+        "public", "slot_pool", columns=(Column("id", "integer", False),
+                                        Column("pool", "character varying(256)", True)),
+        constraints=(Constraint("slot_pool_pkey", "primary_key", ("id",), "PRIMARY KEY (id)",
+                                index="slot_pool_pkey"),),
+        indexes=(Index("slot_pool_pkey", True, ("id",), constraint="slot_pool_pkey"),),
+        row_estimate=1)})
+    md = sa.MetaData()
+    sa.Table("slot_pool", md, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("pool", sa.String(256)),
+             sa.Column("include_deferred", sa.Boolean, nullable=False))
+    md.tables["slot_pool"].primary_key.name = "slot_pool_pkey"
+    update = "UPDATE slot_pool SET include_deferred = false"
+    op_list: list[ops.MigrateOperation] = [
+        ops.AddColumnOp("slot_pool", sa.Column("include_deferred", sa.Boolean)),
+        RawSqlOp(update, kind="dml", node_type="UpdateStmt", is_async=False),
+        ops.AlterColumnOp("slot_pool", "include_deferred", modify_nullable=False,
+                          existing_type=sa.Boolean()),
+    ]
+    p = plan(op_list, live, md, CURRENT)
+    summaries = [s.summary for s in p.steps]
+    assert not any("is empty" in s for s in summaries), summaries
+    text = sql(p)
+    added = text.index("ALTER TABLE slot_pool ADD COLUMN include_deferred BOOLEAN")
+    assert added < text.index(update) < text.index(
+        "WHERE include_deferred IS NULL") < text.index("CREATE TABLE slot_pool__new")
+    copy = next(s for step in p.steps for s in step.sql if s.startswith("INSERT INTO "
+                                                                        "slot_pool__new"))
+    assert "include_deferred" in copy.split("SELECT", 1)[1]
+    assert p.premise is not None and p.promise is not None
+    assert "include_deferred" not in p.premise["public.slot_pool"]["columns"]
+    assert p.promise["public.slot_pool"]["columns"]["include_deferred"]["nullable"] is False

@@ -14,7 +14,7 @@ recreation.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -162,7 +162,9 @@ def plan(
     recreated: set[tuple[str | None, str]] = set()
     dropped = {op_table(op) for op in op_list if isinstance(op, ops.DropTableOp)}
     deferred = _keys_to_new_tables(op_list, to_recreate, live)
-    for op in _ordered(op_list, to_recreate, live, desired):
+    early = _added_before_data_changes(op_list, to_recreate, ctx)
+    deferred |= early  # planned in place, at their own position
+    for op in _ordered(op_list, to_recreate, live, desired, early):
         key = op_table(op)
         if isinstance(op, ops.DropIndexOp) and key in dropped:
             ctx.planned_ops.append(op)
@@ -177,6 +179,9 @@ def plan(
             continue
         _dispatch(op, ctx)
         ctx.planned_ops.append(op)
+        if id(op) in early and isinstance(op, ops.AddColumnOp):
+            ctx.live = _with_column(ctx.live, op)  # the later recreation copies it
+    ctx.live = live
     premise, promise = _premise_and_promise(op_list, ctx, to_recreate)
     return Plan(profile=profile.name, steps=tuple(ctx.steps), source=dict(source or {}),
                 warnings=tuple(ctx.warnings), premise=premise, promise=promise)
@@ -222,16 +227,77 @@ def recreations(
 
 def _ordered(op_list: Sequence[ops.MigrateOperation],
              to_recreate: Mapping[tuple[str | None, str | None], list[str]],
-             live: Snapshot, desired: sa.MetaData) -> list[ops.MigrateOperation]:
+             live: Snapshot, desired: sa.MetaData,
+             early: Collection[int] = ()) -> list[ops.MigrateOperation]:
     """The ops in :func:`ranking` order; among recreations, a referenced table before the
-    tables that reference it (a new table's foreign keys need the new referenced columns)."""
+    tables that reference it (a new table's foreign keys need the new referenced columns).
+    A table with ``early`` ops (see :func:`_added_before_data_changes`) keeps all its ops in
+    the revision's order, after the data change."""
     from .recreate import recreation_order
 
     rank = ranking(op_list, to_recreate, live)
     deferred = _keys_to_new_tables(op_list, to_recreate, live)
+    in_order = {op_table(op) for op in op_list if id(op) in early}
     order = recreation_order(list(to_recreate), op_list, live, desired)
-    return sorted(op_list, key=lambda op: (3 if id(op) in deferred else rank(op),
-                                           order.get(op_table(op), 0)))  # stable
+    return sorted(op_list, key=lambda op: (
+        3 if id(op) in deferred or op_table(op) in in_order else rank(op),
+        order.get(op_table(op), 0)))  # stable
+
+
+def _changes_data(op: ops.MigrateOperation) -> bool:
+    """An op that reads or writes rows: the revision's own data change between schema ops."""
+    kind = getattr(op, "kind", None)
+    return (type(op).__name__ in ("RawSqlOp", "BulkRowsOp", "BackfillOp") and kind != "ddl") \
+        or isinstance(op, (ops.ExecuteSQLOp, ops.BulkInsertOp))
+
+
+def _added_before_data_changes(op_list: Sequence[ops.MigrateOperation],
+                               to_recreate: Mapping[tuple[str | None, str | None], list[str]],
+                               ctx: Context) -> set[int]:
+    """``id()`` of the ``add_column`` ops of a recreated table that come before a data change
+    of the revision (an ``UPDATE`` in ``op.execute``, say), which comes before the ops that
+    recreate the table: the common "add a nullable column, fill it, make it NOT NULL". Folded
+    into the recreation, the column would be new to it and the data change would run after
+    it (its pre-check sees the rows unfilled); added in place first (they need no
+    recreation), the data change runs, and then the recreation copies the filled column.
+    Only when every op of the table before the data change is such an ``add_column``: the
+    planner predicts the live table after those alone."""
+    out: set[int] = set()
+    for key in to_recreate:
+        positions = [i for i, op in enumerate(op_list) if op_table(op) == key]
+        reasons = [i for i in positions if _recreates(op_list[i], ctx)]
+        if not reasons:
+            continue
+        changes = [i for i, op in enumerate(op_list) if _changes_data(op) and i < reasons[0]]
+        if not changes:
+            continue
+        before = [i for i in positions if i < changes[-1]]
+        if before and all(isinstance(op_list[i], ops.AddColumnOp) for i in before):
+            out.update(id(op_list[i]) for i in before)
+    return out
+
+
+def _recreates(op: ops.MigrateOperation, ctx: Context) -> bool:
+    check = _RECREATION_CHECKS.get(type(op))
+    return check is not None and check(op, ctx) is not None
+
+
+def _with_column(live: Snapshot, op: ops.AddColumnOp) -> Snapshot:
+    """``live`` with the column ``op`` adds (in place, earlier in the plan)."""
+    import dataclasses
+
+    from ..catalog import Column as LiveColumn
+    from ._sql import default_sql, type_sql
+
+    table = live.table(op.table_name, op.schema)
+    if table is None:
+        return live
+    column = LiveColumn(name=op.column.name, type=type_sql(op.column.type).lower(),
+                        nullable=bool(op.column.nullable), default=default_sql(op.column),
+                        position=len(table.columns) + 1)
+    tables = dict(live.tables)
+    tables[table.qualified] = dataclasses.replace(table, columns=(*table.columns, column))
+    return dataclasses.replace(live, tables=tables)
 
 
 def _keys_to_new_tables(op_list: Sequence[ops.MigrateOperation],

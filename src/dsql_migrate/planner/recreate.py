@@ -748,7 +748,8 @@ def recreation_order(keys: Sequence[tuple[str | None, str | None]],
     target definition references (its new table's foreign keys need their new columns), and
     before a recreated table that its live table references by a key the target no longer has
     (so the key leaves with the child, and need not be moved to a parent that may no longer
-    have the referenced key); else in the ops' order. A cycle is broken in the ops' order."""
+    have the referenced key; this wins when both hold); else in the ops' order. A cycle is
+    broken in the ops' order."""
     wanted = list(dict.fromkeys(keys))
 
     def target(key: tuple[str | None, str | None]) -> sa.Table | None:
@@ -760,6 +761,7 @@ def recreation_order(keys: Sequence[tuple[str | None, str | None]],
 
     before: dict[tuple[str | None, str | None], set[tuple[str | None, str | None]]] = {
         key: set() for key in wanted}
+    references: list[tuple[tuple[str | None, str | None], tuple[str | None, str | None]]] = []
     for key in wanted:
         table = target(key)
         kept: set[str] = set()
@@ -768,7 +770,7 @@ def recreation_order(keys: Sequence[tuple[str | None, str | None]],
             ref = fk.elements[0].column.table if fk.elements else None
             if ref is not None and (ref.schema, ref.name) in before and \
                     (ref.schema, ref.name) != key:
-                before[key].add((ref.schema, ref.name))
+                references.append((key, (ref.schema, ref.name)))
         child = live_of(key)
         for constraint in child.constraints if child is not None else ():
             if constraint.kind != "foreign_key" or constraint.name in kept:
@@ -778,6 +780,12 @@ def recreation_order(keys: Sequence[tuple[str | None, str | None]],
                 if other != key and parent is not None and \
                         parent.qualified == constraint.ref_table:
                     before[other].add(key)  # the child, and its dropped key, go first
+    for child_key, parent_key in references:
+        # a dropped key wins over a new one: the old key must leave before the parent's new
+        # table, which may no longer have its columns (airflow 0096: team.id); the child's
+        # new key is moved to the parent's new table at its swap
+        if child_key not in before[parent_key]:
+            before[child_key].add(parent_key)
 
     order: list[tuple[str | None, str | None]] = []
     visiting: set[tuple[str | None, str | None]] = set()

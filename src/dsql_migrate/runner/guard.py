@@ -251,7 +251,7 @@ def _references_renamed(before: Any, renames: Mapping[str, str]) -> Any:
     constraints = {}
     for name, item in before["constraints"].items():
         target = item.get("ref_table") if isinstance(item, Mapping) else None
-        if target in renames:
+        if isinstance(target, str) and target in renames:
             moved = {**item, "ref_table": renames[target]}
             if isinstance(moved.get("definition"), str):
                 moved["definition"] = moved["definition"].replace(
