@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from alembic.operations import ops
 
 from dsql_migrate.catalog import Column, Constraint, Index, Snapshot, Table
+from dsql_migrate.fingerprint import PASSING
 from dsql_migrate.ops import ChangePrimaryKeyOp
 from dsql_migrate.plan import Plan, StepKind
 from dsql_migrate.planner import plan
@@ -190,3 +191,6 @@ def test_a_column_filled_by_the_revision_s_update_before_not_null_is_added_first
     assert p.premise is not None and p.promise is not None
     assert "include_deferred" not in p.premise["public.slot_pool"]["columns"]
     assert p.promise["public.slot_pool"]["columns"]["include_deferred"]["nullable"] is False
+    # until the recreation, the column is as added in place: the guard accepts exactly that
+    assert p.promise["public.slot_pool"][PASSING] == {"columns": {"include_deferred": {
+        "type": "boolean", "nullable": True, "default": None, "identity": None}}}

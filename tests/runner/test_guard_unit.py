@@ -137,3 +137,24 @@ def test_a_key_to_a_table_the_plan_renames_names_the_new_table_live() -> None:
     assert texts(p, live) == []
     elsewhere = {**live, "public.block": child("other")}
     assert [t.split(":")[0] for t in texts(p, elsewhere)] == ["~ constraint fk_block__spec"]
+
+
+def test_a_column_the_plan_adds_in_place_and_recreates_later_may_be_part_way() -> None:
+    """airflow 0003: a column added in place before the revision's UPDATE, made NOT NULL by
+    the recreation after it. Before the swap it is as added (nullable): the plan's own state
+    part-way, which the promise states exactly (PASSING); any other value is drift, and the
+    end state must still be as promised."""
+    from dsql_migrate.fingerprint import PASSING, diff
+
+    added = Column("flag", "boolean", True)
+    final = {"type": "boolean", "nullable": False, "default": None, "identity": None}
+    promised = orders(Column("flag", "boolean", False))
+    promised[PASSING] = {"columns": {"flag": {**final, "nullable": True}}}
+    p = plan(premise={"public.orders": orders()}, promise={"public.orders": promised})
+    assert texts(p, {"public.orders": orders(added)}) == []
+    assert texts(p, {"public.orders": orders(Column("flag", "integer", True))}) == [
+        "~ column flag: nullable false in the plan's source, true live; type boolean in the "
+        "plan's source, integer live"]
+    assert [d.text() for d in diff({"public.orders": promised},
+                                   {"public.orders": orders(added)})] == [
+        "~ column flag: nullable false in the plan's source, true live"]

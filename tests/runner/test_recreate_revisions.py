@@ -4,6 +4,8 @@ so that the drift guard and the end-state check pass on a faithful run.
 
 - prefect d38c5e6a9115: two tables renamed, both recreated (their primary keys change), a
   foreign key between them dropped and created again under a new name.
+- airflow 0003: a column added, filled by the revision's own ``UPDATE``, then made NOT NULL
+  (which recreates the table).
 """
 
 from __future__ import annotations
@@ -168,4 +170,51 @@ def test_prefect_renamed_tables_recreated_with_a_key_between_them(tmp_path: Path
     finally:
         for table in ("block_document", "block_schema", "block", "block_spec",
                       "alembic_version"):
+            execute(raw_url, f"DROP TABLE IF EXISTS {table} CASCADE")
+
+
+AIRFLOW_0003 = {
+    "af1": '''
+def upgrade():
+    op.create_table("af_pool", sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("pool", sa.String(256)))
+    op.execute("INSERT INTO af_pool (pool) VALUES ('default_pool')")
+
+
+def downgrade():
+    op.drop_table("af_pool")
+''',
+    # the upgrade of airflow's 0003_2_7_0_add_include_deferred_column_to_pool
+    "af2": '''
+def upgrade():
+    with op.batch_alter_table("af_pool") as batch_op:
+        batch_op.add_column(sa.Column("include_deferred", sa.Boolean))
+    false = sa.false().compile(op.get_bind())
+    op.execute(sa.text(f"UPDATE af_pool SET include_deferred = {false}"))
+    with op.batch_alter_table("af_pool") as batch_op:
+        batch_op.alter_column("include_deferred", existing_type=sa.Boolean, nullable=False)
+
+
+def downgrade():
+    raise NotImplementedError
+''',
+}
+
+
+def test_airflow_column_filled_by_the_revision_then_not_null(tmp_path: Path, raw_url: str,
+                                                           dsql_url: str) -> None:
+    ini = project(tmp_path, dsql_url, AIRFLOW_0003)
+    try:
+        up = run_cli("upgrade", "af1", "-c", str(ini))
+        assert up.returncode == 0, up.stderr
+        up = run_cli("upgrade", "af2", "-c", str(ini))
+        assert up.returncode == 0, up.stderr
+        assert "end state as promised" in up.stderr
+        assert query(dsql_url, "SELECT pool, include_deferred FROM af_pool") == [
+            ("default_pool", False)]
+        assert query(dsql_url, "SELECT is_nullable FROM information_schema.columns WHERE "
+                               "table_name = 'af_pool' AND column_name = 'include_deferred'"
+                     ) == [("NO",)]
+    finally:
+        for table in ("af_pool", "af_pool__old", "af_pool__new", "alembic_version"):
             execute(raw_url, f"DROP TABLE IF EXISTS {table} CASCADE")

@@ -183,6 +183,7 @@ def plan(
             ctx.live = _with_column(ctx.live, op)  # the later recreation copies it
     ctx.live = live
     premise, promise = _premise_and_promise(op_list, ctx, to_recreate)
+    _promise_passing(promise, [op for op in op_list if id(op) in early])
     return Plan(profile=profile.name, steps=tuple(ctx.steps), source=dict(source or {}),
                 warnings=tuple(ctx.warnings), premise=premise, promise=promise)
 
@@ -206,6 +207,22 @@ def _premise_and_promise(op_list: Sequence[ops.MigrateOperation], ctx: Context,
     for note in unchecked:
         ctx.warn(f"end state not checked: {note}")
     return before, after
+
+
+def _promise_passing(promise: dict[str, Any] | None,
+                     added: Sequence[ops.MigrateOperation]) -> None:
+    """The columns added in place before a data change, as they are until the recreation
+    changes them (:data:`~dsql_migrate.fingerprint.PASSING`): the plan's own state part-way."""
+    from ..fingerprint import PASSING
+    from .promise import expected_column, table_key
+
+    for op in added:
+        if not isinstance(op, ops.AddColumnOp) or promise is None:
+            continue
+        table = promise.get(table_key(op.table_name, op.schema))
+        if isinstance(table, dict):
+            passing = table.setdefault(PASSING, {}).setdefault("columns", {})
+            passing[op.column.name] = expected_column(op.column)
 
 
 def recreations(

@@ -31,6 +31,7 @@ from psycopg import sql
 from ..catalog import snapshot
 from ..errors import DsqlMigrateError, ExitCode
 from ..fingerprint import (
+    PASSING,
     RENAMED_FROM,
     UNCHECKED,
     Difference,
@@ -303,12 +304,15 @@ def _object_differences(key: str, before: Mapping[str, Any] | None,
                         after: Mapping[str, Any] | None,
                         now: Mapping[str, Any]) -> list[Difference]:
     was, will, have = objects(before), objects(after), objects(now)
+    passing = objects(after.get(PASSING) if isinstance(after, Mapping) else None)
     out: list[Difference] = []
     for path in sorted(set(was) | set(will) | set(have), key=lambda p: (p[0], p[1] or "")):
         current = have.get(path, _MISSING)
         if _agrees(was.get(path, _MISSING), current) or _agrees(will.get(path, _MISSING),
                                                                 current):
             continue
+        if path in passing and _agrees(passing[path], current):
+            continue  # as the plan's own earlier steps leave it, part-way (see PASSING)
         kind, name = path
         expected = was.get(path, will.get(path))
         if current is _MISSING:
