@@ -372,5 +372,5 @@ def objects(fingerprint: Mapping[str, Any] | None) -> dict[tuple[str, str | None
 
 
 __all__ = ["IDENTITY", "NORMALISERS", "PASSING", "RENAMED_FROM", "RESERVED", "UNCHECKED",
-           "VOLATILE", "Difference", "Fingerprint", "canonical", "describe", "diff", "diff_table", "matches",
-           "normalise_default", "normalise_type", "objects", "table_fingerprint"]
+           "VOLATILE", "Difference", "Fingerprint", "canonical", "describe", "diff", "diff_table",
+           "matches", "normalise_default", "normalise_type", "objects", "table_fingerprint"]
