@@ -262,7 +262,8 @@ def _ordered(op_list: Sequence[ops.MigrateOperation],
 
 
 def _changes_data(op: ops.MigrateOperation) -> bool:
-    """An op that reads or writes rows: the revision's own data change between schema ops."""
+    """An op that reads or writes rows: the revision's own data change between schema ops.
+    The Alembic plugin's ops are named, not imported: the plugin imports the planner."""
     kind = getattr(op, "kind", None)
     return (type(op).__name__ in ("RawSqlOp", "BulkRowsOp", "BackfillOp") and kind != "ddl") \
         or isinstance(op, (ops.ExecuteSQLOp, ops.BulkInsertOp))
