@@ -194,3 +194,28 @@ def test_a_column_filled_by_the_revision_s_update_before_not_null_is_added_first
     # until the recreation, the column is as added in place: the guard accepts exactly that
     assert p.promise["public.slot_pool"][PASSING] == {"columns": {"include_deferred": {
         "type": "boolean", "nullable": True, "default": None, "identity": None}}}
+
+
+def test_a_data_change_the_revision_starts_with_runs_before_its_renames() -> None:
+    """airflow 0093: ``DELETE FROM callback_request``, then ``rename_table`` to ``callback``
+    and more. Renames run first in a plan, which put the DELETE after the rename: "relation
+    callback_request does not exist". Data changes that open the revision (nothing schema
+    before them) run first, as written."""
+    import dsql_migrate.alembic.compile  # noqa: F401 - registers the planner of RawSqlOp
+    from dsql_migrate.alembic.ops import RawSqlOp
+
+    live = Snapshot(tables={"public.callback_request": pk_table(
+        "callback_request", Column("data", "text", True), pk="callback_request_pkey")})
+    md = sa.MetaData()
+    sa.Table("callback", md, sa.Column("id", sa.Uuid, primary_key=True),
+             sa.Column("data", sa.Text), sa.Column("state", sa.String(10)))
+    md.tables["callback"].primary_key.name = "callback_request_pkey"
+    delete = "DELETE FROM callback_request"
+    op_list: list[ops.MigrateOperation] = [
+        RawSqlOp(delete, kind="dml", node_type="DeleteStmt", is_async=False),
+        ops.RenameTableOp("callback_request", "callback"),
+        ops.AddColumnOp("callback", sa.Column("state", sa.String(10))),
+    ]
+    text = sql(plan(op_list, live, md, CURRENT))
+    assert text.index(delete) < text.index("ALTER TABLE callback_request RENAME TO callback") \
+        < text.index("ALTER TABLE callback ADD COLUMN state")

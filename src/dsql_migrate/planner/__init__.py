@@ -340,10 +340,19 @@ def ranking(op_list: Sequence[ops.MigrateOperation],
     then what removes a foreign key to a recreated table (the drop of that key, or all the ops
     of a table that is dropped), since the key would keep the recreated table's backup from
     being dropped; then recreations (so that new tables reference the recreated ones); then
-    everything else in the diff's order."""
+    everything else in the diff's order. Before all of them, the data changes the ops open
+    with (nothing of the schema changes before them, so first is where the revision has
+    them; after a rename, a ``DELETE FROM`` of the old name would fail)."""
     dropped_tables, dropped_keys = _references_to_remove(op_list, to_recreate, live)
+    opening = set()  # the data changes the revision opens with: first, as written
+    for op in op_list:
+        if not _changes_data(op):
+            break
+        opening.add(id(op))
 
     def rank(op: ops.MigrateOperation) -> int:
+        if id(op) in opening:
+            return -1
         if isinstance(op, ops.RenameTableOp):
             return 0
         key = op_table(op)
