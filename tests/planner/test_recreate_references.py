@@ -219,3 +219,31 @@ def test_a_data_change_the_revision_starts_with_runs_before_its_renames() -> Non
     text = sql(plan(op_list, live, md, CURRENT))
     assert text.index(delete) < text.index("ALTER TABLE callback_request RENAME TO callback") \
         < text.index("ALTER TABLE callback ADD COLUMN state")
+
+
+def test_a_column_dropped_and_added_again_is_new_and_its_sequence_goes_with_it() -> None:
+    """airflow 0093: ``drop_column("id")`` (a SERIAL, owning ``callback_request_id_seq``) and
+    ``add_column("id", Uuid)`` in a recreation. The new ``id`` is a new column: not copied
+    (cast) from the old one, and the old column's sequence is not moved to it (PostgreSQL
+    drops it with the column; moved, it outlived the backup)."""
+    old = Table("public", "callback", columns=(
+        Column("id", "integer", False, default="nextval('callback_request_id_seq'::regclass)",
+               owned_sequence="callback_request_id_seq"),
+        Column("data", "text", True)),
+        constraints=(Constraint("callback_request_pkey", "primary_key", ("id",),
+                                "PRIMARY KEY (id)", index="callback_request_pkey"),),
+        indexes=(Index("callback_request_pkey", True, ("id",),
+                       constraint="callback_request_pkey"),), row_estimate=0)
+    live = Snapshot(tables={"public.callback": old})
+    md = sa.MetaData()
+    sa.Table("callback", md, sa.Column("data", sa.Text),
+             sa.Column("id", sa.Uuid, primary_key=True))
+    md.tables["callback"].primary_key.name = "callback_pkey"
+    op_list: list[ops.MigrateOperation] = [
+        ops.DropColumnOp("callback", "id"),
+        ops.AddColumnOp("callback", sa.Column("id", sa.Uuid, nullable=False)),
+        ChangePrimaryKeyOp("callback", ["id"]),
+    ]
+    text = sql(plan(op_list, live, md, CURRENT))
+    assert "callback_request_id_seq" not in text
+    assert "CAST(id AS UUID)" not in text
