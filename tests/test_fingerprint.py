@@ -50,6 +50,13 @@ def accounts(**changes: object) -> Table:
     ("TIMESTAMP(3) WITH TIME ZONE", "timestamp(3) with time zone"),
     ("DOUBLE PRECISION", "double precision"),
     ("FLOAT", "double precision"),
+    # PostgreSQL: FLOAT(p) is real for p <= 24 and double precision for 25..53 (optuna's
+    # Float(precision=53) came out as "double precision(53)" and broke a promise)
+    ("FLOAT(53)", "double precision"),
+    ("float(25)", "double precision"),
+    ("FLOAT(24)", "real"),
+    ("float(1)", "float4"),
+    ("FLOAT(53)[]", "double precision[]"),
     ("INTEGER[]", "integer[]"),
     ("BOOLEAN", "bool"),
 ])

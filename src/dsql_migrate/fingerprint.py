@@ -49,8 +49,13 @@ IDENTITY: frozenset[str] = frozenset({"schema", "name"})
 UNCHECKED = "$unchecked"
 #: a key of a promised table: the plan renames the table, which had this key in the premise
 RENAMED_FROM = "$renamed_from"
+#: a key of a promised table: objects as the plan's own steps leave them part-way (a partial
+#: fingerprint), neither as in the premise nor as promised; e.g. a column added in place before
+#: a data change of the revision, and changed by a recreation after it. The runner's check
+#: before a destructive step accepts exactly these values too; the end state must be as promised
+PASSING = "$passing"
 #: keys of a fingerprint that describe the plan's view of the table, not the table
-RESERVED = frozenset({UNCHECKED, RENAMED_FROM})
+RESERVED = frozenset({UNCHECKED, RENAMED_FROM, PASSING})
 
 Fingerprint = dict[str, Any]
 
@@ -81,6 +86,11 @@ def normalise_type(text: str) -> str:
     mod = (match["mod"] or "").replace(" ", "")
     zone = (match["tail"] or "").strip()
     word = base.split(" ", 1)[0]
+    if match["base"].strip() == "float" and mod:
+        # FLOAT(p) is a spelling, not a type: real for p <= 24, double precision for 25..53
+        digits = mod.strip("()")
+        small = digits.isdigit() and int(digits) <= 24
+        return f"{'real' if small else 'double precision'}{match['array']}"
     if word in ("timestamp", "time"):  # timestamp(3) with time zone: the modifier goes first
         zone = zone or (base.split(" ", 1)[1] if " " in base else "without time zone")
         return f"{word}{mod} {zone}{match['array']}"
@@ -361,6 +371,6 @@ def objects(fingerprint: Mapping[str, Any] | None) -> dict[tuple[str, str | None
     return out
 
 
-__all__ = ["IDENTITY", "NORMALISERS", "RENAMED_FROM", "RESERVED", "UNCHECKED", "VOLATILE",
-           "Difference", "Fingerprint", "canonical", "describe", "diff", "diff_table", "matches",
-           "normalise_default", "normalise_type", "objects", "table_fingerprint"]
+__all__ = ["IDENTITY", "NORMALISERS", "PASSING", "RENAMED_FROM", "RESERVED", "UNCHECKED",
+           "VOLATILE", "Difference", "Fingerprint", "canonical", "describe", "diff", "diff_table",
+           "matches", "normalise_default", "normalise_type", "objects", "table_fingerprint"]

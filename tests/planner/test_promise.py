@@ -182,3 +182,22 @@ def test_a_boolean_default_is_promised_as_postgresql_stores_it() -> None:
         column = sa.Column("flag", sa.Boolean, server_default=sa.text(given))
         sa.Table("t", sa.MetaData(), column)
         assert expected_column(column)["default"] == stored, given
+
+
+def test_a_float_precision_type_is_promised_as_postgresql_prints_it() -> None:
+    """optuna v3.0.0.b: ``alter_column(type_=Float(precision=53), nullable=False)`` promised
+    the type ``double precision(53)``, which PostgreSQL never prints, so the column matched
+    neither premise nor promise and the guard stopped the recreation before its backup drop."""
+    column = expected_column(sa.Column("value", sa.Float(precision=53), nullable=False))
+    assert column["type"] == "double precision"
+    assert expected_column(sa.Column("value", sa.Float(precision=10)))["type"] == "real"
+    op = ops.AlterColumnOp("orders", "qty", modify_type=sa.Float(precision=53),
+                           modify_nullable=False, existing_type=sa.Integer())
+    before = premise([op], [], LIVE)
+    md = sa.MetaData()
+    sa.Table("orders", md, sa.Column("id", sa.BigInteger, primary_key=True),
+             sa.Column("qty", sa.Float(precision=53), nullable=False), sa.Column("note", sa.Text))
+    after, _ = promise([op], before, md, recreated={(None, "orders")}, not_null_by_check=False)
+    assert after["public.orders"]["columns"]["qty"] == {
+        **before["public.orders"]["columns"]["qty"], "type": "double precision",
+        "nullable": False}

@@ -129,11 +129,7 @@ def test_history_runs_on_both_sides(name: str, results: dict[str, HistoryResult]
 
 
 #: histories not yet faithful, with what is left (issue 13); the others must be
-FAITHFUL_PENDING = {
-    "optuna": "issue 13: v3.0.0.b's batch alter_column(nullable=False) is stopped by the "
-              "drift guard before the backup drop (the plan's promise and stock Alembic's "
-              "result disagree on trial_values.value's nullability): see docs/realworld.md",
-}
+FAITHFUL_PENDING: dict[str, str] = {}
 
 
 @pytest.mark.integration

@@ -112,3 +112,49 @@ def test_drops_in_the_plan_s_sql_are_read_with_quoting() -> None:
         "DROP INDEX public.Ix_Lower", "DROP VIEW IF EXISTS v_orders")),)
     p = Plan(profile="current", steps=steps)
     assert _dropped_by_steps(p) == {'Odd "Name"', "ix_lower", "v_orders"}
+
+
+def test_a_key_to_a_table_the_plan_renames_names_the_new_table_live() -> None:
+    """prefect d38c5e6a9115: block_spec is renamed to block_schema and recreated; block's key to
+    it is moved to the new table at the swap and dropped later by the revision. Between the
+    two, PostgreSQL prints the key as ``REFERENCES block_schema(id)``: the plan's rename, not
+    drift. A key to some other table is still drift."""
+    def child(ref: str) -> dict[str, Any]:
+        return table_fingerprint(Table(
+            "public", "block", columns=(Column("spec_id", "uuid", False),),
+            constraints=(Constraint("fk_block__spec", "foreign_key", ("spec_id",),
+                                    f"FOREIGN KEY (spec_id) REFERENCES {ref}(id) ON DELETE "
+                                    "CASCADE", ref_table=f"public.{ref}", ref_columns=("id",)),)))
+    spec = orders(QTY_INT)
+    premise = {"public.block": child("block_spec"), "public.block_spec": spec,
+               "public.block_schema": None}
+    promise = {"public.block": {**child("block_spec"), "constraints": {}},
+               "public.block_spec": None,
+               "public.block_schema": {**spec, RENAMED_FROM: "public.block_spec"}}
+    p = plan(premise=premise, promise=promise)
+    live = {"public.block": child("block_schema"), "public.block_spec": None,
+            "public.block_schema": spec}
+    assert texts(p, live) == []
+    elsewhere = {**live, "public.block": child("other")}
+    assert [t.split(":")[0] for t in texts(p, elsewhere)] == ["~ constraint fk_block__spec"]
+
+
+def test_a_column_the_plan_adds_in_place_and_recreates_later_may_be_part_way() -> None:
+    """airflow 0003: a column added in place before the revision's UPDATE, made NOT NULL by
+    the recreation after it. Before the swap it is as added (nullable): the plan's own state
+    part-way, which the promise states exactly (PASSING); any other value is drift, and the
+    end state must still be as promised."""
+    from dsql_migrate.fingerprint import PASSING, diff
+
+    added = Column("flag", "boolean", True)
+    final = {"type": "boolean", "nullable": False, "default": None, "identity": None}
+    promised = orders(Column("flag", "boolean", False))
+    promised[PASSING] = {"columns": {"flag": {**final, "nullable": True}}}
+    p = plan(premise={"public.orders": orders()}, promise={"public.orders": promised})
+    assert texts(p, {"public.orders": orders(added)}) == []
+    assert texts(p, {"public.orders": orders(Column("flag", "integer", True))}) == [
+        "~ column flag: nullable false in the plan's source, true live; type boolean in the "
+        "plan's source, integer live"]
+    assert [d.text() for d in diff({"public.orders": promised},
+                                   {"public.orders": orders(added)})] == [
+        "~ column flag: nullable false in the plan's source, true live"]

@@ -14,7 +14,7 @@ recreation.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -161,12 +161,16 @@ def plan(
     to_recreate = _tables_to_recreate(op_list, ctx)
     recreated: set[tuple[str | None, str]] = set()
     dropped = {op_table(op) for op in op_list if isinstance(op, ops.DropTableOp)}
-    for op in _ordered(op_list, to_recreate, live, desired):
+    deferred = _keys_to_new_tables(op_list, to_recreate, live)
+    early = _added_before_data_changes(op_list, to_recreate, ctx)
+    deferred |= early  # planned in place, at their own position
+    for op in _ordered(op_list, to_recreate, live, desired, early):
         key = op_table(op)
         if isinstance(op, ops.DropIndexOp) and key in dropped:
             ctx.planned_ops.append(op)
             continue  # dropping the table drops its indexes
-        if key in to_recreate and key[1] is not None and not isinstance(op, ops.RenameTableOp):
+        if key in to_recreate and key[1] is not None and not isinstance(
+                op, ops.RenameTableOp) and id(op) not in deferred:
             if key not in recreated:
                 recreated.add((key[0], key[1]))
                 recreate.recreate_table(key[1], key[0], to_recreate[key], ctx)
@@ -175,7 +179,11 @@ def plan(
             continue
         _dispatch(op, ctx)
         ctx.planned_ops.append(op)
+        if id(op) in early and isinstance(op, ops.AddColumnOp):
+            ctx.live = _with_column(ctx.live, op)  # the later recreation copies it
+    ctx.live = live
     premise, promise = _premise_and_promise(op_list, ctx, to_recreate)
+    _promise_passing(promise, [op for op in op_list if id(op) in early])
     return Plan(profile=profile.name, steps=tuple(ctx.steps), source=dict(source or {}),
                 warnings=tuple(ctx.warnings), premise=premise, promise=promise)
 
@@ -201,6 +209,22 @@ def _premise_and_promise(op_list: Sequence[ops.MigrateOperation], ctx: Context,
     return before, after
 
 
+def _promise_passing(promise: dict[str, Any] | None,
+                     added: Sequence[ops.MigrateOperation]) -> None:
+    """The columns added in place before a data change, as they are until the recreation
+    changes them (:data:`~dsql_migrate.fingerprint.PASSING`): the plan's own state part-way."""
+    from ..fingerprint import PASSING
+    from .promise import expected_column, table_key
+
+    for op in added:
+        if not isinstance(op, ops.AddColumnOp) or promise is None:
+            continue
+        table = promise.get(table_key(op.table_name, op.schema))
+        if isinstance(table, dict):
+            passing = table.setdefault(PASSING, {}).setdefault("columns", {})
+            passing[op.column.name] = expected_column(op.column)
+
+
 def recreations(
     op_list: Sequence[ops.MigrateOperation],
     live: Snapshot,
@@ -220,14 +244,93 @@ def recreations(
 
 def _ordered(op_list: Sequence[ops.MigrateOperation],
              to_recreate: Mapping[tuple[str | None, str | None], list[str]],
-             live: Snapshot, desired: sa.MetaData) -> list[ops.MigrateOperation]:
+             live: Snapshot, desired: sa.MetaData,
+             early: Collection[int] = ()) -> list[ops.MigrateOperation]:
     """The ops in :func:`ranking` order; among recreations, a referenced table before the
-    tables that reference it (a new table's foreign keys need the new referenced columns)."""
+    tables that reference it (a new table's foreign keys need the new referenced columns).
+    A table with ``early`` ops (see :func:`_added_before_data_changes`) keeps all its ops in
+    the revision's order, after the data change."""
     from .recreate import recreation_order
 
     rank = ranking(op_list, to_recreate, live)
+    deferred = _keys_to_new_tables(op_list, to_recreate, live)
+    in_order = {op_table(op) for op in op_list if id(op) in early}
     order = recreation_order(list(to_recreate), op_list, live, desired)
-    return sorted(op_list, key=lambda op: (rank(op), order.get(op_table(op), 0)))  # stable
+    return sorted(op_list, key=lambda op: (
+        3 if id(op) in deferred or op_table(op) in in_order else rank(op),
+        order.get(op_table(op), 0)))  # stable
+
+
+def _changes_data(op: ops.MigrateOperation) -> bool:
+    """An op that reads or writes rows: the revision's own data change between schema ops.
+    The Alembic plugin's ops are named, not imported: the plugin imports the planner."""
+    kind = getattr(op, "kind", None)
+    return (type(op).__name__ in ("RawSqlOp", "BulkRowsOp", "BackfillOp") and kind != "ddl") \
+        or isinstance(op, (ops.ExecuteSQLOp, ops.BulkInsertOp))
+
+
+def _added_before_data_changes(op_list: Sequence[ops.MigrateOperation],
+                               to_recreate: Mapping[tuple[str | None, str | None], list[str]],
+                               ctx: Context) -> set[int]:
+    """``id()`` of the ``add_column`` ops of a recreated table that come before a data change
+    of the revision (an ``UPDATE`` in ``op.execute``, say), which comes before the ops that
+    recreate the table: the common "add a nullable column, fill it, make it NOT NULL". Folded
+    into the recreation, the column would be new to it and the data change would run after
+    it (its pre-check sees the rows unfilled); added in place first (they need no
+    recreation), the data change runs, and then the recreation copies the filled column.
+    Only when every op of the table before the data change is such an ``add_column``: the
+    planner predicts the live table after those alone."""
+    out: set[int] = set()
+    for key in to_recreate:
+        positions = [i for i, op in enumerate(op_list) if op_table(op) == key]
+        reasons = [i for i in positions if _recreates(op_list[i], ctx)]
+        if not reasons:
+            continue
+        changes = [i for i, op in enumerate(op_list) if _changes_data(op) and i < reasons[0]]
+        if not changes:
+            continue
+        before = [i for i in positions if i < changes[-1]]
+        if before and all(isinstance(op_list[i], ops.AddColumnOp) for i in before):
+            out.update(id(op_list[i]) for i in before)
+    return out
+
+
+def _recreates(op: ops.MigrateOperation, ctx: Context) -> bool:
+    check = _RECREATION_CHECKS.get(type(op))
+    return check is not None and check(op, ctx) is not None
+
+
+def _with_column(live: Snapshot, op: ops.AddColumnOp) -> Snapshot:
+    """``live`` with the column ``op`` adds (in place, earlier in the plan)."""
+    import dataclasses
+
+    from ..catalog import Column as LiveColumn
+    from ._sql import default_sql, type_sql
+
+    table = live.table(op.table_name, op.schema)
+    if table is None:
+        return live
+    column = LiveColumn(name=op.column.name, type=type_sql(op.column.type).lower(),
+                        nullable=bool(op.column.nullable), default=default_sql(op.column),
+                        position=len(table.columns) + 1)
+    tables = dict(live.tables)
+    tables[table.qualified] = dataclasses.replace(table, columns=(*table.columns, column))
+    return dataclasses.replace(live, tables=tables)
+
+
+def _keys_to_new_tables(op_list: Sequence[ops.MigrateOperation],
+                        to_recreate: Mapping[tuple[str | None, str | None], list[str]],
+                        live: Snapshot) -> set[int]:
+    """``id()`` of the ``create_foreign_key`` ops of recreated tables that reference a table
+    the plan creates: recreations run before new tables are created (a new table may reference
+    a recreated one), so the new table of the recreation is created without the key
+    (:func:`.tables._added_later`), and the op adds it once its referent exists, as for a key
+    between two new tables; folded into the recreation, it would be lost."""
+    created = {(op.schema, op.table_name) for op in op_list if isinstance(op, ops.CreateTableOp)}
+    return {id(op) for op in op_list
+            if isinstance(op, ops.CreateForeignKeyOp) and op_table(op) in to_recreate
+            and (op.kw.get("referent_schema"), op.referent_table) in created
+            and live.table(op.referent_table, op.kw.get("referent_schema")) is None}
 
 
 def ranking(op_list: Sequence[ops.MigrateOperation],
@@ -237,10 +340,19 @@ def ranking(op_list: Sequence[ops.MigrateOperation],
     then what removes a foreign key to a recreated table (the drop of that key, or all the ops
     of a table that is dropped), since the key would keep the recreated table's backup from
     being dropped; then recreations (so that new tables reference the recreated ones); then
-    everything else in the diff's order."""
+    everything else in the diff's order. Before all of them, the data changes the ops open
+    with (nothing of the schema changes before them, so first is where the revision has
+    them; after a rename, a ``DELETE FROM`` of the old name would fail)."""
     dropped_tables, dropped_keys = _references_to_remove(op_list, to_recreate, live)
+    opening = set()  # the data changes the revision opens with: first, as written
+    for op in op_list:
+        if not _changes_data(op):
+            break
+        opening.add(id(op))
 
     def rank(op: ops.MigrateOperation) -> int:
+        if id(op) in opening:
+            return -1
         if isinstance(op, ops.RenameTableOp):
             return 0
         key = op_table(op)

@@ -75,6 +75,21 @@ def _column_renames(ctx: Context, table: str) -> dict[str, str]:
             if isinstance(op, ops.AlterColumnOp) and op.table_name == table and op.modify_name}
 
 
+def _replaced_columns(ctx: Context, table: str) -> set[str]:
+    """Columns of ``table`` the ops drop and then add again under the same name: new columns
+    (PostgreSQL drops the old one with its values, default and owned sequence)."""
+    dropped: set[str] = set()
+    out: set[str] = set()
+    for op in ctx.all_ops:
+        if getattr(op, "table_name", None) != table:
+            continue
+        if isinstance(op, ops.DropColumnOp):
+            dropped.add(op.column_name)
+        elif isinstance(op, ops.AddColumnOp) and op.column.name in dropped:
+            out.add(op.column.name)
+    return out
+
+
 def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Context) -> None:
     desired = ctx.desired_table(table, schema)
     live = ctx.live_table(live_name(ctx, table), schema)
@@ -119,9 +134,10 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
     compared: list[tuple[str, str]] = []  # (target column, source expression) in checksums
     needs_override = False
     prechecks: list[tuple[str, str]] = []
+    replaced = _replaced_columns(ctx, table)
     for column in desired.columns:
         source_name = renames.get(column.name, column.name)
-        live_col = live.column(source_name)
+        live_col = None if column.name in replaced else live.column(source_name)
         default = default_sql(column)
         if live_col is None:
             if default is not None and column.identity is None:
@@ -191,7 +207,7 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
 
     verify = _verify_step(ctx, live=live, table=table, src=src, new=new, keys=keys, renames=renames,
                           desired=desired, targets=targets, exprs=exprs, compared=compared,
-                          rows=rows)
+                          rows=rows, replaced=replaced)
     referencing = moved_keys(ctx, live, table, schema)
     for child, child_schema, constraint in referencing:
         ctx.add(StepKind.DDL, f"drop foreign key {constraint.name} of {child} (it references "
@@ -241,7 +257,8 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
              "AND NOT convalidated"], table=table, details={"expect": "no rows"},
             notes=["the constraints were created with the table, so the copy checked every "
                    "row; this confirms none is left NOT VALID"])
-    _move_owned_sequences(ctx, live, back, set(desired.columns.keys()), table, schema)
+    _move_owned_sequences(ctx, live, back, set(desired.columns.keys()) - replaced, table,
+                          schema)
     ctx.add(StepKind.DDL, f"drop backup {old_name}", [f"DROP TABLE {qual(old_name, schema)}"],
             table=table, destructive=True, reversible=False, estimate=Estimate(rows=rows),
             notes=["the backup of the old table; drop it once the application works on the "
@@ -659,10 +676,11 @@ def _unique_prechecks(desired: sa.Table, live: LiveTable, renames: dict[str, str
 def _verify_step(ctx: Context, *, live: LiveTable, table: str, src: str, new: str,
                  keys: Keyset,
                  renames: dict[str, str], desired: sa.Table, targets: list[str],
-                 exprs: list[str], compared: list[tuple[str, str]], rows: int | None) -> int:
+                 exprs: list[str], compared: list[tuple[str, str]], rows: int | None,
+                 replaced: set[str] | None = None) -> int:
     back = {old: new_name for new_name, old in renames.items()}
     target_key = [back.get(k, k) for k in keys.key]
-    ranged = all(k in desired.columns for k in target_key)
+    ranged = all(k in desired.columns and k not in (replaced or set()) for k in target_key)
     resync = ctx.options.writes == WRITES_RESYNC
     # resync repairs a range with a delete and an insert in one transaction: half the size
     size = ctx.batch_size(live, statements=2 if resync else 1)
@@ -748,7 +766,8 @@ def recreation_order(keys: Sequence[tuple[str | None, str | None]],
     target definition references (its new table's foreign keys need their new columns), and
     before a recreated table that its live table references by a key the target no longer has
     (so the key leaves with the child, and need not be moved to a parent that may no longer
-    have the referenced key); else in the ops' order. A cycle is broken in the ops' order."""
+    have the referenced key; this wins when both hold); else in the ops' order. A cycle is
+    broken in the ops' order."""
     wanted = list(dict.fromkeys(keys))
 
     def target(key: tuple[str | None, str | None]) -> sa.Table | None:
@@ -760,6 +779,7 @@ def recreation_order(keys: Sequence[tuple[str | None, str | None]],
 
     before: dict[tuple[str | None, str | None], set[tuple[str | None, str | None]]] = {
         key: set() for key in wanted}
+    references: list[tuple[tuple[str | None, str | None], tuple[str | None, str | None]]] = []
     for key in wanted:
         table = target(key)
         kept: set[str] = set()
@@ -768,7 +788,7 @@ def recreation_order(keys: Sequence[tuple[str | None, str | None]],
             ref = fk.elements[0].column.table if fk.elements else None
             if ref is not None and (ref.schema, ref.name) in before and \
                     (ref.schema, ref.name) != key:
-                before[key].add((ref.schema, ref.name))
+                references.append((key, (ref.schema, ref.name)))
         child = live_of(key)
         for constraint in child.constraints if child is not None else ():
             if constraint.kind != "foreign_key" or constraint.name in kept:
@@ -778,6 +798,12 @@ def recreation_order(keys: Sequence[tuple[str | None, str | None]],
                 if other != key and parent is not None and \
                         parent.qualified == constraint.ref_table:
                     before[other].add(key)  # the child, and its dropped key, go first
+    for child_key, parent_key in references:
+        # a dropped key wins over a new one: the old key must leave before the parent's new
+        # table, which may no longer have its columns (airflow 0096: team.id); the child's
+        # new key is moved to the parent's new table at its swap
+        if child_key not in before[parent_key]:
+            before[child_key].add(parent_key)
 
     order: list[tuple[str | None, str | None]] = []
     visiting: set[tuple[str | None, str | None]] = set()

@@ -138,7 +138,8 @@ def _added_later(table: sa.Table, fk: sa.ForeignKeyConstraint, ctx: Context) -> 
     if ref is table or ctx.live_table(ref.name, ref.schema) is not None or any(
             isinstance(op, ops.CreateTableOp) and op.table_name == ref.name
             and op.schema == ref.schema for op in ctx.planned_ops) or any(
-            isinstance(op, ops.RenameTableOp) and op.new_table_name == ref.name  # run first
+            # renames run first: a table the plan renames exists under its new name
+            isinstance(op, ops.RenameTableOp) and op.new_table_name == ref.name
             and op.schema == ref.schema for op in ctx.all_ops):
         return False
     local = [c.name for c in fk.columns]

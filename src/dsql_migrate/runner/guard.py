@@ -31,6 +31,7 @@ from psycopg import sql
 from ..catalog import snapshot
 from ..errors import DsqlMigrateError, ExitCode
 from ..fingerprint import (
+    PASSING,
     RENAMED_FROM,
     UNCHECKED,
     Difference,
@@ -175,15 +176,11 @@ def tolerant_differences(plan: Plan, live: Mapping[str, Any]) -> list[Difference
         if before is None and isinstance(after, Mapping) and RENAMED_FROM in after:
             before = _renamed(plan.premise.get(str(after[RENAMED_FROM])),  # by the plan
                               str(after[RENAMED_FROM]), key)
+        before = _references_renamed(before, renames)
         if key.split(".", 1)[-1] in swapped and isinstance(before, Mapping):
             now = _names_freed_back(now, before)
         before, after, now = (_without_dropped_views(fp, dropped) for fp in (before, after, now))
         found = _object_differences(key, before, after, now)
-        if found and renames:
-            # a foreign key to a table the plan renames reads the new name once renamed
-            moved = {(d.sign, d.kind, d.name) for d in _object_differences(
-                key, _references_renamed(before, renames), after, now)}
-            found = [d for d in found if (d.sign, d.kind, d.name) in moved]
         out.extend(d for d in found if not (d.sign == "-" and d.name in dropped))
     return out
 
@@ -192,26 +189,6 @@ def _plan_renames(promise: Mapping[str, Any]) -> dict[str, str]:
     """Tables the plan renames: old key -> new key."""
     return {str(after[RENAMED_FROM]): key for key, after in promise.items()
             if isinstance(after, Mapping) and RENAMED_FROM in after}
-
-
-def _references_renamed(before: Any, renames: Mapping[str, str]) -> Any:
-    """``before`` with its foreign keys to a table the plan renames under the new name."""
-    if not isinstance(before, Mapping) or not isinstance(before.get("constraints"), Mapping):
-        return before
-    from ..planner._sql import q
-
-    def moved(item: Any) -> Any:
-        if not isinstance(item, Mapping) or item.get("ref_table") not in renames:
-            return item
-        old, new = str(item["ref_table"]), renames[str(item["ref_table"])]
-        definition = str(item.get("definition", ""))
-        for name_old, name_new in ((old, new), (old.split(".", 1)[-1], new.split(".", 1)[-1])):
-            definition = definition.replace(f"REFERENCES {q(name_old)}(",
-                                            f"REFERENCES {q(name_new)}(")
-        return {**item, "ref_table": new, "definition": definition}
-
-    return {**before, "constraints": {name: moved(item)
-                                      for name, item in before["constraints"].items()}}
 
 
 def _without_dropped_views(fingerprint: Any, dropped: set[str]) -> Any:
@@ -265,6 +242,32 @@ def _renamed(before: Any, old: str, new: str) -> Any:
     return out
 
 
+def _references_renamed(before: Any, renames: Mapping[str, str]) -> Any:
+    """The premise of a table as PostgreSQL prints it once the plan's table renames ran (they
+    are its first steps): a foreign key to a renamed table references the new name."""
+    if not renames or not isinstance(before, Mapping) or \
+            not isinstance(before.get("constraints"), Mapping):
+        return before
+    from ..planner._sql import q
+
+    def printed(key: str) -> str:  # as pg_get_constraintdef() names a table on search_path
+        schema, _, name = key.partition(".")
+        return q(name) if schema == "public" else f"{q(schema)}.{q(name)}"
+
+    constraints = {}
+    for name, item in before["constraints"].items():
+        target = item.get("ref_table") if isinstance(item, Mapping) else None
+        if isinstance(target, str) and target in renames:
+            moved = {**item, "ref_table": renames[target]}
+            if isinstance(moved.get("definition"), str):
+                moved["definition"] = moved["definition"].replace(
+                    f"REFERENCES {printed(target)}(", f"REFERENCES {printed(renames[target])}(")
+            constraints[name] = moved
+        else:
+            constraints[name] = item
+    return {**before, "constraints": constraints}
+
+
 def _names_freed_back(now: Mapping[str, Any], before: Mapping[str, Any]) -> dict[str, Any]:
     """``now`` with the objects a recreation renames around its swap under their names again:
     the plan's own doing. The new table's constraints and indexes carry temporary
@@ -306,12 +309,15 @@ def _object_differences(key: str, before: Mapping[str, Any] | None,
                         after: Mapping[str, Any] | None,
                         now: Mapping[str, Any]) -> list[Difference]:
     was, will, have = objects(before), objects(after), objects(now)
+    passing = objects(after.get(PASSING) if isinstance(after, Mapping) else None)
     out: list[Difference] = []
     for path in sorted(set(was) | set(will) | set(have), key=lambda p: (p[0], p[1] or "")):
         current = have.get(path, _MISSING)
         if _agrees(was.get(path, _MISSING), current) or _agrees(will.get(path, _MISSING),
                                                                 current):
             continue
+        if path in passing and _agrees(passing[path], current):
+            continue  # as the plan's own earlier steps leave it, part-way (see PASSING)
         kind, name = path
         expected = was.get(path, will.get(path))
         if current is _MISSING:
