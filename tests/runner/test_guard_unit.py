@@ -158,3 +158,27 @@ def test_a_column_the_plan_adds_in_place_and_recreates_later_may_be_part_way() -
     assert [d.text() for d in diff({"public.orders": promised},
                                    {"public.orders": orders(added)})] == [
         "~ column flag: nullable false in the plan's source, true live"]
+
+
+def test_a_table_the_plan_drops_and_creates_again_may_be_missing_in_between() -> None:
+    """prefect d481d5058a19: ``drop_table("worker")`` ... ``create_table("worker", <other
+    columns>)`` in one revision. Between its DROP and its CREATE the table is missing, the
+    plan's doing; a table the plan does not drop is still missed, and once there again it must
+    be as promised (the end check)."""
+    worker_old = orders(QTY_INT)
+    worker_new = orders(Column("name", "text", True))
+    steps = (Step(id=1, kind=StepKind.DDL, summary="drop", sql=("DROP TABLE orders",),
+                  table="orders", destructive=True),
+             Step(id=2, kind=StepKind.DDL, summary="drop pool", sql=("DROP TABLE pool",),
+                  table="pool", destructive=True),
+             Step(id=3, kind=StepKind.DDL, summary="create",
+                  sql=("CREATE TABLE orders (id bigint PRIMARY KEY, name text)",),
+                  table="orders"))
+    p = plan(*steps, premise={"public.orders": worker_old, "public.pool": orders()},
+             promise={"public.orders": worker_new, "public.pool": None})
+    assert texts(p, {"public.orders": None, "public.pool": orders()}) == []
+    assert texts(p, {"public.orders": worker_new, "public.pool": None}) == []
+    kept = plan(*steps[1:], premise={"public.orders": worker_old, "public.pool": orders()},
+                promise={"public.orders": worker_old, "public.pool": None})
+    assert texts(kept, {"public.orders": None, "public.pool": orders()}) == [
+        "- table public.orders (in the plan's source; missing live)"]
