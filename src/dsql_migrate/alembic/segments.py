@@ -70,8 +70,38 @@ def preview(statement: str, width: int = 80) -> str:
     return one if len(one) <= width else one[:width - 3] + "..."
 
 
+class StatementHook:
+    """What the revision sends through its connection, seen before the driver gets it: each
+    statement goes to ``_statement``, whose answer SQLAlchemy takes as done (``True``: the
+    hook ran it, or chose not to) or not (``None``: SQLAlchemy runs it)."""
+
+    def listen(self, engine: sa.Engine) -> None:
+        sa.event.listen(engine, "do_execute", self._do_execute)
+        sa.event.listen(engine, "do_executemany", self._do_executemany)
+        sa.event.listen(engine, "do_execute_no_params", self._do_execute_no_params)
+
+    def forget(self, engine: sa.Engine) -> None:
+        sa.event.remove(engine, "do_execute", self._do_execute)
+        sa.event.remove(engine, "do_executemany", self._do_executemany)
+        sa.event.remove(engine, "do_execute_no_params", self._do_execute_no_params)
+
+    def _do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> Any:
+        return self._statement(cursor, statement, parameters, context, many=False)
+
+    def _do_executemany(self, cursor: Any, statement: str, parameters: Any,
+                        context: Any) -> Any:
+        return self._statement(cursor, statement, parameters, context, many=True)
+
+    def _do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> Any:
+        return self._statement(cursor, statement, None, context, many=False)
+
+    def _statement(self, cursor: Any, statement: str, parameters: Any, context: Any, *,
+                   many: bool) -> Any:
+        raise NotImplementedError
+
+
 @dataclass
-class Segments:
+class Segments(StatementHook):
     """The online side: runs the parts of a revision's plan and records its writes."""
 
     label: str
@@ -144,26 +174,6 @@ class Segments:
         return None if row is None else (str(row[0]), str(row[1]))
 
     # -- statements ----------------------------------------------------------------------------
-
-    def listen(self, engine: sa.Engine) -> None:
-        sa.event.listen(engine, "do_execute", self._do_execute)
-        sa.event.listen(engine, "do_executemany", self._do_executemany)
-        sa.event.listen(engine, "do_execute_no_params", self._do_execute_no_params)
-
-    def forget(self, engine: sa.Engine) -> None:
-        sa.event.remove(engine, "do_execute", self._do_execute)
-        sa.event.remove(engine, "do_executemany", self._do_executemany)
-        sa.event.remove(engine, "do_execute_no_params", self._do_execute_no_params)
-
-    def _do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> Any:
-        return self._statement(cursor, statement, parameters, context, many=False)
-
-    def _do_executemany(self, cursor: Any, statement: str, parameters: Any,
-                        context: Any) -> Any:
-        return self._statement(cursor, statement, parameters, context, many=True)
-
-    def _do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> Any:
-        return self._statement(cursor, statement, None, context, many=False)
 
     def _statement(self, cursor: Any, statement: str, parameters: Any, context: Any, *,
                    many: bool) -> Any:
@@ -238,7 +248,7 @@ class Segments:
 
 
 @dataclass
-class Rehearsal:
+class Rehearsal(StatementHook):
     """The pre-flight of a revision that may use the connection: the revision is recorded once
     with nothing it asks for run, so that an op or a statement DSQL cannot do is refused before
     the first part runs (a refusal found only at the third connection use would otherwise come
@@ -255,28 +265,8 @@ class Rehearsal:
     factory: Callable[[], psycopg.Connection[Any]]
     stopped_at: str | None = None
 
-    def listen(self, engine: sa.Engine) -> None:
-        sa.event.listen(engine, "do_execute", self._do_execute)
-        sa.event.listen(engine, "do_executemany", self._do_executemany)
-        sa.event.listen(engine, "do_execute_no_params", self._do_execute_no_params)
-
-    def forget(self, engine: sa.Engine) -> None:
-        sa.event.remove(engine, "do_execute", self._do_execute)
-        sa.event.remove(engine, "do_executemany", self._do_executemany)
-        sa.event.remove(engine, "do_execute_no_params", self._do_execute_no_params)
-
-    def _do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> Any:
-        return self._statement(cursor, statement, parameters, context)
-
-    def _do_executemany(self, cursor: Any, statement: str, parameters: Any,
-                        context: Any) -> Any:
-        return self._statement(cursor, statement, parameters, context, many=True)
-
-    def _do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> Any:
-        return self._statement(cursor, statement, None, context)
-
     def _statement(self, cursor: Any, statement: str, parameters: Any, context: Any, *,
-                   many: bool = False) -> Any:
+                   many: bool) -> Any:
         kind = statement_kind(statement)
         if kind == "ddl" and not parameters:
             self.recorder.recorded.append(mark(ops.ExecuteSQLOp(statement),
