@@ -10,8 +10,6 @@ so that the drift guard and the end-state check pass on a faithful run.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,18 +19,9 @@ import pytest
 # the Alembic project builder of the plugin's tests
 sys.path.insert(0, str(Path(__file__).parents[1] / "alembic_plugin"))
 from alembic_project import make_project
+from test_harness_findings import HEAD, query, run_cli
 
 pytestmark = pytest.mark.integration
-
-HEAD = '''from alembic import op
-import sqlalchemy as sa
-
-revision = "{rev}"
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-'''
 
 
 def project(root: Path, url: str, revisions: dict[str, str]) -> Path:
@@ -43,16 +32,6 @@ def project(root: Path, url: str, revisions: dict[str, str]) -> Path:
         (root / "migrations" / "versions" / f"{rev}.py").write_text(text)
         down = rev
     return ini
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dsql_migrate", *args], capture_output=True,
-                          text=True, env={**os.environ}, timeout=300, check=False)
-
-
-def query(url: str, sql: str) -> list[tuple[object, ...]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def execute(url: str, sql: str) -> None:
