@@ -311,6 +311,7 @@ def _rehearse(mc: MigrationContext, step: Any, settings: DsqlSettings,
                  rehearsal.stopped_at or "the revision's code", exc)
     finally:
         rehearsal.forget(engine)
+        rehearsal.close()
     expand(probe.recorded, settings.profile, where=_where(step),
            batch_rows=settings.planner_options.batch_size(settings.profile))
 

@@ -264,6 +264,7 @@ class Rehearsal(StatementHook):
     recorder: Recorder
     factory: Callable[[], psycopg.Connection[Any]]
     stopped_at: str | None = None
+    _conn: psycopg.Connection[Any] | None = None
 
     def _statement(self, cursor: Any, statement: str, parameters: Any, context: Any, *,
                    many: bool) -> Any:
@@ -281,15 +282,20 @@ class Rehearsal(StatementHook):
         return send_as_is(cursor, statement, parameters, context)  # runs as it would
 
     def _reads(self, statement: str, parameters: Any) -> bool:
-        conn = self.factory()
+        if self._conn is None:  # one connection for the rehearsal's reads, not one per read
+            self._conn = self.factory()
+            self._conn.autocommit = True
         try:
-            with psycopg.ClientCursor(conn) as cur:
-                cur.execute(statement, parameters or None)
+            with psycopg.ClientCursor(self._conn) as cur:
+                cur.execute(statement, parameters)
         except psycopg.Error:
             return False
-        finally:
-            conn.close()
         return True
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def send_as_is(cursor: Any, statement: str, parameters: Any, context: Any) -> Any:
