@@ -14,6 +14,7 @@ from ..forms import Form, FormRule, rejected_forms, rejected_set
 from ..profiles import Limits, Profile
 from ..sql import Block, ParsedStatement, StatementKind, parse_script, transaction_blocks
 from ..sql.classify import Found, classify, may_use_forms, needs_tree
+from ..sql.splitter import copy_data_length
 from . import rules as _rules  # noqa: F401  (registers every rule)
 from .core import (
     REGISTRY,
@@ -302,13 +303,16 @@ def lint_script(script: str, settings: LintSettings, path: str = "<stdin>") -> L
 
 
 def _assemble(script: str, statements: list[ParsedStatement],
-              rendered: dict[int, list[str]]) -> str:
-    """Rebuild the script, replacing statements by index and keeping everything else."""
+              rendered: dict[int, list[str]], carried: frozenset[int] = frozenset()) -> str:
+    """Rebuild the script, replacing statements by index and keeping everything else.
+
+    ``carried``: statements whose leading text (comments, a COPY's data rows) a rendering
+    already holds, so it is not written again where the statement was."""
     parts: list[str] = []
     for p in statements:
         st = p.statement
         new = rendered.get(st.index)
-        if new == [] and not st.leading.strip():
+        if new == [] and (st.index in carried or not st.leading.strip()):
             continue
         parts.append(st.leading)
         if new is None:
@@ -324,32 +328,50 @@ def _assemble(script: str, statements: list[ParsedStatement],
 
 
 def _split_block(block: Block) -> list[str]:
+    """One block as several: each DDL alone, the rest in ``BEGIN ... COMMIT`` groups between.
+
+    Every statement takes the text before it along (its comments), and a ``COPY ... FROM
+    STDIN`` keeps its data rows right after its ``;`` (they sit in the next statement's
+    leading text), so a ``COMMIT`` the split adds never lands between a COPY and its rows.
+    Returned as one piece, without its last ``;``, which the caller adds."""
+    assert block.end is not None
+    begin_text = block.begin.text
+    following = [*block.body[1:], block.end]
     out: list[str] = []
     group: list[str] = []
-    begin_text = block.begin.text
+    prefix = block.body[0].statement.leading.lstrip("\n") if block.body else ""
 
     def flush() -> None:
         if group:
-            out.extend([begin_text, *group, "COMMIT"])
+            out.extend([begin_text + ";", *group, "COMMIT;"])
             group.clear()
 
-    for s in block.body:
+    for s, nxt in zip(block.body, following, strict=True):
+        lead = nxt.statement.leading
+        data = copy_data_length(s.statement, lead)
+        piece = prefix + s.text + ";" + lead[:data].rstrip("\n")
         if s.kind is StatementKind.TRANSACTION and (s.node or {}).get("kind") in (
             "TRANS_STMT_BEGIN", "TRANS_STMT_START"
-        ):
-            continue  # a BEGIN inside a block does nothing
+        ):  # a BEGIN inside a block does nothing: dropped, its comments go to the next one
+            prefix += lead.lstrip("\n")
+            continue
+        prefix = lead[data:].lstrip("\n")
         if s.kind is StatementKind.DDL:
             flush()
-            out.append(s.text)
+            out.append(piece)
         else:
-            group.append(s.text)
+            group.append(piece)
     flush()
-    return out
+    if prefix.strip():  # comments before the block's COMMIT
+        out.append(prefix.rstrip("\n"))
+    text = "\n".join(p for p in out if p)
+    return [text[:-1] if text.endswith(";") else text]
 
 
 def _split_blocks(script: str) -> str:
     statements = parse_script(script)
     rendered: dict[int, list[str]] = {}
+    carried: set[int] = set()
     for block in transaction_blocks(statements):
         if not block.committed or block.end is None:
             continue
@@ -357,9 +379,10 @@ def _split_blocks(script: str) -> str:
             rendered[block.begin.statement.index] = _split_block(block)
             for s in (*block.body, block.end):
                 rendered[s.statement.index] = []
+                carried.add(s.statement.index)
     if not rendered:
         return script
-    return _assemble(script, statements, rendered)
+    return _assemble(script, statements, rendered, frozenset(carried))
 
 
 def _mark_unfixed(diagnostics: list[Diagnostic], index: int, exc: Exception | None) -> None:

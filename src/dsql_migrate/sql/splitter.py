@@ -105,6 +105,16 @@ def _copy_data_end(script: str, pos: int) -> int:
     return pos if m is None else m.end()
 
 
+def copy_data_length(previous: Statement, leading: str) -> int:
+    """How much of ``leading`` (the text before a statement) is the data rows of ``previous``
+    when that is a ``COPY ... FROM STDIN`` (through its ``\\.`` line); 0 otherwise. Whoever moves
+    statements around keeps that much right after the COPY, and the rest (comments) with the
+    statement it precedes."""
+    if not _COPY_STDIN.match(previous.text):
+        return 0
+    return _copy_data_end(leading, 0)
+
+
 def split_script(script: str) -> list[Statement]:
     """Split ``script`` into statements; empty statements (``;;``, comments only) are dropped.
 
@@ -194,4 +204,4 @@ def split_script(script: str) -> list[Statement]:
     return statements
 
 
-__all__ = ["Statement", "split_script"]
+__all__ = ["Statement", "copy_data_length", "split_script"]
