@@ -23,9 +23,9 @@ READ_ROWS = 65_536
 
 def _pyarrow() -> tuple[Any, Any, Any]:
     try:
-        import pyarrow  # type: ignore[import-untyped,unused-ignore]
-        import pyarrow.csv  # type: ignore[import-untyped,unused-ignore]
-        import pyarrow.parquet  # type: ignore[import-untyped,unused-ignore]
+        import pyarrow  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        import pyarrow.csv  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        import pyarrow.parquet  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         raise ConfigError("reading Parquet needs pyarrow",
                           hint="pip install 'dsql-migrate[parquet]' (or pip install pyarrow), "
