@@ -89,4 +89,26 @@ def upgrade_hash(pinned: Sequence[Pin]) -> str:
     return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
 
-__all__ = ["Pin", "digest", "pins", "run_digest", "upgrade_hash"]
+def completed_hashes(done: Sequence[tuple[str, Plan]]) -> dict[str, int]:
+    """The upgrade hashes that pinned the upgrades ending with the newest of ``done``.
+
+    ``done``: the revision plans of the latest upgrades, oldest first, as the runner stored
+    them when they ran (compiled at run time, each with its premise). A pinned upgrade checked
+    every revision's run-time plan against its pin (:func:`run_digest`), so the same pins come
+    out of the stored plans again; which revisions the pinned upgrade ran is not stored, so
+    every tail of ``done`` is a candidate. Maps each hash to how many revisions it covers.
+    A stored plan that does not reproduce its pin exactly gives a hash nobody pinned: the
+    deploy is then refused, never taken for done."""
+    out: dict[str, int] = {}
+    for start in range(len(done)):
+        seen: set[str] = set()
+        pinned: list[Pin] = []
+        for label, plan in done[start:]:
+            first = tuple(sorted(set(plan.premise or {}) - seen))
+            seen |= _touched(plan)
+            pinned.append(Pin(label, digest(plan, first, dict(plan.premise or {})), first))
+        out.setdefault(upgrade_hash(pinned), len(pinned))
+    return out
+
+
+__all__ = ["Pin", "completed_hashes", "digest", "pins", "run_digest", "upgrade_hash"]

@@ -106,6 +106,43 @@ def test_expect_hash_from_the_dry_run_applies(project: Path, dsql_url: str) -> N
     assert dry_hash(dsql_url) != pinned
 
 
+def test_a_deploy_run_again_after_it_succeeded_finds_its_work_done(project: Path,
+                                                                    dsql_url: str) -> None:
+    first = dry_hash(dsql_url)
+    assert cli("upgrade", "h1", "--url", dsql_url, "--expect-hash", first).exit_code == 5
+    assert cli("upgrade", "h1", "--url", dsql_url).exit_code == 0
+    pinned = dry_hash(dsql_url)  # the pin of h2 alone
+    assert cli("upgrade", "--url", dsql_url, "--expect-hash", pinned).exit_code == 0
+    with psycopg.connect(dsql_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO t7hash_items (id, name) VALUES (99, 'after')")
+    # the CI job is re-run: same pin, nothing pending: done, nothing run again
+    again = cli("upgrade", "--url", dsql_url, "--expect-hash", pinned, "--log-format", "json")
+    assert again.exit_code == 0, again.output
+    events = [json.loads(line) for line in again.stderr.splitlines() if line.startswith("{")]
+    assert [e["event"] for e in events] == ["upgrade.done_before"], again.stderr
+    assert events[0]["hash"] == pinned and events[0]["revisions"] == 1
+    assert version(dsql_url) == ["h2"]
+    with psycopg.connect(dsql_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM t7hash_items").fetchone() == (6,)
+    # the pin of h1 and h2 together: the same plans ran from the same premise, in two runs
+    assert first != pinned
+    both = cli("upgrade", "--url", dsql_url, "--expect-hash", first)
+    assert both.exit_code == 0 and "(2 revisions)" in both.output, both.output
+    # a pin that no run of the latest revisions reproduces is still refused
+    with psycopg.connect(dsql_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE t7hash_items ADD COLUMN note TEXT")
+    other = dry_hash(dsql_url)
+    refused = cli("upgrade", "--url", dsql_url, "--expect-hash", "sha256:" + "0" * 64)
+    assert refused.exit_code == 5 and "pending: nothing" in refused.output, refused.output
+    assert other not in (first, pinned)
+    # after a downgrade h2 is pending again: the pin is checked against its new plan, whose
+    # premise now has the column added by hand
+    assert cli("downgrade", "h1", "--url", dsql_url).exit_code == 0
+    rerun = cli("upgrade", "--url", dsql_url, "--expect-hash", pinned)
+    assert rerun.exit_code == 5 and "pending: h1 -> h2" in rerun.output, rerun.output
+    assert version(dsql_url) == ["h1"]
+
+
 def test_a_wrong_hash_is_refused_before_anything_changes(project: Path, dsql_url: str) -> None:
     pinned = dry_hash(dsql_url)
     wrong = "sha256:" + "0" * 64

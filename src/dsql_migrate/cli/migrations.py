@@ -33,7 +33,7 @@ from ..catalog import Snapshot
 from ..connect import ENV_URL, Connector, resolve_target
 from ..errors import ConfigError, DsqlMigrateError, ExitCode
 from ..local import DEFAULT_DIR
-from ..pinning import Pin, pins, run_digest, upgrade_hash
+from ..pinning import Pin, completed_hashes, pins, run_digest, upgrade_hash
 from ..plan import Plan, PlanHashMismatch
 from ..runner import RunOptions
 from ..runner.progress import make_reporter
@@ -340,6 +340,7 @@ class DryRun:
     #: labels of revisions whose plan covers only the ops before a use of the connection
     partial: list[str] = field(default_factory=list)
     live: Snapshot | None = None  # the schema the dry run started from
+    state_schema: str | None = None  # where the runner keeps its state for this project
 
     def keep(self, label: str, plan: Plan, complete: bool, live: Snapshot | None) -> None:
         self.plans.append((label, plan))
@@ -377,7 +378,37 @@ def dry_run_plans(app: AppContext, ini: Path, revision: str, *, url: str | None,
     cfg.attributes[ATTRIBUTE].on_plan = found.keep
     run_command(command.upgrade, cfg, revision)
     found.text = out.getvalue()
+    found.state_schema = getattr(cfg.attributes.get(ATTRIBUTE), "state_schema", None)
     return found
+
+
+#: how many finished plans back a re-run deploy looks for the upgrade it was pinned to
+PINNED_LOOKBACK = 500
+
+
+def pinned_upgrade_done(app: AppContext, ini: Path, *, url: str | None, local_dir: Path,
+                        schema: str, expected: str) -> tuple[int, Any] | None:
+    """With nothing pending: whether the upgrade that ran last (its revisions' stored plans)
+    is the one ``expected`` pinned, as ``(revisions, finished at)``; else None. A deploy run
+    again after it succeeded (a re-run CI job) then finds its work done instead of refusing."""
+    from ..runner.state import StateStore
+    from .apply import connection_factory, url_or_ini
+
+    store = StateStore(schema)
+    with connection_factory(app, url_or_ini(app, url, ini), local_dir)() as conn:
+        if "plans" not in store.existing_tables(conn):
+            return None
+        rows = []
+        for row in store.finished_plans(conn, PINNED_LOOKBACK):
+            if not (row.label or "").startswith("alembic upgrade "):
+                break  # a downgrade or a plain plan ran after it: not the pinned upgrade's end
+            rows.append(row)
+    if not rows:
+        return None
+    done = [(str(r.label), Plan.from_json(r.plan, where=f"stored plan {r.hash}"))
+            for r in reversed(rows)]
+    covered = completed_hashes(done).get(expected)
+    return None if covered is None else (covered, rows[0].finished_at)
 
 
 PIN_HINT = ("run 'dsql-migrate upgrade --dry-run' (or 'dsql-migrate review --url') against "
@@ -470,6 +501,22 @@ def revision(app: AppContext, *, message: str, autogenerate: bool, ini: Path, ur
             click.echo(f"created {script.path}")
 
 
+def report_done_before(log_format: str, expected: str, revisions: int, finished: Any) -> None:
+    """Says that the pinned upgrade already ran (as the progress events, JSON or text)."""
+    from ..runner.events import Event
+
+    reporter = make_reporter(log_format, sys.stderr)
+    try:
+        reporter(Event("upgrade.done_before",
+                       f"nothing to upgrade: the upgrade pinned by {expected} ({revisions} "
+                       f"revision{'s' if revisions != 1 else ''}) finished at "
+                       f"{finished.isoformat(timespec='seconds')}",
+                       data={"hash": expected, "revisions": revisions,
+                             "finished_at": finished.isoformat()}))
+    finally:
+        reporter.close()
+
+
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("revision", default="head")
 @click.option("--sql", "as_sql", is_flag=True,
@@ -511,6 +558,14 @@ def upgrade(app: AppContext, *, revision: str, as_sql: bool, dry_run: bool, ini:
             click.echo(found.text or "Nothing to upgrade.\n", nl=False)
             click.echo(found.hash_line())
         if expect_hash is not None:
+            expected = expect_hash.strip()
+            if not found.plans and found.hash != expected:
+                done = pinned_upgrade_done(app, ini, url=url, local_dir=local_dir,
+                                           schema=found.state_schema or "dsql_migrate",
+                                           expected=expected)
+                if done is not None:
+                    report_done_before(log_format, expected, *done)
+                    return
             check_expected(found, expect_hash)
             check = RunCheck(found.pins)
         if dry_run:

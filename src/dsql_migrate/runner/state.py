@@ -315,6 +315,15 @@ class StateStore:
                 self.table("plans"))).fetchone()
         return None if row is None else PlanRow(**row)
 
+    def finished_plans(self, conn: Conn, limit: int) -> list[PlanRow]:
+        """The ``limit`` plans that finished last, newest first."""
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(sql.SQL(
+                "SELECT * FROM {} WHERE status = %s AND finished_at IS NOT NULL "
+                "ORDER BY finished_at DESC LIMIT %s").format(self.table("plans")),
+                (DONE, limit)).fetchall()
+        return [PlanRow(**r) for r in rows]
+
     def insert_plan(self, conn: Conn, plan: Plan, *, label: str | None, run_id: str) -> None:
         conn.execute(sql.SQL(
             "INSERT INTO {} (hash, label, profile, plan, status, step_count, run_id, "
