@@ -184,7 +184,7 @@ def test_add_column_of_a_column_already_there_names_the_revision_and_op(
 
 
 def test_check_describes_each_difference_on_one_line() -> None:
-    from dsql_migrate.cli.migrations import describe_diff
+    from dsql_migrate.alembic.project import describe_diff
     md = sa.MetaData()
     items = sa.Table("items", md, sa.Column("id", sa.Integer), sa.Column("sku", sa.Text))
     index = sa.Index("ix_sku", items.c.sku, unique=True)
@@ -200,7 +200,7 @@ def test_check_describes_each_difference_on_one_line() -> None:
 def test_check_prints_sql_names_and_columns_not_object_reprs() -> None:
     """Issue 13: ``DefaultClause(<sqlalchemy... object at 0x...>)`` and ``constraint
     (unnamed): differs`` were printed."""
-    from dsql_migrate.cli.migrations import describe_diff
+    from dsql_migrate.alembic.project import describe_diff
     md = sa.MetaData()
     items = sa.Table("items", md, sa.Column("id", sa.Integer, primary_key=True),
                      sa.Column("sku", sa.Text), sa.Column("n", sa.Integer))

@@ -97,7 +97,7 @@ def test_refused_sql_is_located_with_its_rule_in_every_format(workdir: Path) -> 
     make_repo(workdir)
     path = write_revision(workdir, "0002", "0001", RAW_SQL, "raw sql")
     write_revision(workdir, "0003", "0002", ADD_SKU, "sku")
-    found = run_review(AppContext(), Request(ini=Path("alembic.ini")))
+    found = run_review(AppContext().config, Request(ini=Path("alembic.ini")))
     assert int(found.exit_code()) == 1
     lines = path.read_text().splitlines()
     index_line = next(i for i, t in enumerate(lines, 1) if "CREATE INDEX" in t)

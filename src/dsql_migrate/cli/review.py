@@ -50,7 +50,7 @@ def review(app: AppContext, *, ini: Path, base: str | None, url: str | None, fmt
     Compiles the Alembic revisions the change adds (compared with --base) on a fresh local
     emulator, and with --url against the target, read only. Exit 0 clean, 1 something refused,
     5 destructive steps not approved."""
-    found = run_review(app, Request(ini=ini, base=base, url=url, profile=profile,
+    found = run_review(app.config, Request(ini=ini, base=base, url=url, profile=profile,
                                     approve_destructive=approve_destructive,
                                     seconds_per_batch=seconds_per_batch, local_dir=local_dir))
     ctx = click.get_current_context()

@@ -26,12 +26,12 @@ from alembic.script import ScriptDirectory
 from ..alembic.compile import expand, plan_revision
 from ..alembic.context import settings as current_settings
 from ..alembic.model import predicted_snapshot, reflect_live
+from ..alembic.project import alembic_config, run_command
 from ..alembic.record import NeedsConnection, Recorder
 from ..alembic.runtime import DRY_RUN, connection_factory
 from ..alembic.segments import preview
 from ..catalog import Snapshot, snapshot
-from ..cli._common import AppContext
-from ..cli.migrations import alembic_config, run_command
+from ..config import Config
 from ..errors import DsqlMigrateError
 from ..pinning import pins, upgrade_hash
 from ..plan import Plan
@@ -76,18 +76,18 @@ def _quiet(event: Event) -> None:
     """The runner's progress during the base upgrade: not part of the review."""
 
 
-def upgrade_base(app: AppContext, ini: Path, *, url: str, local_dir: Path,
+def upgrade_base(config: Config, ini: Path, *, url: str, local_dir: Path,
                  profile: str | None) -> None:
     """Run the revisions of ``ini``'s project up to its heads on ``url`` (the fresh emulator)."""
-    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
+    cfg = alembic_config(config, ini, url=url, local_dir=local_dir, profile=profile,
                          reporter=_quiet)
     run_command(command.upgrade, cfg, "heads")
 
 
-def compile_pending(app: AppContext, ini: Path, *, url: str, local_dir: Path,
+def compile_pending(config: Config, ini: Path, *, url: str, local_dir: Path,
                     profile: str | None) -> Pending:
     """The plans of the revisions ``upgrade heads`` would run on ``url``, nothing run."""
-    cfg = alembic_config(app, ini, url=url, local_dir=local_dir, profile=profile,
+    cfg = alembic_config(config, ini, url=url, local_dir=local_dir, profile=profile,
                          mode=DRY_RUN, reporter=_quiet)
     found = Pending()
 

@@ -26,9 +26,9 @@ from alembic.config import Config as AlembicConfig
 from alembic.operations import ops
 from alembic.script import Script, ScriptDirectory
 
+from ..alembic.project import alembic_errors
 from ..alembic.record import NeedsConnection, where_of
-from ..cli._common import AppContext
-from ..cli.migrations import alembic_errors
+from ..config import Config
 from ..connect import redact_url
 from ..errors import ConfigError, DsqlMigrateError
 from ..lint import LintSettings, Severity, fix_script
@@ -101,14 +101,14 @@ def _line_of(text: str, pattern: str) -> int | None:
     return None
 
 
-def run_review(app: AppContext, request: Request) -> Review:
+def run_review(config: Config, request: Request) -> Review:
     ini = request.ini.resolve()
     if not ini.is_file():
         raise ConfigError(f"{request.ini}: no such file",
                           hint="run review in the project's directory, or pass -c alembic.ini")
     root = repo_root(ini.parent)
     base = resolve_base(root, request.base)
-    profile = app.config.profile(request.profile or AlembicConfig(str(ini)).get_main_option(
+    profile = config.profile(request.profile or AlembicConfig(str(ini)).get_main_option(
         "dsql_migrate.profile") or None)
     current = _load(ini, root)
     with tempfile.TemporaryDirectory(prefix="dsql-migrate-review-") as tmp:
@@ -127,12 +127,12 @@ def run_review(app: AppContext, request: Request) -> Review:
         if not any(r.status == "new" for r in review.revisions):
             return review
         local_dir = Path(tmp) / "local"
-        pending = _on_fresh_emulator(app, request, ini, base_ini if based else None,
+        pending = _on_fresh_emulator(config, request, ini, base_ini if based else None,
                                      local_dir, profile, base_cwd)
     _attach(review, pending, LOCAL, current, profile)
     _pin(review, pending, LOCAL)
     if request.url is not None:
-        target = compile_pending(app, ini, url=request.url, local_dir=request.local_dir,
+        target = compile_pending(config, ini, url=request.url, local_dir=request.local_dir,
                                  profile=request.profile)
         review.targets.append(redact_url(request.url))
         _attach(review, target, redact_url(request.url), current, profile)
@@ -207,7 +207,7 @@ def _chdir(path: Path) -> Iterator[None]:
         os.chdir(before)
 
 
-def _on_fresh_emulator(app: AppContext, request: Request, ini: Path, base_ini: Path | None,
+def _on_fresh_emulator(config: Config, request: Request, ini: Path, base_ini: Path | None,
                        local_dir: Path, profile: Profile, base_cwd: Path) -> Pending:
     instance = LocalInstance(local_dir, profile=profile.name)
     try:
@@ -215,13 +215,13 @@ def _on_fresh_emulator(app: AppContext, request: Request, ini: Path, base_ini: P
         if base_ini is not None:
             with _chdir(base_cwd if base_cwd.is_dir() else base_ini.parent):
                 try:
-                    upgrade_base(app, base_ini, url=url, local_dir=local_dir,
+                    upgrade_base(config, base_ini, url=url, local_dir=local_dir,
                                  profile=request.profile)
                 except DsqlMigrateError as exc:
                     raise DsqlMigrateError(
                         f"the base's revisions could not be run on a fresh local emulator: "
                         f"{exc.message}", hint=exc.hint) from None
-        return compile_pending(app, ini, url=url, local_dir=local_dir,
+        return compile_pending(config, ini, url=url, local_dir=local_dir,
                                profile=request.profile)
     finally:
         instance.destroy()
