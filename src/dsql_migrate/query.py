@@ -2,8 +2,12 @@
 
 Read-only by default (``BEGIN READ ONLY``, so a write fails before it changes anything); with
 ``write=True`` every statement runs in one read-write transaction that commits only if all of
-them succeed. These are the equivalents of the DSQL MCP server's ``readonly_query`` and
-``transact`` tools.
+them succeed. Either way the transaction is ours: statements that would end it (COMMIT,
+ROLLBACK, ...) or make it read-write (``SET TRANSACTION READ WRITE``, which PostgreSQL allows
+before a transaction's first query) are refused before anything runs, and an argument holding
+several statements runs them one by one (sent together, a ``COMMIT`` among them would run
+the rest outside the transaction). These are the equivalents of the DSQL MCP server's
+``readonly_query`` and ``transact`` tools.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerrors
 
-from .errors import DsqlMigrateError
+from .errors import ConfigError, DsqlMigrateError
 
 
 @dataclass
@@ -77,15 +81,47 @@ def position_in(statement: str, position: int) -> tuple[int, int]:
     return line, column
 
 
+#: settings that would make the transaction read-write (or the next ones: with a COMMIT)
+_READ_ONLY_SETTINGS = frozenset({"transaction", "session characteristics",
+                                 "transaction_read_only", "default_transaction_read_only"})
+
+
+def single_statements(statements: Sequence[str]) -> list[str]:
+    """Each of ``statements`` cut into single statements, none of which may end the transaction
+    or change whether it is read-only (:class:`ConfigError` naming it otherwise)."""
+    from .sql import StatementKind, parse_statement, split_script
+
+    out: list[str] = []
+    for given in statements:
+        for piece in split_script(given):  # nothing for an argument of only comments
+            text = piece.text
+            number = len(out) + 1
+            parsed = parse_statement(piece)
+            node = parsed.node or {}
+            setting = str(node.get("name") or "").lower()
+            if parsed.kind is StatementKind.TRANSACTION or (
+                    parsed.node_type == "VariableSetStmt" and setting in _READ_ONLY_SETTINGS):
+                raise ConfigError(
+                    f"statement {number} ({' '.join(text.split())[:60]}) controls the "
+                    "transaction, which dsql-migrate sql runs itself: refused, nothing was run",
+                    hint="leave out BEGIN/COMMIT/ROLLBACK/SAVEPOINT and SET TRANSACTION; "
+                    "use --write for one read-write transaction")
+            out.append(text)
+    return out
+
+
 def run_statements(
     conn: psycopg.Connection[Any], statements: Sequence[str], *, write: bool = False
 ) -> list[StatementResult]:
     """Run ``statements`` in one transaction (read-only unless ``write``) and collect results."""
+    single = single_statements(statements)
     conn.read_only = not write
     results: list[StatementResult] = []
     try:
         with conn.transaction():
-            for number, statement in enumerate(statements, start=1):
+            if not write:  # a snapshot taken: the transaction can no longer become read-write
+                conn.execute("SELECT 1")
+            for number, statement in enumerate(single, start=1):
                 results.append(_run_one(conn, number, statement, write))
     except StatementError:
         raise

@@ -46,6 +46,48 @@ def test_write_attempt_in_read_only_mode_is_refused(dsql_url: str) -> None:
     assert err.startswith("error: statement 2 writes")
 
 
+@pytest.mark.parametrize("smuggled", [
+    ["select 1; commit; delete from {t}"],
+    ["select 1", "commit", "delete from {t}"],
+    ["set transaction read write", "delete from {t}"],
+    ["set transaction_read_only = off; delete from {t}"],
+    ["rollback; delete from {t}"],
+    ["end", "delete from {t}"],
+])
+def test_read_only_mode_cannot_be_left(dsql_url: str, smuggled: list[str]) -> None:
+    """A read-only run must not end its transaction (the DELETE then ran in autocommit) nor make
+    it read-write before its first query (PostgreSQL allows that)."""
+    table = f"ro_{uuid.uuid4().hex[:8]}"
+    assert run("sql", "--url", dsql_url, "--write",
+               f"create table {table} (id int primary key)")[0] == 0
+    assert run("sql", "--url", dsql_url, "--write", f"insert into {table} values (1)")[0] == 0
+    code, _, err = run("sql", "--url", dsql_url, *[s.format(t=table) for s in smuggled])
+    assert code != 0, err
+    assert err.startswith("error: statement "), err
+    assert "Traceback" not in err
+    _, out, _ = run("sql", "--url", dsql_url, "--format", "json", f"select count(*) from {table}")
+    assert json.loads(out)[0]["rows"] == [[1]]
+
+
+def test_write_mode_keeps_all_or_nothing(dsql_url: str) -> None:
+    """A COMMIT among --write statements would commit the ones before it even when a later one
+    fails: transaction control is refused before anything runs."""
+    table = f"rw_{uuid.uuid4().hex[:8]}"
+    assert run("sql", "--url", dsql_url, "--write",
+               f"create table {table} (id int primary key)")[0] == 0
+    code, _, err = run("sql", "--url", dsql_url, "--write", f"insert into {table} values (1)",
+                       "commit", f"insert into {table} values (1)")
+    assert code == 2 and "statement 2" in err and "COMMIT" in err, err
+    _, out, _ = run("sql", "--url", dsql_url, "--format", "json", f"select count(*) from {table}")
+    assert json.loads(out)[0]["rows"] == [[0]]
+
+
+def test_several_statements_in_one_argument_run_one_by_one(dsql_url: str) -> None:
+    code, out, _ = run("sql", "--url", dsql_url, "--format", "json", "select 1 as a; select 2 as b")
+    assert code == 0
+    assert [r["rows"] for r in json.loads(out)] == [[[1]], [[2]]]
+
+
 def test_json_output_is_machine_readable(dsql_url: str) -> None:
     code, out, _ = run("sql", "--url", dsql_url, "--format", "json",
                        "select 1 as a, 'x'::text as b, 1.5::numeric as c", "select now() as t")
