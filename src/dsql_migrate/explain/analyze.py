@@ -152,6 +152,12 @@ def index_candidate(qualified: str, relation: str, columns: list[str], table: Ta
     draft = f"CREATE INDEX {name} ON {qualified} ({', '.join(_quote(c) for c in columns)});"
     result = fix_script(draft, settings, "<explain>")
     notes = sorted({d.rule for d in result.diagnostics})
+    limit = settings.profile.limits.key_columns_per_index
+    if "index_key_columns" in notes:  # unfixable by --fix: do what the rule says to do
+        keys, extra = columns[:limit], columns[limit:]
+        draft = (f"CREATE INDEX {name} ON {qualified} ({', '.join(_quote(c) for c in keys)}) "
+                 f"INCLUDE ({', '.join(_quote(c) for c in extra)});")
+        result = fix_script(draft, settings, "<explain>")
     existing = None
     if table is not None:
         for index in table.indexes:

@@ -142,7 +142,8 @@ def _estimate_finding(estimate: Estimate, duration_ms: float, total_ms: float,
     impact = "a plan chosen on accurate row counts (join order and method)"
     if is_scan:
         impact += "; see the full scan finding for the same node"
-    return Finding(f"Row estimate off by {estimate.ratio:g}x ({estimate.band})",
+    return Finding(f"{estimate.band.capitalize()} row-estimate error on node {estimate.node}: "
+                   f"{estimate.ratio:g}x",
                    _severity(duration_ms, total_ms), duration_ms, observed, why,
                    recommendation, "ANALYZE; extended statistics if it persists", impact)
 
