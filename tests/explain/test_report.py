@@ -78,6 +78,8 @@ def test_postgres_plan_report() -> None:
     assert orders.candidate.lint == ["index_async"]
     customers = analysis.full_scans[0]
     assert customers.candidate is not None and customers.candidate.existing is None
+    # the join column id already leads the primary key: the advice keys on tier alone
+    assert customers.candidate.columns == ["tier"]
     for heading in ("#### What we observed", "#### Why it happened", "#### Recommendation"):
         assert markdown.count(heading) == 2
     assert "| 1 | Full scan of public.orders | CRITICAL |" in markdown

@@ -140,6 +140,9 @@ def _ordered_columns(uses: Sequence[ColumnUse], table: Table | None) -> list[str
             continue
         if table is not None and table.column(use.column) is None:
             continue
+        if use.how == "join" and table is not None and any(
+                index.keys[:1] == (use.column,) for index in table.indexes):
+            continue  # an index (often the primary key) already leads with the join column
         out.append(use.column)
     return out
 
