@@ -115,3 +115,15 @@ def test_cli(dsql_url: str, tables: None, workdir: Path) -> None:
     missing = runner.invoke(main, ["explain", "--url", dsql_url, "SELECT * FROM xp_nope"])
     assert missing.exit_code == 1
     assert 'relation "xp_nope" does not exist' in missing.stderr  # verbatim
+
+
+def test_text_form_gives_the_same_findings(dsql: psycopg.Connection[Any]) -> None:
+    """The form captured on DSQL targets, read from the emulator's real output."""
+    sql = "SELECT id FROM xp_orders WHERE status = 'open'"
+    text = explain(dsql, sql, SETTINGS, plan_format="text")
+    data = explain(dsql, sql, SETTINGS, plan_format="json")
+    assert [n.label for n in text.analysis.plan.nodes()] == \
+        [n.label for n in data.analysis.plan.nodes()] == ["Seq Scan on public.xp_orders"]
+    [scan] = text.analysis.full_scans
+    assert scan.rows_removed == 3960 and scan.table_rows == 4000
+    assert scan.candidate is not None and scan.candidate.columns == ["status"]

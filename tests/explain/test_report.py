@@ -12,7 +12,7 @@ from dsql_migrate.catalog import Column, Index, Snapshot, Table
 from dsql_migrate.explain.analyze import analyze, band, estimate_error, predicate_columns
 from dsql_migrate.explain.report import as_json, findings, render_markdown
 from dsql_migrate.explain.rewrite import explainable
-from dsql_migrate.explain.tree import parse_plan
+from dsql_migrate.explain.tree import parse_plan, parse_text_plan
 from dsql_migrate.lint import LintSettings
 from dsql_migrate.profiles import get_profile
 
@@ -148,3 +148,39 @@ def test_a_slow_query_gets_the_manual_guc_sql() -> None:
     markdown = render_markdown(analysis, explainable("SELECT 1"))
     assert "GUC experimentation skipped" in markdown and "(45.0s)" in markdown
     assert "SET enable_mergejoin = on;" in markdown
+
+
+def test_text_plan_parses_like_the_json_one() -> None:
+    """The text form of the same query (captured on the emulator) gives the same tree."""
+    text = parse_text_plan((PLANS / "postgres_hash_join.txt").read_text())
+    shape = [(n.number, n.node_type, n.schema, n.relation, n.alias, n.plan_rows, n.loops,
+              n.rows_removed, n.predicates) for n in text.nodes()]
+    assert shape == [
+        (1, "Hash Join", None, None, None, 10.0, 1, None, {"Hash Cond": "(c.id = o.customer_id)"}),
+        (2, "Seq Scan", "public", "customers", "c", 334.0, 1, 666, {"Filter": "(c.tier = 1)"}),
+        (3, "Hash", None, None, None, 29.0, 1, None, {}),
+        (4, "Seq Scan", "public", "orders", "o", 29.0, 1, 2871,
+         {"Filter": "(o.status = 'open'::text)"}),
+    ]
+    assert (text.planning_ms, text.execution_ms) == (0.931, 0.712)
+    assert text.root.actual_total_ms == 0.674 and text.root.actual_rows == 11
+
+
+def test_dsql_text_plan_with_query_id_and_dpu() -> None:
+    """AWS's documented DSQL output ("Understanding DPUs in EXPLAIN ANALYZE", Example 1; its
+    Total line completed as the sum): storage nodes without times, the footer's query id and
+    DPU estimate."""
+    plan = parse_text_plan((PLANS / "dsql_index_only_scan.txt").read_text())
+    assert [(n.node_type, n.index, n.relation) for n in plan.nodes()] == [
+        ("Index Only Scan", "test_table_pkey", "test_table"),
+        ("Storage Scan", None, "test_table_pkey"), ("B-Tree Scan", None, "test_table_pkey")]
+    assert plan.nodes()[1].actual_total_ms is None and plan.nodes()[1].actual_rows == 120
+    assert plan.query_id == "qymgw1m77maoe"
+    assert plan.dpu == ("Compute: 0.01607 DPU, Read: 0.04312 DPU, Write: 0.00000 DPU, "
+                        "Total: 0.05919 DPU")
+    markdown = render_markdown(analyze(plan, None, SETTINGS), explainable("SELECT 1"))
+    assert "| Query Identifier | qymgw1m77maoe |" in markdown
+    assert "| DPU Estimate | Compute: 0.01607 DPU" in markdown
+    assert "- **B-Tree Scan**: the physical read" in markdown
+    # 1,000,000 rows expected, 120 came: severe, on all three nodes
+    assert [e.band for e in analyze(plan, None, SETTINGS).estimates] == ["severe"] * 3

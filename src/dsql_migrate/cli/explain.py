@@ -33,7 +33,7 @@ def explain(app: AppContext, query: str, url: str | None, fmt: str, output: Path
     """
     from ..connect import connect, resolve_target
     from ..explain import explain as explain_query
-    from ..explain import explainable
+    from ..explain import explainable, plan_format_for
     from ..lint import LintSettings
 
     text = sys.stdin.read() if query == "-" else query
@@ -41,7 +41,8 @@ def explain(app: AppContext, query: str, url: str | None, fmt: str, output: Path
     settings = LintSettings.build(app.config.profile(profile), app.config.section("lint"))
     target = resolve_target(url, app.config, local_dir=local_dir)
     with connect(target, on_start=note) as conn:
-        report = explain_query(conn, text, settings)
+        report = explain_query(conn, text, settings,
+                               plan_format=plan_format_for(target.kind))
     rendered = report.render(fmt)
     if output is not None:
         output.write_text(rendered, encoding="utf-8")

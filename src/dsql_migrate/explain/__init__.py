@@ -43,15 +43,23 @@ class Report:
         return render(self.analysis, self.statement, fmt)
 
 
-def explain(conn: psycopg.Connection[Any], sql: str, settings: LintSettings) -> Report:
+def explain(conn: psycopg.Connection[Any], sql: str, settings: LintSettings, *,
+            plan_format: str = "json") -> Report:
     """Refuse or rewrite ``sql``, capture its plan on ``conn`` and analyze it against the
-    live catalog (table sizes, existing indexes)."""
+    live catalog (table sizes, existing indexes). ``plan_format``: the EXPLAIN form to
+    capture, ``json`` (falling back to text where refused) or ``text`` (DSQL's documented
+    form, with its query identifier and DPU estimate)."""
     statement = explainable(sql)  # refusals come before any database work
-    plan = capture(conn, statement.select)
+    plan = capture(conn, statement.select, plan_format)
     conn.autocommit = True  # the snapshot opens its own transaction
     live = snapshot(conn)
     return Report(statement, analyze(plan, live, settings))
 
 
+def plan_format_for(target_kind: str) -> str:
+    """Text on DSQL (where the DPU estimate is printed), JSON elsewhere."""
+    return "text" if target_kind == "dsql" else "json"
+
+
 __all__ = ["FORMATS", "ExplainFailed", "ExplainRefused", "Explainable", "Report", "explain",
-           "explainable"]
+           "explainable", "plan_format_for"]

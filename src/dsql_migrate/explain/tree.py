@@ -7,6 +7,7 @@ adds its own node types (see :mod:`.nodes`); unknown keys are kept in :attr:`Pla
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,3 +117,85 @@ def _dpu_text(value: Any) -> str:
     if isinstance(value, Mapping):
         return ", ".join(f"{k}: {v}" for k, v in value.items())
     return str(value)
+
+
+# -- the text form --------------------------------------------------------------------------
+# DSQL documents its plans in EXPLAIN's text form, which is also where it prints the Query
+# Identifier and the "Statement DPU Estimate"; a target that refuses FORMAT JSON is read here.
+
+_NODE_LINE = re.compile(
+    r"^(?P<indent>\s*)(?:->\s+)?(?P<label>\S.*?)\s+"
+    r"\(cost=[\d.]+\.\.[\d.]+ rows=(?P<rows>\d+) width=\d+\)"
+    r"(?:\s+\(actual(?: time=[\d.]+\.\.(?P<time>[\d.]+))? rows=(?P<actual>[\d.]+) "
+    r"loops=(?P<loops>\d+)\)|\s+\((?P<never>never executed)\))?\s*$")
+_PROPERTY = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Z][\w /-]*?):\s*(?P<value>.*)$")
+_LABEL = re.compile(r"^(?P<type>.+?)(?: using (?P<index>\S+))?(?: on (?P<relation>\S+)"
+                    r"(?: (?P<alias>\S+))?)?$")
+
+
+def parse_text_plan(text: str) -> CapturedPlan:
+    """A :class:`CapturedPlan` from ``EXPLAIN (ANALYZE, VERBOSE)`` text, one line per row."""
+    stack: list[tuple[int, PlanNode]] = []
+    root: PlanNode | None = None
+    footer: dict[str, str] = {}
+    dpu: list[str] = []
+    in_dpu = False
+    for line in text.splitlines():
+        node_match = _NODE_LINE.match(line)
+        if node_match is not None:
+            in_dpu = False
+            node = _text_node(node_match)
+            indent = len(node_match["indent"])
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            if stack:
+                stack[-1][1].children.append(node)
+            elif root is None:
+                root = node
+            stack.append((indent, node))
+            continue
+        prop = _PROPERTY.match(line)
+        if prop is None:
+            continue
+        key, value = prop["key"].strip(), prop["value"].strip()
+        if not prop["indent"]:  # the footer: times, query id, DPU estimate
+            in_dpu = key.endswith("DPU Estimate")
+            footer[key] = value
+        elif in_dpu:
+            dpu.append(f"{key}: {value}")
+        elif stack:
+            _text_property(stack[-1][1], key, value)
+    if root is None:
+        raise ValueError("no plan node found in the EXPLAIN output")
+    for number, node in enumerate(root.walk(), start=1):
+        node.number = number
+    return CapturedPlan(root, _ms(footer.get("Planning Time")), _ms(footer.get("Execution Time")),
+                        footer.get("Query Identifier"), ", ".join(dpu) or None)
+
+
+def _text_node(match: re.Match[str]) -> PlanNode:
+    label = _LABEL.match(match["label"])
+    assert label is not None  # the pattern matches any non-empty label
+    relation, schema = label["relation"], None
+    if relation and "." in relation:
+        schema, relation = relation.rsplit(".", 1)
+    executed = match["actual"] is not None
+    return PlanNode(
+        node_type=label["type"], relation=relation, schema=schema,
+        alias=label["alias"] or relation, index=label["index"],
+        plan_rows=float(match["rows"]),
+        actual_rows=float(match["actual"]) if executed else None,
+        actual_total_ms=float(match["time"]) if match["time"] else None,
+        loops=int(match["loops"]) if executed else 1)
+
+
+def _text_property(node: PlanNode, key: str, value: str) -> None:
+    node.raw[key] = value
+    if key in PREDICATE_KEYS:
+        node.predicates[key] = value
+    elif key.startswith("Rows Removed by"):
+        node.rows_removed = (node.rows_removed or 0) + int(value)
+
+
+def _ms(value: str | None) -> float | None:
+    return None if value is None else float(value.split()[0])

@@ -320,11 +320,12 @@ class Service:
     # -- explain --------------------------------------------------------------------------
 
     def explain(self, sql: str, fmt: str = "markdown") -> dict[str, Any]:
-        from ..explain import explain, explainable
+        from ..explain import explain, explainable, plan_format_for
 
         explainable(sql)  # refusals before connecting
         with self.connector.connect() as conn:
-            report = explain(conn, sql, self.lint_settings)
+            report = explain(conn, sql, self.lint_settings,
+                             plan_format=plan_format_for(self.target.kind))
         if fmt == "json":
             return report.as_json()
         return {"report_markdown": report.markdown(), "explained_sql": report.statement.select,
