@@ -171,3 +171,22 @@ def test_allow_writes_adds_transact_one_ddl_per_transaction(target: LocalInstanc
                                 "('t1', 't2')").fetchone() == (0,)
 
     anyio.run(scenario)
+
+
+def test_readonly_query_cannot_commit_its_way_out(target: LocalInstance, tmp_path: Path) -> None:
+    """A COMMIT inside the text would end the READ ONLY transaction and let the rest run in a
+    read-write one: readonly_query takes exactly one statement, and no transaction control."""
+    async def scenario() -> None:
+        async with session(target, tmp_path) as client:
+            error, text = await call(client, "readonly_query",
+                                     sql="SELECT 1; COMMIT; DELETE FROM orders WHERE id = 1")
+            assert error and "exactly one statement" in text, text
+            error, text = await call(client, "readonly_query", sql="COMMIT")
+            assert error and "transaction control" in text, text
+            error, text = await call(client, "readonly_query", sql="SELEC id FROM orders")
+            assert error and "does not parse" in text, text
+            error, rows = await call(client, "readonly_query",
+                                     sql="SELECT count(*) FROM orders WHERE id = 1")
+            assert not error and rows["rows"] == [[1]]
+
+    anyio.run(scenario)

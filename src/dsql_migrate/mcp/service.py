@@ -123,6 +123,7 @@ class Service:
 
     def readonly_query(self, sql: str, max_rows: int | None = None) -> dict[str, Any]:
         """Run one statement in a READ ONLY transaction that is rolled back."""
+        _one_statement(sql)
         cap = min(max_rows or self.settings.max_rows, self.settings.max_rows)
         with self.connector.connect() as conn:
             conn.read_only = True
@@ -330,6 +331,27 @@ class Service:
             return report.as_json()
         return {"report_markdown": report.markdown(), "explained_sql": report.statement.select,
                 "rewritten": report.statement.rewritten}
+
+
+def _one_statement(sql: str) -> None:
+    """Exactly one statement, and not transaction control: sent as one simple query,
+    ``SELECT 1; COMMIT; DELETE ...`` would end the READ ONLY transaction and run the DELETE
+    in a read-write one."""
+    from ..sql import parse_script
+    from ..sql.classify import StatementKind
+
+    statements = parse_script(sql)
+    if len(statements) != 1:
+        raise Refused(f"readonly_query takes exactly one statement, not {len(statements)}: "
+                      "nothing was run", hint="send each query in its own call")
+    failure = statements[0].error
+    if failure is not None:  # an unparsed text could hide a second statement
+        raise Refused(f"the statement does not parse: {failure.message}; nothing was run",
+                      hint="readonly_query takes one PostgreSQL statement")
+    if statements[0].kind is StatementKind.TRANSACTION:
+        raise Refused("readonly_query runs its statement in its own READ ONLY transaction: "
+                      "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, ...) is "
+                      "refused; nothing was run")
 
 
 def _describe(exc: psycopg.Error) -> str:
