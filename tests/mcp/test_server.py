@@ -106,9 +106,19 @@ def test_tools_end_to_end(target: LocalInstance, tmp_path: Path) -> None:
 
             error, started = await call(client, "apply", plan_hash=planned["hash"])
             assert not error and started["state"] == "running"
-            error, state = await call(client, "status", plan_hash=planned["hash"],
-                                      wait_seconds=120)
+            reported: list[tuple[float, float | None]] = []
+
+            async def on_progress(progress: float, total: float | None,
+                                  message: str | None) -> None:
+                reported.append((progress, total))
+
+            result = await client.call_tool(
+                "status", {"plan_hash": planned["hash"], "wait_seconds": 120},
+                progress_callback=on_progress)
+            error, state = result.is_error, result.structured_content
             assert not error
+            # progress notifications: steps finished of all, ending with all of them
+            assert reported and reported[-1] == (planned["steps"], planned["steps"])
             assert state["job"]["state"] == "done", state["job"]
             assert state["job"]["steps_finished"] == planned["steps"]
             assert state["runner"]["plan"]["hash"] == planned["hash"]

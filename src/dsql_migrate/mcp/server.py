@@ -8,7 +8,9 @@ import functools
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from mcp.server.mcpserver import MCPServer
+import anyio
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
@@ -36,17 +38,23 @@ def _tool_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except DsqlMigrateError as exc:
-            raise ToolError(exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")) from None
         except Exception as exc:
-            from ..cli._common import database_error
-
-            error = database_error(exc)
+            error = _tool_error(exc)
             if error is None:
                 raise
-            raise ToolError(error.message) from None
+            raise error from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _tool_error(exc: Exception) -> ToolError | None:
+    """The tool error for a user error or a database refusal; None for a bug."""
+    if isinstance(exc, DsqlMigrateError):
+        return ToolError(exc.message + (f"\nhint: {exc.hint}" if exc.hint else ""))
+    from ..cli._common import database_error
+
+    error = database_error(exc)
+    return None if error is None else ToolError(error.message)
 
 
 def build_server(service: Service) -> MCPServer[Any]:
@@ -101,15 +109,24 @@ def build_server(service: Service) -> MCPServer[Any]:
         follow it with status."""
         return service.apply(plan_hash, approve_destructive)
 
-    @_tool_errors
-    def status(plan_hash: Annotated[str | None, Field(
-                   description="the plan being applied (default: the latest apply)")] = None,
-               wait_seconds: Annotated[float, Field(
-                   description="wait up to this long for the apply to finish", ge=0,
-                   le=300)] = 0.0) -> dict[str, Any]:
+    async def status(ctx: Context,  # unparametrized: the SDK finds the context by its class
+                     plan_hash: Annotated[str | None, Field(
+                         description="the plan being applied (default: the latest apply)")
+                     ] = None,
+                     wait_seconds: Annotated[float, Field(
+                         description="wait up to this long for the apply to finish", ge=0,
+                         le=300)] = 0.0) -> dict[str, Any]:
         """Progress of the background apply (steps finished, recent events, result or
-        error) and the runner's lock and step table."""
-        return service.status(plan_hash, wait_seconds)
+        error) and the runner's lock and step table. While it waits, the steps finished are
+        sent as MCP progress notifications (when the client asked for them)."""
+        try:
+            await _follow(service, ctx, plan_hash, wait_seconds)
+            return await anyio.to_thread.run_sync(service.status, plan_hash, 0.0)
+        except Exception as exc:
+            error = _tool_error(exc)
+            if error is None:
+                raise
+            raise error from None
 
     @_tool_errors
     def explain(sql: Annotated[str, Field(
@@ -141,6 +158,21 @@ def build_server(service: Service) -> MCPServer[Any]:
         server.add_tool(transact, annotations=ToolAnnotations(read_only_hint=False,
                                                                destructive_hint=True))
     return server
+
+
+async def _follow(service: Service, ctx: Context, plan_hash: str | None,
+                  wait_seconds: float) -> None:
+    """Report the apply's progress until it ends or ``wait_seconds`` pass."""
+    deadline = anyio.current_time() + min(wait_seconds, 300.0)
+    last: tuple[int, int, str, str] | None = None
+    while True:
+        progress = service.progress(plan_hash)
+        if progress is not None and progress != last:
+            await ctx.report_progress(progress[0], progress[1], progress[2])
+            last = progress
+        if progress is None or progress[3] != "running" or anyio.current_time() >= deadline:
+            return
+        await anyio.sleep(0.2)
 
 
 def run_stdio(service: Service) -> None:

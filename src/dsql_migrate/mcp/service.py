@@ -308,6 +308,17 @@ class Service:
                     "issued_plans": list(self._plans),
                     "runner": json.loads(json.dumps(runner, default=str))}
 
+    def progress(self, plan_hash: str | None = None) -> tuple[int, int, str, str] | None:
+        """(steps finished, steps in all, the last event's message, state) of an apply, or
+        None when nothing was applied: cheap (no database), for progress notifications."""
+        with self._lock:
+            job = self._find_job(plan_hash)
+            if job is None:
+                return None
+            info = job.as_dict()
+            message = job.events[-1]["message"] if job.events else job.state
+            return info["steps_finished"], info["steps_total"], message, job.state
+
     def _find_job(self, plan_hash: str | None) -> Job | None:
         if plan_hash is None:
             return next(reversed(self._jobs.values()), None)
