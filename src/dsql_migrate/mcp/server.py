@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import psycopg
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
@@ -51,10 +52,11 @@ def _tool_error(exc: Exception) -> ToolError | None:
     """The tool error for a user error or a database refusal; None for a bug."""
     if isinstance(exc, DsqlMigrateError):
         return ToolError(exc.message + (f"\nhint: {exc.hint}" if exc.hint else ""))
-    from ..cli._common import database_error
+    if isinstance(exc, psycopg.Error):  # a privilege, a limit: the server's own words
+        from ..runner.retry import describe
 
-    error = database_error(exc)
-    return None if error is None else ToolError(error.message)
+        return ToolError(f"the database refused: {describe(exc)}")
+    return None
 
 
 def build_server(service: Service) -> MCPServer[Any]:
