@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": (".convert:convert", "Convert a pg_dump/psql or MySQL script for DSQL, reporting every change."),
     "load": (".load:load", "Bulk-load a CSV/TSV/Parquet file (or s3://bucket/key) into TABLE in DSQL-sized, resumable batches."),
     "review": (".review:review", "Review what a change's new revisions will do."),
+    "explain": (".explain:explain", "Explain a query's plan: EXPLAIN ANALYZE, full scans, estimate errors, index advice."),
+    "mcp": (".mcp:mcp", "Run an MCP server on stdio: lint, schema, read-only queries, plan/apply, explain."),
     "ci": (".ci:ci", "CI glue: the sticky pull-request comment and the offline revision check (docs/ci.md)."),
 }
 
