@@ -64,7 +64,6 @@ def test_postgres_plan_report() -> None:
     markdown = render_markdown(analysis, statement)
     positions = [markdown.index(h) for h in HEADINGS]
     assert positions == sorted(positions)
-    assert markdown.splitlines()[2] == "Preview Only - not for distribution"
     assert "[1] Hash Join (est rows=10; actual rows=10 loops=1" in markdown
     assert "-> [2] Seq Scan on public.customers c" in markdown
     assert [s.table for s in analysis.full_scans] == ["public.customers", "public.orders"]

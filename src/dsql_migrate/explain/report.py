@@ -151,8 +151,7 @@ def _estimate_finding(estimate: Estimate, duration_ms: float, total_ms: float,
 def render_markdown(analysis: Analysis, statement: Explainable) -> str:
     plan = analysis.plan
     found = findings(analysis)
-    lines = ["# SQL Query Explainability — Diagnostic Report", "",
-             "Preview Only - not for distribution", "", "## Query Information", "",
+    lines = ["# SQL Query Explainability — Diagnostic Report", "", "## Query Information", "",
              "| Field | Value |", "| --- | --- |",
              f"| Query Identifier | {plan.query_id or 'not reported by this target'} |",
              f"| Planning Time | {_ms(plan.planning_ms)} |",
