@@ -200,3 +200,23 @@ def test_lanes_hold_whole_batches(make_runner: Any, raw_conn: psycopg.Connection
     recorded = raw_conn.execute(f'SELECT count(*) FROM "{state_schema}".batches WHERE '
                                 "plan_hash = %s AND step = 3", (plan.hash,)).fetchone()
     assert recorded == (20,)
+
+
+def test_a_batch_is_two_round_trips(make_runner: Any, raw_conn: psycopg.Connection[Any],
+                                    state_schema: str, table_name: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's pipeline is synced only by its COMMIT: its statements' results are read after
+    the next page bound's, which comes last in the first flight, not by a Sync of their own
+    (one more round trip to a remote endpoint per batch)."""
+    create_source(raw_conn, table_name, 3_000)
+    plan = recreate_plan(table_name, rows=3_000, batch_size=500)
+    syncs: list[int] = []
+    original = psycopg.Pipeline.sync
+
+    def counted(self: psycopg.Pipeline) -> None:
+        syncs.append(1)
+        original(self)
+    monkeypatch.setattr(psycopg.Pipeline, "sync", counted)
+    make_runner(allow_destructive=True, parallel=1).apply(plan)
+    assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, 3, 3_000) == 1
+    assert syncs == []

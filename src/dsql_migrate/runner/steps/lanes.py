@@ -32,7 +32,7 @@ from ..lock import LeaseLost
 from ..retry import describe, is_limit_error
 from ..session import Conn, Session
 from ..state import LaneRow, StepRow
-from ._sql import WRITES, key_params, page_params, reltuples, row_width, rowcount, sized_bounds
+from ._sql import WRITES, key_params, page_params, reltuples, row_width, sized_bounds
 from ._sql import execute as run_statement
 from .base import StepContext
 
@@ -290,17 +290,14 @@ def _lane_batch(ctx: StepContext, conn: Conn, *, step: Step, batch: Batch, bound
     next_page = run_statement(conn, bounds, page_params(batch, upto, size, lane.end))
     if fence.fetchone() is None:
         raise _LaneMoved()
-    rows = 0
-    for statement, result in zip(step.sql, results, strict=True):
-        try:
-            count = max(rowcount(conn, result), 0)
-            if (result.statusmessage or "").split(" ", 1)[0] in WRITES:
-                rows += count  # a check that returns rows does not count as rows done
-        except psycopg.Error as exc:
-            exc._dm_sql = statement  # type: ignore[attr-defined]
-            raise
+    # the page bound came last: once it is read, so are the statements' results before it,
+    # with no Sync (one more round trip) to wait for them
     page = next_page.fetchone()
     next_upto = None if page is None or all(v is None for v in page) else list(page)
+    rows = 0
+    for result in results:
+        if (result.statusmessage or "").split(" ", 1)[0] in WRITES:
+            rows += max(result.rowcount, 0)  # a check that returns rows is not rows done
     number = cursor.batches_done + 1
     last = next_upto is None
     if last:
