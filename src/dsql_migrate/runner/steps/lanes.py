@@ -302,8 +302,9 @@ def _lane_batch(ctx: StepContext, conn: Conn, *, step: Step, batch: Batch, bound
     last = next_upto is None
     if last:
         # no page follows: the lane is done with this batch, in its transaction (one commit
-        # less to wait for). Not fetched: the fence above matched, and this transaction
-        # holds the row it updated, so this matches too.
+        # less to wait for). Not fetched (no round trip): the fence above matched and this
+        # transaction holds the row; should a takeover committed in between make it match
+        # nothing, the lane stays not done and the run that took over finds it empty.
         ctx.store.advance_lane(
             conn, ctx.plan_hash, step.id, lane.lane, expect_batches=number, cursor=upto,
             batch_size=size, done=True, run_id=ctx.run_id, lease=lease)
