@@ -9,7 +9,11 @@ without, in the same run, on a throwaway local target, and prints per N:
 - rows/s with the latency, and the issue's ideal ``N x rows-per-batch / latency`` (what the
   lanes would reach if each batch cost only its commit's latency), and their ratio (goal 0.7);
 - rows/s without the latency (what this machine's CPU allows at that N), and the ratio of the
-  two: the share of the added latency the lanes hide (1.0: all of it).
+  two: the share of the added latency the lanes hide (1.0: all of it);
+- a batch's own work without the latency (ms a lane spends per batch: N x seconds / batches).
+  A lane does its batches one after another, each its work plus the latency, so it reaches
+  ``latency / (latency + work)`` of its ideal at most: 0.7 needs the work under 0.43 x the
+  latency (4.3 ms at 10 ms), whatever N. The line says when that bound rules the goal out.
 
 Usage::
 
@@ -79,14 +83,19 @@ def main(argv: list[str] | None = None) -> None:
             for parallel in parallels:
                 slow, batches, size = one_copy(instance, url, raw, desired, args.rows,
                                                args.batch_size, parallel, latency)
-                fast, _, _ = one_copy(instance, url, raw, desired, args.rows, args.batch_size,
-                                      parallel, 0.0)
+                fast, free_batches, _ = one_copy(instance, url, raw, desired, args.rows,
+                                                 args.batch_size, parallel, 0.0)
                 rate, free = args.rows / slow, args.rows / fast
                 ideal = parallel * size / latency
+                work = fast * min(parallel, free_batches) / free_batches  # s per batch, a lane
+                bound = latency / (latency + work)
                 line = (f"parallel {parallel:2}: {rate:9,.0f} rows/s with {args.latency_ms:g} ms "
                         f"(ideal {ideal:10,.0f}, ratio {rate / ideal:.2f}); "
                         f"{free:9,.0f} rows/s without (latency hidden: {rate / free:.2f}); "
-                        f"{batches} batches of <= {size}")
+                        f"{batches} batches of <= {size}; work {work * 1000:.1f} ms/batch, "
+                        f"so at most {bound:.2f} of the ideal"
+                        f"{' (0.7 out of reach)' if bound < 0.7 else ''}; "
+                        f"load {os.getloadavg()[0]:.1f}")
                 lines.append(line)
                 print(line, flush=True)
         finally:

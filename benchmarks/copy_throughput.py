@@ -17,13 +17,14 @@ Usage::
     python benchmarks/copy_throughput.py --rows 100000 --batch-size 2000 --parallel 2
 
 Prints rows/s for both and their ratio per round, then the median ratio per setting (goal:
->= 0.7). This machine is noisy: each runner copy is compared with the unbatched copy measured
-just before it, in the same round.
+>= 0.85 with 4 lanes, issue 18). This machine is noisy: each runner copy is compared with the
+unbatched copy measured just before it, in the same round.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dir", type=Path, help="local target directory (default: a temp dir)")
     args = parser.parse_args(argv)
     parallels = args.parallels or [1, 4]
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
+          f"{os.cpu_count()} CPUs", flush=True)
     results: dict[int, list[tuple[int, float, float]]] = {p: [] for p in parallels}
     size = args.batch_size
     with tempfile.TemporaryDirectory(prefix="dsql-migrate-bench-") as tmp:
@@ -147,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             if args.dir is None:
                 instance.destroy()
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"rows: {args.rows:,}, batches of <= {size}, {args.repeat} rounds")
     for parallel, rounds in results.items():
         ratios = sorted(base / copy for _, base, copy in rounds)
@@ -156,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"parallel {parallel}: unbatched INSERT ... SELECT on PostgreSQL "
               f"{base_rate:10,.0f} rows/s; runner copy on the emulator {runner_rate:10,.0f} "
               f"rows/s; median ratio {median:.2f} (rounds: "
-              f"{', '.join(f'{r:.2f}' for r in ratios)}; goal >= 0.70)")
+              f"{', '.join(f'{r:.2f}' for r in ratios)}; goal >= 0.85 with 4 lanes)")
 
 
 if __name__ == "__main__":

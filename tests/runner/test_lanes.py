@@ -18,6 +18,7 @@ from runner_plans import (
 from dsql_migrate.runner.api import read_status
 from dsql_migrate.runner.events import Event, serialized
 from dsql_migrate.runner.lock import LeaseLost
+from dsql_migrate.runner.session import Session
 from dsql_migrate.runner.steps import lanes
 
 pytestmark = pytest.mark.integration
@@ -140,3 +141,82 @@ def test_lanes_shrink_their_batches_on_a_limit_error(
     sizes = raw_conn.execute(f'SELECT batch_size FROM "{state_schema}".lanes WHERE plan_hash = '
                              "%s", (plan.hash,)).fetchall()
     assert all(size <= 150 for (size,) in sizes)
+
+
+def _transactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the transactions every session runs from now on (forked lanes' too)."""
+    names: list[str] = []
+    original = Session.transaction
+
+    def recorded(self: Session, what: str, fn: Any, **kwargs: Any) -> Any:
+        names.append(what)
+        return original(self, what, fn, **kwargs)
+    monkeypatch.setattr(Session, "transaction", recorded)
+    return names
+
+
+def test_a_lane_is_marked_done_with_its_last_batch(
+        make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str,
+        table_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On DSQL every writing commit waits the commit latency: a lane whose last batch saw that
+    no page follows is marked done in that batch's transaction, not in one more commit."""
+    create_source(raw_conn, table_name, 12_000)
+    plan = recreate_plan(table_name, rows=12_000, batch_size=500)
+    names = _transactions(monkeypatch)
+    make_runner(allow_destructive=True, parallel=3).apply(plan)
+    assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, 3, 12_000) == 3
+    recorded = raw_conn.execute(f'SELECT count(*) FROM "{state_schema}".batches WHERE '
+                                "plan_hash = %s AND step = 3", (plan.hash,)).fetchone()
+    assert recorded == (24,)
+    assert names.count("step 3 batch") == 24  # one transaction per batch, none after
+
+
+def test_a_first_run_writes_its_lanes_in_one_commit(
+        make_runner: Any, raw_conn: psycopg.Connection[Any], state_schema: str,
+        table_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first run of a step finds no lanes with a read, then splits and claims them in one
+    writing transaction (a claim of no lanes would be one more commit to wait for)."""
+    create_source(raw_conn, table_name, 12_000)
+    plan = recreate_plan(table_name, rows=12_000, batch_size=500)
+    names = _transactions(monkeypatch)
+    make_runner(allow_destructive=True, parallel=3).apply(plan)
+    setup = names[names.index("read the lanes of step 3"):names.index("step 3 batch")]
+    assert "claim the lanes of step 3" not in setup
+    assert setup.count("split step 3 into lanes") == 1 + 2  # two reads of split keys
+
+
+def test_lanes_hold_whole_batches(make_runner: Any, raw_conn: psycopg.Connection[Any],
+                                  state_schema: str, table_name: str) -> None:
+    """Lanes are cut at a multiple of the batch size: 10,000 rows in batches of 500 over 3
+    lanes are 20 batches (3,500 + 3,500 + 3,000 rows), not 21 (three lanes of 3,334 rows
+    ending with a short batch each)."""
+    create_source(raw_conn, table_name, 10_000)
+    plan = recreate_plan(table_name, rows=10_000, batch_size=500)
+    make_runner(allow_destructive=True, parallel=3).apply(plan)
+    assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, 3, 10_000) == 3
+    ends = raw_conn.execute(f'SELECT end_key FROM "{state_schema}".lanes WHERE plan_hash = %s '
+                            "ORDER BY lane", (plan.hash,)).fetchall()
+    assert ends == [("[3500]",), ("[7000]",), (None,)]
+    recorded = raw_conn.execute(f'SELECT count(*) FROM "{state_schema}".batches WHERE '
+                                "plan_hash = %s AND step = 3", (plan.hash,)).fetchone()
+    assert recorded == (20,)
+
+
+def test_a_batch_is_two_round_trips(make_runner: Any, raw_conn: psycopg.Connection[Any],
+                                    state_schema: str, table_name: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's pipeline is synced only by its COMMIT: its statements' results are read after
+    the next page bound's, which comes last in the first flight, not by a Sync of their own
+    (one more round trip to a remote endpoint per batch)."""
+    create_source(raw_conn, table_name, 3_000)
+    plan = recreate_plan(table_name, rows=3_000, batch_size=500)
+    syncs: list[int] = []
+    original = psycopg.Pipeline.sync
+
+    def counted(self: psycopg.Pipeline) -> None:
+        syncs.append(1)
+        original(self)
+    monkeypatch.setattr(psycopg.Pipeline, "sync", counted)
+    make_runner(allow_destructive=True, parallel=1).apply(plan)
+    assert assert_batches_exactly_once(raw_conn, state_schema, plan.hash, 3, 3_000) == 1
+    assert syncs == []

@@ -32,7 +32,7 @@ from ..lock import LeaseLost
 from ..retry import describe, is_limit_error
 from ..session import Conn, Session
 from ..state import LaneRow, StepRow
-from ._sql import WRITES, key_params, page_params, reltuples, row_width, rowcount, sized_bounds
+from ._sql import WRITES, key_params, page_params, reltuples, row_width, sized_bounds
 from ._sql import execute as run_statement
 from .base import StepContext
 
@@ -92,14 +92,18 @@ def run_batched(ctx: StepContext, step: Step, before: StepRow) -> None:
 
 
 def _lanes(ctx: StepContext, step: Step, batch: Batch, bounds: str, size: int) -> list[LaneRow]:
-    """The step's lanes, claimed for this run; split on the first run of the step."""
+    """The step's lanes, claimed for this run; split on the first run of the step.
+
+    A read first: on DSQL a read-only transaction commits without the commit latency, so a
+    first run writes its lanes once (split and claimed together) rather than claiming none
+    and then writing them."""
     def claim(conn: Conn) -> list[LaneRow]:
         ctx.lock.fence(conn)
         ctx.store.claim_lanes(conn, ctx.plan_hash, step.id, ctx.run_id)
         return ctx.store.get_lanes(conn, ctx.plan_hash, step.id)
-    lanes = ctx.session.transaction(f"claim the lanes of step {step.id}", claim)
-    if lanes:
-        return lanes
+    if ctx.session.transaction(f"read the lanes of step {step.id}",
+                               lambda c: ctx.store.get_lanes(c, ctx.plan_hash, step.id)):
+        return ctx.session.transaction(f"claim the lanes of step {step.id}", claim)
     ranges = _split(ctx, step, batch, bounds, size)
 
     def create(conn: Conn) -> list[LaneRow]:
@@ -127,7 +131,9 @@ def _split(ctx: StepContext, step: Step, batch: Batch, bounds: str,
     count = min(ctx.options.parallel, (rows or 0) // (size * MIN_BATCHES_PER_LANE))
     if count <= 1:
         return whole
+    # whole batches per lane: a lane ending with a short batch costs one more commit
     stride = -(-int(rows or 0) // count)
+    stride = -(-stride // size) * size
     keys: list[list[Any]] = []
     after: list[Any] | None = None
 
@@ -192,6 +198,7 @@ def _run_lane(ctx: StepContext, session: Session, step: Step, batch: Batch, boun
     while not cursor.done:
         if stop is not None and stop.is_set():
             return
+        before = cursor.batches_done
         one = functools.partial(_lane_batch, ctx, step=step, batch=batch, bounds=bounds,
                                 size=size, lane=lane, cursor=cursor)
         try:
@@ -230,8 +237,8 @@ def _run_lane(ctx: StepContext, session: Session, step: Step, batch: Batch, boun
                 # pipelined, the failing statement cannot be told: all the batch sends
                 sql_text=getattr(exc, "_dm_sql", None) or ";\n".join([bounds, *step.sql])
             ) from None
-        if cursor.done:
-            return
+        if cursor.batches_done == before:
+            continue  # a transaction that only marked the lane done: no batch to report
         ctx.crash.reach("batch.after_commit")
 
         def report(rows_done: int, batches: int, rows: int = cursor.last_rows,
@@ -283,22 +290,28 @@ def _lane_batch(ctx: StepContext, conn: Conn, *, step: Step, batch: Batch, bound
     next_page = run_statement(conn, bounds, page_params(batch, upto, size, lane.end))
     if fence.fetchone() is None:
         raise _LaneMoved()
-    rows = 0
-    for statement, result in zip(step.sql, results, strict=True):
-        try:
-            count = max(rowcount(conn, result), 0)
-            if (result.statusmessage or "").split(" ", 1)[0] in WRITES:
-                rows += count  # a check that returns rows does not count as rows done
-        except psycopg.Error as exc:
-            exc._dm_sql = statement  # type: ignore[attr-defined]
-            raise
+    # the page bound came last: once it is read, so are the statements' results before it,
+    # with no Sync (one more round trip) to wait for them
     page = next_page.fetchone()
     next_upto = None if page is None or all(v is None for v in page) else list(page)
+    rows = 0
+    for result in results:
+        if (result.statusmessage or "").split(" ", 1)[0] in WRITES:
+            rows += max(result.rowcount, 0)  # a check that returns rows is not rows done
     number = cursor.batches_done + 1
+    last = next_upto is None
+    if last:
+        # no page follows: the lane is done with this batch, in its transaction (one commit
+        # less to wait for). Not fetched (no round trip): the fence above matched and this
+        # transaction holds the row; should a takeover committed in between make it match
+        # nothing, the lane stays not done and the run that took over finds it empty.
+        ctx.store.advance_lane(
+            conn, ctx.plan_hash, step.id, lane.lane, expect_batches=number, cursor=upto,
+            batch_size=size, done=True, run_id=ctx.run_id, lease=lease)
     ctx.crash.reach("batch.before_commit")
     ctx.store.record_batch(conn, ctx.plan_hash, step.id, lane.lane, number,
                            after=cursor.after, upto=upto, rows=rows, run_id=ctx.run_id)
-    return _Cursor(upto, number, False, rows, next_upto)
+    return _Cursor(upto, number, last, rows, next_upto)
 
 
 @dataclass(frozen=True)
