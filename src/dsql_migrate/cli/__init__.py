@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": (".convert:convert", "Convert a pg_dump/psql or MySQL script for DSQL, reporting every change."),
     "load": (".load:load", "Bulk-load a CSV/TSV/Parquet file (or s3://bucket/key) into TABLE in DSQL-sized, resumable batches."),
     "review": (".review:review", "Review what a change's new revisions will do."),
+    "audit": (".audit:audit", "Check the live database for orphaned references and tenant isolation (docs/audit.md)."),
     "ci": (".ci:ci", "CI glue: the sticky pull-request comment and the offline revision check (docs/ci.md)."),
 }
 
