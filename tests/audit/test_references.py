@@ -146,7 +146,7 @@ def test_clean_relationship_plan_applies(dsql_url: str, workdir: Path) -> None:
                          "--relationship", spec, "--write-plan", "again.json")
     assert code == 0, err
     assert f"yes: foreign key {child}_parent_id_fkey (validated), not read" in out
-    assert "every relationship is enforced" in err and not (workdir / "again.json").exists()
+    assert "nothing to add or validate" in err and not (workdir / "again.json").exists()
 
 
 def test_not_valid_foreign_key_is_audited_then_validated(dsql_url: str, workdir: Path) -> None:
@@ -214,6 +214,15 @@ def test_model_target_foreign_keys_and_relationships(dsql_url: str, workdir: Pat
         f"{child} (parent_id) -> {parent} (id)": ("model ForeignKey", 0),
         f"{child} (other_id) -> {parent} (id)": ("model relationship Child.other", 1),
     }
+    execute(dsql_url, f"DELETE FROM {child} WHERE id = 2")
+    code, _, err = run("audit", "references", "--url", dsql_url, "--profile", "current",
+                       "--target", f"{module}:Base", "--write-plan", "plan.json")
+    assert code == 0, err
+    # the ForeignKey is planned; the relationship() without one is left out, and says why
+    assert f"{child} (other_id) -> {parent} (id) is not in the plan" in err
+    plan = Plan.from_json((workdir / "plan.json").read_text())
+    assert [s.summary for s in plan.steps if s.kind.value == "ddl"] == [
+        f"add foreign key {child}_parent_id_fkey on {child} (NOT VALID)"]
 
 
 @pytest.mark.parametrize(("args", "needle"), [

@@ -63,6 +63,9 @@ class Relationship:
     name: str | None = None  # the foreign key's name in the model, if it has one
     ondelete: str | None = None
     onupdate: str | None = None
+    #: False for an ORM relationship() with no ForeignKey: the model declares no constraint, so
+    #: a plan adding one would leave the database different from the model
+    plannable: bool = True
 
     @property
     def label(self) -> str:
@@ -181,7 +184,7 @@ def _from_mappers(target: str) -> list[Relationship]:
                 child=child.name, columns=tuple(p[0].name for p in pairs), parent=parent.name,
                 parent_columns=tuple(p[1].name for p in pairs),
                 source=f"model relationship {mapper.class_.__name__}.{prop.key}",
-                child_schema=child.schema, parent_schema=parent.schema))
+                child_schema=child.schema, parent_schema=parent.schema, plannable=False))
     return found
 
 
@@ -370,10 +373,11 @@ def refuse_without_foreign_keys(profile: Profile) -> None:
 
 
 def fix_plan(report: ReferencesReport, live: Snapshot, profile: Profile,
-             source: dict[str, Any]) -> Plan | None:
+             source: dict[str, Any]) -> tuple[Plan | None, list[str]]:
     """A plan that adds every unenforced relationship's foreign key ``NOT VALID`` and validates
-    it (or validates the one left ``NOT VALID``); None when every one is enforced already.
-    Only for a clean report on a profile with foreign keys."""
+    it (or validates the one left ``NOT VALID``), None when there is nothing to do; and notes
+    on the relationships left out of it. Only for a clean report on a profile with foreign
+    keys."""
     import sqlalchemy as sa
     from alembic.operations import ops
 
@@ -385,8 +389,15 @@ def fix_plan(report: ReferencesReport, live: Snapshot, profile: Profile,
         raise AuditError(f"{report.orphans} orphaned row(s): no plan written",
                          hint="fix or delete the orphans, then audit again")
     op_list: list[ops.MigrateOperation] = []
+    notes: list[str] = []
     for result in report.results:
         rel = result.relationship
+        if result.enforcement == MISSING and not rel.plannable:
+            notes.append(f"{rel.label} is not in the plan: the model has a relationship() but "
+                         "no ForeignKey for it, and a foreign key the model does not declare "
+                         "would differ from it; declare the ForeignKey in the model, or name "
+                         "it with --relationship")
+            continue
         child = live.table(rel.child, rel.child_schema)
         assert child is not None
         schema = None if child.schema == "public" else child.schema
@@ -396,8 +407,8 @@ def fix_plan(report: ReferencesReport, live: Snapshot, profile: Profile,
         elif result.enforcement == MISSING:
             op_list.append(_add_foreign_key(rel, live, child))
     if not op_list:
-        return None
-    return plan(op_list, live, sa.MetaData(), profile, source=source)
+        return None, notes
+    return plan(op_list, live, sa.MetaData(), profile, source=source), notes
 
 
 def _add_foreign_key(rel: Relationship, live: Snapshot, child: Table) -> Any:

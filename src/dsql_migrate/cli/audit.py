@@ -100,10 +100,12 @@ def references(app: AppContext, *, url: str | None, target_spec: str | None,
         if not report.ok:
             note(f"no plan written: {report.orphans} orphaned row(s); fix them and audit again")
         else:
-            planned = fix_plan(report, live, chosen, source={
+            planned, left_out = fix_plan(report, live, chosen, source={
                 "audit": "references", "url": redact_url(target.display)})
+            for line in left_out:
+                note(line)
             if planned is None:
-                note("no plan written: every relationship is enforced by a valid foreign key")
+                note("no plan written: nothing to add or validate")
             else:
                 write_plan.write_text(render_plan(planned, "json"), encoding="utf-8")
                 note(f"plan written to {write_plan} ({planned.hash}): "
