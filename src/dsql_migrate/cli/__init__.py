@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "review": (".review:review", "Review what a change's new revisions will do."),
     "explain": (".explain:explain", "Explain a query's plan: EXPLAIN ANALYZE, full scans, estimate errors, index advice."),
     "mcp": (".mcp:mcp", "Run an MCP server on stdio: lint, schema, read-only queries, plan/apply, explain."),
+    "audit": (".audit:audit", "Check the live database for orphaned references and tenant isolation (docs/audit.md)."),
     "ci": (".ci:ci", "CI glue: the sticky pull-request comment and the offline revision check (docs/ci.md)."),
 }
 
