@@ -1,0 +1,122 @@
+"""``dsql-migrate lint`` without click, for commit hooks and editors (issue 18: start-up).
+
+Importing click and building the command group costs more than linting a small file, so the
+console script (:func:`dsql_migrate.cli.run`) first asks :func:`fast_lint` whether it can run
+the command line itself. It can only for the plain forms, read exactly as click reads them:
+
+    dsql-migrate [--config FILE] [-v...] lint [--format F] [--profile P] [--enable R]...
+                 [--disable R]... PATH...
+
+Anything else (``--help``, ``--fix``, ``-o``, an unknown or malformed option, a value click
+would refuse) returns None and goes through click, which gives its own usage errors. Both
+paths run the same body (:func:`dsql_migrate.cli._lintcmd.run_lint`); tests/cli/test_fast.py
+compares their output and exit codes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DsqlMigrateError
+from ._lintcmd import FORMATS, LintArgs, run_lint
+from ._plain import configure_logging, error_lines, write
+
+_VERBOSE = re.compile(r"-v+")
+#: lint's options that take one value, by their long name: the LintArgs field they set
+_VALUES = {"--format": "fmt", "--profile": "profile_name", "--enable": "enable",
+           "--disable": "disable"}
+
+
+@dataclass
+class _Parsed:
+    config: str | None = None
+    verbose: int = 0
+    paths: list[str] = field(default_factory=list)
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _value(argv: list[str], i: int) -> tuple[str | None, int]:
+    """The value of the option at ``argv[i]`` (``--opt=V`` or ``--opt V``), and the next index;
+    None for what click might read otherwise (missing, empty, or looking like an option)."""
+    _, eq, inline = argv[i].partition("=")
+    if eq:
+        return (inline or None), i + 1
+    if i + 1 >= len(argv) or not argv[i + 1] or argv[i + 1].startswith("-"):
+        return None, i + 1
+    return argv[i + 1], i + 2
+
+
+def _global(argv: list[str], parsed: _Parsed) -> int | None:
+    """Read the group's options before ``lint``; the index of ``lint``, or None."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "lint":
+            return i
+        if _VERBOSE.fullmatch(arg):
+            parsed.verbose += len(arg) - 1
+            i += 1
+        elif arg == "--verbose":
+            parsed.verbose += 1
+            i += 1
+        elif arg.partition("=")[0] == "--config":
+            value, i = _value(argv, i)
+            # click refuses a directory (dir_okay=False): leave that message to click
+            if value is None or Path(value).is_dir():
+                return None
+            parsed.config = value
+        else:
+            return None
+    return None
+
+
+def parse(argv: list[str]) -> _Parsed | None:
+    """The plain command lines (see the module), or None for click to read."""
+    parsed = _Parsed()
+    start = _global(argv, parsed)
+    if start is None:
+        return None
+    i = start + 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "-" or not arg.startswith("-"):
+            parsed.paths.append(arg)
+            i += 1
+            continue
+        name = arg.partition("=")[0]
+        if name not in _VALUES:
+            return None  # --help, --fix, -o, --, an unknown option: click's
+        value, i = _value(argv, i)
+        if value is None or (name == "--format" and value not in FORMATS):
+            return None
+        parsed.values.setdefault(_VALUES[name], []).append(value)
+    return parsed
+
+
+def fast_lint(argv: list[str]) -> int | None:
+    """Run a plain ``lint`` command line and return its exit code; None when click must."""
+    parsed = parse(argv)
+    if parsed is None:
+        return None
+    configure_logging(parsed.verbose)
+    values = parsed.values
+    args = LintArgs(
+        paths=tuple(parsed.paths),
+        profile_name=values.get("profile_name", [None])[-1],
+        fmt=values.get("fmt", ["text"])[-1],
+        enable=tuple(values.get("enable", ())),
+        disable=tuple(values.get("disable", ())),
+    )
+    try:
+        return run_lint(Path(parsed.config) if parsed.config is not None else None, args)
+    except DsqlMigrateError as exc:
+        write("".join(f"{line}\n" for line in error_lines(exc)), err=True)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        write("interrupted\n", err=True)
+        return 130
+
+
+__all__ = ["fast_lint", "parse"]
