@@ -13,6 +13,22 @@ import pytest
 from dsql_migrate.cli._fast import parse
 
 BAD = "CREATE INDEX ix ON t (a);\nTRUNCATE t;\n"
+REVISION = """\
+import sqlalchemy as sa
+from alembic import op
+
+revision = "a1"
+down_revision = None
+
+
+def upgrade() -> None:
+    op.create_table("account", sa.Column("id", sa.BigInteger, primary_key=True))
+    op.execute("{sql}")
+
+
+def downgrade() -> None:
+    op.drop_table("account")
+"""
 CLEAN = "CREATE INDEX ASYNC ix ON t (a);\n"
 
 
@@ -41,6 +57,9 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "empty").mkdir()
     (tmp_path / "quiet.toml").write_text('[lint]\ndisable = ["truncate"]\n', encoding="utf-8")
     (tmp_path / "wrong.toml").write_text('[lint]\nenabel = ["truncate"]\n', encoding="utf-8")
+    (tmp_path / "good_rev.py").write_text(REVISION.format(sql="DELETE FROM account"))
+    (tmp_path / "bad_rev.py").write_text(REVISION.format(sql="TRUNCATE account"))
+    (tmp_path / "other.py").write_text("x = 1\n")
     return tmp_path
 
 
@@ -64,11 +83,18 @@ SAME = [
     ["--config", "missing.toml", "lint", "bad.sql"],
     ["-vv", "--verbose", "lint", "bad.sql"],
     ["lint", "lint"],
+    ["ci", "lint-revisions", "good_rev.py"],
+    ["ci", "lint-revisions", "good_rev.py", "bad_rev.py", "other.py"],
+    ["ci", "lint-revisions", "--profile=classic", "bad_rev.py"],
+    ["--config", "quiet.toml", "ci", "lint-revisions", "bad_rev.py"],
+    ["ci", "lint-revisions"],
 ]
 
 
 @pytest.mark.parametrize("args", SAME, ids=" ".join)
-def test_fast_path_answers_as_click_does(project: Path, args: list[str]) -> None:
+def test_fast_path_answers_as_click_does(project: Path, args: list[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
     assert parse(args) is not None  # each of these is run without click
     fast = _fast(args, project, stdin=BAD)
     assert fast == _click(args, project, stdin=BAD)
@@ -92,6 +118,13 @@ FALLBACK = [
     ["--version"],
     ["status"],
     ["-x", "lint", "bad.sql"],
+    ["ci", "lint-revisions", "missing.py"],
+    ["ci", "lint-revisions", "dir"],
+    ["ci", "lint-revisions", "-"],
+    ["ci", "lint-revisions", "--help"],
+    ["ci", "lint-revisions", "--format", "json", "good_rev.py"],
+    ["ci", "comment"],
+    ["ci"],
 ]
 
 
@@ -103,10 +136,11 @@ def test_everything_else_goes_through_click(project: Path, args: list[str],
     assert _fast(args, project)[0] == _click(args, project)[0]
 
 
-def _modules_after_lint(cwd: Path, *args: str) -> set[str]:
+def _modules_after_lint(cwd: Path, *args: str, command: tuple[str, ...] = ("lint",)
+                        ) -> set[str]:
     code = ("import atexit, json, sys\n"
             "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
-            f"sys.argv = ['dsql-migrate', 'lint', *{list(args)!r}]\n"
+            f"sys.argv = ['dsql-migrate', *{list(command)!r}, *{list(args)!r}]\n"
             "from dsql_migrate.cli import run\nrun()\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
                           text=True, check=False)
@@ -145,3 +179,12 @@ def test_deferred_pglast_modules_are_the_complete_modules() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_revision_hook_imports_no_database_driver(project: Path) -> None:
+    """The offline check needs SQLAlchemy and Alembic (the revision imports them), not
+    psycopg (no connection), click or rich."""
+    modules = _modules_after_lint(project, "bad_rev.py", command=("ci", "lint-revisions"))
+    assert "dsql_migrate.ci.revisions" in modules  # it did check
+    for heavy in ("click", "rich", "psycopg", "dsql_migrate.local", "dsql_migrate.runner"):
+        assert heavy not in modules, heavy

@@ -164,4 +164,30 @@ def _run(config_path: Path | None, args: LintArgs) -> int:
     return int(exit_code(results, fixing=fix))
 
 
-__all__ = ["FORMATS", "LintArgs", "run_lint"]
+def run_lint_revisions(config_path: Path | None, paths: tuple[Path, ...],
+                       profile_name: str | None) -> int:
+    """``ci lint-revisions``: check Alembic revision files offline; the exit code."""
+    from ..ci.revisions import check_revision_file
+    from ..errors import ExitCode
+
+    config = load_config(config_path)
+    profile = config.profile(profile_name or config.section("lint").get("profile"))
+    errors = warnings = checked = 0
+    for path in paths:
+        result = check_revision_file(path, profile)
+        if result.skipped is not None:
+            continue
+        checked += 1
+        for line in result.errors:
+            write(f"error: {line}\n")
+        for line in result.warnings:
+            write(f"warning: {line}\n")
+        errors += len(result.errors)
+        warnings += len(result.warnings)
+    tail = f"in {checked} revision file(s)"
+    write(f"{errors} error(s), {warnings} warning(s) {tail}\n" if errors or warnings
+          else f"no problems found {tail}\n")
+    return int(ExitCode.FAILED if errors else ExitCode.OK)
+
+
+__all__ = ["FORMATS", "LintArgs", "run_lint", "run_lint_revisions"]
