@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from typing import Any
 
@@ -241,6 +242,10 @@ def _fix_set_not_null(target: FixTarget, ctx: LintContext) -> None:
         target.replacement = out
 
 
+_FOLD_STOPS = ("CreateStmt", "DropStmt", "RenameStmt")
+_LOADS = ("InsertStmt", "CopyStmt", "UpdateStmt", "MergeStmt")
+
+
 def _same_table(a: str, b: str) -> bool:
     return a.removeprefix("public.") == b.removeprefix("public.")
 
@@ -248,7 +253,10 @@ def _same_table(a: str, b: str) -> bool:
 def _fold_into(p: ParsedStatement, ctx: LintContext, contype: str) -> ParsedStatement | None:
     """The earlier CREATE TABLE of this ALTER TABLE's table, if the constraint can move there."""
     table = t.statement_relation(p)
-    for q in reversed(ctx.statements[: p.statement.index]):
+    # only these statements can end the backward scan: walk them, not every statement
+    candidates = ctx.indices_of(_FOLD_STOPS)
+    for i in reversed(candidates[: bisect.bisect_left(candidates, p.statement.index)]):
+        q = ctx.statements[i]
         if q.node_type == "CreateStmt" and _same_table(t.statement_relation(q), table):
             if contype == "CONSTR_PRIMARY" and q.node is not None and any(
                 c.get("contype") == "CONSTR_PRIMARY"
@@ -264,9 +272,10 @@ def _fold_into(p: ParsedStatement, ctx: LintContext, contype: str) -> ParsedStat
 
 def _loaded_between(ctx: LintContext, create: ParsedStatement, p: ParsedStatement) -> bool:
     name = t.statement_relation(p).rsplit(".", 1)[-1]
-    return any(q.node_type in ("InsertStmt", "CopyStmt", "UpdateStmt", "MergeStmt")
-               and name in q.lower
-               for q in ctx.statements[create.statement.index + 1 : p.statement.index])
+    loads = ctx.indices_of(_LOADS)
+    first = bisect.bisect_right(loads, create.statement.index)
+    last = bisect.bisect_left(loads, p.statement.index)
+    return any(name in ctx.statements[i].lower for i in loads[first:last])
 
 
 def _fold_finding(p: ParsedStatement, ctx: LintContext, contype: str, what: str,
