@@ -21,9 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DsqlMigrateError
-from ._lintcmd import FORMATS, LintArgs, run_lint, run_lint_revisions
-from ._plain import configure_logging, error_lines, write
+from ._plain import FORMATS
 
 _VERBOSE = re.compile(r"-v+")
 #: lint's options that take one value, by their long name: the LintArgs field they set
@@ -116,6 +114,11 @@ def fast_lint(argv: list[str]) -> int | None:
     parsed = parse(argv)
     if parsed is None:
         return None
+    # imported once the command line is ours: --help and the other commands pay for none of it
+    from ..errors import DsqlMigrateError
+    from ._lintcmd import LintArgs, run_lint, run_lint_revisions
+    from ._plain import configure_logging, error_lines, write
+
     configure_logging(parsed.verbose)
     values = parsed.values
     config = Path(parsed.config) if parsed.config is not None else None

@@ -12,9 +12,7 @@ from pathlib import Path
 
 from ..config import load_config
 from ..errors import ConfigError
-from ._plain import write
-
-FORMATS = ("text", "json", "sarif", "github")
+from ._plain import FORMATS, write
 
 
 @dataclass(frozen=True)

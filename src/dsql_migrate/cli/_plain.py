@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
-from ..errors import DsqlMigrateError
+if TYPE_CHECKING:
+    from ..errors import DsqlMigrateError
+
+#: the report formats of ``lint``
+FORMATS = ("text", "json", "sarif", "github")
 
 
 def configure_logging(verbose: int) -> None:
@@ -42,4 +47,4 @@ def write(text: str, *, err: bool = False) -> None:
     stream.flush()
 
 
-__all__ = ["configure_logging", "error_lines", "write"]
+__all__ = ["FORMATS", "configure_logging", "error_lines", "write"]
