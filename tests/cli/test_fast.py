@@ -116,7 +116,7 @@ FALLBACK = [
     ["--config", "dir", "lint", "bad.sql"],
     ["--config"],
     ["--version"],
-    ["status"],
+    ["local", "--help"],
     ["-x", "lint", "bad.sql"],
     ["ci", "lint-revisions", "missing.py"],
     ["ci", "lint-revisions", "dir"],
