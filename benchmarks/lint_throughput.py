@@ -3,21 +3,27 @@
     python benchmarks/lint_throughput.py [--statements 20000] [--repeat 3] [--keep FILE]
 
 Generates a realistic migration script (CREATE TABLE with constraints, indexes, ALTERs, DML in
-transaction blocks, comments) and, second, a worst-case script where every statement has a
-problem to report (half as many statements), then times each, best of ``--repeat`` runs:
+transaction blocks, comments), second, a worst-case script where every statement has a
+problem to report (half as many statements), and third, a real pg_dump (the Northwind sample
+of tests/convert/samples: schema, data as INSERTs, constraints) repeated to at least 10,000
+statements, then times each, best of ``--repeat`` runs:
 
 - ``dsql-migrate lint --format json FILE`` as a subprocess (interpreter start-up included),
 - ``dsql-lint --format json FILE`` as a subprocess (install it with ``pip install dsql-lint``),
 - ``dsql_migrate.lint.lint_script`` in-process (the library cost alone),
 
-and prints statements per second for each and the ratio of the two commands.
+and prints statements per second for each and the ratio of the two commands, by wall time and
+by CPU time (user + system of the child: less inflated than wall time when other work shares
+the machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -91,6 +97,19 @@ def generate_dirty(n: int) -> tuple[str, int]:
     return "\n".join(out) + "\n", len(out)
 
 
+PG_DUMP = Path(__file__).resolve().parent.parent / "tests/convert/samples/northwind-pg_dump.sql"
+
+
+def generate_pg_dump(n: int) -> tuple[str, int]:
+    """The Northwind pg_dump repeated until it has at least ``n`` statements."""
+    from dsql_migrate.sql import split_script
+
+    dump = PG_DUMP.read_text(encoding="utf-8")
+    per_copy = len(split_script(dump))
+    copies = -(-n // per_copy)
+    return dump * copies, per_copy * copies
+
+
 def find_dsql_lint() -> str | None:
     here = Path(sys.executable).parent / "dsql-lint"
     if here.exists():
@@ -111,6 +130,17 @@ def best_of(repeat: int, fn: object) -> float:
         start = time.perf_counter()
         fn()  # type: ignore[operator]
         times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def best_cpu_of(repeat: int, cmd: list[str]) -> float:
+    """The least CPU time (user + system) of ``repeat`` runs of ``cmd``."""
+    times = []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        run_cmd(cmd)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return min(times)
 
 
@@ -141,8 +171,10 @@ def measure(label: str, script: str, n: int, repeat: int, keep: Path | None) -> 
         ours_cmd = [*find_dsql_migrate(), "lint", "--format", "json", str(path)]
         ours_doc = json.loads(run_cmd(ours_cmd).stdout)
         ours = best_of(repeat, lambda: run_cmd(ours_cmd))
+        ours_cpu = best_cpu_of(repeat, ours_cmd)
         print(f"  dsql-migrate lint (command):        {n / ours:>10,.0f} statements/s "
-              f"({ours:.3f} s, {ours_doc['summary']['diagnostics']} diagnostics)")
+              f"({ours:.3f} s, cpu {ours_cpu:.3f} s, "
+              f"{ours_doc['summary']['diagnostics']} diagnostics)")
 
         theirs_bin = find_dsql_lint()
         if theirs_bin is None:
@@ -152,9 +184,11 @@ def measure(label: str, script: str, n: int, repeat: int, keep: Path | None) -> 
         their_doc = json.loads(run_cmd(theirs_cmd).stdout)
         their_count = sum(len(f["diagnostics"]) for f in their_doc["files"])
         theirs = best_of(repeat, lambda: run_cmd(theirs_cmd))
+        theirs_cpu = best_cpu_of(repeat, theirs_cmd)
         print(f"  dsql-lint (command):                {n / theirs:>10,.0f} statements/s "
-              f"({theirs:.3f} s, {their_count} diagnostics)")
-        print(f"  ratio dsql-migrate lint / dsql-lint (commands): {theirs / ours:.2f}x")
+              f"({theirs:.3f} s, cpu {theirs_cpu:.3f} s, {their_count} diagnostics)")
+        print(f"  ratio dsql-migrate lint / dsql-lint (commands): {theirs / ours:.2f}x "
+              f"(by CPU time: {theirs_cpu / ours_cpu:.2f}x)")
         print(f"  ratio dsql-migrate library / dsql-lint:         {theirs / lib:.2f}x")
 
 
@@ -165,17 +199,26 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="also write the realistic script here")
     ap.add_argument("--no-worst-case", action="store_true",
                     help="skip the second script, where every statement has a problem")
+    ap.add_argument("--only", choices=("realistic", "worst", "pg_dump"),
+                    help="run one of the three scripts only")
     args = ap.parse_args()
     if args.statements < 10_000:
         ap.error("use at least 10,000 statements")
     if find_dsql_lint() is None:
         print("NOTE: dsql-lint is not installed, so there is nothing to compare with: "
               "pip install dsql-lint")
-    script, n = generate(args.statements)
-    measure("realistic migration script", script, n, args.repeat, args.keep)
-    if not args.no_worst_case:
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
+          f"{os.cpu_count()} CPUs")
+    if args.only in (None, "realistic"):
+        script, n = generate(args.statements)
+        measure("realistic migration script", script, n, args.repeat, args.keep)
+    if args.only in (None, "worst") and not args.no_worst_case:
         dirty, m = generate_dirty(args.statements // 2)
         measure("worst case: every statement has a problem", dirty, m, args.repeat, None)
+    if args.only in (None, "pg_dump"):
+        dump, k = generate_pg_dump(args.statements // 2)
+        measure(f"pg_dump: {PG_DUMP.name} repeated", dump, k, args.repeat, None)
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -25,10 +25,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg import sql as pgsql
+if TYPE_CHECKING:  # the offline revision check reads no database (issue 17: hook start-up)
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -525,6 +525,8 @@ def _view(row: tuple[Any, ...], grants: list[Grant]) -> View:
 def _exact_counts(cur: psycopg.Cursor[Any],
                   tables: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Exact row counts of ``tables`` in one query (a UNION ALL of counts)."""
+    from psycopg import sql as pgsql
+
     if not tables:
         return {}
     parts = [

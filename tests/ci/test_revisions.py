@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from dsql_migrate.ci.revisions import check_revision_file
@@ -112,3 +114,23 @@ def test_a_revision_that_reads_the_database_is_checked_up_to_that_line(tmp_path:
     assert "TRUNCATE u" not in "\n".join(result.errors)
     assert len(result.warnings) == 1
     assert "d4.py:14" in result.warnings[0] and "not checked" in result.warnings[0]
+
+
+def test_the_check_leaves_no_bytecode_beside_the_revisions(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """A commit hook must not change the work tree: running a revision (and a helper module it
+    imports from beside it) must not write ``__pycache__`` into versions/, which pre-commit
+    reports as "files were modified by this hook" wherever bytecode writing is on (the
+    default outside this test suite's environment)."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / "_helpers.py").write_text("NOTE = 'x'\n")
+    revision = versions / "a1_helper.py"
+    revision.write_text(CLEAN.format(rev="a1").replace(
+        "import sqlalchemy as sa\n", "import sqlalchemy as sa\nimport _helpers\n", 1))
+    result = check_revision_file(revision, get_profile("current"))
+    assert result.skipped is None and not result.errors, result
+    assert sorted(p.name for p in versions.iterdir()) == ["_helpers.py", "a1_helper.py"]
+    assert sys.dont_write_bytecode is False  # put back

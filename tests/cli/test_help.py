@@ -62,7 +62,7 @@ def test_help_imports_no_command_and_no_database_library() -> None:
     heavy = {"psycopg", "sqlalchemy", "alembic", "pglast", "dsql_migrate.local"}
     assert not heavy & modules
     assert not {m for m in modules if m.startswith("dsql_migrate.cli.")} - {
-        "dsql_migrate.cli._common"}
+        "dsql_migrate.cli._common", "dsql_migrate.cli._main", "dsql_migrate.cli._plain"}
 
 
 def test_status_imports_neither_alembic_nor_sqlalchemy(dsql_url: str) -> None:

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from alembic.operations import ops
 from sqlalchemy.dialects import postgresql
 
-from ..diff import reflect
 from ..errors import DsqlMigrateError, ExitCode
 from ..ops import ChangePrimaryKeyOp
 from .names import settle_table
@@ -415,6 +414,8 @@ def predicted_snapshot(md: sa.MetaData, base: Any) -> Any:
 def reflect_live(bind: sa.Connection) -> sa.MetaData:
     """The live schema as SQLAlchemy metadata, Alembic's version table left out (see
     :func:`dsql_migrate.diff.reflect`)."""
+    from ..diff import reflect  # here: it imports psycopg, which the offline check needs not
+
     md = reflect(bind)
     table = md.tables.get("alembic_version")
     if table is not None:

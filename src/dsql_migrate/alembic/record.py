@@ -15,6 +15,7 @@ statement of the revision, :class:`RevisionDatabaseError` naming the line (exit 
 from __future__ import annotations
 
 import inspect
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +24,6 @@ from types import FrameType
 from typing import Any
 
 import pglast
-import psycopg
 import sqlalchemy as sa
 from alembic import op as op_module
 from alembic.operations import Operations, ops
@@ -315,7 +315,8 @@ def _bind_client_side(connection: Any) -> Callable[[], None]:
     (``json_build_object('k', :v)``: "could not determine data type of parameter $1").
     Returns what puts the connection's own cursors back."""
     raw = getattr(getattr(connection, "connection", None), "dbapi_connection", None)
-    if not isinstance(raw, psycopg.Connection):
+    psycopg = sys.modules.get("psycopg")  # not imported: not a psycopg connection (offline)
+    if psycopg is None or not isinstance(raw, psycopg.Connection):
         return lambda: None
     before = raw.cursor_factory
     raw.cursor_factory = psycopg.ClientCursor

@@ -123,12 +123,17 @@ def _load(path: Path) -> ModuleType:
 
 @contextmanager
 def _importable_from(folder: Path) -> Iterator[None]:
-    """Revisions sometimes import a helper module beside them, as Alembic allows."""
+    """Revisions sometimes import a helper module beside them, as Alembic allows. Neither
+    leaves bytecode there: a commit hook must not change the work tree (pre-commit fails a
+    hook that does: "files were modified by this hook")."""
     entry = str(folder.resolve())
     sys.path.insert(0, entry)
+    dont_write = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
     try:
         yield
     finally:
+        sys.dont_write_bytecode = dont_write
         if entry in sys.path:
             sys.path.remove(entry)
 

@@ -4,12 +4,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
+from typing import TYPE_CHECKING
 
-import click
-
-from .. import __version__
-from ._common import AppContext, DsqlMigrateGroup, configure_logging
+if TYPE_CHECKING:
+    from ._main import main as main
 
 #: Every subcommand: ``name: ("module:attribute", short help)``, imported only when it runs.
 #: ``--help`` lists the commands from the short help kept here, without importing any of them
@@ -48,28 +47,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-@click.group(
-    cls=DsqlMigrateGroup,
-    lazy_commands=COMMANDS,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-@click.version_option(__version__, "--version", prog_name="dsql-migrate")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Configuration file (default: dsql-migrate.toml or pyproject.toml found upwards).",
-)
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
-@click.pass_context
-def main(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
-    """DSQL-safe schema migrations for Amazon Aurora DSQL.
+def __getattr__(name: str) -> object:
+    """``main`` (the click group) is imported when first asked for: ``run`` needs it only for
+    the commands it does not fast-path, and importing click costs ~15 ms (issue 18)."""
+    if name == "main":
+        from ._main import main
 
-    Targets: --url, then $DSQL_MIGRATE_URL, then 'url' in the config file, then the local
-    emulator in .dsql-migrate/local (started on demand).
-    """
-    configure_logging(verbose)
-    ctx.obj = AppContext(config_path=config_path, verbose=verbose)
+        return main
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["main"]
+def run() -> None:
+    """The ``dsql-migrate`` console script: ``lint`` of plain files without click (same options,
+    output and exit codes, see ``cli/_fast.py``), anything else through the click group."""
+    from ._fast import fast_lint
+
+    code = fast_lint(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
+    from ._main import main
+
+    main()
+
+
+__all__ = ["COMMANDS", "main", "run"]

@@ -14,6 +14,7 @@ import click
 
 from ..config import Config, load_config
 from ..errors import ConfigError, DsqlMigrateError, ExitCode
+from ._plain import configure_logging, error_lines
 
 if TYPE_CHECKING:  # rich is imported by the commands that print with it, not at start-up
     from rich.console import Console
@@ -54,14 +55,8 @@ def note(message: str) -> None:
 
 
 def report_error(exc: DsqlMigrateError) -> None:
-    click.echo(f"error: {exc.message}", err=True)
-    sql_text = getattr(exc, "sql_text", None)
-    if isinstance(sql_text, str) and sql_text.strip():
-        lines = sql_text.strip().splitlines()
-        shown = "\n       ".join(lines[:12]) + ("\n       ..." if len(lines) > 12 else "")
-        click.echo(f"  sql: {shown}", err=True)
-    if exc.hint:
-        click.echo(f"  hint: {exc.hint}", err=True)
+    for line in error_lines(exc):
+        click.echo(line, err=True)
 
 
 def database_error(exc: BaseException) -> DsqlMigrateError | None:
@@ -173,16 +168,6 @@ class DsqlMigrateGroup(click.Group):
         except DsqlMigrateError as exc:  # raised while parsing (e.g. in a callback)
             report_error(exc)
             sys.exit(int(exc.exit_code))
-
-
-def configure_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("dsql_migrate")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
 
 
 __all__ = [

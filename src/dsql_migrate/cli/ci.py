@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError, ExitCode
+from ..errors import ConfigError
 from ._common import AppContext, note
 
 
@@ -73,22 +73,7 @@ def _event_pull_request() -> int:
 @click.pass_obj
 def lint_revisions(app: AppContext, paths: tuple[Path, ...], profile_name: str | None) -> None:
     """Check Alembic revision files offline: the ops they record, as upgrade would expand them."""
-    from ..ci.revisions import check_revision_file
+    # the body is shared with the fast path (cli/_fast.py), which runs it without click
+    from ._lintcmd import run_lint_revisions
 
-    profile = app.config.profile(profile_name or app.config.section("lint").get("profile"))
-    errors = warnings = checked = 0
-    for path in paths:
-        result = check_revision_file(path, profile)
-        if result.skipped is not None:
-            continue
-        checked += 1
-        for line in result.errors:
-            click.echo(f"error: {line}")
-        for line in result.warnings:
-            click.echo(f"warning: {line}")
-        errors += len(result.errors)
-        warnings += len(result.warnings)
-    tail = f"in {checked} revision file(s)"
-    click.echo(f"{errors} error(s), {warnings} warning(s) {tail}" if errors or warnings
-               else f"no problems found {tail}")
-    raise SystemExit(int(ExitCode.FAILED if errors else ExitCode.OK))
+    raise SystemExit(run_lint_revisions(app.config_path, paths, profile_name))

@@ -246,6 +246,18 @@ class LintContext:
     options: dict[str, Any] = field(default_factory=dict)
     #: statements being rewritten by ``--fix``, by statement index
     fix_targets: dict[int, FixTarget] = field(default_factory=dict)
+    _indices: dict[tuple[str, ...], list[int]] = field(default_factory=dict, repr=False,
+                                                        compare=False)
+
+    def indices_of(self, node_types: tuple[str, ...]) -> list[int]:
+        """The indices (ascending) of the statements of these node types, computed once per
+        script: rules that look back or between two statements scan these instead of every
+        statement (a pg_dump has thousands of INSERTs between a CREATE and its ALTERs)."""
+        found = self._indices.get(node_types)
+        if found is None:
+            found = self._indices[node_types] = [
+                i for i, q in enumerate(self.statements) if q.node_type in node_types]
+        return found
 
     def fix_target(self, p: ParsedStatement) -> FixTarget:
         """The rewrite in progress for ``p`` (a fixer may also edit another statement, e.g.

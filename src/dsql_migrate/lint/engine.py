@@ -25,6 +25,7 @@ from .core import (
     LintContext,
     Rule,
     Severity,
+    StatementCheck,
 )
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,9 @@ def _parse_error(p: ParsedStatement, path: str) -> Diagnostic:
                       FixResult(FixStatus.UNFIXABLE, suggestion), path)
 
 
+_Checks = list[tuple[Rule, StatementCheck]]
+
+
 class _Dispatch:
     """Enabled rules that are active in the profile, indexed by the node types they inspect."""
 
@@ -166,12 +170,19 @@ class _Dispatch:
             else:
                 for node in r.nodes:
                     self.by_node.setdefault(node, []).append(r)
-        self._combined: dict[str, list[Rule]] = {}
+        self._combined: dict[str, tuple[_Checks, _Checks]] = {}
 
-    def for_node(self, node_type: str) -> list[Rule]:
+    def for_node(self, node_type: str) -> tuple[_Checks, _Checks]:
+        """The rules for a node type that have a check: (form-driven, the others), each in
+        registry order. Form-driven rules run only where the table flags one of their forms,
+        so most statements skip them as a whole (the diagnostics are sorted at the end, so
+        running the two groups one after the other changes nothing reported)."""
         rules = self._combined.get(node_type)
         if rules is None:
-            rules = self._combined[node_type] = self.by_node.get(node_type, []) + self.every
+            every = [(r, r.check) for r in self.by_node.get(node_type, []) + self.every
+                     if r.check is not None]
+            rules = self._combined[node_type] = ([(r, c) for r, c in every if r.forms],
+                                                 [(r, c) for r, c in every if not r.forms])
         return rules
 
 
@@ -270,17 +281,21 @@ def lint_statements(
                 out.append(_parse_error(p, path))
             continue
         flagged = _rejected_forms(p, verdicts)
+        by_forms, by_self = dispatch.for_node(p.node_type)
         found_by_forms = False
-        for r in dispatch.for_node(p.node_type):
-            if r.check is None or (ignored and r.id in ignored):
-                continue
-            if r.forms:  # the shared table decides whether it fires, not the rule
-                if r.id not in flagged:
+        if flagged:  # the shared table decides whether these fire, not the rule
+            for r, check in by_forms:
+                if r.id not in flagged or (ignored and r.id in ignored):
                     continue
-            elif r.prefilter is not None and not r.prefilter(p.lower):
+                for finding in check(p, ctx):
+                    found_by_forms = True
+                    out.append(_diagnostic(r, p, finding, path))
+        lower = p.lower
+        for r, check in by_self:
+            if (ignored and r.id in ignored) or (r.prefilter is not None
+                                                  and not r.prefilter(lower)):
                 continue
-            for finding in r.check(p, ctx):
-                found_by_forms = found_by_forms or bool(r.forms)
+            for finding in check(p, ctx):
                 out.append(_diagnostic(r, p, finding, path))
         if flagged and not found_by_forms:
             out.extend(_table_findings(p, flagged, settings, ignored, path))

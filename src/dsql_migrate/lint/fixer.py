@@ -13,9 +13,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pglast
-from pglast.stream import RawStream
-
 from ..sql import ParsedStatement, dsql_syntax
 
 _INDEX_HEAD = re.compile(r"(CREATE\s+(?:UNIQUE\s+)?INDEX)(\s+CONCURRENTLY)?\b", re.IGNORECASE)
@@ -24,10 +21,14 @@ _ALTER_HEAD = re.compile(r"(ALTER\s+TABLE)\b", re.IGNORECASE)
 
 def parse_tree(sql: str) -> Any:
     """pglast object tree of one statement (DSQL ``ASYNC`` removed)."""
+    import pglast  # here: linting without --fix needs none of pglast's object trees (start-up)
+
     return pglast.parse_sql(dsql_syntax(sql)[0])[0].stmt
 
 
 def render_tree(node: Any) -> str:
+    from pglast.stream import RawStream  # here: its printers cost ~10 ms to import (start-up)
+
     return str(RawStream()(node))
 
 

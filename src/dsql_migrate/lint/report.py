@@ -56,20 +56,19 @@ def exit_code(results: Sequence[LintResult], *, fixing: bool) -> ExitCode:
 
 
 def summary(results: Sequence[LintResult]) -> dict[str, int]:
-    diags = [d for r in results for d in r.diagnostics]
-
-    def status(s: FixStatus) -> int:
-        return sum(d.fix_result is not None and d.fix_result.status is s for d in diags)
-
-    return {
-        "files": len(results),
-        "diagnostics": len(diags),
-        "errors": sum(d.severity is Severity.ERROR for d in diags),
-        "warnings": sum(d.severity is Severity.WARNING for d in diags),
-        "fixed": status(FixStatus.FIXED),
-        "fixed_with_warning": status(FixStatus.FIXED_WITH_WARNING),
-        "unfixable": status(FixStatus.UNFIXABLE),
-    }
+    counts = {"files": len(results), "diagnostics": 0, "errors": 0, "warnings": 0, "fixed": 0,
+              "fixed_with_warning": 0, "unfixable": 0}
+    # one pass over the diagnostics (a worst-case script has one or more per statement)
+    for r in results:
+        for d in r.diagnostics:
+            counts["diagnostics"] += 1
+            if d.severity is Severity.ERROR:
+                counts["errors"] += 1
+            elif d.severity is Severity.WARNING:
+                counts["warnings"] += 1
+            if d.fix_result is not None:
+                counts[d.fix_result.status.value] += 1
+    return counts
 
 
 def format_text(results: Sequence[LintResult], *, fixing: bool) -> str:

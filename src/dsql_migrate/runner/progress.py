@@ -10,19 +10,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import IO, Any
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from typing import IO, TYPE_CHECKING, Any
 
 from .events import Event
+
+if TYPE_CHECKING:  # rich is imported by the reporter that draws bars (status needs none of it)
+    from rich.console import Console
+    from rich.progress import TaskID
 
 QUIET_KINDS = frozenset({"batch", "async.wait", "lock.acquired"})
 
@@ -71,6 +65,14 @@ class RichReporter:
         #: per step: the rows an earlier run had done and when this run started it, so that
         #: the rate is this run's own
         self._since: dict[int, tuple[int, float]] = {}
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         self.progress = Progress(
             TextColumn("step {task.fields[step]}"),
             BarColumn(),
@@ -130,6 +132,8 @@ def make_reporter(log_format: str, stream: IO[str], *, tty: bool | None = None) 
     if log_format == "json":
         return JsonReporter(stream)
     if tty if tty is not None else stream.isatty():
+        from rich.console import Console
+
         return RichReporter(Console(file=stream, highlight=False))
     return PlainReporter(stream)
 

@@ -32,6 +32,17 @@ _TOKEN = re.compile(
 # Without BEGIN ATOMIC in the script, the word alternative is dead weight: drop it.
 _TOKEN_FAST = re.compile(_TOKEN.pattern.split("\n    | (?P<word>")[0] + "\n    ",
                          re.VERBOSE | re.IGNORECASE | re.DOTALL)
+
+
+def _first_chars(pattern: re.Pattern[str], chars: str) -> re.Pattern[str]:
+    """``pattern`` behind a lookahead for the characters its alternatives can start with: the
+    same matches, but ``search`` skips the plain text between tokens ~3x faster (the estr
+    alternative's lookbehind keeps the regex engine from finding that set by itself)."""
+    return re.compile(f"(?=[{chars}])(?:{pattern.pattern})", pattern.flags)
+
+
+_TOKEN = _first_chars(_TOKEN, ";\\-/eE'\"$aAcC")
+_TOKEN_FAST = _first_chars(_TOKEN_FAST, ";\\-/eE'\"$")
 _BLOCK_TOKEN = re.compile(r"/\*|\*/")
 # A "$n" parameter placeholder is not a dollar quote: the character before "$" decides.
 _IDENT_CHAR = re.compile(r"\w")  # Unicode-aware: identifiers may hold non-ASCII letters

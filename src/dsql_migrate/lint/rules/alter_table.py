@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,6 @@ from ..core import Finding, FixStatus, LintContext, any_of, rule
 from ..fixer import FixTarget, render_tree
 
 _ALTER = ("AlterTableStmt",)
-_C = enums.ConstrType
 
 
 def _table_sql(tree: Any) -> str:
@@ -148,7 +148,7 @@ def _fix_add_column(target: FixTarget, ctx: LintContext) -> None:
         colname = quote_ident(col.colname)
         col.constraints = None
         for c in cons:
-            if c.contype == _C.CONSTR_DEFAULT:
+            if c.contype == enums.ConstrType.CONSTR_DEFAULT:
                 expr = render_tree(c.raw_expr)
                 target.after.append(
                     f"UPDATE {table} SET {colname} = {expr} WHERE {colname} IS NULL")
@@ -156,13 +156,13 @@ def _fix_add_column(target: FixTarget, ctx: LintContext) -> None:
                     target.after.append(
                         f"ALTER TABLE {table} ALTER COLUMN {colname} SET DEFAULT {expr}")
         for c in cons:
-            if c.contype == _C.CONSTR_NOTNULL:
+            if c.contype == enums.ConstrType.CONSTR_NOTNULL:
                 cname = _constraint_name(bare, col.colname, "not_null")
                 check = f"CHECK ({colname} IS NOT NULL)"
-            elif c.contype == _C.CONSTR_CHECK:
+            elif c.contype == enums.ConstrType.CONSTR_CHECK:
                 cname = c.conname or _constraint_name(bare, col.colname, "check")
                 check = f"CHECK ({render_tree(c.raw_expr)})"
-            elif c.contype == _C.CONSTR_FOREIGN:
+            elif c.contype == enums.ConstrType.CONSTR_FOREIGN:
                 cname = c.conname or _constraint_name(bare, col.colname, "fkey")
                 c.fk_attrs = None
                 c.conname = None
@@ -242,6 +242,10 @@ def _fix_set_not_null(target: FixTarget, ctx: LintContext) -> None:
         target.replacement = out
 
 
+_FOLD_STOPS = ("CreateStmt", "DropStmt", "RenameStmt")
+_LOADS = ("InsertStmt", "CopyStmt", "UpdateStmt", "MergeStmt")
+
+
 def _same_table(a: str, b: str) -> bool:
     return a.removeprefix("public.") == b.removeprefix("public.")
 
@@ -249,7 +253,10 @@ def _same_table(a: str, b: str) -> bool:
 def _fold_into(p: ParsedStatement, ctx: LintContext, contype: str) -> ParsedStatement | None:
     """The earlier CREATE TABLE of this ALTER TABLE's table, if the constraint can move there."""
     table = t.statement_relation(p)
-    for q in reversed(ctx.statements[: p.statement.index]):
+    # only these statements can end the backward scan: walk them, not every statement
+    candidates = ctx.indices_of(_FOLD_STOPS)
+    for i in reversed(candidates[: bisect.bisect_left(candidates, p.statement.index)]):
+        q = ctx.statements[i]
         if q.node_type == "CreateStmt" and _same_table(t.statement_relation(q), table):
             if contype == "CONSTR_PRIMARY" and q.node is not None and any(
                 c.get("contype") == "CONSTR_PRIMARY"
@@ -265,9 +272,10 @@ def _fold_into(p: ParsedStatement, ctx: LintContext, contype: str) -> ParsedStat
 
 def _loaded_between(ctx: LintContext, create: ParsedStatement, p: ParsedStatement) -> bool:
     name = t.statement_relation(p).rsplit(".", 1)[-1]
-    return any(q.node_type in ("InsertStmt", "CopyStmt", "UpdateStmt", "MergeStmt")
-               and name in q.lower
-               for q in ctx.statements[create.statement.index + 1 : p.statement.index])
+    loads = ctx.indices_of(_LOADS)
+    first = bisect.bisect_right(loads, create.statement.index)
+    last = bisect.bisect_left(loads, p.statement.index)
+    return any(name in ctx.statements[i].lower for i in loads[first:last])
 
 
 def _fold_finding(p: ParsedStatement, ctx: LintContext, contype: str, what: str,
@@ -286,9 +294,10 @@ def _fold_finding(p: ParsedStatement, ctx: LintContext, contype: str, what: str,
                    detail=f"moved the {what} into CREATE TABLE (line {create.line})")
 
 
-def _fold_fixer(contype: Any) -> Any:
+def _fold_fixer(contype_name: str) -> Any:
     def fix(target: FixTarget, ctx: LintContext) -> None:
-        create = _fold_into(target.parsed, ctx, contype.name)
+        contype = getattr(enums.ConstrType, contype_name)
+        create = _fold_into(target.parsed, ctx, contype_name)
         if create is None:
             return
         tree = target.tree
@@ -328,7 +337,7 @@ def at_unsupported_add_primary_key(p: ParsedStatement, ctx: LintContext) -> Iter
                                 "declare the primary key in CREATE TABLE (recreate the table)")
 
 
-at_unsupported_add_primary_key.fixer(_fold_fixer(_C.CONSTR_PRIMARY))
+at_unsupported_add_primary_key.fixer(_fold_fixer("CONSTR_PRIMARY"))
 
 
 @rule("at_unsupported_add_unique", nodes=_ALTER, prefilter=any_of("unique"))
@@ -356,7 +365,7 @@ def at_unsupported_add_unique(p: ParsedStatement, ctx: LintContext) -> Iterator[
         yield _fold_finding(p, ctx, "CONSTR_UNIQUE", "UNIQUE constraint", todo)
 
 
-at_unsupported_add_unique.fixer(_fold_fixer(_C.CONSTR_UNIQUE))
+at_unsupported_add_unique.fixer(_fold_fixer("CONSTR_UNIQUE"))
 
 
 @rule("at_unsupported_unique_using_index", nodes=_ALTER, prefilter=any_of("using"),
@@ -462,14 +471,16 @@ def _fix_not_valid(target: FixTarget, ctx: LintContext) -> None:
     table = _table_sql(tree)
     for cmd in tree.cmds or ():
         con = cmd.def_ if cmd.subtype == enums.AlterTableType.AT_AddConstraint else None
-        if con is None or con.contype not in (_C.CONSTR_CHECK, _C.CONSTR_FOREIGN):
+        if con is None or con.contype not in (enums.ConstrType.CONSTR_CHECK,
+                                              enums.ConstrType.CONSTR_FOREIGN):
             continue
         if con.skip_validation:
             continue
-        if con.contype == _C.CONSTR_FOREIGN and not ctx.profile.allows(Capability.FOREIGN_KEYS):
+        if (con.contype == enums.ConstrType.CONSTR_FOREIGN
+                and not ctx.profile.allows(Capability.FOREIGN_KEYS)):
             continue
         if not con.conname:
-            if con.contype == _C.CONSTR_FOREIGN:
+            if con.contype == enums.ConstrType.CONSTR_FOREIGN:
                 cols = [a.sval for a in con.fk_attrs or ()]
                 con.conname = _constraint_name(tree.relation.relname, *cols[:1], "fkey")
             else:
@@ -531,7 +542,8 @@ def _fix_foreign_key(target: FixTarget, ctx: LintContext) -> None:
     tree = target.tree
 
     def not_fk(node: Any) -> bool:
-        return not (type(node).__name__ == "Constraint" and node.contype == _C.CONSTR_FOREIGN)
+        return not (type(node).__name__ == "Constraint"
+                    and node.contype == enums.ConstrType.CONSTR_FOREIGN)
 
     if type(tree).__name__ == "CreateStmt":
         tree.tableElts = tuple(e for e in tree.tableElts or () if not_fk(e))

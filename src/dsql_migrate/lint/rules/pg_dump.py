@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from pglast import ast, enums
-from pglast.visitors import Visitor
 
 from ...sql import ParsedStatement
 from .. import _tree as t
@@ -173,19 +172,25 @@ def pg18_function(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]:
                     "time-ordered ones" if fixable else "rewrite without it"))
 
 
-class _ReplaceNewerCalls(Visitor):
-    def visit_FuncCall(self, ancestors: Any, node: ast.FuncCall) -> Any:
-        name = node.funcname[-1].sval.lower() if node.funcname else ""
-        replacement = NEWER_FUNCTIONS.get(name)
-        if replacement is None or node.args:
-            return None
-        return ast.FuncCall(funcname=(ast.String(replacement),), funcformat=node.funcformat,
-                            location=node.location)
+def _replace_newer_calls(tree: Any) -> None:
+    # pglast's visitors import its printers: defined when a fix needs them (start-up)
+    from pglast.visitors import Visitor
+
+    class ReplaceNewerCalls(Visitor):
+        def visit_FuncCall(self, ancestors: Any, node: ast.FuncCall) -> Any:
+            name = node.funcname[-1].sval.lower() if node.funcname else ""
+            replacement = NEWER_FUNCTIONS.get(name)
+            if replacement is None or node.args:
+                return None
+            return ast.FuncCall(funcname=(ast.String(replacement),),
+                                funcformat=node.funcformat, location=node.location)
+
+    ReplaceNewerCalls()(tree)
 
 
 @pg18_function.fixer
 def _fix_pg18_function(target: FixTarget, ctx: LintContext) -> None:
-    _ReplaceNewerCalls()(target.tree)
+    _replace_newer_calls(target.tree)
 
 
 def _virtual_columns(node: Any) -> Iterator[dict[str, Any]]:
@@ -217,12 +222,17 @@ def virtual_generated_column(p: ParsedStatement, ctx: LintContext) -> Iterator[F
                       detail="made the generated column STORED: computed on write, stored")
 
 
-class _StoreGenerated(Visitor):
-    def visit_Constraint(self, ancestors: Any, node: ast.Constraint) -> None:
-        if node.contype == enums.ConstrType.CONSTR_GENERATED and node.generated_kind == "v":
-            node.generated_kind = "s"
+def _store_generated(tree: Any) -> None:
+    from pglast.visitors import Visitor
+
+    class StoreGenerated(Visitor):
+        def visit_Constraint(self, ancestors: Any, node: ast.Constraint) -> None:
+            if node.contype == enums.ConstrType.CONSTR_GENERATED and node.generated_kind == "v":
+                node.generated_kind = "s"
+
+    StoreGenerated()(tree)
 
 
 @virtual_generated_column.fixer
 def _fix_virtual_generated(target: FixTarget, ctx: LintContext) -> None:
-    _StoreGenerated()(target.tree)
+    _store_generated(target.tree)
