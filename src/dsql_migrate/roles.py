@@ -38,9 +38,6 @@ from pglast import ast
 from pglast.enums import GrantTargetType, ObjectType, RoleSpecType
 
 from .errors import DsqlMigrateError, ExitCode
-from .sql import aws_iam
-from .sql.quoting import quote_ident as q
-from .sql.quoting import quote_literal as literal
 from .ops import (
     AwsIamGrantOp,
     AwsIamRevokeOp,
@@ -50,6 +47,9 @@ from .ops import (
     RevokeOp,
     RoleOp,
 )
+from .sql import aws_iam
+from .sql.quoting import quote_ident as q
+from .sql.quoting import quote_literal as literal
 
 INFO_KEY = "dsql_roles"
 ADMIN = "admin"
@@ -289,7 +289,7 @@ def _role_names(specs: Iterable[Any]) -> list[str]:
             out.append(spec.rolename)
         elif isinstance(spec, ast.RoleSpec):
             out.append("PUBLIC" if spec.roletype == RoleSpecType.ROLESPEC_PUBLIC
-                       else str(spec.roletype.name))
+                       else str(getattr(spec.roletype, "name", spec.roletype)))
     return out
 
 
@@ -325,17 +325,18 @@ def _apply_statement(spec: RoleSpec, text: str,
         raise RolesError("cannot read this role statement")
     stmt = parsed[0]
     if isinstance(stmt, ast.CreateRoleStmt):
-        _check_name(stmt.role)
-        login = stmt.stmt_type.name == "ROLESTMT_USER"
+        name = str(stmt.role or "")
+        _check_name(name)
+        login = getattr(stmt.stmt_type, "name", None) == "ROLESTMT_USER"
         for option in stmt.options or ():
             if option.defname == "canlogin":
                 login = bool(option.arg.boolval) if option.arg is not None else True
             else:
-                raise RolesError(f"CREATE ROLE {stmt.role}: option {option.defname!r} is not "
+                raise RolesError(f"CREATE ROLE {name}: option {option.defname!r} is not "
                                  "managed (DSQL roles authenticate with IAM: only LOGIN/"
                                  "NOLOGIN)")
-        spec.roles[stmt.role] = login
-        spec.dropped.discard(stmt.role)
+        spec.roles[name] = login
+        spec.dropped.discard(name)
     elif isinstance(stmt, ast.DropRoleStmt):
         for name in _role_names(stmt.roles or ()):
             _check_name(name)
@@ -361,8 +362,9 @@ def _grant_privileges(stmt: ast.GrantStmt,
     elif stmt.objtype == ObjectType.OBJECT_TABLE:
         kind = "table"
     else:
-        raise RolesError(f"privileges on {stmt.objtype.name.removeprefix('OBJECT_').lower()} "
-                         "objects are not managed (tables and schemas are)")
+        what = str(getattr(stmt.objtype, "name", stmt.objtype)).removeprefix("OBJECT_").lower()
+        raise RolesError(f"privileges on {what} objects are not managed (tables and schemas "
+                         "are)")
     names = [str(getattr(p, "priv_name", "")) for p in stmt.privileges or ()]
     if any(getattr(p, "cols", None) for p in stmt.privileges or ()):
         raise RolesError("column privileges are not managed")
@@ -374,13 +376,13 @@ def _grant_privileges(stmt: ast.GrantStmt,
         for schema in (str(o.sval) for o in stmt.objects or ()):
             objects.extend((schema, t) for t in tables_in_schema(schema))
     elif stmt.targtype == GrantTargetType.ACL_TARGET_OBJECT:
-        objects = [(o.schemaname or "public", o.relname) for o in stmt.objects or ()]
+        objects = [(o.schemaname or "public", str(o.relname)) for o in stmt.objects or ()]
     else:
         raise RolesError("ALTER DEFAULT PRIVILEGES is not managed")
-    out = []
+    out: list[Privilege] = []
     for role in _role_names(stmt.grantees or ()):
-        for schema, name in objects:
-            out.extend(Privilege(role, kind, schema, name, p) for p in privileges)
+        for owner, name in objects:
+            out.extend(Privilege(role, kind, owner, name, p) for p in privileges)
     return out
 
 

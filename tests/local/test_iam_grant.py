@@ -85,9 +85,9 @@ def test_unknown_role_and_non_admin_are_refused(conn: psycopg.Connection[Any], d
 
 
 def test_one_ddl_per_transaction(conn: psycopg.Connection[Any], role: str) -> None:
-    with pytest.raises(psycopg.errors.FeatureNotSupported, match="multiple ddl"):
-        with conn.transaction():
-            conn.execute(f"AWS IAM GRANT {role} TO '{ARN}'")
-            conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="multiple ddl"), \
+            conn.transaction():
+        conn.execute(f"AWS IAM GRANT {role} TO '{ARN}'")
+        conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
     assert conn.execute("SELECT count(*) FROM sys.iam_pg_role_mappings WHERE pg_role_name = %s",
                         (role,)).fetchone() == (0,)
