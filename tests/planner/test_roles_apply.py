@@ -74,7 +74,8 @@ def query(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 MAPPINGS = "SELECT pg_role_name, arn FROM sys.iam_pg_role_mappings ORDER BY 1"
 PRIVILEGES = """
-SELECT grantee, table_schema || '.' || table_name, string_agg(privilege_type, ',' ORDER BY privilege_type)
+SELECT grantee, table_schema || '.' || table_name,
+       string_agg(privilege_type, ',' ORDER BY privilege_type)
 FROM information_schema.role_table_grants WHERE grantee LIKE 'app_%' GROUP BY 1, 2 ORDER BY 1, 2
 """
 SCHEMA_USAGE = """
@@ -85,8 +86,8 @@ SELECT r.rolname FROM pg_roles r WHERE r.rolname LIKE 'app_%'
 
 def test_declared_roles_planned_applied_and_converged(private_url: str, workdir: Path) -> None:
     (workdir / "desired.sql").write_text(DESIRED)
-    code, out, err = run("plan", "--url", private_url, "--target", "desired.sql",
-                         "--format", "json", "-o", "plan.json")
+    code, _, err = run("plan", "--url", private_url, "--target", "desired.sql",
+                       "--format", "json", "-o", "plan.json")
     assert code == 0, err
     plan = json.loads((workdir / "plan.json").read_text())
     sql = [s for step in plan["steps"] for s in step["sql"]]
