@@ -21,20 +21,18 @@ pytestmark = pytest.mark.integration
 ARN = "arn:aws:iam::111122223333:role/AppReadOnly"
 RW_ARN = "arn:aws:iam::111122223333:role/AppReadWrite"
 
-DESIRED = f"""
-CREATE TABLE orders (id bigint PRIMARY KEY, total numeric(12, 2));
-CREATE SCHEMA billing;
-CREATE TABLE billing.invoices (id bigint PRIMARY KEY, order_id bigint);
+DOCS = Path(__file__).parents[2] / "docs" / "roles.md"
 
-CREATE ROLE app_ro WITH LOGIN;
-CREATE ROLE app_rw WITH LOGIN;
-AWS IAM GRANT app_ro TO '{ARN}';
-AWS IAM GRANT app_rw TO '{RW_ARN}';
-GRANT USAGE ON SCHEMA billing TO app_ro, app_rw;
-GRANT SELECT ON orders TO app_ro;
-GRANT SELECT ON ALL TABLES IN SCHEMA billing TO app_ro;
-GRANT SELECT, INSERT, UPDATE, DELETE ON orders, billing.invoices TO app_rw;
-"""
+
+def docs_block(language: str) -> str:
+    """The first ``language`` code block of docs/roles.md (its example is this test's)."""
+    text = DOCS.read_text()
+    body = text.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+    return "\n".join(line for line in body.splitlines() if not line.startswith("-- "))
+
+
+DESIRED = docs_block("sql")
+
 
 # app_rw goes: its IAM mapping and privileges are revoked first, then the role is dropped
 CHANGED = f"""
@@ -93,6 +91,7 @@ def test_declared_roles_planned_applied_and_converged(private_url: str, workdir:
     sql = [s for step in plan["steps"] for s in step["sql"]]
     assert all(len(step["sql"]) == 1 for step in plan["steps"])
     role_sql = [s for s in sql if "ROLE" in s or "GRANT" in s]
+    assert role_sql == docs_block("text").splitlines()  # what docs/roles.md shows
     assert role_sql == [
         "CREATE ROLE app_ro WITH LOGIN",
         "CREATE ROLE app_rw WITH LOGIN",
