@@ -113,6 +113,9 @@ class RoleSpec:
     privileges: set[Privilege] = field(default_factory=set)
     mappings: set[tuple[str, str]] = field(default_factory=set)
     dropped: set[str] = field(default_factory=set)
+    #: ("table" | "schema", schema, name) of the desired state's own objects, beyond the
+    #: model's tables (a desired-state file's views and schemas)
+    objects: set[tuple[str, str | None, str]] = field(default_factory=set)
 
     def add_role(self, role: Role) -> None:
         _check_name(role.name)
@@ -401,6 +404,9 @@ def from_sql_file(metadata: Any, roles: SqlRoles, snapshot: Any, path: Any,
         return f"{path}:{line}:{col}"
 
     spec = spec_from_sql(roles, tables_in_schema, where)
+    spec.objects = {("table", t.schema, t.name) for t in snapshot.tables.values()}
+    spec.objects |= {("table", v.schema, v.name) for v in snapshot.views}
+    spec.objects |= {("schema", None, name) for name in getattr(snapshot, "schemas", ())}
     metadata.info[INFO_KEY] = spec
     return spec
 
@@ -620,6 +626,33 @@ def compare_roles(autogen_context: Any, upgrade_ops: Any, schemas: Any) -> None:
     spec = _spec_of(autogen_context.metadata)
     if spec is None or autogen_context.connection is None:
         return
-    live = live_of(sqlalchemy_fetch(autogen_context.connection), spec)
+    fetch = sqlalchemy_fetch(autogen_context.connection)
+    check_objects(spec, autogen_context.metadata, fetch)
+    live = live_of(fetch, spec)
     upgrade_ops.ops.extend(compare(spec, live,
                                    dropped_tables=_dropped_tables(upgrade_ops.ops)))
+
+
+OBJECT_EXISTS_SQL = ("SELECT CASE WHEN %(kind)s = 'schema' THEN to_regnamespace(%(name)s) "
+                     "IS NOT NULL ELSE to_regclass(%(name)s) IS NOT NULL END")
+
+
+def check_objects(spec: RoleSpec, metadata: Any, fetch: Fetch) -> None:
+    """Every table and schema a privilege names is in the desired state or in the database:
+    else the GRANT would fail part-way through the plan. Refused here, before anything."""
+    known = set(spec.objects)
+    for md in metadata if isinstance(metadata, (list, tuple)) else [metadata]:
+        for table in getattr(md, "tables", {}).values():
+            known.add(("table", table.schema or "public", table.name))
+            known.add(("schema", None, table.schema or "public"))
+    missing = []
+    for kind, schema, name in sorted({(p.kind, p.schema, p.name) for p in spec.privileges}):
+        if (kind, schema, name) in known:
+            continue
+        qualified = q(name) if kind == "schema" else f"{q(schema or 'public')}.{q(name)}"
+        if not fetch(OBJECT_EXISTS_SQL, {"kind": kind, "name": qualified})[0][0]:
+            missing.append(f"{kind} {qualified}")
+    if missing:
+        raise RolesError(f"privileges are granted on what neither the desired state nor the "
+                         f"database has: {', '.join(missing)}",
+                         hint="add it to the desired state, or correct the grant")

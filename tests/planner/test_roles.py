@@ -213,3 +213,33 @@ def test_who_may_run_them(needs: set[str], user: str, createrole: bool,
                           refused: str | None) -> None:
     why = roles.refusal(needs, user, createrole)
     assert (why is None) if refused is None else (why is not None and refused in why)
+
+
+def test_a_grant_on_what_does_not_exist_is_refused_before_planning() -> None:
+    metadata = sa.MetaData()
+    sa.Table("orders", metadata, sa.Column("id", sa.BigInteger, primary_key=True))
+    roles.declare_roles(metadata, Role("app", schemas={"public": ["USAGE"], "nope": ["USAGE"]},
+                                       tables={"orders": ["SELECT"], "live_only": ["SELECT"],
+                                               "billing.missing": ["SELECT"]}))
+    spec = roles.declared(metadata)
+    assert spec is not None
+    asked: list[dict[str, Any]] = []
+
+    def fetch(sql: str, params: Any) -> list[tuple[Any, ...]]:
+        asked.append(dict(params))
+        return [(params["name"] == "public.live_only",)]
+
+    with pytest.raises(RolesError, match=r"has: schema nope, table billing\.missing\n"):
+        roles.check_objects(spec, metadata, fetch)
+    # what the model has is not asked of the database
+    assert {a["name"] for a in asked} == {"nope", "public.live_only", "billing.missing"}
+
+
+def test_the_guard_knows_the_tables_the_plan_grants_on() -> None:
+    from dsql_migrate.runner.guard import _tables_granted_by_steps
+
+    result = plan([GrantOp("app", ["SELECT"], table="Orders", schema="billing"),
+                   RevokeOp("app", ["SELECT"], table="orders"),
+                   GrantOp("app", ["USAGE"], schema="public")],
+                  _live(), sa.MetaData(), CURRENT)
+    assert _tables_granted_by_steps(result) == {("billing", "Orders"), ("public", "orders")}

@@ -177,3 +177,38 @@ def test_not_admin_is_refused_before_anything_changes(private_url: str, workdir:
     code, _, err = run("apply", "plan3.json", "--url", private_url)
     assert code == 0, err
     assert ("app_audit", RW_ARN) in query(private_url, MAPPINGS)
+
+
+MODEL = f'''
+import sqlalchemy as sa
+from dsql_migrate.roles import Role, declare_roles
+
+metadata = sa.MetaData()
+sa.Table("orders", metadata,
+         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+         sa.Column("total", sa.Numeric(12, 2)))
+sa.Table("invoices", metadata,
+         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+         sa.Column("order_id", sa.BigInteger), schema="billing")
+declare_roles(metadata, Role("app_model", iam=["{RW_ARN}"], schemas={{"billing": ["USAGE"]}},
+                             tables={{"billing.invoices": ["SELECT"]}}))
+'''
+
+
+def test_roles_declared_in_a_model(private_url: str, workdir: Path) -> None:
+    (workdir / "models_roles.py").write_text(MODEL)
+    code, _, err = run("plan", "--url", private_url, "--target", "models_roles:metadata",
+                       "--format", "json", "-o", "plan4.json")
+    assert code == 0, err
+    steps = json.loads((workdir / "plan4.json").read_text())["steps"]
+    assert [s["sql"][0] for s in steps] == [
+        "CREATE ROLE app_model WITH LOGIN",
+        f"AWS IAM GRANT app_model TO '{RW_ARN}'",
+        "GRANT USAGE ON SCHEMA billing TO app_model",
+        "GRANT SELECT ON TABLE billing.invoices TO app_model"]
+    code, _, err = run("apply", "plan4.json", "--url", private_url)
+    assert code == 0, err
+    code, _, err = run("plan", "--url", private_url, "--target", "models_roles:metadata",
+                       "--check")
+    assert code == 0, err
+    assert ("app_model", RW_ARN) in query(private_url, MAPPINGS)
