@@ -307,11 +307,13 @@ def spec_from_sql(roles: SqlRoles, tables_in_schema: Callable[[str], list[str]],
             _apply_statement(spec, text, tables_in_schema)
         except RolesError as exc:
             raise RolesError(f"{where(offset)}: {exc.message}", hint=exc.hint) from None
-    for role, _ in list(spec.mappings) + [(p.role, "") for p in spec.privileges]:
+    for role, _ in sorted(spec.mappings) + sorted((p.role, "") for p in spec.privileges):
         if role not in spec.roles:
+            hint = (f"add CREATE ROLE {role} WITH LOGIN" if role != "PUBLIC" else
+                    "split the GRANT: one to the roles the file creates, one to PUBLIC")
             raise RolesError(f"{where(roles.statements[0][0])}: role {role!r} is granted "
                              "privileges or IAM mappings but the file does not create it",
-                             hint=f"add CREATE ROLE {role} WITH LOGIN")
+                             hint=hint)
     return spec
 
 

@@ -145,6 +145,8 @@ def test_a_role_with_unmanaged_dependencies_is_not_dropped() -> None:
     ("CREATE ROLE x; AWS IAM GRANT x FROM 'arn:aws:iam::111122223333:role/a';", "takes TO"),
     ("AWS IAM GRANT y TO 'arn:aws:iam::111122223333:role/a';", "does not create it"),
     ("CREATE ROLE x; GRANT x TO y;", "GrantRoleStmt"),
+    ("CREATE ROLE x; GRANT SELECT ON orders TO x, PUBLIC;", "'PUBLIC' is granted"),
+    ("CREATE ROLE x; ALTER ROLE x WITH NOLOGIN;", "AlterRoleStmt"),
 ])
 def test_what_is_not_managed_is_said(text: str, message: str) -> None:
     with pytest.raises(RolesError, match=message) as info:
