@@ -40,6 +40,7 @@ from alembic.operations import ops
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from . import roles
 from .catalog import EXCLUDED_SCHEMAS, Snapshot, snapshot
 from .errors import ConfigError, DsqlMigrateError, ExitCode
 from .ops import ChangePrimaryKeyOp, ValidateConstraintOp
@@ -192,7 +193,8 @@ def _drop_database(server: str, name: str, attempts: int = 20) -> None:
 
 
 def load_sql_target(path: Path, server: str) -> Desired:
-    statements = split_sql_file(path)
+    # role statements are kept out of the throwaway database (a role is global to the server)
+    statements, role_statements = roles.split_role_statements(split_sql_file(path))
     text = path.read_text(encoding="utf-8")
     with scratch_database(server) as conninfo:
         with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -217,6 +219,8 @@ def load_sql_target(path: Path, server: str) -> Desired:
                     reflect(sa_conn, metadata, schema=None if schema == "public" else schema)
         finally:
             engine.dispose()
+    if role_statements.statements:
+        roles.from_sql_file(metadata, role_statements, desired_snapshot, path, text)
     return Desired(metadata=metadata, source=str(path), snapshot=desired_snapshot)
 
 

@@ -27,13 +27,14 @@ from ..catalog import Snapshot
 from ..errors import DsqlMigrateError, ExitCode
 from ..lint import LintSettings, Severity, lint_script
 from ..lint.fixer import add_async
-from ..ops import ChangePrimaryKeyOp
+from ..ops import AwsIamGrantOp, AwsIamRevokeOp, ChangePrimaryKeyOp
 from ..plan import Estimate, Plan, StepKind
 from ..planner import Context, Options, PlanningError, handles, recreation_check
 from ..planner import plan as make_plan
 from ..planner._keyset import Keyset, keyset_for
 from ..profiles import Capability, Profile
 from ..sql import StatementKind, quote_ident, quote_qualified
+from ..sql.aws_iam import MalformedIamStatement, parse_iam
 from .coverage import ExpandContext, Refusal, coverage_of, expand_op
 from .model import desired_metadata, table_key
 from .ops import BackfillOp, BulkRowsOp, RawSqlOp, RecreateTableOp, UniqueUsingIndexOp, flatten
@@ -141,11 +142,26 @@ def _expand_sql(operation: ops.ExecuteSQLOp, label: str, settings: LintSettings,
     for parsed in result.statements:
         if parsed.kind is StatementKind.TRANSACTION:
             continue  # every statement runs in its own transaction anyway
+        iam = _iam_op(parsed.text)
+        if iam is not None:  # planned as op.aws_iam_grant/revoke: the step says it needs admin
+            out.ops.append(mark(iam, label))
+            continue
         kind = {StatementKind.DDL: "ddl", StatementKind.DML: "dml"}.get(parsed.kind, "other")
         out.ops.append(RawSqlOp(parsed.text.strip().rstrip(";"), kind=kind,
                                 node_type=parsed.node_type, is_async=parsed.is_async,
                                 where=label))
     return problems
+
+
+def _iam_op(text: str) -> AwsIamGrantOp | AwsIamRevokeOp | None:
+    """``AWS IAM GRANT/REVOKE`` in ``op.execute`` SQL, as the role op (:mod:`..roles`)."""
+    try:
+        found = parse_iam(text)
+    except MalformedIamStatement:
+        return None  # sent as written: DSQL says what is wrong with it
+    if found is None:
+        return None
+    return (AwsIamGrantOp if found.grant else AwsIamRevokeOp)(found.role, found.arn)
 
 
 def _sql_text(sqltext: Any, label: str) -> str:

@@ -22,11 +22,21 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import sqltypes
 
 from ..lint import LintSettings, Severity, lint_script
-from ..ops import ChangePrimaryKeyOp, ValidateConstraintOp
+from ..ops import (
+    AwsIamGrantOp,
+    AwsIamRevokeOp,
+    ChangePrimaryKeyOp,
+    CreateRoleOp,
+    DropRoleOp,
+    GrantOp,
+    RevokeOp,
+    ValidateConstraintOp,
+)
 from ..profiles import Capability, Profile
 from ..sql import quote_literal, quote_qualified
 from .names import NAMING, settle_table
 from .ops import (
+    ROLE_OPS,
     BackfillOp,
     BulkRowsOp,
     CommentOp,
@@ -494,6 +504,14 @@ covers(ChangePrimaryKeyOp, "-", current="recreation with the new key")(_same)
 covers(RawSqlOp, "-", current="one statement of op.execute")(_same)
 covers(BulkRowsOp, "-", current="one batch of op.bulk_insert")(_same)
 structural(CommentOp, "autogenerate", "a comment in a generated revision: nothing to run")
+for _role_op, _what in ((CreateRoleOp, "CREATE ROLE (admin or CREATEROLE)"),
+                        (DropRoleOp, "DROP ROLE (admin or CREATEROLE; destructive)"),
+                        (GrantOp, "GRANT ... ON TABLE/SCHEMA"),
+                        (RevokeOp, "REVOKE ... ON TABLE/SCHEMA"),
+                        (AwsIamGrantOp, "AWS IAM GRANT (admin only)"),
+                        (AwsIamRevokeOp, "AWS IAM REVOKE (admin only; destructive)")):
+    covers(_role_op, f"op.{ROLE_OPS[_role_op]}", current=_what)(_same)
+del _role_op, _what
 
 
 def alembic_op_classes() -> Iterator[type[ops.MigrateOperation]]:

@@ -30,7 +30,15 @@ from alembic.operations.batch import BatchOperationsImpl
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from ..errors import DsqlMigrateError
-from ..ops import ValidateConstraintOp
+from ..ops import (
+    AwsIamGrantOp,
+    AwsIamRevokeOp,
+    CreateRoleOp,
+    DropRoleOp,
+    GrantOp,
+    RevokeOp,
+    ValidateConstraintOp,
+)
 from .batch import _BatchTarget
 
 
@@ -269,6 +277,30 @@ for _op_class in (BackfillOp, CreateIndexAsyncOp, UniqueUsingIndexOp, ValidateCo
     Operations.implementation_for(_op_class)(_refuse_without_plugin)
 del _op_class
 
+#: the role ops (:mod:`dsql_migrate.roles`): ``op.create_role("app")``, ``op.drop_role``,
+#: ``op.grant("app", ["SELECT"], table="orders")``, ``op.revoke``, ``op.aws_iam_grant("app",
+#: "arn:aws:iam::...:role/App")``, ``op.aws_iam_revoke``. Planned (one statement per step, the
+#: connection checked for admin first), so stock Alembic refuses them too.
+ROLE_OPS: dict[type[MigrateOperation], str] = {
+    CreateRoleOp: "create_role", DropRoleOp: "drop_role", GrantOp: "grant",
+    RevokeOp: "revoke", AwsIamGrantOp: "aws_iam_grant", AwsIamRevokeOp: "aws_iam_revoke"}
+
+
+def _refuse_role_op_without_plugin(operations: Operations, operation: MigrateOperation) -> None:
+    name = ROLE_OPS.get(type(operation), type(operation).__name__)
+    raise NeedsPlugin(
+        f"op.{name}({getattr(operation, 'role', None)!r}) runs only through the dsql-migrate "
+        "runner (it checks the connection may run it: only admin may map IAM identities)",
+        hint="in env.py, replace 'from alembic import context' with "
+        "'from dsql_migrate.alembic import context', or run 'dsql-migrate upgrade'")
+
+
+for _role_op, _name in ROLE_OPS.items():
+    if not hasattr(Operations, _name):
+        Operations.register_operation(_name)(_role_op)
+    Operations.implementation_for(_role_op)(_refuse_role_op_without_plugin)
+del _role_op, _name
+
 
 class RawSqlOp(MigrateOperation):
     """One statement of an ``op.execute(...)`` string, already split and checked."""
@@ -296,6 +328,7 @@ class BulkRowsOp(MigrateOperation):
         self.rows = rows
 
 
-__all__ = ["BackfillOp", "BulkRowsOp", "CommentOp", "CreateIndexAsyncOp", "NeedsPlugin", "RawSqlOp",
+__all__ = ["ROLE_OPS", "BackfillOp", "BulkRowsOp", "CommentOp", "CreateIndexAsyncOp",
+           "NeedsPlugin", "RawSqlOp",
            "RecreateTableBlock", "RecreateTableOp", "UniqueUsingIndexOp",
            "ValidateConstraintAsyncOp", "flatten"]

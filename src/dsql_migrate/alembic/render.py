@@ -18,7 +18,9 @@ from alembic.autogenerate import render as alembic_render
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
 
+from ..ops import AwsIamGrantOp, AwsIamRevokeOp, CreateRoleOp, DropRoleOp, GrantOp, RevokeOp, RoleOp
 from .ops import (
+    ROLE_OPS,
     BackfillOp,
     CommentOp,
     CreateIndexAsyncOp,
@@ -114,5 +116,36 @@ def render_recreate_table(autogen_context: AutogenContext, op: RecreateTableOp) 
     return lines
 
 
-__all__ = ["IMPORT", "render_backfill", "render_comment", "render_create_index_async",
-           "render_recreate_table", "render_unique_using_index", "render_validate_async"]
+def _role_args(op: RoleOp) -> str:
+    if isinstance(op, (CreateRoleOp, DropRoleOp)):
+        return repr(op.role) + ("" if op.login else ", login=False")
+    if isinstance(op, (GrantOp, RevokeOp)):
+        on = f", table={op.table!r}" if op.table is not None else ""
+        schema = "" if op.table is not None and op.schema in (None, "public") else \
+            f", schema={op.schema!r}"
+        return f"{op.role!r}, {list(op.privileges)!r}{on}{schema}"
+    assert isinstance(op, (AwsIamGrantOp, AwsIamRevokeOp))
+    return f"{op.role!r}, {op.arn!r}"
+
+
+def render_role_op(autogen_context: AutogenContext, op: RoleOp) -> str:
+    """``op.create_role("app")``, ``op.grant("app", ["SELECT"], table="orders")``,
+    ``op.aws_iam_grant("app", "arn:...")``, ..."""
+    return f"{_prefix(autogen_context)}{ROLE_OPS[type(op)]}({_role_args(op)})"
+
+
+for _role_op in ROLE_OPS:
+    renderers.dispatch_for(_role_op)(render_role_op)
+del _role_op
+
+
+__all__ = [
+    "IMPORT",
+    "render_backfill",
+    "render_comment",
+    "render_create_index_async",
+    "render_recreate_table",
+    "render_role_op",
+    "render_unique_using_index",
+    "render_validate_async",
+]

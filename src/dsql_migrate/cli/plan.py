@@ -22,7 +22,8 @@ from ._common import AppContext, note, stdout_console
 @click.option("--url", help="Target URL (default: $DSQL_MIGRATE_URL, config, local emulator).")
 @click.option("--target", "target_spec", required=True, metavar="T",
               help="Desired schema: package.module:attr (MetaData or declarative base) or a "
-              "desired-state .sql file.")
+              "desired-state .sql file; either may declare roles, grants and IAM mappings "
+              "(docs/roles.md).")
 @click.option("--profile", help="Capability profile: current or classic (default: config).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="Output format.")

@@ -24,6 +24,7 @@ from pglast import parser
 
 from ..forms import rejected_forms
 from ..profiles import Profile
+from ..sql.aws_iam import MalformedIamStatement, parse_iam
 from ..sql.classify import classify
 from ..sql.quoting import quote_ident
 
@@ -124,6 +125,9 @@ def rewrite(sql: str, profile: Profile) -> Rewrite:
     """What to send to PostgreSQL instead of ``sql`` (see the module docstring)."""
     if not needs_check(sql):
         return Rewrite(None)
+    iam = _rewrite_iam(sql)
+    if iam is not None:
+        return iam
     async_spans: list[tuple[int, int]] = []  # character offsets of ASYNC keywords
 
     def blank(match: re.Match[str]) -> str:
@@ -165,6 +169,20 @@ def rewrite(sql: str, profile: Profile) -> Rewrite:
         return Rewrite(None, tuple(dropped))
     pieces.append(raw[cursor:])
     return Rewrite(b"".join(pieces).decode(), tuple(dropped))
+
+
+def _rewrite_iam(sql: str) -> Rewrite | None:
+    """``AWS IAM GRANT role TO 'arn'`` / ``AWS IAM REVOKE role FROM 'arn'`` → a call that
+    records the mapping in ``sys.iam_pg_role_mappings`` (admin only, one DDL, as on DSQL);
+    None for any other statement."""
+    try:
+        found = parse_iam(sql)
+    except MalformedIamStatement as exc:
+        return Rewrite(_error_call(Reject("42601", f"syntax error: {exc}")))
+    if found is None:
+        return None
+    return Rewrite(f"CALL sys._aws_iam({'true' if found.grant else 'false'}, "
+                   f"{_quote_literal(found.role)}, {_quote_literal(found.arn)})")
 
 
 def analyse(stmt: Node, profile: Profile, text: str, async_at: int | None) -> Analysis:

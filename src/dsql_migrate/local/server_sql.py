@@ -25,7 +25,7 @@ wrapper before it calls in.
 from __future__ import annotations
 
 #: bump whenever the SQL below changes: ``install`` reinstalls when the recorded one differs
-VERSION = 8
+VERSION = 9
 
 INSTALL_SQL = r"""
 CREATE SCHEMA IF NOT EXISTS sys;
@@ -344,6 +344,77 @@ BEGIN
         PERFORM sys._attach_counters(t);
     END LOOP;
 END $$;
+
+-- AWS IAM GRANT / REVOKE (the proxy rewrites them into CALL sys._aws_iam): the mappings of
+-- database roles to IAM identities, shown as DSQL shows them. A mapped role is granted SELECT
+-- on sys._iam_mapped (an empty table) so that PostgreSQL refuses DROP ROLE while it is mapped
+-- (2BP01, "cannot be dropped because some objects depend on it"), as DSQL does.
+CREATE SEQUENCE IF NOT EXISTS sys._iam_oid START 26000;
+CREATE TABLE IF NOT EXISTS sys._iam_mappings (
+    iam_oid oid NOT NULL,
+    arn text NOT NULL,
+    pg_role_oid oid NOT NULL,
+    grantor_pg_role_oid oid NOT NULL,
+    PRIMARY KEY (arn, pg_role_oid)
+);
+CREATE TABLE IF NOT EXISTS sys._iam_mapped (none int);
+CREATE OR REPLACE VIEW sys.iam_pg_role_mappings AS
+    SELECT m.iam_oid, m.arn, m.pg_role_oid, r.rolname AS pg_role_name,
+           m.grantor_pg_role_oid, g.rolname AS grantor_pg_role_name
+    FROM sys._iam_mappings m
+    JOIN pg_catalog.pg_roles r ON r.oid = m.pg_role_oid
+    LEFT JOIN pg_catalog.pg_roles g ON g.oid = m.grantor_pg_role_oid;
+GRANT SELECT ON sys.iam_pg_role_mappings TO PUBLIC;
+
+DROP PROCEDURE IF EXISTS sys._aws_iam(boolean, text, text);
+CREATE PROCEDURE sys._aws_iam(is_grant boolean, role_name text, arn text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    caller text := session_user;
+    role_oid oid;
+    verb text := CASE WHEN is_grant THEN 'GRANT' ELSE 'REVOKE' END;
+BEGIN
+    PERFORM sys._count_ddl();
+    IF caller <> 'admin' THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = format('permission denied: only admin can run AWS IAM %s', verb);
+    END IF;
+    SELECT oid INTO role_oid FROM pg_roles WHERE rolname = role_name;
+    IF role_oid IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '42704',
+            MESSAGE = format('role "%s" does not exist', role_name);
+    END IF;
+    IF role_name = 'admin' THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = 'permission denied: the admin role cannot be mapped with AWS IAM ' || verb;
+    END IF;
+    IF is_grant THEN
+        IF EXISTS (SELECT FROM sys._iam_mappings m
+                   WHERE m.arn = _aws_iam.arn AND m.pg_role_oid = role_oid) THEN
+            RAISE EXCEPTION USING ERRCODE = '42710', MESSAGE = format(
+                'role "%s" is already granted to %s', role_name, arn);
+        END IF;
+        INSERT INTO sys._iam_mappings (iam_oid, arn, pg_role_oid, grantor_pg_role_oid)
+        VALUES (coalesce((SELECT m.iam_oid FROM sys._iam_mappings m
+                          WHERE m.arn = _aws_iam.arn LIMIT 1), nextval('sys._iam_oid')::oid),
+                arn, role_oid, (SELECT oid FROM pg_roles WHERE rolname = caller));
+        PERFORM set_config('dsql.internal', 'on', true);  -- not a DDL of the user's
+        EXECUTE format('GRANT SELECT ON sys._iam_mapped TO %I', role_name);
+        PERFORM set_config('dsql.internal', '', true);
+    ELSE
+        DELETE FROM sys._iam_mappings m WHERE m.arn = _aws_iam.arn AND m.pg_role_oid = role_oid;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = '42704', MESSAGE = format(
+                'role "%s" is not granted to %s', role_name, arn);
+        END IF;
+        IF NOT EXISTS (SELECT FROM sys._iam_mappings m WHERE m.pg_role_oid = role_oid) THEN
+            PERFORM set_config('dsql.internal', 'on', true);  -- not a DDL of the user's
+            EXECUTE format('REVOKE SELECT ON sys._iam_mapped FROM %I', role_name);
+            PERFORM set_config('dsql.internal', '', true);
+        END IF;
+    END IF;
+END $$;
+GRANT EXECUTE ON PROCEDURE sys._aws_iam(boolean, text, text) TO PUBLIC;
 
 DELETE FROM sys._emulator;
 INSERT INTO sys._emulator VALUES ({version});

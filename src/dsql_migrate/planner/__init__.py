@@ -145,7 +145,7 @@ def plan(
     warnings: Sequence[str] = (),
 ) -> Plan:
     """Compile ``op_list`` into a Plan for ``profile``."""
-    from . import columns, constraints, indexes, recreate, tables  # noqa: F401 - registration
+    from . import columns, constraints, indexes, recreate, roles, tables  # noqa: F401 - registration
 
     options = options or Options()
     if options.not_null == NOT_NULL_CHECK and not (
@@ -235,7 +235,7 @@ def recreations(
     """The tables :func:`plan` would recreate for ``op_list``, ``(schema, table)`` → the
     reasons, without planning anything (the autogenerate rewriter writes these as
     ``op.recreate_table`` blocks)."""
-    from . import columns, constraints, indexes, recreate, tables  # noqa: F401 - registration
+    from . import columns, constraints, indexes, recreate, roles, tables  # noqa: F401 - registration
 
     ctx = Context(profile=profile, live=live, desired=desired, options=options or Options(),
                   all_ops=list(op_list))

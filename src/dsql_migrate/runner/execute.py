@@ -92,6 +92,7 @@ class Runner:
     def apply(self, plan: Plan) -> ApplyResult:
         self.plan = plan
         self._plan_hash = plan.hash  # computed once: it serialises the whole plan
+        self._check_role(plan)  # before anything, the state tables included, is changed
         self.store.ensure(self.session)
         holder = self.lock.try_acquire()
         if holder is not None:
@@ -110,6 +111,16 @@ class Runner:
                 self.lock.release()
             except (psycopg.Error, DsqlMigrateError) as exc:  # the lease expires by itself
                 log.warning("could not release the lock: %s", exc)
+
+    def _check_role(self, plan: Plan) -> None:
+        """Refuse a plan with role statements the connection may not run (only admin may
+        ``AWS IAM GRANT`` on DSQL): :func:`dsql_migrate.roles.check_connection`."""
+        needs = {str(s.details["requires"]) for s in plan.steps if s.details.get("requires")}
+        if needs:
+            from ..roles import check_connection, psycopg_fetch
+
+            self.session.autocommit("check the connection's role", lambda conn: check_connection(
+                psycopg_fetch(conn), needs))
 
     def _apply_locked(self, plan: Plan) -> ApplyResult:
         result = ApplyResult(plan.hash, "done")

@@ -162,6 +162,7 @@ def tolerant_differences(plan: Plan, live: Mapping[str, Any]) -> list[Difference
     dropped = _dropped_by_steps(plan)
     renames = _plan_renames(promise)
     gone = _tables_dropped_by_steps(plan)
+    granted = _tables_granted_by_steps(plan)
     out: list[Difference] = []
     for key in sorted(plan.premise):
         before, after, now = plan.premise[key], promise.get(key, plan.premise[key]), live.get(key)
@@ -183,7 +184,8 @@ def tolerant_differences(plan: Plan, live: Mapping[str, Any]) -> list[Difference
             now = _names_freed_back(now, before)
         before, after, now = (_without_dropped_views(fp, dropped) for fp in (before, after, now))
         found = _object_differences(key, before, after, now)
-        out.extend(d for d in found if not (d.sign == "-" and d.name in dropped))
+        out.extend(d for d in found if not (d.sign == "-" and d.name in dropped)
+                   and not (d.kind == "grants" and _dropped_table(key, granted)))
     return out
 
 
@@ -241,6 +243,25 @@ def _tables_dropped_by_steps(plan: Plan) -> set[tuple[str | None, str]]:
     for step in plan.steps:
         for statement in step.sql:
             match = _DROP_TABLE.match(statement)
+            if match:
+                schema = match["schema"]
+                out.add((_unquoted(schema) if schema else None, _unquoted(match["table"])))
+    return out
+
+
+_GRANT_ON_TABLE = re.compile(
+    rf"^\s*(?:GRANT|REVOKE)\b.*?\bON\s+TABLE\s+(?:(?P<schema>{_IDENT})\.)?(?P<table>{_IDENT})"
+    r"\s+(?:TO|FROM)\b", re.IGNORECASE | re.DOTALL)
+
+
+def _tables_granted_by_steps(plan: Plan) -> set[tuple[str | None, str]]:
+    """Tables whose privileges a step of the plan grants or revokes (role ops, one statement
+    per step): part-way, their grants are some of the plan's changes in; the end check
+    compares them with the promise exactly."""
+    out: set[tuple[str | None, str]] = set()
+    for step in plan.steps:
+        for statement in step.sql:
+            match = _GRANT_ON_TABLE.match(statement)
             if match:
                 schema = match["schema"]
                 out.add((_unquoted(schema) if schema else None, _unquoted(match["table"])))

@@ -16,6 +16,8 @@ import pglast
 from pglast import ast
 from pglast.enums import AlterTableType, ObjectType
 
+from ..sql.aws_iam import MalformedIamStatement, parse_iam
+
 REL_OBJECTS = (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_INDEX, ObjectType.OBJECT_VIEW,
                ObjectType.OBJECT_SEQUENCE, ObjectType.OBJECT_MATVIEW)
 
@@ -68,11 +70,21 @@ def for_statement(statement: str) -> Postcondition | None:
     """The postcondition of one DDL statement, or None if this module cannot tell."""
     try:
         return _for_statement(statement)
-    except _Unknown:
+    except (_Unknown, MalformedIamStatement):
         return None
 
 
+_ROLE = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s)"
+_MAPPING = ("SELECT EXISTS (SELECT 1 FROM sys.iam_pg_role_mappings WHERE pg_role_name = %s "
+            "AND arn = %s)")
+
+
 def _for_statement(statement: str) -> Postcondition | None:
+    iam = parse_iam(statement)  # AWS IAM GRANT/REVOKE: not PostgreSQL syntax
+    if iam is not None:
+        return Postcondition(_MAPPING if iam.grant else f"SELECT NOT {_MAPPING[7:]}",
+                             (iam.role, iam.arn), f"{iam.arn} {'' if iam.grant else 'not '}"
+                             f"mapped to {iam.role}")
     try:
         parsed = pglast.parse_sql(statement)
     except pglast.parser.ParseError:
@@ -80,6 +92,12 @@ def _for_statement(statement: str) -> Postcondition | None:
     if len(parsed) != 1:
         return None
     stmt = parsed[0].stmt
+    if isinstance(stmt, ast.CreateRoleStmt) and stmt.role:
+        return Postcondition(_ROLE, (stmt.role,), f"role {stmt.role} exists")
+    if isinstance(stmt, ast.DropRoleStmt) and stmt.roles:
+        names = [r.rolename for r in stmt.roles if getattr(r, "rolename", None)]
+        return Postcondition("SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE "
+                             "rolname = ANY(%s))", (names,), f"role {', '.join(names)} gone")
     if isinstance(stmt, ast.CreateStmt):
         return _exists(_rel(stmt.relation))
     if isinstance(stmt, ast.ViewStmt):
