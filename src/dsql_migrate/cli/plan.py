@@ -13,7 +13,7 @@ from ..diff import Desired, Renames, diff_live, load_target
 from ..errors import ConfigError, ExitCode
 from ..local import DEFAULT_DIR, LocalInstance
 from ..plan import FORMATS, render, render_text
-from ..planner import NOT_NULL_CHECK, NOT_NULL_RECREATE, WRITES_PAUSE, WRITES_RESYNC, Options
+from ..planner import NOT_NULL_CHECK, NOT_NULL_RECREATE, WRITES_CHOICES, WRITES_PAUSE, Options
 from ..planner import plan as make_plan
 from ._common import AppContext, note, stdout_console
 
@@ -33,10 +33,11 @@ from ._common import AppContext, note, stdout_console
 @click.option("--rename", "renames", multiple=True, metavar="OLD=NEW",
               help="Declare a rename: old=new (a table) or table.old=new (a column). "
               "Repeatable.")
-@click.option("--writes", type=click.Choice([WRITES_PAUSE, WRITES_RESYNC]), default=WRITES_PAUSE,
+@click.option("--writes", type=click.Choice(WRITES_CHOICES), default=WRITES_PAUSE,
               show_default=True,
               help="During table copies: writes paused (verify blocks the swap if the source "
-              "changed) or resync (re-copy differing key ranges).")
+              "changed), resync (re-copy differing key ranges) or cdc (re-sync changed keys "
+              "from a CDC stream; a short write freeze for the swap; apply needs --cdc-stream).")
 @click.option("--not-null", "not_null", type=click.Choice([NOT_NULL_RECREATE, NOT_NULL_CHECK]),
               default=NOT_NULL_RECREATE, show_default=True,
               help="SET NOT NULL by table recreation, or (current profile) by a validated "

@@ -18,6 +18,12 @@
     same batch impossible to commit, and the table is the audit trail the tests read.
 ``locks``
     the lease lock (:mod:`.lock`).
+``cdc``
+    one row per table a ``--writes=cdc`` recreation copies (plan hash, table): the moment the
+    runner reads the CDC stream from (recorded before the copy's first batch, so a resumed run
+    starts early enough), and the write freeze of its cut-over: the privileges revoked,
+    recorded *before* the REVOKE so that they are always given back, even after a kill
+    (:mod:`.cdc.freeze`).
 
 Everything is DSQL-legal: the tables are created on first use, one DDL statement per transaction;
 no SERIAL, no JSONB (TEXT holding JSON), no defaults that need a sequence.
@@ -116,6 +122,20 @@ TABLES: dict[str, str] = {
             run_id TEXT NOT NULL,
             committed_at TIMESTAMPTZ NOT NULL,
             PRIMARY KEY (plan_hash, step, lane, batch)
+        )""",
+    "cdc": """
+        CREATE TABLE IF NOT EXISTS {schema}.cdc (
+            plan_hash TEXT NOT NULL,
+            source_table TEXT NOT NULL,
+            stream_start TIMESTAMPTZ NOT NULL,
+            frozen BOOLEAN NOT NULL,
+            grants TEXT,
+            frozen_at TIMESTAMPTZ,
+            unfrozen_at TIMESTAMPTZ,
+            freeze_seconds DOUBLE PRECISION,
+            run_id TEXT,
+            updated_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (plan_hash, source_table)
         )""",
     "locks": """
         CREATE TABLE IF NOT EXISTS {schema}.locks (

@@ -1,0 +1,247 @@
+"""The ``--writes=cdc`` recreation, step by step (the plan says it in the same words):
+
+copy
+    before the first batch, :func:`record_start` records the moment the stream is read from
+    (database clock, less a margin for clock skew), once: a resumed run reads from the same
+    moment, early enough for every change the copy may have missed.
+verify (before the cut-over)
+    :func:`prepass`: read every shard from that moment, re-sync the keys of the table that
+    changed, then compare counts and checksums per key range and re-copy the ranges that
+    differ. A difference left is not a failure: the application is still writing.
+swap (the cut-over)
+    :func:`cut_over`: keep re-syncing until the backlog of changed keys is small; freeze
+    writes (:mod:`.freeze`, recorded before the REVOKE); drain the stream to its tip and
+    re-sync; verify **every** key range with writes frozen, re-copying what differs, and refuse
+    (unfreezing) if it still differs; rename the table to its backup and the new table into
+    place (it has the grants already, so writes go on at once); give back the revoked
+    privileges; print the freeze time.
+
+What is relied on, and what is not. DSQL delivers every committed change at least once, in no
+particular order, and with some delay. A marker row written after the freeze and seen on the
+stream would prove nothing about earlier changes (no order), and "every shard at its tip" only
+says what Kinesis has *received*. So the stream is only used to keep the work under the freeze
+small; what makes the result exact is the verification of the whole table under the freeze,
+which compares the frozen source with the new table range by range and re-copies any range
+that differs, whatever the stream delivered or not. (A transaction that wrote the table before
+the REVOKE and commits after the verification read its range would escape both; DSQL checks
+privileges per statement, so only a transaction still open across the freeze can, and the
+drain's round trips are its grace period.)
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from ...plan import Plan, Step, StepKind
+from .. import postcondition
+from ..errors import StepFailed, VerificationFailed
+from ..events import Event
+from ..options import RunOptions
+from ..state import FAILED, RUNNING, StepRow
+from ..steps.base import StepContext
+from . import freeze as freezing
+from .resync import resync
+from .stream import ChangeStream, PollResult, StreamError, TableFilter, check_cluster_stream
+
+CDC = "cdc"
+#: rounds of reads of every shard in the drain under the freeze
+DRAIN_ROUNDS = 20
+#: most seconds the catch-up before the freeze waits for the backlog to become small
+CATCH_UP_SECONDS = 600.0
+#: seconds between two progress reports of the stream
+PROGRESS_EVERY = 2.0
+
+
+def uses_cdc(plan: Plan) -> bool:
+    return any(s.details.get("writes") == CDC for s in plan.steps)
+
+
+def preflight(plan: Plan, options: RunOptions) -> None:
+    """Before anything changes: a plan with a ``--writes=cdc`` recreation needs a readable,
+    ACTIVE stream (and on AWS one the cluster delivers to)."""
+    if not uses_cdc(plan):
+        return
+    if not options.cdc_stream:
+        from ...errors import ConfigError
+
+        raise ConfigError(
+            "this plan recreates a table with --writes=cdc: apply needs the CDC stream",
+            hint="pass --cdc-stream ARN (the Kinesis data stream the cluster's CDC stream "
+            "delivers to; docs/runner.md shows how to create one)")
+    stream = open_stream(options)
+    stream.check_active()
+    if options.cdc_cluster:
+        check_cluster_stream(stream.arn, options.cdc_cluster, stream.region)
+
+
+def open_stream(options: RunOptions) -> ChangeStream:
+    if not options.cdc_stream:
+        raise StreamError("no CDC stream given (--cdc-stream)")
+    return ChangeStream(options.cdc_stream, endpoint=options.cdc_endpoint,
+                        local=options.cdc_cluster is None)
+
+
+def record_start(ctx: StepContext, step: Step) -> None:
+    """The copy's first act under --writes=cdc."""
+    assert step.batch is not None
+    started = freezing.record_start(ctx, step.batch.table)
+    ctx.emit(Event("cdc.start", f"step {step.id}: reading the CDC stream from "
+                   f"{started.isoformat(timespec='seconds')} (before the copy's first batch)",
+                   step.id, data={"stream_start": started.isoformat()}))
+
+
+class _Reader:
+    """The stream of one table, read from its recorded start, with progress reports."""
+
+    def __init__(self, ctx: StepContext, verify: Step) -> None:
+        assert verify.batch is not None
+        self.ctx = ctx
+        self.verify = verify
+        self.source = verify.batch.table
+        self.table = TableFilter.from_details(verify.details)
+        record = freezing.read(ctx, self.source)
+        if record is None:
+            raise StepFailed(f"step {verify.id}: no recorded start of the CDC stream for "
+                             f"{self.source}: the copy records it before its first batch",
+                             hint="abandon this plan (--abandon-previous), drop the new table "
+                             "and plan again")
+        self.start: datetime = record.stream_start
+        self.stream = open_stream(ctx.options)
+        self.stream.start(self.start)
+        self.resynced = 0
+        self._reported = 0.0
+
+    def poll(self, rounds: int = 1) -> PollResult:
+        result = self.stream.poll(self.table, rounds=rounds)
+        if result.unreadable:
+            self.ctx.emit(Event("cdc.unreadable", f"{result.unreadable} record(s) of the "
+                                "stream could not be read as DSQL's JSON (or lacked the key); "
+                                "the verification covers their rows", self.verify.id))
+        return result
+
+    def apply(self, keys: set[tuple[str, ...]]) -> None:
+        self.resynced += resync(self.ctx, self.verify, keys)
+
+    def report(self, result: PollResult, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._reported < PROGRESS_EVERY:
+            return
+        self._reported = now
+        self.ctx.emit(Event(
+            "cdc.progress", f"step {self.verify.id}: stream lag {result.lag_ms} ms, backlog "
+            f"{len(result.keys)} changed key(s), {self.resynced:,} re-synced "
+            f"({self.stream.shard_count} shard(s))", self.verify.id,
+            data={"lag_ms": result.lag_ms, "backlog": len(result.keys),
+                  "resynced": self.resynced, "shards": self.stream.shard_count}))
+
+    def catch_up(self, threshold: int) -> None:
+        """Re-sync until a pass at every shard's tip finds at most ``threshold`` keys (those
+        are left to the caller's next pass)."""
+        deadline = time.monotonic() + CATCH_UP_SECONDS
+        while True:
+            result = self.poll()
+            self.report(result)
+            if result.at_tip and len(result.keys) <= threshold:
+                self.apply(result.keys)
+                return
+            self.apply(result.keys)
+            self.ctx.lock.heartbeat_if_due()
+            if time.monotonic() > deadline:
+                raise StepFailed(
+                    f"step {self.verify.id}: the CDC backlog of {self.source} did not get "
+                    f"small within {CATCH_UP_SECONDS:g}s (lag {result.lag_ms} ms, "
+                    f"{len(result.keys)} keys per pass)",
+                    hint="the application writes faster than the re-sync: run again at a "
+                    "quieter time ('dsql-migrate apply' resumes here)")
+
+
+def _verify_step(ctx: StepContext, step: Step) -> Step:
+    vid = step.details.get("verified_by")
+    found = next((s for s in ctx.plan.steps if vid is not None and s.id == int(vid)), None)
+    if found is None or found.batch is None or found.kind != StepKind.VERIFY:
+        raise StepFailed(f"step {step.id}: its per-range verification step is not in the plan")
+    return found
+
+
+def prepass(ctx: StepContext, step: Step) -> tuple[bool, list[dict[str, Any]], str | None]:
+    """The verify step of a --writes=cdc recreation: catch up with the stream, then the ranged
+    check with repairs. Differences left are reported, not failed (writes go on)."""
+    from ..steps.verify import check
+
+    reader = _Reader(ctx, step)
+    reader.catch_up(ctx.options.cdc_backlog_keys)
+    ok, figures, _ = check(ctx, step)
+    if not ok:
+        ctx.emit(Event("verify", f"step {step.id}: ranges still differ while the application "
+                       "writes; the cut-over verifies again with writes frozen", step.id,
+                       data={"figures": figures, "ok": ok}))
+    return True, figures, None
+
+
+def cut_over(ctx: StepContext, step: Step, before: StepRow, *, resumed: bool) -> None:
+    """The swap step of a --writes=cdc recreation (see the module's docstring)."""
+    from ..steps.ddl import run_statements
+
+    source = str(step.details.get("source") or "")
+    backup = step.details.get("backup")
+    first = postcondition.for_statement(step.sql[0]) if step.sql else None
+    if before.statements_done > 0 or (resumed and first is not None and ctx.holds(first)):
+        # the source is the backup already: finish the renames (recover() unfroze it)
+        run_statements(ctx, step, before, resumed=resumed)
+        return
+    verify = _verify_step(ctx, step)
+    assert verify.batch is not None
+    source = source or verify.batch.table
+    reader = _Reader(ctx, verify)
+    reader.catch_up(ctx.options.cdc_backlog_keys)
+    started = time.monotonic()
+    frozen_at = freezing.freeze(ctx, source, str(backup) if backup else None, step=step.id)
+    ctx.emit(Event("cdc.frozen", f"step {step.id}: writes on {source} frozen at "
+                   f"{frozen_at.isoformat(timespec='milliseconds')} (REVOKE INSERT, UPDATE, "
+                   "DELETE; recorded to be given back)", step.id,
+                   data={"frozen_at": frozen_at.isoformat()}))
+    try:
+        _drain(ctx, reader)
+        _verify_frozen(ctx, step, verify)
+        ctx.crash.reach("cdc.before_swap")
+        run_statements(ctx, step, before, resumed=resumed)
+    except BaseException:
+        freezing.restore(ctx, source, step=step.id,
+                         freeze_seconds=round(time.monotonic() - started, 3))
+        raise
+    seconds = round(time.monotonic() - started, 3)
+    ctx.crash.reach("cdc.after_swap")
+    freezing.restore(ctx, source, step=step.id, freeze_seconds=seconds)
+    ctx.emit(Event("cdc.freeze", f"step {step.id}: writes on {source} were frozen for "
+                   f"{seconds:.3f} s (freeze to swap); {reader.resynced:,} changed key(s) "
+                   "re-synced from the stream", step.id,
+                   data={"freeze_seconds": seconds, "resynced": reader.resynced}))
+
+
+def _drain(ctx: StepContext, reader: _Reader) -> None:
+    """Read every shard to its tip once more and re-sync what it names: the changes made
+    just before the freeze. Not a proof of completeness (see the module's docstring)."""
+    result = reader.poll(rounds=DRAIN_ROUNDS)
+    reader.apply(result.keys)
+    reader.report(result, force=True)
+
+
+def _verify_frozen(ctx: StepContext, step: Step, verify: Step) -> None:
+    from ..steps.verify import check, figures_text
+
+    ok, figures, failed_sql = check(ctx, verify)
+    ctx.emit(Event("verify", f"step {step.id}: verification {verify.id} with writes frozen: "
+                   f"{'passed' if ok else 'FAILED'}", step.id,
+                   data={"figures": figures, "ok": ok}))
+    if not ok:
+        raise VerificationFailed(
+            f"step {step.id}: with writes frozen, the new table still differs from the source "
+            f"after re-copying the differing ranges: {figures_text(figures)}; the swap did "
+            "not happen and writes are unfrozen", sql_text=failed_sql,
+            hint="see the figures; 'dsql-migrate apply' tries the cut-over again")
+
+
+def resume_flag(before: StepRow) -> bool:
+    return before.status in (RUNNING, FAILED)
