@@ -50,6 +50,19 @@ def _apply(plan: Path, url: str, schema: str, cwd: Path, *, stream: str | None,
                           timeout=900)
 
 
+#: crash points at which the table is frozen (a kill there leaves it so until the next run)
+FROZEN_AT = {"cdc.after_revoke", "cdc.before_swap", "cdc.swapped", "cdc.after_swap"}
+
+
+def _status(url: str, schema: str, cwd: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DSQL_MIGRATE_")}
+    done = subprocess.run([sys.executable, "-m", "dsql_migrate", "status", "--url", url,
+                           "--state-schema", schema], check=False, cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def _events(err: str) -> list[dict[str, Any]]:
     out = []
     for line in err.splitlines():
@@ -96,6 +109,9 @@ def run_online_recreation(*, rows: int, chaos: bool, kinesis: str, dsql_url: str
                             endpoint=kinesis, crash=crash)
             assert killed.returncode == -9, killed.stderr[-3000:]
             runs.append(killed)
+            status = _status(dsql_url, state_schema, tmp_path)
+            frozen = "WRITES FROZEN on" in status
+            assert frozen == (crash.rpartition(":")[0] in FROZEN_AT), status
         done = _apply(plan_file, dsql_url, state_schema, tmp_path, stream=arn,
                       endpoint=kinesis)
         runs.append(done)
@@ -133,18 +149,20 @@ def test_plan_says_it_in_plain_words(dsql_url: str, raw_conn: psycopg.Connection
                                      tmp_path: Path) -> None:
     create_source(raw_conn, table_name, 10)
     plan = make_plan(dsql_url, scratch_url, table_name, tmp_path / "p.json", tmp_path)
-    kinds = [s["kind"] for s in plan["steps"]]
     swap = next(s for s in plan["steps"] if s["kind"] == "swap")
-    assert "freeze writes" in swap["summary"] and "unfreeze" in swap["summary"]
-    assert len(swap["sql"]) == 2  # both renames inside the freeze
+    assert "freeze writes" in swap["summary"] and "drain the stream" in swap["summary"]
     text = " ".join(swap["notes"])
-    for words in ("REVOKE INSERT, UPDATE, DELETE", "drains the stream", "verifies every key "
-                  "range", "restores the recorded grants", "42501"):
+    for words in ("REVOKE INSERT, UPDATE, DELETE", "recorded in the state tables first",
+                  "drains the stream", "verifies every key range", "42501"):
         assert words in text
+    after = plan["steps"][plan["steps"].index(swap) + 1]
+    assert after["summary"].endswith("then unfreeze")
+    assert after["details"]["unfreeze"] == swap["details"]["source"]
+    assert "recorded grants are restored" in " ".join(after["notes"])
     verify = next(s for s in plan["steps"] if s["kind"] == "verify" and s.get("batch"))
     assert verify["details"]["stream"] == {"schema": "public", "table": table_name,
                                            "key": ["id"]}
-    assert kinds.count("swap") == 1
+    assert "CDC stream" in " ".join(verify["notes"])
 
 
 def test_apply_without_stream_is_refused_before_anything(
@@ -197,7 +215,7 @@ def test_online_recreation_300k(chaos: bool, kinesis: str, dsql_url: str,
     "batch.after_commit:3",        # during the copy
     "cdc.before_swap:1",           # frozen, verified, before the renames
     "cdc.after_revoke:1",          # right after the REVOKE
-    "swap.between:1",              # between the two renames, frozen
+    "cdc.swapped:1",               # between the two renames, frozen
     "cdc.after_swap:1",            # swapped, grants not yet given back
 ])
 def test_killed_anywhere_resumes_and_unfreezes(crash: str, kinesis: str, dsql_url: str,

@@ -275,13 +275,13 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
 
 def _cdc_cut_over(ctx: Context, table: str, schema: str | None, src: str, new: str,
                   old_name: str, verify: int) -> None:
-    """The cut-over of ``--writes=cdc``: both renames in one swap step, inside a short write
-    freeze (the runner's :mod:`~dsql_migrate.runner.cdc` does the freeze, the drain and the
-    verification under it)."""
+    """The cut-over of ``--writes=cdc``: the swap inside a short write freeze (the runner's
+    :mod:`~dsql_migrate.runner.cdc` does the freeze, the drain and the verification under it,
+    and gives the privileges back right after the second rename)."""
+    new_name = suffixed(table, NEW_SUFFIX)
     ctx.add(StepKind.SWAP, f"cut-over: freeze writes on {table}, drain the stream, verify, "
-            f"swap (keep {table} as backup {old_name}), unfreeze",
-            [f"ALTER TABLE {src} RENAME TO {q(old_name)}",
-             f"ALTER TABLE {new} RENAME TO {q(table)}"], table=table,
+            f"swap: keep {table} as backup {old_name}",
+            [f"ALTER TABLE {src} RENAME TO {q(old_name)}"], table=table,
             details={"verified_by": verify, "writes": WRITES_CDC, "source": src,
                      "backup": qual(old_name, schema)},
             notes=[f"re-syncs the keys of {table} that the CDC stream reports changed until "
@@ -291,12 +291,15 @@ def _cdc_cut_over(ctx: Context, table: str, schema: str | None, src: str, new: s
                    "first, so a resumed run always restores them)",
                    "drains the stream, then verifies every key range (counts and checksums) "
                    "and re-copies the ranges that differ, so correctness never rests on the "
-                   "stream alone",
-                   f"renames {table} to {old_name} and the new table to {table} (it has the "
-                   "grants already), then restores the recorded grants and unfreezes; the "
-                   "freeze time is printed",
+                   "stream alone; refuses (and unfreezes) if a range still differs",
                    "while frozen the application's writes fail with permission denied "
                    "(SQLSTATE 42501), between the renames with undefined table (42P01)"])
+    ctx.add(StepKind.DDL, f"swap: put {new_name} in place as {table}, then unfreeze",
+            [f"ALTER TABLE {new} RENAME TO {q(table)}"], table=table,
+            details={"writes": WRITES_CDC, "unfreeze": src},
+            notes=[f"the new {table} has the grants already, so writes go on at once; then "
+                   f"the recorded grants are restored on the backup {old_name} and the freeze "
+                   "ends; the freeze time is printed"])
 
 
 def _move_owned_sequences(ctx: Context, live: LiveTable, back: Mapping[str, str],

@@ -31,6 +31,7 @@ POINTS = (
     "cdc.after_freeze_record",
     "cdc.after_revoke",
     "cdc.before_swap",
+    "cdc.swapped",
     "cdc.after_swap",
 )
 

@@ -128,6 +128,7 @@ TABLES: dict[str, str] = {
             plan_hash TEXT NOT NULL,
             source_table TEXT NOT NULL,
             stream_start TIMESTAMPTZ NOT NULL,
+            synced_to TIMESTAMPTZ,
             frozen BOOLEAN NOT NULL,
             grants TEXT,
             frozen_at TIMESTAMPTZ,

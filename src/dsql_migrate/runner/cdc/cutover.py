@@ -31,7 +31,7 @@ drain's round trips are its grace period.)
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ...plan import Plan, Step, StepKind
@@ -42,6 +42,7 @@ from ..options import RunOptions
 from ..state import FAILED, RUNNING, StepRow
 from ..steps.base import StepContext
 from . import freeze as freezing
+from . import ranges
 from .resync import resync
 from .stream import ChangeStream, PollResult, StreamError, TableFilter, check_cluster_stream
 
@@ -95,10 +96,11 @@ def record_start(ctx: StepContext, step: Step) -> None:
 class _Reader:
     """The stream of one table, read from its recorded start, with progress reports."""
 
-    def __init__(self, ctx: StepContext, verify: Step) -> None:
+    def __init__(self, ctx: StepContext, verify: Step, step: Step | None = None) -> None:
         assert verify.batch is not None
         self.ctx = ctx
         self.verify = verify
+        self.step_id = (step or verify).id
         self.source = verify.batch.table
         self.table = TableFilter.from_details(verify.details)
         record = freezing.read(ctx, self.source)
@@ -108,6 +110,9 @@ class _Reader:
                              hint="abandon this plan (--abandon-previous), drop the new table "
                              "and plan again")
         self.start: datetime = record.stream_start
+        if record.synced_to is not None:
+            margin = timedelta(seconds=ctx.options.cdc_start_margin_seconds)
+            self.start = max(self.start, record.synced_to - margin)
         self.stream = open_stream(ctx.options)
         self.stream.start(self.start)
         self.resynced = 0
@@ -118,7 +123,7 @@ class _Reader:
         if result.unreadable:
             self.ctx.emit(Event("cdc.unreadable", f"{result.unreadable} record(s) of the "
                                 "stream could not be read as DSQL's JSON (or lacked the key); "
-                                "the verification covers their rows", self.verify.id))
+                                "the verification covers their rows", self.step_id))
         return result
 
     def apply(self, keys: set[tuple[str, ...]]) -> None:
@@ -130,9 +135,9 @@ class _Reader:
             return
         self._reported = now
         self.ctx.emit(Event(
-            "cdc.progress", f"step {self.verify.id}: stream lag {result.lag_ms} ms, backlog "
+            "cdc.progress", f"step {self.step_id}: stream lag {result.lag_ms} ms, backlog "
             f"{len(result.keys)} changed key(s), {self.resynced:,} re-synced "
-            f"({self.stream.shard_count} shard(s))", self.verify.id,
+            f"({self.stream.shard_count} shard(s))", self.step_id,
             data={"lag_ms": result.lag_ms, "backlog": len(result.keys),
                   "resynced": self.resynced, "shards": self.stream.shard_count}))
 
@@ -141,10 +146,14 @@ class _Reader:
         are left to the caller's next pass)."""
         deadline = time.monotonic() + CATCH_UP_SECONDS
         while True:
+            began = datetime.now(timezone.utc)
             result = self.poll()
             self.report(result)
             if result.at_tip and len(result.keys) <= threshold:
                 self.apply(result.keys)
+                # every shard was read to its tip after ``began``: all that arrived before is
+                # re-synced now
+                freezing.record_synced(self.ctx, self.source, began)
                 return
             self.apply(result.keys)
             self.ctx.lock.heartbeat_if_due()
@@ -181,43 +190,50 @@ def prepass(ctx: StepContext, step: Step) -> tuple[bool, list[dict[str, Any]], s
 
 
 def cut_over(ctx: StepContext, step: Step, before: StepRow, *, resumed: bool) -> None:
-    """The swap step of a --writes=cdc recreation (see the module's docstring)."""
+    """The swap step of a --writes=cdc recreation (see the module's docstring); the freeze
+    ends in the next step, after the second rename (:func:`unfreeze`)."""
     from ..steps.ddl import run_statements
 
     source = str(step.details.get("source") or "")
     backup = step.details.get("backup")
     first = postcondition.for_statement(step.sql[0]) if step.sql else None
     if before.statements_done > 0 or (resumed and first is not None and ctx.holds(first)):
-        # the source is the backup already: finish the renames (recover() unfroze it)
-        run_statements(ctx, step, before, resumed=resumed)
+        run_statements(ctx, step, before, resumed=resumed)  # renamed before a kill
         return
     verify = _verify_step(ctx, step)
     assert verify.batch is not None
     source = source or verify.batch.table
-    reader = _Reader(ctx, verify)
+    reader = _Reader(ctx, verify, step)
     reader.catch_up(ctx.options.cdc_backlog_keys)
-    started = time.monotonic()
+    known = ranges.bounds(ctx, verify)  # cut the key space now: less work under the freeze
     frozen_at = freezing.freeze(ctx, source, str(backup) if backup else None, step=step.id)
     ctx.emit(Event("cdc.frozen", f"step {step.id}: writes on {source} frozen at "
                    f"{frozen_at.isoformat(timespec='milliseconds')} (REVOKE INSERT, UPDATE, "
                    "DELETE; recorded to be given back)", step.id,
-                   data={"frozen_at": frozen_at.isoformat()}))
+                   data={"frozen_at": frozen_at.isoformat(), "resynced": reader.resynced}))
     try:
         _drain(ctx, reader)
-        _verify_frozen(ctx, step, verify)
+        _verify_frozen(ctx, step, verify, known)
         ctx.crash.reach("cdc.before_swap")
         run_statements(ctx, step, before, resumed=resumed)
+        ctx.crash.reach("cdc.swapped")  # the table is the backup now, the new one not in place
     except BaseException:
-        freezing.restore(ctx, source, step=step.id,
-                         freeze_seconds=round(time.monotonic() - started, 3))
+        freezing.restore(ctx, source, step=step.id)
         raise
-    seconds = round(time.monotonic() - started, 3)
+
+
+def unfreeze(ctx: StepContext, step: Step) -> None:
+    """After the rename that puts the new table in place (a ``ddl`` step with
+    ``details["unfreeze"]``): give the recorded privileges back and print the freeze time.
+    Nothing to do when a resumed run's start did it already (:func:`.freeze.recover`)."""
+    source = str(step.details["unfreeze"])
     ctx.crash.reach("cdc.after_swap")
-    freezing.restore(ctx, source, step=step.id, freeze_seconds=seconds)
+    seconds = freezing.restore(ctx, source, step=step.id)
+    if seconds is None:
+        return
     ctx.emit(Event("cdc.freeze", f"step {step.id}: writes on {source} were frozen for "
-                   f"{seconds:.3f} s (freeze to swap); {reader.resynced:,} changed key(s) "
-                   "re-synced from the stream", step.id,
-                   data={"freeze_seconds": seconds, "resynced": reader.resynced}))
+                   f"{seconds:.3f} s (from the REVOKE to the new table in place)", step.id,
+                   data={"freeze_seconds": seconds}))
 
 
 def _drain(ctx: StepContext, reader: _Reader) -> None:
@@ -228,19 +244,19 @@ def _drain(ctx: StepContext, reader: _Reader) -> None:
     reader.report(result, force=True)
 
 
-def _verify_frozen(ctx: StepContext, step: Step, verify: Step) -> None:
-    from ..steps.verify import check, figures_text
-
-    ok, figures, failed_sql = check(ctx, verify)
+def _verify_frozen(ctx: StepContext, step: Step, verify: Step, known: list[list[Any]]) -> None:
+    equal, compared, repaired = ranges.compare_all(ctx, verify, known)
     ctx.emit(Event("verify", f"step {step.id}: verification {verify.id} with writes frozen: "
-                   f"{'passed' if ok else 'FAILED'}", step.id,
-                   data={"figures": figures, "ok": ok}))
-    if not ok:
+                   f"{'passed' if equal else 'FAILED'} ({compared} key ranges, {repaired} "
+                   "copied again)", step.id,
+                   data={"ok": equal, "ranges": compared, "repaired": repaired}))
+    if not equal:
         raise VerificationFailed(
             f"step {step.id}: with writes frozen, the new table still differs from the source "
-            f"after re-copying the differing ranges: {figures_text(figures)}; the swap did "
-            "not happen and writes are unfrozen", sql_text=failed_sql,
-            hint="see the figures; 'dsql-migrate apply' tries the cut-over again")
+            f"after {ranges.MAX_PASSES} passes of re-copying the differing key ranges; the "
+            "swap did not happen and writes are unfrozen", sql_text=verify.sql[-1],
+            hint="compare the tables (the verify step's statements); 'dsql-migrate apply' "
+            "tries the cut-over again")
 
 
 def resume_flag(before: StepRow) -> bool:

@@ -64,6 +64,7 @@ class Privilege:
 class FreezeRecord:
     source: str  # the table as SQL (quoted, qualified as the plan writes it)
     stream_start: datetime
+    synced_to: datetime | None
     frozen: bool
     privileges: tuple[Privilege, ...]
     backup: str | None
@@ -119,7 +120,8 @@ def frozen_records(ctx: StepContext, *, any_plan: bool = False) -> list[FreezeRe
 def _read_rows(ctx: StepContext, where: str, params: tuple[Any, ...]) -> list[FreezeRecord]:
     def run(conn: Conn) -> list[tuple[Any, ...]]:
         return conn.execute(sql.SQL(
-            "SELECT source_table, stream_start, frozen, grants, frozen_at FROM {} WHERE "
+            "SELECT source_table, stream_start, frozen, grants, frozen_at, synced_to FROM {} "
+            "WHERE "
             + where).format(_table(ctx)), params).fetchall()
     return [_record(r) for r in ctx.session.transaction("read the CDC state", run)]
 
@@ -127,9 +129,20 @@ def _read_rows(ctx: StepContext, where: str, params: tuple[Any, ...]) -> list[Fr
 def _record(row: Sequence[Any]) -> FreezeRecord:
     saved = json.loads(row[3]) if row[3] else {}
     return FreezeRecord(
-        source=str(row[0]), stream_start=row[1], frozen=bool(row[2]),
+        source=str(row[0]), stream_start=row[1], synced_to=row[5], frozen=bool(row[2]),
         privileges=tuple(Privilege(**p) for p in saved.get("privileges", ())),
         backup=saved.get("backup"), frozen_at=row[4])
+
+
+def record_synced(ctx: StepContext, source: str, upto: datetime) -> None:
+    """Every change that reached the stream before ``upto`` is re-synced: a later step (or
+    run) of the plan reads the stream from there, less the clock-skew margin."""
+    def run(conn: Conn) -> None:
+        ctx.lock.fence(conn)
+        conn.execute(sql.SQL(
+            "UPDATE {} SET synced_to = %s, updated_at = now() WHERE plan_hash = %s AND "
+            "source_table = %s").format(_table(ctx)), (upto, ctx.plan_hash, source))
+    ctx.session.transaction("record how far the CDC stream is re-synced", run)
 
 
 # -- freeze and unfreeze ------------------------------------------------------------------------
@@ -170,27 +183,33 @@ def freeze(ctx: StepContext, source: str, backup: str | None, *, step: int) -> d
     return frozen_at
 
 
-def restore(ctx: StepContext, source: str, *, step: int | None = None,
-            freeze_seconds: float | None = None) -> bool:
-    """Give back what the freeze of ``source`` revoked (on the table under its name, on its
-    backup when the swap renamed it, and on the table now holding the name when the swap is
-    done) and mark it unfrozen. False when nothing was frozen."""
+def restore(ctx: StepContext, source: str, *, step: int | None = None) -> float | None:
+    """Give back what the freeze of ``source`` revoked (on the table under its name, and on
+    its backup when the swap renamed it) and mark it unfrozen: the seconds it was frozen
+    (database clock), or None when nothing was frozen."""
     record = read(ctx, source)
     if record is None or not record.frozen:
-        return False
+        return None
+    # frozen until now: the new table (which has the grants) is in place, or the cut-over
+    # stopped; giving the backup its privileges back does not make the freeze longer
+    seconds = ctx.session.autocommit("freeze time", lambda c: c.execute(sql.SQL(
+        "SELECT extract(epoch FROM now() - frozen_at) FROM {} WHERE plan_hash = %s AND "
+        "source_table = %s").format(_table(ctx)), (ctx.plan_hash, source)).fetchone())
     tables = [t for t in (source, record.backup) if t and _exists(ctx, t)]
     for table in dict.fromkeys(tables):
         for statement in _statements("GRANT", record.privileges, table):
             _ddl(ctx, statement, step)
+
+    frozen_for = float(seconds[0]) if seconds and seconds[0] is not None else 0.0
 
     def mark(conn: Conn) -> None:
         ctx.lock.fence(conn)
         conn.execute(sql.SQL(
             "UPDATE {} SET frozen = false, unfrozen_at = now(), freeze_seconds = %s, "
             "updated_at = now() WHERE plan_hash = %s AND source_table = %s").format(
-            _table(ctx)), (freeze_seconds, ctx.plan_hash, source))
+            _table(ctx)), (frozen_for, ctx.plan_hash, source))
     ctx.session.transaction(f"record the end of the write freeze of {source}", mark)
-    return True
+    return frozen_for
 
 
 def recover(ctx: StepContext) -> list[str]:
@@ -200,10 +219,11 @@ def recover(ctx: StepContext) -> list[str]:
         return []
     out = []
     for record in frozen_records(ctx):
-        restore(ctx, record.source)
-        ctx.emit(Event("cdc.unfrozen", f"writes on {record.source} unfrozen: the privileges "
-                       "a stopped run revoked for its cut-over are granted again",
-                       data={"table": record.source}))
+        seconds = restore(ctx, record.source)
+        ctx.emit(Event("cdc.freeze", f"writes on {record.source} were frozen for "
+                       f"{seconds or 0:.3f} s by a run that stopped in its cut-over: the "
+                       "privileges it revoked are granted again",
+                       data={"table": record.source, "freeze_seconds": seconds or 0.0}))
         out.append(record.source)
     return out
 

@@ -207,7 +207,7 @@ class ChangeStream:
 
     def _read(self, shard: _Shard, table: TableFilter, result: PollResult) -> None:
         try:
-            answer = self._client.get_records(ShardIterator=shard.iterator, Limit=10000)
+            answer = self._client.get_records(ShardIterator=shard.iterator, Limit=_LIMIT)
         except Exception as exc:
             if _is_throttled(exc):  # 5 reads per second per shard: read it next round
                 result.at_tip = False
@@ -233,7 +233,8 @@ class ChangeStream:
         shard.iterator = str(next_iterator) if next_iterator else None
         if shard.iterator is None:
             shard.finished = True  # a closed shard, read to its end
-        elif records or shard.lag_ms > 0:
+        elif shard.lag_ms > 0 or len(records) >= _LIMIT:
+            # MillisBehindLatest 0: this read reached what the shard had when it was made
             result.at_tip = False
 
     @property
@@ -242,6 +243,8 @@ class ChangeStream:
 
 
 _UNREADABLE = object()
+#: records per GetRecords call (Kinesis's maximum)
+_LIMIT = 10000
 
 
 def _table_key(data: Any, table: TableFilter) -> object:
