@@ -75,7 +75,7 @@ def cdc_plan(url: str, raw_url: str, desired: Path) -> Plan:
 
 
 def one_run(url: str, raw_url: str, desired: Path, endpoint: str, *, rows: int, rate: float,
-            chaos: bool) -> dict[str, Any]:
+            chaos: bool, show: bool = False) -> dict[str, Any]:
     make_source(raw_url, rows)
     plan = cdc_plan(url, raw_url, desired)
     arn = create_stream(endpoint)
@@ -85,6 +85,9 @@ def one_run(url: str, raw_url: str, desired: Path, endpoint: str, *, rows: int, 
     freezes: list[float] = []
 
     def on_event(event: Event) -> None:
+        if show and (event.kind.startswith(("cdc.", "verify", "step.")) or freezes == []):
+            print(f"  {time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} "
+                  f"{event.message[:150]}", flush=True)
         if event.kind == "cdc.freeze":
             freezes.append(float(event.data["freeze_seconds"]))
     session = Session(lambda: psycopg.connect(url, autocommit=True))
@@ -118,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chaos", action="store_true",
                         help="duplicate, hold back and reorder the stream's records")
     parser.add_argument("--dir", type=Path, help="local target directory (default: a temp dir)")
+    parser.add_argument("--events", action="store_true", help="print the runner's events")
     args = parser.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory(prefix="dsql-migrate-bench-") as tmp, \
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             for run in range(args.runs):
                 result = one_run(url, instance.raw_url(), desired, endpoint, rows=args.rows,
-                                 rate=args.rate, chaos=args.chaos)
+                                 rate=args.rate, chaos=args.chaos, show=args.events)
                 results.append(result)
                 print(f"run {run + 1}: freeze {result['freeze']:.3f} s, writer errors "
                       f"{result['errors']} (of {result['committed']} committed writes), apply "

@@ -116,6 +116,8 @@ class _Reader:
         self.stream = open_stream(ctx.options)
         self.stream.start(self.start)
         self.resynced = 0
+        #: the keys re-synced since the caller last cleared it
+        self.since: set[tuple[str, ...]] = set()
         self._reported = 0.0
 
     def poll(self, rounds: int = 1) -> PollResult:
@@ -127,6 +129,7 @@ class _Reader:
         return result
 
     def apply(self, keys: set[tuple[str, ...]]) -> None:
+        self.since.update(keys)
         self.resynced += resync(self.ctx, self.verify, keys)
 
     def report(self, result: PollResult, *, force: bool = False) -> None:
@@ -205,7 +208,13 @@ def cut_over(ctx: StepContext, step: Step, before: StepRow, *, resumed: bool) ->
     source = source or verify.batch.table
     reader = _Reader(ctx, verify, step)
     reader.catch_up(ctx.options.cdc_backlog_keys)
-    known = ranges.bounds(ctx, verify)  # cut the key space now: less work under the freeze
+    # cut the key space (and checksum the new table) now: less work under the freeze
+    reader.since.clear()
+    prepared = ranges.prepare(ctx, verify)
+    # the keys changed while it ran: re-synced, and their ranges checksummed again
+    reader.catch_up(ctx.options.cdc_backlog_keys)
+    ranges.refresh(ctx, verify, prepared, reader.since)
+    reader.since.clear()
     frozen_at = freezing.freeze(ctx, source, str(backup) if backup else None, step=step.id)
     ctx.emit(Event("cdc.frozen", f"step {step.id}: writes on {source} frozen at "
                    f"{frozen_at.isoformat(timespec='milliseconds')} (REVOKE INSERT, UPDATE, "
@@ -213,7 +222,7 @@ def cut_over(ctx: StepContext, step: Step, before: StepRow, *, resumed: bool) ->
                    data={"frozen_at": frozen_at.isoformat(), "resynced": reader.resynced}))
     try:
         _drain(ctx, reader)
-        _verify_frozen(ctx, step, verify, known)
+        _verify_frozen(ctx, step, verify, prepared, reader.since)
         ctx.crash.reach("cdc.before_swap")
         run_statements(ctx, step, before, resumed=resumed)
         ctx.crash.reach("cdc.swapped")  # the table is the backup now, the new one not in place
@@ -244,8 +253,9 @@ def _drain(ctx: StepContext, reader: _Reader) -> None:
     reader.report(result, force=True)
 
 
-def _verify_frozen(ctx: StepContext, step: Step, verify: Step, known: list[list[Any]]) -> None:
-    equal, compared, repaired = ranges.compare_all(ctx, verify, known)
+def _verify_frozen(ctx: StepContext, step: Step, verify: Step, prepared: ranges.Prepared,
+                   resynced: set[tuple[str, ...]]) -> None:
+    equal, compared, repaired = ranges.compare_all(ctx, verify, prepared, resynced)
     ctx.emit(Event("verify", f"step {step.id}: verification {verify.id} with writes frozen: "
                    f"{'passed' if equal else 'FAILED'} ({compared} key ranges, {repaired} "
                    "copied again)", step.id,

@@ -108,22 +108,20 @@ def record_start(ctx: StepContext, source: str) -> datetime:
 
 def read(ctx: StepContext, source: str) -> FreezeRecord | None:
     rows = _read_rows(ctx, "plan_hash = %s AND source_table = %s", (ctx.plan_hash, source))
-    return rows[0] if rows else None
+    return rows[0][0] if rows else None
 
 
-def frozen_records(ctx: StepContext, *, any_plan: bool = False) -> list[FreezeRecord]:
-    if any_plan:
-        return _read_rows(ctx, "frozen", ())
-    return _read_rows(ctx, "frozen AND plan_hash = %s", (ctx.plan_hash,))
+def frozen_records(ctx: StepContext) -> list[FreezeRecord]:
+    return [r[0] for r in _read_rows(ctx, "frozen AND plan_hash = %s", (ctx.plan_hash,))]
 
 
-def _read_rows(ctx: StepContext, where: str, params: tuple[Any, ...]) -> list[FreezeRecord]:
+def _read_rows(ctx: StepContext, where: str, params: tuple[Any, ...], *,
+               extra: str = "NULL") -> list[tuple[FreezeRecord, Any]]:
     def run(conn: Conn) -> list[tuple[Any, ...]]:
         return conn.execute(sql.SQL(
-            "SELECT source_table, stream_start, frozen, grants, frozen_at, synced_to FROM {} "
-            "WHERE "
-            + where).format(_table(ctx)), params).fetchall()
-    return [_record(r) for r in ctx.session.transaction("read the CDC state", run)]
+            "SELECT source_table, stream_start, frozen, grants, frozen_at, synced_to, "
+            + extra + " FROM {} WHERE " + where).format(_table(ctx)), params).fetchall()
+    return [(_record(r), r[6]) for r in ctx.session.autocommit("read the CDC state", run)]
 
 
 def _record(row: Sequence[Any]) -> FreezeRecord:
@@ -187,20 +185,19 @@ def restore(ctx: StepContext, source: str, *, step: int | None = None) -> float 
     """Give back what the freeze of ``source`` revoked (on the table under its name, and on
     its backup when the swap renamed it) and mark it unfrozen: the seconds it was frozen
     (database clock), or None when nothing was frozen."""
-    record = read(ctx, source)
-    if record is None or not record.frozen:
-        return None
     # frozen until now: the new table (which has the grants) is in place, or the cut-over
     # stopped; giving the backup its privileges back does not make the freeze longer
-    seconds = ctx.session.autocommit("freeze time", lambda c: c.execute(sql.SQL(
-        "SELECT extract(epoch FROM now() - frozen_at) FROM {} WHERE plan_hash = %s AND "
-        "source_table = %s").format(_table(ctx)), (ctx.plan_hash, source)).fetchone())
+    rows = _read_rows(ctx, "plan_hash = %s AND source_table = %s", (ctx.plan_hash, source),
+                      extra="extract(epoch FROM now() - frozen_at)")
+    if not rows or not rows[0][0].frozen:
+        return None
+    record, seconds = rows[0]
     tables = [t for t in (source, record.backup) if t and _exists(ctx, t)]
     for table in dict.fromkeys(tables):
         for statement in _statements("GRANT", record.privileges, table):
             _ddl(ctx, statement, step)
 
-    frozen_for = float(seconds[0]) if seconds and seconds[0] is not None else 0.0
+    frozen_for = float(seconds) if seconds is not None else 0.0
 
     def mark(conn: Conn) -> None:
         ctx.lock.fence(conn)
