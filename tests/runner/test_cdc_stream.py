@@ -96,3 +96,48 @@ def test_a_missing_stream_is_refused_clearly(kinesis: str) -> None:
     with pytest.raises(StreamError, match="cannot read the CDC stream") as err:
         stream.check_active()
     assert "endpoint" in (err.value.hint or "")
+
+
+def _dsql_stubbed(streams: list[tuple[str, str, str]]) -> tuple[object, object]:
+    """A dsql client whose ListStreams/GetStream answer ``streams`` (id, status, Kinesis ARN),
+    through botocore's Stubber: DSQL's control plane has no local implementation."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("dsql", region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")
+    stubber = Stubber(client)
+    cluster = "abcdefghijklmnopqrstuvwxyz"
+    base = "arn:aws:dsql:us-east-1:123456789012:cluster/" + cluster
+    stubber.add_response("list_streams", {"streams": [
+        {"clusterIdentifier": cluster, "streamIdentifier": sid, "arn": f"{base}/stream/{sid}",
+         "creationTime": datetime(2026, 7, 8, tzinfo=timezone.utc), "status": status}
+        for sid, status, _ in streams]}, {"clusterIdentifier": cluster})
+    for sid, status, target in streams:
+        stubber.add_response("get_stream", {
+            "clusterIdentifier": cluster, "streamIdentifier": sid,
+            "arn": f"{base}/stream/{sid}", "status": status,
+            "creationTime": datetime(2026, 7, 8, tzinfo=timezone.utc),
+            "ordering": "UNORDERED", "format": "JSON",
+            "targetDefinition": {"kinesis": {
+                "streamArn": target, "roleArn": "arn:aws:iam::123456789012:role/cdc"}}},
+            {"clusterIdentifier": cluster, "streamIdentifier": sid})
+    stubber.activate()
+    return client, stubber
+
+
+KINESIS = "arn:aws:kinesis:us-east-1:123456789012:stream/orders-cdc"
+
+
+def test_on_aws_the_cluster_must_deliver_to_the_stream() -> None:
+    from dsql_migrate.runner.cdc.stream import check_cluster_stream
+
+    cluster = "abcdefghijklmnopqrstuvwxyz"
+    client, _ = _dsql_stubbed([("s1", "ACTIVE", KINESIS + "-other"), ("s2", "ACTIVE", KINESIS)])
+    check_cluster_stream(KINESIS, cluster, "us-east-1", client=client)
+    client, _ = _dsql_stubbed([("s1", "CREATING", KINESIS)])
+    with pytest.raises(StreamError, match="CREATING, not ACTIVE"):
+        check_cluster_stream(KINESIS, cluster, "us-east-1", client=client)
+    client, _ = _dsql_stubbed([("s1", "ACTIVE", KINESIS + "-other")])
+    with pytest.raises(StreamError, match="has no CDC stream delivering to"):
+        check_cluster_stream(KINESIS, cluster, "us-east-1", client=client)

@@ -58,11 +58,16 @@ from ._common import AppContext, note, stdout_console
               help="Approve the destructive steps in the plan (and its hash): 'apply' runs them.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="With --apply: progress as text or JSON lines.")
+@click.option("--cdc-stream", metavar="ARN",
+              help="With --apply and --writes cdc: the Kinesis stream of the cluster's CDC.")
+@click.option("--cdc-endpoint", metavar="URL", envvar="DSQL_MIGRATE_CDC_ENDPOINT",
+              help="With --apply: Kinesis endpoint of --cdc-stream (default: AWS's).")
 @click.pass_obj
 def plan(app: AppContext, *, url: str | None, target_spec: str, profile: str | None, fmt: str,
          output: Path | None, check: bool, renames: tuple[str, ...], writes: str,
          not_null: str, batch_rows: int | None, exact_counts: bool, scratch_url: str | None,
-         local_dir: Path, apply_now: bool, allow_destructive: bool, log_format: str) -> None:
+         local_dir: Path, apply_now: bool, allow_destructive: bool, log_format: str,
+         cdc_stream: str | None, cdc_endpoint: str | None) -> None:
     """Show the DSQL-safe plan that turns the live schema into the target schema."""
     if check and apply_now:
         raise click.UsageError("--check and --apply exclude each other")
@@ -109,10 +114,12 @@ def plan(app: AppContext, *, url: str | None, target_spec: str, profile: str | N
         if not planned.steps:
             note("nothing to apply: the live schema matches the target")
             return
-        from .apply import connections, execute_plan
+        from .apply import cdc_overrides, connections, execute_plan
 
-        execute_plan(app, planned, connections(app, url, local_dir), log_format=log_format,
-                     allow_destructive=allow_destructive, label=f"plan --target {target_spec}")
+        target_connections = connections(app, url, local_dir)
+        execute_plan(app, planned, target_connections, log_format=log_format,
+                     allow_destructive=allow_destructive, label=f"plan --target {target_spec}",
+                     **cdc_overrides(target_connections, planned, cdc_stream, cdc_endpoint))
 
 
 def _load_desired(target_spec: str, scratch_url: str | None, local_dir: Path,
