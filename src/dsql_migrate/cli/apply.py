@@ -39,8 +39,8 @@ cdc_stream_option = click.option(
     help="--writes=cdc plans: the Kinesis data stream the cluster's CDC stream delivers to.")
 cdc_endpoint_option = click.option(
     "--cdc-endpoint", metavar="URL", envvar="DSQL_MIGRATE_CDC_ENDPOINT",
-    help="Kinesis endpoint of --cdc-stream (default: AWS's regional endpoint; the local "
-    "emulator's: see 'dsql-migrate local status').")
+    help="Kinesis endpoint of --cdc-stream (default: AWS's regional endpoint; required "
+    "for any other target, e.g. the local emulator's Kinesis).")
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ def cdc_overrides(target: Connections, plan: Plan, stream: str | None,
         raise ConfigError(
             "--cdc-stream: the target is not an Aurora DSQL cluster (it is the local emulator "
             "or a PostgreSQL URL), so the stream is not on AWS's Kinesis endpoint",
-            hint="pass --cdc-endpoint URL (or set $DSQL_MIGRATE_CDC_ENDPOINT): the emulator "
-            "started with CDC prints it, 'dsql-migrate local status' shows it")
+            hint="pass --cdc-endpoint URL (or set $DSQL_MIGRATE_CDC_ENDPOINT): the Kinesis "
+            "endpoint that serves the stream, e.g. the local emulator's when it runs with CDC")
     return {"cdc_stream": stream, "cdc_endpoint": endpoint or None,
             "cdc_cluster": target.cluster if target.kind == "dsql" else None}
 
