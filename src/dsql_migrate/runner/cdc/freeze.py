@@ -87,6 +87,7 @@ def record_start(ctx: StepContext, source: str) -> datetime:
     """The moment the stream is read from, recorded once per (plan, table), before the copy's
     first batch: ``now()`` less the margin for clock skew between the database and Kinesis."""
     margin = ctx.options.cdc_start_margin_seconds
+    ctx.store.ensure_on_demand(ctx.session, "cdc")
 
     def run(conn: Conn) -> datetime:
         ctx.lock.fence(conn)
@@ -154,7 +155,7 @@ def freeze(ctx: StepContext, source: str, backup: str | None, *, step: int) -> d
         saved = json.dumps({"privileges": [asdict(p) for p in held], "backup": backup})
         row = conn.execute(sql.SQL(
             "UPDATE {} SET frozen = true, grants = %s, frozen_at = now(), unfrozen_at = NULL, "
-            "freeze_seconds = NULL, run_id = %s, updated_at = now() WHERE plan_hash = %s AND "
+            "freeze_ms = NULL, run_id = %s, updated_at = now() WHERE plan_hash = %s AND "
             "source_table = %s RETURNING frozen_at").format(_table(ctx)),
             (saved, ctx.run_id, ctx.plan_hash, source)).fetchone()
         if row is None:
@@ -202,9 +203,9 @@ def restore(ctx: StepContext, source: str, *, step: int | None = None) -> float 
     def mark(conn: Conn) -> None:
         ctx.lock.fence(conn)
         conn.execute(sql.SQL(
-            "UPDATE {} SET frozen = false, unfrozen_at = now(), freeze_seconds = %s, "
+            "UPDATE {} SET frozen = false, unfrozen_at = now(), freeze_ms = %s, "
             "updated_at = now() WHERE plan_hash = %s AND source_table = %s").format(
-            _table(ctx)), (frozen_for, ctx.plan_hash, source))
+            _table(ctx)), (round(frozen_for * 1000), ctx.plan_hash, source))
     ctx.session.transaction(f"record the end of the write freeze of {source}", mark)
     return frozen_for
 
