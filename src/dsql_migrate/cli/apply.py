@@ -34,12 +34,46 @@ local_dir_option = click.option(
     help="State directory of the local target, when that is the target.")
 
 
+cdc_stream_option = click.option(
+    "--cdc-stream", metavar="ARN",
+    help="--writes=cdc plans: the Kinesis data stream the cluster's CDC stream delivers to.")
+cdc_endpoint_option = click.option(
+    "--cdc-endpoint", metavar="URL", envvar="DSQL_MIGRATE_CDC_ENDPOINT",
+    help="Kinesis endpoint of --cdc-stream (default: AWS's regional endpoint; required "
+    "for any other target, e.g. the local emulator's Kinesis).")
+
+
 @dataclass(frozen=True)
 class Connections:
     """How the runner opens connections: a factory, and when to recycle them."""
 
     factory: Callable[[], psycopg.Connection[Any]]
     max_connection_seconds: float | None = None
+    #: the target's kind ("local", "postgresql", "dsql") and, for dsql, the cluster id
+    kind: str = "postgresql"
+    cluster: str | None = None
+
+
+def cdc_overrides(target: Connections, plan: Plan, stream: str | None,
+                  endpoint: str | None) -> dict[str, Any]:
+    """The runner options of a ``--writes=cdc`` plan's stream. The endpoint defaults to AWS's
+    regional one only for a dsql:// target: any other target (the local emulator) names its
+    own, and none given is refused, never a silent fall-back to AWS."""
+    from ..runner.cdc.cutover import uses_cdc
+    from ..runner.cdc.stream import parse_arn
+
+    if stream is None and endpoint is None:
+        return {}
+    if stream is not None:
+        parse_arn(stream)
+    if stream is not None and uses_cdc(plan) and not endpoint and target.kind != "dsql":
+        raise ConfigError(
+            "--cdc-stream: the target is not an Aurora DSQL cluster (it is the local emulator "
+            "or a PostgreSQL URL), so the stream is not on AWS's Kinesis endpoint",
+            hint="pass --cdc-endpoint URL (or set $DSQL_MIGRATE_CDC_ENDPOINT): the Kinesis "
+            "endpoint that serves the stream, e.g. the local emulator's when it runs with CDC")
+    return {"cdc_stream": stream, "cdc_endpoint": endpoint or None,
+            "cdc_cluster": target.cluster if target.kind == "dsql" else None}
 
 
 def connections(app: AppContext, url: str | None, local_dir: Path) -> Connections:
@@ -49,8 +83,9 @@ def connections(app: AppContext, url: str | None, local_dir: Path) -> Connection
 
     target = resolve_target(url, app.config, local_dir=local_dir)
     connector = Connector(target, on_start=note)
+    cluster = target.dsql.host.split(".", 1)[0] if target.dsql is not None else None
     return Connections(lambda: connector.connect(autocommit=True),
-                       connector.max_connection_seconds)
+                       connector.max_connection_seconds, kind=target.kind, cluster=cluster)
 
 
 def connection_factory(app: AppContext, url: str | None,
@@ -134,13 +169,15 @@ def execute_plan(app: AppContext, plan: Plan, target: Connections, *, log_format
               help="Leave a different, partially applied plan as it is and apply this one.")
 @click.option("--reapply", is_flag=True,
               help="Run an applied plan again whose tables were reverted to its premise.")
+@cdc_stream_option
+@cdc_endpoint_option
 @schema_option
 @local_dir_option
 @click.pass_obj
 def apply(app: AppContext, plan_file: Path | None, url: str | None, expect_hash: str | None,
           allow_destructive: bool, wait_lock: float, log_format: str, batch_size: int | None,
-          parallel: int | None, abandon_previous: bool, reapply: bool,
-          state_schema: str | None, local_dir: Path) -> None:
+          parallel: int | None, abandon_previous: bool, reapply: bool, cdc_stream: str | None,
+          cdc_endpoint: str | None, state_schema: str | None, local_dir: Path) -> None:
     """Apply a saved plan (or, with no file, finish the one a run left unfinished)."""
     from ..plan import PlanHashMismatch
     from ..runner.api import unfinished_plan
@@ -164,7 +201,8 @@ def apply(app: AppContext, plan_file: Path | None, url: str | None, expect_hash:
     execute_plan(app, plan, target, log_format=log_format,
                  allow_destructive=allow_destructive, wait_lock_seconds=wait_lock,
                  batch_size=batch_size, parallel=parallel, abandon_previous=abandon_previous,
-                 reapply=reapply or None, state_schema=state_schema, label=label)
+                 reapply=reapply or None, state_schema=state_schema, label=label,
+                 **cdc_overrides(target, plan, cdc_stream, cdc_endpoint))
 
 
 ini_option = click.option(

@@ -13,7 +13,7 @@ from ..diff import Desired, Renames, diff_live, load_target
 from ..errors import ConfigError, ExitCode
 from ..local import DEFAULT_DIR, LocalInstance
 from ..plan import FORMATS, render, render_text
-from ..planner import NOT_NULL_CHECK, NOT_NULL_RECREATE, WRITES_PAUSE, WRITES_RESYNC, Options
+from ..planner import NOT_NULL_CHECK, NOT_NULL_RECREATE, WRITES_CHOICES, WRITES_PAUSE, Options
 from ..planner import plan as make_plan
 from ._common import AppContext, note, stdout_console
 
@@ -34,10 +34,11 @@ from ._common import AppContext, note, stdout_console
 @click.option("--rename", "renames", multiple=True, metavar="OLD=NEW",
               help="Declare a rename: old=new (a table) or table.old=new (a column). "
               "Repeatable.")
-@click.option("--writes", type=click.Choice([WRITES_PAUSE, WRITES_RESYNC]), default=WRITES_PAUSE,
+@click.option("--writes", type=click.Choice(WRITES_CHOICES), default=WRITES_PAUSE,
               show_default=True,
               help="During table copies: writes paused (verify blocks the swap if the source "
-              "changed) or resync (re-copy differing key ranges).")
+              "changed), resync (re-copy differing key ranges) or cdc (re-sync changed keys "
+              "from a CDC stream; a short write freeze for the swap; apply needs --cdc-stream).")
 @click.option("--not-null", "not_null", type=click.Choice([NOT_NULL_RECREATE, NOT_NULL_CHECK]),
               default=NOT_NULL_RECREATE, show_default=True,
               help="SET NOT NULL by table recreation, or (current profile) by a validated "
@@ -58,11 +59,16 @@ from ._common import AppContext, note, stdout_console
               help="Approve the destructive steps in the plan (and its hash): 'apply' runs them.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="With --apply: progress as text or JSON lines.")
+@click.option("--cdc-stream", metavar="ARN",
+              help="With --apply and --writes cdc: the Kinesis stream of the cluster's CDC.")
+@click.option("--cdc-endpoint", metavar="URL", envvar="DSQL_MIGRATE_CDC_ENDPOINT",
+              help="With --apply: Kinesis endpoint of --cdc-stream (default: AWS's).")
 @click.pass_obj
 def plan(app: AppContext, *, url: str | None, target_spec: str, profile: str | None, fmt: str,
          output: Path | None, check: bool, renames: tuple[str, ...], writes: str,
          not_null: str, batch_rows: int | None, exact_counts: bool, scratch_url: str | None,
-         local_dir: Path, apply_now: bool, allow_destructive: bool, log_format: str) -> None:
+         local_dir: Path, apply_now: bool, allow_destructive: bool, log_format: str,
+         cdc_stream: str | None, cdc_endpoint: str | None) -> None:
     """Show the DSQL-safe plan that turns the live schema into the target schema."""
     if check and apply_now:
         raise click.UsageError("--check and --apply exclude each other")
@@ -109,10 +115,12 @@ def plan(app: AppContext, *, url: str | None, target_spec: str, profile: str | N
         if not planned.steps:
             note("nothing to apply: the live schema matches the target")
             return
-        from .apply import connections, execute_plan
+        from .apply import cdc_overrides, connections, execute_plan
 
-        execute_plan(app, planned, connections(app, url, local_dir), log_format=log_format,
-                     allow_destructive=allow_destructive, label=f"plan --target {target_spec}")
+        target_connections = connections(app, url, local_dir)
+        execute_plan(app, planned, target_connections, log_format=log_format,
+                     allow_destructive=allow_destructive, label=f"plan --target {target_spec}",
+                     **cdc_overrides(target_connections, planned, cdc_stream, cdc_endpoint))
 
 
 def _load_desired(target_spec: str, scratch_url: str | None, local_dir: Path,

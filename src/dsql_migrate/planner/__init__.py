@@ -29,6 +29,10 @@ from ..profiles import STATE_ROWS_PER_BATCH, Capability, Profile
 
 WRITES_PAUSE = "pause"
 WRITES_RESYNC = "resync"
+#: copy, then re-sync the keys a CDC stream says changed; a short write freeze for the cut-over
+WRITES_CDC = "cdc"
+#: every --writes choice, in the order --help lists them
+WRITES_CHOICES = (WRITES_PAUSE, WRITES_RESYNC, WRITES_CDC)
 NOT_NULL_RECREATE = "recreate"
 NOT_NULL_CHECK = "check"
 DEFAULT_BATCH_ROWS = 1000
@@ -44,7 +48,7 @@ class PlanningError(DsqlMigrateError):
 class Options:
     """How to plan: write handling during copies, NOT NULL strategy, batch size."""
 
-    writes: str = WRITES_PAUSE  # "pause" | "resync"
+    writes: str = WRITES_PAUSE  # "pause" | "resync" | "cdc"
     not_null: str = NOT_NULL_RECREATE  # "recreate" | "check" (current profile only)
     batch_rows: int | None = None  # default: min(1000, the profile's row limit)
 

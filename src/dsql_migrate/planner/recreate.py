@@ -46,7 +46,7 @@ from ..catalog import Constraint, Grant, Snapshot, View
 from ..catalog import Table as LiveTable
 from ..plan import Estimate, StepKind
 from ..profiles import Capability, Profile
-from . import WRITES_RESYNC, Context, PlanningError
+from . import WRITES_CDC, WRITES_RESYNC, Context, PlanningError
 from ._keyset import Keyset, keyset_for, pct
 from ._sql import (
     MAX_IDENTIFIER,
@@ -195,15 +195,20 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
     override = " OVERRIDING SYSTEM VALUE" if needs_override else ""
     size = ctx.batch_size(live, copy=True)
     batch = keys.batch(table, src, size)
+    cdc = ctx.options.writes == WRITES_CDC
     ctx.add(StepKind.COPY, f"copy {table} into {new_name} in keyset batches",
             [f"INSERT INTO {new} ({cols(targets)}){override} SELECT {', '.join(exprs)} "
              f"FROM {src} WHERE {keys.range()}"],
             table=table, batch=batch, estimate=ctx.batch_estimate(rows, size),
+            details={"writes": WRITES_CDC} if cdc else None,
             # no ON CONFLICT DO NOTHING: the runner commits each batch with its cursor, so no
             # batch runs twice, and a row that is somehow there already should stop the copy
             # loudly rather than be skipped (it also cost ~75% more per batch)
             notes=["resumable: each batch commits in the same transaction as its cursor, so "
-                   "no batch is applied twice"])
+                   "no batch is applied twice"]
+            + ([f"--writes=cdc: before the first batch, the runner records the moment it "
+                f"starts reading the CDC stream from, so every change to {table} committed "
+                "during the copy is seen"] if cdc else []))
 
     verify = _verify_step(ctx, live=live, table=table, src=src, new=new, keys=keys, renames=renames,
                           desired=desired, targets=targets, exprs=exprs, compared=compared,
@@ -226,15 +231,18 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
                 [f"DROP VIEW {qual(view.name, view.schema)}"], table=table,
                 notes=["a view is bound to the table itself, not to its name: kept, it would "
                        f"read the backup {old_name}; created again right after the swap"])
-    ctx.add(StepKind.SWAP, f"swap: keep {table} as backup {old_name}",
-            [f"ALTER TABLE {src} RENAME TO {q(old_name)}"], table=table,
-            details={"verified_by": verify, "writes": ctx.options.writes},
-            notes=["re-runs the verification first and refuses to swap if the source "
-                   "changed",
-                   "with --writes=resync, writes between that last pass and this rename are "
-                   "not copied: pause writes for the swap itself"])
-    ctx.add(StepKind.DDL, f"swap: put {new_name} in place as {table}",
-            [f"ALTER TABLE {new} RENAME TO {q(table)}"], table=table)
+    if cdc:
+        _cdc_cut_over(ctx, table, schema, src, new, old_name, verify)
+    else:
+        ctx.add(StepKind.SWAP, f"swap: keep {table} as backup {old_name}",
+                [f"ALTER TABLE {src} RENAME TO {q(old_name)}"], table=table,
+                details={"verified_by": verify, "writes": ctx.options.writes},
+                notes=["re-runs the verification first and refuses to swap if the source "
+                       "changed",
+                       "with --writes=resync, writes between that last pass and this rename "
+                       "are not copied: pause writes for the swap itself"])
+        ctx.add(StepKind.DDL, f"swap: put {new_name} in place as {table}",
+                [f"ALTER TABLE {new} RENAME TO {q(table)}"], table=table)
     _restore_names(ctx, desired, live, names, temporary, table, schema, old_name)
     for view in views:
         _create_view_again(ctx, view, table)
@@ -263,6 +271,35 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
             table=table, destructive=True, reversible=False, estimate=Estimate(rows=rows),
             notes=["the backup of the old table; drop it once the application works on the "
                    "new one"])
+
+
+def _cdc_cut_over(ctx: Context, table: str, schema: str | None, src: str, new: str,
+                  old_name: str, verify: int) -> None:
+    """The cut-over of ``--writes=cdc``: the swap inside a short write freeze (the runner's
+    :mod:`~dsql_migrate.runner.cdc` does the freeze, the drain and the verification under it,
+    and gives the privileges back right after the second rename)."""
+    new_name = suffixed(table, NEW_SUFFIX)
+    ctx.add(StepKind.SWAP, f"cut-over: freeze writes on {table}, drain the stream, verify, "
+            f"swap: keep {table} as backup {old_name}",
+            [f"ALTER TABLE {src} RENAME TO {q(old_name)}"], table=table,
+            details={"verified_by": verify, "writes": WRITES_CDC, "source": src,
+                     "backup": qual(old_name, schema)},
+            notes=[f"re-syncs the keys of {table} that the CDC stream reports changed until "
+                   "the backlog is small",
+                   f"freezes writes: REVOKE INSERT, UPDATE, DELETE on {table} from every role "
+                   "that holds them (read from the catalog and recorded in the state tables "
+                   "first, so a resumed run always restores them)",
+                   "drains the stream, then verifies every key range (counts and checksums) "
+                   "and re-copies the ranges that differ, so correctness never rests on the "
+                   "stream alone; refuses (and unfreezes) if a range still differs",
+                   "while frozen the application's writes fail with permission denied "
+                   "(SQLSTATE 42501), between the renames with undefined table (42P01)"])
+    ctx.add(StepKind.DDL, f"swap: put {new_name} in place as {table}, then unfreeze",
+            [f"ALTER TABLE {new} RENAME TO {q(table)}"], table=table,
+            details={"writes": WRITES_CDC, "unfreeze": src},
+            notes=[f"the new {table} has the grants already, so writes go on at once; then "
+                   f"the recorded grants are restored on the backup {old_name} and the freeze "
+                   "ends; the freeze time is printed"])
 
 
 def _move_owned_sequences(ctx: Context, live: LiveTable, back: Mapping[str, str],
@@ -681,7 +718,7 @@ def _verify_step(ctx: Context, *, live: LiveTable, table: str, src: str, new: st
     back = {old: new_name for new_name, old in renames.items()}
     target_key = [back.get(k, k) for k in keys.key]
     ranged = all(k in desired.columns and k not in (replaced or set()) for k in target_key)
-    resync = ctx.options.writes == WRITES_RESYNC
+    resync = ctx.options.writes in (WRITES_RESYNC, WRITES_CDC)
     # resync repairs a range with a delete and an insert in one transaction: half the size
     size = ctx.batch_size(live, statements=2 if resync else 1)
     source_row = ", ".join(e for _, e in compared)
@@ -712,8 +749,14 @@ def _verify_step(ctx: Context, *, live: LiveTable, table: str, src: str, new: st
         ]
         details["tail"] = (f"DELETE FROM {new} WHERE ({cols(target_key)}) > "
                            f"({keys.params('after')})")
-        notes.append("--writes=resync: differing ranges are copied again (delete + insert in "
-                     "one transaction) until two passes agree")
+        notes.append(f"--writes={ctx.options.writes}: differing ranges are copied again "
+                     "(delete + insert in one transaction) until two passes agree")
+        if ctx.options.writes == WRITES_CDC:
+            _cdc_details(details, keys, target_key, targets, exprs, desired, src, new, live)
+            notes.insert(0, "--writes=cdc: first re-syncs the keys the CDC stream reports "
+                         f"changed since the copy began (read from every shard), in batches "
+                         f"of at most {size} keys; a difference left is not a failure here: "
+                         "the cut-over verifies again with writes frozen")
     else:
         notes.append("writes to the table must be paused during the copy: any difference "
                      "fails this step and the swap does not happen (nothing is lost)")
@@ -721,6 +764,29 @@ def _verify_step(ctx: Context, *, live: LiveTable, table: str, src: str, new: st
             statements, table=table, batch=keys.batch(table, src, size), details=details,
             estimate=ctx.batch_estimate(rows, size), notes=notes)
     return ctx.steps[-1].id
+
+
+def _cdc_details(details: dict[str, object], keys: Keyset, target_key: list[str],
+                 targets: list[str], exprs: list[str], desired: sa.Table, src: str, new: str,
+                 live: LiveTable) -> None:
+    """What the runner needs to re-sync a set of keys from the source (``%(keys_<n>)s``: one
+    text array per key column, same length): delete them from the new table and copy the
+    rows the source still has, in one transaction (an upsert or a delete, whatever the key's
+    last change was). The stream names the source's schema, table and key columns."""
+    wanted = (f"({cols(list(keys.key))}) IN (SELECT * FROM unnest("
+              + ", ".join(f"%(keys_{i})s::text[]::{t}[]" for i, t in
+                          enumerate(keys.types, start=1)) + "))")
+    wanted_new = (f"({cols(target_key)}) IN (SELECT * FROM unnest("
+                  + ", ".join(f"%(keys_{i})s::text[]::{t}[]" for i, t in
+                              enumerate(keys.types, start=1)) + "))")
+    identity = any(c.identity is not None for c in desired.columns if c.name in targets)
+    details["resync_keys"] = [
+        f"DELETE FROM {new} WHERE {wanted_new}",
+        f"INSERT INTO {new} ({cols(targets)}){' OVERRIDING SYSTEM VALUE' if identity else ''}"
+        f" SELECT {', '.join(exprs)} FROM {src} WHERE {wanted}",
+    ]
+    details["stream"] = {"schema": live.schema or "public", "table": live.name,
+                         "key": list(keys.key)}
 
 
 def moved_keys(ctx: Context, live: LiveTable, table: str,

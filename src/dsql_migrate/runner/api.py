@@ -77,6 +77,7 @@ def read_status(factory: Callable[[], Conn], *, schema: str = DEFAULT_SCHEMA) ->
         if "locks" in existing:
             holder = LeaseLock(store, session).holder(conn)
             out["lock"] = None if holder is None else holder.as_dict()
+        out["frozen"] = frozen_tables(conn, store) if "cdc" in existing else []
         if {"plans", "steps"} <= existing:
             unfinished = store.unfinished_plans(conn)
             plan = unfinished[-1] if unfinished else store.latest_plan(conn)
@@ -91,6 +92,19 @@ def read_status(factory: Callable[[], Conn], *, schema: str = DEFAULT_SCHEMA) ->
         return out
     finally:
         session.close()
+
+
+def frozen_tables(conn: Conn, store: StateStore) -> list[dict[str, Any]]:
+    """The tables whose writes a --writes=cdc cut-over froze and nothing has unfrozen yet
+    (a run stopped in its cut-over: the next ``apply`` gives the privileges back first)."""
+    from psycopg import sql
+
+    rows = conn.execute(sql.SQL(
+        "SELECT plan_hash, source_table, frozen_at, run_id FROM {} WHERE frozen "
+        "ORDER BY frozen_at").format(store.table("cdc"))).fetchall()
+    return [{"plan": str(r[0]), "table": str(r[1]),
+             "frozen_at": None if r[2] is None else r[2].isoformat(), "run_id": r[3]}
+            for r in rows]
 
 
 def unlock(factory: Callable[[], Conn], *, schema: str = DEFAULT_SCHEMA,

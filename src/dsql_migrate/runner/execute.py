@@ -19,6 +19,8 @@ import psycopg
 from ..errors import DsqlMigrateError, ExitCode
 from ..plan import Plan, Step
 from . import guard
+from .cdc import cutover as cdc
+from .cdc.freeze import recover as recover_freezes
 from .errors import (
     RESUME_HINT,
     AsyncTimeout,
@@ -93,6 +95,7 @@ class Runner:
         self.plan = plan
         self._plan_hash = plan.hash  # computed once: it serialises the whole plan
         self._check_role(plan)  # before anything, the state tables included, is changed
+        cdc.preflight(plan, self.options)  # a --writes=cdc plan: its stream, before anything
         self.store.ensure(self.session)
         holder = self.lock.try_acquire()
         if holder is not None:
@@ -165,6 +168,8 @@ class Runner:
         premise, unless a run already began (then the tables are partly changed)."""
         self._guarded(guard.check_start, resumed=any(
             r.status != PENDING or r.attempts for r in rows.values()))
+        if cdc.uses_cdc(plan):  # a write freeze a stopped run left in place is undone first
+            recover_freezes(self._context())
 
     def _before_step(self, step: Step, row: StepRow) -> None:
         """Right before ``step`` runs (after the destructive-step gate and the resume probe):

@@ -28,6 +28,11 @@ POINTS = (
     "async.wait",
     "dml.before_commit",
     "verify.after_check",
+    "cdc.after_freeze_record",
+    "cdc.after_revoke",
+    "cdc.before_swap",
+    "cdc.swapped",
+    "cdc.after_swap",
 )
 
 

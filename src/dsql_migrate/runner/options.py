@@ -31,12 +31,27 @@ class RunOptions:
     #: run a plan that was applied again, when its tables are back to its premise
     reapply: bool = False
     limits: Limits = field(default_factory=Limits)
+    #: --writes=cdc: the Kinesis data stream (ARN) the cluster's CDC stream delivers to; an
+    #: apply option, not a plan option: the same reviewed plan (same hash) runs against
+    #: staging and production, whose streams differ
+    cdc_stream: str | None = None
+    #: the Kinesis endpoint; None: AWS's regional endpoint (only for a dsql:// target)
+    cdc_endpoint: str | None = None
+    #: the target is AWS (dsql://): the stream must also be ACTIVE for the cluster in DSQL's
+    #: control plane; otherwise a local emulator that needs no real credentials
+    cdc_cluster: str | None = None
+    #: freeze writes once this many changed keys (or fewer) wait for a re-sync
+    cdc_backlog_keys: int = 500
+    #: read the stream from this long before the copy began (clock skew between the
+    #: database and Kinesis's arrival times)
+    cdc_start_margin_seconds: float = 5.0
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any], **overrides: Any) -> RunOptions:
         known = {"batch_size": int, "parallel": int, "lease_seconds": float,
                  "async_timeout_seconds": float, "async_poll_seconds": float,
-                 "byte_budget_share": float}
+                 "byte_budget_share": float, "cdc_backlog_keys": int,
+                 "cdc_start_margin_seconds": float}
         values: dict[str, Any] = {}
         for key, value in section.items():
             if key in ("retry", "state_schema"):

@@ -149,6 +149,10 @@ def status_text(data: dict[str, Any]) -> str:
                      f"{lock['expires_at']}")
     else:
         lines.append("lock: free")
+    for frozen in data.get("frozen") or ():
+        lines.append(f"WRITES FROZEN on {frozen['table']} since {frozen['frozen_at']} (the "
+                     f"cut-over of plan {frozen['plan']}): the application cannot write it; "
+                     "'dsql-migrate apply' resumes and gives the privileges back first")
     plan = data.get("plan")
     if not plan:
         lines.append("no plan has been applied here yet")

@@ -18,6 +18,12 @@
     same batch impossible to commit, and the table is the audit trail the tests read.
 ``locks``
     the lease lock (:mod:`.lock`).
+``cdc`` (created by the first ``--writes=cdc`` recreation)
+    one row per table a ``--writes=cdc`` recreation copies (plan hash, table): the moment the
+    runner reads the CDC stream from (recorded before the copy's first batch, so a resumed run
+    starts early enough), and the write freeze of its cut-over: the privileges revoked,
+    recorded *before* the REVOKE so that they are always given back, even after a kill
+    (:mod:`.cdc.freeze`).
 
 Everything is DSQL-legal: the tables are created on first use, one DDL statement per transaction;
 no SERIAL, no JSONB (TEXT holding JSON), no defaults that need a sequence.
@@ -128,6 +134,25 @@ TABLES: dict[str, str] = {
             acquired_at TIMESTAMPTZ,
             expires_at TIMESTAMPTZ NOT NULL,
             heartbeat_at TIMESTAMPTZ
+        )""",
+}
+
+#: tables made on first use by the feature that needs them, not by :meth:`StateStore.ensure`
+ON_DEMAND: dict[str, str] = {
+    "cdc": """
+        CREATE TABLE IF NOT EXISTS {schema}.cdc (
+            plan_hash TEXT NOT NULL,
+            source_table TEXT NOT NULL,
+            stream_start TIMESTAMPTZ NOT NULL,
+            synced_to TIMESTAMPTZ,
+            frozen BOOLEAN NOT NULL,
+            grants TEXT,
+            frozen_at TIMESTAMPTZ,
+            unfrozen_at TIMESTAMPTZ,
+            freeze_ms BIGINT,
+            run_id TEXT,
+            updated_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (plan_hash, source_table)
         )""",
 }
 
@@ -253,6 +278,14 @@ class StateStore:
                          lambda c, n=name: n in self.existing_tables(c))
             created = True
         return created
+
+    def ensure_on_demand(self, session: Session, name: str) -> None:
+        """Create the on-demand table ``name`` (:data:`ON_DEMAND`) unless it exists."""
+        if name in session.autocommit("state tables", self.existing_tables):
+            return
+        statement = sql.SQL(ON_DEMAND[name].strip()).format(schema=sql.Identifier(self.schema))
+        self._create(session, f"state table {name}", statement,
+                     lambda c: name in self.existing_tables(c))
 
     #: columns of an earlier layout: (table, column, present in the earlier layout or not)
     _LAYOUT = (("batches", "lane", False), ("steps", "cursor", True),

@@ -6,6 +6,9 @@ swap, so its batches can use the most rows a transaction allows next to the stat
 
 Probe: none; whether every row arrived is the next ``verify`` step's question, and the cursors
 in the state tables say which batches committed.
+
+With ``--writes=cdc`` (``details["writes"]``), the moment the CDC stream is read from is recorded
+first (:func:`..cdc.cutover.record_start`, once per plan and table).
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from .lanes import rows_so_far, run_batched
 @implementation_for(StepKind.COPY)
 class Copy(StepKindImpl):
     def execute(self, ctx: StepContext, step: Step, before: StepRow) -> None:
+        if step.details.get("writes") == "cdc":
+            from ..cdc.cutover import record_start
+
+            record_start(ctx, step)
         run_batched(ctx, step, before)
 
     def rows_done(self, ctx: StepContext, step: Step, row: StepRow) -> int | None:

@@ -8,6 +8,9 @@ effect before the kill, which its catalog postcondition (:mod:`..postcondition`)
 one, the statement runs again (the module only leaves out statements that are safe to repeat).
 
 Probe: every statement has a postcondition and every one holds.
+
+The rename that ends a ``--writes=cdc`` cut-over (``details["unfreeze"]``) then gives back the
+privileges its freeze revoked (:func:`..cdc.cutover.unfreeze`).
 """
 
 from __future__ import annotations
@@ -32,12 +35,23 @@ log = logging.getLogger(__name__)
 class Ddl(StepKindImpl):
     def execute(self, ctx: StepContext, step: Step, before: StepRow) -> None:
         run_statements(ctx, step, before, resumed=False)
+        _unfreeze(ctx, step)
 
     def resume(self, ctx: StepContext, step: Step, before: StepRow) -> None:
         run_statements(ctx, step, before, resumed=before.status in (RUNNING, FAILED))
+        _unfreeze(ctx, step)
 
     def probe(self, ctx: StepContext, step: Step) -> str | None:
         return statements_probe(ctx, step)
+
+
+def _unfreeze(ctx: StepContext, step: Step) -> None:
+    """The rename that ends a --writes=cdc cut-over gives back the privileges the freeze
+    took (``details["unfreeze"]``; a kill before this is undone when the next run starts)."""
+    if step.details.get("unfreeze"):
+        from ..cdc.cutover import unfreeze
+
+        unfreeze(ctx, step)
 
 
 def statements_probe(ctx: StepContext, step: Step) -> str | None:

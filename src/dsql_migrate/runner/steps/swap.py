@@ -8,6 +8,10 @@ Resume: as ``ddl``; when the first rename already took effect, the verification 
 again (the source is the backup now, and nothing writes it).
 
 Probe: the renames' postconditions hold.
+
+With ``--writes=cdc`` (``details["writes"]``) the step is the cut-over of
+:mod:`..cdc.cutover`: both renames, inside a recorded write freeze, after a verification of
+every key range with writes frozen.
 """
 
 from __future__ import annotations
@@ -25,12 +29,22 @@ from .verify import check, figures_text
 @implementation_for(StepKind.SWAP)
 class Swap(StepKindImpl):
     def execute(self, ctx: StepContext, step: Step, before: StepRow) -> None:
+        if step.details.get("writes") == "cdc":
+            from ..cdc.cutover import cut_over
+
+            cut_over(ctx, step, before, resumed=False)
+            return
         if before.statements_done == 0:
             reverify(ctx, step)
         run_statements(ctx, step, before, resumed=False)
 
     def resume(self, ctx: StepContext, step: Step, before: StepRow) -> None:
         resumed = before.status in (RUNNING, FAILED)
+        if step.details.get("writes") == "cdc":
+            from ..cdc.cutover import cut_over
+
+            cut_over(ctx, step, before, resumed=resumed)
+            return
         if before.statements_done == 0:
             first = postcondition.for_statement(step.sql[0]) if step.sql else None
             if not (resumed and first is not None and ctx.holds(first)):

@@ -166,7 +166,12 @@ def _repair(ctx: StepContext, step: Step, batch: Batch, mismatched: list[dict[st
 
 
 def _run_verify(ctx: StepContext, step: Step, before: StepRow) -> None:
-    ok, figures, failed_sql = check(ctx, step)
+    if step.details.get("writes") == "cdc" and step.batch is not None:
+        from ..cdc.cutover import prepass
+
+        ok, figures, failed_sql = prepass(ctx, step)
+    else:
+        ok, figures, failed_sql = check(ctx, step)
     ctx.crash.reach("verify.after_check")
     text = json.dumps(figures, default=str)
 
