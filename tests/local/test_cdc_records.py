@@ -176,7 +176,7 @@ def test_the_envelope_is_dsqls() -> None:
         "txId": transaction_id("kmabugltfmjdaj2siqr2qbxgju", 731, 10), "schema": "public",
         "table": "items", "db": "postgres", "cluster": "kmabugltfmjdaj2siqr2qbxgju"}
     assert (record["ts_ms"], record["ts_ns"]) == (1_705_318_200_125, 1_705_318_200_125_483_291)
-    tx_id = record["source"]["txId"]  # type: ignore[index]
+    tx_id = record["source"]["txId"]
     assert len(tx_id) == 26 and tx_id == tx_id.lower() and tx_id.isalnum()
     assert json.loads(dumps(record)) == record
 
