@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import struct
 from collections import Counter
+from typing import Any
 
 import click
 import pytest
@@ -353,3 +354,63 @@ def test_cdc_options() -> None:
         enabled=True, **CdcSettings.CHAOS)  # type: ignore[arg-type]
     with pytest.raises(click.UsageError, match="go with --cdc"):
         _cdc_settings(False, True, None, None)
+
+
+# -- the speed-ups of moto's Kinesis (in the CDC process) ----------------------------------
+
+
+def _read_everything(kinesis: Any, shard_id: str, kind: str = "TRIM_HORIZON",
+                     **extra: Any) -> list[tuple[str, bytes, str]]:
+    iterator = kinesis.get_shard_iterator(StreamName="s", ShardId=shard_id,
+                                          ShardIteratorType=kind, **extra)["ShardIterator"]
+    out = []
+    for _ in range(20):
+        answer = kinesis.get_records(ShardIterator=iterator, Limit=7)
+        out.extend((r["SequenceNumber"], r["Data"], r["PartitionKey"])
+                   for r in answer["Records"])
+        assert isinstance(answer["MillisBehindLatest"], int)
+        iterator = answer["NextShardIterator"]
+    return out
+
+
+def _moto_run() -> dict[str, Any]:
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        factory: Any = boto3.client
+        kinesis = factory("kinesis", region_name="us-east-1")
+        kinesis.create_stream(StreamName="s", ShardCount=2)
+        kinesis.put_records(StreamName="s", Records=[
+            {"Data": f"record {i}".encode(), "PartitionKey": f"key-{i}"} for i in range(40)])
+        shards = [s["ShardId"] for s in kinesis.list_shards(StreamName="s")["Shards"]]
+        first = _read_everything(kinesis, shards[0])
+        answer = kinesis.get_records(ShardIterator=kinesis.get_shard_iterator(
+            StreamName="s", ShardId=shards[1], ShardIteratorType="TRIM_HORIZON")["ShardIterator"])
+        arrival = answer["Records"][0]["ApproximateArrivalTimestamp"]
+        return {
+            "shard0": first,
+            "shard1": _read_everything(kinesis, shards[1]),
+            "after": _read_everything(kinesis, shards[0], "AFTER_SEQUENCE_NUMBER",
+                                      StartingSequenceNumber=first[3][0]),
+            "latest": _read_everything(kinesis, shards[0], "LATEST"),
+            "arrival_type": type(arrival),
+        }
+
+
+def test_the_moto_speed_ups_answer_as_moto_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.kinesis.models import Shard
+    from moto.kinesis.responses import KinesisResponse
+
+    from dsql_migrate.local.cdc.server import speed_up_moto
+
+    plain = _moto_run()
+    moto_own = (Shard.get_records, KinesisResponse.get_records)
+    for owner, name in ((Shard, "get_max_sequence_number"), (Shard, "get_records"),
+                        (KinesisResponse, "get_records")):
+        monkeypatch.setattr(owner, name, getattr(owner, name))  # undone after the test
+    speed_up_moto()
+    assert (Shard.get_records, KinesisResponse.get_records) != moto_own  # replaced
+    fast = _moto_run()
+    assert fast == plain
+    assert len(fast["shard0"]) + len(fast["shard1"]) == 40

@@ -39,7 +39,7 @@ from .settings import (
 )
 
 if TYPE_CHECKING:
-    from .cdc.producer import CdcService
+    from .cdc.server import CdcProcess
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +100,14 @@ async def run(state_dir: Path, stop: asyncio.Event,
         proxy.close()
         await jobs.close()
         if cdc is not None:
-            cdc.close()
+            cdc.stop()
         found = read_pid_file(state_dir)
         if found is not None and found[0] == os.getpid():
             (state_dir / PID_FILE).unlink(missing_ok=True)
 
 
 def _start_cdc(state_dir: Path, settings: EmulatorSettings,
-               superuser_url: str) -> CdcService | None:
+               superuser_url: str) -> CdcProcess | None:
     """The CDC stream when it is asked for; otherwise remove what a killed one left behind (a
     publication of all tables would make UPDATE of a table without a primary key fail)."""
     from .cdc import database
@@ -117,15 +117,11 @@ def _start_cdc(state_dir: Path, settings: EmulatorSettings,
         with psycopg.connect(superuser_url, autocommit=True, connect_timeout=10) as conn:
             database.teardown(conn)
         return None
-    from .cdc.producer import CdcService  # boto3 and moto: only where CDC runs
+    from .cdc.server import CdcProcess
 
-    service = CdcService(state_dir, settings.cdc, superuser_url)
-    try:
-        service.start()
-    except BaseException:
-        service.close()
-        raise
-    return service
+    process = CdcProcess(state_dir)
+    process.start()
+    return process
 
 
 def serve(state_dir: Path, on_ready: Callable[[str], None] | None = None) -> None:
