@@ -361,7 +361,8 @@ def test_cdc_options() -> None:
 
 def _read_everything(kinesis: Any, shard_id: str, kind: str = "TRIM_HORIZON",
                      **extra: Any) -> list[tuple[str, bytes, str]]:
-    iterator = kinesis.get_shard_iterator(StreamName="s", ShardId=shard_id,
+    stream = {"StreamName": "s"} if "StreamARN" not in extra else {}
+    iterator = kinesis.get_shard_iterator(**stream, ShardId=shard_id,
                                           ShardIteratorType=kind, **extra)["ShardIterator"]
     out = []
     for _ in range(20):
@@ -373,7 +374,7 @@ def _read_everything(kinesis: Any, shard_id: str, kind: str = "TRIM_HORIZON",
     return out
 
 
-def _moto_run() -> dict[str, Any]:
+def _moto_run(patched: bool) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
@@ -394,23 +395,29 @@ def _moto_run() -> dict[str, Any]:
             "after": _read_everything(kinesis, shards[0], "AFTER_SEQUENCE_NUMBER",
                                       StartingSequenceNumber=first[3][0]),
             "latest": _read_everything(kinesis, shards[0], "LATEST"),
+            "by_arn": _read_everything(kinesis, shards[1], StreamARN=kinesis.describe_stream(
+                StreamName="s")["StreamDescription"]["StreamARN"]) if patched else None,
             "arrival_type": type(arrival),
         }
 
 
-def test_the_moto_speed_ups_answer_as_moto_does(monkeypatch: pytest.MonkeyPatch) -> None:
-    from moto.kinesis.models import Shard
+def test_the_prepared_moto_answers_as_moto_does_and_reads_by_stream_arn(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.kinesis.models import KinesisBackend, Shard
     from moto.kinesis.responses import KinesisResponse
 
-    from dsql_migrate.local.cdc.server import speed_up_moto
+    from dsql_migrate.local.cdc.server import prepare_moto
 
-    plain = _moto_run()
+    plain = _moto_run(patched=False)
     moto_own = (Shard.get_records, KinesisResponse.get_records)
     for owner, name in ((Shard, "get_max_sequence_number"), (Shard, "get_records"),
-                        (KinesisResponse, "get_records")):
+                        (KinesisResponse, "get_records"),
+                        (KinesisBackend, "get_shard_iterator")):
         monkeypatch.setattr(owner, name, getattr(owner, name))  # undone after the test
-    speed_up_moto()
+    prepare_moto()
     assert (Shard.get_records, KinesisResponse.get_records) != moto_own  # replaced
-    fast = _moto_run()
+    fast = _moto_run(patched=True)
+    # moto's own fails to read by a stream ARN's iterator; the fixed one reads the same records
+    assert fast.pop("by_arn") == fast["shard1"]
+    plain.pop("by_arn")
     assert fast == plain
     assert len(fast["shard0"]) + len(fast["shard1"]) == 40

@@ -92,8 +92,13 @@ def client(service: str, endpoint: str) -> Any:
     )
 
 
-def speed_up_moto() -> None:
-    """Make moto's Kinesis shard O(1) per record instead of O(records in the shard).
+def prepare_moto() -> None:
+    """Fix one bug of moto's Kinesis and make its shard O(1) per record instead of O(records in
+    the shard).
+
+    The bug: a shard iterator asked for by ``StreamARN`` (no ``StreamName``) carries no stream
+    name, and ``GetRecords`` with it fails ("Stream None ... not found"); on AWS it works, and a
+    consumer given a stream ARN asks that way. The iterator now carries the stream's name.
 
     moto keeps a shard's records in an ordered dict keyed by consecutive sequence numbers, but
     finds the last one by listing every key (at each put) and reads from a sequence number by
@@ -101,7 +106,7 @@ def speed_up_moto() -> None:
     for the hundreds of thousands of records a table copy streams. The replacements return the
     same results (tests/local/test_cdc_records.py compares them with moto's own).
     """
-    from moto.kinesis.models import Record, Shard
+    from moto.kinesis.models import KinesisBackend, Record, Shard
     from moto.kinesis.responses import KinesisResponse
 
     def get_max_sequence_number(self: Shard) -> int:
@@ -124,6 +129,18 @@ def speed_up_moto() -> None:
             if results else 0.0
         return results, last, int(behind * 1000)
 
+    moto_get_shard_iterator = KinesisBackend.get_shard_iterator
+
+    def get_shard_iterator(self: KinesisBackend, stream_arn: str | None,
+                           stream_name: str | None, *args: Any) -> str:
+        if stream_name is None and stream_arn:
+            stream_name = self.describe_stream(stream_arn=stream_arn,
+                                               stream_name=None).stream_name
+        return moto_get_shard_iterator(self, stream_arn, stream_name, *args)
+
+    if not getattr(KinesisBackend.get_shard_iterator, "_dsql_migrate", False):
+        get_shard_iterator._dsql_migrate = True  # type: ignore[attr-defined]
+        KinesisBackend.get_shard_iterator = get_shard_iterator  # type: ignore[method-assign, assignment]
     Shard.get_max_sequence_number = get_max_sequence_number  # type: ignore[method-assign]
     Shard.get_records = get_records  # type: ignore[method-assign]
     KinesisResponse.get_records = _get_records_response  # type: ignore[assignment]
@@ -172,7 +189,7 @@ def main(argv: list[str]) -> None:  # pragma: no cover - the child process (test
     conninfo, settings = _superuser_url(state_dir)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    speed_up_moto()
+    prepare_moto()
     server = ThreadedMotoServer(ip_address=HOST, port=pick_free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
