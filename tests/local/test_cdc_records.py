@@ -3,8 +3,10 @@ DSQL's record envelope and the chaos of the sender."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import struct
+import time
 from collections import Counter
 from typing import Any
 
@@ -384,24 +386,35 @@ def _moto_run(patched: bool) -> dict[str, Any]:
         kinesis.create_stream(StreamName="s", ShardCount=2)
         kinesis.put_records(StreamName="s", Records=[
             {"Data": f"record {i}".encode(), "PartitionKey": f"key-{i}"} for i in range(40)])
+        time.sleep(0.05)
+        middle = datetime.datetime.now(datetime.timezone.utc)
+        time.sleep(0.05)
         shards = [s["ShardId"] for s in kinesis.list_shards(StreamName="s")["Shards"]]
+        kinesis.put_records(StreamName="s", Records=[
+            {"Data": f"later {i}".encode(), "PartitionKey": f"key-{i}"} for i in range(40)])
         first = _read_everything(kinesis, shards[0])
         answer = kinesis.get_records(ShardIterator=kinesis.get_shard_iterator(
             StreamName="s", ShardId=shards[1], ShardIteratorType="TRIM_HORIZON")["ShardIterator"])
         arrival = answer["Records"][0]["ApproximateArrivalTimestamp"]
+        assert arrival < middle
         return {
             "shard0": first,
             "shard1": _read_everything(kinesis, shards[1]),
             "after": _read_everything(kinesis, shards[0], "AFTER_SEQUENCE_NUMBER",
                                       StartingSequenceNumber=first[3][0]),
             "latest": _read_everything(kinesis, shards[0], "LATEST"),
+            "at_timestamp": [
+                _read_everything(kinesis, shards[0], "AT_TIMESTAMP", Timestamp=moment)
+                for moment in (arrival - datetime.timedelta(seconds=5), arrival,
+                               middle, arrival + datetime.timedelta(hours=1))],
             "by_arn": _read_everything(kinesis, shards[1], StreamARN=kinesis.describe_stream(
                 StreamName="s")["StreamDescription"]["StreamARN"]) if patched else None,
             "arrival_type": type(arrival),
         }
 
 
-def test_the_prepared_moto_answers_as_moto_does_and_reads_by_stream_arn(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_prepared_moto_answers_as_moto_does_and_reads_by_stream_arn(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.kinesis.models import KinesisBackend, Shard
     from moto.kinesis.responses import KinesisResponse
 
@@ -410,6 +423,7 @@ def test_the_prepared_moto_answers_as_moto_does_and_reads_by_stream_arn(monkeypa
     plain = _moto_run(patched=False)
     moto_own = (Shard.get_records, KinesisResponse.get_records)
     for owner, name in ((Shard, "get_max_sequence_number"), (Shard, "get_records"),
+                        (Shard, "get_min_sequence_number"), (Shard, "get_sequence_number_at"),
                         (KinesisResponse, "get_records"),
                         (KinesisBackend, "get_shard_iterator")):
         monkeypatch.setattr(owner, name, getattr(owner, name))  # undone after the test
@@ -420,4 +434,7 @@ def test_the_prepared_moto_answers_as_moto_does_and_reads_by_stream_arn(monkeypa
     assert fast.pop("by_arn") == fast["shard1"]
     plain.pop("by_arn")
     assert fast == plain
-    assert len(fast["shard0"]) + len(fast["shard1"]) == 40
+    assert len(fast["shard0"]) + len(fast["shard1"]) == 80
+    everything, _at_first, after_middle, nothing = fast["at_timestamp"]
+    assert everything == fast["shard0"] and not nothing
+    assert 0 < len(after_middle) < len(everything)

@@ -114,8 +114,11 @@ def _start_cdc(state_dir: Path, settings: EmulatorSettings,
 
     (state_dir / CDC_FILE).unlink(missing_ok=True)
     if settings.cdc is None or not settings.cdc.enabled:
-        with psycopg.connect(superuser_url, autocommit=True, connect_timeout=10) as conn:
-            database.teardown(conn)
+        try:
+            with psycopg.connect(superuser_url, autocommit=True, connect_timeout=10) as conn:
+                database.teardown(conn)
+        except psycopg.Error as exc:
+            log.warning("could not remove what a CDC stream left in the database: %s", exc)
         return None
     from .cdc.server import CdcProcess
 

@@ -11,6 +11,7 @@ ends with the emulator even when that is killed.
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import datetime
 import json
@@ -93,12 +94,14 @@ def client(service: str, endpoint: str) -> Any:
 
 
 def prepare_moto() -> None:
-    """Fix one bug of moto's Kinesis and make its shard O(1) per record instead of O(records in
-    the shard).
+    """Fix two bugs of moto's Kinesis and make its shard O(1) per record instead of O(records
+    in the shard).
 
     The bug: a shard iterator asked for by ``StreamARN`` (no ``StreamName``) carries no stream
     name, and ``GetRecords`` with it fails ("Stream None ... not found"); on AWS it works, and a
     consumer given a stream ARN asks that way. The iterator now carries the stream's name.
+    And an ``AT_TIMESTAMP`` iterator walked the shard's live dict, which the producer fills from
+    another thread ("mutated during iteration").
 
     moto keeps a shard's records in an ordered dict keyed by consecutive sequence numbers, but
     finds the last one by listing every key (at each put) and reads from a sequence number by
@@ -111,6 +114,19 @@ def prepare_moto() -> None:
 
     def get_max_sequence_number(self: Shard) -> int:
         return next(reversed(self.records)) if self.records else 0
+
+    def get_min_sequence_number(self: Shard) -> int:
+        return next(iter(self.records)) if self.records else 0
+
+    def get_sequence_number_at(self: Shard, at_timestamp: datetime.datetime) -> int:
+        # a copy taken at once (the producer adds records from another thread; moto's own
+        # walked the live dict in a generator), then a binary search on the arrival times,
+        # which only grow
+        records = list(self.records.values())
+        if not records or at_timestamp <= records[0].created_at:
+            return 0
+        index = bisect.bisect_left(records, at_timestamp, key=lambda r: r.created_at)
+        return int(records[index - 1].sequence_number)
 
     def get_records(self: Shard, last_sequence_id: str,
                     limit: int | None) -> tuple[list[Record], int, int]:
@@ -142,6 +158,8 @@ def prepare_moto() -> None:
         get_shard_iterator._dsql_migrate = True  # type: ignore[attr-defined]
         KinesisBackend.get_shard_iterator = get_shard_iterator  # type: ignore[method-assign, assignment]
     Shard.get_max_sequence_number = get_max_sequence_number  # type: ignore[method-assign]
+    Shard.get_min_sequence_number = get_min_sequence_number  # type: ignore[method-assign]
+    Shard.get_sequence_number_at = get_sequence_number_at  # type: ignore[method-assign]
     Shard.get_records = get_records  # type: ignore[method-assign]
     KinesisResponse.get_records = _get_records_response  # type: ignore[assignment]
 
