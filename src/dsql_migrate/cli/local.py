@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -11,7 +12,7 @@ import click
 
 from ..local import DEFAULT_DIR, LocalInstance
 from ..local.binaries import ENV_ALLOW_OLD, MIN_MAJOR, OLD_SERVER_DIFFERENCES
-from ..local.settings import Faults
+from ..local.settings import CdcSettings, Faults
 from ..profiles import PROFILES
 from ._common import note
 
@@ -87,6 +88,14 @@ def emulator_options(func: F) -> F:
                      help="Act as a cluster endpoint: TLS only, IAM auth tokens as passwords "
                           "(signed with this environment's AWS credentials); prints a dsql:// "
                           "URL."),
+        click.option("--cdc/--no-cdc", default=None,
+                     help="Stream every committed row change, as DSQL's CDC, to a local Kinesis "
+                          "stream (see 'local status' for its endpoint and ARN)."),
+        click.option("--cdc-chaos", is_flag=True, default=None,
+                     help="With --cdc: duplicate, delay and reorder some records (--seed "
+                          "replays a run)."),
+        click.option("--cdc-shards", type=click.IntRange(1, 64), default=None,
+                     help="With --cdc: shards of the Kinesis stream (default 4)."),
         click.option("--allow-old-postgres", is_flag=True, default=None,
                      envvar=ENV_ALLOW_OLD,
                      help=f"Run a PostgreSQL server older than {MIN_MAJOR} (DSQL's version) "
@@ -100,7 +109,8 @@ def emulator_options(func: F) -> F:
 def _instance(directory: Path, *, port: int | None, profile: str | None,
               fail_commits: float | None, max_connection_age: float | None,
               commit_latency: float | None, seed: int | None, transaction_age: float | None,
-              iam: bool | None, allow_old_postgres: bool | None) -> LocalInstance:
+              iam: bool | None, allow_old_postgres: bool | None, cdc: bool | None = None,
+              cdc_chaos: bool | None = None, cdc_shards: int | None = None) -> LocalInstance:
     faults = None
     if (fail_commits is not None or max_connection_age is not None or seed is not None
             or commit_latency is not None):
@@ -109,7 +119,22 @@ def _instance(directory: Path, *, port: int | None, profile: str | None,
                         commit_latency=commit_latency or 0.0, seed=seed)
     return LocalInstance(directory, port=port, profile=profile, faults=faults,
                          transaction_age=transaction_age, iam=iam,
-                         allow_old_postgres=allow_old_postgres)
+                         allow_old_postgres=allow_old_postgres,
+                         cdc=_cdc_settings(cdc, cdc_chaos, cdc_shards, seed))
+
+
+def _cdc_settings(cdc: bool | None, chaos: bool | None, shards: int | None,
+                  seed: int | None) -> CdcSettings | None:
+    """What --cdc, --cdc-chaos and --cdc-shards ask for; None when none of them is given."""
+    if cdc is None and not chaos and shards is None:
+        return None
+    if cdc is False and (chaos or shards is not None):
+        raise click.UsageError("--cdc-chaos and --cdc-shards go with --cdc")
+    settings = CdcSettings(enabled=True, shards=shards or 4, seed=seed) if cdc is not False \
+        else CdcSettings()
+    if chaos:
+        settings = replace(settings, **CdcSettings.CHAOS)  # type: ignore[arg-type]
+    return settings
 
 
 def _warn_if_old(instance: LocalInstance) -> None:
@@ -164,6 +189,11 @@ def status(directory: Path, fmt: str) -> None:
                    f"{current.url}")
         click.echo(f"         {version} pid {current.server.pid}  {current.raw_url} (raw; "
                    "'local url --raw' adds the password)")
+        if current.cdc:
+            click.echo(f"         CDC: Kinesis {current.cdc.get('cdc_kinesis_endpoint')}  stream "
+                       f"{current.cdc.get('cdc_stream_arn')}  region "
+                       f"{current.cdc.get('cdc_region')}"
+                       + ("  (chaos)" if current.cdc.get("cdc_chaos") else ""))
     elif current.server.running:
         click.echo(f"postgres running (pid {current.server.pid}) but the emulator is not: "
                    "run 'dsql-migrate local start'")

@@ -18,7 +18,9 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import psycopg
 from psycopg.conninfo import make_conninfo
 
 from ..profiles import get_profile
@@ -28,12 +30,16 @@ from .postgres import DATABASE, HOST, SUPERUSER, load_passwords, make_url
 from .proxy import Proxy, ProxySettings
 from .settings import (
     APPLIED_FILE,
+    CDC_FILE,
     PID_FILE,
     EmulatorSettings,
     Faults,
     public_url,
     read_pid_file,
 )
+
+if TYPE_CHECKING:
+    from .cdc.server import CdcProcess
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +70,10 @@ async def run(state_dir: Path, stop: asyncio.Event,
         """A job's connection: its submitter, let in on the private socket by peer auth."""
         return make_conninfo(host=socket_dir, port=backend_port, user=role, dbname=DATABASE)
 
-    jobs = JobRunner(make_url(settings.backend_port, SUPERUSER, password=superuser_password),
-                     role_conninfo=as_role)
+    superuser_url = make_url(settings.backend_port, SUPERUSER, password=superuser_password)
+    jobs = JobRunner(superuser_url, role_conninfo=as_role)
+    # CDC first: its slot must exist before a client can commit anything
+    cdc = _start_cdc(state_dir, settings, superuser_url)
 
     # called from the client's proxy thread before its DROP INDEX is forwarded
     proxy = Proxy(proxy_settings, on_dropped_indexes=jobs.cancel_builds)
@@ -91,9 +99,32 @@ async def run(state_dir: Path, stop: asyncio.Event,
     finally:
         proxy.close()
         await jobs.close()
+        if cdc is not None:
+            cdc.stop()
         found = read_pid_file(state_dir)
         if found is not None and found[0] == os.getpid():
             (state_dir / PID_FILE).unlink(missing_ok=True)
+
+
+def _start_cdc(state_dir: Path, settings: EmulatorSettings,
+               superuser_url: str) -> CdcProcess | None:
+    """The CDC stream when it is asked for; otherwise remove what a killed one left behind (a
+    publication of all tables would make UPDATE of a table without a primary key fail)."""
+    from .cdc import database
+
+    (state_dir / CDC_FILE).unlink(missing_ok=True)
+    if settings.cdc is None or not settings.cdc.enabled:
+        try:
+            with psycopg.connect(superuser_url, autocommit=True, connect_timeout=10) as conn:
+                database.teardown(conn)
+        except psycopg.Error as exc:
+            log.warning("could not remove what a CDC stream left in the database: %s", exc)
+        return None
+    from .cdc.server import CdcProcess
+
+    process = CdcProcess(state_dir)
+    process.start()
+    return process
 
 
 def serve(state_dir: Path, on_ready: Callable[[str], None] | None = None) -> None:

@@ -16,6 +16,7 @@ changed while it runs (:meth:`LocalInstance.set_faults`).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import signal
 import socket
@@ -43,12 +44,15 @@ from .postgres import (
 )
 from .settings import (
     APPLIED_FILE,
+    CDC_FILE,
     LOG_FILE,
     PID_FILE,
     SETTINGS_FILE,
+    CdcSettings,
     EmulatorSettings,
     Faults,
     public_url,
+    read_cdc_info,
     read_pid_file,
 )
 
@@ -63,6 +67,8 @@ class InstanceStatus:
     server: ServerStatus
     emulator_pid: int | None = None
     profile: str = "current"
+    #: how to reach the CDC stream (the ``cdc_*`` keys of :mod:`.cdc`), None without CDC
+    cdc: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +78,8 @@ class InstanceStatus:
             "raw_url": self.raw_url,
             "emulator_pid": self.emulator_pid,
             "profile": self.profile,
+            "cdc": self.cdc is not None,
+            **(self.cdc or {}),
         }
 
 
@@ -103,6 +111,7 @@ class LocalInstance:
         limits: Mapping[str, int] | None = None,
         iam: bool | None = None,
         allow_old_postgres: bool | None = None,
+        cdc: CdcSettings | None = None,
     ) -> None:
         self.directory = Path(directory) if directory is not None else DEFAULT_DIR
         self.postgres = EmbeddedPostgres(self.directory, allow_old=allow_old_postgres)
@@ -114,6 +123,7 @@ class LocalInstance:
             get_profile(self.requested_profile or "current").with_limits(limits)  # validate
         self.requested_limits = dict(limits) if limits else None
         self.requested_iam = iam
+        self.requested_cdc = cdc
 
     @property
     def state_dir(self) -> Path:
@@ -183,6 +193,13 @@ class LocalInstance:
                     + ("with" if settings.iam else "without") + " --iam",
                     hint="stop it first ('dsql-migrate local stop') to change that",
                 )
+            if self.requested_cdc not in (None, settings.cdc or CdcSettings()):
+                raise ConfigError(
+                    "the local target already runs with other CDC settings ("
+                    + ("with" if settings.cdc and settings.cdc.enabled else "without")
+                    + " --cdc)",
+                    hint="stop it first ('dsql-migrate local stop') to change them",
+                )
             if running[1] and _accepts(running[1]) and settings.backend_port == backend_port \
                     and settings.backend_socket == str(self.postgres.socket_path(backend_port)):
                 # faults and the age limit change at run time: apply what was asked, rather
@@ -203,6 +220,14 @@ class LocalInstance:
             settings.limits = self.requested_limits
         if self.requested_iam is not None:
             settings.iam = self.requested_iam
+        if self.requested_cdc is not None:
+            settings.cdc = self.requested_cdc
+        if settings.cdc is not None and settings.cdc.enabled \
+                and importlib.util.find_spec("moto") is None:
+            raise ConfigError(
+                "--cdc needs moto's server, the local Kinesis, which is not installed",
+                hint="pip install 'dsql-migrate[cdc]'",
+            )
         if settings.iam:
             # the credentials of this environment sign the tokens the emulator accepts
             credentials = IamCredentials.from_environment()
@@ -312,7 +337,8 @@ class LocalInstance:
 
     def destroy(self) -> None:
         self._stop_emulator()
-        for name in (SETTINGS_FILE, PID_FILE, LOG_FILE, APPLIED_FILE, SETTINGS_FILE + ".tmp"):
+        for name in (SETTINGS_FILE, PID_FILE, LOG_FILE, APPLIED_FILE, SETTINGS_FILE + ".tmp",
+                     CDC_FILE, "emulator.cdc.log"):
             (self.state_dir / name).unlink(missing_ok=True)
         self.postgres.destroy()
 
@@ -324,6 +350,18 @@ class LocalInstance:
                 hint="start it with 'dsql-migrate local start'",
             )
         return public_url(self.state_dir, found[1], self.settings())
+
+    def cdc_info(self) -> dict[str, Any]:
+        """How to reach the running emulator's CDC stream: the ``cdc_*`` keys of
+        :mod:`dsql_migrate.local.cdc` (endpoint, stream ARN, region, dummy credentials, ...)."""
+        self.url()  # says so if the target is not running
+        info = read_cdc_info(self.state_dir)
+        if info is None:
+            raise LocalServerError(
+                f"the local target in {self.directory} runs without CDC",
+                hint="stop it and start it with 'dsql-migrate local start --cdc'",
+            )
+        return info
 
     def raw_url(self) -> str:
         """The running server's own URL, no DSQL rules: ``admin`` with its password (a
@@ -348,4 +386,5 @@ class LocalInstance:
             server=server,
             emulator_pid=emulator[0] if emulator else None,
             profile=self.settings().profile,
+            cdc=read_cdc_info(self.state_dir) if running else None,
         )

@@ -85,6 +85,12 @@ SERVER_SETTINGS: dict[str, str] = {
     "timezone": "'UTC'",
     "log_timezone": "'UTC'",
     "lc_messages": "'C'",
+    # change data capture (``local start --cdc``, :mod:`.cdc`) decodes the WAL with pgoutput;
+    # set always, because wal_level only changes with a restart of the server
+    "wal_level": "logical",
+    # logical decoding reads only flushed WAL: with synchronous_commit off, a commit reaches the
+    # CDC stream after the WAL writer's next flush, so flush often
+    "wal_writer_delay": "'20ms'",
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from .iam import CERT_FILE, IamCredentials
@@ -45,10 +45,55 @@ class Faults:
 
 
 
+@dataclass
+class CdcSettings:
+    """Change data capture (``local start --cdc``, :mod:`.cdc`): a DSQL-style CDC stream of
+    every committed row change, in a local Kinesis-compatible server."""
+
+    enabled: bool = False
+    #: shards of the Kinesis stream (records go to random shards, as DSQL's)
+    shards: int = 4
+    #: chaos: fraction of records sent twice (DSQL delivers at least once)
+    duplicate_rate: float = 0.0
+    #: chaos: fraction of records held back, each for up to ``max_delay`` seconds
+    delay_rate: float = 0.0
+    max_delay: float = 0.0
+    #: chaos: records shuffled within windows of this many (DSQL's delivery is unordered)
+    reorder_window: int = 0
+    #: seed of the chaos and of the partition keys, so a run can be replayed
+    seed: int | None = None
+
+    #: what ``--cdc-chaos`` turns on
+    CHAOS: ClassVar[dict[str, float]] = {
+        "duplicate_rate": 0.1, "delay_rate": 0.1, "max_delay": 0.3, "reorder_window": 16}
+
+    @property
+    def chaos(self) -> bool:
+        return bool(self.duplicate_rate or self.delay_rate or self.reorder_window > 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> CdcSettings:
+        data = data or {}
+        return cls(
+            enabled=bool(data.get("enabled", False)),
+            shards=int(data.get("shards") or 4),
+            duplicate_rate=float(data.get("duplicate_rate") or 0.0),
+            delay_rate=float(data.get("delay_rate") or 0.0),
+            max_delay=float(data.get("max_delay") or 0.0),
+            reorder_window=int(data.get("reorder_window") or 0),
+            seed=int(data["seed"]) if data.get("seed") is not None else None,
+        )
+
+
 SETTINGS_FILE = "emulator.json"
 PID_FILE = "emulator.pid"
 LOG_FILE = "emulator.log"
 APPLIED_FILE = "emulator.applied"
+#: where the running emulator tells how to reach its CDC stream (see :mod:`.cdc`)
+CDC_FILE = "emulator.cdc.json"
 
 
 @dataclass
@@ -67,6 +112,8 @@ class EmulatorSettings:
     #: TLS and IAM auth tokens, as a cluster endpoint (``local start --iam``)
     iam: bool = False
     generation: int = 0
+    #: change data capture (``local start --cdc``); None: off
+    cdc: CdcSettings | None = None
 
     @classmethod
     def load(cls, state_dir: Path) -> EmulatorSettings:
@@ -84,6 +131,7 @@ class EmulatorSettings:
             limits=raw.get("limits") or None,
             iam=bool(raw.get("iam", False)),
             generation=int(raw.get("generation", 0)),
+            cdc=CdcSettings.from_dict(raw["cdc"]) if raw.get("cdc") else None,
         )
 
     def save(self, state_dir: Path) -> None:
@@ -97,6 +145,7 @@ class EmulatorSettings:
             "limits": self.limits,
             "iam": self.iam,
             "generation": self.generation,
+            "cdc": self.cdc.as_dict() if self.cdc is not None else None,
         }
         tmp = state_dir / (SETTINGS_FILE + ".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -111,6 +160,15 @@ def public_url(state_dir: Path, port: int, settings: EmulatorSettings) -> str:
     region = IamCredentials.load(state_dir).region
     cert = quote(str((state_dir / CERT_FILE).absolute()), safe="/")
     return f"dsql://admin@{HOST}:{port}?region={region}&sslrootcert={cert}"
+
+
+def read_cdc_info(state_dir: Path) -> dict[str, Any] | None:
+    """What the running emulator wrote about its CDC stream (the ``cdc_*`` keys), or None."""
+    try:
+        found = json.loads((state_dir / CDC_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def read_pid_file(state_dir: Path) -> tuple[int, int] | None:
