@@ -44,7 +44,6 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from ..catalog import EXCLUDED_SCHEMAS, Snapshot, Table, snapshot
 from ..errors import ConfigError, DsqlMigrateError, ExitCode
 from ..ops import ChangePrimaryKeyOp, ValidateConstraintOp
-from ..sql import dsql_syntax, parse_script
 from .unchanged import Facts, read_facts, unchanged_tables
 
 log = logging.getLogger(__name__)
@@ -150,6 +149,8 @@ def split_sql_file(path: Path) -> list[tuple[int, str]]:
     describes the end state, so the scratch database builds the same objects synchronously.
     Parse errors raise with the file, line and column.
     """
+    from ..sql import dsql_syntax, parse_script  # the SQL parser: only for .sql targets
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
