@@ -9,11 +9,13 @@ The desired schema comes from a target:
   database and reflected back.
 
 The comparison itself is Alembic's autogenerate (``produce_migrations``), so the ops are
-Alembic's operation classes. On top of it this module adds what Alembic does not see and DSQL
-needs: named CHECK constraints, constraints left ``NOT VALID`` (:class:`ValidateConstraintOp`),
-indexes whose asynchronous build failed (dropped and created again), identity caches (a
-warning), and declared renames. Renames are never guessed: without a declaration a renamed
-table or column is a drop and an add.
+Alembic's operation classes; the tables :mod:`.unchanged` proves unchanged from the live
+snapshot are left out of it (reflecting them is most of its time on a large schema). On top
+of it this module adds what Alembic does not see and DSQL needs: named CHECK constraints,
+constraints left ``NOT VALID`` (:class:`ValidateConstraintOp`), indexes whose asynchronous
+build failed (dropped and created again), identity caches (a warning), and declared renames.
+Renames are never guessed: without a declaration a renamed table or column is a drop and an
+add.
 """
 
 from __future__ import annotations
