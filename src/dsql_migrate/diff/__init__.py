@@ -9,15 +9,18 @@ The desired schema comes from a target:
   database and reflected back.
 
 The comparison itself is Alembic's autogenerate (``produce_migrations``), so the ops are
-Alembic's operation classes. On top of it this module adds what Alembic does not see and DSQL
-needs: named CHECK constraints, constraints left ``NOT VALID`` (:class:`ValidateConstraintOp`),
-indexes whose asynchronous build failed (dropped and created again), identity caches (a
-warning), and declared renames. Renames are never guessed: without a declaration a renamed
-table or column is a drop and an add.
+Alembic's operation classes; the tables :mod:`.unchanged` proves unchanged from the live
+snapshot are left out of it (reflecting them is most of its time on a large schema). On top
+of it this module adds what Alembic does not see and DSQL needs: named CHECK constraints,
+constraints left ``NOT VALID`` (:class:`ValidateConstraintOp`), indexes whose asynchronous
+build failed (dropped and created again), identity caches (a warning), and declared renames.
+Renames are never guessed: without a declaration a renamed table or column is a drop and an
+add.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import sys
@@ -25,8 +28,8 @@ import time
 import traceback
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,11 +43,11 @@ from alembic.operations import ops
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from . import roles
-from .catalog import EXCLUDED_SCHEMAS, Snapshot, snapshot
-from .errors import ConfigError, DsqlMigrateError, ExitCode
-from .ops import ChangePrimaryKeyOp, ValidateConstraintOp
-from .sql import dsql_syntax, parse_script
+from .. import roles
+from ..catalog import EXCLUDED_SCHEMAS, Snapshot, Table, snapshot
+from ..errors import ConfigError, DsqlMigrateError, ExitCode
+from ..ops import ChangePrimaryKeyOp, ValidateConstraintOp
+from .unchanged import Facts, read_facts, unchanged_tables
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +152,8 @@ def split_sql_file(path: Path) -> list[tuple[int, str]]:
     describes the end state, so the scratch database builds the same objects synchronously.
     Parse errors raise with the file, line and column.
     """
+    from ..sql import dsql_syntax, parse_script  # the SQL parser: only for .sql targets
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -246,6 +251,20 @@ def quiet_reflection() -> Iterator[None]:
         yield
 
 
+def _engine_over(conn: psycopg.Connection[Any]) -> sa.Engine:
+    """A SQLAlchemy engine whose one connection is ``conn`` (closed with it)."""
+    return sa.create_engine("postgresql+psycopg://", creator=lambda: conn,
+                            poolclass=sa.pool.NullPool, use_native_hstore=False)
+
+
+@functools.cache
+def _pg_dialect() -> sa.Dialect:
+    """A PostgreSQL dialect for compiling types when no connection was needed."""
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    return PGDialect_psycopg()  # type: ignore[no-untyped-call]
+
+
 def engine_for(conninfo: str) -> sa.Engine:
     """A SQLAlchemy engine over psycopg for any libpq conninfo or URL."""
     params = conninfo_to_dict(conninfo)
@@ -314,23 +333,34 @@ class Diff:
         return not self.ops
 
 
-def _include_name(schemas: set[str | None]) -> Any:
+def _include_name(schemas: set[str | None],
+                  skip: set[tuple[str | None, str]] = frozenset()) -> Any:  # type: ignore[assignment]
     def include(name: str | None, type_: str, parent: Mapping[str, Any]) -> bool:
         if type_ == "schema":
             return name in schemas and (name or "public") not in EXCLUDED_SCHEMAS
+        if type_ == "table" and skip:
+            return (parent.get("schema_name"), name) not in skip
         return True
 
     return include
 
 
 def compare(
-    sa_conn: sa.Connection,
+    sa_conn: sa.Connection | Callable[[], sa.Connection],
     live: Snapshot,
     desired: sa.MetaData,
     *,
     renames: Renames | None = None,
+    facts: Facts | None = None,
+    exhaustive: bool = False,
 ) -> Diff:
-    """The ops that turn the live schema (``sa_conn``/``live``) into ``desired``."""
+    """The ops that turn the live schema (``sa_conn``/``live``) into ``desired``.
+
+    ``sa_conn`` may be a callable that opens the connection: it is called only when Alembic's
+    comparison has tables to compare. The tables :func:`.unchanged.unchanged_tables` proves
+    unchanged in ``live`` are left out of Alembic's comparison (``facts``: read through the
+    connection when not given); ``exhaustive`` compares every table with Alembic (the old way,
+    kept for the differential tests)."""
     renames = (renames or Renames()).with_model_info(desired)
     warnings: list[str] = []
     active_tables = {
@@ -338,23 +368,7 @@ def compare(
         if live.table(old) is not None and live.table(new) is None
     }
     compared = _metadata_with_old_names(desired, active_tables)
-    schemas: set[str | None] = {t.schema for t in desired.tables.values()} | {None}
-    context = MigrationContext.configure(
-        connection=sa_conn,
-        opts={
-            "compare_type": True,
-            "compare_server_default": True,
-            "include_schemas": True,
-            "include_name": _include_name(schemas),
-        },
-    )
-    with catch_warnings():
-        # Alembic passes the reflected ``dialect_options`` of a NOT VALID constraint back to
-        # SQLAlchemy as a keyword, which warns; NOT VALID is handled below from the snapshot
-        filterwarnings("ignore", message=".*'dialect_options'.*")
-        script = produce_migrations(context, compared)
-    assert script.upgrade_ops is not None
-    flat = list(_flatten(script.upgrade_ops.ops))
+    flat = _alembic_ops(sa_conn, live, compared, facts, exhaustive)
     out: list[ops.MigrateOperation] = [
         ops.RenameTableOp(old, new) for old, new in sorted(active_tables.items())
     ]
@@ -371,6 +385,111 @@ def compare(
     out = _filter_not_null_checks(out, live)
     out.extend(_dsql_extras(live, desired, out, warnings))
     return Diff(ops=out, desired=desired, warnings=warnings)
+
+
+def _alembic_ops(sa_conn: sa.Connection | Callable[[], sa.Connection], live: Snapshot,
+                 compared: sa.MetaData, facts: Facts | None,
+                 exhaustive: bool) -> list[ops.MigrateOperation]:
+    """Alembic's ops for the tables of ``compared`` not proven unchanged, flattened."""
+    connect = sa_conn if callable(sa_conn) else (lambda: sa_conn)
+    schemas: set[str | None] = {t.schema for t in compared.tables.values()} | {None}
+    skip: set[tuple[str | None, str]] = set()
+    if not exhaustive:
+        if facts is None:
+            raw = connect().connection.driver_connection
+            with raw.transaction():  # type: ignore[union-attr]
+                facts = read_facts(raw)
+        dialect = (sa_conn.dialect if isinstance(sa_conn, sa.Connection)
+                   else _pg_dialect())
+        skip = unchanged_tables(compared.tables.values(), live, facts, dialect)
+        if not _needs_alembic(compared, live, facts, schemas, skip):
+            return []
+    bind = connect()
+    default = bind.dialect.default_schema_name
+    if facts is not None and default != facts.default_schema:
+        skip = set()  # cannot happen (the same connection): compare everything
+    context = MigrationContext.configure(
+        connection=bind,
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            "include_schemas": True,
+            "include_name": _include_name(schemas, skip),
+            "include_object": _include_object(skip, default),
+        },
+    )
+    target = _subset(compared, skip, live, facts) if skip and facts is not None else compared
+    with catch_warnings():
+        # Alembic passes the reflected ``dialect_options`` of a NOT VALID constraint back to
+        # SQLAlchemy as a keyword, which warns; NOT VALID is handled below from the snapshot
+        filterwarnings("ignore", message=".*'dialect_options'.*")
+        script = produce_migrations(context, target)
+    assert script.upgrade_ops is not None
+    return list(_flatten(script.upgrade_ops.ops))
+
+
+class _Subset(sa.MetaData):
+    """Some tables of a MetaData (the same Table objects, not copies) for Alembic to compare,
+    with their ``sorted_tables`` given: sorting a large model's tables by their foreign keys
+    costs more than comparing the few tables that changed."""
+
+    def __init__(self, source: sa.MetaData, tables: Sequence[sa.Table]) -> None:
+        super().__init__(naming_convention=source.naming_convention)
+        for table in tables:
+            self._add_table(table.name, table.schema, table)
+        self._ordered = list(tables)
+
+    @property
+    def sorted_tables(self) -> list[sa.Table]:
+        return list(self._ordered)
+
+
+def _subset(compared: sa.MetaData, skip: set[tuple[str | None, str]], live: Snapshot,
+            facts: Facts) -> sa.MetaData:
+    """``compared`` without the tables in ``skip``. Alembic emits the tables it creates in
+    ``sorted_tables`` order (and everything else by name): with two or more tables that may
+    be created, that order is taken from the whole model's sort, as before."""
+    default = facts.default_schema
+    kept = [t for t in compared.tables.values()
+            if (None if t.schema in (None, default) else t.schema, t.name) not in skip]
+    absent = [t for t in kept if f"{t.schema or default}.{t.name}" not in live.tables
+              or f"{t.schema or default}.{t.name}" in facts.unprovable]
+    if len(absent) >= 2:
+        wanted = set(kept)
+        kept = [t for t in compared.sorted_tables if t in wanted]
+    return _Subset(compared, kept)
+
+
+def _needs_alembic(compared: sa.MetaData, live: Snapshot, facts: Facts,
+                   schemas: set[str | None], skip: set[tuple[str | None, str]]) -> bool:
+    """Whether Alembic's comparison would find anything: a desired table not proven
+    unchanged, or a live table of a compared schema that the target does not have (a drop)."""
+    default = facts.default_schema
+    wanted = {(None if t.schema in (None, default) else t.schema, t.name)
+              for t in compared.tables.values()}
+    if wanted - skip:
+        return True
+    compared_schemas = {None if s == default else s for s in schemas}
+    for table in live.tables.values():
+        key = (None if table.schema == default else table.schema, table.name)
+        if key[0] not in compared_schemas or key in wanted:
+            continue
+        if key == (None, "alembic_version"):  # Alembic's own, never compared
+            continue
+        return True
+    return False
+
+
+def _include_object(skip: set[tuple[str | None, str]], default: str | None) -> Any:
+    """Leaves the model's tables proven unchanged out of Alembic's comparison."""
+    def include(obj: Any, name: str | None, type_: str, reflected: bool,
+                compare_to: Any) -> bool:
+        if type_ != "table" or reflected or not skip:
+            return True
+        schema = None if obj.schema in (None, default) else obj.schema
+        return (schema, name) not in skip
+
+    return include
 
 
 def _metadata_with_old_names(desired: sa.MetaData, renames: Mapping[str, str]) -> sa.MetaData:
@@ -467,7 +586,7 @@ def _filter_serial_keys(items: list[ops.MigrateOperation], live: Snapshot,
     """No change for an autoincrement key the planner created as a BIGINT identity
     (planner.tables.serial_identity: DSQL has no SERIAL, identities are BIGINT only): the
     model's INTEGER/no-identity is what that identity stands for."""
-    from .planner.tables import serial_identity
+    from ..planner.tables import serial_identity
 
     out: list[ops.MigrateOperation] = []
     for op in items:
@@ -512,57 +631,75 @@ def _dsql_extras(
     warnings: list[str],
 ) -> list[ops.MigrateOperation]:
     """Checks, NOT VALID constraints and failed index builds, which Alembic does not compare."""
-    extras: list[ops.MigrateOperation] = []
     created = {op.table_name for op in planned if isinstance(op, ops.CreateTableOp)}
-    for table in desired.sorted_tables:
+    found: list[tuple[sa.Table, list[ops.MigrateOperation], list[str]]] = []
+    for table in desired.tables.values():
         if table.name in created:
             continue
         live_table = live.table(table.name, table.schema)
         if live_table is None:
             continue
-        desired_pk = tuple(c.name for c in table.primary_key.columns)
-        live_pk = live_table.primary_key
-        if desired_pk and live_pk is not None and _renamed_pk(
-                live_pk.columns, table.name, planned) != desired_pk:
-            extras.append(ChangePrimaryKeyOp(table.name, desired_pk, schema=table.schema))
-        desired_checks = {c.name: c for c in table.constraints
-                          if isinstance(c, sa.CheckConstraint) and isinstance(c.name, str)}
-        unnamed = [c for c in table.constraints
-                   if isinstance(c, sa.CheckConstraint) and not isinstance(c.name, str)]
-        if unnamed:
-            warnings.append(f"{table.name}: {len(unnamed)} unnamed CHECK constraint(s) are not "
-                            "compared; give them a name")
-        live_checks = {c.name: c for c in live_table.constraints if c.kind == "check"}
-        for name, check in sorted(desired_checks.items()):
-            if name not in live_checks:
-                extras.append(ops.CreateCheckConstraintOp(
-                    name, table.name, check.sqltext, schema=table.schema))
-        for name in sorted(set(live_checks) - set(desired_checks)):
-            live_check = live_checks[name]
-            if _is_not_null_check(live_check.definition) and len(live_check.columns) == 1:
-                # our stand-in for SET NOT NULL: kept while the target says NOT NULL
-                column = table.columns.get(live_check.columns[0])
-                if column is not None and not column.nullable:
-                    continue
-            extras.append(ops.DropConstraintOp(name, table.name, type_="check",
-                                               schema=table.schema))
-        for constraint in live_table.constraints:
-            if constraint.validated or constraint.kind not in ("check", "foreign_key"):
-                continue
-            if constraint.kind == "check" and constraint.name not in desired_checks:
-                continue
-            extras.append(ValidateConstraintOp(table.name, constraint.name,
-                                               schema=table.schema))
-        desired_indexes = {i.name for i in table.indexes}
-        for index in live_table.indexes:
-            if not index.valid and index.name in desired_indexes:
-                target = next(i for i in table.indexes if i.name == index.name)
-                warnings.append(f"index {index.name} on {table.name} is not valid (a failed or "
-                                "unfinished async build): it is dropped and built again")
-                extras.append(ops.DropIndexOp(index.name, table_name=table.name,
-                                              schema=table.schema))
-                extras.append(ops.CreateIndexOp.from_index(target))
+        table_extras: list[ops.MigrateOperation] = []
+        table_warnings: list[str] = []
+        _table_extras(table, live_table, planned, table_extras, table_warnings)
+        if table_extras or table_warnings:
+            found.append((table, table_extras, table_warnings))
+    if len(found) > 1:
+        # in the model's table order, as always; sorting a large model costs, so only here
+        order = {table: i for i, table in enumerate(desired.sorted_tables)}
+        found.sort(key=lambda item: order[item[0]])
+    extras: list[ops.MigrateOperation] = []
+    for _table, table_extras, table_warnings in found:
+        extras.extend(table_extras)
+        warnings.extend(table_warnings)
     return extras
+
+
+def _table_extras(table: sa.Table, live_table: Table, planned: list[ops.MigrateOperation],
+                  extras: list[ops.MigrateOperation], warnings: list[str]) -> None:
+    """:func:`_dsql_extras` for one table that exists on both sides."""
+    desired_pk = tuple(c.name for c in table.primary_key.columns)
+    live_pk = live_table.primary_key
+    if desired_pk and live_pk is not None and _renamed_pk(
+            live_pk.columns, table.name, planned) != desired_pk:
+        extras.append(ChangePrimaryKeyOp(table.name, desired_pk, schema=table.schema))
+    desired_checks = {c.name: c for c in table.constraints
+                      if isinstance(c, sa.CheckConstraint) and isinstance(c.name, str)}
+    unnamed = [c for c in table.constraints
+               if isinstance(c, sa.CheckConstraint) and not isinstance(c.name, str)]
+    if unnamed:
+        warnings.append(f"{table.name}: {len(unnamed)} unnamed CHECK constraint(s) are not "
+                        "compared; give them a name")
+    live_checks = {c.name: c for c in live_table.constraints if c.kind == "check"}
+    for name, check in sorted(desired_checks.items()):
+        if name not in live_checks:
+            extras.append(ops.CreateCheckConstraintOp(
+                name, table.name, check.sqltext, schema=table.schema))
+    for name in sorted(set(live_checks) - set(desired_checks)):
+        live_check = live_checks[name]
+        if _is_not_null_check(live_check.definition) and len(live_check.columns) == 1:
+            # our stand-in for SET NOT NULL: kept while the target says NOT NULL
+            column = table.columns.get(live_check.columns[0])
+            if column is not None and not column.nullable:
+                continue
+        extras.append(ops.DropConstraintOp(name, table.name, type_="check",
+                                           schema=table.schema))
+    for constraint in live_table.constraints:
+        if constraint.validated or constraint.kind not in ("check", "foreign_key"):
+            continue
+        if constraint.kind == "check" and constraint.name not in desired_checks:
+            continue
+        extras.append(ValidateConstraintOp(table.name, constraint.name,
+                                           schema=table.schema))
+    desired_indexes = {i.name for i in table.indexes}
+    for index in live_table.indexes:
+        if not index.valid and index.name in desired_indexes:
+            target = next(i for i in table.indexes if i.name == index.name)
+            warnings.append(f"index {index.name} on {table.name} is not valid (a failed or "
+                            "unfinished async build): it is dropped and built again")
+            extras.append(ops.DropIndexOp(index.name, table_name=table.name,
+                                          schema=table.schema))
+            extras.append(ops.CreateIndexOp.from_index(target))
 
 
 def _renamed_pk(columns: Sequence[str], table: str,
@@ -581,18 +718,32 @@ def _is_not_null_check(definition: str) -> bool:
 
 
 def diff_live(conninfo: str, desired: Desired, *, renames: Renames | None = None,
-              exact_counts: bool = False) -> tuple[Diff, Snapshot]:
+              exact_counts: bool = False, exhaustive: bool = False) -> tuple[Diff, Snapshot]:
     """Snapshot the database at ``conninfo`` and compare it with ``desired``.
 
     One connection serves both the snapshot and Alembic's comparison (on DSQL every new
-    connection costs a token and a TLS handshake)."""
-    engine = engine_for(conninfo)
+    connection costs a token and a TLS handshake); SQLAlchemy takes it over only when Alembic
+    has tables to compare (see :func:`compare`)."""
+    raw = psycopg.connect(**conninfo_to_dict(conninfo))  # type: ignore[arg-type]
+    engine: sa.Engine | None = None
     try:
-        with engine.connect() as sa_conn:
-            raw = sa_conn.connection.driver_connection
-            assert isinstance(raw, psycopg.Connection)
-            live = snapshot(raw, exact_counts=exact_counts)
-            result = compare(sa_conn, live, desired.metadata, renames=renames)
+        live = snapshot(raw, exact_counts=exact_counts)
+        with raw.transaction():
+            facts = read_facts(raw)
+        with ExitStack() as stack:
+
+            def connect() -> sa.Connection:
+                nonlocal engine
+                if not bound:
+                    engine = _engine_over(raw)
+                    bound.append(stack.enter_context(engine.connect()))
+                return bound[0]
+
+            bound: list[sa.Connection] = []
+            result = compare(connect, live, desired.metadata, renames=renames, facts=facts,
+                             exhaustive=exhaustive)
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
+        raw.close()
     return result, live
