@@ -435,6 +435,7 @@ class _Subset(sa.MetaData):
 
     def __init__(self, source: sa.MetaData, tables: Sequence[sa.Table]) -> None:
         super().__init__(naming_convention=source.naming_convention)
+        self.info.update(source.info)  # what comparators read from it (declared roles)
         for table in tables:
             self._add_table(table.name, table.schema, table)
         self._ordered = list(tables)
@@ -462,8 +463,11 @@ def _subset(compared: sa.MetaData, skip: set[tuple[str | None, str]], live: Snap
 
 def _needs_alembic(compared: sa.MetaData, live: Snapshot, facts: Facts,
                    schemas: set[str | None], skip: set[tuple[str | None, str]]) -> bool:
-    """Whether Alembic's comparison would find anything: a desired table not proven
-    unchanged, or a live table of a compared schema that the target does not have (a drop)."""
+    """Whether Alembic's comparison would find anything: declared roles (compared by the roles
+    comparator), a desired table not proven unchanged, or a live table of a compared schema
+    that the target does not have (a drop)."""
+    if roles.INFO_KEY in compared.info:  # the roles comparator runs inside Alembic's
+        return True
     default = facts.default_schema
     wanted = {(None if t.schema in (None, default) else t.schema, t.name)
               for t in compared.tables.values()}
