@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +28,37 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+#: a detached process that removes a test's local target once the test process is gone: a
+#: pytest run that is killed (SIGKILL, a CI timeout) never reaches its fixtures' clean-up, and
+#: left its emulators and their PostgreSQL servers running
+_REAPER = """
+import os, sys, time
+from pathlib import Path
+owner, directory = int(sys.argv[1]), Path(sys.argv[2])
+while True:
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1)
+if directory.exists():
+    from dsql_migrate.local import LocalInstance
+    LocalInstance(directory).destroy()
+"""
+
+
+def reap_when_gone(instance: LocalInstance) -> None:
+    """Remove ``instance`` when this process ends, however it ends (see ``_REAPER``)."""
+    subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), str(instance.directory)],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+
+
 @pytest.fixture(scope="session")
 def local_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
     """One local target for the whole test session, removed at the end."""
     instance = LocalInstance(tmp_path_factory.mktemp("local") / "target")
+    reap_when_gone(instance)
     instance.start()
     try:
         yield instance
@@ -40,6 +70,7 @@ def local_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIn
 def classic_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
     """A second local target, with the ``classic`` profile."""
     instance = LocalInstance(tmp_path_factory.mktemp("local") / "classic", profile="classic")
+    reap_when_gone(instance)
     instance.start()
     try:
         yield instance
