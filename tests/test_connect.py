@@ -33,9 +33,10 @@ def test_unknown_scheme_is_a_usage_error() -> None:
 
 
 def test_errors_never_show_the_password() -> None:
-    with pytest.raises(ConfigError) as info:
-        resolve_target("mysql://root:hunter2@db/x", Config(), env={})
-    assert "hunter2" not in str(info.value)
+    for given in ("mysql://root:hunter2@db/x", "host=127.0.0.1 user=admin password=hunter2"):
+        with pytest.raises(ConfigError) as info:
+            resolve_target(given, Config(), env={})
+        assert "hunter2" not in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -46,6 +47,10 @@ def test_errors_never_show_the_password() -> None:
         ("postgresql://h/db?password=s3cret&sslmode=require",
          "postgresql://h/db?password=***&sslmode=require"),
         ("dsql://admin@x.dsql.us-east-1.on.aws?token=abc", "dsql://admin@x.dsql.us-east-1.on.aws?token=***"),
+        # libpq's key=value form, with spaces around '=' and a quoted value holding a space
+        ("host=h user=admin password=s3cret dbname=x", "host=h user=admin password=*** dbname=x"),
+        ("host=h password = 's3 cret' port=5432", "host=h password=*** port=5432"),
+        ("host=h PASSWORD='it\\'s' sslmode=require", "host=h PASSWORD=*** sslmode=require"),
     ],
 )
 def test_redact_url(url: str, expected: str) -> None:

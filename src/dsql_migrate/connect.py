@@ -52,8 +52,17 @@ class Target:
         return redact_url(self.url)
 
 
+#: ``password=...`` in libpq's key=value form: a bare word or a single-quoted value (with \'
+#: and \\ escapes), spaces allowed around '='
+_KEYWORD_SECRET = re.compile(
+    r"(?i)\b(password|token)\s*=\s*(?:'(?:[^'\\]|\\.)*'?|\S*)")
+
+
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (in the userinfo and in the query)."""
+    """``url`` with any password replaced by ``***`` (in the userinfo and in the query; in a
+    libpq ``key=value`` string, its ``password`` value)."""
+    if "://" not in url and "=" in url:
+        return _KEYWORD_SECRET.sub(r"\1=***", url)
     try:
         parts = urlsplit(url)
     except ValueError:

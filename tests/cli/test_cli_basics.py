@@ -44,3 +44,19 @@ def test_misspelt_config_key_stops_every_command_with_exit_2(workdir: Path) -> N
     assert "unknown key 'urll'" in result.stderr and "dsql-migrate.toml" in result.stderr
     assert "did you mean 'url'" in result.stderr
     assert not (workdir / ".dsql-migrate").exists()  # nothing was started
+
+
+def test_an_output_path_that_cannot_be_written_is_a_usage_error(tmp_path: Path) -> None:
+    """-o into a directory that does not exist: one line naming the path, exit 2, no
+    traceback (explain and plan raised FileNotFoundError)."""
+    script = tmp_path / "one.sql"
+    script.write_text("CREATE TABLE t (id int PRIMARY KEY);\n", encoding="utf-8")
+    missing = tmp_path / "no" / "such" / "dir" / "out.txt"
+    for args in (["lint", str(script), "-o", str(missing)],
+                 ["lint", "--fix", str(script), "-o", str(missing)],
+                 ["convert", str(script), "-o", str(missing)]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"{missing}: cannot write" in result.stderr, result.stderr
+        assert "Traceback" not in result.output
+        assert not missing.exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..config import load_config
 from ..errors import ConfigError
-from ._plain import FORMATS, write
+from ._plain import FORMATS, write, write_file
 
 
 @dataclass(frozen=True)
@@ -136,10 +136,10 @@ def _run(config_path: Path | None, args: LintArgs) -> int:
         if fix and result.fixed_sql is not None:
             if args.in_place:
                 if result.fixed_sql != text:
-                    Path(path).write_text(result.fixed_sql, encoding="utf-8")
+                    write_file(path, result.fixed_sql)
                 written[name] = path
             elif output is not None:
-                output.write_text(result.fixed_sql, encoding="utf-8")
+                write_file(output, result.fixed_sql)
                 written[name] = str(output)
 
     if args.fmt == "json":
@@ -156,7 +156,7 @@ def _run(config_path: Path | None, args: LintArgs) -> int:
         write(results[0].fixed_sql or "")
         write(report, err=True)
     elif not fix and output is not None:
-        output.write_text(report, encoding="utf-8")
+        write_file(output, report)
     else:
         write(report)
     return int(exit_code(results, fixing=fix))

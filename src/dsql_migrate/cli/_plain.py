@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -47,4 +48,16 @@ def write(text: str, *, err: bool = False) -> None:
     stream.flush()
 
 
-__all__ = ["FORMATS", "configure_logging", "error_lines", "write"]
+def write_file(path: Path | str, text: str) -> None:
+    """Write an output file (``-o``, ``--in-place``, ``--write-plan``); a path that cannot be
+    written is the user's to correct (exit 2), not a traceback."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}",
+                          hint="check the directory exists and may be written") from None
+
+
+__all__ = ["FORMATS", "configure_logging", "error_lines", "write", "write_file"]

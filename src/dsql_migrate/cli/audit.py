@@ -11,6 +11,7 @@ from ..connect import connect, redact_url, resolve_target
 from ..errors import ConfigError, ExitCode
 from ..local import DEFAULT_DIR
 from ._common import AppContext, note
+from ._plain import write_file
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def references(app: AppContext, *, url: str | None, target_spec: str | None,
             if planned is None:
                 note("no plan written: nothing to add or validate")
             else:
-                write_plan.write_text(render_plan(planned, "json"), encoding="utf-8")
+                write_file(write_plan, render_plan(planned, "json"))
                 note(f"plan written to {write_plan} ({planned.hash}): "
                      f"dsql-migrate apply {write_plan}")
     if not report.ok:

@@ -12,6 +12,7 @@ from ..convert.render import report_json, report_markdown, script, summary_text
 from ..errors import ConfigError, ExitCode
 from ..profiles import Profile
 from ._common import AppContext
+from ._plain import write_file
 
 DIALECTS = ("postgresql", "mysql")
 
@@ -33,13 +34,6 @@ def _read(path: str, dialect: str) -> str:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                           hint="convert the file to UTF-8 (iconv -t UTF-8)") from None
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
 
 
 def _mysql(text: str, source: str, profile: Profile) -> Conversion:
@@ -99,13 +93,13 @@ def convert(app: AppContext, files: tuple[str, ...], dialect: str, output: Path 
     conversion = _merge(parts)
     text = script(conversion, sources=sources, dialect=dialect, profile=profile.name)
     if output is not None:
-        _write(output, text)
+        write_file(output, text)
     else:
         sys.stdout.write(text)
     out_name = str(output) if output is not None else None
     if report_path is not None:
         render = report_json if report_path.suffix.lower() == ".json" else report_markdown
-        _write(report_path, render(conversion, sources=sources, dialect=dialect,
+        write_file(report_path, render(conversion, sources=sources, dialect=dialect,
                                    profile=profile.name, output=out_name))
     click.echo(summary_text(conversion), err=True)
     if conversion.flagged:

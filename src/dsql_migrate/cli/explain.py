@@ -9,6 +9,7 @@ import click
 
 from ..local import DEFAULT_DIR
 from ._common import AppContext, note
+from ._plain import write_file
 
 
 @click.command()
@@ -45,7 +46,7 @@ def explain(app: AppContext, query: str, url: str | None, fmt: str, output: Path
                                plan_format=plan_format_for(target.kind))
     rendered = report.render(fmt)
     if output is not None:
-        output.write_text(rendered, encoding="utf-8")
+        write_file(output, rendered)
         note(f"report written to {output}")
     else:
         click.echo(rendered, nl=False)

@@ -16,6 +16,7 @@ from ..plan import FORMATS, render, render_text
 from ..planner import NOT_NULL_CHECK, NOT_NULL_RECREATE, WRITES_CHOICES, WRITES_PAUSE, Options
 from ..planner import plan as make_plan
 from ._common import AppContext, note, stdout_console
+from ._plain import write_file
 
 
 @click.command()
@@ -104,7 +105,7 @@ def plan(app: AppContext, *, url: str | None, target_spec: str, profile: str | N
     else:
         text = render(planned, fmt)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        write_file(output, text)
         note(f"plan written to {output} ({planned.hash})")
     else:
         click.echo(text, nl=False)

@@ -11,6 +11,7 @@ from ..local import DEFAULT_DIR
 from ..review import FORMATS, Request, render, run_review
 from ..review.model import DEFAULT_SECONDS_PER_BATCH
 from ._common import AppContext, note
+from ._plain import write_file
 
 #: the format -o FILE implies when --format is not given
 SUFFIXES = {".json": "json", ".sarif": "sarif", ".md": "markdown"}
@@ -58,7 +59,7 @@ def review(app: AppContext, *, ini: Path, base: str | None, url: str | None, fmt
         fmt = SUFFIXES.get(output.suffix.lower(), fmt)
     text = render(found, fmt)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        write_file(output, text)
         note(f"review written to {output}")
     else:
         click.echo(text, nl=False)
