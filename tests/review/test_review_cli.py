@@ -258,3 +258,18 @@ def test_an_unreachable_target_is_one_clear_line_without_its_password(workdir: P
     assert "s3cret-pw" not in result.output
     assert "Traceback" not in result.output
     assert result.stderr.startswith("error: "), result.stderr
+
+
+def test_an_unapproved_destructive_op_execute_is_located_on_its_line(workdir: Path) -> None:
+    # found by review: SARIF put "DELETE FROM items" on the 'def upgrade' line, not its own
+    make_repo(workdir)
+    path = write_revision(workdir, "0002", "0001",
+                          '    op.add_column("items", sa.Column("note", sa.Text))\n'
+                          '    op.execute("DELETE FROM items WHERE qty = 0")\n', "purge")
+    result = review("--format", "sarif")
+    assert result.exit_code == 5, result.output
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "DELETE" in t)
+    (finding,) = [r for r in json.loads(result.stdout)["runs"][0]["results"]
+                  if r["ruleId"] == "destructive"]
+    assert "DELETE FROM items" in finding["message"]["text"]
+    assert finding["locations"][0]["physicalLocation"]["region"]["startLine"] == line

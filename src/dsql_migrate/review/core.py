@@ -336,7 +336,9 @@ def _destructive(review: Review, entry: RevisionReview) -> None:
             f"step {step.id} is destructive: {step.summary}"
             + (f" (approved by {by})" if approved else " (not approved)"),
             entry.path, entry.approved_in_file if approved and entry.approved_in_file
-            else entry.upgrade_line, fix=None if approved else APPROVE_HINT))
+            # an op.execute step names its line ('file.py:17'): the finding goes there
+            else _located(step.summary, entry) or entry.upgrade_line,
+            fix=None if approved else APPROVE_HINT))
 
 
 def _target_heads(review: Review, target: Pending) -> None:
