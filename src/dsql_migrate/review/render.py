@@ -82,9 +82,12 @@ def _sized(r: RevisionReview) -> Compilation | None:
 
 
 def _copy_words(copy: Copy, review: Review, sized: bool) -> str:
-    if not sized or copy.rows is None:
+    if not sized:
         return (f"rows unknown here, batches of <= {copy.batch_size:,} rows "
                 "(review with --url for the target's table sizes)")
+    if copy.rows is None:  # pg_class.reltuples is -1 until the table is analyzed
+        return (f"rows unknown: the target has no statistics for {copy.table} (run ANALYZE "
+                f"{copy.table} on it, then review again), batches of <= {copy.batch_size:,} rows")
     seconds = copy.seconds(review.seconds_per_batch) or 0.0
     return (f"~{_int(copy.rows)} rows in {copy.batches:,} batch{'es' if copy.batches != 1 else ''}"
             f" of <= {copy.batch_size:,}, {_duration(seconds)}")
