@@ -26,8 +26,9 @@ from alembic.config import Config as AlembicConfig
 from alembic.operations import ops
 from alembic.script import Script, ScriptDirectory
 
+from ..alembic.project import RevisionCodeError as ProjectCodeError
 from ..alembic.project import alembic_errors
-from ..alembic.record import NeedsConnection, where_of
+from ..alembic.record import NeedsConnection, RevisionCodeError, where_of
 from ..config import Config
 from ..connect import redact_url
 from ..errors import ConfigError, DsqlMigrateError
@@ -38,6 +39,7 @@ from .compile import Compiled, Pending, compile_pending, upgrade_base
 from .git import BaseRef, export_tree, repo_root, resolve_base
 from .model import (
     APPROVE_ANNOTATION,
+    CODE_ERROR,
     DEFAULT_SECONDS_PER_BATCH,
     Compilation,
     Finding,
@@ -76,11 +78,23 @@ class Project:
 
 def _load(ini: Path, root: Path) -> Project:
     cfg = AlembicConfig(str(ini))
-    with alembic_errors(cfg):
-        directory = ScriptDirectory.from_config(cfg)
-        scripts = {s.revision: s for s in directory.walk_revisions()}
-        heads = tuple(sorted(directory.get_heads()))
+    try:
+        with alembic_errors(cfg):
+            directory = ScriptDirectory.from_config(cfg)
+            scripts = {s.revision: s for s in directory.walk_revisions()}
+            heads = tuple(sorted(directory.get_heads()))
+    except ProjectCodeError as exc:  # a revision that does not even import (a SyntaxError)
+        raise ProjectCodeError(exc.message, hint=review_hint(exc.hint)) from None
     return Project(root, scripts, heads)
+
+
+#: the runner's hint for a revision's code error speaks of applied revisions: a review applies
+#: nothing, so that part goes
+_RUN_AGAIN = re.compile(r" and run the command again \(revisions before it stay applied\)")
+
+
+def review_hint(hint: str | None) -> str:
+    return _RUN_AGAIN.sub(", then review again (nothing was applied)", hint or "")
 
 
 def _relative(path: str | None, root: Path) -> str:
@@ -270,7 +284,9 @@ def _located(text: str, entry: RevisionReview) -> int | None:
 
 
 def _refusal(exc: DsqlMigrateError, entry: RevisionReview, target: str) -> list[Finding]:
-    rule = "needs-connection" if isinstance(exc, NeedsConnection) else "refused"
+    rule = "needs-connection" if isinstance(exc, NeedsConnection) else (
+        CODE_ERROR if isinstance(exc, (RevisionCodeError, ProjectCodeError)) else "refused")
+    hint = review_hint(exc.hint) if rule == CODE_ERROR else exc.hint
     head, *problems = exc.message.split("\n  ")
     kept = [p for p in problems if not _LINT_PROBLEM.search(p)]
     if problems and not kept:
@@ -278,7 +294,7 @@ def _refusal(exc: DsqlMigrateError, entry: RevisionReview, target: str) -> list[
     where = f"{target}: " if target != LOCAL else ""
     return [Finding(rule, Level.ERROR, f"{where}{head.rstrip(':')}: {p}" if problems else
                     f"{where}{p}", entry.path, _located(p, entry) or entry.upgrade_line,
-                    fix=exc.hint) for p in (kept or [head])]
+                    fix=hint) for p in (kept or [head])]
 
 
 def _execute_ops(recorded: list[ops.MigrateOperation]) -> Iterator[ops.ExecuteSQLOp]:

@@ -18,6 +18,7 @@ from ..lint import REGISTRY
 from ..plan import Step, StepKind, render_markdown
 from .model import (
     APPROVE_ANNOTATION,
+    CODE_ERROR,
     FORMAT,
     MARKER,
     Compilation,
@@ -40,6 +41,7 @@ RULES: dict[str, tuple[str, str]] = {
     "needs-connection": ("the revision uses the database connection while it is recorded",
                          "error"),
     "destructive": ("a destructive step needs explicit approval", "error"),
+    CODE_ERROR: ("the revision's own Python code raised an error", "error"),
     "edited-applied-revision": ("a revision that exists at the base was edited", "warning"),
     "removed-revision": ("a revision that exists at the base was removed", "warning"),
     "plan-warning": ("the planner has something to say about a step", "warning"),
@@ -222,6 +224,8 @@ def _revision_md(r: RevisionReview, review: Review, with_sql: bool) -> list[str]
     out += _section("Lint", [_finding_text(f) for f in r.findings if f.rule in REGISTRY])
     out += _section("Refused", [_finding_text(f) for f in r.findings
                                 if f.rule in ("refused", "needs-connection")])
+    out += _section("Failed (the revision's code)", [_finding_text(f) for f in r.findings
+                                                     if f.rule == CODE_ERROR])
     out += _section("Also", [f"{_icon(f)} {_finding_text(f)}" for f in r.findings
                              if f.rule in ("edited-applied-revision", "plan-warning")])
     if plan is not None and with_sql:
