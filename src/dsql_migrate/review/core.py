@@ -36,7 +36,7 @@ from ..lint import LintSettings, Severity, fix_script
 from ..local import DEFAULT_DIR, LocalInstance
 from ..profiles import Profile
 from .compile import Compiled, Pending, compile_pending, upgrade_base
-from .git import BaseRef, export_tree, repo_root, resolve_base
+from .git import BaseRef, GitError, export_tree, repo_root, resolve_base
 from .model import (
     APPROVE_ANNOTATION,
     CODE_ERROR,
@@ -138,6 +138,7 @@ def run_review(config: Config, request: Request) -> Review:
                         seconds_per_batch=request.seconds_per_batch,
                         ini_path=ini.relative_to(root).as_posix())
         _changed(review, current, based, base)
+        _check_base_heads(based, current, base)
         if not any(r.status == "new" for r in review.revisions):
             return review
         local_dir = Path(tmp) / "local"
@@ -155,6 +156,26 @@ def run_review(config: Config, request: Request) -> Review:
     for r in review.revisions:
         _destructive(review, r)
     return review
+
+
+def _check_base_heads(based: Project | None, current: Project, base: BaseRef) -> None:
+    """The fresh emulator is upgraded to the base's heads: the work tree must know them."""
+    missing = [h for h in (based.heads if based else ()) if h not in current.scripts]
+    if not missing:
+        return
+    s = "s" if len(missing) > 1 else ""
+    if base.name.startswith("merge base"):  # an ancestor of HEAD: the change removed them
+        raise GitError(
+            f"the base ({base.name}) has revision{s} {', '.join(missing)}, which this work "
+            "tree does not have: the change removed the latest revision of the base",
+            hint="restore it (databases may have run it): put what should change in a new "
+            "revision instead")
+    raise GitError(
+        f"--base {base.name} has revision{s} {', '.join(missing)}, which this work tree does "
+        f"not have: the base moved on since this branch left it (or the change removed "
+        f"{'them' if s else 'it'})",
+        hint=f"compare with where the branch left it: --base $(git merge-base HEAD "
+        f"{base.name}), or merge {base.name} into the branch first")
 
 
 def _pin(review: Review, pending: Pending, target: str) -> None:
