@@ -142,6 +142,32 @@ def test_gitlab_example_is_valid_yaml_with_oidc_and_one_job_at_a_time() -> None:
     assert not any("AWS_SECRET" in str(v) for v in deploy["variables"].values())
 
 
+
+def test_gitlab_review_compares_with_the_merge_base_not_the_target_tip(tmp_path: Path) -> None:
+    # found by review: '--base origin/$TARGET' is the target's tip; once the target branch has
+    # moved on (a revision merged there since), the review failed ("Can't locate revision")
+    (review,) = [line for line in yaml.safe_load(GITLAB_EXAMPLE.read_text())
+                 ["migration-review"]["script"] if line.startswith("dsql-migrate review")]
+    base = re.search(r'--base ("[^"]*(?:"[^"]*"[^"]*)*"|\S+)', review)
+    assert base is not None, review
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=tmp_path, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "a")
+    fork = git("rev-parse", "HEAD")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "b")
+    git("update-ref", "refs/remotes/origin/main", "HEAD")  # the target moved on
+    git("checkout", "-q", "-b", "change", fork)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "c")
+    env = {**os.environ, "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main"}
+    shown = subprocess.run(["bash", "-c", f"printf %s {base.group(1)}"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert git("rev-parse", f"{shown}^{{commit}}") == fork
+
+
 # -- actionlint ---------------------------------------------------------------------------------
 
 

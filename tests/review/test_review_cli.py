@@ -258,3 +258,44 @@ def test_an_unreachable_target_is_one_clear_line_without_its_password(workdir: P
     assert "s3cret-pw" not in result.output
     assert "Traceback" not in result.output
     assert result.stderr.startswith("error: "), result.stderr
+
+
+def test_an_unapproved_destructive_op_execute_is_located_on_its_line(workdir: Path) -> None:
+    # found by review: SARIF put "DELETE FROM items" on the 'def upgrade' line, not its own
+    make_repo(workdir)
+    path = write_revision(workdir, "0002", "0001",
+                          '    op.add_column("items", sa.Column("note", sa.Text))\n'
+                          '    op.execute("DELETE FROM items WHERE qty = 0")\n', "purge")
+    result = review("--format", "sarif")
+    assert result.exit_code == 5, result.output
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "DELETE" in t)
+    (finding,) = [r for r in json.loads(result.stdout)["runs"][0]["results"]
+                  if r["ruleId"] == "destructive"]
+    assert "DELETE FROM items" in finding["message"]["text"]
+    assert finding["locations"][0]["physicalLocation"]["region"]["startLine"] == line
+
+
+def test_a_revision_whose_code_raises_is_a_failure_of_its_code_not_of_dsql(
+        workdir: Path) -> None:
+    # found by review: a ValueError in upgrade() read "refused: DSQL cannot run part of this
+    # change" with the hint "revisions before it stay applied" (a review applies nothing)
+    make_repo(workdir)
+    path = write_revision(workdir, "0002", "0001", '    raise ValueError("boom")\n', "boom")
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "raise" in t)
+    result = review()
+    assert result.exit_code == 1, result.output
+    assert "### dsql-migrate review: failed: a revision's code raised an error" in result.stdout
+    assert f"**revision-code-error** (`migrations/versions/0002_boom.py:{line}`)" in result.stdout
+    assert "ValueError: boom" in result.stdout
+    assert "stay applied" not in result.output and "DSQL cannot" not in result.output
+
+
+def test_a_revision_with_a_syntax_error_is_a_usage_error_that_says_where(
+        workdir: Path) -> None:
+    make_repo(workdir)
+    path = write_revision(workdir, "0002", "0001", '    op.add_column("items",\n', "broken")
+    result = review()
+    assert result.exit_code == 2, result.output
+    assert f"error: {path}:" in result.stderr and "SyntaxError" in result.stderr
+    assert "stay applied" not in result.stderr and "review again" in result.stderr
+    assert "Traceback" not in result.output

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from review_project import git, make_repo, review
+from review_project import git, make_repo, review, write_revision
 
 from dsql_migrate.review.git import GitError, resolve_base
 
@@ -80,3 +80,32 @@ def test_an_edited_applied_revision_is_flagged(workdir: Path) -> None:
     markdown = review().stdout
     assert "| `0001` items | edited |" in markdown
     assert "⚠️ edited after it was applied" in markdown
+
+
+def test_a_base_whose_heads_the_work_tree_lacks_says_to_merge_or_use_the_merge_base(
+        workdir: Path) -> None:
+    # found by review: '--base main' after main moved on failed with Alembic's bare "Can't
+    # locate revision identified by '0003'" (exit 1, no review)
+    make_repo(workdir)
+    git(workdir, "checkout", "-q", "main")
+    write_revision(workdir, "0003", "0001", "    pass\n", "other")
+    git(workdir, "add", "-A")
+    git(workdir, "commit", "-q", "-m", "other")
+    git(workdir, "checkout", "-q", "change")
+    write_revision(workdir, "0002", "0001", "    pass\n", "mine")
+    result = review("--base", "main")
+    assert result.exit_code == 2, result.output
+    assert "--base main has revision 0003, which this work tree does not have" in result.stderr
+    assert "git merge-base HEAD main" in result.stderr
+    assert "Traceback" not in result.output and "Can't locate" not in result.output
+
+
+def test_a_change_that_removes_the_base_head_is_a_usage_error_that_says_so(
+        workdir: Path) -> None:
+    first = make_repo(workdir)
+    first.unlink()
+    result = review()
+    assert result.exit_code == 2, result.output
+    assert ("the base (merge base of HEAD and main) has revision 0001, which this work tree "
+            "does not have") in result.stderr
+    assert "Traceback" not in result.output

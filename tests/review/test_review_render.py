@@ -72,3 +72,20 @@ def test_a_review_too_long_even_without_sql_keeps_its_summary() -> None:
     assert len(text) <= COMMENT_LIMIT + 200
     assert text.startswith(MARKER) and "| `0002` drop" in text
     assert text.endswith("see the review's JSON (--format json)._\n")
+
+
+def test_a_target_without_statistics_says_so_instead_of_asking_for_url() -> None:
+    # found by review: with --url against a table never analyzed (reltuples -1) the review
+    # said "review with --url for the target's table sizes", which --url already was
+    from dsql_migrate.plan import Batch, Estimate
+    copy = Step(id=1, kind=StepKind.COPY, summary="copy t into t__new", sql=("INSERT ...",),
+                table="t", batch=Batch(table="t", key=("id",), key_types=("bigint",),
+                                       size=2995, bounds="SELECT ..."),
+                estimate=Estimate(rows=None, batches=1))
+    swap = Step(id=2, kind=StepKind.SWAP, summary="swap", sql=("ALTER ...",), table="t")
+    plan = Plan(profile="current", steps=(copy, swap))
+    review = _review()
+    review.revisions[0].compilations.append(Compilation("postgresql://admin@db/postgres", plan))
+    text = render(review, "markdown")
+    assert "review with --url" not in text
+    assert "`t`: rows unknown: the target has no statistics for t (run ANALYZE t" in text

@@ -26,8 +26,9 @@ from alembic.config import Config as AlembicConfig
 from alembic.operations import ops
 from alembic.script import Script, ScriptDirectory
 
+from ..alembic.project import RevisionCodeError as ProjectCodeError
 from ..alembic.project import alembic_errors
-from ..alembic.record import NeedsConnection, where_of
+from ..alembic.record import NeedsConnection, RevisionCodeError, where_of
 from ..config import Config
 from ..connect import redact_url
 from ..errors import ConfigError, DsqlMigrateError
@@ -35,9 +36,10 @@ from ..lint import LintSettings, Severity, fix_script
 from ..local import DEFAULT_DIR, LocalInstance
 from ..profiles import Profile
 from .compile import Compiled, Pending, compile_pending, upgrade_base
-from .git import BaseRef, export_tree, repo_root, resolve_base
+from .git import BaseRef, GitError, export_tree, repo_root, resolve_base
 from .model import (
     APPROVE_ANNOTATION,
+    CODE_ERROR,
     DEFAULT_SECONDS_PER_BATCH,
     Compilation,
     Finding,
@@ -76,11 +78,23 @@ class Project:
 
 def _load(ini: Path, root: Path) -> Project:
     cfg = AlembicConfig(str(ini))
-    with alembic_errors(cfg):
-        directory = ScriptDirectory.from_config(cfg)
-        scripts = {s.revision: s for s in directory.walk_revisions()}
-        heads = tuple(sorted(directory.get_heads()))
+    try:
+        with alembic_errors(cfg):
+            directory = ScriptDirectory.from_config(cfg)
+            scripts = {s.revision: s for s in directory.walk_revisions()}
+            heads = tuple(sorted(directory.get_heads()))
+    except ProjectCodeError as exc:  # a revision that does not even import (a SyntaxError)
+        raise ProjectCodeError(exc.message, hint=review_hint(exc.hint)) from None
     return Project(root, scripts, heads)
+
+
+#: the runner's hint for a revision's code error speaks of applied revisions: a review applies
+#: nothing, so that part goes
+_RUN_AGAIN = re.compile(r" and run the command again \(revisions before it stay applied\)")
+
+
+def review_hint(hint: str | None) -> str:
+    return _RUN_AGAIN.sub(", then review again (nothing was applied)", hint or "")
 
 
 def _relative(path: str | None, root: Path) -> str:
@@ -124,6 +138,7 @@ def run_review(config: Config, request: Request) -> Review:
                         seconds_per_batch=request.seconds_per_batch,
                         ini_path=ini.relative_to(root).as_posix())
         _changed(review, current, based, base)
+        _check_base_heads(based, current, base)
         if not any(r.status == "new" for r in review.revisions):
             return review
         local_dir = Path(tmp) / "local"
@@ -141,6 +156,26 @@ def run_review(config: Config, request: Request) -> Review:
     for r in review.revisions:
         _destructive(review, r)
     return review
+
+
+def _check_base_heads(based: Project | None, current: Project, base: BaseRef) -> None:
+    """The fresh emulator is upgraded to the base's heads: the work tree must know them."""
+    missing = [h for h in (based.heads if based else ()) if h not in current.scripts]
+    if not missing:
+        return
+    s = "s" if len(missing) > 1 else ""
+    if base.name.startswith("merge base"):  # an ancestor of HEAD: the change removed them
+        raise GitError(
+            f"the base ({base.name}) has revision{s} {', '.join(missing)}, which this work "
+            "tree does not have: the change removed the latest revision of the base",
+            hint="restore it (databases may have run it): put what should change in a new "
+            "revision instead")
+    raise GitError(
+        f"--base {base.name} has revision{s} {', '.join(missing)}, which this work tree does "
+        f"not have: the base moved on since this branch left it (or the change removed "
+        f"{'them' if s else 'it'})",
+        hint=f"compare with where the branch left it: --base $(git merge-base HEAD "
+        f"{base.name}), or merge {base.name} into the branch first")
 
 
 def _pin(review: Review, pending: Pending, target: str) -> None:
@@ -270,7 +305,9 @@ def _located(text: str, entry: RevisionReview) -> int | None:
 
 
 def _refusal(exc: DsqlMigrateError, entry: RevisionReview, target: str) -> list[Finding]:
-    rule = "needs-connection" if isinstance(exc, NeedsConnection) else "refused"
+    rule = "needs-connection" if isinstance(exc, NeedsConnection) else (
+        CODE_ERROR if isinstance(exc, (RevisionCodeError, ProjectCodeError)) else "refused")
+    hint = review_hint(exc.hint) if rule == CODE_ERROR else exc.hint
     head, *problems = exc.message.split("\n  ")
     kept = [p for p in problems if not _LINT_PROBLEM.search(p)]
     if problems and not kept:
@@ -278,7 +315,7 @@ def _refusal(exc: DsqlMigrateError, entry: RevisionReview, target: str) -> list[
     where = f"{target}: " if target != LOCAL else ""
     return [Finding(rule, Level.ERROR, f"{where}{head.rstrip(':')}: {p}" if problems else
                     f"{where}{p}", entry.path, _located(p, entry) or entry.upgrade_line,
-                    fix=exc.hint) for p in (kept or [head])]
+                    fix=hint) for p in (kept or [head])]
 
 
 def _execute_ops(recorded: list[ops.MigrateOperation]) -> Iterator[ops.ExecuteSQLOp]:
@@ -336,7 +373,9 @@ def _destructive(review: Review, entry: RevisionReview) -> None:
             f"step {step.id} is destructive: {step.summary}"
             + (f" (approved by {by})" if approved else " (not approved)"),
             entry.path, entry.approved_in_file if approved and entry.approved_in_file
-            else entry.upgrade_line, fix=None if approved else APPROVE_HINT))
+            # an op.execute step names its line ('file.py:17'): the finding goes there
+            else _located(step.summary, entry) or entry.upgrade_line,
+            fix=None if approved else APPROVE_HINT))
 
 
 def _target_heads(review: Review, target: Pending) -> None:

@@ -21,6 +21,8 @@ FORMAT = "dsql-migrate.review/1"
 APPROVE_ANNOTATION = "# dsql-migrate: approve-destructive"
 #: the first line of the markdown review: the GitHub Action finds its comment by it
 MARKER = "<!-- dsql-migrate-review -->"
+#: the rule of a finding where the revision's own Python code raised (not a DSQL refusal)
+CODE_ERROR = "revision-code-error"
 #: the time a batch takes, assumed for estimates unless --seconds-per-batch says otherwise
 DEFAULT_SECONDS_PER_BATCH = 0.25
 
@@ -174,6 +176,10 @@ class Review:
     def verdict(self) -> str:
         code = self.exit_code()
         if code is ExitCode.FAILED:
+            errors = {f.rule for f in self.all_findings()
+                      if f.level is Level.ERROR and f.rule != "destructive"}
+            if errors == {CODE_ERROR}:  # Python raised, not a DSQL rule
+                return "failed: a revision's code raised an error"
             return "refused: DSQL cannot run part of this change as written"
         if code is ExitCode.REFUSED:
             names = ", ".join(r.revision for r in self.unapproved())
@@ -183,6 +189,7 @@ class Review:
         return "ready: every step is DSQL-safe"
 
 
-__all__ = ["APPROVE_ANNOTATION", "DEFAULT_SECONDS_PER_BATCH", "FORMAT", "MARKER", "Compilation",
+__all__ = ["APPROVE_ANNOTATION", "CODE_ERROR", "DEFAULT_SECONDS_PER_BATCH", "FORMAT", "MARKER",
+           "Compilation",
            "Copy", "Finding", "Level", "Review", "RevisionReview", "copies",
            "recreated_tables"]

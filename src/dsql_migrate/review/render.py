@@ -18,6 +18,7 @@ from ..lint import REGISTRY
 from ..plan import Step, StepKind, render_markdown
 from .model import (
     APPROVE_ANNOTATION,
+    CODE_ERROR,
     FORMAT,
     MARKER,
     Compilation,
@@ -40,6 +41,7 @@ RULES: dict[str, tuple[str, str]] = {
     "needs-connection": ("the revision uses the database connection while it is recorded",
                          "error"),
     "destructive": ("a destructive step needs explicit approval", "error"),
+    CODE_ERROR: ("the revision's own Python code raised an error", "error"),
     "edited-applied-revision": ("a revision that exists at the base was edited", "warning"),
     "removed-revision": ("a revision that exists at the base was removed", "warning"),
     "plan-warning": ("the planner has something to say about a step", "warning"),
@@ -82,9 +84,12 @@ def _sized(r: RevisionReview) -> Compilation | None:
 
 
 def _copy_words(copy: Copy, review: Review, sized: bool) -> str:
-    if not sized or copy.rows is None:
+    if not sized:
         return (f"rows unknown here, batches of <= {copy.batch_size:,} rows "
                 "(review with --url for the target's table sizes)")
+    if copy.rows is None:  # pg_class.reltuples is -1 until the table is analyzed
+        return (f"rows unknown: the target has no statistics for {copy.table} (run ANALYZE "
+                f"{copy.table} on it, then review again), batches of <= {copy.batch_size:,} rows")
     seconds = copy.seconds(review.seconds_per_batch) or 0.0
     return (f"~{_int(copy.rows)} rows in {copy.batches:,} batch{'es' if copy.batches != 1 else ''}"
             f" of <= {copy.batch_size:,}, {_duration(seconds)}")
@@ -219,6 +224,8 @@ def _revision_md(r: RevisionReview, review: Review, with_sql: bool) -> list[str]
     out += _section("Lint", [_finding_text(f) for f in r.findings if f.rule in REGISTRY])
     out += _section("Refused", [_finding_text(f) for f in r.findings
                                 if f.rule in ("refused", "needs-connection")])
+    out += _section("Failed (the revision's code)", [_finding_text(f) for f in r.findings
+                                                     if f.rule == CODE_ERROR])
     out += _section("Also", [f"{_icon(f)} {_finding_text(f)}" for f in r.findings
                              if f.rule in ("edited-applied-revision", "plan-warning")])
     if plan is not None and with_sql:
