@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -83,3 +84,25 @@ def test_readonly_query_without_matching_rows_keeps_its_columns(dsql_url: str) -
     result = _service(dsql_url).readonly_query("SELECT 1 AS a, 'x'::text AS b WHERE false")
     assert result["columns"] == ["a", "b"] and result["rows"] == []
     assert result["row_count"] == 0 and not result["truncated"]
+
+
+def test_plan_reloads_an_edited_model(dsql_url: str, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # was: the long-lived server kept the first import, so after the agent edited its model
+    # plan returned the old plan again (same hash), without the new table
+    package = tmp_path / "review20_models"
+    package.mkdir()
+    model = ("import sqlalchemy as sa\nmetadata = sa.MetaData()\n"
+             "sa.Table('review20_a', metadata, sa.Column('id', sa.Integer, primary_key=True))\n")
+    (package / "__init__.py").write_text(model, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))
+    service = _service(dsql_url)
+    first = service.plan(target="review20_models:metadata")
+    (package / "__init__.py").write_text(
+        model + "sa.Table('review20_b', metadata, sa.Column('id', sa.Integer, "
+        "primary_key=True))\n", encoding="utf-8")
+    second = service.plan(target="review20_models:metadata")
+    summaries = [step["summary"] for step in second["plan"]["steps"]]
+    assert "create table review20_b" in summaries and second["hash"] != first["hash"]

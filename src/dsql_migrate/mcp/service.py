@@ -14,8 +14,10 @@ shelled out. The safety rules an agent relies on live here:
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Generator
@@ -209,6 +211,8 @@ class Service:
             elif spec.endswith(".sql") and not Path(spec).is_file():
                 raise ConfigError(f"{spec}: no such file")
             scratch = self._scratch_server() if spec.endswith(".sql") else None
+            if scratch is None:
+                _forget_model(spec)
             desired = load_target(spec, scratch_server=scratch)
         conninfo = conninfo_for(self.target, on_start=self._on_start)
         result, live = diff_live(conninfo, desired, renames=rename_specs)
@@ -380,6 +384,17 @@ def _one_statement(sql: str) -> None:
         raise Refused("readonly_query runs its statement in its own READ ONLY transaction: "
                       "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, ...) is "
                       "refused; nothing was run")
+
+
+def _forget_model(spec: str) -> None:
+    """Drop the model's package from the import cache: the server lives across the agent's
+    edits, and a cached import would plan against the model as it was at the first plan."""
+    top = spec.partition(":")[0].split(".", 1)[0]
+    if not top or top == "dsql_migrate":
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
 
 
 def _columns_of(conn: psycopg.Connection[Any], sql: str) -> list[str]:
