@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from dsql_migrate.config import Config
 from dsql_migrate.connect import Target
-from dsql_migrate.errors import ConfigError, ConnectError
+from dsql_migrate.errors import ConfigError, ConnectError, DsqlMigrateError
 from dsql_migrate.mcp.server import _tool_error
 from dsql_migrate.mcp.service import Service, ServiceSettings
 from dsql_migrate.profiles import get_profile
@@ -106,3 +106,13 @@ def test_plan_reloads_an_edited_model(dsql_url: str, tmp_path: Path,
     second = service.plan(target="review20_models:metadata")
     summaries = [step["summary"] for step in second["plan"]["steps"]]
     assert "create table review20_b" in summaries and second["hash"] != first["hash"]
+
+
+def test_desired_sql_errors_point_at_desired_sql_not_a_temp_file(dsql_url: str,
+                                                               raw_url: str) -> None:
+    # was: "/tmp/dsqlm-mcp-xxxx/desired.sql:1:36: syntax error", a file the agent never saw
+    service = Service(Config(), Target("postgresql", dsql_url, "--url"),
+                      get_profile("current"), ServiceSettings(scratch_url=raw_url))
+    with pytest.raises(DsqlMigrateError) as caught:
+        service.plan(desired_sql="CREATE TABLE x (id int PRIMARY KEY,, y int);")
+    assert caught.value.message.startswith("desired_sql:1:36: syntax error")

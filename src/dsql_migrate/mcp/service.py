@@ -213,7 +213,12 @@ class Service:
             scratch = self._scratch_server() if spec.endswith(".sql") else None
             if scratch is None:
                 _forget_model(spec)
-            desired = load_target(spec, scratch_server=scratch)
+            try:
+                desired = load_target(spec, scratch_server=scratch)
+            except DsqlMigrateError as exc:
+                if desired_sql is not None:  # name what the agent sent, not the temp file
+                    exc.message = exc.message.replace(spec, "desired_sql")
+                raise
         conninfo = conninfo_for(self.target, on_start=self._on_start)
         result, live = diff_live(conninfo, desired, renames=rename_specs)
         warnings = list(result.warnings)
