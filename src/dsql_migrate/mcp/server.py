@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import anyio
 import anyio.to_thread
 import psycopg
+import sqlalchemy.exc
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
@@ -52,6 +53,8 @@ def _tool_error(exc: Exception) -> ToolError | None:
     """The tool error for a user error or a database refusal; None for a bug."""
     if isinstance(exc, DsqlMigrateError):
         return ToolError(exc.message + (f"\nhint: {exc.hint}" if exc.hint else ""))
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and isinstance(exc.orig, psycopg.Error):
+        exc = exc.orig  # the differ reads the catalog through SQLAlchemy
     if isinstance(exc, psycopg.Error):  # a privilege, a limit: the server's own words
         from ..runner.retry import describe
 

@@ -14,14 +14,17 @@ shelled out. The safety rules an agent relies on live here:
 
 from __future__ import annotations
 
+import importlib
+import itertools
 import json
+import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 
@@ -123,16 +126,30 @@ class Service:
 
     def readonly_query(self, sql: str, max_rows: int | None = None) -> dict[str, Any]:
         """Run one statement in a READ ONLY transaction that is rolled back."""
+        if max_rows is not None and max_rows < 1:
+            raise ConfigError(f"max_rows must be at least 1, not {max_rows}",
+                              hint=f"omit it for the server's cap ({self.settings.max_rows})")
         _one_statement(sql)
         cap = min(max_rows or self.settings.max_rows, self.settings.max_rows)
         with self.connector.connect() as conn:
             conn.read_only = True
             try:
                 with conn.transaction(force_rollback=True):
-                    cursor = conn.execute(sql.encode())  # bytes: as written, no placeholders
-                    if cursor.description is None:
-                        return {"columns": [], "rows": [], "status": cursor.statusmessage}
-                    rows = cursor.fetchmany(cap + 1)
+                    cursor = conn.cursor()
+                    # streamed row by row and cut at the cap: the cap bounds memory too (a
+                    # plain execute reads the whole result before any row is taken)
+                    stream = cast(Generator[Any, None, None],  # a generator: it has close()
+                                  cursor.stream(sql.encode()))  # bytes: no placeholders
+                    try:
+                        rows = list(itertools.islice(stream, cap + 1))
+                    except psycopg.ProgrammingError as exc:
+                        if exc.sqlstate is not None:  # the server's error
+                            raise
+                        # psycopg's own: the statement ran but returns no rows (SET, ...)
+                        return {"columns": [], "rows": [], "status": _command(sql)}
+                    stream.close()  # cancels the rest of the query
+                    columns = ([c.name for c in cursor.description] if cursor.description
+                               else _columns_of(conn, sql))  # no row: the stream kept none
             except psycopg.errors.ReadOnlySqlTransaction:
                 raise Refused(
                     "the statement writes, and readonly_query runs in a READ ONLY transaction: "
@@ -142,7 +159,6 @@ class Service:
                 ) from None
             except psycopg.DatabaseError as exc:
                 raise DsqlMigrateError(f"the query failed: {_describe(exc)}") from None
-        columns = [c.name for c in cursor.description]
         return {"columns": columns, "rows": [[to_jsonable(v) for v in r] for r in rows[:cap]],
                 "row_count": min(len(rows), cap), "truncated": len(rows) > cap,
                 "max_rows": cap}
@@ -185,6 +201,9 @@ class Service:
             raise ConfigError("give either target (package.module:attr or a .sql file) or "
                               "desired_sql (the CREATE statements of the desired schema)")
         rename_specs = Renames.parse(renames or [])
+        # reach the target first: the differ's own connection error is SQLAlchemy's, without
+        # the one-line message and hint (and it would come after loading the desired schema)
+        self.connector.connect(autocommit=True).close()
         with tempfile.TemporaryDirectory(prefix="dsqlm-mcp-") as tmp:
             spec = target or str(Path(tmp) / "desired.sql")
             if desired_sql is not None:
@@ -192,7 +211,14 @@ class Service:
             elif spec.endswith(".sql") and not Path(spec).is_file():
                 raise ConfigError(f"{spec}: no such file")
             scratch = self._scratch_server() if spec.endswith(".sql") else None
-            desired = load_target(spec, scratch_server=scratch)
+            if scratch is None:
+                _forget_model(spec)
+            try:
+                desired = load_target(spec, scratch_server=scratch)
+            except DsqlMigrateError as exc:
+                if desired_sql is not None:  # name what the agent sent, not the temp file
+                    exc.message = exc.message.replace(spec, "desired_sql")
+                raise
         conninfo = conninfo_for(self.target, on_start=self._on_start)
         result, live = diff_live(conninfo, desired, renames=rename_specs)
         warnings = list(result.warnings)
@@ -363,6 +389,32 @@ def _one_statement(sql: str) -> None:
         raise Refused("readonly_query runs its statement in its own READ ONLY transaction: "
                       "transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, ...) is "
                       "refused; nothing was run")
+
+
+def _forget_model(spec: str) -> None:
+    """Drop the model's package from the import cache: the server lives across the agent's
+    edits, and a cached import would plan against the model as it was at the first plan."""
+    top = spec.partition(":")[0].split(".", 1)[0]
+    if not top or top == "dsql_migrate":
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+def _columns_of(conn: psycopg.Connection[Any], sql: str) -> list[str]:
+    """The result columns of ``sql``, described (not run) as the unnamed statement."""
+    pgconn = conn.pgconn
+    pgconn.prepare(b"", sql.encode())
+    described = pgconn.describe_prepared(b"")
+    return [(described.fname(i) or b"").decode(conn.info.encoding)
+            for i in range(described.nfields)]
+
+
+def _command(sql: str) -> str:
+    """The command tag of a statement without rows (a stream does not keep it): its verb."""
+    words = sql.split(None, 2)
+    return words[0].upper() if words else ""
 
 
 def _describe(exc: psycopg.Error) -> str:
