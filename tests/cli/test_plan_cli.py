@@ -209,3 +209,29 @@ def test_plan_against_a_remote_target_leaves_no_emulator_running(
     assert code == 0, err
     assert "ADD COLUMN author" in out
     assert not LocalInstance(workdir / DEFAULT_DIR).status().running
+
+
+def test_a_recreation_names_the_columns_whose_data_it_leaves_behind(
+        scratch_url: str, raw_url: str, workdir: Path) -> None:
+    """A type change recreates the table; a column dropped in the same change is not copied,
+    and the plan must say so where a reviewer looks (the recreation's notes and the
+    destructive drop of the backup), not only 'change type of price'."""
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, price integer, name text, "
+                     "note text)")
+    desired = workdir / "desired.sql"
+    desired.write_text("CREATE TABLE items (id bigint PRIMARY KEY, price bigint, "
+                       "sku text);\n")
+    code, out, err = run("plan", "--url", scratch_url, "--target", str(desired),
+                         "--scratch-url", raw_url, "--format", "json")
+    assert code == 0, err
+    plan = Plan.from_json(out)
+    create = next(s for s in plan.steps if s.summary.startswith("create items__new"))
+    assert any("leaves out columns name, note" in n for n in create.notes), create.notes
+    backup = next(s for s in plan.steps if s.summary.startswith("drop backup"))
+    assert backup.destructive
+    assert any("only copy of the values of dropped columns name, note" in n
+               for n in backup.notes), backup.notes
+    code, markdown, _ = run("plan", "--url", scratch_url, "--target", str(desired),
+                            "--scratch-url", raw_url, "--format", "markdown")
+    assert "name, note" in markdown

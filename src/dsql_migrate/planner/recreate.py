@@ -178,13 +178,20 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
 
     from .tables import create_table_sql
 
+    # the live columns whose values the copy leaves behind: the reviewer must see them named
+    carried = {renames.get(c.name, c.name) for c in desired.columns if c.name not in replaced}
+    lost = [c.name for c in live.columns if c.name not in carried]
+    plural = len(lost) > 1
+    lost_note = ([f"the copy leaves out column{'s' if plural else ''} {', '.join(lost)} "
+                  f"(dropped by the target): {'their' if plural else 'its'} values are kept "
+                  f"only in the backup {old_name}"] if lost else [])
     ctx.add(StepKind.DDL, f"create {new_name} with the target definition of {table}",
             [create_table_sql(desired, ctx, name=new_name,
                               constraint_names={**names, **temporary},
                               reloptions=live.reloptions,
                               identity_caches=_live_identity_caches(desired, live, renames))],
             table=table,
-            notes=[f"recreating {table}: {why}"]
+            notes=[f"recreating {table}: {why}", *lost_note]
             + ([f"{', '.join(sorted(temporary.values()))}: temporary names while the old "
                 f"table holds the originals; renamed right after the swap"]
                if temporary else []))
@@ -270,7 +277,9 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
     ctx.add(StepKind.DDL, f"drop backup {old_name}", [f"DROP TABLE {qual(old_name, schema)}"],
             table=table, destructive=True, reversible=False, estimate=Estimate(rows=rows),
             notes=["the backup of the old table; drop it once the application works on the "
-                   "new one"])
+                   "new one"]
+            + ([f"it holds the only copy of the values of dropped column{'s' if plural else ''}"
+                f" {', '.join(lost)}"] if lost else []))
 
 
 def _cdc_cut_over(ctx: Context, table: str, schema: str | None, src: str, new: str,
