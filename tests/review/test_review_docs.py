@@ -1,4 +1,4 @@
-"""docs/review.md's example is a real review of the demo project, regenerated here.
+"""docs/ci.md's review comment is a real review of the demo project, regenerated here.
 
 The demo's revisions 0001-0003 are the base (on ``main``, and applied to a target emulator with
 the demo's rows, analyzed); the change adds 0004. The review's markdown, with the volatile bits
@@ -24,7 +24,7 @@ from dsql_migrate.local import LocalInstance
 
 pytestmark = pytest.mark.integration
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "review.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "ci.md"
 START, END = "<!-- example:start -->\n", "<!-- example:end -->\n"
 FENCE = "````markdown\n"
 
@@ -75,5 +75,5 @@ def test_the_page_shows_a_real_review_of_the_demo(
     expected = FENCE + review + "````\n"
     if os.environ.get("DSQL_MIGRATE_UPDATE_DOCS") and shown != expected:
         PAGE.write_text(before + START + expected + END + after, encoding="utf-8")
-        pytest.skip("docs/review.md updated")
-    assert shown == expected, "docs/review.md's example is stale: see this module's docstring"
+        pytest.skip("docs/ci.md updated")
+    assert shown == expected, "docs/ci.md's review example is stale: see this module's docstring"
