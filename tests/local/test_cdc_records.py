@@ -405,8 +405,11 @@ def _moto_run(patched: bool) -> dict[str, Any]:
             "latest": _read_everything(kinesis, shards[0], "LATEST"),
             "at_timestamp": [
                 _read_everything(kinesis, shards[0], "AT_TIMESTAMP", Timestamp=moment)
-                for moment in (arrival - datetime.timedelta(seconds=5), arrival,
-                               middle, arrival + datetime.timedelta(hours=1))],
+                # not the first record's arrival itself: the API rounds it to milliseconds,
+                # so which records of the other shard come at or after it differs between two
+                # runs (the test compares two), not between the implementations
+                for moment in (arrival - datetime.timedelta(seconds=5), middle,
+                               arrival + datetime.timedelta(hours=1))],
             "by_arn": _read_everything(kinesis, shards[1], StreamARN=kinesis.describe_stream(
                 StreamName="s")["StreamDescription"]["StreamARN"]) if patched else None,
             "arrival_type": type(arrival),
@@ -435,6 +438,6 @@ def test_the_prepared_moto_answers_as_moto_does_and_reads_by_stream_arn(
     plain.pop("by_arn")
     assert fast == plain
     assert len(fast["shard0"]) + len(fast["shard1"]) == 80
-    everything, _at_first, after_middle, nothing = fast["at_timestamp"]
+    everything, after_middle, nothing = fast["at_timestamp"]
     assert everything == fast["shard0"] and not nothing
     assert 0 < len(after_middle) < len(everything)
