@@ -74,14 +74,16 @@ def preflight(plan: Plan, options: RunOptions) -> None:
     stream = open_stream(options)
     stream.check_active()
     if options.cdc_cluster:
-        check_cluster_stream(stream.arn, options.cdc_cluster, stream.region)
+        check_cluster_stream(stream.arn, options.cdc_cluster, stream.region,
+                             endpoint=options.cdc_dsql_endpoint,
+                             credentials=options.cdc_credentials)
 
 
 def open_stream(options: RunOptions) -> ChangeStream:
     if not options.cdc_stream:
         raise StreamError("no CDC stream given (--cdc-stream)")
     return ChangeStream(options.cdc_stream, endpoint=options.cdc_endpoint,
-                        local=options.cdc_cluster is None)
+                        credentials=options.cdc_credentials)
 
 
 def record_start(ctx: StepContext, step: Step) -> None:
