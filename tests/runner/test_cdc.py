@@ -262,9 +262,9 @@ def test_online_recreation_300k(chaos: bool, cdc_targets: dict[bool, LocalInstan
 
 @pytest.mark.parametrize("crash", [
     "batch.after_commit:3",        # during the copy
-    "cdc.before_swap:1",           # frozen, verified, before the renames
+    "cdc.before_swap:1",           # frozen, drained, before the renames
     "cdc.after_revoke:1",          # right after the REVOKE
-    "cdc.swapped:1",               # between the two renames, frozen
+    "cdc.swapped:1",               # between the two renames, frozen, not yet verified
     "cdc.after_swap:1",            # swapped, grants not yet given back
 ])
 def test_killed_anywhere_resumes_and_unfreezes(crash: str,
@@ -272,3 +272,82 @@ def test_killed_anywhere_resumes_and_unfreezes(crash: str,
                                                tmp_path: Path) -> None:
     run_online_recreation(rows=20_000, target=cdc_targets[True], tmp_path=tmp_path,
                           crash=crash)
+
+
+@pytest.mark.parametrize("via", ["postgresql", "dsql"])
+def test_a_write_open_across_the_freeze_is_not_lost(via: str,
+                                                    cdc_targets: dict[bool, LocalInstance],
+                                                    tmp_path: Path) -> None:
+    """A transaction that wrote the table before the REVOKE (privileges are checked per
+    statement) and commits only after the cut-over's verification would have read its range.
+    On PostgreSQL (the application on the raw server) it commits: its write must be in the new
+    table (the first rename waits for it, and the verification runs after that rename). On
+    DSQL (through the emulator's proxy) a DDL committed by another session since it began
+    makes its commit fail with 40001 (OC001): nothing of it may appear."""
+    import threading
+
+    from dsql_migrate.plan import Plan
+    from dsql_migrate.runner import Runner, RunOptions, Session, StateStore
+    from dsql_migrate.runner.events import Event
+
+    target = cdc_targets[False]
+    info = target.cdc_info()
+    table = f"t_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(target.raw_url(), autocommit=True) as raw:
+        create_source(raw, table, 2_000)
+    plan_file = tmp_path / "plan.json"
+    make_plan(target.url(), _scratch(target.raw_url()), table, plan_file, tmp_path)
+    plan = Plan.from_json(plan_file.read_text())
+    # the application: one transaction, written before the freeze, committed later
+    app = psycopg.connect(target.raw_url() if via == "postgresql" else target.url())
+    app.execute(f'UPDATE "{table}" SET v = 424242 WHERE id = 7')
+    app.execute(f'INSERT INTO "{table}" (id, v, note) VALUES (900001, 1, %s)', ("late",))
+    committed = threading.Event()
+    failed: list[str] = []
+    lock = threading.Lock()
+
+    def commit() -> None:
+        with lock:
+            if committed.is_set():
+                return
+            try:
+                app.commit()
+            except psycopg.Error as exc:
+                failed.append(str(exc.sqlstate))
+            committed.set()
+    seen: list[str] = []
+
+    def on_event(event: Event) -> None:
+        seen.append(event.kind)
+        if event.kind == "cdc.frozen":
+            # the first rename (after the fix) waits for this transaction: commit it soon
+            threading.Timer(3.0, commit).start()
+        elif event.kind == "verify" and "with writes frozen" in event.message:
+            commit()  # right after the verification read every range
+    stream = {"cdc_stream": info["cdc_stream_arn"], "cdc_endpoint": info["cdc_kinesis_endpoint"],
+              "cdc_cluster": info["cdc_cluster_id"],
+              "cdc_dsql_endpoint": info["cdc_dsql_endpoint"],
+              "cdc_credentials": (info["cdc_access_key_id"], info["cdc_secret_access_key"])}
+    session = Session(lambda: psycopg.connect(target.url(), autocommit=True))
+    try:
+        Runner(session, store=StateStore(f"dm_state_{uuid.uuid4().hex[:8]}"),
+               options=RunOptions(allow_destructive=True, **stream),
+               on_event=on_event).apply(plan)
+    finally:
+        session.close()
+        commit()
+        app.close()
+    assert committed.is_set() and "cdc.freeze" in seen
+    with psycopg.connect(target.raw_url(), autocommit=True) as raw:
+        got = table_rows(raw, table)
+        kind = raw.execute("SELECT data_type FROM information_schema.columns WHERE "
+                           "table_name = %s AND column_name = 'v'", (table,)).fetchone()
+    assert kind == ("bigint",)  # the new table is in place
+    if via == "dsql":
+        assert failed == ["40001"]
+        assert got.get(7) == (7 * 7) % 100003 and 900001 not in got
+        return
+    assert failed == []
+    assert got.get(7) == 424242, "the update committed after the verification was lost"
+    assert got.get(900001) == 1, "the insert committed after the verification was lost"
+    assert len(got) == 2_001
