@@ -1,9 +1,7 @@
-"""What the --writes=cdc tests share: a local Kinesis (moto's server), a producer that puts
-DSQL's CDC envelope after each committed write (every change, random shards, duplicates and
-reordering with chaos on), and a writer process-like thread that records each committed write.
-
-Until the emulator streams its own changes (``local start --cdc``), the writer is the
-producer: it knows exactly which rows each of its transactions committed.
+"""What the --writes=cdc tests share: an emulator started with CDC (``local start --cdc``,
+whose stream the runner reads as it would DSQL's), a writer thread that records each committed
+write (what the new table must equal afterwards), and, for the unit tests of the stream reader,
+a bare local Kinesis (moto's server) with a producer that puts DSQL's CDC envelope.
 """
 
 from __future__ import annotations
@@ -119,15 +117,35 @@ class Producer:
                                PartitionKey=uuid.uuid4().hex)
 
 
+@contextmanager
+def cdc_emulator(directory: Path, *, chaos: bool) -> Iterator[Any]:
+    """A local target of its own started with CDC (``local start --cdc``, ``--cdc-chaos``),
+    destroyed afterwards: the producer of the stream the runner reads."""
+    from dsql_migrate.local import LocalInstance
+    from dsql_migrate.local.settings import CdcSettings
+
+    settings = CdcSettings(enabled=True, seed=3)
+    if chaos:
+        settings = CdcSettings(enabled=True, seed=3, **{
+            k: type(getattr(settings, k))(v) for k, v in CdcSettings.CHAOS.items()})
+    instance = LocalInstance(directory, cdc=settings)
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.destroy()
+
+
 @dataclass
 class Writer:
     """The application: inserts, updates and deletes on ``table`` at about ``rate``
-    transactions per second, each recorded in ``expected`` once committed (and put on the
-    stream); a failed write is retried, and its error counted with the time it was seen."""
+    transactions per second, each recorded in ``expected`` once committed (and, with a
+    ``producer``, put on that stream; without, the emulator streams them itself); a failed
+    write is retried, and its error counted with the time it was seen."""
 
     url: str
     table: str
-    producer: Producer
+    producer: Producer | None
     expected: dict[int, int]
     rate: float = 100.0
     next_id: int = 10_000_000
@@ -145,7 +163,8 @@ class Writer:
         self.stop.set()
         if self.thread is not None:
             self.thread.join(30)
-        self.producer.flush()
+        if self.producer is not None:
+            self.producer.flush()
 
     def _run(self) -> None:
         conn = psycopg.connect(self.url, autocommit=True)
@@ -187,16 +206,20 @@ class Writer:
         if op == "c":
             self.expected[key] = value
             keys.append(key)
-            self.producer.put(envelope(self.table, "c", None,
-                                       {"id": key, "v": value, "note": f"w{key}"}))
+            self._put(envelope(self.table, "c", None,
+                               {"id": key, "v": value, "note": f"w{key}"}))
         elif op == "u":
             if key in self.expected:
                 self.expected[key] = value
-                self.producer.put(envelope(self.table, "u", None, {"id": key, "v": value}))
+                self._put(envelope(self.table, "u", None, {"id": key, "v": value}))
         else:
             if self.expected.pop(key, None) is not None:
-                self.producer.put(envelope(self.table, "d", {"id": key}, None))
+                self._put(envelope(self.table, "d", {"id": key}, None))
             keys.remove(key)
+
+    def _put(self, record: dict[str, Any]) -> None:
+        if self.producer is not None:
+            self.producer.put(record)
 
 
 def make_plan(url: str, scratch_url: str, table: str, out: Path, cwd: Path) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """``apply --writes cdc``: a table recreated while an application keeps writing, with the
-changed keys read from a (local, moto) Kinesis stream; no write lost or duplicated, errors only
-during the short write freeze, and a kill anywhere resumed without leaving the table frozen."""
+changed keys read from the stream of an emulator started with CDC (``local start --cdc``, the
+producer, as DSQL is on AWS); no write lost or duplicated, errors only during the short write
+freeze, and a kill anywhere resumed without leaving the table frozen."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,8 @@ from typing import Any
 import psycopg
 import pytest
 from cdc_support import (
-    Producer,
     Writer,
+    cdc_emulator,
     create_stream,
     kinesis_server,
     make_plan,
@@ -25,23 +27,48 @@ from cdc_support import (
 )
 from runner_plans import create_source
 
+from dsql_migrate.local import LocalInstance
+
 FREEZE_ERRORS = {"42501", "42P01"}  # permission denied while frozen; no table between renames
 
 
 @pytest.fixture(scope="module")
 def kinesis() -> Iterator[str]:
+    """A bare local Kinesis: only for a stream that is not the target's (refusals)."""
     with kinesis_server() as endpoint:
         yield endpoint
 
 
+@pytest.fixture(scope="module")
+def cdc_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[bool, LocalInstance]]:
+    """Emulators started with CDC, one without and one with chaos, each started on first
+    use and destroyed after the module: the producers of the streams the runner reads."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        class Targets(dict[bool, LocalInstance]):
+            def __missing__(self, chaos: bool) -> LocalInstance:
+                directory = tmp_path_factory.mktemp("cdc") / ("chaos" if chaos else "plain")
+                self[chaos] = stack.enter_context(cdc_emulator(directory, chaos=chaos))
+                return self[chaos]
+        yield Targets()
+
+
 def _apply(plan: Path, url: str, schema: str, cwd: Path, *, stream: str | None,
-           endpoint: str | None, crash: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DSQL_MIGRATE_")}
-    env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+           endpoint: str | None = None, crash: str = "",
+           local_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``apply`` in a child process with no AWS credentials in its environment (the local
+    stream needs none; any other is given test keys)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DSQL_MIGRATE_", "AWS_"))}
+    if stream not in (None, "local"):
+        env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
     if crash:
         env["DSQL_MIGRATE_CRASH_AT"] = crash
     args = [sys.executable, "-m", "dsql_migrate", "apply", str(plan), "--url", url,
             "--state-schema", schema, "--allow-destructive", "--log-format", "json"]
+    if local_dir is not None:
+        args += ["--local-dir", str(local_dir)]
     if stream:
         args += ["--cdc-stream", stream]
     if endpoint:
@@ -87,33 +114,55 @@ def _writers_of(conn: psycopg.Connection[Any], table: str) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
-def run_online_recreation(*, rows: int, chaos: bool, kinesis: str, dsql_url: str,
-                          raw_conn: psycopg.Connection[Any], scratch_url: str,
-                          state_schema: str, table_name: str, tmp_path: Path,
+def _scratch(raw_url: str) -> str:
+    """A fresh database on the target's own server, for the planner's desired schema."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(raw_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(raw_url)._replace(path=f"/{name}"))
+
+
+def run_online_recreation(*, rows: int, target: LocalInstance, tmp_path: Path,
                           crash: str = "") -> dict[str, Any]:
-    """Recreate ``table_name`` (v integer -> bigint) with --writes cdc while a writer runs at
-    ~100 tx/s; with ``crash``, the first run is killed there and a second one resumes. The
-    new table must equal the writer's record of every committed write."""
+    """Recreate a fresh table (v integer -> bigint) on ``target`` (an emulator with CDC) with
+    ``--writes cdc --cdc-stream local`` while a writer runs at ~100 tx/s; with ``crash``, the
+    first run is killed there and a second one resumes. The new table must equal the writer's
+    record of every committed write."""
+    table_name = f"t_{uuid.uuid4().hex[:8]}"
+    state_schema = f"dm_state_{uuid.uuid4().hex[:8]}"
+    dsql_url = target.url()
+    raw_conn = psycopg.connect(target.raw_url(), autocommit=True)
+    try:
+        return _recreate(rows, target, dsql_url, raw_conn, table_name, state_schema, tmp_path,
+                         crash)
+    finally:
+        raw_conn.close()
+
+
+def _recreate(rows: int, target: LocalInstance, dsql_url: str,
+              raw_conn: psycopg.Connection[Any], table_name: str, state_schema: str,
+              tmp_path: Path, crash: str) -> dict[str, Any]:
     create_source(raw_conn, table_name, rows)
     expected = table_rows(raw_conn, table_name)
-    arn = create_stream(kinesis)
     plan_file = tmp_path / "plan.json"
-    plan = make_plan(dsql_url, scratch_url, table_name, plan_file, tmp_path)
-    writer = Writer(dsql_url, table_name, Producer(kinesis, arn, chaos=chaos), expected)
+    plan = make_plan(dsql_url, _scratch(target.raw_url()), table_name, plan_file, tmp_path)
+    writer = Writer(dsql_url, table_name, None, expected)  # the emulator streams its writes
     writer.start()
     try:
         time.sleep(0.5)
         runs = []
         if crash:
-            killed = _apply(plan_file, dsql_url, state_schema, tmp_path, stream=arn,
-                            endpoint=kinesis, crash=crash)
+            killed = _apply(plan_file, "local", state_schema, tmp_path, stream="local",
+                            crash=crash, local_dir=target.directory)
             assert killed.returncode == -9, killed.stderr[-3000:]
             runs.append(killed)
             status = _status(dsql_url, state_schema, tmp_path)
             frozen = "WRITES FROZEN on" in status
             assert frozen == (crash.rpartition(":")[0] in FROZEN_AT), status
-        done = _apply(plan_file, dsql_url, state_schema, tmp_path, stream=arn,
-                      endpoint=kinesis)
+        done = _apply(plan_file, "local", state_schema, tmp_path, stream="local",
+                      local_dir=target.directory)
         runs.append(done)
         assert done.returncode == 0, done.stderr[-5000:]
         time.sleep(0.5)  # writes go on against the new table
@@ -167,13 +216,22 @@ def test_plan_says_it_in_plain_words(dsql_url: str, raw_conn: psycopg.Connection
 
 def test_apply_without_stream_is_refused_before_anything(
         dsql_url: str, raw_conn: psycopg.Connection[Any], scratch_url: str, table_name: str,
-        state_schema: str, tmp_path: Path, kinesis: str) -> None:
+        state_schema: str, tmp_path: Path, kinesis: str, local_instance: LocalInstance) -> None:
     create_source(raw_conn, table_name, 10)
     plan_file = tmp_path / "p.json"
     make_plan(dsql_url, scratch_url, table_name, plan_file, tmp_path)
     no_stream = _apply(plan_file, dsql_url, state_schema, tmp_path, stream=None, endpoint=None)
     assert no_stream.returncode == 2, no_stream.stderr
     assert "--cdc-stream" in no_stream.stderr and "Traceback" not in no_stream.stderr
+    # "local" is the emulator's own stream: only when the target is that emulator
+    not_local = _apply(plan_file, dsql_url, state_schema, tmp_path, stream="local")
+    assert not_local.returncode == 2, not_local.stderr
+    assert "not the local emulator" in not_local.stderr and "Traceback" not in not_local.stderr
+    # ... and only when it runs with CDC (the session's emulator does not)
+    no_cdc = _apply(plan_file, "local", state_schema, tmp_path, stream="local",
+                    local_dir=local_instance.directory)
+    assert no_cdc.returncode != 0, no_cdc.stderr
+    assert "runs without CDC" in no_cdc.stderr and "Traceback" not in no_cdc.stderr
     arn = create_stream(kinesis)
     no_endpoint = _apply(plan_file, dsql_url, state_schema, tmp_path, stream=arn,
                          endpoint=None)
@@ -188,41 +246,108 @@ def test_apply_without_stream_is_refused_before_anything(
 
 
 @pytest.mark.parametrize("chaos", [False, True], ids=["in-order", "chaos"])
-def test_online_recreation_loses_no_write(chaos: bool, kinesis: str, dsql_url: str,
-                                          raw_conn: psycopg.Connection[Any], scratch_url: str,
-                                          state_schema: str, table_name: str,
+def test_online_recreation_loses_no_write(chaos: bool, cdc_targets: dict[bool, LocalInstance],
                                           tmp_path: Path) -> None:
-    result = run_online_recreation(rows=20_000, chaos=chaos, kinesis=kinesis,
-                                   dsql_url=dsql_url, raw_conn=raw_conn,
-                                   scratch_url=scratch_url, state_schema=state_schema,
-                                   table_name=table_name, tmp_path=tmp_path)
+    result = run_online_recreation(rows=20_000, target=cdc_targets[chaos], tmp_path=tmp_path)
     assert result["freeze_seconds"] < 5
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chaos", [False, True], ids=["in-order", "chaos"])
-def test_online_recreation_300k(chaos: bool, kinesis: str, dsql_url: str,
-                                raw_conn: psycopg.Connection[Any], scratch_url: str,
-                                state_schema: str, table_name: str, tmp_path: Path) -> None:
-    result = run_online_recreation(rows=300_000, chaos=chaos, kinesis=kinesis,
-                                   dsql_url=dsql_url, raw_conn=raw_conn,
-                                   scratch_url=scratch_url, state_schema=state_schema,
-                                   table_name=table_name, tmp_path=tmp_path)
+def test_online_recreation_300k(chaos: bool, cdc_targets: dict[bool, LocalInstance],
+                                tmp_path: Path) -> None:
+    result = run_online_recreation(rows=300_000, target=cdc_targets[chaos], tmp_path=tmp_path)
     assert result["freeze_seconds"] < 2
 
 
 @pytest.mark.parametrize("crash", [
     "batch.after_commit:3",        # during the copy
-    "cdc.before_swap:1",           # frozen, verified, before the renames
+    "cdc.before_swap:1",           # frozen, drained, before the renames
     "cdc.after_revoke:1",          # right after the REVOKE
-    "cdc.swapped:1",               # between the two renames, frozen
+    "cdc.swapped:1",               # between the two renames, frozen, not yet verified
     "cdc.after_swap:1",            # swapped, grants not yet given back
 ])
-def test_killed_anywhere_resumes_and_unfreezes(crash: str, kinesis: str, dsql_url: str,
-                                               raw_conn: psycopg.Connection[Any],
-                                               scratch_url: str, state_schema: str,
-                                               table_name: str, tmp_path: Path) -> None:
-    run_online_recreation(rows=20_000, chaos=True, kinesis=kinesis, dsql_url=dsql_url,
-                          raw_conn=raw_conn, scratch_url=scratch_url,
-                          state_schema=state_schema, table_name=table_name,
-                          tmp_path=tmp_path, crash=crash)
+def test_killed_anywhere_resumes_and_unfreezes(crash: str,
+                                               cdc_targets: dict[bool, LocalInstance],
+                                               tmp_path: Path) -> None:
+    run_online_recreation(rows=20_000, target=cdc_targets[True], tmp_path=tmp_path,
+                          crash=crash)
+
+
+@pytest.mark.parametrize("via", ["postgresql", "dsql"])
+def test_a_write_open_across_the_freeze_is_not_lost(via: str,
+                                                    cdc_targets: dict[bool, LocalInstance],
+                                                    tmp_path: Path) -> None:
+    """A transaction that wrote the table before the REVOKE (privileges are checked per
+    statement) and commits only after the cut-over's verification would have read its range.
+    On PostgreSQL (the application on the raw server) it commits: its write must be in the new
+    table (the first rename waits for it, and the verification runs after that rename). On
+    DSQL (through the emulator's proxy) a DDL committed by another session since it began
+    makes its commit fail with 40001 (OC001): nothing of it may appear."""
+    import threading
+
+    from dsql_migrate.plan import Plan
+    from dsql_migrate.runner import Runner, RunOptions, Session, StateStore
+    from dsql_migrate.runner.events import Event
+
+    target = cdc_targets[False]
+    info = target.cdc_info()
+    table = f"t_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(target.raw_url(), autocommit=True) as raw:
+        create_source(raw, table, 2_000)
+    plan_file = tmp_path / "plan.json"
+    make_plan(target.url(), _scratch(target.raw_url()), table, plan_file, tmp_path)
+    plan = Plan.from_json(plan_file.read_text())
+    # the application: one transaction, written before the freeze, committed later
+    app = psycopg.connect(target.raw_url() if via == "postgresql" else target.url())
+    app.execute(f'UPDATE "{table}" SET v = 424242 WHERE id = 7')
+    app.execute(f'INSERT INTO "{table}" (id, v, note) VALUES (900001, 1, %s)', ("late",))
+    committed = threading.Event()
+    failed: list[str] = []
+    lock = threading.Lock()
+
+    def commit() -> None:
+        with lock:
+            if committed.is_set():
+                return
+            try:
+                app.commit()
+            except psycopg.Error as exc:
+                failed.append(str(exc.sqlstate))
+            committed.set()
+    seen: list[str] = []
+
+    def on_event(event: Event) -> None:
+        seen.append(event.kind)
+        if event.kind == "cdc.frozen":
+            # the first rename (after the fix) waits for this transaction: commit it soon
+            threading.Timer(3.0, commit).start()
+        elif event.kind == "verify" and "with writes frozen" in event.message:
+            commit()  # right after the verification read every range
+    stream = {"cdc_stream": info["cdc_stream_arn"], "cdc_endpoint": info["cdc_kinesis_endpoint"],
+              "cdc_cluster": info["cdc_cluster_id"],
+              "cdc_dsql_endpoint": info["cdc_dsql_endpoint"],
+              "cdc_credentials": (info["cdc_access_key_id"], info["cdc_secret_access_key"])}
+    session = Session(lambda: psycopg.connect(target.url(), autocommit=True))
+    try:
+        Runner(session, store=StateStore(f"dm_state_{uuid.uuid4().hex[:8]}"),
+               options=RunOptions(allow_destructive=True, **stream),
+               on_event=on_event).apply(plan)
+    finally:
+        session.close()
+        commit()
+        app.close()
+    assert committed.is_set() and "cdc.freeze" in seen
+    with psycopg.connect(target.raw_url(), autocommit=True) as raw:
+        got = table_rows(raw, table)
+        kind = raw.execute("SELECT data_type FROM information_schema.columns WHERE "
+                           "table_name = %s AND column_name = 'v'", (table,)).fetchone()
+    assert kind == ("bigint",)  # the new table is in place
+    if via == "dsql":
+        assert failed == ["40001"]
+        assert got.get(7) == (7 * 7) % 100003 and 900001 not in got
+        return
+    assert failed == []
+    assert got.get(7) == 424242, "the update committed after the verification was lost"
+    assert got.get(900001) == 1, "the insert committed after the verification was lost"
+    assert len(got) == 2_001

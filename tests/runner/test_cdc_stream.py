@@ -65,7 +65,7 @@ def test_reads_every_shard_and_keeps_only_the_table(kinesis: str) -> None:
     _put(kinesis, arn, envelope("other", "c", None, {"tenant": 0, "id": 99}))
     _put(kinesis, arn, envelope("orders", "c", None, {"tenant": 0, "id": 98}, schema="s2"))
     _put(kinesis, arn, b"\x00 part of a split record")
-    stream = ChangeStream(arn, endpoint=kinesis, local=True)
+    stream = ChangeStream(arn, endpoint=kinesis, credentials=("test", "test"))
     assert stream.check_active() == "ACTIVE"
     stream.start(start)
     result = stream.poll(ORDERS, rounds=5)
@@ -85,14 +85,14 @@ def test_start_moment_is_honoured(kinesis: str) -> None:
     later = datetime.now(timezone.utc)
     time.sleep(0.1)
     _put(kinesis, arn, envelope("orders", "c", None, {"tenant": 0, "id": 2}))
-    stream = ChangeStream(arn, endpoint=kinesis, local=True)
+    stream = ChangeStream(arn, endpoint=kinesis, credentials=("test", "test"))
     stream.start(later)
     assert stream.poll(ORDERS, rounds=3).keys == {("0", "2")}
 
 
 def test_a_missing_stream_is_refused_clearly(kinesis: str) -> None:
     stream = ChangeStream("arn:aws:kinesis:us-east-1:123456789012:stream/none",
-                          endpoint=kinesis, local=True)
+                          endpoint=kinesis, credentials=("test", "test"))
     with pytest.raises(StreamError, match="cannot read the CDC stream") as err:
         stream.check_active()
     assert "endpoint" in (err.value.hint or "")

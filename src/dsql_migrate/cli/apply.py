@@ -35,8 +35,9 @@ local_dir_option = click.option(
 
 
 cdc_stream_option = click.option(
-    "--cdc-stream", metavar="ARN",
-    help="--writes=cdc plans: the Kinesis data stream the cluster's CDC stream delivers to.")
+    "--cdc-stream", metavar="ARN|local",
+    help="--writes=cdc plans: the Kinesis data stream the cluster's CDC stream delivers to; "
+    "'local': the local emulator's (local start --cdc; endpoint and dummy keys from it).")
 cdc_endpoint_option = click.option(
     "--cdc-endpoint", metavar="URL", envvar="DSQL_MIGRATE_CDC_ENDPOINT",
     help="Kinesis endpoint of --cdc-stream (default: AWS's regional endpoint; required "
@@ -52,6 +53,8 @@ class Connections:
     #: the target's kind ("local", "postgresql", "dsql") and, for dsql, the cluster id
     kind: str = "postgresql"
     cluster: str | None = None
+    #: the local emulator's state directory, when that is the target
+    local_dir: Path | None = None
 
 
 def cdc_overrides(target: Connections, plan: Plan, stream: str | None,
@@ -64,6 +67,8 @@ def cdc_overrides(target: Connections, plan: Plan, stream: str | None,
 
     if stream is None and endpoint is None:
         return {}
+    if stream is not None and stream.strip() == LOCAL_STREAM:
+        return local_stream(target, endpoint)
     if stream is not None:
         parse_arn(stream)
     if stream is not None and uses_cdc(plan) and not endpoint and target.kind != "dsql":
@@ -76,6 +81,35 @@ def cdc_overrides(target: Connections, plan: Plan, stream: str | None,
             "cdc_cluster": target.cluster if target.kind == "dsql" else None}
 
 
+#: ``--cdc-stream local``: the stream of the local emulator that is the target
+LOCAL_STREAM = "local"
+
+
+def local_stream(target: Connections, endpoint: str | None) -> dict[str, Any]:
+    """``--cdc-stream local``: everything about the stream from the running emulator's
+    ``cdc_info()`` (Kinesis endpoint, stream ARN, its dummy credentials, and its fake DSQL
+    control plane for the ACTIVE-for-this-cluster check), only when the target is that
+    emulator: a stream that is not the target's own would say nothing about its writes."""
+    from ..local import LocalInstance
+
+    if target.kind != "local" or target.local_dir is None:
+        raise ConfigError(
+            "--cdc-stream local: the target is not the local emulator, so it has no local "
+            "CDC stream",
+            hint="for an Aurora DSQL cluster pass the ARN of its CDC stream's Kinesis data "
+            "stream; for the emulator use --url local (and --local-dir if it is elsewhere)")
+    if endpoint:
+        raise ConfigError("--cdc-stream local takes the endpoint from the emulator: drop "
+                          "--cdc-endpoint (and $DSQL_MIGRATE_CDC_ENDPOINT)")
+    info = LocalInstance(target.local_dir).cdc_info()
+    return {"cdc_stream": str(info["cdc_stream_arn"]),
+            "cdc_endpoint": str(info["cdc_kinesis_endpoint"]),
+            "cdc_cluster": str(info["cdc_cluster_id"]),
+            "cdc_dsql_endpoint": str(info["cdc_dsql_endpoint"]),
+            "cdc_credentials": (str(info["cdc_access_key_id"]),
+                                str(info["cdc_secret_access_key"]))}
+
+
 def connections(app: AppContext, url: str | None, local_dir: Path) -> Connections:
     """Connections to the resolved target: a fresh IAM token per connection for dsql://
     targets, and the age after which to recycle a connection (before DSQL's 60 minutes)."""
@@ -85,7 +119,8 @@ def connections(app: AppContext, url: str | None, local_dir: Path) -> Connection
     connector = Connector(target, on_start=note)
     cluster = target.dsql.host.split(".", 1)[0] if target.dsql is not None else None
     return Connections(lambda: connector.connect(autocommit=True),
-                       connector.max_connection_seconds, kind=target.kind, cluster=cluster)
+                       connector.max_connection_seconds, kind=target.kind, cluster=cluster,
+                       local_dir=target.local_dir)
 
 
 def connection_factory(app: AppContext, url: str | None,

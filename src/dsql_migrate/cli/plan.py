@@ -60,8 +60,9 @@ from ._plain import write_file
               help="Approve the destructive steps in the plan (and its hash): 'apply' runs them.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="With --apply: progress as text or JSON lines.")
-@click.option("--cdc-stream", metavar="ARN",
-              help="With --apply and --writes cdc: the Kinesis stream of the cluster's CDC.")
+@click.option("--cdc-stream", metavar="ARN|local",
+              help="With --apply and --writes cdc: the Kinesis stream of the cluster's CDC "
+              "('local': the local emulator's).")
 @click.option("--cdc-endpoint", metavar="URL", envvar="DSQL_MIGRATE_CDC_ENDPOINT",
               help="With --apply: Kinesis endpoint of --cdc-stream (default: AWS's).")
 @click.pass_obj

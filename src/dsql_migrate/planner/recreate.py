@@ -298,9 +298,11 @@ def _cdc_cut_over(ctx: Context, table: str, schema: str | None, src: str, new: s
                    f"freezes writes: REVOKE INSERT, UPDATE, DELETE on {table} from every role "
                    "that holds them (read from the catalog and recorded in the state tables "
                    "first, so a resumed run always restores them)",
-                   "drains the stream, then verifies every key range (counts and checksums) "
-                   "and re-copies the ranges that differ, so correctness never rests on the "
-                   "stream alone; refuses (and unfreezes) if a range still differs",
+                   f"drains the stream, renames {table} to its backup (a write transaction "
+                   "still open on it ends first: no write can reach it after), then, before "
+                   "the next step, verifies every key range of the backup against the new "
+                   "table (counts and checksums) and re-copies the ranges that differ, so "
+                   "correctness never rests on the stream alone",
                    "while frozen the application's writes fail with permission denied "
                    "(SQLSTATE 42501), between the renames with undefined table (42P01)"])
     ctx.add(StepKind.DDL, f"swap: put {new_name} in place as {table}, then unfreeze",

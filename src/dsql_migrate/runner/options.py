@@ -40,6 +40,12 @@ class RunOptions:
     #: the target is AWS (dsql://): the stream must also be ACTIVE for the cluster in DSQL's
     #: control plane; otherwise a local emulator that needs no real credentials
     cdc_cluster: str | None = None
+    #: ``--cdc-stream local``: the emulator's DSQL control plane (its fake ``GetStream``), for
+    #: the same ACTIVE-for-this-cluster check as on AWS; None: AWS's regional endpoint
+    cdc_dsql_endpoint: str | None = None
+    #: ``--cdc-stream local``: the emulator's dummy credentials (access key id, secret), given
+    #: to boto3 explicitly; None: boto3's own chain (environment, profile, role), as on AWS
+    cdc_credentials: tuple[str, str] | None = field(default=None, repr=False)
     #: freeze writes once this many changed keys (or fewer) wait for a re-sync
     cdc_backlog_keys: int = 500
     #: read the stream from this long before the copy began (clock skew between the

@@ -22,14 +22,21 @@ stream would prove nothing about earlier changes (no order), and "every shard at
 says what Kinesis has *received*. So the stream is only used to keep the work under the freeze
 small; what makes the result exact is the verification of the whole table under the freeze,
 which compares the frozen source with the new table range by range and re-copies any range
-that differs, whatever the stream delivered or not. (A transaction that wrote the table before
-the REVOKE and commits after the verification read its range would escape both; DSQL checks
-privileges per statement, so only a transaction still open across the freeze can, and the
-drain's round trips are its grace period.)
+that differs, whatever the stream delivered or not.
+
+A transaction that wrote the table before the REVOKE (DSQL and PostgreSQL check privileges per
+statement) and commits after the verification read its range would escape a verification made
+before the renames; so the verification runs **after the first rename** (the table to its
+backup name) and before the second, when no write can reach the old table any more:
+PostgreSQL's ``ALTER TABLE ... RENAME`` waits for the lock of every transaction that wrote the
+table, and on DSQL a transaction that began before a DDL on its table fails at commit
+(:data:`DDL_FENCE`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -47,6 +54,20 @@ from .resync import resync
 from .stream import ChangeStream, PollResult, StreamError, TableFilter, check_cluster_stream
 
 CDC = "cdc"
+#: Why nothing written before the first rename can land in the old table after it.
+#: DSQL ("Understanding DDL in Aurora DSQL", docs.aws.amazon.com/aurora-dsql/latest/userguide/
+#: working-with-ddl.html): the catalog is distributed and a schema change is a distributed
+#: transaction; a transaction that uses a table while another transaction changes its schema
+#: gets a concurrency control violation, "SQL Error [40001]: ERROR: schema has been updated by
+#: another transaction, please retry: (OC001)" (the documented case: an ALTER TABLE in one
+#: session, an INSERT into the table in another). DSQL's concurrency control is optimistic and
+#: checks at commit, so an application transaction that wrote the table before the rename
+#: fails at its commit and retries against the name, which is not there (42P01) or is the new
+#: table. (Inferred from the documentation, not observed on AWS.) PostgreSQL (the emulator):
+#: ALTER TABLE ... RENAME takes an ACCESS EXCLUSIVE lock, granted only once every transaction
+#: holding the ROW EXCLUSIVE lock of a write on the table has ended, so its write is in the
+#: table before the verification reads it.
+DDL_FENCE = "OC001 / ACCESS EXCLUSIVE"
 #: rounds of reads of every shard in the drain under the freeze
 DRAIN_ROUNDS = 20
 #: most seconds the catch-up before the freeze waits for the backlog to become small
@@ -74,14 +95,16 @@ def preflight(plan: Plan, options: RunOptions) -> None:
     stream = open_stream(options)
     stream.check_active()
     if options.cdc_cluster:
-        check_cluster_stream(stream.arn, options.cdc_cluster, stream.region)
+        check_cluster_stream(stream.arn, options.cdc_cluster, stream.region,
+                             endpoint=options.cdc_dsql_endpoint,
+                             credentials=options.cdc_credentials)
 
 
 def open_stream(options: RunOptions) -> ChangeStream:
     if not options.cdc_stream:
         raise StreamError("no CDC stream given (--cdc-stream)")
     return ChangeStream(options.cdc_stream, endpoint=options.cdc_endpoint,
-                        local=options.cdc_cluster is None)
+                        credentials=options.cdc_credentials)
 
 
 def record_start(ctx: StepContext, step: Step) -> None:
@@ -195,17 +218,24 @@ def prepass(ctx: StepContext, step: Step) -> tuple[bool, list[dict[str, Any]], s
 def cut_over(ctx: StepContext, step: Step, before: StepRow, *, resumed: bool) -> None:
     """The swap step of a --writes=cdc recreation (see the module's docstring); the freeze
     ends in the next step, after the second rename (:func:`unfreeze`)."""
-    from ..steps.ddl import run_statements
+    from ..steps.ddl import execute_ddl, run_statements
 
     source = str(step.details.get("source") or "")
     backup = step.details.get("backup")
     first = postcondition.for_statement(step.sql[0]) if step.sql else None
-    if before.statements_done > 0 or (resumed and first is not None and ctx.holds(first)):
-        run_statements(ctx, step, before, resumed=resumed)  # renamed before a kill
-        return
     verify = _verify_step(ctx, step)
     assert verify.batch is not None
     source = source or verify.batch.table
+    if before.statements_done > 0:
+        run_statements(ctx, step, before, resumed=resumed)  # renamed and verified
+        return
+    if resumed and first is not None and ctx.holds(first):
+        # renamed before a kill, not verified (the step is recorded done only after the
+        # verification): verify the backup now, nothing can write it under its backup name
+        renamed = on_backup(verify, source, str(backup or ""))
+        _verify_frozen(ctx, step, renamed, ranges.prepare(ctx, renamed), set())
+        run_statements(ctx, step, before, resumed=True)  # records the rename: step done
+        return
     reader = _Reader(ctx, verify, step)
     reader.catch_up(ctx.options.cdc_backlog_keys)
     # cut the key space (and checksum the new table) now: less work under the freeze
@@ -222,10 +252,22 @@ def cut_over(ctx: StepContext, step: Step, before: StepRow, *, resumed: bool) ->
                    data={"frozen_at": frozen_at.isoformat(), "resynced": reader.resynced}))
     try:
         _drain(ctx, reader)
-        _verify_frozen(ctx, step, verify, prepared, reader.since)
         ctx.crash.reach("cdc.before_swap")
-        run_statements(ctx, step, before, resumed=resumed)
+        # the first rename: from its commit on, no write reaches the old table (DDL_FENCE).
+        # Run here, not recorded yet: the step is done only once the backup is verified, so a
+        # run killed in between verifies on resume (above)
+        if len(step.sql) != 1 or first is None:
+            raise StepFailed(f"step {step.id}: a --writes=cdc swap step is one rename with a "
+                             "known postcondition; plan again with --writes=cdc")
+        if not (resumed and ctx.holds(first)):
+            execute_ddl(ctx, step, step.sql[0], first)
         ctx.crash.reach("cdc.swapped")  # the table is the backup now, the new one not in place
+        # the verification of every range, between the renames: what it reads is final. The
+        # range checksums of the new table made before the freeze stay valid (only the runner
+        # writes it), so this is the only verification inside the freeze
+        _verify_frozen(ctx, step, on_backup(verify, source, str(backup or "")), prepared,
+                       reader.since)
+        run_statements(ctx, step, before, resumed=True)  # records the rename: step done
     except BaseException:
         freezing.restore(ctx, source, step=step.id)
         raise
@@ -245,6 +287,26 @@ def unfreeze(ctx: StepContext, step: Step) -> None:
                    data={"freeze_seconds": seconds}))
 
 
+def on_backup(verify: Step, source: str, backup: str) -> Step:
+    """The verify step's statements reading the source under its backup name (after the first
+    rename): the source appears in them only as ``FROM <source>``."""
+    if not backup:
+        raise StepFailed(f"step {verify.id}: the swap step names no backup table; plan again "
+                         "with --writes=cdc")
+    pattern = re.compile(r"(\bFROM\s+)" + re.escape(source) + r"(?=\s|\)|$)")
+
+    def moved(statement: str) -> str:
+        return pattern.sub(lambda m: m.group(1) + backup, statement)
+    details = dict(verify.details)
+    for name in ("totals", "repair"):
+        if isinstance(details.get(name), list):
+            details[name] = [moved(str(s)) for s in details[name]]
+    assert verify.batch is not None
+    batch = dataclasses.replace(verify.batch, table=backup, bounds=moved(verify.batch.bounds))
+    return dataclasses.replace(verify, sql=tuple(moved(s) for s in verify.sql),
+                               details=details, batch=batch)
+
+
 def _drain(ctx: StepContext, reader: _Reader) -> None:
     """Read every shard to its tip once more and re-sync what it names: the changes made
     just before the freeze. Not a proof of completeness (see the module's docstring)."""
@@ -256,7 +318,8 @@ def _drain(ctx: StepContext, reader: _Reader) -> None:
 def _verify_frozen(ctx: StepContext, step: Step, verify: Step, prepared: ranges.Prepared,
                    resynced: set[tuple[str, ...]]) -> None:
     equal, compared, repaired = ranges.compare_all(ctx, verify, prepared, resynced)
-    ctx.emit(Event("verify", f"step {step.id}: verification {verify.id} with writes frozen: "
+    ctx.emit(Event("verify", f"step {step.id}: verification {verify.id} with writes frozen, "
+                   "between the renames: "
                    f"{'passed' if equal else 'FAILED'} ({compared} key ranges, {repaired} "
                    "copied again)", step.id,
                    data={"ok": equal, "ranges": compared, "repaired": repaired}))
@@ -264,9 +327,10 @@ def _verify_frozen(ctx: StepContext, step: Step, verify: Step, prepared: ranges.
         raise VerificationFailed(
             f"step {step.id}: with writes frozen, the new table still differs from the source "
             f"after {ranges.MAX_PASSES} passes of re-copying the differing key ranges; the "
-            "swap did not happen and writes are unfrozen", sql_text=verify.sql[-1],
+            "table is under its backup name and the new one not in place",
+            sql_text=verify.sql[-1],
             hint="compare the tables (the verify step's statements); 'dsql-migrate apply' "
-            "tries the cut-over again")
+            "verifies again before it puts the new table in place")
 
 
 def resume_flag(before: StepRow) -> bool:

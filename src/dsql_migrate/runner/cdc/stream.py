@@ -121,13 +121,14 @@ class PollResult:
 class ChangeStream:
     """One reader of a Kinesis stream for one table, from a start moment on."""
 
-    def __init__(self, arn: str, *, endpoint: str | None, local: bool,
+    def __init__(self, arn: str, *, endpoint: str | None,
+                 credentials: tuple[str, str] | None = None,
                  client: Any | None = None) -> None:
         self.arn = arn.strip()
         self.region, self.name = parse_arn(self.arn)
         self.endpoint = endpoint
         self._client = client if client is not None else _kinesis_client(
-            self.region, endpoint, local=local)
+            self.region, endpoint, credentials=credentials)
         self._shards: dict[str, _Shard] = {}
         self._start: datetime | None = None
 
@@ -266,19 +267,23 @@ def _table_key(data: Any, table: TableFilter) -> object:
     return _UNREADABLE if key is None else key
 
 
-def _kinesis_client(region: str, endpoint: str | None, *, local: bool) -> Any:
+def _kinesis_client(region: str, endpoint: str | None, *,
+                    credentials: tuple[str, str] | None) -> Any:
+    """boto3's Kinesis client: the same on AWS and on the emulator but for ``endpoint_url``
+    and, with ``--cdc-stream local``, the emulator's dummy credentials given explicitly. No
+    credentials are ever made up: without them boto3's chain decides, and a missing one is
+    the clear error of :func:`_stream_hint`."""
     import boto3
     from botocore.config import Config
 
     session = boto3.session.Session(region_name=region)
     config = Config(retries={"max_attempts": 5, "mode": "standard"},
                     connect_timeout=5, read_timeout=20)
-    credentials: dict[str, str] = {}
-    if local and session.get_credentials() is None:
-        # the emulator's Kinesis checks no signature; on AWS missing credentials stay an error
-        credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    keys: dict[str, str] = {}
+    if credentials is not None:
+        keys = {"aws_access_key_id": credentials[0], "aws_secret_access_key": credentials[1]}
     client: Any = session.client(  # type: ignore[call-overload]
-        "kinesis", endpoint_url=endpoint, config=config, **credentials)
+        "kinesis", endpoint_url=endpoint, config=config, **keys)
     return client
 
 
@@ -302,20 +307,31 @@ def _is_expired(exc: BaseException) -> bool:
 
 
 def _stream_hint(endpoint: str | None) -> str:
+    credentials = ("AWS credentials come from boto3's chain ($AWS_ACCESS_KEY_ID, "
+                   "$AWS_PROFILE, an instance role); for the local emulator's stream pass "
+                   "--cdc-stream local")
     if endpoint:
-        return f"check that the Kinesis endpoint {endpoint} serves this stream"
+        return f"check that the Kinesis endpoint {endpoint} serves this stream; {credentials}"
     return ("check the ARN, the region and that your credentials may call kinesis:"
-            "DescribeStreamSummary, ListShards, GetShardIterator and GetRecords on it")
+            "DescribeStreamSummary, ListShards, GetShardIterator and GetRecords on it; "
+            + credentials)
 
 
 def check_cluster_stream(arn: str, cluster: str, region: str, *,
-                         client: Any | None = None) -> None:
-    """On AWS: the cluster has an ACTIVE CDC stream that delivers to ``arn`` (DSQL's control
-    plane: ListStreams, then GetStream of each for its Kinesis target)."""
+                         client: Any | None = None, endpoint: str | None = None,
+                         credentials: tuple[str, str] | None = None) -> None:
+    """The cluster has an ACTIVE CDC stream that delivers to ``arn`` (DSQL's control plane:
+    ListStreams, then GetStream of each for its Kinesis target): AWS's, or with ``endpoint``
+    the local emulator's fake one."""
     if client is None:
         import boto3
 
-        client = boto3.client("dsql", region_name=region)
+        keys: dict[str, str] = {}
+        if credentials is not None:
+            keys = {"aws_access_key_id": credentials[0],
+                    "aws_secret_access_key": credentials[1]}
+        factory: Any = boto3.client  # the stubs overload it per service name
+        client = factory("dsql", region_name=region, endpoint_url=endpoint, **keys)
     try:
         streams = _cluster_streams(client, cluster)
         statuses = []
