@@ -37,7 +37,8 @@ from warnings import catch_warnings, filterwarnings
 
 import psycopg
 import sqlalchemy as sa
-from alembic.autogenerate import produce_migrations
+from alembic.autogenerate import compare as compare_module
+from alembic.autogenerate.api import AutogenContext
 from alembic.migration import MigrationContext
 from alembic.operations import ops
 from psycopg import sql as pgsql
@@ -47,6 +48,7 @@ from .. import roles
 from ..catalog import EXCLUDED_SCHEMAS, Snapshot, Table, snapshot
 from ..errors import ConfigError, DsqlMigrateError, ExitCode
 from ..ops import ChangePrimaryKeyOp, ValidateConstraintOp
+from .reflected import ReflectionFacts, SnapshotInspector, Unsupported, read_reflection_facts
 from .unchanged import Facts, read_facts, unchanged_tables
 
 log = logging.getLogger(__name__)
@@ -353,6 +355,7 @@ def compare(
     renames: Renames | None = None,
     facts: Facts | None = None,
     exhaustive: bool = False,
+    reflection: Callable[[], ReflectionFacts] | None = None,
 ) -> Diff:
     """The ops that turn the live schema (``sa_conn``/``live``) into ``desired``.
 
@@ -360,7 +363,10 @@ def compare(
     comparison has tables to compare. The tables :func:`.unchanged.unchanged_tables` proves
     unchanged in ``live`` are left out of Alembic's comparison (``facts``: read through the
     connection when not given); ``exhaustive`` compares every table with Alembic (the old way,
-    kept for the differential tests)."""
+    kept for the differential tests). ``reflection`` reads the :class:`.ReflectionFacts` that
+    let the snapshot answer Alembic's reflection (:mod:`.reflected`); it is called, before
+    ``sa_conn``, only when Alembic has tables to compare. Without it Alembic reflects for
+    real."""
     renames = (renames or Renames()).with_model_info(desired)
     warnings: list[str] = []
     active_tables = {
@@ -368,7 +374,7 @@ def compare(
         if live.table(old) is not None and live.table(new) is None
     }
     compared = _metadata_with_old_names(desired, active_tables)
-    flat = _alembic_ops(sa_conn, live, compared, facts, exhaustive)
+    flat = _alembic_ops(sa_conn, live, compared, facts, exhaustive, reflection)
     out: list[ops.MigrateOperation] = [
         ops.RenameTableOp(old, new) for old, new in sorted(active_tables.items())
     ]
@@ -388,8 +394,9 @@ def compare(
 
 
 def _alembic_ops(sa_conn: sa.Connection | Callable[[], sa.Connection], live: Snapshot,
-                 compared: sa.MetaData, facts: Facts | None,
-                 exhaustive: bool) -> list[ops.MigrateOperation]:
+                 compared: sa.MetaData, facts: Facts | None, exhaustive: bool,
+                 reflection: Callable[[], ReflectionFacts] | None = None,
+                 ) -> list[ops.MigrateOperation]:
     """Alembic's ops for the tables of ``compared`` not proven unchanged, flattened."""
     connect = sa_conn if callable(sa_conn) else (lambda: sa_conn)
     schemas: set[str | None] = {t.schema for t in compared.tables.values()} | {None}
@@ -404,26 +411,66 @@ def _alembic_ops(sa_conn: sa.Connection | Callable[[], sa.Connection], live: Sna
         skip = unchanged_tables(compared.tables.values(), live, facts, dialect)
         if not _needs_alembic(compared, live, facts, schemas, skip):
             return []
+    from_snapshot = (reflection() if reflection is not None and not exhaustive
+                     and facts is not None and _snapshot_can_reflect(compared, facts)
+                     else None)
     bind = connect()
     default = bind.dialect.default_schema_name
     if facts is not None and default != facts.default_schema:
         skip = set()  # cannot happen (the same connection): compare everything
+        from_snapshot = None
+    target = _subset(compared, skip, live, facts) if skip and facts is not None else compared
+    if from_snapshot is not None and default is not None:
+        try:
+            return _produce(bind, target, schemas, skip, SnapshotInspector(
+                bind, live, default, from_snapshot))
+        except Unsupported as exc:
+            log.debug("reflecting for real: %s", exc)
+    return _produce(bind, target, schemas, skip, None)
+
+
+def _snapshot_can_reflect(compared: sa.MetaData, facts: Facts) -> bool:
+    """Whether the snapshot may answer Alembic's reflection: every compared table in the
+    default schema, which the snapshot holds (see :class:`.reflected.SnapshotInspector`)."""
+    default = facts.default_schema
+    return (default not in EXCLUDED_SCHEMAS and not default.startswith("pg_")
+            and all(t.schema in (None, default) for t in compared.tables.values()))
+
+
+def _produce(bind: sa.Connection, target: sa.MetaData, schemas: set[str | None],
+             skip: set[tuple[str | None, str]],
+             inspector: SnapshotInspector | None) -> list[ops.MigrateOperation]:
+    """Alembic's ``produce_migrations`` over ``bind``, its reflection answered by
+    ``inspector`` when given. With the snapshot's inspector the compared schemas are the
+    default one alone (checked by the caller), which is what listing the schemas and
+    filtering them with ``include_name`` gives, so they are not listed."""
+    default = bind.dialect.default_schema_name
     context = MigrationContext.configure(
         connection=bind,
         opts={
             "compare_type": True,
             "compare_server_default": True,
-            "include_schemas": True,
+            "include_schemas": inspector is None,
             "include_name": _include_name(schemas, skip),
             "include_object": _include_object(skip, default),
         },
     )
-    target = _subset(compared, skip, live, facts) if skip and facts is not None else compared
-    with catch_warnings():
-        # Alembic passes the reflected ``dialect_options`` of a NOT VALID constraint back to
-        # SQLAlchemy as a keyword, which warns; NOT VALID is handled below from the snapshot
-        filterwarnings("ignore", message=".*'dialect_options'.*")
-        script = produce_migrations(context, target)
+    autogen = AutogenContext(context, metadata=target)
+    dialect: Any = bind.dialect
+    btree = getattr(dialect, "_pg_am_btree_oid", None)
+    if inspector is not None:
+        autogen.__dict__["inspector"] = inspector  # Alembic's memoized inspector
+    script = ops.MigrationScript(rev_id=None, upgrade_ops=ops.UpgradeOps([]),
+                                 downgrade_ops=ops.DowngradeOps([]))
+    try:
+        with catch_warnings():
+            # Alembic passes the reflected ``dialect_options`` of a NOT VALID constraint back
+            # to SQLAlchemy as a keyword, which warns; NOT VALID is handled from the snapshot
+            filterwarnings("ignore", message=".*'dialect_options'.*")
+            compare_module._populate_migration_script(autogen, script)
+    finally:
+        if inspector is not None and btree is not None:
+            dialect._pg_am_btree_oid = btree  # the snapshot's answer stays out of the dialect
     assert script.upgrade_ops is not None
     return list(_flatten(script.upgrade_ops.ops))
 
@@ -745,7 +792,8 @@ def diff_live(conninfo: str, desired: Desired, *, renames: Renames | None = None
 
             bound: list[sa.Connection] = []
             result = compare(connect, live, desired.metadata, renames=renames, facts=facts,
-                             exhaustive=exhaustive)
+                             exhaustive=exhaustive,
+                             reflection=lambda: read_reflection_facts(raw))
     finally:
         if engine is not None:
             engine.dispose()
