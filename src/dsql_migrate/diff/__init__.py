@@ -355,7 +355,7 @@ def compare(
     renames: Renames | None = None,
     facts: Facts | None = None,
     exhaustive: bool = False,
-    reflection: Callable[[], ReflectionFacts] | None = None,
+    reflection: Callable[[Sequence[str]], ReflectionFacts] | None = None,
 ) -> Diff:
     """The ops that turn the live schema (``sa_conn``/``live``) into ``desired``.
 
@@ -395,7 +395,7 @@ def compare(
 
 def _alembic_ops(sa_conn: sa.Connection | Callable[[], sa.Connection], live: Snapshot,
                  compared: sa.MetaData, facts: Facts | None, exhaustive: bool,
-                 reflection: Callable[[], ReflectionFacts] | None = None,
+                 reflection: Callable[[Sequence[str]], ReflectionFacts] | None = None,
                  ) -> list[ops.MigrateOperation]:
     """Alembic's ops for the tables of ``compared`` not proven unchanged, flattened."""
     connect = sa_conn if callable(sa_conn) else (lambda: sa_conn)
@@ -411,9 +411,12 @@ def _alembic_ops(sa_conn: sa.Connection | Callable[[], sa.Connection], live: Sna
         skip = unchanged_tables(compared.tables.values(), live, facts, dialect)
         if not _needs_alembic(compared, live, facts, schemas, skip):
             return []
-    from_snapshot = (reflection() if reflection is not None and not exhaustive
-                     and facts is not None and _snapshot_can_reflect(compared, facts)
-                     else None)
+    from_snapshot = None
+    if (reflection is not None and not exhaustive and facts is not None
+            and _snapshot_can_reflect(compared, facts)):
+        from_snapshot = reflection(sorted(
+            t.name for t in live.tables.values()
+            if t.schema == facts.default_schema and (None, t.name) not in skip))
     bind = connect()
     default = bind.dialect.default_schema_name
     if facts is not None and default != facts.default_schema:
@@ -456,21 +459,15 @@ def _produce(bind: sa.Connection, target: sa.MetaData, schemas: set[str | None],
         },
     )
     autogen = AutogenContext(context, metadata=target)
-    dialect: Any = bind.dialect
-    btree = getattr(dialect, "_pg_am_btree_oid", None)
     if inspector is not None:
         autogen.__dict__["inspector"] = inspector  # Alembic's memoized inspector
     script = ops.MigrationScript(rev_id=None, upgrade_ops=ops.UpgradeOps([]),
                                  downgrade_ops=ops.DowngradeOps([]))
-    try:
-        with catch_warnings():
-            # Alembic passes the reflected ``dialect_options`` of a NOT VALID constraint back
-            # to SQLAlchemy as a keyword, which warns; NOT VALID is handled from the snapshot
-            filterwarnings("ignore", message=".*'dialect_options'.*")
-            compare_module._populate_migration_script(autogen, script)
-    finally:
-        if inspector is not None and btree is not None:
-            dialect._pg_am_btree_oid = btree  # the snapshot's answer stays out of the dialect
+    with catch_warnings():
+        # Alembic passes the reflected ``dialect_options`` of a NOT VALID constraint back to
+        # SQLAlchemy as a keyword, which warns; NOT VALID is handled from the snapshot
+        filterwarnings("ignore", message=".*'dialect_options'.*")
+        compare_module._populate_migration_script(autogen, script)
     assert script.upgrade_ops is not None
     return list(_flatten(script.upgrade_ops.ops))
 
@@ -793,7 +790,7 @@ def diff_live(conninfo: str, desired: Desired, *, renames: Renames | None = None
             bound: list[sa.Connection] = []
             result = compare(connect, live, desired.metadata, renames=renames, facts=facts,
                              exhaustive=exhaustive,
-                             reflection=lambda: read_reflection_facts(raw))
+                             reflection=lambda names: read_reflection_facts(raw, names))
     finally:
         if engine is not None:
             engine.dispose()

@@ -19,6 +19,7 @@ by :data:`REFLECTION_FACTS_SQL`). Any other query, or any table it cannot restat
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,7 +28,6 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql.base import PGDialect, PGInspector
 from sqlalchemy.engine import Connection
-from sqlalchemy.engine.reflection import ObjectKind, ObjectScope
 
 from ..catalog import Index as LiveIndex
 from ..catalog import Snapshot
@@ -41,7 +41,7 @@ class Unsupported(Exception):
 #: whether the snapshot can stand in for reflection, and the tables it cannot restate: (1)
 #: the search path is the default schema alone and no table of it is hidden by a catalog
 #: table of the same name (so "the tables of the default schema" is what SQLAlchemy lists);
-#: (2) "schema.table" of tables with something the snapshot does not hold
+#: (2) "schema.table" of the tables named ``names`` with something the snapshot does not hold
 REFLECTION_FACTS_SQL = r"""
 SELECT current_schemas(true) = ARRAY['pg_catalog', current_schema()]::name[]
        AND NOT EXISTS (SELECT FROM pg_class c JOIN pg_class s ON s.relname = c.relname
@@ -50,6 +50,7 @@ SELECT current_schemas(true) = ARRAY['pg_catalog', current_schema()]::name[]
        ARRAY(SELECT n.nspname || '.' || c.relname
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()
+               AND c.relname = ANY(%(names)s)
                AND (c.reltablespace <> 0 OR c.reloftype <> 0 OR c.relispartition
                     OR (c.relkind = 'r' AND (SELECT amname FROM pg_am WHERE oid = c.relam)
                         IS DISTINCT FROM current_setting('default_table_access_method'))
@@ -79,20 +80,24 @@ class ReflectionFacts:
 
     usable: bool
     unreflectable: frozenset[str] = frozenset()
+    #: the tables asked about: the only ones the snapshot answers for
+    names: frozenset[str] = frozenset()
 
 
-def read_reflection_facts(conn: Any) -> ReflectionFacts:
-    """:class:`ReflectionFacts` through a psycopg connection (one round trip); a server
-    without one of the catalogs it reads gets an unusable answer, not an error."""
+def read_reflection_facts(conn: Any, names: Sequence[str]) -> ReflectionFacts:
+    """:class:`ReflectionFacts` for the default schema's tables ``names`` (those to reflect)
+    through a psycopg connection (one round trip); a server without one of the catalogs it
+    reads gets an unusable answer, not an error."""
     import psycopg
 
     try:
         with conn.transaction():
-            row = conn.execute(REFLECTION_FACTS_SQL).fetchone()
+            row = conn.execute(REFLECTION_FACTS_SQL, {"names": list(names)}).fetchone()
     except psycopg.Error:
         return ReflectionFacts(usable=False)
     assert row is not None
-    return ReflectionFacts(usable=bool(row[0]), unreflectable=frozenset(row[1] or ()))
+    return ReflectionFacts(usable=bool(row[0]), unreflectable=frozenset(row[1] or ()),
+                           names=frozenset(names))
 
 
 #: PostgreSQL's fixed oid of the btree access method (``BTREE_AM_OID``)
@@ -117,72 +122,81 @@ class _Result:
         return [dict(zip(self._keys, row, strict=True)) for row in self._rows]
 
 
+#: the columns of each reflection query answered, by the answer's name: a query is known by
+#: what it selects (any other query, or another shape of these, is not answered)
+_SHAPES: dict[tuple[str, ...], str] = {
+    ("name", "format_type", "default", "not_null", "table_name", "comment", "generated",
+     "identity_options", "collation"): "_columns",
+    ("oid", "relname"): "_table_oids",
+    ("relname", "conname", "_no_label", "nspname", "description"): "_foreign_keys",
+    ("relname", "description"): "_comments",
+    ("relname", "conname", "_no_label", "description"): "_checks",
+    ("oid", "relname", "reloptions", "relhasoids", "access_method_name", "tablespace_name",
+     "parent_table_names"): "_table_options",
+    ("conrelid", "cols", "conname", "description", "indnkeyatts",
+     "indnullsnotdistinct"): "_constraints",
+    ("indrelid", "relname", "indisunique", "indisvalid", "has_constraint", "indoption",
+     "reloptions", "relam", "filter_definition", "indnkeyatts", "indnullsnotdistinct",
+     "elements", "elements_is_expr", "elements_opclass"): "_indexes",
+    ("oid", "opcname"): "_no_rows",  # the operator classes that are not a type's default
+}
+
+
 class _SnapshotRows:
     """Stands in for the connection SQLAlchemy's PostgreSQL reflection queries: each query it
-    knows (by identity: the dialect caches them) is answered with the rows the server would
-    return, built from the snapshot; any other query raises :class:`Unsupported`."""
+    knows (by the columns it selects, :data:`_SHAPES`) is answered with the rows the server
+    would return, built from the snapshot; any other query raises :class:`Unsupported`."""
 
     def __init__(self, bind: Connection, dialect: PGDialect, tables: Mapping[str, LiveTable],
-                 unreflectable: frozenset[str]) -> None:
+                 facts: ReflectionFacts) -> None:
         self.dialect = dialect
         self.schema_for_object = bind.schema_for_object
         self._tables = tables  # name -> table, the default schema's
-        self._unreflectable = unreflectable
+        self._unreflectable = facts.unreflectable
+        self._asked = facts.names
         self._oids = {name: i + 1 for i, name in enumerate(sorted(tables))}
         self._by_oid = {oid: name for name, oid in self._oids.items()}
-        self._handlers: dict[int, Callable[[Mapping[str, Any]], _Result]] = {}
-        scope, kind = ObjectScope.DEFAULT, ObjectKind.TABLE
-        d: Any = dialect
-        for filtered in (False, True):
-            args = (None, filtered, scope, kind)
-            self._on(d._columns_query(*args), self._columns)
-            self._on(d._table_oids_query(*args), self._table_oids)
-            self._on(d._foreing_key_query(*args), self._foreign_keys)
-            self._on(d._comment_query(*args), self._comments)
-            self._on(d._check_constraint_query(*args), self._checks)
-            self._on(d._table_options_query(*args), self._table_options)
-        self._on(d._constraint_query, self._constraints)
-        self._on(d._index_query, self._indexes)
-        self._on(d._pg_opclass_notdefault_query,
-                 lambda _params: _Result(("oid", "opcname"), []))
-
-    def _on(self, query: Any, handler: Callable[[Mapping[str, Any]], _Result]) -> None:
-        self._handlers[id(query)] = handler
 
     # -- the connection API the dialect uses ---------------------------------------------------
 
     def execute(self, query: Any, params: Mapping[str, Any] | None = None) -> _Result:
-        handler = self._handlers.get(id(query))
-        if handler is None:
-            raise Unsupported(f"no snapshot answer for {type(query).__name__}")
-        return handler(params or {})
+        answer = _SHAPES.get(_shape(query))
+        if answer is None:
+            raise Unsupported(f"no snapshot answer for a query of {_shape(query)}")
+        handler: Callable[[Mapping[str, Any]], _Result] = getattr(self, answer)
+        result = handler(params or {})
+        return result
 
     def scalar(self, query: Any, params: Mapping[str, Any] | None = None) -> Any:
         # the dialect's only scalar query here: the btree access method's oid
-        froms: list[Any] = getattr(query, "get_final_froms", list)()
-        if [getattr(f, "name", None) for f in froms] != ["pg_am"]:
-            raise Unsupported("no snapshot answer for a scalar query")
+        if _shape(query) != ("oid", "amname"):
+            raise Unsupported(f"no snapshot answer for a query of {_shape(query)}")
         return BTREE_OID
 
     # -- helpers -------------------------------------------------------------------------------
 
     def _names(self, params: Mapping[str, Any]) -> list[str]:
-        """The table names asked for, in ``relname`` order, each one restatable."""
+        """The table names asked for, in ``relname`` order, each one restatable. Without a
+        filter: the tables the facts were read for (SQLAlchemy's answer would hold every
+        table, but Alembic reads only those; it asks again for any other)."""
         wanted = params.get("filter_names")
-        names = sorted(self._tables if wanted is None
-                       else {n for n in wanted if n in self._tables})
+        names = sorted(n for n in (self._asked if wanted is None else wanted)
+                       if n in self._tables)
         for name in names:
-            table = self._tables[name]
-            if table.qualified in self._unreflectable:
-                raise Unsupported(f"{table.qualified} has what the snapshot does not hold")
+            self._check(self._tables[name])
         return names
 
     def _by_oids(self, params: Mapping[str, Any]) -> list[LiveTable]:
         tables = [self._tables[self._by_oid[oid]] for oid in params["oids"]]
         for table in tables:
-            if table.qualified in self._unreflectable:
-                raise Unsupported(f"{table.qualified} has what the snapshot does not hold")
+            self._check(table)
         return tables
+
+    def _check(self, table: LiveTable) -> None:
+        if table.name not in self._asked:
+            raise Unsupported(f"{table.qualified} was not asked about")
+        if table.qualified in self._unreflectable:
+            raise Unsupported(f"{table.qualified} has what the snapshot does not hold")
 
     @staticmethod
     def _plain(table: LiveTable, names: Sequence[str]) -> list[str]:
@@ -194,6 +208,9 @@ class _SnapshotRows:
         return list(names)
 
     # -- the answers ---------------------------------------------------------------------------
+
+    def _no_rows(self, params: Mapping[str, Any]) -> _Result:
+        return _Result(("oid", "opcname"), [])
 
     def _table_oids(self, params: Mapping[str, Any]) -> _Result:
         return _Result(("oid", "relname"),
@@ -297,6 +314,27 @@ class _SnapshotRows:
              None, None) for name in self._names(params)])
 
 
+def _shape(query: Any) -> tuple[str, ...]:
+    columns = getattr(query, "selected_columns", None)
+    return tuple(columns.keys()) if columns is not None else ()
+
+
+@functools.cache
+def _reflection_dialect(version: tuple[int, ...], default_schema: str,
+                        backslash_escapes: bool) -> PGDialect:
+    """A PostgreSQL dialect set up as ``initialize`` sets one up on a server of ``version``,
+    kept for the process: its reflection queries are built once (it never connects)."""
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    dialect: Any = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+    dialect.server_version_info = version
+    dialect.default_schema_name = default_schema
+    dialect._backslash_escapes = backslash_escapes
+    dialect._pg_am_btree_oid = BTREE_OID  # what the rows say
+    assert isinstance(dialect, PGDialect)
+    return dialect
+
+
 def _check_plain_index(table: LiveTable, index: LiveIndex) -> None:
     """Raise :class:`Unsupported` unless the index definition is exactly a valid btree index
     on plain columns, with no opclass, ordering, collation or storage parameter (what the
@@ -326,11 +364,16 @@ class SnapshotInspector(PGInspector):
         self._init_connection(bind)
         if not facts.usable:
             raise Unsupported("the search path is not the default schema alone")
-        dialect: Any = self.dialect
-        if not isinstance(dialect, PGDialect):
+        real: Any = bind.dialect
+        if not isinstance(real, PGDialect) or real.server_version_info is None:
             raise Unsupported("not the PostgreSQL dialect")
+        # the inspector reflects with a dialect of its own (never connected), so that the
+        # queries it answers are built once per process, not once per connection
+        dialect = _reflection_dialect(tuple(real.server_version_info), default_schema,
+                                      bool(getattr(real, "_backslash_escapes", False)))
+        self.dialect = dialect
         tables = {t.name: t for t in live.tables.values() if t.schema == default_schema}
-        self._rows = _SnapshotRows(bind, dialect, tables, facts.unreflectable)
+        self._rows = _SnapshotRows(bind, dialect, tables, facts)
 
     @contextmanager
     def _operation_context(self) -> Iterator[Any]:
