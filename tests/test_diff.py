@@ -146,3 +146,24 @@ def test_an_autoincrement_key_planned_as_identity_is_no_change_afterwards(
     assert [(type(op).__name__, {k: v for k, v in vars(op).items()
                                  if k.startswith("modify") and v not in (None, False)})
             for op in found] == []
+
+
+def test_the_cycle_collector_is_paused_during_a_diff_and_restored_after() -> None:
+    import gc
+
+    from dsql_migrate.diff import _without_cycle_collection
+
+    assert gc.isenabled()
+    with _without_cycle_collection():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _without_cycle_collection():
+        raise RuntimeError("a failed diff")
+    assert gc.isenabled()
+    gc.disable()  # a caller that keeps it off gets it back off
+    try:
+        with _without_cycle_collection():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

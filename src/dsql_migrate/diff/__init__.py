@@ -21,6 +21,7 @@ add.
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import logging
 import sys
@@ -772,6 +773,28 @@ def diff_live(conninfo: str, desired: Desired, *, renames: Renames | None = None
     One connection serves both the snapshot and Alembic's comparison (on DSQL every new
     connection costs a token and a TLS handshake); SQLAlchemy takes it over only when Alembic
     has tables to compare (see :func:`compare`)."""
+    with _without_cycle_collection():
+        return _diff_live(conninfo, desired, renames=renames, exact_counts=exact_counts,
+                          exhaustive=exhaustive)
+
+
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """The cyclic garbage collector paused: the snapshot, the reflected tables and Alembic's
+    comparison allocate tens of thousands of objects, all kept until the diff is done, and
+    each of the collections they would set off walks the whole heap (the model's and the
+    snapshot's objects too). Reference counting still frees everything else."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _diff_live(conninfo: str, desired: Desired, *, renames: Renames | None,
+               exact_counts: bool, exhaustive: bool) -> tuple[Diff, Snapshot]:
     raw = psycopg.connect(**conninfo_to_dict(conninfo))  # type: ignore[arg-type]
     engine: sa.Engine | None = None
     try:
