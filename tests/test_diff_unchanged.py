@@ -149,6 +149,13 @@ TYPES: list[Any] = [
     lambda: postgresql.ARRAY(sa.Integer),
 ]
 DEFAULTS = [None, None, None, "0", "x"]
+#: identity keys by name (None: a plain key): the options Alembic compares, and one it
+#: ignores on PostgreSQL (Oracle's order)
+IDENTITIES: dict[str | None, dict[str, Any]] = {
+    None: {}, "cache1": {"cache": 1}, "default": {}, "start5": {"start": 5, "cache": 1},
+    "always": {"always": True, "cache": 1}, "cache20": {"cache": 20},
+    "ordered": {"cache": 1, "oracle_order": True},
+}
 COMMENTS = [None, None, "", "a comment"]
 
 
@@ -174,7 +181,7 @@ def table_specs(draw: st.DrawFn) -> list[dict[str, Any]]:
         tables.append({
             "name": f"t{t}", "columns": columns,
             "comment": draw(st.sampled_from(COMMENTS)),
-            "identity": draw(st.booleans()),
+            "identity": draw(st.sampled_from(list(IDENTITIES))),
             "index": draw(st.sampled_from([None, "named", "unnamed", "unique"])),
             "unique": draw(st.sampled_from([None, "named", "unnamed"])),
             "fk": draw(st.sampled_from([None, "plain", "cascade"])) if t else None,
@@ -209,7 +216,7 @@ def mutate(data: st.DataObject, tables: list[dict[str, Any]]) -> list[dict[str, 
         elif kind == "fk" and table["fk"] is not None:
             table["fk"] = data.draw(st.sampled_from(["plain", "cascade"]))
         elif kind == "identity":
-            table["identity"] = not table["identity"]
+            table["identity"] = data.draw(st.sampled_from(list(IDENTITIES)))
         elif kind == "add":
             table["columns"].append({"name": f"n{len(table['columns'])}", "type": 0,
                                      "nullable": True, "default": None, "comment": None})
@@ -223,7 +230,8 @@ def mutate(data: st.DataObject, tables: list[dict[str, Any]]) -> list[dict[str, 
 def build(tables: list[dict[str, Any]]) -> sa.MetaData:
     metadata = sa.MetaData()
     for spec in tables:
-        key = (sa.Column("id", sa.BigInteger, sa.Identity(cache=1), primary_key=True)
+        key = (sa.Column("id", sa.BigInteger, sa.Identity(**IDENTITIES[spec["identity"]]),
+                         primary_key=True)
                if spec["identity"]
                else sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False))
         columns = [sa.Column(c["name"], TYPES[c["type"]](), nullable=c["nullable"],
@@ -310,3 +318,38 @@ def test_plain_tables_are_proven_unchanged_and_changed_ones_are_not(scratch_url:
                                                                  ondelete="CASCADE")),
              sa.Column("amount", sa.Numeric(12, 2)), sa.Index("ix_child_parent", "parent_id"))
     assert unchanged_tables(changed.tables.values(), live, facts, dialect) == set()
+
+
+def test_identity_keys_are_proven_unchanged_by_alembics_own_option_comparison(
+        scratch_url: str) -> None:
+    """An identity key as created is unchanged; other options (which Alembic reports, and the
+    diff turns into a warning) send the table to Alembic; a plain key wanted over a live
+    identity too."""
+    def model(**identity: Any) -> sa.MetaData:
+        metadata = sa.MetaData()
+        sa.Table("t", metadata, sa.Column("id", sa.BigInteger, sa.Identity(**identity),
+                                          primary_key=True),
+                 sa.Column("name", sa.Text))
+        return metadata
+
+    engine = engine_for(scratch_url)
+    try:
+        with engine.begin() as sa_conn:
+            model(cache=1).create_all(sa_conn)
+    finally:
+        engine.dispose()
+    with psycopg.connect(scratch_url) as conn:
+        live = snapshot(conn)
+        facts = read_facts(conn)
+    dialect = postgresql.psycopg.dialect()
+    assert unchanged_tables(model(cache=1).tables.values(), live, facts, dialect) == {
+        (None, "t")}
+    for other in ({"cache": 1, "start": 5}, {"cache": 1, "always": True}, {"cache": 20}):
+        assert unchanged_tables(model(**other).tables.values(), live, facts, dialect) == set()
+    plain = sa.MetaData()
+    sa.Table("t", plain, sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+             sa.Column("name", sa.Text))
+    assert unchanged_tables(plain.tables.values(), live, facts, dialect) == set()
+    # and each way, the ops (or the warning) are Alembic's
+    for options in ({"cache": 1}, {"cache": 1, "start": 5}, {"cache": 20}):
+        assert_same(*both(scratch_url, Desired(metadata=model(**options), source="x")))

@@ -10,7 +10,8 @@ The check is one-sided: it answers "unchanged" only when every comparison Alembi
 table (its comparators in ``alembic.autogenerate.compare``: added/dropped columns, types,
 nullability, server defaults, comments, indexes and unique constraints, foreign keys) would find
 nothing, and it gives up ("compare it with Alembic") on everything it does not model exactly:
-server defaults, identities and computed columns, collations, unnamed or expression indexes and
+server defaults other than identities (whose options it compares with Alembic's own
+function), computed columns, collations, unnamed or expression indexes and
 constraints, dialect options, foreign-key options, types outside :data:`PLAIN_TYPES`, a table
 outside the default schema. A false "changed" costs time; a false "unchanged" would lose an op,
 so tests/test_diff_unchanged.py compares this path with Alembic's full comparison.
@@ -18,6 +19,7 @@ so tests/test_diff_unchanged.py compares this path with Alembic's full compariso
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -167,13 +169,37 @@ def _same_columns(table: sa.Table, live: LiveTable, types: _Types) -> bool:
 
 
 def _same_column(column: sa.Column[Any], live: LiveColumn, types: _Types) -> bool:
-    if (column.server_default is not None or live.default is not None
-            or live.identity is not None):
+    if live.default is not None:
+        return False
+    if ((column.server_default is not None or live.identity is not None)
+            and not _same_identity(column.server_default, live)):
         return False
     if column.nullable is not live.nullable or _comment(column.comment) != _comment(live.comment):
         return False
     reflected = types.reflected(live.type)
     return reflected is not None and reflected == types.desired(column.type)
+
+
+def _same_identity(wanted: Any, live: LiveColumn) -> bool:
+    """Both sides an identity, and Alembic's own comparison of their options (its PostgreSQL
+    implementation's ``_compare_identity_default``, on the identity SQLAlchemy would reflect)
+    finds no difference."""
+    if type(wanted) is not sa.Identity or live.identity is None:
+        return False
+    reflected = sa.Identity(
+        always=live.identity == "always", start=live.identity_start,
+        increment=live.identity_increment, minvalue=live.identity_min,
+        maxvalue=live.identity_max, cache=live.identity_cache, cycle=live.identity_cycle)
+    _diff, _ignored, differs = _alembic_impl()._compare_identity_default(wanted, reflected)
+    return not differs
+
+
+@functools.cache
+def _alembic_impl() -> Any:
+    """Alembic's PostgreSQL implementation (its comparisons need no connection)."""
+    from alembic.migration import MigrationContext
+
+    return MigrationContext.configure(dialect_name="postgresql").impl
 
 
 def _plain_name(name: Any) -> str | None:
