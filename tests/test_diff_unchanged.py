@@ -353,3 +353,38 @@ def test_identity_keys_are_proven_unchanged_by_alembics_own_option_comparison(
     # and each way, the ops (or the warning) are Alembic's
     for options in ({"cache": 1}, {"cache": 1, "start": 5}, {"cache": 20}):
         assert_same(*both(scratch_url, Desired(metadata=model(**options), source="x")))
+
+
+DEFAULT_CASES: list[tuple[str, Any, bool]] = [
+    # (live column, model column's server default, proven unchanged)
+    ("created timestamptz DEFAULT now()", sa.text("now()"), True),
+    ("created timestamptz DEFAULT now()", sa.func.now(), True),
+    ("created timestamptz DEFAULT now()", "now()", True),
+    ("created timestamptz DEFAULT now()", None, False),
+    ("created timestamptz", sa.text("now()"), False),
+    ("created timestamptz DEFAULT now()", sa.text("CURRENT_TIMESTAMP"), False),
+    ("created text DEFAULT 'x'", sa.text("'x'::text"), True),
+    ("created text DEFAULT 'x'", "x", False),  # Alembic asks the server: left to it
+    ("created text DEFAULT 'x'", "y", False),
+    ("created integer DEFAULT 0", sa.text("0"), True),
+    ("created integer DEFAULT 0", "1", False),
+]
+
+
+@pytest.mark.parametrize(("live", "default", "proven"), DEFAULT_CASES)
+def test_server_defaults_are_proven_unchanged_only_when_alembic_sees_the_same_text(
+        live: str, default: Any, proven: bool, scratch_url: str) -> None:
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE t (id bigint PRIMARY KEY, {live})")
+        live_snapshot = snapshot(conn)
+        facts = read_facts(conn)
+    type_ = {"timestamptz": sa.DateTime(timezone=True), "text": sa.Text(),
+             "integer": sa.Integer()}[live.split()[1]]
+    metadata = sa.MetaData()
+    sa.Table("t", metadata, sa.Column("id", sa.BigInteger, primary_key=True,
+                                      autoincrement=False),
+             sa.Column("created", type_, server_default=default))
+    found = unchanged_tables(metadata.tables.values(), live_snapshot, facts,
+                             postgresql.psycopg.dialect())
+    assert found == ({(None, "t")} if proven else set())
+    assert_same(*both(scratch_url, Desired(metadata=metadata, source="x")))

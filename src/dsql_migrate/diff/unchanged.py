@@ -10,11 +10,12 @@ The check is one-sided: it answers "unchanged" only when every comparison Alembi
 table (its comparators in ``alembic.autogenerate.compare``: added/dropped columns, types,
 nullability, server defaults, comments, indexes and unique constraints, foreign keys) would find
 nothing, and it gives up ("compare it with Alembic") on everything it does not model exactly:
-server defaults other than identities (whose options it compares with Alembic's own
-function), computed columns, collations, unnamed or expression indexes and
-constraints, dialect options, foreign-key options, types outside :data:`PLAIN_TYPES`, a table
-outside the default schema. A false "changed" costs time; a false "unchanged" would lose an op,
-so tests/test_diff_unchanged.py compares this path with Alembic's full comparison.
+server defaults whose text differs from the model's as Alembic renders it (identities: their
+options are compared with Alembic's own function), computed columns, collations, unnamed or
+expression indexes and constraints, dialect options, foreign-key options, types outside
+:data:`PLAIN_TYPES`, a table outside the default schema. A false "changed" costs time; a
+false "unchanged" would lose an op, so tests/test_diff_unchanged.py compares this path with
+Alembic's full comparison.
 """
 
 from __future__ import annotations
@@ -169,10 +170,12 @@ def _same_columns(table: sa.Table, live: LiveTable, types: _Types) -> bool:
 
 
 def _same_column(column: sa.Column[Any], live: LiveColumn, types: _Types) -> bool:
-    if live.default is not None:
-        return False
-    if ((column.server_default is not None or live.identity is not None)
-            and not _same_identity(column.server_default, live)):
+    wanted = column.server_default
+    if live.identity is not None or isinstance(wanted, sa.Identity):
+        if live.default is not None or not _same_identity(wanted, live):
+            return False
+    elif ((wanted is not None or live.default is not None)
+          and not _same_default(wanted, live.default, types.dialect)):
         return False
     if column.nullable is not live.nullable or _comment(column.comment) != _comment(live.comment):
         return False
@@ -192,6 +195,31 @@ def _same_identity(wanted: Any, live: LiveColumn) -> bool:
         maxvalue=live.identity_max, cache=live.identity_cache, cycle=live.identity_cycle)
     _diff, _ignored, differs = _alembic_impl()._compare_identity_default(wanted, reflected)
     return not differs
+
+
+def _same_default(wanted: Any, live: str | None, dialect: sa.Dialect) -> bool:
+    """The model's server default rendered as Alembic renders it for comparing
+    (``_render_server_default_for_compare``) is the live default's text exactly: Alembic's
+    PostgreSQL comparison then finds no change without asking the server. Anything else
+    (different texts it may still find equal on the server, a sequence's ``nextval``, which
+    its reflection treats apart) is left to Alembic."""
+    from alembic.autogenerate.compare.server_defaults import (
+        _render_server_default_for_compare,
+    )
+
+    if type(wanted) is not sa.DefaultClause or wanted.for_update or live is None:
+        return False
+    if live.startswith("nextval("):
+        return False
+    rendered = _render_server_default_for_compare(wanted, _Rendering(dialect))  # type: ignore[arg-type]
+    return rendered is not None and rendered == live
+
+
+@dataclass
+class _Rendering:
+    """What Alembic's default rendering reads from its autogenerate context."""
+
+    dialect: sa.Dialect
 
 
 @functools.cache
