@@ -10,7 +10,9 @@ The desired schema comes from a target:
 
 The comparison itself is Alembic's autogenerate (``produce_migrations``), so the ops are
 Alembic's operation classes; the tables :mod:`.unchanged` proves unchanged from the live
-snapshot are left out of it (reflecting them is most of its time on a large schema). On top
+snapshot are left out of it (reflecting them is most of its time on a large schema), and its
+reflection of the others is answered from the same snapshot when :mod:`.reflected` can restate
+them exactly (no reflection queries, no second reading of the catalog). On top
 of it this module adds what Alembic does not see and DSQL needs: named CHECK constraints,
 constraints left ``NOT VALID`` (:class:`ValidateConstraintOp`), indexes whose asynchronous
 build failed (dropped and created again), identity caches (a warning), and declared renames.
