@@ -4,20 +4,26 @@ fast path (``cli/_fast.py``) both run it, so options, output and exit codes are 
 from __future__ import annotations
 
 import gc
+import os.path
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..config import load_config
 from ..errors import ConfigError
 from ._plain import FORMATS, write, write_file
 
+if TYPE_CHECKING:
+    from pathlib import Path
 
-@dataclass(frozen=True)
-class LintArgs:
-    """The command's options, as click (or the fast path) parsed them."""
+
+class LintArgs(NamedTuple):
+    """The command's options, as click (or the fast path) parsed them.
+
+    A NamedTuple, and files read by name: a plain lint imports neither dataclasses nor pathlib,
+    whose imports cost more than linting a small file (issue 18; tests/cli/test_fast.py).
+    """
 
     paths: tuple[str, ...] = ()
     fix: bool = False
@@ -37,13 +43,14 @@ def _collect(paths: tuple[str, ...]) -> list[str]:
         if raw == "-":
             out.append("-")
             continue
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*.sql") if p.is_file())
+        if os.path.isdir(raw):
+            from pathlib import Path
+
+            found = sorted(str(p) for p in Path(raw).rglob("*.sql") if p.is_file())
             if not found:
                 raise ConfigError(f"{raw}: directory contains no *.sql files")
             out.extend(found)
-        elif path.is_file():
+        elif os.path.isfile(raw):
             out.append(raw)
         else:
             raise ConfigError(f"{raw}: no such file or directory",
@@ -55,7 +62,8 @@ def _read(path: str) -> str:
     if path == "-":
         return sys.stdin.read()
     try:
-        return Path(path).read_text(encoding="utf-8-sig")  # tolerate a BOM
+        with open(path, encoding="utf-8-sig") as fh:  # tolerate a BOM
+            return fh.read()
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                           hint="convert the file to UTF-8") from None

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import functools
-import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from ..errors import ConfigError
 from ..forms import Form, FormRule, rejected_forms, rejected_set
 from ..profiles import Limits, Profile
 from ..sql import Block, ParsedStatement, StatementKind, parse_script, transaction_blocks
+from ..sql._record import Record
 from ..sql.classify import Found, classify, may_use_forms, needs_tree
 from ..sql.splitter import copy_data_length
 from . import rules as _rules  # noqa: F401  (registers every rule)
@@ -28,7 +28,13 @@ from .core import (
     StatementCheck,
 )
 
-log = logging.getLogger(__name__)
+
+def _debug(message: str, *args: object) -> None:
+    """Log at debug level, with the exception being handled: logging is imported only then
+    (a clean lint does not import it: issue 18, start-up)."""
+    import logging
+
+    logging.getLogger(__name__).debug(message, *args, exc_info=True)
 
 _SUPPRESS = re.compile(r"--\s*dsql-migrate:\s*ignore\b[ \t]*([^\n]*)", re.IGNORECASE)
 _MYSQL_HINTS = re.compile(
@@ -40,13 +46,13 @@ _MYSQL_HINTS = re.compile(
 _SPLIT_RULES = ("multi_ddl_transaction", "mixed_ddl_dml_transaction")
 
 
-@dataclass(frozen=True)
-class LintSettings:
+# NamedTuples and plain classes, not dataclasses: start-up (see sql/_record.py)
+class LintSettings(NamedTuple):
     """What to check: the profile, which rules, and rule options (e.g. ``tenant_column``)."""
 
     profile: Profile
     enabled: frozenset[str]
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = MappingProxyType({})
 
     @classmethod
     def build(
@@ -84,14 +90,18 @@ class LintSettings:
         return cls(profile, frozenset(enabled), options)
 
 
-@dataclass
-class LintResult:
+class LintResult(Record):
     """Diagnostics for one script and, after :func:`fix_script`, the rewritten SQL."""
 
-    path: str
-    diagnostics: list[Diagnostic]
-    statements: list[ParsedStatement]
-    fixed_sql: str | None = None
+    __slots__ = ("diagnostics", "fixed_sql", "path", "statements")
+    _fields = ("path", "diagnostics", "statements", "fixed_sql")
+
+    def __init__(self, path: str, diagnostics: list[Diagnostic],
+                 statements: list[ParsedStatement], fixed_sql: str | None = None) -> None:
+        self.path = path
+        self.diagnostics = diagnostics
+        self.statements = statements
+        self.fixed_sql = fixed_sql
 
     @property
     def errors(self) -> int:
@@ -202,8 +212,7 @@ def _diagnostic(r: Rule, p: ParsedStatement, f: Finding, path: str) -> Diagnosti
                       p.statement.index, _preview(p.text), FixResult(status, f.detail), path)
 
 
-@dataclass(frozen=True)
-class _Verdicts:
+class _Verdicts(NamedTuple):
     """The profile's column of the shared table, looked up once per script."""
 
     profile: Profile
@@ -431,7 +440,7 @@ def fix_script(script: str, settings: LintSettings, path: str = "<stdin>") -> Li
         try:
             r.fix(target, ctx)
         except Exception as exc:  # a fixer bug must not crash the run: report it unfixed
-            log.debug("fix %s failed on statement %d", d.rule, d.statement_index, exc_info=True)
+            _debug("fix %s failed on statement %d", d.rule, d.statement_index)
             targets.pop(d.statement_index, None)
             _mark_unfixed(result.diagnostics, d.statement_index, exc)
     rendered: dict[int, list[str]] = {}
@@ -441,7 +450,7 @@ def fix_script(script: str, settings: LintSettings, path: str = "<stdin>") -> Li
         try:
             rendered[i] = target.render()
         except Exception as exc:  # pglast cannot print the edited tree: keep the original
-            log.debug("rendering fixed statement %d failed", i, exc_info=True)
+            _debug("rendering fixed statement %d failed", i)
             _mark_unfixed(result.diagnostics, i, exc)
     # A fix that turns one statement into several cannot stay inside a block that is never
     # committed (DSQL allows one DDL per transaction, and such a block cannot be split safely).
