@@ -4,7 +4,7 @@ fast path (``cli/_fast.py``) both run it, so options, output and exit codes are 
 from __future__ import annotations
 
 import gc
-import os.path
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,6 +79,13 @@ def _list_rules() -> None:
         write(f"{r.id:48} {r.severity.value:7} {r.summary}{flag}\n")
 
 
+def _workers() -> int:
+    """Processes for a large file's per-statement rules: two where two CPUs are ours (the
+    command is single-threaded, so forking is safe; see ``lint_statements``)."""
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return min(2, len(usable) if usable is not None else (os.cpu_count() or 1))
+
+
 def _check(args: LintArgs, files: list[str]) -> None:
     """The combinations of options that make no sense, refused before reading anything."""
     if args.in_place and "-" in files:
@@ -139,7 +146,8 @@ def _run(config_path: Path | None, args: LintArgs) -> int:
     for path in files:
         text = _read(path)
         name = "<stdin>" if path == "-" else path
-        result = (fix_script if fix else lint_script)(text, settings, name)
+        result = (fix_script(text, settings, name) if fix
+                  else lint_script(text, settings, name, workers=_workers()))
         results.append(result)
         if fix and result.fixed_sql is not None:
             if args.in_place:

@@ -1,0 +1,109 @@
+"""Linting a large script in two processes (``workers=2``, what the command does): the same
+diagnostics in the same order as one process, including what looks across statements
+(transaction blocks, counts, suppressions, types created earlier in the script)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dsql_migrate.lint import REGISTRY, LintSettings, engine, lint_script
+from dsql_migrate.profiles import CLASSIC, CURRENT, Profile
+from dsql_migrate.sql import parse_script
+
+SAMPLES = Path(__file__).resolve().parents[1] / "convert" / "samples"
+#: one of every kind of trouble, with names made unique per copy
+TROUBLE = """\
+-- dsql-migrate: ignore truncate
+TRUNCATE t{i};
+CREATE TYPE mood{i} AS ENUM ('a');
+CREATE TABLE d{i} (id serial PRIMARY KEY, m mood{i}, tags text[], name text COLLATE "C");
+CREATE INDEX ix_d{i} ON d{i} (name DESC);
+BEGIN;
+CREATE TABLE e{i} (a int);
+INSERT INTO e{i} VALUES (1);
+COMMIT;
+ALTER TABLE d{i} ADD CONSTRAINT fk{i} FOREIGN KEY (id) REFERENCES e{i} (a);
+SELEC broken{i};
+-- dsql-migrate: ignore no_such_rule
+CREATE SEQUENCE s{i} CACHE 10;
+"""
+
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork here")
+
+
+def _script(copies: int) -> str:
+    return "".join(TROUBLE.format(i=i) for i in range(copies))
+
+
+def _rows(script: str, workers: int, profile: Profile = CURRENT) -> list[tuple[object, ...]]:
+    result = lint_script(script, LintSettings.build(profile), "x.sql", workers=workers)
+    return [(d.rule, d.severity, d.line, d.column, d.message, d.suggestion, d.statement_index,
+             d.statement_preview, d.fix_result, d.path) for d in result.diagnostics]
+
+
+@needs_fork
+@pytest.mark.parametrize("profile", [CURRENT, CLASSIC], ids=lambda p: p.name)
+def test_two_processes_find_what_one_finds_in_the_same_order(
+        profile: Profile, monkeypatch: pytest.MonkeyPatch) -> None:
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def counted_fork() -> int:
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counted_fork)
+    script = _script(250)  # 3,000 statements: above the threshold
+    assert len(parse_script(script)) >= engine.PARALLEL_MIN_STATEMENTS
+    one = _rows(script, 1, profile)
+    assert {r[0] for r in one} >= {"parse_error", "invalid_suppression", "serial_type",
+                                   "mixed_ddl_dml_transaction", "sequence_cache"}
+    assert not forks
+    assert _rows(script, 2, profile) == one
+    assert forks == [1]
+
+
+@needs_fork
+def test_a_real_dump_lints_the_same_in_two_processes() -> None:
+    dump = (SAMPLES / "northwind-pg_dump.sql").read_text(encoding="utf-8") * 6
+    assert _rows(dump, 2) == _rows(dump, 1)
+
+
+@needs_fork
+def test_a_child_that_fails_leaves_its_half_to_the_parent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    script = _script(200)
+    one = _rows(script, 1)
+
+    def die(fd: int, found: object) -> None:
+        os._exit(3)  # as if killed: nothing written
+
+    monkeypatch.setattr(engine, "_send", die)
+    assert _rows(script, 2) == one
+
+
+@needs_fork
+def test_a_rule_bug_raises_as_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(p: object, ctx: object) -> object:
+        raise RuntimeError("rule bug")
+
+    rule = REGISTRY.rules["sequence_cache"]
+    monkeypatch.setattr(rule, "check", broken)
+    engine._dispatch.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="rule bug"):
+            _rows(_script(200), 2)
+    finally:
+        engine._dispatch.cache_clear()
+
+
+def test_small_scripts_do_not_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork() -> int:
+        raise AssertionError("forked for a small script")
+
+    monkeypatch.setattr(os, "fork", no_fork, raising=False)
+    script = _script(10)
+    assert _rows(script, 2) == _rows(script, 1)
