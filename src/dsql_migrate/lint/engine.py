@@ -323,91 +323,25 @@ class _Pass:
                 out.extend(_table_findings(p, flagged, settings, ignored, path))
         return out, ignored_by_stmt
 
-    def run_in_two(self) -> tuple[list[Diagnostic], dict[int, set[str]]]:
-        """:meth:`run` over all statements, the second half in a forked child process at the
-        same time: the same diagnostics in the same order (each process sees the whole script
-        in ``ctx``; the pass keeps no state from one statement to the next). Should the child
-        fail, its half runs here, so the result (or the error) is the serial one."""
-        middle = len(self.statements) // 2
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: its half, sent back as plain values, then exit at once
-            code = 1
-            try:
-                os.close(read_end)
-                _send(write_end, self.run(middle, len(self.statements)))
-                code = 0
-            finally:
-                os._exit(code)  # no atexit handlers, no flushing of the parent's buffers
-        os.close(write_end)
-        try:
-            first, ignored = self.run(0, middle)
-            second = _receive(read_end)
-        finally:
-            os.close(read_end)
-            _, status = os.waitpid(pid, 0)
-        if second is None or status != 0:
-            second = self.run(middle, len(self.statements))
-        first.extend(second[0])
-        ignored.update(second[1])
-        return first, ignored
-
-
-def _send(fd: int, found: tuple[list[Diagnostic], dict[int, set[str]]]) -> None:
-    """Write a pass's result to ``fd`` as plain values (faster to pickle than objects)."""
-    import pickle
-
-    rows = [(d.rule, d.severity.value, d.line, d.column, d.message, d.suggestion,
-             d.statement_index, d.statement_preview,
-             None if d.fix_result is None else (d.fix_result.status.value, d.fix_result.detail),
-             d.path) for d in found[0]]
-    view = memoryview(pickle.dumps((rows, found[1]), protocol=pickle.HIGHEST_PROTOCOL))
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _receive(fd: int) -> tuple[list[Diagnostic], dict[int, set[str]]] | None:
-    """What :func:`_send` wrote, or None when the child wrote nothing whole (it failed)."""
-    import pickle
-
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    try:
-        rows, ignored = pickle.loads(b"".join(chunks))
-    except Exception:  # a child that died mid-write: its half runs here
-        return None
-    severities = {s.value: s for s in Severity}
-    statuses = {s.value: s for s in FixStatus}
-    return [Diagnostic(rule, severities[severity], line, column, message, suggestion, index,
-                       preview, None if fix is None else FixResult(statuses[fix[0]], fix[1]),
-                       path)
-            for (rule, severity, line, column, message, suggestion, index, preview, fix, path)
-            in rows], ignored
-
 
 def lint_statements(
-    statements: list[ParsedStatement], settings: LintSettings, path: str = "<stdin>", *,
-    workers: int = 1,
+    statements: list[ParsedStatement], settings: LintSettings, path: str = "<stdin>"
 ) -> list[Diagnostic]:
-    """Diagnostics for already parsed statements, sorted by position.
-
-    ``workers=2`` runs the per-statement rules of a large script (at least
-    :data:`PARALLEL_MIN_STATEMENTS`) in two processes, where ``os.fork`` exists: the same
-    diagnostics, in the same order. Only for a single-threaded caller (the command line):
-    forking a process that runs other threads is unsafe.
-    """
+    """Diagnostics for already parsed statements, sorted by position."""
     ctx = LintContext(settings.profile, statements, dict(settings.options))
     run = _Pass(statements, settings, path, ctx)
-    if workers > 1 and len(statements) >= PARALLEL_MIN_STATEMENTS and hasattr(os, "fork"):
-        out, ignored_by_stmt = run.run_in_two()
-    else:
-        out, ignored_by_stmt = run.run(0, len(statements))
+    out, ignored_by_stmt = run.run(0, len(statements))
+    return _finish(run, out, ignored_by_stmt)
+
+
+def _finish(run: _Pass, out: list[Diagnostic], ignored_by_stmt: dict[int, set[str]]
+            ) -> list[Diagnostic]:
+    """Add the whole-script rules' diagnostics to the per-statement ones, and sort them."""
     for r in run.dispatch.script:
         assert r.script_check is not None
-        for p, finding in r.script_check(ctx):
+        for p, finding in r.script_check(run.ctx):
             if r.id not in ignored_by_stmt.get(p.statement.index, ()):
-                out.append(_diagnostic(r, p, finding, path))
+                out.append(_diagnostic(r, p, finding, run.path))
     out.sort(key=lambda d: (d.line, d.column, d.rule))
     return out
 
@@ -415,10 +349,18 @@ def lint_statements(
 def lint_script(script: str, settings: LintSettings, path: str = "<stdin>", *,
                 workers: int = 1) -> LintResult:
     """Lint a whole script. Never raises on bad SQL: problems become diagnostics.
-    ``workers``: see :func:`lint_statements`."""
+
+    ``workers=2`` lints a large script (at least :data:`PARALLEL_MIN_STATEMENTS` semicolons)
+    in two processes where ``os.fork`` exists (:mod:`dsql_migrate.lint._parallel`): the same
+    diagnostics in the same order. Only for a single-threaded caller (the command line):
+    forking a process that runs threads is unsafe.
+    """
+    if workers > 1 and hasattr(os, "fork") and script.count(";") >= PARALLEL_MIN_STATEMENTS:
+        from ._parallel import lint_in_two
+
+        return lint_in_two(script, settings, path)
     statements = parse_script(script)
-    return LintResult(path, lint_statements(statements, settings, path, workers=workers),
-                      statements)
+    return LintResult(path, lint_statements(statements, settings, path), statements)
 
 
 # --- fixing -----------------------------------------------------------------------------------
