@@ -106,3 +106,10 @@ def test_small_scripts_do_not_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "fork", no_fork, raising=False)
     script = _script(10)
     assert _rows(script, 2) == _rows(script, 1)
+
+
+@pytest.mark.parametrize("count", [0, 1, 63, 64, 65, 2000, 16_320, 16_321, 100_000])
+def test_chunks_cover_every_statement_once_in_order(count: int) -> None:
+    spans = _parallel.chunks_of(count)
+    assert len(spans) <= _parallel.MAX_CHUNKS  # one byte per ticket
+    assert [i for start, stop in spans for i in range(start, stop)] == list(range(count))
