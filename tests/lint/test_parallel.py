@@ -113,3 +113,14 @@ def test_chunks_cover_every_statement_once_in_order(count: int) -> None:
     spans = _parallel.chunks_of(count)
     assert len(spans) <= _parallel.MAX_CHUNKS  # one byte per ticket
     assert [i for start, stop in spans for i in range(start, stop)] == list(range(count))
+
+
+@pytest.mark.parametrize(("cpus", "load", "workers"), [
+    (2, 0.3, 2), (2, 0.99, 2), (2, 1.2, 1), (2, 4.0, 1), (1, 0.0, 1), (8, 6.5, 2), (8, 7.5, 1)])
+def test_the_command_forks_only_with_an_idle_cpu(monkeypatch: pytest.MonkeyPatch, cpus: int,
+                                                 load: float, workers: int) -> None:
+    from dsql_migrate.cli import _lintcmd
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert _lintcmd._workers() == workers

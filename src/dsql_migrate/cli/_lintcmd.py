@@ -80,10 +80,19 @@ def _list_rules() -> None:
 
 
 def _workers() -> int:
-    """Processes for a large file's per-statement rules: two where two CPUs are ours (the
-    command is single-threaded, so forking is safe; see ``lint_statements``)."""
-    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return min(2, len(usable) if usable is not None else (os.cpu_count() or 1))
+    """Processes for a large file (see ``lint_script``; the command is single-threaded, so
+    forking is safe): two where a second CPU is usable and, by the load average, idle. On a
+    busy machine the second process would take CPU from the first (each parses the script),
+    and the command ran up to twice as slow (issue 18: benchmarks/README.md)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    if usable < 2:
+        return 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available here: do not guess
+        return 1
+    return 2 if usable - load >= 1 else 1
 
 
 def _check(args: LintArgs, files: list[str]) -> None:

@@ -12,9 +12,10 @@ where two CPUs are usable): the same diagnostics in the same order as one proces
 - The per-statement pass keeps no state from one statement to the next, so a chunk's
   diagnostics do not depend on who linted it. The child streams each chunk's diagnostics back
   as plain values; the parent puts all chunks together in order and adds the whole-script rules.
-- When the tickets run out and the parent lacks nothing, the child (perhaps still parsing) is
-  killed. Chunks that a failed child took run in the parent, so the result (or the error of a
-  rule bug) is the serial one.
+- When the tickets run out, the parent takes what the child has sent, kills it (it may be
+  starved of CPU, or still parsing) and runs the chunks the child took and did not send: it
+  never waits for the child, and whatever the child did or failed to do, the result (or the
+  error of a rule bug) is the serial one.
 """
 
 from __future__ import annotations
@@ -93,20 +94,12 @@ def _parent(script: str, settings: LintSettings, path: str, pid: int, tickets_re
             number = ticket[0]
             done[number] = run.run(*spans[number])
             _drain(results_read, inbox)  # keep the child from blocking on a full pipe
+        _drain(results_read, inbox)
         _take(inbox, done)
-        if len(done) < len(spans):  # the child holds the others: wait for them
-            os.set_blocking(results_read, True)
-            while len(done) < len(spans) and (data := os.read(results_read, 1 << 20)):
-                inbox += data
-                _take(inbox, done)
-    except BaseException:
-        _kill(pid)  # a rule's error (or ^C) here: the child's work is moot
-        raise
     finally:
-        if len(done) == len(spans):
-            _kill(pid)  # nothing more is needed from it (it may still be parsing)
+        _kill(pid)  # what it has not sent yet is not waited for: it may be starved of CPU
         os.waitpid(pid, 0)
-    for number, span in enumerate(spans):  # what a failed child left undone
+    for number, span in enumerate(spans):  # the chunks it took and did not send
         if number not in done:
             done[number] = run.run(*span)
     out: list[Diagnostic] = []
