@@ -121,6 +121,31 @@ def test_the_command_forks_only_with_an_idle_cpu(monkeypatch: pytest.MonkeyPatch
                                                  load: float, workers: int) -> None:
     from dsql_migrate.cli import _lintcmd
 
+    monkeypatch.delenv("DSQL_MIGRATE_LINT_WORKERS", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     assert _lintcmd._workers() == workers
+
+
+@pytest.mark.parametrize(("value", "workers"), [("1", 1), ("2", 2), (" 2 ", 2)])
+def test_the_environment_can_fix_the_processes(monkeypatch: pytest.MonkeyPatch, value: str,
+                                               workers: int) -> None:
+    from dsql_migrate.cli import _lintcmd
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    monkeypatch.setenv("DSQL_MIGRATE_LINT_WORKERS", value)
+    assert _lintcmd._workers() == workers
+
+
+@pytest.mark.parametrize("value", ["", "3", "two", "0"])
+def test_a_bad_process_count_is_a_clear_error(tmp_path: Path, value: str) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "a.sql").write_text("SELECT 1;\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "dsql_migrate", "lint", "a.sql"], cwd=tmp_path,
+                          env={**os.environ, "DSQL_MIGRATE_LINT_WORKERS": value},
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "DSQL_MIGRATE_LINT_WORKERS" in done.stderr and "must be 1 or 2" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -79,11 +79,22 @@ def _list_rules() -> None:
         write(f"{r.id:48} {r.severity.value:7} {r.summary}{flag}\n")
 
 
+#: environment variable that fixes the number of processes for large files: 1 or 2
+WORKERS_VARIABLE = "DSQL_MIGRATE_LINT_WORKERS"
+
+
 def _workers() -> int:
     """Processes for a large file (see ``lint_script``; the command is single-threaded, so
-    forking is safe): two where a second CPU is usable and, by the load average, idle. On a
-    busy machine the second process would take CPU from the first (each parses the script),
-    and the command ran up to twice as slow (issue 18: benchmarks/README.md)."""
+    forking is safe): ``DSQL_MIGRATE_LINT_WORKERS`` if set, else two where a second CPU is
+    usable and, by the load average, idle. On a busy machine the second process would take CPU
+    from the first (each parses the script), and the command ran up to twice as slow (issue 18:
+    benchmarks/README.md)."""
+    forced = os.environ.get(WORKERS_VARIABLE)
+    if forced is not None:
+        if forced.strip() not in ("1", "2"):
+            raise ConfigError(f"{WORKERS_VARIABLE}={forced!r}: must be 1 or 2",
+                              hint=f"unset {WORKERS_VARIABLE} to choose by the CPUs and load")
+        return int(forced)
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
     if usable < 2:
@@ -149,6 +160,7 @@ def _run(config_path: Path | None, args: LintArgs) -> int:
     from ..lint.report import exit_code, format_github, format_json, format_sarif, format_text
 
     settings = LintSettings.build(profile, section, enable=args.enable, disable=args.disable)
+    workers = 1 if args.fix else _workers()
     fix, output = args.fix, args.output
     results: list[LintResult] = []
     written: dict[str, str] = {}
@@ -156,7 +168,7 @@ def _run(config_path: Path | None, args: LintArgs) -> int:
         text = _read(path)
         name = "<stdin>" if path == "-" else path
         result = (fix_script(text, settings, name) if fix
-                  else lint_script(text, settings, name, workers=_workers()))
+                  else lint_script(text, settings, name, workers=workers))
         results.append(result)
         if fix and result.fixed_sql is not None:
             if args.in_place:
