@@ -8,7 +8,9 @@ problem to report (half as many statements), and third, a real pg_dump (the Nort
 of tests/convert/samples: schema, data as INSERTs, constraints) repeated to at least 10,000
 statements, then times each, best of ``--repeat`` runs:
 
-- ``dsql-migrate lint --format json FILE`` as a subprocess (interpreter start-up included),
+- ``dsql-migrate lint --format json FILE`` as a subprocess (interpreter start-up included), as
+  it chooses (two processes only where a second CPU is idle by the load average), and with
+  ``DSQL_MIGRATE_LINT_WORKERS`` set to 1 and to 2 (one process; two, whatever the load),
 - ``dsql-lint --format json FILE`` as a subprocess (install it with ``pip install dsql-lint``),
 - ``dsql_migrate.lint.lint_script`` in-process (the library cost alone),
 
@@ -133,19 +135,21 @@ def best_of(repeat: int, fn: object) -> float:
     return min(times)
 
 
-def best_cpu_of(repeat: int, cmd: list[str]) -> float:
-    """The least CPU time (user + system) of ``repeat`` runs of ``cmd``."""
+def best_cpu_of(repeat: int, cmd: list[str], env: dict[str, str] | None = None) -> float:
+    """The least CPU time (user + system, with the command's own children) of ``repeat`` runs
+    of ``cmd``."""
     times = []
     for _ in range(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        run_cmd(cmd)
+        run_cmd(cmd, env)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return min(times)
 
 
-def run_cmd(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+def run_cmd(cmd: list[str], env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if proc.returncode not in (0, 1, 3):
         raise SystemExit(f"{cmd[0]} failed with exit code {proc.returncode}:\n{proc.stderr}")
     return proc
@@ -175,6 +179,16 @@ def measure(label: str, script: str, n: int, repeat: int, keep: Path | None) -> 
         print(f"  dsql-migrate lint (command):        {n / ours:>10,.0f} statements/s "
               f"({ours:.3f} s, cpu {ours_cpu:.3f} s, "
               f"{ours_doc['summary']['diagnostics']} diagnostics)")
+        modes = {}
+        for workers in ("1", "2"):
+            env = {**os.environ, "DSQL_MIGRATE_LINT_WORKERS": workers}
+            if run_cmd(ours_cmd, env).stdout != json.dumps(ours_doc, ensure_ascii=False) + "\n":
+                raise SystemExit(f"DSQL_MIGRATE_LINT_WORKERS={workers}: a different report")
+            modes[workers] = (best_of(repeat, lambda env=env: run_cmd(ours_cmd, env)),
+                              best_cpu_of(repeat, ours_cmd, env))
+            print(f"    with DSQL_MIGRATE_LINT_WORKERS={workers}:  "
+                  f"{n / modes[workers][0]:>10,.0f} statements/s ({modes[workers][0]:.3f} s, "
+                  f"cpu {modes[workers][1]:.3f} s)")
 
         theirs_bin = find_dsql_lint()
         if theirs_bin is None:
@@ -188,7 +202,8 @@ def measure(label: str, script: str, n: int, repeat: int, keep: Path | None) -> 
         print(f"  dsql-lint (command):                {n / theirs:>10,.0f} statements/s "
               f"({theirs:.3f} s, cpu {theirs_cpu:.3f} s, {their_count} diagnostics)")
         print(f"  ratio dsql-migrate lint / dsql-lint (commands): {theirs / ours:.2f}x "
-              f"(by CPU time: {theirs_cpu / ours_cpu:.2f}x)")
+              f"(by CPU time: {theirs_cpu / ours_cpu:.2f}x); one process "
+              f"{theirs / modes['1'][0]:.2f}x, two {theirs / modes['2'][0]:.2f}x")
         print(f"  ratio dsql-migrate library / dsql-lint:         {theirs / lib:.2f}x")
 
 

@@ -10,8 +10,9 @@ the load average, since the figures mean little without them. ``status`` runs ag
 throwaway local target started first (its start is not measured).
 
 Beside them, the floors: the interpreter alone, and the imports each command cannot do without
-(the standard library modules every command uses; psycopg for ``status``, which connects;
-SQLAlchemy and Alembic for the hook, since the revision file imports them itself).
+(the standard library modules every command uses; psycopg for ``status``, which connects, and
+click, which parses its command line; SQLAlchemy and Alembic for the hook, since the revision
+file imports them itself).
 
 Bytecode writing is on in the children (``PYTHONDONTWRITEBYTECODE`` removed) and each command
 runs once before it is timed, as an installed dsql-migrate runs: without that, every run would
@@ -42,6 +43,7 @@ FLOORS = {
     "python -c pass": "pass",
     "stdlib": "import dataclasses, enum, json, logging, pathlib, re, typing",
     "import psycopg": "import psycopg",
+    "psycopg+click": "import psycopg, click",
     "sqlalchemy+alembic.op": "import sqlalchemy; from alembic import op",
 }
 REVISION = '''"""add accounts

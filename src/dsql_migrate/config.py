@@ -15,20 +15,21 @@ Example ``dsql-migrate.toml``::
 
 from __future__ import annotations
 
-import difflib
+import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ConfigError
 from .profiles import DEFAULT_PROFILE, Profile, get_profile
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Without a configuration file (the common case of ``lint`` in a commit hook or an editor),
+# nothing here imports pathlib, tomllib, difflib or dataclasses: together they cost more than
+# linting a small file (issue 18: start-up). They are imported where a file is read.
 
 CONFIG_FILE = "dsql-migrate.toml"
 #: the top-level keys, each with what it holds; a key not here is refused (a misspelt ``urll``
@@ -39,12 +40,11 @@ PYPROJECT_FILE = "pyproject.toml"
 PYPROJECT_TABLE = "dsql-migrate"
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """The loaded configuration. ``path`` is None when no file was found."""
 
     path: Path | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = MappingProxyType({})
 
     @property
     def url(self) -> str | None:
@@ -74,6 +74,10 @@ class Config:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
     try:
         with path.open("rb") as fh:
             data: dict[str, Any] = tomllib.load(fh)
@@ -89,15 +93,26 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def find_config_file(start: Path | None = None) -> Path | None:
     """The configuration file that applies in ``start`` (default: the current directory)."""
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        candidate = directory / CONFIG_FILE
-        if candidate.is_file():
-            return candidate
-        pyproject = directory / PYPROJECT_FILE
-        if pyproject.is_file() and PYPROJECT_TABLE in _read_toml(pyproject).get("tool", {}):
-            return pyproject
-    return None
+    # os.path, not pathlib, for the walk: a Path is made only for a file found
+    directory = os.path.realpath(start if start is not None else os.getcwd())
+    while True:
+        candidate = os.path.join(directory, CONFIG_FILE)
+        if os.path.isfile(candidate):
+            return _as_path(candidate)
+        pyproject = os.path.join(directory, PYPROJECT_FILE)
+        if os.path.isfile(pyproject) and PYPROJECT_TABLE in _read_toml(
+                _as_path(pyproject)).get("tool", {}):
+            return _as_path(pyproject)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+
+
+def _as_path(name: str) -> Path:
+    from pathlib import Path
+
+    return Path(name)
 
 
 def load_config(path: Path | None = None, *, start: Path | None = None) -> Config:
@@ -119,6 +134,8 @@ def _check_keys(path: Path, data: Mapping[str, Any]) -> None:
     where = f"[tool.{PYPROJECT_TABLE}] in {path}" if path.name == PYPROJECT_FILE else str(path)
     for key in data:
         if key not in KEYS:
+            import difflib
+
             close = difflib.get_close_matches(key, list(KEYS), n=1)
             known = ", ".join(k if KEYS[k] is str else f"[{k}]" for k in KEYS)
             raise ConfigError(

@@ -21,9 +21,9 @@ Where the verdict comes from (AWS documentation, DSQL.md, or AWS's ``dsql-lint``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
+from typing import NamedTuple
 
 from .profiles import Capability, Profile
 
@@ -128,8 +128,7 @@ class Form(str, Enum):
     INDEX_OPCLASS = "index_opclass"
 
 
-@dataclass(frozen=True)
-class FormRule:
+class FormRule(NamedTuple):  # not a dataclass: start-up (see profiles.Limits)
     """What DSQL says about a form, and how the linter reports it.
 
     ``message`` is a template: ``{construct}`` is ``construct`` or what the classifier found

@@ -14,11 +14,9 @@ Limits are defaults that AWS may change: every one can be overridden from config
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 
@@ -52,8 +50,9 @@ class Capability(str, Enum):
 STATE_ROWS_PER_BATCH = 5
 
 
-@dataclass(frozen=True)
-class Limits:
+# Limits and Profile are NamedTuples, not dataclasses: importing dataclasses (and the inspect
+# module it needs) costs more than linting a one-statement file (issue 18: start-up).
+class Limits(NamedTuple):
     """Numeric limits of a cluster (DSQL.md §3). Units are in the field names."""
 
     rows_per_transaction: int = 3000
@@ -72,21 +71,20 @@ class Limits:
     min_large_cache: int = 65536
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):
     """A named set of capabilities and limits."""
 
     name: str
     description: str
     capabilities: frozenset[Capability]
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits = Limits()
 
     def allows(self, capability: Capability) -> bool:
         return capability in self.capabilities
 
     def with_limits(self, overrides: Mapping[str, Any]) -> Profile:
         """A copy with some limits replaced, e.g. from the ``[limits]`` table of the config."""
-        known = {f.name for f in dataclasses.fields(Limits)}
+        known = set(Limits._fields)
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ConfigError(
@@ -96,7 +94,7 @@ class Profile:
         for key, value in overrides.items():
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"limit {key!r} must be a positive integer, got {value!r}")
-        return dataclasses.replace(self, limits=dataclasses.replace(self.limits, **overrides))
+        return self._replace(limits=self.limits._replace(**overrides))
 
 
 CLASSIC = Profile(

@@ -157,6 +157,32 @@ def test_lint_imports_only_what_linting_needs(project: Path) -> None:
         assert heavy not in modules, heavy
 
 
+#: standard modules whose import (with what they import) costs more than a one-statement lint:
+#: a plain lint without a configuration file imports none of them (issue 18: start-up)
+STDLIB_NOT_NEEDED = ("dataclasses", "inspect", "logging", "pathlib", "tomllib", "difflib",
+                     "textwrap", "urllib.parse")
+
+
+def test_plain_lint_imports_no_costly_standard_module(project: Path) -> None:
+    modules = _modules_after_lint(project, "bad.sql", "clean.sql")
+    assert "dsql_migrate.lint.engine" in modules  # it did lint
+    assert not set(STDLIB_NOT_NEEDED) & modules
+    # the opt-in tenancy rules load their definition (the audit module) only when they run
+    assert "dsql_migrate.audit.tenancy" not in modules
+
+
+def test_lint_with_a_config_file_or_opt_in_rules_still_loads_them(project: Path) -> None:
+    (project / "orders.sql").write_text("CREATE TABLE orders (id bigint PRIMARY KEY);\n")
+    modules = _modules_after_lint(project, "--enable", "tenant_id_missing", "orders.sql",
+                                  command=("--config", "quiet.toml", "lint"))
+    assert {"tomllib", "pathlib", "dsql_migrate.audit.tenancy"} <= modules
+    code, out, _ = _fast(["lint", "--enable", "tenant_id_missing", "--format", "json",
+                          "orders.sql"], project)
+    assert code == 0, out  # a warning
+    assert [d["rule"] for f in json.loads(out)["files"] for d in f["diagnostics"]] == [
+        "tenant_id_missing"]
+
+
 def test_lint_fix_still_builds_pglast_trees(project: Path) -> None:
     """--fix (through click) loads pglast's deferred enums and node classes when it needs
     them, and the fix is made."""

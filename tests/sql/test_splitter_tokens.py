@@ -35,7 +35,8 @@ def test_lookahead_tokens_split_as_the_plain_ones(script: str | Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     text = script.read_text(encoding="utf-8") if isinstance(script, Path) else script
     fast = splitter.split_script(text)
-    monkeypatch.setattr(splitter, "_TOKEN", _plain(splitter._TOKEN))
+    atomic = _plain(splitter._token_atomic())
+    monkeypatch.setattr(splitter, "_token_atomic", lambda: atomic)
     monkeypatch.setattr(splitter, "_TOKEN_FAST", _plain(splitter._TOKEN_FAST))
     assert splitter.split_script(text) == fast
     assert fast  # something was split

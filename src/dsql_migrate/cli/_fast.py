@@ -17,11 +17,14 @@ tests/cli/test_fast.py compares their output and exit codes.
 
 from __future__ import annotations
 
+import os.path
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._plain import FORMATS
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _VERBOSE = re.compile(r"-v+")
 #: lint's options that take one value, by their long name: the LintArgs field they set
@@ -34,13 +37,18 @@ _COMMANDS: dict[tuple[str, ...], dict[str, str]] = {
 }
 
 
-@dataclass
 class _Parsed:
-    command: tuple[str, ...] = ()
-    config: str | None = None
-    verbose: int = 0
-    paths: list[str] = field(default_factory=list)
-    values: dict[str, list[str]] = field(default_factory=dict)
+    """The command line as read. A plain class: no dataclasses or pathlib on this path, whose
+    import costs more than linting a small file (issue 18; tests/cli/test_fast.py)."""
+
+    __slots__ = ("command", "config", "paths", "values", "verbose")
+
+    def __init__(self) -> None:
+        self.command: tuple[str, ...] = ()
+        self.config: str | None = None
+        self.verbose = 0
+        self.paths: list[str] = []
+        self.values: dict[str, list[str]] = {}
 
 
 def _value(argv: list[str], i: int) -> tuple[str | None, int]:
@@ -73,7 +81,7 @@ def _global(argv: list[str], parsed: _Parsed) -> int | None:
         elif arg.partition("=")[0] == "--config":
             value, i = _value(argv, i)
             # click refuses a directory (dir_okay=False): leave that message to click
-            if value is None or Path(value).is_dir():
+            if value is None or os.path.isdir(value):
                 return None
             parsed.config = value
         else:
@@ -103,9 +111,17 @@ def parse(argv: list[str]) -> _Parsed | None:
             return None
         parsed.values.setdefault(options[name], []).append(value)
     if parsed.command == ("ci", "lint-revisions") and not all(
-            p != "-" and Path(p).is_file() for p in parsed.paths):
+            p != "-" and os.path.isfile(p) for p in parsed.paths):
         return None  # click's message: it must exist and be a file
     return parsed
+
+
+def _path(name: str) -> Path:
+    """``Path(name)``, with pathlib imported only when a path object is needed (a --config
+    file, revision files): a plain lint reads its files by name (issue 18: start-up)."""
+    from pathlib import Path
+
+    return Path(name)
 
 
 def fast_lint(argv: list[str]) -> int | None:
@@ -119,13 +135,17 @@ def fast_lint(argv: list[str]) -> int | None:
     from ._lintcmd import LintArgs, run_lint, run_lint_revisions
     from ._plain import configure_logging, error_lines, write
 
-    configure_logging(parsed.verbose)
+    revisions = parsed.command == ("ci", "lint-revisions")
+    if parsed.verbose or revisions:
+        # lint itself logs nothing at WARNING or above, so at -v0 it leaves the logging module
+        # (~5 ms) unimported; the revision check runs Alembic's code, which may log
+        configure_logging(parsed.verbose)
     values = parsed.values
-    config = Path(parsed.config) if parsed.config is not None else None
+    config = _path(parsed.config) if parsed.config is not None else None
     profile_name = values.get("profile_name", [None])[-1]
     try:
-        if parsed.command == ("ci", "lint-revisions"):
-            return run_lint_revisions(config, tuple(Path(p) for p in parsed.paths),
+        if revisions:
+            return run_lint_revisions(config, tuple(_path(p) for p in parsed.paths),
                                       profile_name)
         args = LintArgs(
             paths=tuple(parsed.paths),

@@ -4,20 +4,26 @@ fast path (``cli/_fast.py``) both run it, so options, output and exit codes are 
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..config import load_config
 from ..errors import ConfigError
 from ._plain import FORMATS, write, write_file
 
+if TYPE_CHECKING:
+    from pathlib import Path
 
-@dataclass(frozen=True)
-class LintArgs:
-    """The command's options, as click (or the fast path) parsed them."""
+
+class LintArgs(NamedTuple):
+    """The command's options, as click (or the fast path) parsed them.
+
+    A NamedTuple, and files read by name: a plain lint imports neither dataclasses nor pathlib,
+    whose imports cost more than linting a small file (issue 18; tests/cli/test_fast.py).
+    """
 
     paths: tuple[str, ...] = ()
     fix: bool = False
@@ -37,13 +43,14 @@ def _collect(paths: tuple[str, ...]) -> list[str]:
         if raw == "-":
             out.append("-")
             continue
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*.sql") if p.is_file())
+        if os.path.isdir(raw):
+            from pathlib import Path
+
+            found = sorted(str(p) for p in Path(raw).rglob("*.sql") if p.is_file())
             if not found:
                 raise ConfigError(f"{raw}: directory contains no *.sql files")
             out.extend(found)
-        elif path.is_file():
+        elif os.path.isfile(raw):
             out.append(raw)
         else:
             raise ConfigError(f"{raw}: no such file or directory",
@@ -55,7 +62,8 @@ def _read(path: str) -> str:
     if path == "-":
         return sys.stdin.read()
     try:
-        return Path(path).read_text(encoding="utf-8-sig")  # tolerate a BOM
+        with open(path, encoding="utf-8-sig") as fh:  # tolerate a BOM
+            return fh.read()
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                           hint="convert the file to UTF-8") from None
@@ -69,6 +77,33 @@ def _list_rules() -> None:
     for r in REGISTRY:
         flag = "" if r.default_enabled else "  (opt-in)"
         write(f"{r.id:48} {r.severity.value:7} {r.summary}{flag}\n")
+
+
+#: environment variable that fixes the number of processes for large files: 1 or 2
+WORKERS_VARIABLE = "DSQL_MIGRATE_LINT_WORKERS"
+
+
+def _workers() -> int:
+    """Processes for a large file (see ``lint_script``; the command is single-threaded, so
+    forking is safe): ``DSQL_MIGRATE_LINT_WORKERS`` if set, else two where a second CPU is
+    usable and, by the load average, idle. On a busy machine the second process would take CPU
+    from the first (each parses the script), and the command ran up to twice as slow (issue 18:
+    benchmarks/README.md)."""
+    forced = os.environ.get(WORKERS_VARIABLE)
+    if forced is not None:
+        if forced.strip() not in ("1", "2"):
+            raise ConfigError(f"{WORKERS_VARIABLE}={forced!r}: must be 1 or 2",
+                              hint=f"unset {WORKERS_VARIABLE} to choose by the CPUs and load")
+        return int(forced)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    if usable < 2:
+        return 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available here: do not guess
+        return 1
+    return 2 if usable - load >= 1 else 1
 
 
 def _check(args: LintArgs, files: list[str]) -> None:
@@ -125,13 +160,15 @@ def _run(config_path: Path | None, args: LintArgs) -> int:
     from ..lint.report import exit_code, format_github, format_json, format_sarif, format_text
 
     settings = LintSettings.build(profile, section, enable=args.enable, disable=args.disable)
+    workers = 1 if args.fix else _workers()
     fix, output = args.fix, args.output
     results: list[LintResult] = []
     written: dict[str, str] = {}
     for path in files:
         text = _read(path)
         name = "<stdin>" if path == "-" else path
-        result = (fix_script if fix else lint_script)(text, settings, name)
+        result = (fix_script(text, settings, name) if fix
+                  else lint_script(text, settings, name, workers=workers))
         results.append(result)
         if fix and result.fixed_sql is not None:
             if args.in_place:

@@ -6,12 +6,12 @@ has in common with the click commands lives here, and ``cli/_common.py`` re-uses
 
 from __future__ import annotations
 
-import logging
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..errors import DsqlMigrateError
 
 #: the report formats of ``lint``
@@ -19,6 +19,8 @@ FORMATS = ("text", "json", "sarif", "github")
 
 
 def configure_logging(verbose: int) -> None:
+    import logging  # here: the fast lint path never needs it (issue 18: start-up)
+
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -52,7 +54,8 @@ def write_file(path: Path | str, text: str) -> None:
     """Write an output file (``-o``, ``--in-place``, ``--write-plan``); a path that cannot be
     written is the user's to correct (exit 2), not a traceback."""
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
     except OSError as exc:
         from ..errors import ConfigError
 

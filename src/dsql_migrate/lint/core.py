@@ -21,13 +21,13 @@ A rule yields :class:`Finding` values. A finding says what ``--fix`` does about 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..forms import FORM_RULES, Form, rejected_forms
 from ..profiles import Capability, Limits, Profile
 from ..sql import ParsedStatement
+from ..sql._record import Record
 
 if TYPE_CHECKING:
     from .fixer import FixTarget
@@ -44,8 +44,8 @@ class FixStatus(str, Enum):
     UNFIXABLE = "unfixable"  # a human must rewrite it; the detail says how
 
 
-@dataclass(frozen=True)
-class Finding:
+# NamedTuples and plain classes, not dataclasses: start-up (see sql/_record.py)
+class Finding(NamedTuple):
     """What a rule reports about one statement.
 
     ``location`` is a pglast location (byte offset) inside the statement, or None for the
@@ -61,8 +61,7 @@ class Finding:
     detail: str | None = None
 
 
-@dataclass(frozen=True)
-class FixResult:
+class FixResult(NamedTuple):
     status: FixStatus
     detail: str | None = None
 
@@ -70,55 +69,75 @@ class FixResult:
         return {"status": self.status.value, "detail": self.detail}
 
 
-@dataclass
-class Diagnostic:
+class Diagnostic(Record):
     """One reported problem, located in a file."""
 
-    rule: str
-    severity: Severity
-    line: int
-    column: int
-    message: str
-    suggestion: str | None
-    statement_index: int
-    statement_preview: str
-    fix_result: FixResult | None = None
-    path: str = "<stdin>"
+    __slots__ = ("column", "fix_result", "line", "message", "path", "rule", "severity",
+                 "statement_index", "statement_preview", "suggestion")
+    _fields = ("rule", "severity", "line", "column", "message", "suggestion", "statement_index",
+               "statement_preview", "fix_result", "path")
+
+    def __init__(self, rule: str, severity: Severity, line: int, column: int, message: str,
+                 suggestion: str | None, statement_index: int, statement_preview: str,
+                 fix_result: FixResult | None = None, path: str = "<stdin>") -> None:
+        self.rule = rule
+        self.severity = severity
+        self.line = line
+        self.column = column
+        self.message = message
+        self.suggestion = suggestion
+        self.statement_index = statement_index
+        self.statement_preview = statement_preview
+        self.fix_result = fix_result
+        self.path = path
 
     @property
     def fixable(self) -> bool:
         return self.fix_result is not None and self.fix_result.status is not FixStatus.UNFIXABLE
 
 
+#: the forms of the shared table each rule reports, by rule id
+_FORMS_BY_RULE: dict[str, tuple[Form, ...]] = {}
+for _form, _rule in FORM_RULES.items():
+    _FORMS_BY_RULE[_rule.lint_rule] = (*_FORMS_BY_RULE.get(_rule.lint_rule, ()), _form)
+
 StatementCheck = Callable[[ParsedStatement, "LintContext"], Iterable[Finding]]
 ScriptCheck = Callable[["LintContext"], Iterable[tuple[ParsedStatement, Finding]]]
 Fixer = Callable[["FixTarget", "LintContext"], None]
 
 
-@dataclass
-class Rule:
-    """A registered rule. ``nodes`` = pglast node types it inspects (None: every statement)."""
+class Rule(Record):
+    """A registered rule. ``nodes`` = pglast node types it inspects (None: every statement).
 
-    id: str
-    severity: Severity
-    family: str
-    doc: str
-    nodes: tuple[str, ...] | None
-    default_enabled: bool = True
-    check: StatementCheck | None = None
-    script_check: ScriptCheck | None = None
-    fix: Fixer | None = None
-    #: a necessary condition on the lower-cased statement text; False = the rule cannot fire
-    prefilter: Callable[[str], bool] | None = None
-    #: the rule is off in profiles that allow this capability
-    unless: Capability | None = None
-    #: the rule is off in profiles that do not allow this capability
-    only_if: Capability | None = None
-    #: the forms of the shared table this rule reports (empty: the rule decides by itself)
-    forms: tuple[Form, ...] = ()
+    ``prefilter`` is a necessary condition on the lower-cased statement text (False: the rule
+    cannot fire); ``unless`` switches the rule off in profiles that allow that capability,
+    ``only_if`` in profiles that do not; ``forms`` are the forms of the shared table this rule
+    reports (empty: the rule decides by itself), found from the table.
+    """
 
-    def __post_init__(self) -> None:
-        self.forms = tuple(f for f, r in FORM_RULES.items() if r.lint_rule == self.id)
+    __slots__ = ("check", "default_enabled", "doc", "family", "fix", "forms", "id", "nodes",
+                 "only_if", "prefilter", "script_check", "severity", "unless")
+    _fields = ("id", "severity", "family", "doc", "nodes", "default_enabled", "check",
+               "script_check", "fix", "prefilter", "unless", "only_if", "forms")
+
+    def __init__(self, id: str, severity: Severity, family: str, doc: str,
+                 nodes: tuple[str, ...] | None, default_enabled: bool = True,
+                 check: StatementCheck | None = None, script_check: ScriptCheck | None = None,
+                 fix: Fixer | None = None, prefilter: Callable[[str], bool] | None = None,
+                 unless: Capability | None = None, only_if: Capability | None = None) -> None:
+        self.id = id
+        self.severity = severity
+        self.family = family
+        self.doc = doc
+        self.nodes = nodes
+        self.default_enabled = default_enabled
+        self.check = check
+        self.script_check = script_check
+        self.fix = fix
+        self.prefilter = prefilter
+        self.unless = unless
+        self.only_if = only_if
+        self.forms: tuple[Form, ...] = _FORMS_BY_RULE.get(id, ())
 
     def active_in(self, profile: Profile) -> bool:
         if self.forms:  # the table says where: wherever one of its forms is rejected
@@ -237,17 +256,21 @@ def script_rule(
     return register
 
 
-@dataclass
-class LintContext:
-    """What rules may look at besides the statement: the profile, options, the whole script."""
+class LintContext(Record):
+    """What rules may look at besides the statement: the profile, options, the whole script,
+    and (``fix_targets``) the statements being rewritten by ``--fix``, by statement index."""
 
-    profile: Profile
-    statements: list[ParsedStatement] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
-    #: statements being rewritten by ``--fix``, by statement index
-    fix_targets: dict[int, FixTarget] = field(default_factory=dict)
-    _indices: dict[tuple[str, ...], list[int]] = field(default_factory=dict, repr=False,
-                                                        compare=False)
+    __slots__ = ("_indices", "fix_targets", "options", "profile", "statements")
+    _fields = ("profile", "statements", "options", "fix_targets")
+
+    def __init__(self, profile: Profile, statements: list[ParsedStatement] | None = None,
+                 options: dict[str, Any] | None = None,
+                 fix_targets: dict[int, FixTarget] | None = None) -> None:
+        self.profile = profile
+        self.statements: list[ParsedStatement] = [] if statements is None else statements
+        self.options: dict[str, Any] = {} if options is None else options
+        self.fix_targets: dict[int, FixTarget] = {} if fix_targets is None else fix_targets
+        self._indices: dict[tuple[str, ...], list[int]] = {}
 
     def indices_of(self, node_types: tuple[str, ...]) -> list[int]:
         """The indices (ascending) of the statements of these node types, computed once per

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import functools
-import logging
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from ..errors import ConfigError
 from ..forms import Form, FormRule, rejected_forms, rejected_set
 from ..profiles import Limits, Profile
 from ..sql import Block, ParsedStatement, StatementKind, parse_script, transaction_blocks
+from ..sql._record import Record
 from ..sql.classify import Found, classify, may_use_forms, needs_tree
 from ..sql.splitter import copy_data_length
 from . import rules as _rules  # noqa: F401  (registers every rule)
@@ -28,7 +29,13 @@ from .core import (
     StatementCheck,
 )
 
-log = logging.getLogger(__name__)
+
+def _debug(message: str, *args: object) -> None:
+    """Log at debug level, with the exception being handled: logging is imported only then
+    (a clean lint does not import it: issue 18, start-up)."""
+    import logging
+
+    logging.getLogger(__name__).debug(message, *args, exc_info=True)
 
 _SUPPRESS = re.compile(r"--\s*dsql-migrate:\s*ignore\b[ \t]*([^\n]*)", re.IGNORECASE)
 _MYSQL_HINTS = re.compile(
@@ -40,13 +47,13 @@ _MYSQL_HINTS = re.compile(
 _SPLIT_RULES = ("multi_ddl_transaction", "mixed_ddl_dml_transaction")
 
 
-@dataclass(frozen=True)
-class LintSettings:
+# NamedTuples and plain classes, not dataclasses: start-up (see sql/_record.py)
+class LintSettings(NamedTuple):
     """What to check: the profile, which rules, and rule options (e.g. ``tenant_column``)."""
 
     profile: Profile
     enabled: frozenset[str]
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = MappingProxyType({})
 
     @classmethod
     def build(
@@ -84,14 +91,18 @@ class LintSettings:
         return cls(profile, frozenset(enabled), options)
 
 
-@dataclass
-class LintResult:
+class LintResult(Record):
     """Diagnostics for one script and, after :func:`fix_script`, the rewritten SQL."""
 
-    path: str
-    diagnostics: list[Diagnostic]
-    statements: list[ParsedStatement]
-    fixed_sql: str | None = None
+    __slots__ = ("diagnostics", "fixed_sql", "path", "statements")
+    _fields = ("path", "diagnostics", "statements", "fixed_sql")
+
+    def __init__(self, path: str, diagnostics: list[Diagnostic],
+                 statements: list[ParsedStatement], fixed_sql: str | None = None) -> None:
+        self.path = path
+        self.diagnostics = diagnostics
+        self.statements = statements
+        self.fixed_sql = fixed_sql
 
     @property
     def errors(self) -> int:
@@ -202,8 +213,7 @@ def _diagnostic(r: Rule, p: ParsedStatement, f: Finding, path: str) -> Diagnosti
                       p.statement.index, _preview(p.text), FixResult(status, f.detail), path)
 
 
-@dataclass(frozen=True)
-class _Verdicts:
+class _Verdicts(NamedTuple):
     """The profile's column of the shared table, looked up once per script."""
 
     profile: Profile
@@ -262,54 +272,93 @@ def _table_findings(
             yield _diagnostic(r, p, finding, path)
 
 
+#: the fewest statements worth a second process (below, forking costs more than it saves)
+PARALLEL_MIN_STATEMENTS = 2000
+
+
+class _Pass:
+    """The per-statement pass of :func:`lint_statements` over a range of statements: every
+    rule that looks at one statement (with the whole script in ``ctx`` to look around)."""
+
+    def __init__(self, statements: list[ParsedStatement], settings: LintSettings, path: str,
+                 ctx: LintContext) -> None:
+        self.statements, self.settings, self.path, self.ctx = statements, settings, path, ctx
+        self.dispatch = _dispatch(settings.enabled, settings.profile)
+        self.verdicts = _Verdicts.of(settings.profile)
+
+    def run(self, start: int, stop: int) -> tuple[list[Diagnostic], dict[int, set[str]]]:
+        """Diagnostics of statements ``start:stop`` in the order found, and the rule ids their
+        suppression comments name, by statement index."""
+        settings, path, ctx, dispatch = self.settings, self.path, self.ctx, self.dispatch
+        verdicts = self.verdicts
+        out: list[Diagnostic] = []
+        ignored_by_stmt: dict[int, set[str]] = {}
+        for p in self.statements[start:stop]:
+            ignored, problems = _suppressions(p, path)
+            if ignored:
+                ignored_by_stmt[p.statement.index] = ignored
+            out.extend(problems)
+            if p.node_type is None:
+                if "parse_error" in settings.enabled and "parse_error" not in ignored:
+                    out.append(_parse_error(p, path))
+                continue
+            flagged = _rejected_forms(p, verdicts)
+            by_forms, by_self = dispatch.for_node(p.node_type)
+            found_by_forms = False
+            if flagged:  # the shared table decides whether these fire, not the rule
+                for r, check in by_forms:
+                    if r.id not in flagged or (ignored and r.id in ignored):
+                        continue
+                    for finding in check(p, ctx):
+                        found_by_forms = True
+                        out.append(_diagnostic(r, p, finding, path))
+            lower = p.lower
+            for r, check in by_self:
+                if (ignored and r.id in ignored) or (r.prefilter is not None
+                                                      and not r.prefilter(lower)):
+                    continue
+                for finding in check(p, ctx):
+                    out.append(_diagnostic(r, p, finding, path))
+            if flagged and not found_by_forms:
+                out.extend(_table_findings(p, flagged, settings, ignored, path))
+        return out, ignored_by_stmt
+
+
 def lint_statements(
     statements: list[ParsedStatement], settings: LintSettings, path: str = "<stdin>"
 ) -> list[Diagnostic]:
     """Diagnostics for already parsed statements, sorted by position."""
     ctx = LintContext(settings.profile, statements, dict(settings.options))
-    dispatch = _dispatch(settings.enabled, settings.profile)
-    verdicts = _Verdicts.of(settings.profile)
-    out: list[Diagnostic] = []
-    ignored_by_stmt: dict[int, set[str]] = {}
-    for p in statements:
-        ignored, problems = _suppressions(p, path)
-        if ignored:
-            ignored_by_stmt[p.statement.index] = ignored
-        out.extend(problems)
-        if p.node_type is None:
-            if "parse_error" in settings.enabled and "parse_error" not in ignored:
-                out.append(_parse_error(p, path))
-            continue
-        flagged = _rejected_forms(p, verdicts)
-        by_forms, by_self = dispatch.for_node(p.node_type)
-        found_by_forms = False
-        if flagged:  # the shared table decides whether these fire, not the rule
-            for r, check in by_forms:
-                if r.id not in flagged or (ignored and r.id in ignored):
-                    continue
-                for finding in check(p, ctx):
-                    found_by_forms = True
-                    out.append(_diagnostic(r, p, finding, path))
-        lower = p.lower
-        for r, check in by_self:
-            if (ignored and r.id in ignored) or (r.prefilter is not None
-                                                  and not r.prefilter(lower)):
-                continue
-            for finding in check(p, ctx):
-                out.append(_diagnostic(r, p, finding, path))
-        if flagged and not found_by_forms:
-            out.extend(_table_findings(p, flagged, settings, ignored, path))
-    for r in dispatch.script:
+    run = _Pass(statements, settings, path, ctx)
+    out, ignored_by_stmt = run.run(0, len(statements))
+    return _finish(run, out, ignored_by_stmt)
+
+
+def _finish(run: _Pass, out: list[Diagnostic], ignored_by_stmt: dict[int, set[str]]
+            ) -> list[Diagnostic]:
+    """Add the whole-script rules' diagnostics to the per-statement ones, and sort them."""
+    for r in run.dispatch.script:
         assert r.script_check is not None
-        for p, finding in r.script_check(ctx):
+        for p, finding in r.script_check(run.ctx):
             if r.id not in ignored_by_stmt.get(p.statement.index, ()):
-                out.append(_diagnostic(r, p, finding, path))
+                out.append(_diagnostic(r, p, finding, run.path))
     out.sort(key=lambda d: (d.line, d.column, d.rule))
     return out
 
 
-def lint_script(script: str, settings: LintSettings, path: str = "<stdin>") -> LintResult:
-    """Lint a whole script. Never raises on bad SQL: problems become diagnostics."""
+def lint_script(script: str, settings: LintSettings, path: str = "<stdin>", *,
+                workers: int = 1) -> LintResult:
+    """Lint a whole script. Never raises on bad SQL: problems become diagnostics.
+
+    ``workers=2`` lints a large script (at least :data:`PARALLEL_MIN_STATEMENTS` semicolons)
+    in two processes where ``os.fork`` exists (:mod:`dsql_migrate.lint._parallel`): the same
+    diagnostics in the same order. Only for a single-threaded caller (the command line):
+    forking a process that runs threads is unsafe.
+    """
+    if workers > 1 and hasattr(os, "fork") and script.count(";") >= PARALLEL_MIN_STATEMENTS:
+        from ._parallel import lint_in_two
+
+        return lint_in_two(script, settings, path)
     statements = parse_script(script)
     return LintResult(path, lint_statements(statements, settings, path), statements)
 
@@ -431,7 +480,7 @@ def fix_script(script: str, settings: LintSettings, path: str = "<stdin>") -> Li
         try:
             r.fix(target, ctx)
         except Exception as exc:  # a fixer bug must not crash the run: report it unfixed
-            log.debug("fix %s failed on statement %d", d.rule, d.statement_index, exc_info=True)
+            _debug("fix %s failed on statement %d", d.rule, d.statement_index)
             targets.pop(d.statement_index, None)
             _mark_unfixed(result.diagnostics, d.statement_index, exc)
     rendered: dict[int, list[str]] = {}
@@ -441,7 +490,7 @@ def fix_script(script: str, settings: LintSettings, path: str = "<stdin>") -> Li
         try:
             rendered[i] = target.render()
         except Exception as exc:  # pglast cannot print the edited tree: keep the original
-            log.debug("rendering fixed statement %d failed", i, exc_info=True)
+            _debug("rendering fixed statement %d failed", i)
             _mark_unfixed(result.diagnostics, i, exc)
     # A fix that turns one statement into several cannot stay inside a block that is never
     # committed (DSQL allows one DDL per transaction, and such a block cannot be split safely).

@@ -108,30 +108,72 @@ def _diag_json(d: Diagnostic) -> dict[str, Any]:
     }
 
 
+#: JSON text of a string, exactly as ``json.dumps(..., ensure_ascii=False)`` writes it (C)
+_string = json.encoder.encode_basestring
+
+
+def _maybe(value: str | None) -> str:
+    return "null" if value is None else str(_string(value))
+
+
+def _diag_text(d: Diagnostic) -> str:
+    """``json.dumps(_diag_json(d), ensure_ascii=False)``, written directly: a worst-case report
+    has more than one diagnostic per statement, and building a dict for each and walking it
+    again costs more than linting them (issue 18)."""
+    fix = d.fix_result
+    fixed = "null" if fix is None else (
+        f'{{"status": {_string(fix.status.value)}, "detail": {_maybe(fix.detail)}}}')
+    return (f'{{"rule": {_string(d.rule)}, "severity": {_string(d.severity.value)}, '
+            f'"line": {int(d.line)!r}, "column": {int(d.column)!r}, '
+            f'"message": {_string(d.message)}, "suggestion": {_maybe(d.suggestion)}, '
+            f'"fix_result": {fixed}, "statement_preview": {_string(d.statement_preview)}}}')
+
+
 def format_json(
     results: Sequence[LintResult], *, fixing: bool, profile: str,
     outputs: dict[str, str] | None = None,
 ) -> str:
+    """The report as JSON (the schema above), compact: the same text as ``json.dumps`` of
+    :func:`_json_doc` (tests/lint/test_report_json.py), written faster."""
     outputs = outputs or {}
-    doc = {
+    head = json.dumps(_json_doc(results, fixing=fixing, profile=profile, outputs=outputs,
+                                files=False), ensure_ascii=False)
+    files = ", ".join(
+        f'{{"file": {_string(r.path)}, "output_file": {_maybe(outputs.get(r.path))}, '
+        f'"fixed_sql": {_maybe(r.fixed_sql if fixing else None)}, '
+        f'"diagnostics": [{", ".join(_diag_text(d) for d in r.diagnostics)}]}}'
+        for r in results)
+    tail = json.dumps({"summary": summary(results),
+                       "exit_code": int(exit_code(results, fixing=fixing))})
+    return f'{head[:-1]}, "files": [{files}], {tail[1:]}\n'
+
+
+def _json_doc(
+    results: Sequence[LintResult], *, fixing: bool, profile: str,
+    outputs: dict[str, str] | None = None, files: bool = True,
+) -> dict[str, Any]:
+    """The report as a dict (what :func:`format_json` writes; ``files=False``: the head)."""
+    outputs = outputs or {}
+    doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "dsql-migrate", "version": __version__},
         "profile": profile,
         "mode": "fix" if fixing else "lint",
-        "files": [
-            {
-                "file": r.path,
-                "output_file": outputs.get(r.path),
-                "fixed_sql": r.fixed_sql if fixing else None,
-                "diagnostics": [_diag_json(d) for d in r.diagnostics],
-            }
-            for r in results
-        ],
-        "summary": summary(results),
-        "exit_code": int(exit_code(results, fixing=fixing)),
     }
-    # compact: the indenting encoder is pure Python and dominates on large reports
-    return json.dumps(doc, ensure_ascii=False) + "\n"
+    if not files:
+        return doc
+    doc["files"] = [
+        {
+            "file": r.path,
+            "output_file": outputs.get(r.path),
+            "fixed_sql": r.fixed_sql if fixing else None,
+            "diagnostics": [_diag_json(d) for d in r.diagnostics],
+        }
+        for r in results
+    ]
+    doc["summary"] = summary(results)
+    doc["exit_code"] = int(exit_code(results, fixing=fixing))
+    return doc
 
 
 def _sarif_uri(path: str) -> str:

@@ -7,8 +7,8 @@ block every statement is its own transaction.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
+from ._record import Record
 from .classify import StatementKind
 from .parser import ParsedStatement
 
@@ -32,17 +32,21 @@ def transaction_kind(p: ParsedStatement) -> str:
     return str((p.node or {}).get("kind", ""))
 
 
-@dataclass
-class Block:
+class Block(Record):
     """An explicit transaction block: BEGIN/START ... COMMIT/END/ROLLBACK (or end of script).
 
     A ``BEGIN`` inside a block does nothing in PostgreSQL (it only warns), so it is part of
     :attr:`body`.
     """
 
-    begin: ParsedStatement
-    body: list[ParsedStatement] = field(default_factory=list)
-    end: ParsedStatement | None = None
+    __slots__ = ("begin", "body", "end")
+    _fields = ("begin", "body", "end")
+
+    def __init__(self, begin: ParsedStatement, body: list[ParsedStatement] | None = None,
+                 end: ParsedStatement | None = None) -> None:
+        self.begin = begin
+        self.body: list[ParsedStatement] = [] if body is None else body
+        self.end = end
 
     @property
     def ddl(self) -> list[ParsedStatement]:

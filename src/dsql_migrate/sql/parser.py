@@ -24,8 +24,7 @@ import json
 import re
 import sys
 import types
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .classify import StatementKind, kind_of
 from .splitter import Statement, split_script
@@ -88,8 +87,7 @@ _ASYNC_HEAD = re.compile(
 _AWS_IAM = re.compile(r"AWS\s+IAM\s+(GRANT|REVOKE)\b", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class ParseFailure:
+class ParseFailure(NamedTuple):  # not a dataclass: start-up (see sql/_record.py)
     """Why a statement did not parse, and where (character offset in the statement text)."""
 
     message: str

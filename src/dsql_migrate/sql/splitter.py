@@ -12,12 +12,13 @@ them later with a position.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+
+from ._record import FrozenRecord
 
 # One alternation, first match wins; everything else is plain text and skipped by ``search``.
-_TOKEN = re.compile(
-    r"""
+_TOKENS = r"""
       (?P<semi>;)
     | (?P<line>--[^\n]*)
     | (?P<block>/\*)
@@ -25,47 +26,58 @@ _TOKEN = re.compile(
     | (?P<str>'(?:[^']|'')*(?:'|\Z))
     | (?P<ident>"(?:[^"]|"")*(?:"|\Z))
     | (?P<dollar>\$(?:[^\W\d]\w*)?\$)
+    """
+# Only with BEGIN ATOMIC in the script: without it, this alternative is dead weight.
+_WORDS = r"""
     | (?P<word>\b(?:ATOMIC|CASE|END)\b)
-    """,
-    re.VERBOSE | re.IGNORECASE | re.DOTALL,
-)
-# Without BEGIN ATOMIC in the script, the word alternative is dead weight: drop it.
-_TOKEN_FAST = re.compile(_TOKEN.pattern.split("\n    | (?P<word>")[0] + "\n    ",
-                         re.VERBOSE | re.IGNORECASE | re.DOTALL)
+    """
+_FLAGS = re.VERBOSE | re.IGNORECASE | re.DOTALL
 
 
-def _first_chars(pattern: re.Pattern[str], chars: str) -> re.Pattern[str]:
+def _first_chars(pattern: str, chars: str) -> re.Pattern[str]:
     """``pattern`` behind a lookahead for the characters its alternatives can start with: the
     same matches, but ``search`` skips the plain text between tokens ~3x faster (the estr
     alternative's lookbehind keeps the regex engine from finding that set by itself)."""
-    return re.compile(f"(?=[{chars}])(?:{pattern.pattern})", pattern.flags)
+    return re.compile(f"(?=[{chars}])(?:{pattern})", _FLAGS)
 
 
-_TOKEN = _first_chars(_TOKEN, ";\\-/eE'\"$aAcC")
-_TOKEN_FAST = _first_chars(_TOKEN_FAST, ";\\-/eE'\"$")
+_TOKEN_FAST = _first_chars(_TOKENS, ";\\-/eE'\"$")
+
+
+@functools.cache
+def _token_atomic() -> re.Pattern[str]:
+    """The tokens with the ``BEGIN ATOMIC`` words, compiled when a script first has them."""
+    return _first_chars(_TOKENS + _WORDS, ";\\-/eE'\"$aAcC")
+
+
 _BLOCK_TOKEN = re.compile(r"/\*|\*/")
 # A "$n" parameter placeholder is not a dollar quote: the character before "$" decides.
 _IDENT_CHAR = re.compile(r"\w")  # Unicode-aware: identifiers may hold non-ASCII letters
 
 
-@dataclass(frozen=True)
-class Statement:
+class Statement(FrozenRecord):
     """One statement of a script.
 
     ``text`` excludes the terminating ``;`` and the whitespace and comments before the first
     token; ``leading`` is the comment/whitespace text that preceded it (where suppression
     comments live). ``start``/``end`` are character offsets of ``text`` in the script;
     ``line``/``column`` (both 1-based, column in characters) locate its first character.
+    Never changed once made.
     """
 
-    index: int
-    text: str
-    start: int
-    end: int
-    line: int
-    column: int
-    leading: str = ""
-    terminated: bool = True
+    __slots__ = ("column", "end", "index", "leading", "line", "start", "terminated", "text")
+    _fields = ("index", "text", "start", "end", "line", "column", "leading", "terminated")
+
+    def __init__(self, index: int, text: str, start: int, end: int, line: int, column: int,
+                 leading: str = "", terminated: bool = True) -> None:
+        self.index = index
+        self.text = text
+        self.start = start
+        self.end = end
+        self.line = line
+        self.column = column
+        self.leading = leading
+        self.terminated = terminated
 
     def position_of(self, offset: int) -> tuple[int, int]:
         """Line and column (1-based) of character ``offset`` within :attr:`text`."""
@@ -168,7 +180,7 @@ def split_script(script: str) -> list[Statement]:
             )
         )
 
-    token = _TOKEN if "atomic" in script.lower() else _TOKEN_FAST
+    token = _token_atomic() if "atomic" in script.lower() else _TOKEN_FAST
     while pos < n:
         m = token.search(script, pos)
         if m is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...audit.tenancy import DEFAULT_COLUMN, key_problem, table_problem
 from ...sql import ParsedStatement
 from .. import _tree as t
 from ..core import Finding, LintContext, Severity, rule
@@ -17,7 +16,13 @@ from ..core import Finding, LintContext, Severity, rule
 _KEYS = {"CONSTR_PRIMARY": "primary key", "CONSTR_UNIQUE": "unique constraint"}
 
 
+# The definition (audit.tenancy) is imported when an opt-in tenancy rule first runs: the audit
+# module (and its dataclasses) would cost every other lint's start-up (issue 18).
+
+
 def _tenant_column(ctx: LintContext) -> str:
+    from ...audit.tenancy import DEFAULT_COLUMN
+
     return str(ctx.options.get("tenant_column", DEFAULT_COLUMN))
 
 
@@ -38,6 +43,8 @@ def tenant_id_missing(p: ParsedStatement, ctx: LintContext) -> Iterator[Finding]
     assert p.node is not None
     column = _tenant_column(ctx)
     names = (str(c.get("colname")) for c in t.column_defs(p.node))
+    from ...audit.tenancy import table_problem
+
     problem = table_problem(t.relname(p.node.get("relation")), names, column)
     if problem is not None:
         todo = f"add a {column} column and lead the primary key with it"
@@ -58,6 +65,8 @@ def tenant_id_index_order(p: ParsedStatement, ctx: LintContext) -> Iterator[Find
     `CREATE INDEX ASYNC ix ON orders (tenant_id, created_at);`
     """
     assert p.node is not None
+    from ...audit.tenancy import key_problem, table_problem
+
     column = _tenant_column(ctx)
     table = t.relname(p.node.get("relation"))
     if p.node_type == "IndexStmt":
