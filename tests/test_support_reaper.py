@@ -50,7 +50,6 @@ def test_a_killed_test_process_leaves_no_private_target_running(tmp_path: Path) 
     deadline = time.monotonic() + 60
     while alive() and time.monotonic() < deadline:
         time.sleep(0.5)
-    try:
-        assert not alive()
-    finally:
+    if alive():  # not reaped: remove it here (only then: the reaper may still be deleting)
         instance.destroy()
+        pytest.fail(f"the local target in {directory} was left running")
