@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from dsql_migrate.alembic import example_revision
 from dsql_migrate.local import LocalInstance
 
 GOALS = {"--help": 0.150, "status": 0.150, "lint one.sql": 0.060,
@@ -46,26 +47,6 @@ FLOORS = {
     "psycopg+click": "import psycopg, click",
     "sqlalchemy+alembic.op": "import sqlalchemy; from alembic import op",
 }
-REVISION = '''"""add accounts
-
-Revision ID: a1
-Revises:
-"""
-import sqlalchemy as sa
-from alembic import op
-
-revision = "a1"
-down_revision = None
-
-
-def upgrade() -> None:
-    op.create_table("account", sa.Column("id", sa.BigInteger, primary_key=True))
-    op.execute("DELETE FROM account WHERE id < 1000")
-
-
-def downgrade() -> None:
-    op.drop_table("account")
-'''
 
 
 def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -103,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="dsql-migrate-startup-") as tmp:
         cwd = Path(tmp)
         (cwd / "one.sql").write_text("CREATE TABLE t (id bigint PRIMARY KEY);\n")
-        (cwd / "a1_add_accounts.py").write_text(REVISION)
+        example_revision.write(cwd)
         instance = LocalInstance(cwd / ".dsql-migrate" / "local")
         instance.start()
         env = {**os.environ, "DSQL_MIGRATE_LOCAL_DIR": str(instance.directory)}

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,8 +17,13 @@ import pytest
 from dsql_migrate.local import LocalInstance
 from dsql_migrate.local.proxy import Faults
 
+# the test modules import their shared helpers as '_support' (tests/_support.py)
+sys.path.insert(0, str(Path(__file__).parent))
+import _support
+from _support import PrivateTarget
+
 DB_FIXTURES = {"local_instance", "dsql_url", "raw_url", "conn", "raw_conn", "classic_url",
-               "emulator", "scratch_url", "superuser_url", "classic_instance"}
+               "emulator", "scratch_url", "superuser_url", "classic_instance", "private_target"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -28,54 +32,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-#: a detached process that removes a test's local target once the test process is gone: a
-#: pytest run that is killed (SIGKILL, a CI timeout) never reaches its fixtures' clean-up, and
-#: left its emulators and their PostgreSQL servers running
-_REAPER = """
-import os, sys, time
-from pathlib import Path
-owner, directory = int(sys.argv[1]), Path(sys.argv[2])
-while True:
-    try:
-        os.kill(owner, 0)
-    except ProcessLookupError:
-        break
-    time.sleep(1)
-if directory.exists():
-    from dsql_migrate.local import LocalInstance
-    LocalInstance(directory).destroy()
-"""
-
-
-def reap_when_gone(instance: LocalInstance) -> None:
-    """Remove ``instance`` when this process ends, however it ends (see ``_REAPER``)."""
-    subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), str(instance.directory)],
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+@pytest.fixture(scope="session")
+def private_target(tmp_path_factory: pytest.TempPathFactory) -> PrivateTarget:
+    """Start a local target of a test module's own: ``with private_target("roles",
+    profile="classic") as instance: ...`` (see :func:`_support.private_target`: destroyed
+    afterwards, and reaped if pytest is killed)."""
+    return partial(_support.private_target, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def local_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
+def local_instance(private_target: PrivateTarget) -> Iterator[LocalInstance]:
     """One local target for the whole test session, removed at the end."""
-    instance = LocalInstance(tmp_path_factory.mktemp("local") / "target")
-    reap_when_gone(instance)
-    instance.start()
-    try:
+    with private_target("local") as instance:
         yield instance
-    finally:
-        instance.destroy()
 
 
 @pytest.fixture(scope="session")
-def classic_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
+def classic_instance(private_target: PrivateTarget) -> Iterator[LocalInstance]:
     """A second local target, with the ``classic`` profile."""
-    instance = LocalInstance(tmp_path_factory.mktemp("local") / "classic", profile="classic")
-    reap_when_gone(instance)
-    instance.start()
-    try:
+    with private_target("classic", profile="classic") as instance:
         yield instance
-    finally:
-        instance.destroy()
 
 
 @pytest.fixture(scope="session")

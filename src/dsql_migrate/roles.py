@@ -28,14 +28,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pglast
 from alembic.autogenerate.compare import comparators
 from alembic.operations import ops as alembic_ops
 from alembic.util import DispatchPriority
-from pglast import ast
-from pglast.enums import GrantTargetType, ObjectType, RoleSpecType
 
 from .errors import DsqlMigrateError, ExitCode
 from .ops import (
@@ -47,9 +44,28 @@ from .ops import (
     RevokeOp,
     RoleOp,
 )
-from .sql import aws_iam
-from .sql.quoting import quote_ident as q
-from .sql.quoting import quote_literal as literal
+
+if TYPE_CHECKING:
+    from pglast import ast
+
+# The SQL layer (dsql_migrate.sql, whose package imports pglast, the SQL parser) is imported
+# where role statements are read or written, not here: the diff imports this module, and a
+# model target is planned without parsing SQL.
+
+
+def q(name: str) -> str:
+    """``name`` as a SQL identifier (:func:`dsql_migrate.sql.quoting.quote_ident`)."""
+    from .sql.quoting import quote_ident
+
+    return quote_ident(name)
+
+
+def literal(value: str) -> str:
+    """``value`` as a SQL string literal (:func:`dsql_migrate.sql.quoting.quote_literal`)."""
+    from .sql.quoting import quote_literal
+
+    return quote_literal(value)
+
 
 INFO_KEY = "dsql_roles"
 ADMIN = "admin"
@@ -221,6 +237,8 @@ def statement(op: RoleOp) -> str:
 
 def parse_iam(text: str) -> tuple[bool, str, str] | None:
     """(is grant, role, arn) of an ``AWS IAM GRANT/REVOKE`` statement; None if it is not one."""
+    from .sql import aws_iam
+
     try:
         found = aws_iam.parse_iam(text)
     except aws_iam.MalformedIamStatement as exc:
@@ -246,6 +264,10 @@ def split_role_statements(statements: Sequence[tuple[int, str]]) -> tuple[
         list[tuple[int, str]], SqlRoles]:
     """``statements`` (offset, text) → (the ones to load, the role statements). A GRANT or
     REVOKE is a role statement when its grantees are roles the file creates or drops."""
+    from pglast import ast
+
+    from .sql import aws_iam
+
     declared_roles: set[str] = set()
     for _, text in statements:
         for stmt in _parse(text):
@@ -278,6 +300,8 @@ def split_role_statements(statements: Sequence[tuple[int, str]]) -> tuple[
 
 
 def _parse(text: str) -> list[Any]:
+    import pglast
+
     try:
         return [raw.stmt for raw in pglast.parse_sql(text)]
     except pglast.parser.ParseError:
@@ -285,6 +309,9 @@ def _parse(text: str) -> list[Any]:
 
 
 def _role_names(specs: Iterable[Any]) -> list[str]:
+    from pglast import ast
+    from pglast.enums import RoleSpecType
+
     out = []
     for spec in specs:
         if isinstance(spec, ast.RoleSpec) and spec.roletype == RoleSpecType.ROLESPEC_CSTRING \
@@ -319,6 +346,8 @@ def spec_from_sql(roles: SqlRoles, tables_in_schema: Callable[[str], list[str]],
 
 def _apply_statement(spec: RoleSpec, text: str,
                      tables_in_schema: Callable[[str], list[str]]) -> None:
+    from pglast import ast
+
     iam = parse_iam(text)
     if iam is not None:
         grant, role, arn = iam
@@ -360,6 +389,8 @@ def _apply_statement(spec: RoleSpec, text: str,
 
 def _grant_privileges(stmt: ast.GrantStmt,
                       tables_in_schema: Callable[[str], list[str]]) -> list[Privilege]:
+    from pglast.enums import GrantTargetType, ObjectType
+
     if stmt.grant_option:
         raise RolesError("WITH GRANT OPTION is not managed")
     if stmt.objtype == ObjectType.OBJECT_SCHEMA:

@@ -20,8 +20,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 from alembic_project import make_project, sa_url
 
+from _support import PrivateTarget, isolate_aws
 from dsql_migrate.alembic.impl import AuroraDsqlImpl, DialectGap
-from dsql_migrate.local import LocalInstance
 from dsql_migrate.local.iam import endpoint_name
 
 pytest.importorskip("aurora_dsql_sqlalchemy")
@@ -177,23 +177,13 @@ def test_dialect_gaps_through_auroradsql_url(tmp_path: Path, dsql_url: str,
 
 
 @pytest.fixture(scope="module")
-def iam_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def iam_endpoint(tmp_path_factory: pytest.TempPathFactory,
+                 private_target: PrivateTarget) -> Iterator[tuple[str, str]]:
     """An ``--iam`` emulator: (its dsql:// URL, a plain URL of its server for checking)."""
-    directory = tmp_path_factory.mktemp("iam-dialect") / "target"
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-            mp.delenv(name, raising=False)
-        mp.setenv("AWS_CONFIG_FILE", str(directory.parent / "none"))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(directory.parent / "none"))
-        for name, value in AWS_ENV.items():
-            mp.setenv(name, value)
-        instance = LocalInstance(directory, iam=True)
-        try:
-            url = instance.start()
-            yield url, instance.raw_url()
-        finally:
-            instance.destroy()
+        isolate_aws(mp, AWS_ENV, tmp_path_factory.mktemp("iam-dialect-aws") / "none")
+        with private_target("iam-dialect", iam=True) as instance:
+            yield instance.url(), instance.raw_url()
 
 
 def iam_project(root: Path, url: str, revisions: tuple[str, ...]) -> Config:

@@ -21,10 +21,11 @@ import sqlalchemy as sa
 from alembic.autogenerate import render_python_code
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from sqlalchemy.dialects import postgresql
 from test_cases import live_schema
 
+from _support import cli
 from dsql_migrate.alembic.compile import Compiled, compile_ops, expand, record
 from dsql_migrate.alembic.ops import NeedsPlugin, flatten
 from dsql_migrate.alembic.rewriter import explicit, not_valid_validations
@@ -294,10 +295,6 @@ NEVER = {
     "classic": ["postgresql_not_valid", "validate_constraint_async", "ForeignKeyConstraint",
                 "create_foreign_key"],
 }
-
-
-def cli(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 @pytest.fixture

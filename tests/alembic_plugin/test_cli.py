@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import psycopg
-from click.testing import CliRunner, Result
 
-from dsql_migrate.cli import main
+from _support import cli
 
 MODELS_V1 = '''
 import sqlalchemy as sa
@@ -32,10 +31,6 @@ sa.Table("t7cli_items", metadata,
          sa.Column("sku", sa.String(20)),
          sa.Index("ix_t7cli_items_sku", "sku", unique=True))
 '''
-
-
-def cli(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def test_init_revision_upgrade_check_stamp(workdir: Path, dsql_url: str) -> None:

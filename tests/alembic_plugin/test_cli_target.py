@@ -12,9 +12,8 @@ import pytest
 import sqlalchemy as sa
 from alembic_project import INI as PROJECT_INI
 from alembic_project import sa_url, stock_env
-from click.testing import CliRunner, Result
 
-from dsql_migrate.cli import main
+from _support import cli
 
 INI = PROJECT_INI.replace("dsql_migrate.profile = {profile}\n", "")
 
@@ -32,10 +31,6 @@ def upgrade():
 def downgrade():
     op.drop_table("t7tg_items")
 '''
-
-
-def cli(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def adopted_project(root: Path, ini_url: str, revision: str = REVISION) -> Path:

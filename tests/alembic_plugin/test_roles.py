@@ -16,11 +16,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import render_python_code
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
-from click.testing import CliRunner, Result
 
 import dsql_migrate.alembic.render  # noqa: F401 - registers the renderers
+from _support import cli
 from dsql_migrate.alembic.ops import NeedsPlugin
-from dsql_migrate.cli import main
 from dsql_migrate.ops import AwsIamGrantOp, CreateRoleOp, DropRoleOp, GrantOp, RevokeOp
 
 ARN = "arn:aws:iam::111122223333:role/AgrApp"
@@ -62,10 +61,6 @@ sa.Table("agr_orders", metadata,
 declare_roles(metadata, Role("agr_app", iam=["{ARN}"], schemas={{"public": ["USAGE"]}},
                              tables={{"agr_orders": ["SELECT", "INSERT"]}}))
 '''
-
-
-def cli(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from click.testing import CliRunner, Result
 
-from dsql_migrate.cli import main
+from _support import cli
 from dsql_migrate.cli._common import AppContext
 from dsql_migrate.cli.migrations import RunCheck, dry_run_plans, upgrade_with_progress
 from dsql_migrate.plan import PlanHashMismatch
@@ -52,10 +51,6 @@ def downgrade():
 '''
 
 HASH = re.compile(r"^upgrade hash: (sha256:[0-9a-f]{64})$", re.MULTILINE)
-
-
-def cli(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from _support import PrivateTarget
 from dsql_migrate.cli import main
-from dsql_migrate.local import LocalInstance
 
 pytestmark = pytest.mark.integration
 
@@ -23,13 +23,10 @@ SKIPPED = ("mkdir ", "cd ", "dsql-migrate local start")
 
 
 @pytest.fixture(scope="module")
-def private_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def private_url(private_target: PrivateTarget) -> Iterator[str]:
     """The page's tables (customers, orders) need a database of their own."""
-    instance = LocalInstance(tmp_path_factory.mktemp("audit-docs") / "target")
-    try:
-        yield instance.start()
-    finally:
-        instance.destroy()
+    with private_target("audit-docs") as instance:
+        yield instance.url()
 
 
 def commands(text: str) -> Iterator[tuple[str, str]]:

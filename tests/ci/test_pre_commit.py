@@ -13,12 +13,13 @@ import os
 import shlex
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from dsql_migrate.alembic import example_revision
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / ".pre-commit-hooks.yaml"
@@ -66,29 +67,6 @@ def _commit(work: Path, env: dict[str, str], message: str) -> subprocess.Complet
                           capture_output=True, text=True, timeout=300, check=False)
 
 
-REVISION = textwrap.dedent('''\
-    """add accounts
-
-    Revision ID: a1
-    Revises:
-    """
-    import sqlalchemy as sa
-    from alembic import op
-
-    revision = "a1"
-    down_revision = None
-
-
-    def upgrade() -> None:
-        op.create_table("account", sa.Column("id", sa.BigInteger, primary_key=True))
-        op.execute("{sql}")
-
-
-    def downgrade() -> None:
-        op.drop_table("account")
-    ''')
-
-
 def test_the_manifest_is_valid() -> None:
     result = _pre_commit("validate-manifest", str(MANIFEST), cwd=ROOT, env=dict(os.environ))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -115,7 +93,7 @@ def test_revision_hook_blocks_a_commit_until_the_revision_is_fixed(
     work, env = repo
     versions = work / "migrations" / "versions"
     versions.mkdir(parents=True)
-    (versions / "a1_add_accounts.py").write_text(REVISION.format(sql="TRUNCATE account"))
+    example_revision.write(versions, example_revision.REFUSED)
     (work / "app.py").write_text("import os\n")  # not a revision: the hook's files: skips it
     refused = _commit(work, env, "accounts")
     assert refused.returncode != 0
@@ -123,7 +101,6 @@ def test_revision_hook_blocks_a_commit_until_the_revision_is_fixed(
     assert "dsql-migrate lint-revisions (Alembic revisions, offline)" in out
     assert "a1_add_accounts.py:15 in upgrade(): op.execute #1:1:1: truncate" in out
     assert "1 error(s), 0 warning(s) in 1 revision file(s)" in out
-    (versions / "a1_add_accounts.py").write_text(
-        REVISION.format(sql="DELETE FROM account WHERE id < 1000"))
+    example_revision.write(versions, example_revision.ACCEPTED)
     accepted = _commit(work, env, "accounts")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr

@@ -10,25 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from dsql_migrate.alembic import example_revision
 from dsql_migrate.cli._fast import parse
 
 BAD = "CREATE INDEX ix ON t (a);\nTRUNCATE t;\n"
-REVISION = """\
-import sqlalchemy as sa
-from alembic import op
-
-revision = "a1"
-down_revision = None
-
-
-def upgrade() -> None:
-    op.create_table("account", sa.Column("id", sa.BigInteger, primary_key=True))
-    op.execute("{sql}")
-
-
-def downgrade() -> None:
-    op.drop_table("account")
-"""
 CLEAN = "CREATE INDEX ASYNC ix ON t (a);\n"
 
 
@@ -57,8 +42,8 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "empty").mkdir()
     (tmp_path / "quiet.toml").write_text('[lint]\ndisable = ["truncate"]\n', encoding="utf-8")
     (tmp_path / "wrong.toml").write_text('[lint]\nenabel = ["truncate"]\n', encoding="utf-8")
-    (tmp_path / "good_rev.py").write_text(REVISION.format(sql="DELETE FROM account"))
-    (tmp_path / "bad_rev.py").write_text(REVISION.format(sql="TRUNCATE account"))
+    (tmp_path / "good_rev.py").write_text(example_revision.text("DELETE FROM account"))
+    (tmp_path / "bad_rev.py").write_text(example_revision.text(example_revision.REFUSED))
     (tmp_path / "other.py").write_text("x = 1\n")
     return tmp_path
 

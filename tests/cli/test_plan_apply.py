@@ -10,10 +10,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from dsql_migrate.cli import main
-from dsql_migrate.local import LocalInstance
+from _support import PrivateTarget, run
 from dsql_migrate.plan import Plan, Step, StepKind
 
 pytestmark = pytest.mark.integration
@@ -29,19 +27,10 @@ CREATE UNIQUE INDEX ASYNC orders_email_key ON orders (email);
 
 
 @pytest.fixture(scope="module")
-def private_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def private_url(private_target: PrivateTarget) -> Iterator[str]:
     """A target of its own: a declarative plan owns the whole schema it is compared with."""
-    instance = LocalInstance(tmp_path_factory.mktemp("plan-apply") / "target")
-    try:
-        yield instance.start()
-    finally:
-        instance.destroy()
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.exit_code, result.stdout, result.stderr
+    with private_target("plan-apply") as instance:
+        yield instance.url()
 
 
 def test_plan_apply_then_finish_the_destructive_step(private_url: str, workdir: Path) -> None:

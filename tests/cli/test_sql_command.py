@@ -6,15 +6,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from dsql_migrate.cli import main
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    assert "Traceback" not in result.stderr
-    return result.exit_code, result.stdout, result.stderr
+from _support import run
 
 
 def test_read_only_query_as_table(dsql_url: str) -> None:

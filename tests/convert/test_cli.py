@@ -9,16 +9,9 @@ import types
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from dsql_migrate.cli import main
+from _support import run
 from dsql_migrate.convert import Action, Change
-
-
-def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args), input=stdin)
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_clean_script_exits_0_and_writes_the_script_to_stdout(tmp_path: Path) -> None:

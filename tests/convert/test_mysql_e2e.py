@@ -13,9 +13,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from dsql_migrate.cli import main
+from _support import run
 from dsql_migrate.convert.mysql import mysql_to_postgresql
 
 from .test_mysql_samples import (
@@ -29,12 +28,6 @@ from .test_mysql_samples import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.exit_code, result.stdout, result.stderr
 
 
 def in_schema(url: str, schema: str) -> str:

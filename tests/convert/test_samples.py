@@ -22,20 +22,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from dsql_migrate.cli import main
+from _support import run
 from dsql_migrate.local.binaries import find_binaries
 from dsql_migrate.local.instance import LocalInstance
 
 HERE = Path(__file__).parent
 SAMPLES = HERE / "samples"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.exit_code, result.stdout, result.stderr
 
 
 def with_options(url: str, search_path: str) -> str:

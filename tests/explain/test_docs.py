@@ -11,19 +11,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from _support import PrivateTarget
 from dsql_migrate.cli import main
-from dsql_migrate.local import LocalInstance
 
 DOC = Path(__file__).parents[2] / "docs" / "explain.md"
 
 
 @pytest.fixture(scope="module")
-def private_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    instance = LocalInstance(tmp_path_factory.mktemp("explain-doc") / "target")
-    try:
-        yield instance.start()
-    finally:
-        instance.destroy()
+def private_url(private_target: PrivateTarget) -> Iterator[str]:
+    with private_target("explain-doc") as instance:
+        yield instance.url()
 
 
 def _mask(text: str) -> str:

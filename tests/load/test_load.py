@@ -15,15 +15,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from dsql_migrate.cli import main
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.exit_code, result.stdout, result.stderr
+from _support import run
 
 
 @pytest.fixture

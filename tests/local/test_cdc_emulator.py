@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from _support import PrivateTarget
 from dsql_migrate.cli import main
 from dsql_migrate.local import LocalInstance
 from dsql_migrate.local.postgres import process_alive
@@ -29,14 +30,9 @@ Record = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def cdc_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
-    instance = LocalInstance(tmp_path_factory.mktemp("cdc") / "target",
-                             cdc=CdcSettings(enabled=True, seed=1))
-    instance.start()
-    try:
+def cdc_target(private_target: PrivateTarget) -> Iterator[LocalInstance]:
+    with private_target("cdc", cdc=CdcSettings(enabled=True, seed=1)) as instance:
         yield instance
-    finally:
-        instance.destroy()
 
 
 def _client(service: str, info: dict[str, Any]) -> Any:

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from _support import PrivateTarget, isolate_aws
 from dsql_migrate.cli import main
 from dsql_migrate.config import Config
 from dsql_migrate.connect import Connector, resolve_target
@@ -42,32 +43,17 @@ SECRETS = (FAKE_SECRET, "X-Amz-Signature", "X-Amz-Credential")
 
 
 @pytest.fixture(scope="module")
-def iam_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalInstance, str]]:
-    directory = tmp_path_factory.mktemp("iam") / "target"
+def iam_target(tmp_path_factory: pytest.TempPathFactory,
+               private_target: PrivateTarget) -> Iterator[tuple[LocalInstance, str]]:
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-            mp.delenv(name, raising=False)
-        mp.setenv("AWS_CONFIG_FILE", str(directory.parent / "none"))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(directory.parent / "none"))
-        for name, value in AWS_ENV.items():
-            mp.setenv(name, value)
-        instance = LocalInstance(directory, iam=True)
-        try:
-            url = instance.start()
-            yield instance, url
-        finally:
-            instance.destroy()
+        isolate_aws(mp, AWS_ENV, tmp_path_factory.mktemp("iam-aws") / "none")
+        with private_target("iam", iam=True) as instance:
+            yield instance, instance.url()
 
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+    isolate_aws(monkeypatch, AWS_ENV, tmp_path / "none")
 
 
 def _query(url: str) -> dict[str, list[str]]:

@@ -16,6 +16,7 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from _support import PrivateTarget
 from dsql_migrate.local import LocalInstance
 
 pytestmark = pytest.mark.integration
@@ -24,10 +25,8 @@ TOOLS = {"lint", "get_schema", "readonly_query", "plan", "apply", "status", "exp
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
-    instance = LocalInstance(tmp_path_factory.mktemp("mcp") / "target")
-    instance.start()
-    try:
+def target(private_target: PrivateTarget) -> Iterator[LocalInstance]:
+    with private_target("mcp") as instance:
         with psycopg.connect(instance.url(), autocommit=True) as conn:
             conn.execute("CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, "
                           "status text)")
@@ -36,8 +35,6 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
             conn.execute("CREATE TABLE legacy (id bigint PRIMARY KEY)")
             conn.execute("ANALYZE orders")
         yield instance
-    finally:
-        instance.destroy()
 
 
 @asynccontextmanager

@@ -17,6 +17,7 @@ import importlib.util
 import os
 import re
 import sys
+from contextlib import ExitStack
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,6 +33,7 @@ import psycopg
 import pytest
 from psycopg import sql as pgsql
 
+from _support import PrivateTarget
 from dsql_migrate.diff import Desired, Renames, diff_live, load_sql_target
 from dsql_migrate.local import LocalInstance
 from dsql_migrate.plan import DDL_KINDS, Plan, Step, StepKind, executable_sql
@@ -368,17 +370,11 @@ def test_case_executes_and_converges(name: str, raw_url: str, scratch_url: str) 
 
 
 @pytest.fixture(scope="module")
-def case_emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalInstance]]:
+def case_emulators(private_target: PrivateTarget) -> Iterator[dict[str, LocalInstance]]:
     """Private emulators, one per profile: the cases drop every table between them."""
-    base = tmp_path_factory.mktemp("case-emulators")
-    instances = {name: LocalInstance(base / name, profile=name) for name in ("current", "classic")}
-    try:
-        for instance in instances.values():
-            instance.start()
-        yield instances
-    finally:
-        for instance in instances.values():
-            instance.destroy()
+    with ExitStack() as stack:
+        yield {name: stack.enter_context(private_target(f"case-{name}", profile=name))
+               for name in ("current", "classic")}
 
 
 def wipe_public(raw: str) -> None:

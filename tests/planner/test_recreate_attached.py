@@ -11,6 +11,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from _support import PrivateTarget
 from dsql_migrate.diff import Desired, diff_live, load_sql_target
 from dsql_migrate.local import LocalInstance
 from dsql_migrate.plan import Plan
@@ -47,17 +48,10 @@ CREATE TABLE att_runs (
 
 
 @pytest.fixture(scope="module")
-def private() -> Iterator[LocalInstance]:
+def private(private_target: PrivateTarget) -> Iterator[LocalInstance]:
     """A private emulator: the plans here compare the whole database with a small target."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="dsqlm-attached-") as base:
-        instance = LocalInstance(Path(base) / "target", profile="current")
-        instance.start()
-        try:
-            yield instance
-        finally:
-            instance.destroy()
+    with private_target("attached", profile="current") as instance:
+        yield instance
 
 
 @pytest.fixture

@@ -11,10 +11,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from dsql_migrate.cli import main
-from dsql_migrate.local import LocalInstance
+from _support import PrivateTarget, run
 
 pytestmark = pytest.mark.integration
 
@@ -49,20 +47,11 @@ DROP ROLE app_rw;
 
 
 @pytest.fixture(scope="module")
-def private_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def private_url(private_target: PrivateTarget) -> Iterator[str]:
     """A target of its own: roles are global to a server, and a declarative plan owns the
     whole schema it is compared with."""
-    instance = LocalInstance(tmp_path_factory.mktemp("roles") / "target")
-    try:
-        yield instance.start()
-    finally:
-        instance.destroy()
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.exit_code, result.stdout, result.stderr
+    with private_target("roles") as instance:
+        yield instance.url()
 
 
 def query(url: str, sql: str) -> list[tuple[Any, ...]]:

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from review_project import ITEMS, git, make_repo, review, write_revision
 
+from _support import PrivateTarget
 from dsql_migrate.cli import main
 from dsql_migrate.cli._common import AppContext
 from dsql_migrate.cli.migrations import scaffold
-from dsql_migrate.local import LocalInstance
 from dsql_migrate.review import MARKER, Request, render, run_review
 
 pytestmark = pytest.mark.integration
@@ -151,11 +151,10 @@ def test_a_refused_op_exits_1_and_says_which_dsql_rule(workdir: Path) -> None:
 
 
 def test_with_url_the_target_is_read_only_and_its_sizes_give_estimates(
-        workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+        workdir: Path, private_target: PrivateTarget) -> None:
     make_repo(workdir)
-    target = LocalInstance(tmp_path_factory.mktemp("review") / "target")
-    url = target.start()
-    try:
+    with private_target("review") as target:
+        url = target.url()
         upgraded = CliRunner().invoke(main, ["upgrade", "heads", "--url", url])
         assert upgraded.exit_code == 0, upgraded.output
         with psycopg.connect(target.raw_url(), autocommit=True) as conn:
@@ -184,8 +183,6 @@ def test_with_url_the_target_is_read_only_and_its_sizes_give_estimates(
             assert conn.execute("SELECT data_type FROM information_schema.columns WHERE "
                                 "table_name = 'items' AND column_name = 'qty'").fetchone() == (
                                     "integer",)
-    finally:
-        target.destroy()
 
 
 def test_a_revision_that_uses_the_connection_stops_there(workdir: Path) -> None:

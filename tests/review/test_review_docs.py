@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from review_project import git
 
+from _support import PrivateTarget
 from dsql_migrate.alembic.demo_project import write_revisions
 from dsql_migrate.cli import main
 from dsql_migrate.cli.migrations import scaffold
@@ -46,7 +47,7 @@ def demo_review(root: Path, target: LocalInstance) -> tuple[int, str]:
     last.unlink()
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "the demo's first three revisions")
-    url = target.start()
+    url = target.url()
     runner = CliRunner()
     upgraded = runner.invoke(main, ["upgrade", "heads", "--url", url])
     assert upgraded.exit_code == 0, upgraded.output
@@ -62,12 +63,9 @@ def demo_review(root: Path, target: LocalInstance) -> tuple[int, str]:
 
 
 def test_the_page_shows_a_real_review_of_the_demo(
-        workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
-    target = LocalInstance(tmp_path_factory.mktemp("review-docs") / "target")
-    try:
+        workdir: Path, private_target: PrivateTarget) -> None:
+    with private_target("review-docs") as target:
         code, review = demo_review(workdir, target)
-    finally:
-        target.destroy()
     assert code == 5, review
     page = PAGE.read_text(encoding="utf-8")
     before, rest = page.split(START, 1)

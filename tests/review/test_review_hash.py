@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner, Result
 from review_project import git, make_repo, review, write_revision
 
+from _support import PrivateTarget
 from dsql_migrate.cli import main
-from dsql_migrate.local import LocalInstance
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +36,10 @@ def dry_hash(url: str) -> str:
 
 
 def test_review_hash_is_the_dry_run_hash_and_pins_the_upgrade(
-        workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+        workdir: Path, private_target: PrivateTarget) -> None:
     make_repo(workdir)
-    target = LocalInstance(tmp_path_factory.mktemp("review") / "target")
-    url = target.start()
-    try:
+    with private_target("review") as target:
+        url = target.url()
         assert cli("upgrade", "heads", "--url", url).exit_code == 0
         with psycopg.connect(url, autocommit=True) as conn:  # not touched by the change
             conn.execute("CREATE TABLE unrelated (id BIGINT PRIMARY KEY)")
@@ -78,5 +77,3 @@ def test_review_hash_is_the_dry_run_hash_and_pins_the_upgrade(
         with psycopg.connect(url, autocommit=True) as conn:
             assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
                 ("0002",)]
-    finally:
-        target.destroy()

@@ -11,11 +11,8 @@ import psycopg
 from click.testing import CliRunner
 from runner_plans import checksum, create_source, recreate_plan
 
+from _support import cli as _run
 from dsql_migrate.cli import main
-
-
-def _run(*args: str) -> Any:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def test_apply_status_unlock(workdir: Path, target_url: str, raw_conn: psycopg.Connection[Any],

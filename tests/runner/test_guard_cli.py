@@ -18,9 +18,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from dsql_migrate.cli import main
+from _support import PrivateTarget, run
 from dsql_migrate.local import LocalInstance
 
 pytestmark = pytest.mark.integration
@@ -29,13 +28,9 @@ DESIRED = "CREATE TABLE accounts (id int PRIMARY KEY, balance bigint);\n"
 
 
 @pytest.fixture(scope="module")
-def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
-    local = LocalInstance(tmp_path_factory.mktemp("guard") / "target")
-    try:
-        local.start()
+def instance(private_target: PrivateTarget) -> Iterator[LocalInstance]:
+    with private_target("guard") as local:
         yield local
-    finally:
-        local.destroy()
 
 
 @pytest.fixture
@@ -51,12 +46,6 @@ def target(instance: LocalInstance, workdir: Path) -> Iterator[tuple[str, str]]:
         for name in ("accounts", "accounts__new", "accounts__old"):
             conn.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
         conn.execute("DROP SCHEMA IF EXISTS dsql_migrate CASCADE")
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_extra_column_on_the_target_refuses_before_anything_runs(

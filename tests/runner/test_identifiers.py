@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
+from _support import PrivateTarget
 from dsql_migrate.diff import Desired, diff_live
 from dsql_migrate.local import LocalInstance
 from dsql_migrate.planner import plan
@@ -44,13 +45,9 @@ KILLS = ["batch.after_commit:2", "batch.before_commit:3", "swap.between:1",
 
 
 @pytest.fixture(scope="module")
-def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInstance]:
-    instance = LocalInstance(tmp_path_factory.mktemp("identifiers") / "target")
-    instance.start()
-    try:
+def private(private_target: PrivateTarget) -> Iterator[LocalInstance]:
+    with private_target("identifiers") as instance:
         yield instance
-    finally:
-        instance.destroy()
 
 
 def _names() -> st.SearchStrategy[tuple[str, ...]]:

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import psycopg
-from click.testing import CliRunner
 
-from dsql_migrate.cli import main
-
-
-def _run(*args: str) -> Any:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+from _support import cli as _run
 
 
 def test_planned_type_change_applies_and_leaves_no_drift(workdir: Path, scratch_url: str,
