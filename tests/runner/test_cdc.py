@@ -181,9 +181,14 @@ def _recreate(rows: int, target: LocalInstance, dsql_url: str,
                             "table_name = %s AND column_name = 'v'", (table_name,)).fetchone()
     assert kind == ("bigint",)
     assert _frozen_rows(raw_conn, state_schema) == 0
+    # the markers the runner wrote to see how far the stream had delivered are gone
+    assert raw_conn.execute(f'SELECT count(*) FROM "{state_schema}".cdc_marker').fetchone() \
+        == (0,)
     assert {"INSERT", "UPDATE", "DELETE"} <= _writers_of(raw_conn, table_name)
     assert {e[1] for e in writer.errors} <= FREEZE_ERRORS, writer.errors[:5]
     events = [e for run in runs for e in _events(run.stderr)]
+    # the emulator's stream delivers every marker: none was given up on
+    assert not [e for e in events if e.get("event") == "cdc.marker_missing"]
     freezes = [e["freeze_seconds"] for e in events if e.get("event") == "cdc.freeze"]
     assert freezes, [e.get("event") for e in events]
     for event in events:
@@ -212,6 +217,36 @@ def test_plan_says_it_in_plain_words(dsql_url: str, raw_conn: psycopg.Connection
     assert verify["details"]["stream"] == {"schema": "public", "table": table_name,
                                            "key": ["id"]}
     assert "CDC stream" in " ".join(verify["notes"])
+    # the cut-over's verification between the renames reads the backup: statements the
+    # planner made for it, the same as the source's but for the table they read
+    moved = verify["details"]["on_backup"]
+    backup = swap["details"]["backup"]
+    assert moved["table"] == backup and backup == f"{table_name}__old"
+    source = swap["details"]["source"]
+    assert moved["sql"] == [verify["sql"][0].replace(f"FROM {source} ", f"FROM {backup} "),
+                            verify["sql"][1]]
+    assert moved["totals"][0] == f"SELECT count(*) FROM {backup}"
+    assert f"FROM {backup} WHERE" in moved["repair"][1] and f"FROM {backup} WHERE" in \
+        moved["bounds"]
+
+
+def test_a_plan_without_the_backup_side_is_refused_before_anything(
+        dsql_url: str, raw_conn: psycopg.Connection[Any], scratch_url: str, table_name: str,
+        tmp_path: Path) -> None:
+    """A --writes=cdc plan whose verification lacks the statements for the backup (made by a
+    dsql-migrate before them) is refused by apply's preflight, before the stream is opened."""
+    from dsql_migrate.errors import ConfigError
+    from dsql_migrate.plan import Plan
+    from dsql_migrate.runner import RunOptions
+    from dsql_migrate.runner.cdc.cutover import preflight
+
+    create_source(raw_conn, table_name, 10)
+    data = make_plan(dsql_url, scratch_url, table_name, tmp_path / "p.json", tmp_path)
+    for step in data["steps"]:
+        step.get("details", {}).pop("on_backup", None)
+    with pytest.raises(ConfigError, match="no statements verifying the backup") as refused:
+        preflight(Plan.from_dict(data, verify=False), RunOptions(cdc_stream="arn:unused"))
+    assert "plan" in (refused.value.hint or "")
 
 
 def test_apply_without_stream_is_refused_before_anything(
