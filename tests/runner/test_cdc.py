@@ -230,23 +230,50 @@ def test_plan_says_it_in_plain_words(dsql_url: str, raw_conn: psycopg.Connection
         moved["bounds"]
 
 
-def test_a_plan_without_the_backup_side_is_refused_before_anything(
+def test_a_key_not_kept_is_refused_with_cdc(dsql_url: str,
+                                                 raw_conn: psycopg.Connection[Any],
+                                                 scratch_url: str, table_name: str,
+                                                 tmp_path: Path) -> None:
+    """The cut-over re-syncs and verifies by a key both tables share: a recreation that
+    drops the key column cannot be done online, and plan says so (exit 1), not apply."""
+    create_source(raw_conn, table_name, 10)
+    desired = tmp_path / "desired.sql"
+    desired.write_text(f'CREATE TABLE "{table_name}" (k bigint PRIMARY KEY, v bigint, '
+                       "note text);\n")  # the key id is dropped
+    done = subprocess.run(
+        [sys.executable, "-m", "dsql_migrate", "plan", "--url", dsql_url, "--target",
+         str(desired), "--scratch-url", scratch_url, "--writes", "cdc", "--allow-destructive",
+         "-o", str(tmp_path / "p.json")], check=False, cwd=tmp_path, capture_output=True,
+        text=True, timeout=300)
+    assert done.returncode == 1, done.stderr  # a change that cannot be planned
+    assert "does not keep its primary key column(s) (id)" in done.stderr
+    assert "--writes=pause" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "p.json").exists()
+
+
+def test_a_plan_from_before_the_backup_side_still_verifies_the_backup(
         dsql_url: str, raw_conn: psycopg.Connection[Any], scratch_url: str, table_name: str,
         tmp_path: Path) -> None:
-    """A --writes=cdc plan whose verification lacks the statements for the backup (made by a
-    dsql-migrate before them) is refused by apply's preflight, before the stream is opened."""
-    from dsql_migrate.errors import ConfigError
+    """A --writes=cdc plan made before the planner wrote the backup's statements (one may be
+    under way, frozen, when dsql-migrate is upgraded) is still verified against the backup:
+    the statements moved to it by name are the planner's."""
+    import dataclasses
+
     from dsql_migrate.plan import Plan
-    from dsql_migrate.runner import RunOptions
-    from dsql_migrate.runner.cdc.cutover import preflight
+    from dsql_migrate.runner.cdc.cutover import on_backup
 
     create_source(raw_conn, table_name, 10)
     data = make_plan(dsql_url, scratch_url, table_name, tmp_path / "p.json", tmp_path)
-    for step in data["steps"]:
-        step.get("details", {}).pop("on_backup", None)
-    with pytest.raises(ConfigError, match="no statements verifying the backup") as refused:
-        preflight(Plan.from_dict(data, verify=False), RunOptions(cdc_stream="arn:unused"))
-    assert "plan" in (refused.value.hint or "")
+    plan = Plan.from_dict(data, verify=False)
+    swap = next(s for s in plan.steps if s.kind.value == "swap")
+    verify = next(s for s in plan.steps if s.id == int(swap.details["verified_by"]))
+    source, backup = str(swap.details["source"]), str(swap.details["backup"])
+    legacy = dataclasses.replace(verify, details={
+        k: v for k, v in verify.details.items() if k != "on_backup"})
+    new, old = on_backup(verify, source, backup), on_backup(legacy, source, backup)
+    assert new.sql == old.sql and new.batch == old.batch
+    assert new.details["totals"] == old.details["totals"]
+    assert new.details["repair"] == old.details["repair"]
 
 
 def test_apply_without_stream_is_refused_before_anything(

@@ -213,9 +213,9 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
             # loudly rather than be skipped (it also cost ~75% more per batch)
             notes=["resumable: each batch commits in the same transaction as its cursor, so "
                    "no batch is applied twice"]
-            + ([f"--writes=cdc: before the first batch, the runner records the moment it "
-                f"starts reading the CDC stream from, so every change to {table} committed "
-                "during the copy is seen"] if cdc else []))
+            + ([f"--writes=cdc: before the first batch, the runner records the moment the "
+                "copy began and reads the CDC stream from a margin before it, so every change "
+                f"to {table} committed during the copy is seen"] if cdc else []))
 
     verify = _verify_step(ctx, live=live, table=table, src=src, new=new, keys=keys, renames=renames,
                           desired=desired, targets=targets, exprs=exprs, compared=compared,
@@ -760,6 +760,14 @@ def _verify_step(ctx: Context, *, live: LiveTable, table: str, src: str, new: st
         "compare": "each statement pair returns equal (count, checksum); totals agree",
         "totals": totals,
     }
+    if not ranged and ctx.options.writes == WRITES_CDC:
+        raise PlanningError(
+            f"cannot recreate {table} with --writes=cdc: the new table does not keep its "
+            f"primary key column(s) ({', '.join(keys.key)}) as they are, and the CDC cut-over "
+            "re-syncs changed rows by key and verifies the copy per key range of a key both "
+            "tables share",
+            hint="change the primary key with --writes=pause (the application stops writing "
+            f"{table} for the copy), or keep the key in this change and change it in another")
     if not ranged:
         ctx.add(StepKind.VERIFY, f"verify {table}: row counts", totals, table=table,
                 details=details, notes=["the key changes, so only totals are compared"])

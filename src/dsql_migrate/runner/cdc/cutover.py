@@ -38,6 +38,7 @@ table, and on DSQL a transaction that began before a DDL on its table fails at c
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -79,7 +80,8 @@ MARKER_SECONDS = 60.0
 #: start was read from that are allowed for: changes committed this long before the copy
 #: began are still re-synced
 COMMIT_CLOCK_SKEW = 1.0
-#: pause between two reads at the stream's tip
+#: pause between two reads at the stream's tip (a shard is read at most 5 times a second
+#: anyway: :data:`.stream.MIN_READ_SECONDS`)
 IDLE_POLL_SECONDS = 0.05
 #: most seconds the catch-up before the freeze waits for the backlog to become small
 CATCH_UP_SECONDS = 600.0
@@ -96,7 +98,6 @@ def preflight(plan: Plan, options: RunOptions) -> None:
     ACTIVE stream (and on AWS one the cluster delivers to)."""
     if not uses_cdc(plan):
         return
-    _check_backup_side(plan)
     if not options.cdc_stream:
         from ...errors import ConfigError
 
@@ -110,26 +111,6 @@ def preflight(plan: Plan, options: RunOptions) -> None:
         check_cluster_stream(stream.arn, options.cdc_cluster, stream.region,
                              endpoint=options.cdc_dsql_endpoint,
                              credentials=options.cdc_credentials)
-
-
-def _check_backup_side(plan: Plan) -> None:
-    """Every --writes=cdc verification has the statements that read the backup, which the
-    cut-over runs between its renames (a plan made before they existed has none)."""
-    from ...errors import ConfigError
-
-    by_id = {s.id: s for s in plan.steps}
-    for step in plan.steps:
-        vid = step.details.get("verified_by")
-        if step.kind != StepKind.SWAP or step.details.get("writes") != CDC or vid is None:
-            continue
-        verify = by_id.get(int(vid))
-        moved = verify.details.get("on_backup") if verify is not None else None
-        if not isinstance(moved, dict) or moved.get("table") != step.details.get("backup"):
-            raise ConfigError(
-                f"step {step.id}: this --writes=cdc plan has no statements verifying the "
-                f"backup {step.details.get('backup')} between the renames",
-                hint="make the plan again with this dsql-migrate ('dsql-migrate plan ... "
-                "--writes cdc'); nothing has been changed")
 
 
 def open_stream(options: RunOptions) -> ChangeStream:
@@ -182,6 +163,9 @@ class _Reader:
         self.stream = open_stream(ctx.options)
         self.stream.start(self.start)
         self.resynced = 0
+        #: seconds from writing a marker to reading it back, in the last catch-up; None when
+        #: a marker did not come back (then the drain under the freeze does not wait for one)
+        self.marker_seconds: float | None = None
         #: the keys re-synced since the caller last cleared it
         self.since: set[tuple[str, ...]] = set()
         self._reported = 0.0
@@ -224,9 +208,12 @@ class _Reader:
             began = datetime.now(timezone.utc)
             result = self.poll()
             seen_before, seen = seen, seen or wanted in result.markers
+            if seen and not seen_before:
+                self.marker_seconds = time.monotonic() - written
             self.report(result)
             if not seen and result.at_tip and time.monotonic() - written > MARKER_SECONDS:
                 self._marker_missing(MARKER_SECONDS)
+                self.marker_seconds = None
                 seen = True  # said once; the backlog alone decides from here
             if result.at_tip and seen_before and len(result.keys) <= threshold:
                 self.apply(result.keys)
@@ -243,13 +230,23 @@ class _Reader:
                     f"step {self.verify.id}: the CDC backlog of {self.source} did not get "
                     f"small within {CATCH_UP_SECONDS:g}s (lag {result.lag_ms} ms, "
                     f"{len(result.keys)} keys per pass)",
-                    hint="the application writes faster than the re-sync: run again at a "
-                    "quieter time ('dsql-migrate apply' resumes here)")
+                    hint="either the application writes faster than the re-sync or the "
+                    "stream never reached its tip (see the stream lag in the progress): run "
+                    "again at a quieter time ('dsql-migrate apply' resumes here)")
 
-    def drain(self, *, seconds: float) -> None:
-        """Under the freeze: read until a marker written now arrives (at most ``seconds``)
-        and every shard is at its tip, re-syncing what the stream names: the changes made
-        just before the freeze. Not a proof of completeness (see the module's docstring)."""
+    def drain(self) -> None:
+        """Under the freeze: read until a marker written now arrives and every shard is at its
+        tip, re-syncing what the stream names: the changes made just before the freeze. Waits
+        at most twice the marker's round trip in the catch-up (at least 0.5 s, at most
+        :data:`DRAIN_MARKER_SECONDS`); when the catch-up's marker never came back, reads every
+        shard once and waits for nothing. Not a proof of completeness (see the module's
+        docstring)."""
+        if self.marker_seconds is None:
+            result = self.poll()
+            self.apply(result.keys)
+            self.report(result, force=True)
+            return
+        seconds = min(DRAIN_MARKER_SECONDS, max(0.5, 2 * self.marker_seconds))
         wanted = marker.write(self.ctx, self.source)
         deadline = time.monotonic() + seconds
         seen = False
@@ -338,7 +335,7 @@ def cut_over(ctx: StepContext, step: Step, before: StepRow, *, resumed: bool) ->
                    "DELETE; recorded to be given back)", step.id,
                    data={"frozen_at": frozen_at.isoformat(), "resynced": reader.resynced}))
     try:
-        reader.drain(seconds=DRAIN_MARKER_SECONDS)
+        reader.drain()
         ctx.crash.reach("cdc.before_swap")
         # the first rename: from its commit on, no write reaches the old table (DDL_FENCE).
         # Run here, not recorded yet: the step is done only once the backup is verified, so a
@@ -367,7 +364,7 @@ def unfreeze(ctx: StepContext, step: Step) -> None:
     source = str(step.details["unfreeze"])
     ctx.crash.reach("cdc.after_swap")
     seconds = freezing.restore(ctx, source, step=step.id)
-    marker.clear(ctx, source)  # after the freeze ended: not on its clock
+    marker.clear(ctx, source)  # after the freeze ended: not on its clock; never fails
     if seconds is None:
         return
     ctx.emit(Event("cdc.freeze", f"step {step.id}: writes on {source} were frozen for "
@@ -378,16 +375,40 @@ def unfreeze(ctx: StepContext, step: Step) -> None:
 def on_backup(verify: Step, source: str, backup: str) -> Step:
     """The verify step reading the source under its backup name (after the first rename): the
     statements the planner made for it (``details["on_backup"]``)."""
+    if not backup:
+        raise StepFailed(f"step {verify.id}: the swap step names no backup table; plan again "
+                         "with --writes=cdc")
     moved = verify.details.get("on_backup")
-    if not backup or not isinstance(moved, dict) or moved.get("table") != backup:
-        raise StepFailed(f"step {verify.id}: the plan has no verification of the backup "
-                         f"{backup or '(none)'} of {source}; plan again with --writes=cdc")
+    if not isinstance(moved, dict):
+        return _legacy_on_backup(verify, source, backup)
+    if moved.get("table") != backup:
+        raise StepFailed(f"step {verify.id}: the plan verifies the backup "
+                         f"{moved.get('table')}, but the swap keeps {source} as {backup}; "
+                         "plan again with --writes=cdc")
     details = dict(verify.details)
     details["totals"] = [str(s) for s in moved["totals"]]
     details["repair"] = [str(s) for s in moved["repair"]]
     assert verify.batch is not None
     batch = dataclasses.replace(verify.batch, table=backup, bounds=str(moved["bounds"]))
     return dataclasses.replace(verify, sql=tuple(str(s) for s in moved["sql"]),
+                               details=details, batch=batch)
+
+
+def _legacy_on_backup(verify: Step, source: str, backup: str) -> Step:
+    """A plan made by a dsql-migrate before ``details["on_backup"]`` (one already under way
+    must still finish, and give back its privileges): its statements name the source only as
+    ``FROM <source>``, so they are moved to the backup by name."""
+    pattern = re.compile(r"(\bFROM\s+)" + re.escape(source) + r"(?=\s|\)|$)")
+
+    def moved(statement: str) -> str:
+        return pattern.sub(lambda m: m.group(1) + backup, statement)
+    details = dict(verify.details)
+    for name in ("totals", "repair"):
+        if isinstance(details.get(name), list):
+            details[name] = [moved(str(s)) for s in details[name]]
+    assert verify.batch is not None
+    batch = dataclasses.replace(verify.batch, table=backup, bounds=moved(verify.batch.bounds))
+    return dataclasses.replace(verify, sql=tuple(moved(s) for s in verify.sql),
                                details=details, batch=batch)
 
 

@@ -215,7 +215,6 @@ def recover(ctx: StepContext) -> list[str]:
     place. Its cut-over starts again (and freezes anew) when the swap had not happened."""
     if "cdc" not in ctx.session.autocommit("state tables", ctx.store.existing_tables):
         return []
-    marker.clear(ctx)  # a killed run's markers: each cut-over writes its own
     out = []
     for record in frozen_records(ctx):
         seconds = restore(ctx, record.source)
@@ -224,6 +223,7 @@ def recover(ctx: StepContext) -> list[str]:
                        "privileges it revoked are granted again",
                        data={"table": record.source, "freeze_seconds": seconds or 0.0}))
         out.append(record.source)
+    marker.clear(ctx)  # a killed run's markers (after the privileges are back; never fails)
     return out
 
 

@@ -112,12 +112,17 @@ def key_text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
+#: Kinesis serves 5 GetRecords calls per second per shard: a shard is read at most this often
+MIN_READ_SECONDS = 0.2
+
+
 @dataclass
 class _Shard:
     shard_id: str
     iterator: str | None
     finished: bool = False
     lag_ms: int = 0
+    read_at: float = 0.0  # time.monotonic() of the last read
 
 
 @dataclass
@@ -226,6 +231,10 @@ class ChangeStream:
         return result
 
     def _read(self, shard: _Shard, table: TableFilter, result: PollResult) -> None:
+        wait = shard.read_at + MIN_READ_SECONDS - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)  # not a throttling error (which would cost a whole pass)
+        shard.read_at = time.monotonic()
         try:
             answer = self._client.get_records(ShardIterator=shard.iterator, Limit=_LIMIT)
         except Exception as exc:
