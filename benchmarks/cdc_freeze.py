@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -146,4 +147,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    # a SIGTERM (a timeout, a kill) unwinds the context managers: the throwaway target stops
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     main()

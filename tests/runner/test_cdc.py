@@ -181,9 +181,14 @@ def _recreate(rows: int, target: LocalInstance, dsql_url: str,
                             "table_name = %s AND column_name = 'v'", (table_name,)).fetchone()
     assert kind == ("bigint",)
     assert _frozen_rows(raw_conn, state_schema) == 0
+    # the markers the runner wrote to see how far the stream had delivered are gone
+    assert raw_conn.execute(f'SELECT count(*) FROM "{state_schema}".cdc_marker').fetchone() \
+        == (0,)
     assert {"INSERT", "UPDATE", "DELETE"} <= _writers_of(raw_conn, table_name)
     assert {e[1] for e in writer.errors} <= FREEZE_ERRORS, writer.errors[:5]
     events = [e for run in runs for e in _events(run.stderr)]
+    # the emulator's stream delivers every marker: none was given up on
+    assert not [e for e in events if e.get("event") == "cdc.marker_missing"]
     freezes = [e["freeze_seconds"] for e in events if e.get("event") == "cdc.freeze"]
     assert freezes, [e.get("event") for e in events]
     for event in events:
@@ -212,6 +217,63 @@ def test_plan_says_it_in_plain_words(dsql_url: str, raw_conn: psycopg.Connection
     assert verify["details"]["stream"] == {"schema": "public", "table": table_name,
                                            "key": ["id"]}
     assert "CDC stream" in " ".join(verify["notes"])
+    # the cut-over's verification between the renames reads the backup: statements the
+    # planner made for it, the same as the source's but for the table they read
+    moved = verify["details"]["on_backup"]
+    backup = swap["details"]["backup"]
+    assert moved["table"] == backup and backup == f"{table_name}__old"
+    source = swap["details"]["source"]
+    assert moved["sql"] == [verify["sql"][0].replace(f"FROM {source} ", f"FROM {backup} "),
+                            verify["sql"][1]]
+    assert moved["totals"][0] == f"SELECT count(*) FROM {backup}"
+    assert f"FROM {backup} WHERE" in moved["repair"][1] and f"FROM {backup} WHERE" in \
+        moved["bounds"]
+
+
+def test_a_key_not_kept_is_refused_with_cdc(dsql_url: str,
+                                                 raw_conn: psycopg.Connection[Any],
+                                                 scratch_url: str, table_name: str,
+                                                 tmp_path: Path) -> None:
+    """The cut-over re-syncs and verifies by a key both tables share: a recreation that
+    drops the key column cannot be done online, and plan says so (exit 1), not apply."""
+    create_source(raw_conn, table_name, 10)
+    desired = tmp_path / "desired.sql"
+    desired.write_text(f'CREATE TABLE "{table_name}" (k bigint PRIMARY KEY, v bigint, '
+                       "note text);\n")  # the key id is dropped
+    done = subprocess.run(
+        [sys.executable, "-m", "dsql_migrate", "plan", "--url", dsql_url, "--target",
+         str(desired), "--scratch-url", scratch_url, "--writes", "cdc", "--allow-destructive",
+         "-o", str(tmp_path / "p.json")], check=False, cwd=tmp_path, capture_output=True,
+        text=True, timeout=300)
+    assert done.returncode == 1, done.stderr  # a change that cannot be planned
+    assert "does not keep its primary key column(s) (id)" in done.stderr
+    assert "--writes=pause" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "p.json").exists()
+
+
+def test_a_plan_from_before_the_backup_side_still_verifies_the_backup(
+        dsql_url: str, raw_conn: psycopg.Connection[Any], scratch_url: str, table_name: str,
+        tmp_path: Path) -> None:
+    """A --writes=cdc plan made before the planner wrote the backup's statements (one may be
+    under way, frozen, when dsql-migrate is upgraded) is still verified against the backup:
+    the statements moved to it by name are the planner's."""
+    import dataclasses
+
+    from dsql_migrate.plan import Plan
+    from dsql_migrate.runner.cdc.cutover import on_backup
+
+    create_source(raw_conn, table_name, 10)
+    data = make_plan(dsql_url, scratch_url, table_name, tmp_path / "p.json", tmp_path)
+    plan = Plan.from_dict(data, verify=False)
+    swap = next(s for s in plan.steps if s.kind.value == "swap")
+    verify = next(s for s in plan.steps if s.id == int(swap.details["verified_by"]))
+    source, backup = str(swap.details["source"]), str(swap.details["backup"])
+    legacy = dataclasses.replace(verify, details={
+        k: v for k, v in verify.details.items() if k != "on_backup"})
+    new, old = on_backup(verify, source, backup), on_backup(legacy, source, backup)
+    assert new.sql == old.sql and new.batch == old.batch
+    assert new.details["totals"] == old.details["totals"]
+    assert new.details["repair"] == old.details["repair"]
 
 
 def test_apply_without_stream_is_refused_before_anything(

@@ -90,6 +90,36 @@ def test_start_moment_is_honoured(kinesis: str) -> None:
     assert stream.poll(ORDERS, rounds=3).keys == {("0", "2")}
 
 
+def test_markers_are_reported_and_changes_older_than_the_copy_skipped(kinesis: str) -> None:
+    """The runner's marker rows (its state schema's ``cdc_marker`` table) come back as markers,
+    not keys; a change of the table committed before the copy began (``source.ts_ns``) is
+    counted as older and not re-synced, however late it arrives; one committed after is."""
+    arn = create_stream(kinesis, shards=2)
+    start = datetime.now(timezone.utc) - timedelta(seconds=1)
+    copy_began = datetime.now(timezone.utc)
+    old = envelope("orders", "c", None, {"tenant": 0, "id": 1})
+    old["source"]["ts_ns"] = int((copy_began - timedelta(seconds=3)).timestamp() * 1e9)
+    _put(kinesis, arn, old)  # committed before the copy, delivered after it began
+    old_delete = envelope("orders", "d", {"tenant": 0, "id": 5}, None)
+    old_delete["source"]["ts_ns"] = old["source"]["ts_ns"]
+    _put(kinesis, arn, old_delete)
+    _put(kinesis, arn, envelope("orders", "u", None, {"tenant": 0, "id": 2}))  # after: kept
+    _put(kinesis, arn, envelope("cdc_marker", "c", None, {"marker": "m-1", "plan_hash": "h"},
+                                schema="dsql_migrate"))
+    # the same table name in another schema is not the runner's
+    _put(kinesis, arn, envelope("cdc_marker", "c", None, {"marker": "m-2"}, schema="public"))
+    table = ORDERS.with_marker("dsql_migrate", "cdc_marker", committed_after=copy_began)
+    stream = ChangeStream(arn, endpoint=kinesis, credentials=("test", "test"))
+    stream.start(start)
+    result = stream.poll(table, rounds=3)
+    assert result.keys == {("0", "2")}
+    assert result.markers == {"m-1"}
+    assert result.older == 2 and result.matched == 1
+    # without a copy start nothing is skipped
+    stream.start(start)
+    assert stream.poll(ORDERS, rounds=3).keys == {("0", "1"), ("0", "5"), ("0", "2")}
+
+
 def test_a_missing_stream_is_refused_clearly(kinesis: str) -> None:
     stream = ChangeStream("arn:aws:kinesis:us-east-1:123456789012:stream/none",
                           endpoint=kinesis, credentials=("test", "test"))

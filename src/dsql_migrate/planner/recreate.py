@@ -213,13 +213,13 @@ def recreate_table(table: str, schema: str | None, reasons: list[str], ctx: Cont
             # loudly rather than be skipped (it also cost ~75% more per batch)
             notes=["resumable: each batch commits in the same transaction as its cursor, so "
                    "no batch is applied twice"]
-            + ([f"--writes=cdc: before the first batch, the runner records the moment it "
-                f"starts reading the CDC stream from, so every change to {table} committed "
-                "during the copy is seen"] if cdc else []))
+            + ([f"--writes=cdc: before the first batch, the runner records the moment the "
+                "copy began and reads the CDC stream from a margin before it, so every change "
+                f"to {table} committed during the copy is seen"] if cdc else []))
 
     verify = _verify_step(ctx, live=live, table=table, src=src, new=new, keys=keys, renames=renames,
                           desired=desired, targets=targets, exprs=exprs, compared=compared,
-                          rows=rows, replaced=replaced)
+                          rows=rows, replaced=replaced, backup=qual(old_name, schema))
     referencing = moved_keys(ctx, live, table, schema)
     for child, child_schema, constraint in referencing:
         ctx.add(StepKind.DDL, f"drop foreign key {constraint.name} of {child} (it references "
@@ -725,7 +725,7 @@ def _verify_step(ctx: Context, *, live: LiveTable, table: str, src: str, new: st
                  keys: Keyset,
                  renames: dict[str, str], desired: sa.Table, targets: list[str],
                  exprs: list[str], compared: list[tuple[str, str]], rows: int | None,
-                 replaced: set[str] | None = None) -> int:
+                 replaced: set[str] | None = None, backup: str | None = None) -> int:
     back = {old: new_name for new_name, old in renames.items()}
     target_key = [back.get(k, k) for k in keys.key]
     ranged = all(k in desired.columns and k not in (replaced or set()) for k in target_key)
@@ -734,36 +734,60 @@ def _verify_step(ctx: Context, *, live: LiveTable, table: str, src: str, new: st
     size = ctx.batch_size(live, statements=2 if resync else 1)
     source_row = ", ".join(e for _, e in compared)
     target_row = ", ".join(q(c) for c, _ in compared)
-    totals = [f"SELECT count(*) FROM {src}", f"SELECT count(*) FROM {new}"]
+    identity = any(c.identity is not None for c in desired.columns if c.name in targets)
+
+    def totals_of(source: str) -> list[str]:
+        return [f"SELECT count(*) FROM {source}", f"SELECT count(*) FROM {new}"]
+
+    def ranged_of(source: str) -> list[str]:
+        return [
+            f"SELECT count(*), md5(string_agg(ROW({source_row})::text, ',' ORDER BY "
+            f"{keys.order()})) FROM {source} WHERE {keys.range()}",
+            f"SELECT count(*), md5(string_agg(ROW({target_row})::text, ',' ORDER BY "
+            f"{keys.order(target_key)})) FROM {new} WHERE {keys.range(key=target_key)}",
+        ]
+
+    def repair_of(source: str) -> list[str]:
+        return [
+            f"DELETE FROM {new} WHERE {keys.range(key=target_key)}",
+            f"INSERT INTO {new} ({cols(targets)}){' OVERRIDING SYSTEM VALUE' if identity else ''}"
+            f" SELECT {', '.join(exprs)} FROM {source} WHERE {keys.range()}",
+        ]
+
+    totals = totals_of(src)
     details: dict[str, object] = {
         "writes": ctx.options.writes,
         "compare": "each statement pair returns equal (count, checksum); totals agree",
         "totals": totals,
     }
+    if not ranged and ctx.options.writes == WRITES_CDC:
+        raise PlanningError(
+            f"cannot recreate {table} with --writes=cdc: the new table does not keep its "
+            f"primary key column(s) ({', '.join(keys.key)}) as they are, and the CDC cut-over "
+            "re-syncs changed rows by key and verifies the copy per key range of a key both "
+            "tables share",
+            hint="change the primary key with --writes=pause (the application stops writing "
+            f"{table} for the copy), or keep the key in this change and change it in another")
     if not ranged:
         ctx.add(StepKind.VERIFY, f"verify {table}: row counts", totals, table=table,
                 details=details, notes=["the key changes, so only totals are compared"])
         return ctx.steps[-1].id
-    statements = [
-        f"SELECT count(*), md5(string_agg(ROW({source_row})::text, ',' ORDER BY "
-        f"{keys.order()})) FROM {src} WHERE {keys.range()}",
-        f"SELECT count(*), md5(string_agg(ROW({target_row})::text, ',' ORDER BY "
-        f"{keys.order(target_key)})) FROM {new} WHERE {keys.range(key=target_key)}",
-    ]
+    statements = ranged_of(src)
     notes = ["rows counted and checksummed per key range on both tables"]
     if resync:
-        details["repair"] = [
-            f"DELETE FROM {new} WHERE {keys.range(key=target_key)}",
-            f"INSERT INTO {new} ({cols(targets)})"
-            f"{' OVERRIDING SYSTEM VALUE' if any(c.identity is not None for c in desired.columns if c.name in targets) else ''}"  # noqa: E501
-            f" SELECT {', '.join(exprs)} FROM {src} WHERE {keys.range()}",
-        ]
+        details["repair"] = repair_of(src)
         details["tail"] = (f"DELETE FROM {new} WHERE ({cols(target_key)}) > "
                            f"({keys.params('after')})")
         notes.append(f"--writes={ctx.options.writes}: differing ranges are copied again "
                      "(delete + insert in one transaction) until two passes agree")
         if ctx.options.writes == WRITES_CDC:
             _cdc_details(details, keys, target_key, targets, exprs, desired, src, new, live)
+            if backup is not None:
+                # the cut-over verifies between its two renames, when the source is under its
+                # backup name: the same statements, reading the backup
+                details["on_backup"] = {
+                    "table": backup, "sql": ranged_of(backup), "totals": totals_of(backup),
+                    "repair": repair_of(backup), "bounds": keys.bounds(backup, size)}
             notes.insert(0, "--writes=cdc: first re-syncs the keys the CDC stream reports "
                          f"changed since the copy began (read from every shard), in batches "
                          f"of at most {size} keys; a difference left is not a failure here: "

@@ -18,12 +18,13 @@
     same batch impossible to commit, and the table is the audit trail the tests read.
 ``locks``
     the lease lock (:mod:`.lock`).
-``cdc`` (created by the first ``--writes=cdc`` recreation)
+``cdc`` and ``cdc_marker`` (created by the first ``--writes=cdc`` recreation)
     one row per table a ``--writes=cdc`` recreation copies (plan hash, table): the moment the
-    runner reads the CDC stream from (recorded before the copy's first batch, so a resumed run
-    starts early enough), and the write freeze of its cut-over: the privileges revoked,
+    copy began (recorded before its first batch; the runner reads the CDC stream from a margin
+    before it, so a resumed run starts early enough), and the write freeze of its cut-over: the privileges revoked,
     recorded *before* the REVOKE so that they are always given back, even after a kill
-    (:mod:`.cdc.freeze`).
+    (:mod:`.cdc.freeze`); ``cdc_marker``: rows the runner inserts to see on the stream how far
+    it has delivered (:mod:`.cdc.marker`).
 
 Everything is DSQL-legal: the tables are created on first use, one DDL statement per transaction;
 no SERIAL, no JSONB (TEXT holding JSON), no defaults that need a sequence.
@@ -153,6 +154,13 @@ ON_DEMAND: dict[str, str] = {
             run_id TEXT,
             updated_at TIMESTAMPTZ NOT NULL,
             PRIMARY KEY (plan_hash, source_table)
+        )""",
+    "cdc_marker": """
+        CREATE TABLE IF NOT EXISTS {schema}.cdc_marker (
+            marker TEXT PRIMARY KEY,
+            plan_hash TEXT NOT NULL,
+            source_table TEXT NOT NULL,
+            written_at TIMESTAMPTZ NOT NULL
         )""",
 }
 

@@ -1,28 +1,30 @@
 """The ``--writes=cdc`` recreation, step by step (the plan says it in the same words):
 
 copy
-    before the first batch, :func:`record_start` records the moment the stream is read from
-    (database clock, less a margin for clock skew), once: a resumed run reads from the same
-    moment, early enough for every change the copy may have missed.
+    before the first batch, :func:`record_start` records the moment the copy began (database
+    clock), once: a resumed run reads the stream from the same place (a margin before it),
+    early enough for every change the copy may have missed; changes committed before it are
+    in the copy and skipped.
 verify (before the cut-over)
     :func:`prepass`: read every shard from that moment, re-sync the keys of the table that
     changed, then compare counts and checksums per key range and re-copy the ranges that
     differ. A difference left is not a failure: the application is still writing.
 swap (the cut-over)
-    :func:`cut_over`: keep re-syncing until the backlog of changed keys is small; freeze
-    writes (:mod:`.freeze`, recorded before the REVOKE); drain the stream to its tip and
+    :func:`cut_over`: keep re-syncing until the stream has delivered a marker written then
+    and the backlog of changed keys is small; freeze writes (:mod:`.freeze`, recorded before
+    the REVOKE); drain the stream until a marker written under the freeze arrives, and
     re-sync; verify **every** key range with writes frozen, re-copying what differs, and refuse
     (unfreezing) if it still differs; rename the table to its backup and the new table into
     place (it has the grants already, so writes go on at once); give back the revoked
     privileges; print the freeze time.
 
 What is relied on, and what is not. DSQL delivers every committed change at least once, in no
-particular order, and with some delay. A marker row written after the freeze and seen on the
-stream would prove nothing about earlier changes (no order), and "every shard at its tip" only
-says what Kinesis has *received*. So the stream is only used to keep the work under the freeze
-small; what makes the result exact is the verification of the whole table under the freeze,
-which compares the frozen source with the new table range by range and re-copies any range
-that differs, whatever the stream delivered or not.
+particular order, and with some delay; "every shard at its tip" only says what Kinesis has
+*received*. The markers (:mod:`.marker`) say roughly how far DSQL has delivered, not that every
+earlier change arrived. So the stream is only used to keep the work under the freeze small;
+what makes the result exact is the verification of the whole table under the freeze, which
+compares the frozen source with the new table range by range and re-copies any range that
+differs, whatever the stream delivered or not.
 
 A transaction that wrote the table before the REVOKE (DSQL and PostgreSQL check privileges per
 statement) and commits after the verification read its range would escape a verification made
@@ -49,7 +51,7 @@ from ..options import RunOptions
 from ..state import FAILED, RUNNING, StepRow
 from ..steps.base import StepContext
 from . import freeze as freezing
-from . import ranges
+from . import marker, ranges
 from .resync import resync
 from .stream import ChangeStream, PollResult, StreamError, TableFilter, check_cluster_stream
 
@@ -68,8 +70,19 @@ CDC = "cdc"
 #: holding the ROW EXCLUSIVE lock of a write on the table has ended, so its write is in the
 #: table before the verification reads it.
 DDL_FENCE = "OC001 / ACCESS EXCLUSIVE"
-#: rounds of reads of every shard in the drain under the freeze
-DRAIN_ROUNDS = 20
+#: most seconds the drain under the freeze waits for its marker (then the verification copies
+#: what the stream has not brought)
+DRAIN_MARKER_SECONDS = 2.0
+#: most seconds the catch-up waits for its marker at the stream's tip before it says so and
+#: goes on with the backlog alone
+MARKER_SECONDS = 60.0
+#: seconds between a change's commit time (``source.ts_ns``) and the database clock the copy's
+#: start was read from that are allowed for: changes committed this long before the copy
+#: began are still re-synced
+COMMIT_CLOCK_SKEW = 1.0
+#: pause between two reads at the stream's tip (a shard is read at most 5 times a second
+#: anyway: :data:`.stream.MIN_READ_SECONDS`)
+IDLE_POLL_SECONDS = 0.05
 #: most seconds the catch-up before the freeze waits for the backlog to become small
 CATCH_UP_SECONDS = 600.0
 #: seconds between two progress reports of the stream
@@ -110,10 +123,14 @@ def open_stream(options: RunOptions) -> ChangeStream:
 def record_start(ctx: StepContext, step: Step) -> None:
     """The copy's first act under --writes=cdc."""
     assert step.batch is not None
-    started = freezing.record_start(ctx, step.batch.table)
+    began = freezing.record_start(ctx, step.batch.table)
+    start = began - timedelta(seconds=ctx.options.cdc_start_margin_seconds)
     ctx.emit(Event("cdc.start", f"step {step.id}: reading the CDC stream from "
-                   f"{started.isoformat(timespec='seconds')} (before the copy's first batch)",
-                   step.id, data={"stream_start": started.isoformat()}))
+                   f"{start.isoformat(timespec='seconds')} (the copy began at "
+                   f"{began.isoformat(timespec='seconds')}, less "
+                   f"{ctx.options.cdc_start_margin_seconds:g} s for clock skew)",
+                   step.id, data={"stream_start": start.isoformat(),
+                                  "copy_began": began.isoformat()}))
 
 
 class _Reader:
@@ -125,20 +142,30 @@ class _Reader:
         self.verify = verify
         self.step_id = (step or verify).id
         self.source = verify.batch.table
-        self.table = TableFilter.from_details(verify.details)
         record = freezing.read(ctx, self.source)
         if record is None:
             raise StepFailed(f"step {verify.id}: no recorded start of the CDC stream for "
                              f"{self.source}: the copy records it before its first batch",
                              hint="abandon this plan (--abandon-previous), drop the new table "
                              "and plan again")
-        self.start: datetime = record.stream_start
+        # Kinesis's AT_TIMESTAMP is its own arrival clock: read from a margin before the copy
+        # began (or before where a previous run had re-synced to)
+        margin = timedelta(seconds=ctx.options.cdc_start_margin_seconds)
+        self.start: datetime = record.stream_start - margin
         if record.synced_to is not None:
-            margin = timedelta(seconds=ctx.options.cdc_start_margin_seconds)
             self.start = max(self.start, record.synced_to - margin)
+        # a change committed before the copy began is in the copy (each batch reads the table
+        # later): skipped, however late the stream delivers it (a bulk load just before the
+        # migration would otherwise be re-synced whole)
+        self.table = TableFilter.from_details(verify.details).with_marker(
+            ctx.store.schema, marker.TABLE,
+            committed_after=record.stream_start - timedelta(seconds=COMMIT_CLOCK_SKEW))
         self.stream = open_stream(ctx.options)
         self.stream.start(self.start)
         self.resynced = 0
+        #: seconds from writing a marker to reading it back, in the last catch-up; None when
+        #: a marker did not come back (then the drain under the freeze does not wait for one)
+        self.marker_seconds: float | None = None
         #: the keys re-synced since the caller last cleared it
         self.since: set[tuple[str, ...]] = set()
         self._reported = 0.0
@@ -168,14 +195,27 @@ class _Reader:
                   "resynced": self.resynced, "shards": self.stream.shard_count}))
 
     def catch_up(self, threshold: int) -> None:
-        """Re-sync until a pass at every shard's tip finds at most ``threshold`` keys (those
-        are left to the caller's next pass)."""
+        """Re-sync until the stream has delivered a marker written now (:mod:`.marker`) and a
+        pass at every shard's tip finds at most ``threshold`` keys (those are left to the
+        caller's next pass)."""
         deadline = time.monotonic() + CATCH_UP_SECONDS
+        wanted = marker.write(self.ctx, self.source)
+        written = time.monotonic()
+        # the marker was seen in an earlier pass: this pass read every shard after it had
+        # arrived, so whatever arrived before it has been read
+        seen = seen_before = False
         while True:
             began = datetime.now(timezone.utc)
             result = self.poll()
+            seen_before, seen = seen, seen or wanted in result.markers
+            if seen and not seen_before:
+                self.marker_seconds = time.monotonic() - written
             self.report(result)
-            if result.at_tip and len(result.keys) <= threshold:
+            if not seen and result.at_tip and time.monotonic() - written > MARKER_SECONDS:
+                self._marker_missing(MARKER_SECONDS)
+                self.marker_seconds = None
+                seen = True  # said once; the backlog alone decides from here
+            if result.at_tip and seen_before and len(result.keys) <= threshold:
                 self.apply(result.keys)
                 # every shard was read to its tip after ``began``: all that arrived before is
                 # re-synced now
@@ -183,13 +223,57 @@ class _Reader:
                 return
             self.apply(result.keys)
             self.ctx.lock.heartbeat_if_due()
+            if result.at_tip and not seen and not result.keys:
+                time.sleep(IDLE_POLL_SECONDS)  # at the tip, waiting for the marker
             if time.monotonic() > deadline:
                 raise StepFailed(
                     f"step {self.verify.id}: the CDC backlog of {self.source} did not get "
                     f"small within {CATCH_UP_SECONDS:g}s (lag {result.lag_ms} ms, "
                     f"{len(result.keys)} keys per pass)",
-                    hint="the application writes faster than the re-sync: run again at a "
-                    "quieter time ('dsql-migrate apply' resumes here)")
+                    hint="either the application writes faster than the re-sync or the "
+                    "stream never reached its tip (see the stream lag in the progress): run "
+                    "again at a quieter time ('dsql-migrate apply' resumes here)")
+
+    def drain(self) -> None:
+        """Under the freeze: read until a marker written now arrives and every shard is at its
+        tip, re-syncing what the stream names: the changes made just before the freeze. Waits
+        at most twice the marker's round trip in the catch-up (at least 0.5 s, at most
+        :data:`DRAIN_MARKER_SECONDS`); when the catch-up's marker never came back, reads every
+        shard once and waits for nothing. Not a proof of completeness (see the module's
+        docstring)."""
+        if self.marker_seconds is None:
+            result = self.poll()
+            self.apply(result.keys)
+            self.report(result, force=True)
+            return
+        seconds = min(DRAIN_MARKER_SECONDS, max(0.5, 2 * self.marker_seconds))
+        wanted = marker.write(self.ctx, self.source)
+        deadline = time.monotonic() + seconds
+        seen = False
+        while True:
+            result = self.poll(rounds=1)
+            self.apply(result.keys)
+            if seen and result.at_tip:
+                break  # a whole pass after the marker arrived (see catch_up)
+            seen = seen or wanted in result.markers
+            if time.monotonic() > deadline:
+                # the stream is still busy (other tables' changes, the runner's own writes to
+                # the new table): what it has not brought, the verification copies
+                if not seen:
+                    self._marker_missing(seconds, frozen=True)
+                break
+            if not seen and result.at_tip:
+                time.sleep(IDLE_POLL_SECONDS)
+        self.report(result, force=True)
+
+    def _marker_missing(self, seconds: float, *, frozen: bool = False) -> None:
+        self.ctx.emit(Event(
+            "cdc.marker_missing", f"step {self.step_id}: the stream did not deliver the "
+            f"runner's marker within {seconds:g} s"
+            + (" of the freeze" if frozen else "")
+            + "; going on: the verification of every key range with writes frozen copies "
+            "whatever the stream has not brought yet", self.step_id,
+            data={"seconds": seconds, "frozen": frozen}))
 
 
 def _verify_step(ctx: StepContext, step: Step) -> Step:
@@ -251,7 +335,7 @@ def cut_over(ctx: StepContext, step: Step, before: StepRow, *, resumed: bool) ->
                    "DELETE; recorded to be given back)", step.id,
                    data={"frozen_at": frozen_at.isoformat(), "resynced": reader.resynced}))
     try:
-        _drain(ctx, reader)
+        reader.drain()
         ctx.crash.reach("cdc.before_swap")
         # the first rename: from its commit on, no write reaches the old table (DDL_FENCE).
         # Run here, not recorded yet: the step is done only once the backup is verified, so a
@@ -280,6 +364,7 @@ def unfreeze(ctx: StepContext, step: Step) -> None:
     source = str(step.details["unfreeze"])
     ctx.crash.reach("cdc.after_swap")
     seconds = freezing.restore(ctx, source, step=step.id)
+    marker.clear(ctx, source)  # after the freeze ended: not on its clock; never fails
     if seconds is None:
         return
     ctx.emit(Event("cdc.freeze", f"step {step.id}: writes on {source} were frozen for "
@@ -288,11 +373,31 @@ def unfreeze(ctx: StepContext, step: Step) -> None:
 
 
 def on_backup(verify: Step, source: str, backup: str) -> Step:
-    """The verify step's statements reading the source under its backup name (after the first
-    rename): the source appears in them only as ``FROM <source>``."""
+    """The verify step reading the source under its backup name (after the first rename): the
+    statements the planner made for it (``details["on_backup"]``)."""
     if not backup:
         raise StepFailed(f"step {verify.id}: the swap step names no backup table; plan again "
                          "with --writes=cdc")
+    moved = verify.details.get("on_backup")
+    if not isinstance(moved, dict):
+        return _legacy_on_backup(verify, source, backup)
+    if moved.get("table") != backup:
+        raise StepFailed(f"step {verify.id}: the plan verifies the backup "
+                         f"{moved.get('table')}, but the swap keeps {source} as {backup}; "
+                         "plan again with --writes=cdc")
+    details = dict(verify.details)
+    details["totals"] = [str(s) for s in moved["totals"]]
+    details["repair"] = [str(s) for s in moved["repair"]]
+    assert verify.batch is not None
+    batch = dataclasses.replace(verify.batch, table=backup, bounds=str(moved["bounds"]))
+    return dataclasses.replace(verify, sql=tuple(str(s) for s in moved["sql"]),
+                               details=details, batch=batch)
+
+
+def _legacy_on_backup(verify: Step, source: str, backup: str) -> Step:
+    """A plan made by a dsql-migrate before ``details["on_backup"]`` (one already under way
+    must still finish, and give back its privileges): its statements name the source only as
+    ``FROM <source>``, so they are moved to the backup by name."""
     pattern = re.compile(r"(\bFROM\s+)" + re.escape(source) + r"(?=\s|\)|$)")
 
     def moved(statement: str) -> str:
@@ -305,14 +410,6 @@ def on_backup(verify: Step, source: str, backup: str) -> Step:
     batch = dataclasses.replace(verify.batch, table=backup, bounds=moved(verify.batch.bounds))
     return dataclasses.replace(verify, sql=tuple(moved(s) for s in verify.sql),
                                details=details, batch=batch)
-
-
-def _drain(ctx: StepContext, reader: _Reader) -> None:
-    """Read every shard to its tip once more and re-sync what it names: the changes made
-    just before the freeze. Not a proof of completeness (see the module's docstring)."""
-    result = reader.poll(rounds=DRAIN_ROUNDS)
-    reader.apply(result.keys)
-    reader.report(result, force=True)
 
 
 def _verify_frozen(ctx: StepContext, step: Step, verify: Step, prepared: ranges.Prepared,

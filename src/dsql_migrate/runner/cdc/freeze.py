@@ -28,6 +28,7 @@ from ..events import Event
 from ..retry import describe
 from ..session import Conn
 from ..steps.base import StepContext
+from . import marker
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +85,10 @@ def _table(ctx: StepContext) -> sql.Composed:
 
 
 def record_start(ctx: StepContext, source: str) -> datetime:
-    """The moment the stream is read from, recorded once per (plan, table), before the copy's
-    first batch: ``now()`` less the margin for clock skew between the database and Kinesis."""
-    margin = ctx.options.cdc_start_margin_seconds
+    """The moment the copy began (database clock), recorded once per (plan, table), before
+    the copy's first batch; the stream is read from the margin before it (:mod:`.cutover`)."""
     ctx.store.ensure_on_demand(ctx.session, "cdc")
+    ctx.store.ensure_on_demand(ctx.session, "cdc_marker")  # DDL now, not at the cut-over
 
     def run(conn: Conn) -> datetime:
         ctx.lock.fence(conn)
@@ -96,8 +97,7 @@ def record_start(ctx: StepContext, source: str) -> datetime:
             _table(ctx)), (ctx.plan_hash, source)).fetchone()
         if row is not None:
             return row[0]  # type: ignore[no-any-return]
-        started = conn.execute("SELECT now() - make_interval(secs => %s)",
-                               (margin,)).fetchone()
+        started = conn.execute("SELECT now()").fetchone()
         assert started is not None
         conn.execute(sql.SQL(
             "INSERT INTO {} (plan_hash, source_table, stream_start, frozen, run_id, "
@@ -223,6 +223,7 @@ def recover(ctx: StepContext) -> list[str]:
                        "privileges it revoked are granted again",
                        data={"table": record.source, "freeze_seconds": seconds or 0.0}))
         out.append(record.source)
+    marker.clear(ctx)  # a killed run's markers (after the privileges are back; never fails)
     return out
 
 

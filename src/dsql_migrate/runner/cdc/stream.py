@@ -11,6 +11,7 @@ order.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -53,11 +54,18 @@ def parse_arn(arn: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class TableFilter:
     """Which records matter: the source table's schema and name, and its key columns (as the
-    records name them: the source table's own column names)."""
+    records name them: the source table's own column names); the runner's marker table
+    (:mod:`.marker`), whose records say how far the stream has delivered; and the commit time
+    (``source.ts_ns``) before which a change is already in the copy and is skipped."""
 
     schema: str
     table: str
     key: tuple[str, ...]
+    marker_schema: str | None = None
+    marker_table: str | None = None
+    #: changes committed before this (nanoseconds since the epoch) were there before the copy's
+    #: first batch read the table: the copy has them
+    committed_after_ns: int | None = None
 
     @classmethod
     def from_details(cls, details: Mapping[str, Any]) -> TableFilter:
@@ -67,6 +75,13 @@ class TableFilter:
                               "with --writes=cdc")
         return cls(str(stream["schema"]), str(stream["table"]),
                    tuple(str(k) for k in stream["key"]))
+
+    def with_marker(self, schema: str, table: str, *, committed_after: datetime | None,
+                    ) -> TableFilter:
+        after_ns = None if committed_after is None else \
+            int(committed_after.timestamp()) * 1_000_000_000 + committed_after.microsecond * 1000
+        return dataclasses.replace(self, marker_schema=schema, marker_table=table,
+                                   committed_after_ns=after_ns)
 
 
 def key_of(record: Mapping[str, Any], key: Sequence[str]) -> tuple[str, ...] | None:
@@ -97,12 +112,17 @@ def key_text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
+#: Kinesis serves 5 GetRecords calls per second per shard: a shard is read at most this often
+MIN_READ_SECONDS = 0.2
+
+
 @dataclass
 class _Shard:
     shard_id: str
     iterator: str | None
     finished: bool = False
     lag_ms: int = 0
+    read_at: float = 0.0  # time.monotonic() of the last read
 
 
 @dataclass
@@ -111,8 +131,12 @@ class PollResult:
     ``MillisBehindLatest`` and whether every shard is at its tip."""
 
     keys: set[tuple[str, ...]] = field(default_factory=set)
+    #: the runner's markers seen (:mod:`.marker`)
+    markers: set[str] = field(default_factory=set)
     records: int = 0
     matched: int = 0
+    #: records of the table committed before the copy began (the copy has them)
+    older: int = 0
     unreadable: int = 0
     lag_ms: int = 0
     at_tip: bool = True
@@ -207,6 +231,10 @@ class ChangeStream:
         return result
 
     def _read(self, shard: _Shard, table: TableFilter, result: PollResult) -> None:
+        wait = shard.read_at + MIN_READ_SECONDS - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)  # not a throttling error (which would cost a whole pass)
+        shard.read_at = time.monotonic()
         try:
             answer = self._client.get_records(ShardIterator=shard.iterator, Limit=_LIMIT)
         except Exception as exc:
@@ -226,6 +254,10 @@ class ChangeStream:
             key = _table_key(record.get("Data"), table)
             if key is _UNREADABLE:
                 result.unreadable += 1
+            elif key is _OLDER:
+                result.older += 1
+            elif isinstance(key, _Marker):
+                result.markers.add(key.value)
             elif key is not None:
                 result.matched += 1
                 result.keys.add(key)  # type: ignore[arg-type]
@@ -244,13 +276,21 @@ class ChangeStream:
 
 
 _UNREADABLE = object()
+_OLDER = object()
+
+
+@dataclass(frozen=True)
+class _Marker:
+    value: str
 #: records per GetRecords call (Kinesis's maximum)
 _LIMIT = 10000
 
 
 def _table_key(data: Any, table: TableFilter) -> object:
-    """The key of ``table`` a record's ``Data`` names, None for another table's record, or
-    ``_UNREADABLE`` for a piece of a split record or anything that is not DSQL's JSON."""
+    """The key of ``table`` a record's ``Data`` names, None for another table's record,
+    ``_OLDER`` for a change the copy has (committed before it began), a ``_Marker`` for one of
+    the runner's markers, or ``_UNREADABLE`` for a piece of a split record or anything that is
+    not DSQL's JSON."""
     try:
         payload = json.loads(bytes(data).decode("utf-8") if not isinstance(data, str)
                              else data)
@@ -261,10 +301,26 @@ def _table_key(data: Any, table: TableFilter) -> object:
     source = payload.get("source")
     if not isinstance(source, dict):
         return _UNREADABLE
-    if source.get("table") != table.table or source.get("schema", "public") != table.schema:
+    schema = source.get("schema", "public")
+    if table.marker_table is not None and source.get("table") == table.marker_table \
+            and schema == table.marker_schema:
+        found = key_of(payload, ("marker",))
+        return None if found is None else _Marker(found[0])
+    if source.get("table") != table.table or schema != table.schema:
         return None
+    if table.committed_after_ns is not None:
+        committed = _int(source.get("ts_ns"))
+        if committed is not None and committed < table.committed_after_ns:
+            return _OLDER
     key = key_of(payload, table.key)
     return _UNREADABLE if key is None else key
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _kinesis_client(region: str, endpoint: str | None, *,
