@@ -21,8 +21,9 @@
 ``cdc`` and ``cdc_marker`` (created by the first ``--writes=cdc`` recreation)
     one row per table a ``--writes=cdc`` recreation copies (plan hash, table): the moment the
     copy began (recorded before its first batch; the runner reads the CDC stream from a margin
-    before it, so a resumed run starts early enough), and the write freeze of its cut-over: the privileges revoked,
-    recorded *before* the REVOKE so that they are always given back, even after a kill
+    before it, so a resumed run starts early enough), and the write freeze of its cut-over:
+    the privileges revoked, recorded *before* the REVOKE so that they are always given back,
+    even after a kill
     (:mod:`.cdc.freeze`); ``cdc_marker``: rows the runner inserts to see on the stream how far
     it has delivered (:mod:`.cdc.marker`).
 
