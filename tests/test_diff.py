@@ -151,18 +151,18 @@ def test_an_autoincrement_key_planned_as_identity_is_no_change_afterwards(
 def test_the_cycle_collector_is_paused_during_a_diff_and_restored_after() -> None:
     import gc
 
-    from dsql_migrate.diff import _without_cycle_collection
+    from dsql_migrate._gc import cycle_collector_paused
 
     assert gc.isenabled()
-    with _without_cycle_collection():
+    with cycle_collector_paused():
         assert not gc.isenabled()
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), _without_cycle_collection():
+    with pytest.raises(RuntimeError), cycle_collector_paused():
         raise RuntimeError("a failed diff")
     assert gc.isenabled()
     gc.disable()  # a caller that keeps it off gets it back off
     try:
-        with _without_cycle_collection():
+        with cycle_collector_paused():
             pass
         assert not gc.isenabled()
     finally:

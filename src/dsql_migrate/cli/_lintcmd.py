@@ -3,13 +3,11 @@ fast path (``cli/_fast.py``) both run it, so options, output and exit codes are 
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 
+from .._gc import cycle_collector_paused
 from ..config import load_config
 from ..errors import ConfigError
 from ._plain import FORMATS, write, write_file
@@ -118,23 +116,9 @@ def _check(args: LintArgs, files: list[str]) -> None:
         raise ConfigError("--fix with several files needs --in-place (stdout holds one script)")
 
 
-@contextmanager
-def _without_cycle_collector() -> Iterator[None]:
-    """Python's cycle collector off while linting: a large script makes millions of small,
-    acyclic objects (parse trees, diagnostics), which reference counting frees anyway, but the
-    collector walks them again and again (~20% of a 10,000-statement lint: issue 18)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def run_lint(config_path: Path | None, args: LintArgs) -> int:
     """Lint (or fix) the files and write the report; the exit code. Raises ConfigError."""
-    with _without_cycle_collector():
+    with cycle_collector_paused():
         return _run(config_path, args)
 
 

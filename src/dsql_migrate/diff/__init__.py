@@ -23,7 +23,6 @@ add.
 from __future__ import annotations
 
 import functools
-import gc
 import importlib
 import logging
 import sys
@@ -48,6 +47,7 @@ from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .. import roles
+from .._gc import cycle_collector_paused
 from ..catalog import EXCLUDED_SCHEMAS, Snapshot, Table, snapshot
 from ..errors import ConfigError, DsqlMigrateError, ExitCode
 from ..ops import ChangePrimaryKeyOp, ValidateConstraintOp
@@ -775,24 +775,9 @@ def diff_live(conninfo: str, desired: Desired, *, renames: Renames | None = None
     One connection serves both the snapshot and Alembic's comparison (on DSQL every new
     connection costs a token and a TLS handshake); SQLAlchemy takes it over only when Alembic
     has tables to compare (see :func:`compare`)."""
-    with _without_cycle_collection():
+    with cycle_collector_paused():
         return _diff_live(conninfo, desired, renames=renames, exact_counts=exact_counts,
                           exhaustive=exhaustive)
-
-
-@contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """The cyclic garbage collector paused: the snapshot, the reflected tables and Alembic's
-    comparison allocate tens of thousands of objects, all kept until the diff is done, and
-    each of the collections they would set off walks the whole heap (the model's and the
-    snapshot's objects too). Reference counting still frees everything else."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _diff_live(conninfo: str, desired: Desired, *, renames: Renames | None,
