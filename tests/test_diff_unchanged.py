@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql
 
-from dsql_migrate.catalog import snapshot
+from dsql_migrate.catalog import Snapshot, snapshot
 from dsql_migrate.diff import Desired, Diff, Renames, diff_live, engine_for
-from dsql_migrate.diff.unchanged import PLAIN_TYPES, read_facts, unchanged_tables
+from dsql_migrate.diff.unchanged import PLAIN_TYPES, Facts, read_facts, unchanged_tables
 
 from .planner.test_cases import CASE_NAMES, desired_of, load_case
 
@@ -283,6 +283,18 @@ def test_random_models_diff_as_alembic_alone(tables: list[dict[str, Any]], data:
     assert_same(*both(scratch_url, Desired(metadata=build(tables), source="as created")))
 
 
+def created(url: str, metadata: sa.MetaData) -> tuple[Snapshot, Facts]:
+    """``metadata`` created on ``url``; the snapshot and the facts the check reads."""
+    engine = engine_for(url)
+    try:
+        with engine.begin() as sa_conn:
+            metadata.create_all(sa_conn)
+    finally:
+        engine.dispose()
+    with psycopg.connect(url) as conn:
+        return snapshot(conn), read_facts(conn)
+
+
 def test_plain_tables_are_proven_unchanged_and_changed_ones_are_not(scratch_url: str) -> None:
     """The check is not vacuous: a plain model created as it is is proven unchanged (so
     Alembic is not run at all), and each kind of change sends its table to Alembic."""
@@ -297,15 +309,7 @@ def test_plain_tables_are_proven_unchanged_and_changed_ones_are_not(scratch_url:
                      sa.Column("parent_id", sa.BigInteger, sa.ForeignKey(parent.c.id)),
                      sa.Column("amount", sa.Numeric(12, 2)))
     sa.Index("ix_child_parent", child.c.parent_id)
-    engine = engine_for(scratch_url)
-    try:
-        with engine.begin() as sa_conn:
-            metadata.create_all(sa_conn)
-    finally:
-        engine.dispose()
-    with psycopg.connect(scratch_url) as conn:
-        live = snapshot(conn)
-        facts = read_facts(conn)
+    live, facts = created(scratch_url, metadata)
     dialect = postgresql.psycopg.dialect()
     assert unchanged_tables(metadata.tables.values(), live, facts, dialect) == {
         (None, "parent"), (None, "child")}
@@ -332,15 +336,7 @@ def test_identity_keys_are_proven_unchanged_by_alembics_own_option_comparison(
                  sa.Column("name", sa.Text))
         return metadata
 
-    engine = engine_for(scratch_url)
-    try:
-        with engine.begin() as sa_conn:
-            model(cache=1).create_all(sa_conn)
-    finally:
-        engine.dispose()
-    with psycopg.connect(scratch_url) as conn:
-        live = snapshot(conn)
-        facts = read_facts(conn)
+    live, facts = created(scratch_url, model(cache=1))
     dialect = postgresql.psycopg.dialect()
     assert unchanged_tables(model(cache=1).tables.values(), live, facts, dialect) == {
         (None, "t")}

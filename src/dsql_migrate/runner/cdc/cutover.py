@@ -160,6 +160,7 @@ class _Reader:
         self.table = TableFilter.from_details(verify.details).with_marker(
             ctx.store.schema, marker.TABLE,
             committed_after=record.stream_start - timedelta(seconds=COMMIT_CLOCK_SKEW))
+        marker.ensure(ctx)  # once per reader, not per marker (one is written under the freeze)
         self.stream = open_stream(ctx.options)
         self.stream.start(self.start)
         self.resynced = 0

@@ -88,7 +88,7 @@ def record_start(ctx: StepContext, source: str) -> datetime:
     """The moment the copy began (database clock), recorded once per (plan, table), before
     the copy's first batch; the stream is read from the margin before it (:mod:`.cutover`)."""
     ctx.store.ensure_on_demand(ctx.session, "cdc")
-    ctx.store.ensure_on_demand(ctx.session, "cdc_marker")  # DDL now, not at the cut-over
+    marker.ensure(ctx)  # DDL now, not at the cut-over
 
     def run(conn: Conn) -> datetime:
         ctx.lock.fence(conn)

@@ -29,9 +29,15 @@ from ..steps.base import StepContext
 TABLE = "cdc_marker"
 
 
-def write(ctx: StepContext, source: str) -> str:
-    """Insert a marker for ``source`` (committed when this returns); its value."""
+def ensure(ctx: StepContext) -> None:
+    """The marker table, made with the ``cdc`` table before the copy; made here for a plan a
+    dsql-migrate without markers began."""
     ctx.store.ensure_on_demand(ctx.session, TABLE)
+
+
+def write(ctx: StepContext, source: str) -> str:
+    """Insert a marker for ``source`` (committed when this returns; the table exists:
+    :func:`ensure`); its value."""
     value = uuid.uuid4().hex
 
     def run(conn: Conn) -> None:
